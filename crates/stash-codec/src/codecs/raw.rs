@@ -1,0 +1,23 @@
+//! `raw`: no compression at all.
+
+use crate::{Codec, CodecError};
+
+/// The identity codec: bytes are stored as given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Raw;
+
+impl Codec for Raw {
+    fn name(&self) -> &'static str {
+        "raw"
+    }
+
+    fn compress(&self, input: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+        out.extend_from_slice(input);
+        Ok(())
+    }
+
+    fn decompress(&self, input: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+        out.extend_from_slice(input);
+        Ok(())
+    }
+}
