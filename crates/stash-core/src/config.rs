@@ -1,0 +1,193 @@
+//! Stash configuration and where a stash lives on disk.
+
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::digest::DigestAlgo;
+use crate::error::{Error, ErrorKind, Result};
+
+/// The environment variable that relocates relative roots.
+pub const ROOT_DIR_ENV: &str = "HASHSTASH_ROOT_DIR";
+
+/// Everything that identifies and shapes a stash, like the Python library's
+/// `to_dict()`. Serializable, so a configuration can be saved and reopened.
+///
+/// ```
+/// use stash_core::StashConfig;
+/// let cfg = StashConfig::default();
+/// assert_eq!(cfg.engine, "pairtree");
+/// assert_eq!(cfg.dir_name(), format!("pairtree.hashstash.{}", cfg.compress));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StashConfig {
+    /// Root directory; relative roots live under `$HASHSTASH_ROOT_DIR` or `~/.cache/hashstash`.
+    pub root_dir: PathBuf,
+    /// The database (sub-folder) name under the root; may contain `/`, never `..`.
+    pub dbname: String,
+    /// Engine name.
+    pub engine: String,
+    /// Serializer name.
+    pub serializer: String,
+    /// Compressor name.
+    pub compress: String,
+    /// Base64-encode keys and values after compression.
+    pub b64: bool,
+    /// Keep every version of every key.
+    pub append_mode: bool,
+    /// Clear the stash when it is opened.
+    pub clear: bool,
+    /// The key digest algorithm.
+    pub digest: DigestAlgo,
+}
+
+impl Default for StashConfig {
+    fn default() -> Self {
+        StashConfig {
+            root_dir: PathBuf::from("default_stash"),
+            dbname: "main".into(),
+            engine: "pairtree".into(),
+            serializer: "hashstash".into(),
+            compress: default_compress().into(),
+            b64: false,
+            append_mode: false,
+            clear: false,
+            digest: DigestAlgo::Blake3,
+        }
+    }
+}
+
+/// `lz4` when it is compiled in, else `raw`: the default, never a fallback
+/// for a compressor someone asked for by name.
+pub fn default_compress() -> &'static str {
+    if stash_codec::available().contains(&"lz4") { "lz4" } else { "raw" }
+}
+
+impl StashConfig {
+    /// `<engine>.<serializer>.<compress>[+b64]`, the folder the Python library uses.
+    pub fn dir_name(&self) -> String {
+        let b64 = if self.b64 { "+b64" } else { "" };
+        format!("{}.{}.{}{}", self.engine, self.serializer, self.compress, b64)
+    }
+
+    /// The absolute root: `root_dir` itself when absolute, else under
+    /// `$HASHSTASH_ROOT_DIR` or `~/.cache/hashstash`.
+    pub fn resolved_root(&self) -> Result<PathBuf> {
+        check_no_escape("root_dir", &self.root_dir)?;
+        if self.root_dir.as_os_str().is_empty() {
+            return Err(Error::new(ErrorKind::Config, "root_dir is empty"));
+        }
+        if self.root_dir.is_absolute() {
+            return Ok(self.root_dir.clone());
+        }
+        Ok(base_dir()?.join(&self.root_dir))
+    }
+
+    /// `<root>/<dbname>/<engine>.<serializer>.<compress>[+b64]`.
+    pub fn stash_dir(&self) -> Result<PathBuf> {
+        let dbname = Path::new(&self.dbname);
+        if self.dbname.is_empty() {
+            return Err(Error::new(ErrorKind::Config, "dbname is empty"));
+        }
+        if dbname.is_absolute() || dbname.has_root() {
+            return Err(Error::new(ErrorKind::Config, "dbname must be a relative name")
+                .with_context("dbname", &self.dbname));
+        }
+        check_no_escape("dbname", dbname)?;
+        for name in [&self.engine, &self.serializer, &self.compress] {
+            if name.is_empty() || name.contains(['/', '\\']) || name == ".." {
+                return Err(Error::new(ErrorKind::Config, format!("invalid name `{name}`")));
+            }
+        }
+        Ok(self.resolved_root()?.join(dbname).join(self.dir_name()))
+    }
+
+    /// `<stash_dir>/data.db`: where the engine keeps its data.
+    pub fn data_path(&self) -> Result<PathBuf> {
+        Ok(self.stash_dir()?.join("data.db"))
+    }
+}
+
+fn check_no_escape(what: &str, path: &Path) -> Result<()> {
+    if path.components().any(|c| matches!(c, Component::ParentDir)) {
+        return Err(Error::new(
+            ErrorKind::Config,
+            format!("{what} may not contain `..`: it would escape the stash root"),
+        )
+        .with_context(if what == "dbname" { "dbname" } else { "root_dir" }, path.display()));
+    }
+    Ok(())
+}
+
+fn base_dir() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os(ROOT_DIR_ENV).filter(|d| !d.is_empty()) {
+        return Ok(PathBuf::from(dir));
+    }
+    home_dir().map(|h| h.join(".cache").join("hashstash")).ok_or_else(|| {
+        Error::new(
+            ErrorKind::Config,
+            format!("cannot place a relative root_dir: neither ${ROOT_DIR_ENV} nor $HOME is set"),
+        )
+    })
+}
+
+fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+}
+
+/// Shows `path` with the home directory abbreviated to `~`, as the Python library prints it.
+pub struct TildePath<'a>(pub &'a Path);
+
+impl fmt::Display for TildePath<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(home) = home_dir()
+            && let Ok(rest) = self.0.strip_prefix(&home)
+        {
+            return write!(f, "~/{}", rest.display());
+        }
+        write!(f, "{}", self.0.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(root: &str, dbname: &str) -> StashConfig {
+        StashConfig {
+            root_dir: root.into(),
+            dbname: dbname.into(),
+            compress: "lz4".into(),
+            b64: true,
+            ..StashConfig::default()
+        }
+    }
+
+    #[test]
+    fn python_layout() {
+        let c = cfg("/srv/project_stash", "sub_stash");
+        assert_eq!(
+            c.data_path().unwrap(),
+            PathBuf::from("/srv/project_stash/sub_stash/pairtree.hashstash.lz4+b64/data.db")
+        );
+    }
+
+    #[test]
+    fn escapes_are_refused() {
+        for (root, db) in [("/srv/x", "../y"), ("/srv/x", "a/../../b"), ("../x", "main"), ("/srv/x", "/etc")] {
+            let err = cfg(root, db).data_path().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{root} {db}");
+        }
+    }
+
+    #[test]
+    fn config_serializes() {
+        let c = cfg("/srv/x", "main");
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.contains("\"digest\":\"blake3\""));
+        let back: StashConfig = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+    }
+}

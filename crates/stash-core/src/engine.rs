@@ -1,0 +1,183 @@
+//! The storage engine contract: bytes in, bytes out, addressed by digest.
+//!
+//! An engine knows nothing of serializers or codecs. The stash hands it the
+//! digest of an encoded key, the encoded key bytes (kept so entries can be
+//! listed and checked) and the encoded value bytes.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::config::StashConfig;
+use crate::digest::Digest;
+use crate::error::{Error, ErrorKind, Result};
+
+/// One stored entry, as the engine holds it: encoded key and newest encoded value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// The slot.
+    pub digest: Digest,
+    /// Encoded key bytes.
+    pub key: Vec<u8>,
+    /// Encoded value bytes (the newest version).
+    pub value: Vec<u8>,
+}
+
+/// One stored version of a value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Version {
+    /// 1 for the oldest kept version, counting up.
+    pub number: u64,
+    /// When it was written, in microseconds since the Unix epoch.
+    pub written_at_micros: i64,
+    /// Encoded value bytes.
+    pub value: Vec<u8>,
+}
+
+impl Version {
+    /// When it was written.
+    pub fn written_at(&self) -> SystemTime {
+        micros_to_time(self.written_at_micros)
+    }
+}
+
+/// Converts microseconds since the epoch to a `SystemTime`.
+pub fn micros_to_time(micros: i64) -> SystemTime {
+    if micros >= 0 {
+        UNIX_EPOCH + Duration::from_micros(micros as u64)
+    } else {
+        UNIX_EPOCH - Duration::from_micros(micros.unsigned_abs())
+    }
+}
+
+/// How a write treats the versions already stored under the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct WriteOptions {
+    /// Keep earlier versions (append mode) instead of replacing them.
+    pub append: bool,
+}
+
+impl WriteOptions {
+    /// Replace whatever is stored.
+    pub const REPLACE: WriteOptions = WriteOptions { append: false };
+    /// Keep every version.
+    pub const APPEND: WriteOptions = WriteOptions { append: true };
+}
+
+/// One item of a batch write.
+#[derive(Debug, Clone, Copy)]
+pub struct Put<'a> {
+    /// The slot.
+    pub digest: Digest,
+    /// Encoded key bytes.
+    pub key: &'a [u8],
+    /// Encoded value bytes.
+    pub value: &'a [u8],
+}
+
+/// A streaming iterator over stored records. It owns what it needs, so the
+/// stash may be written while it runs.
+pub type RecordIter = Box<dyn Iterator<Item = Result<Record>> + Send>;
+
+/// What an engine can do beyond the required operations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Capabilities {
+    /// Data survives the process.
+    pub persistent: bool,
+    /// Several processes may write at once without losing data.
+    pub multi_process: bool,
+    /// `len()` does not visit every entry.
+    pub cheap_len: bool,
+}
+
+/// A storage engine. Object safe: a stash holds an `Arc<dyn Engine>` chosen at
+/// run time. Every method takes `&self`; engines synchronise internally.
+///
+/// Lookups take the expected encoded key as well as its digest: an engine
+/// must compare it with the stored key and report a mismatch with
+/// [`key_mismatch`], so a digest collision or a damaged key file can never
+/// return another key's value.
+pub trait Engine: Send + Sync + fmt::Debug + 'static {
+    /// The engine's registered name (`"pairtree"`, `"memory"`, ...).
+    fn name(&self) -> &'static str;
+
+    /// What this engine supports.
+    fn capabilities(&self) -> Capabilities;
+
+    /// The newest value stored for `key`, or `None`.
+    fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Stores `value` for `key`.
+    fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()>;
+
+    /// Stores many entries; engines with transactions commit once.
+    fn put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {
+        items.iter().try_for_each(|p| self.put(&p.digest, p.key, p.value, options))
+    }
+
+    /// Removes `key`; true if it was there.
+    fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool>;
+
+    /// Whether `key` is stored.
+    fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
+        Ok(self.get(digest, key)?.is_some())
+    }
+
+    /// The number of stored keys.
+    fn len(&self) -> Result<usize>;
+
+    /// Whether nothing is stored.
+    fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Removes every entry of this stash (and nothing else).
+    fn clear(&self) -> Result<()>;
+
+    /// Every record, newest value of each key.
+    fn scan(&self) -> Result<RecordIter>;
+
+    /// Every record with an empty `value`: engines that keep values apart
+    /// from keys override this to avoid reading values.
+    fn scan_keys(&self) -> Result<RecordIter> {
+        Ok(Box::new(self.scan()?.map(|r| {
+            r.map(|mut rec| {
+                rec.value.clear();
+                rec
+            })
+        })))
+    }
+
+    /// Every kept version of `key`, oldest first, or `None` if absent.
+    fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>>;
+
+    /// Makes written data durable where the engine buffers it.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Opens engines of one kind; kept by a stash so it can open sub-stashes.
+pub trait EngineFactory: Send + Sync + fmt::Debug + 'static {
+    /// The registered name (`"pairtree"`).
+    fn name(&self) -> &'static str;
+
+    /// The name used in `Display` (`"Pairtree"` prints `PairtreeHashStash(...)`).
+    fn display_name(&self) -> &'static str;
+
+    /// Opens (creating if needed) the engine whose data lives at `path`
+    /// (`.../<engine>.<serializer>.<compress>/data.db`).
+    fn open(&self, path: &Path, config: &StashConfig) -> Result<Arc<dyn Engine>>;
+}
+
+/// The error an engine returns when the key stored in a slot is not the key asked for.
+pub fn key_mismatch(digest: &Digest) -> Error {
+    Error::new(
+        ErrorKind::Corrupt,
+        "the key stored in this slot does not match the requested key (a damaged key file or a digest collision)",
+    )
+    .with_context("digest", digest)
+}

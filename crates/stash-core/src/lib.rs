@@ -1,0 +1,35 @@
+//! The core of hashstash: the engine contract, errors, configuration and
+//! paths, and the [`Stash`] dictionary built on them.
+//!
+//! ```text
+//!  key ──serialize (canonical)──► bytes ──compress/base64──► encoded key ──digest──► slot
+//!  value ─serialize──────────────► bytes ──compress/base64──► encoded value ─────────┘
+//!                                                              Engine::put(slot, key, value)
+//! ```
+//!
+//! Engines live in their own crates (`stash-engine-*`) and implement [`Engine`]
+//! and [`EngineFactory`]; serializers come from `stash-serial`, compressors
+//! from `stash-codec`. The `hashstash` facade wires them together by name.
+#![deny(missing_docs)]
+
+pub mod clock;
+pub mod config;
+pub mod digest;
+pub mod engine;
+pub mod error;
+pub mod iter;
+pub mod stash;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod typed;
+
+pub use config::StashConfig;
+pub use digest::{Digest, DigestAlgo};
+pub use engine::{Capabilities, Engine, EngineFactory, Put, Record, RecordIter, Version, WriteOptions};
+pub use error::{Error, ErrorKind, Result};
+pub use stash::{EncodedKey, Stash, Versioned};
+pub use typed::TypedStash;
+
+pub use stash_codec;
+pub use stash_serial;
+pub use stash_serial::{Set, Value};

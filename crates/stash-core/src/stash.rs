@@ -1,0 +1,472 @@
+//! The dictionary: serde types in, engine bytes out.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use stash_codec::Encoding;
+use stash_serial::{Serializer, Value};
+
+use crate::config::{StashConfig, TildePath};
+use crate::digest::Digest;
+use crate::engine::{Engine, EngineFactory, Put, WriteOptions};
+use crate::error::{Error, ErrorKind, Result};
+use crate::iter::{Items, Keys, RawItems, Values};
+use crate::typed::TypedStash;
+
+/// How many entries a batch write (`update`) hands the engine at once.
+const BATCH: usize = 1024;
+
+/// A persistent dictionary in which anything serde can serialize is a key or a value.
+///
+/// Keys are serialized canonically, encoded (compressed, optionally base64) and
+/// digested; values are serialized, encoded and stored by the engine. Handles are
+/// cheap to clone and safe to share across threads: clones share one engine.
+///
+/// Most users open one through the `hashstash` facade (`HashStash::builder()`),
+/// which picks the engine by name; [`Stash::open`] takes an engine factory directly.
+#[derive(Clone)]
+pub struct Stash {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: StashConfig,
+    data_path: PathBuf,
+    serializer: Arc<dyn Serializer>,
+    encoding: Encoding,
+    /// `raw` without base64: encoded bytes are the serialized bytes.
+    identity_encoding: bool,
+    engine: Arc<dyn Engine>,
+    factory: Arc<dyn EngineFactory>,
+}
+
+/// A key after serialization, encoding and digesting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedKey {
+    /// Encoded key bytes, as stored.
+    pub bytes: Vec<u8>,
+    /// Their digest: the slot.
+    pub digest: Digest,
+}
+
+/// One version of a value with its metadata (append mode keeps them all).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Versioned<V> {
+    /// 1 for the oldest kept version.
+    pub version: u64,
+    /// When it was written.
+    pub written_at: SystemTime,
+    /// The value.
+    pub value: V,
+}
+
+thread_local! {
+    /// Scratch space for serialized bytes before encoding and decoded bytes
+    /// before deserializing: saves an allocation per operation.
+    static SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` with a cleared scratch buffer (re-entrant: a nested call gets a fresh one).
+fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
+    let mut buf = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+    buf.clear();
+    let out = f(&mut buf);
+    if buf.capacity() <= 1 << 20 {
+        SCRATCH.with(|s| *s.borrow_mut() = buf);
+    }
+    out
+}
+
+impl Stash {
+    /// Opens the stash `config` describes with engines made by `factory`.
+    pub fn open(config: StashConfig, factory: Arc<dyn EngineFactory>) -> Result<Stash> {
+        if config.engine != factory.name() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "config names engine `{}` but the factory opens `{}`",
+                    config.engine,
+                    factory.name()
+                ),
+            ));
+        }
+        let serializer = stash_serial::serializer(&config.serializer)?;
+        let encoding = Encoding::from_names(&config.compress, config.b64)?;
+        let data_path = config.data_path()?;
+        let shown = format!("{}HashStash({})", factory.display_name(), TildePath(&data_path));
+        let engine = factory
+            .open(&data_path, &config)
+            .map_err(|e| e.with_context("stash", &shown))?;
+        let identity_encoding = !config.b64 && encoding.codec().name() == "raw";
+        let stash = Stash {
+            inner: Arc::new(Inner {
+                config,
+                data_path,
+                serializer,
+                encoding,
+                identity_encoding,
+                engine,
+                factory,
+            }),
+        };
+        if stash.inner.config.clear {
+            stash.clear()?;
+        }
+        Ok(stash)
+    }
+
+    /// The configuration this stash was opened with (Python's `to_dict()`).
+    pub fn config(&self) -> &StashConfig {
+        &self.inner.config
+    }
+
+    /// Where the engine keeps its data (`.../data.db`).
+    pub fn path(&self) -> &Path {
+        &self.inner.data_path
+    }
+
+    /// The engine underneath, for raw access.
+    pub fn engine(&self) -> &Arc<dyn Engine> {
+        &self.inner.engine
+    }
+
+    /// The factory that opened the engine (opens sub-stashes of the same kind).
+    pub fn engine_factory(&self) -> &Arc<dyn EngineFactory> {
+        &self.inner.factory
+    }
+
+    /// The serializer.
+    pub fn serializer(&self) -> &dyn Serializer {
+        &*self.inner.serializer
+    }
+
+    /// The compressor and base64 setting.
+    pub fn encoding(&self) -> &Encoding {
+        &self.inner.encoding
+    }
+
+    fn context(&self, err: Error) -> Error {
+        err.with_context("stash", self)
+    }
+
+    fn key_context(&self, err: Error, digest: &Digest) -> Error {
+        self.context(err).with_context("digest", digest)
+    }
+
+    /// Runs `f` over the plain (decompressed, base64-decoded) form of `bytes`.
+    fn with_plain<R>(&self, bytes: &[u8], f: impl FnOnce(&[u8]) -> Result<R>) -> Result<R> {
+        if self.inner.identity_encoding {
+            return f(bytes);
+        }
+        with_scratch(|buf| {
+            self.inner.encoding.decode(bytes, buf)?;
+            f(buf)
+        })
+    }
+
+    /// Serializes `plain` with `serialize` and encodes it into a new buffer.
+    fn encode_with(&self, serialize: impl FnOnce(&mut Vec<u8>) -> Result<()>) -> Result<Vec<u8>> {
+        if self.inner.identity_encoding {
+            let mut out = Vec::with_capacity(64);
+            serialize(&mut out)?;
+            return Ok(out);
+        }
+        with_scratch(|plain| {
+            serialize(plain)?;
+            let mut out = Vec::with_capacity(plain.len() / 2 + 32);
+            self.inner.encoding.encode(plain, &mut out)?;
+            Ok(out)
+        })
+    }
+
+    /// Serializes (canonically), encodes and digests a key.
+    pub fn encode_key<K: Serialize + ?Sized>(&self, key: &K) -> Result<EncodedKey> {
+        let ser = &*self.inner.serializer;
+        let bytes = self
+            .encode_with(|out| Ok(stash_serial::encode_key(ser, key, out)?))
+            .map_err(|e| self.context(e))?;
+        let digest = self.inner.config.digest.digest(&bytes);
+        Ok(EncodedKey { bytes, digest })
+    }
+
+    /// Serializes and encodes a value into the bytes the engine stores.
+    pub fn encode_value<V: Serialize + ?Sized>(&self, value: &V) -> Result<Vec<u8>> {
+        let ser = &*self.inner.serializer;
+        self.encode_with(|out| Ok(stash_serial::encode_value(ser, value, out)?))
+            .map_err(|e| self.context(e))
+    }
+
+    /// Decodes stored key bytes (as `raw_keys` yields them) into `K`.
+    pub fn decode_key<K: DeserializeOwned>(&self, bytes: &[u8]) -> Result<K> {
+        self.decode(bytes).map_err(|e| self.context(e))
+    }
+
+    /// Decodes stored value bytes (as `raw_values` yields them) into `V`.
+    pub fn decode_value<V: DeserializeOwned>(&self, bytes: &[u8]) -> Result<V> {
+        self.decode(bytes).map_err(|e| self.context(e))
+    }
+
+    fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
+        let ser = &*self.inner.serializer;
+        self.with_plain(bytes, |plain| Ok(stash_serial::decode::<T>(ser, plain)?))
+    }
+
+    fn write_options(&self) -> WriteOptions {
+        if self.inner.config.append_mode { WriteOptions::APPEND } else { WriteOptions::REPLACE }
+    }
+
+    /// Stores `value` under `key` (in append mode, as a new version).
+    pub fn set<K: Serialize + ?Sized, V: Serialize + ?Sized>(&self, key: &K, value: &V) -> Result<()> {
+        self.set_with(key, value, self.write_options())
+    }
+
+    /// Stores `value` under `key` with explicit write options.
+    pub fn set_with<K: Serialize + ?Sized, V: Serialize + ?Sized>(
+        &self,
+        key: &K,
+        value: &V,
+        options: WriteOptions,
+    ) -> Result<()> {
+        let k = self.encode_key(key)?;
+        let v = self.encode_value(value)?;
+        self.inner
+            .engine
+            .put(&k.digest, &k.bytes, &v, options)
+            .map_err(|e| self.key_context(e, &k.digest))
+    }
+
+    /// The value stored under `key`, or `None`. Reading a value as the wrong
+    /// type is an error of kind [`ErrorKind::Decode`].
+    pub fn get<K: Serialize + ?Sized, V: DeserializeOwned>(&self, key: &K) -> Result<Option<V>> {
+        let k = self.encode_key(key)?;
+        let stored = self
+            .inner
+            .engine
+            .get(&k.digest, &k.bytes)
+            .map_err(|e| self.key_context(e, &k.digest))?;
+        match stored {
+            None => Ok(None),
+            Some(bytes) => self.decode(&bytes).map(Some).map_err(|e| self.key_context(e, &k.digest)),
+        }
+    }
+
+    /// Whether `key` is stored.
+    pub fn contains<K: Serialize + ?Sized>(&self, key: &K) -> Result<bool> {
+        let k = self.encode_key(key)?;
+        self.inner
+            .engine
+            .contains(&k.digest, &k.bytes)
+            .map_err(|e| self.key_context(e, &k.digest))
+    }
+
+    /// The number of keys.
+    pub fn len(&self) -> Result<usize> {
+        self.inner.engine.len().map_err(|e| self.context(e))
+    }
+
+    /// Whether the stash holds no keys.
+    pub fn is_empty(&self) -> Result<bool> {
+        self.inner.engine.is_empty().map_err(|e| self.context(e))
+    }
+
+    /// Removes `key`; true if it was stored.
+    pub fn remove<K: Serialize + ?Sized>(&self, key: &K) -> Result<bool> {
+        let k = self.encode_key(key)?;
+        self.inner
+            .engine
+            .delete(&k.digest, &k.bytes)
+            .map_err(|e| self.key_context(e, &k.digest))
+    }
+
+    /// Removes `key` and returns its value, if it was stored.
+    pub fn pop<K: Serialize + ?Sized, V: DeserializeOwned>(&self, key: &K) -> Result<Option<V>> {
+        let value = self.get(key)?;
+        if value.is_some() {
+            self.remove(key)?;
+        }
+        Ok(value)
+    }
+
+    /// The value under `key`; when absent, stores `default` and returns it.
+    pub fn setdefault<K, V>(&self, key: &K, default: &V) -> Result<V>
+    where
+        K: Serialize + ?Sized,
+        V: Serialize + DeserializeOwned + Clone,
+    {
+        if let Some(v) = self.get(key)? {
+            return Ok(v);
+        }
+        self.set(key, default)?;
+        Ok(default.clone())
+    }
+
+    /// Stores every pair (from a `Vec`, a map, an iterator...), handing the
+    /// engine batches so engines with transactions commit once per batch.
+    /// Returns how many pairs were written.
+    pub fn update<I, K, V>(&self, pairs: I) -> Result<usize>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: Serialize,
+        V: Serialize,
+    {
+        let mut batch: Vec<(EncodedKey, Vec<u8>)> = Vec::new();
+        let mut written = 0;
+        for (key, value) in pairs {
+            batch.push((self.encode_key(&key)?, self.encode_value(&value)?));
+            if batch.len() == BATCH {
+                written += self.put_batch(&mut batch)?;
+            }
+        }
+        written += self.put_batch(&mut batch)?;
+        Ok(written)
+    }
+
+    fn put_batch(&self, batch: &mut Vec<(EncodedKey, Vec<u8>)>) -> Result<usize> {
+        if batch.is_empty() {
+            return Ok(0);
+        }
+        let puts: Vec<Put<'_>> = batch
+            .iter()
+            .map(|(k, v)| Put { digest: k.digest, key: &k.bytes, value: v })
+            .collect();
+        self.inner
+            .engine
+            .put_many(&puts, self.write_options())
+            .map_err(|e| self.context(e))?;
+        let n = batch.len();
+        batch.clear();
+        Ok(n)
+    }
+
+    /// Copies every entry of `other` into this stash. Stashes with the same
+    /// serializer and encoding copy bytes as stored; otherwise entries are
+    /// decoded as [`Value`] and re-encoded, which needs a self-describing
+    /// serializer on `other`.
+    pub fn update_from(&self, other: &Stash) -> Result<usize> {
+        let same_bytes = self.inner.config.serializer == other.inner.config.serializer
+            && self.inner.encoding.label() == other.inner.encoding.label();
+        let mut batch: Vec<(EncodedKey, Vec<u8>)> = Vec::new();
+        let mut written = 0;
+        if same_bytes {
+            for record in other.inner.engine.scan().map_err(|e| other.context(e))? {
+                let record = record.map_err(|e| other.context(e))?;
+                let digest = self.inner.config.digest.digest(&record.key);
+                batch.push((EncodedKey { bytes: record.key, digest }, record.value));
+                if batch.len() == BATCH {
+                    written += self.put_batch(&mut batch)?;
+                }
+            }
+            written += self.put_batch(&mut batch)?;
+            return Ok(written);
+        }
+        for item in other.items::<Value, Value>()? {
+            let (k, v) = item?;
+            batch.push((self.encode_key(&k)?, self.encode_value(&v)?));
+            if batch.len() == BATCH {
+                written += self.put_batch(&mut batch)?;
+            }
+        }
+        written += self.put_batch(&mut batch)?;
+        Ok(written)
+    }
+
+    /// Removes every entry of this stash (and nothing outside it).
+    pub fn clear(&self) -> Result<()> {
+        self.inner.engine.clear().map_err(|e| self.context(e))
+    }
+
+    /// Makes written data durable where the engine buffers writes.
+    pub fn flush(&self) -> Result<()> {
+        self.inner.engine.flush().map_err(|e| self.context(e))
+    }
+
+    /// Streams the keys, decoded as `K` (use [`Value`] for any self-describing key).
+    pub fn keys<K: DeserializeOwned>(&self) -> Result<Keys<K>> {
+        let records = self.inner.engine.scan_keys().map_err(|e| self.context(e))?;
+        Ok(Keys::new(self.clone(), records))
+    }
+
+    /// Streams the values, decoded as `V`.
+    pub fn values<V: DeserializeOwned>(&self) -> Result<Values<V>> {
+        let records = self.inner.engine.scan().map_err(|e| self.context(e))?;
+        Ok(Values::new(self.clone(), records))
+    }
+
+    /// Streams `(key, value)` pairs, decoded as `K` and `V`.
+    pub fn items<K: DeserializeOwned, V: DeserializeOwned>(&self) -> Result<Items<K, V>> {
+        let records = self.inner.engine.scan().map_err(|e| self.context(e))?;
+        Ok(Items::new(self.clone(), records))
+    }
+
+    /// Streams `(encoded key, encoded value)` pairs exactly as stored.
+    pub fn raw_items(&self) -> Result<RawItems> {
+        let records = self.inner.engine.scan().map_err(|e| self.context(e))?;
+        Ok(RawItems::new(self.clone(), records))
+    }
+
+    /// Streams encoded keys exactly as stored.
+    pub fn raw_keys(&self) -> Result<impl Iterator<Item = Result<Vec<u8>>> + Send + use<>> {
+        let records = self.inner.engine.scan_keys().map_err(|e| self.context(e))?;
+        let this = self.clone();
+        Ok(records.map(move |r| r.map(|rec| rec.key).map_err(|e| this.context(e))))
+    }
+
+    /// Streams encoded values exactly as stored.
+    pub fn raw_values(&self) -> Result<impl Iterator<Item = Result<Vec<u8>>> + Send + use<>> {
+        Ok(self.raw_items()?.map(|r| r.map(|(_, v)| v)))
+    }
+
+    /// A typed view: the same stash with `K` and `V` fixed, so calls need no annotations.
+    pub fn typed<K, V>(&self) -> TypedStash<K, V> {
+        TypedStash::new(self.clone())
+    }
+
+    /// Every kept version of `key`'s value, oldest first (one outside append mode).
+    pub fn get_all<K: Serialize + ?Sized, V: DeserializeOwned>(&self, key: &K) -> Result<Vec<V>> {
+        Ok(self.get_all_with_metadata(key)?.into_iter().map(|v| v.value).collect())
+    }
+
+    /// Every kept version with its number and write time, oldest first.
+    pub fn get_all_with_metadata<K: Serialize + ?Sized, V: DeserializeOwned>(
+        &self,
+        key: &K,
+    ) -> Result<Vec<Versioned<V>>> {
+        let k = self.encode_key(key)?;
+        let versions = self
+            .inner
+            .engine
+            .versions(&k.digest, &k.bytes)
+            .map_err(|e| self.key_context(e, &k.digest))?
+            .unwrap_or_default();
+        versions
+            .into_iter()
+            .map(|v| {
+                Ok(Versioned {
+                    version: v.number,
+                    written_at: v.written_at(),
+                    value: self.decode(&v.value).map_err(|e| self.key_context(e, &k.digest))?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl fmt::Display for Stash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}HashStash({})", self.inner.factory.display_name(), TildePath(&self.inner.data_path))
+    }
+}
+
+impl fmt::Debug for Stash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stash")
+            .field("config", &self.inner.config)
+            .field("path", &self.inner.data_path)
+            .finish()
+    }
+}

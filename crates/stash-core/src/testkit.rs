@@ -1,0 +1,400 @@
+//! The conformance suite: written once, run against every engine.
+//!
+//! An engine crate runs all of it with one line in its tests:
+//!
+//! ```ignore
+//! stash_core::conformance_suite!(stash_engine_memory::Memory);
+//! ```
+//!
+//! Each check is also a public function taking a [`Harness`], so an engine
+//! can run a single one or add its own around them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::{Deserialize, Serialize};
+use stash_serial::{Set, Value};
+
+use crate::{EngineFactory, ErrorKind, Stash, StashConfig, WriteOptions};
+
+/// A temporary root and an engine factory; hands out fresh, isolated stashes.
+pub struct Harness {
+    factory: Arc<dyn EngineFactory>,
+    root: tempfile::TempDir,
+    counter: AtomicUsize,
+}
+
+impl Harness {
+    /// A harness for `factory` under a new temporary directory.
+    pub fn new(factory: impl EngineFactory) -> Harness {
+        Harness {
+            factory: Arc::new(factory),
+            root: tempfile::Builder::new().prefix("stash-conformance-").tempdir().expect("create temp dir"),
+            counter: AtomicUsize::new(0),
+        }
+    }
+
+    /// A fresh configuration (unique `dbname`) for this engine.
+    pub fn config(&self, serializer: &str, compress: &str, b64: bool) -> StashConfig {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        StashConfig {
+            root_dir: self.root.path().to_path_buf(),
+            dbname: format!("db{n}"),
+            engine: self.factory.name().to_string(),
+            serializer: serializer.into(),
+            compress: compress.into(),
+            b64,
+            ..StashConfig::default()
+        }
+    }
+
+    /// Opens `config` with this engine.
+    pub fn open(&self, config: StashConfig) -> Stash {
+        Stash::open(config, self.factory.clone()).expect("open stash")
+    }
+
+    /// A fresh stash with the default serializer and compressor.
+    pub fn stash(&self) -> Stash {
+        self.open(self.config("hashstash", crate::config::default_compress(), false))
+    }
+}
+
+/// A struct used as key and value across the suite.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Animal {
+    /// A name.
+    pub name: String,
+    /// Goodness.
+    pub good: bool,
+    /// Nested data.
+    pub etc: BTreeMap<String, f64>,
+}
+
+fn animal(i: usize) -> Animal {
+    Animal {
+        name: format!("animal-{i}"),
+        good: i % 2 == 0,
+        etc: BTreeMap::from([("age".into(), i as f64), ("weight".into(), 1.5 * i as f64)]),
+    }
+}
+
+/// Keys of many shapes round-trip and stay distinct.
+pub fn set_get_many_key_shapes(h: &Harness) {
+    let s = h.stash();
+    s.set("bad", "cat").unwrap();
+    s.set(&("bad", "good"), "tuple").unwrap();
+    s.set(&BTreeMap::from([("goodness", "bad")]), "map").unwrap();
+    s.set(&vec!["bad", "good"], "list").unwrap();
+    s.set(&Set::from_iter(["good", "bad"]), "set").unwrap();
+    s.set(&animal(1), "struct").unwrap();
+    s.set("ünïcødé 😀", "unicode").unwrap();
+    s.set(&42u64, "int").unwrap();
+    s.set(&(), "unit").unwrap();
+    assert_eq!(s.get::<_, String>("bad").unwrap().as_deref(), Some("cat"));
+    assert_eq!(s.get::<_, String>(&("bad", "good")).unwrap().as_deref(), Some("tuple"));
+    assert_eq!(s.get::<_, String>(&BTreeMap::from([("goodness", "bad")])).unwrap().as_deref(), Some("map"));
+    assert_eq!(s.get::<_, String>(&vec!["bad", "good"]).unwrap().as_deref(), Some("list"));
+    assert_eq!(s.get::<_, String>(&Set::from_iter(["bad", "good"])).unwrap().as_deref(), Some("set"));
+    assert_eq!(s.get::<_, String>(&animal(1)).unwrap().as_deref(), Some("struct"));
+    assert_eq!(s.get::<_, String>("ünïcødé 😀").unwrap().as_deref(), Some("unicode"));
+    assert_eq!(s.get::<_, String>(&42u64).unwrap().as_deref(), Some("int"));
+    assert_eq!(s.get::<_, String>(&()).unwrap().as_deref(), Some("unit"));
+    assert_eq!(s.len().unwrap(), 9);
+}
+
+/// Values of many types round-trip.
+pub fn values_round_trip(h: &Harness) {
+    let s = h.stash();
+    s.set("animal", &animal(3)).unwrap();
+    s.set("float", &0.1f64).unwrap();
+    s.set("vec", &vec![1i64, -2, 3]).unwrap();
+    s.set("none", &Option::<i32>::None).unwrap();
+    s.set("nested", &vec![animal(1), animal(2)]).unwrap();
+    assert_eq!(s.get::<_, Animal>("animal").unwrap(), Some(animal(3)));
+    assert_eq!(s.get::<_, f64>("float").unwrap(), Some(0.1));
+    assert_eq!(s.get::<_, Vec<i64>>("vec").unwrap(), Some(vec![1, -2, 3]));
+    assert_eq!(s.get::<_, Option<i32>>("none").unwrap(), Some(None));
+    assert_eq!(s.get::<_, Vec<Animal>>("nested").unwrap(), Some(vec![animal(1), animal(2)]));
+}
+
+/// Absent keys are `None`, not errors, and do not count.
+pub fn missing_keys(h: &Harness) {
+    let s = h.stash();
+    assert_eq!(s.get::<_, String>("nope").unwrap(), None);
+    assert!(!s.contains("nope").unwrap());
+    assert!(!s.remove("nope").unwrap());
+    assert_eq!(s.pop::<_, String>("nope").unwrap(), None);
+    assert!(s.is_empty().unwrap());
+    assert_eq!(s.len().unwrap(), 0);
+}
+
+/// A second write replaces the first; `len` counts keys once.
+pub fn overwrite_replaces(h: &Harness) {
+    let s = h.stash();
+    s.set("k", "one").unwrap();
+    s.set("k", "two").unwrap();
+    assert_eq!(s.get::<_, String>("k").unwrap().as_deref(), Some("two"));
+    assert_eq!(s.len().unwrap(), 1);
+    assert_eq!(s.get_all::<_, String>("k").unwrap(), vec!["two".to_string()]);
+}
+
+/// `contains`, `remove`, `pop` and `setdefault` behave like a dict.
+pub fn dict_methods(h: &Harness) {
+    let s = h.stash();
+    s.set("a", &1).unwrap();
+    assert!(s.contains("a").unwrap());
+    assert_eq!(s.pop::<_, i32>("a").unwrap(), Some(1));
+    assert!(!s.contains("a").unwrap());
+    assert_eq!(s.setdefault("a", &5).unwrap(), 5);
+    assert_eq!(s.setdefault("a", &6).unwrap(), 5);
+    assert!(s.remove("a").unwrap());
+    assert!(!s.remove("a").unwrap());
+    assert!(s.is_empty().unwrap());
+}
+
+/// `update` takes pairs and maps; `update_from` takes another stash.
+pub fn update_variants(h: &Harness) {
+    let s = h.stash();
+    assert_eq!(s.update([("a", 1), ("b", 2)]).unwrap(), 2);
+    let map: HashMap<String, i32> = (0..2500).map(|i| (format!("k{i}"), i)).collect();
+    assert_eq!(s.update(&map).unwrap(), 2500);
+    assert_eq!(s.len().unwrap(), 2502);
+    assert_eq!(s.get::<_, i32>("k2499").unwrap(), Some(2499));
+
+    // Same format: bytes are copied.
+    let same = h.stash();
+    assert_eq!(same.update_from(&s).unwrap(), 2502);
+    assert_eq!(same.get::<_, i32>("b").unwrap(), Some(2));
+    // Another format: entries are re-encoded through Value.
+    let other = h.open(h.config("json", "raw", true));
+    assert_eq!(other.update_from(&s).unwrap(), 2502);
+    assert_eq!(other.get::<_, i32>("k7").unwrap(), Some(7));
+}
+
+/// `clear` empties this stash and no other.
+pub fn clear_is_isolated(h: &Harness) {
+    let a = h.stash();
+    let b = h.stash();
+    a.set("k", "a").unwrap();
+    b.set("k", "b").unwrap();
+    a.clear().unwrap();
+    assert_eq!(a.len().unwrap(), 0);
+    assert_eq!(b.get::<_, String>("k").unwrap().as_deref(), Some("b"));
+    a.set("k", "again").unwrap();
+    assert_eq!(a.get::<_, String>("k").unwrap().as_deref(), Some("again"));
+}
+
+/// `keys`, `values` and `items` stream every entry, typed or as `Value`.
+pub fn iteration(h: &Harness) {
+    let s = h.stash();
+    for i in 0..50 {
+        s.set(&format!("key{i}"), &animal(i)).unwrap();
+    }
+    let mut keys: Vec<String> = s.keys().unwrap().collect::<Result<_, _>>().unwrap();
+    keys.sort();
+    let mut expected: Vec<String> = (0..50).map(|i| format!("key{i}")).collect();
+    expected.sort();
+    assert_eq!(keys, expected);
+    let values: Vec<Animal> = s.values().unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(values.len(), 50);
+    for item in s.items::<String, Animal>().unwrap() {
+        let (k, v) = item.unwrap();
+        assert_eq!(k, format!("key{}", &v.name["animal-".len()..]));
+    }
+    for item in s.items::<Value, Value>().unwrap() {
+        let (k, v) = item.unwrap();
+        assert!(k.as_str().unwrap().starts_with("key"));
+        assert_eq!(v.get("good").and_then(Value::as_bool).is_some(), true);
+    }
+}
+
+/// Raw items are the stored bytes and decode back with `decode_key`/`decode_value`.
+pub fn raw_items_decode(h: &Harness) {
+    let s = h.open(h.config("hashstash", crate::config::default_compress(), true));
+    s.set(&("bad", "good"), "cat").unwrap();
+    let raw: Vec<(Vec<u8>, Vec<u8>)> = s.raw_items().unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(raw.len(), 1);
+    let (k, v) = &raw[0];
+    assert_eq!(k, &s.encode_key(&("bad", "good")).unwrap().bytes);
+    assert_eq!(s.decode_key::<(String, String)>(k).unwrap(), ("bad".into(), "good".into()));
+    assert_eq!(s.decode_value::<String>(v).unwrap(), "cat");
+    assert_eq!(s.raw_keys().unwrap().count(), 1);
+    assert_eq!(s.raw_values().unwrap().next().unwrap().unwrap(), *v);
+}
+
+/// Writing while iterating neither deadlocks nor breaks the iterator.
+pub fn write_while_iterating(h: &Harness) {
+    let s = h.stash();
+    for i in 0..20 {
+        s.set(&i, &i).unwrap();
+    }
+    let mut seen = 0;
+    for item in s.items::<i32, i32>().unwrap() {
+        let (k, _) = item.unwrap();
+        s.set(&k, &(k * 10)).unwrap();
+        s.set(&(1000 + k), &0).unwrap();
+        seen += 1;
+        if seen > 100 {
+            break;
+        }
+    }
+    assert!(seen >= 20);
+    assert_eq!(s.get::<_, i32>(&3).unwrap(), Some(30));
+}
+
+/// Empty values, 10 MiB values and 100 KiB keys are stored intact.
+pub fn sizes(h: &Harness) {
+    let s = h.stash();
+    let d = s.encode_key("empty").unwrap();
+    s.engine().put(&d.digest, &d.bytes, b"", WriteOptions::REPLACE).unwrap();
+    assert_eq!(s.engine().get(&d.digest, &d.bytes).unwrap(), Some(Vec::new()));
+    let big: Vec<u64> = (0..(10 << 20) / 8).map(|i| i * 2_654_435_761).collect();
+    s.set("big", &big).unwrap();
+    assert_eq!(s.get::<_, Vec<u64>>("big").unwrap().map(|v| v.len()), Some(big.len()));
+    let long_key = "k".repeat(100 * 1024);
+    s.set(&long_key, "long").unwrap();
+    assert_eq!(s.get::<_, String>(&long_key).unwrap().as_deref(), Some("long"));
+    let keys: Vec<String> = s.keys().unwrap().filter_map(Result::ok).collect();
+    assert!(keys.contains(&long_key));
+}
+
+/// Reading a value as the wrong type is a `Decode` error naming the stash.
+pub fn wrong_type_is_an_error(h: &Harness) {
+    let s = h.stash();
+    s.set("k", "not a number").unwrap();
+    let err = s.get::<_, u32>("k").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Decode, "{err}");
+    assert!(err.context_value("stash").is_some(), "{err}");
+    assert!(err.context_value("digest").is_some(), "{err}");
+    // The entry is still there and readable as the right type.
+    assert_eq!(s.get::<_, String>("k").unwrap().as_deref(), Some("not a number"));
+}
+
+/// A slot whose stored key is not the requested key is reported, never returned.
+pub fn key_mismatch_is_detected(h: &Harness) {
+    let s = h.stash();
+    let a = s.encode_key("a").unwrap();
+    let b = s.encode_key("b").unwrap();
+    let v = s.encode_value("value of b").unwrap();
+    // Store b's key and value in a's slot, as a damaged key file or a collision would.
+    s.engine().put(&a.digest, &b.bytes, &v, WriteOptions::REPLACE).unwrap();
+    let err = s.get::<_, String>("a").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert!(s.contains("a").is_err());
+}
+
+/// Every serializer and every compiled-in compressor, with and without base64.
+pub fn every_format(h: &Harness) {
+    for serializer in stash_serial::KNOWN {
+        for compress in stash_codec::available() {
+            for b64 in [false, true] {
+                let s = h.open(h.config(serializer, compress, b64));
+                let ctx = format!("{serializer}/{compress}/{b64}");
+                s.set(&("k", 1), &animal(7)).unwrap();
+                s.set(&animal(2), &vec![1u8, 2, 3]).unwrap();
+                assert_eq!(s.get::<_, Animal>(&("k", 1)).unwrap(), Some(animal(7)), "{ctx}");
+                assert_eq!(s.get::<_, Vec<u8>>(&animal(2)).unwrap(), Some(vec![1, 2, 3]), "{ctx}");
+                let keys: Vec<(String, i32)> =
+                    s.keys::<(String, i32)>().unwrap().filter_map(Result::ok).collect();
+                assert_eq!(keys, vec![("k".to_string(), 1)], "{ctx}");
+                assert_eq!(s.len().unwrap(), 2, "{ctx}");
+            }
+        }
+    }
+}
+
+/// A `HashMap` key hits however its entries were inserted.
+pub fn hashmap_keys_are_canonical(h: &Harness) {
+    for serializer in stash_serial::KNOWN {
+        let s = h.open(h.config(serializer, "raw", false));
+        let forward: HashMap<String, i32> = (0..64).map(|i| (format!("f{i}"), i)).collect();
+        let backward: HashMap<String, i32> = (0..64).rev().map(|i| (format!("f{i}"), i)).collect();
+        s.set(&forward, "hit").unwrap();
+        assert_eq!(s.get::<_, String>(&backward).unwrap().as_deref(), Some("hit"), "{serializer}");
+    }
+}
+
+/// Clones share the engine across threads; concurrent writers lose nothing.
+pub fn threads(h: &Harness) {
+    let s = h.stash();
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let s = s.clone();
+            scope.spawn(move || {
+                for i in 0..100 {
+                    s.set(&(t, i), &(t * 1000 + i)).unwrap();
+                    assert_eq!(s.get::<_, i32>(&(t, i)).unwrap(), Some(t * 1000 + i));
+                }
+            });
+        }
+    });
+    assert_eq!(s.len().unwrap(), 800);
+}
+
+/// Append writes keep every version, oldest first, with rising timestamps.
+pub fn versions(h: &Harness) {
+    let s = h.stash();
+    for v in ["good", "bad", "ugly"] {
+        s.set_with("k", v, WriteOptions::APPEND).unwrap();
+    }
+    assert_eq!(s.get::<_, String>("k").unwrap().as_deref(), Some("ugly"));
+    let all = s.get_all_with_metadata::<_, String>("k").unwrap();
+    assert_eq!(all.iter().map(|v| v.value.as_str()).collect::<Vec<_>>(), ["good", "bad", "ugly"]);
+    assert_eq!(all.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(all.windows(2).all(|w| w[0].written_at < w[1].written_at));
+    assert_eq!(s.len().unwrap(), 1);
+    s.set("k", "only").unwrap();
+    assert_eq!(s.get_all::<_, String>("k").unwrap(), ["only"]);
+}
+
+/// A stash reopened with the same configuration sees the same data.
+pub fn reopen(h: &Harness) {
+    let cfg = h.config("hashstash", "raw", false);
+    {
+        let s = h.open(cfg.clone());
+        s.set("persist", &[1, 2, 3]).unwrap();
+        s.flush().unwrap();
+    }
+    let s = h.open(cfg.clone());
+    assert_eq!(s.get::<_, Vec<i32>>("persist").unwrap(), Some(vec![1, 2, 3]));
+    let cleared = h.open(StashConfig { clear: true, ..cfg });
+    assert!(cleared.is_empty().unwrap());
+}
+
+/// `Display` names the engine and the Python-style path.
+pub fn display(h: &Harness) {
+    let s = h.stash();
+    let shown = s.to_string();
+    assert!(shown.contains("HashStash("), "{shown}");
+    assert!(shown.ends_with("/data.db)"), "{shown}");
+    assert!(shown.contains(&format!("{}.hashstash.", s.config().engine)), "{shown}");
+}
+
+/// Runs every check of the suite as its own `#[test]` against an engine factory.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:expr) => {
+        mod conformance {
+            #[allow(unused_imports)]
+            use super::*;
+            fn harness() -> $crate::testkit::Harness {
+                $crate::testkit::Harness::new($factory)
+            }
+            $crate::conformance_suite!(@tests
+                set_get_many_key_shapes, values_round_trip, missing_keys, overwrite_replaces,
+                dict_methods, update_variants, clear_is_isolated, iteration, raw_items_decode,
+                write_while_iterating, sizes, wrong_type_is_an_error, key_mismatch_is_detected,
+                every_format, hashmap_keys_are_canonical, threads, versions, reopen, display
+            );
+        }
+    };
+    (@tests $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::testkit::$name(&harness());
+            }
+        )*
+    };
+}
