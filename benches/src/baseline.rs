@@ -1,0 +1,113 @@
+//! Raw baselines: the same bytes through the storage with no caching library
+//! in between, so each stash row can be read as a ratio to its floor.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::RwLock;
+
+use md5::{Digest as _, Md5};
+
+/// `RwLock<HashMap>` holding compact JSON: the floor of the memory engine.
+#[derive(Default)]
+pub struct MemoryJson {
+    map: RwLock<HashMap<String, Vec<u8>>>,
+}
+
+impl MemoryJson {
+    /// Stores `value` as JSON.
+    pub fn set<T: serde::Serialize>(&self, key: &str, value: &T) {
+        let bytes = serde_json::to_vec(value).expect("serialize");
+        self.map.write().expect("lock").insert(key.to_string(), bytes);
+    }
+
+    /// Decodes the JSON stored under `key`.
+    pub fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+        let map = self.map.read().expect("lock");
+        map.get(key).map(|b| serde_json::from_slice(b).expect("deserialize"))
+    }
+}
+
+/// The pairtree layout written and read directly: md5 of the JSON key,
+/// `aa/bb/cc/<rest>/` with a `.key` file and one value file per write,
+/// written to a temp file and renamed. No fsync, like the engine.
+pub struct RawPairtree {
+    root: PathBuf,
+}
+
+fn slot(root: &Path, key: &str) -> PathBuf {
+    let json = serde_json::to_vec(key).expect("serialize key");
+    let hex: String = Md5::digest(&json).iter().map(|b| format!("{b:02x}")).collect();
+    root.join(&hex[0..2]).join(&hex[2..4]).join(&hex[4..6]).join(&hex[6..])
+}
+
+impl RawPairtree {
+    /// A layout rooted at `root`.
+    pub fn new(root: &Path) -> RawPairtree {
+        RawPairtree { root: root.to_path_buf() }
+    }
+
+    /// Writes `value` (JSON) for `key`, as a new version file.
+    pub fn set<T: serde::Serialize>(&self, key: &str, value: &T, stamp: u64) -> io::Result<()> {
+        let dir = slot(&self.root, key);
+        let bytes = serde_json::to_vec(value).map_err(io::Error::other)?;
+        let tmp = dir.join(format!(".tmp.{}", std::process::id()));
+        if let Err(e) = fs::write(&tmp, &bytes) {
+            if e.kind() != io::ErrorKind::NotFound {
+                return Err(e);
+            }
+            fs::create_dir_all(&dir)?;
+            fs::write(dir.join(".key"), serde_json::to_vec(key).map_err(io::Error::other)?)?;
+            fs::write(&tmp, &bytes)?;
+        }
+        fs::rename(&tmp, dir.join(format!("{stamp}.{}", std::process::id())))
+    }
+
+    /// Reads the newest value file for `key`.
+    pub fn get<T: serde::de::DeserializeOwned>(&self, key: &str) -> io::Result<Option<T>> {
+        let dir = slot(&self.root, key);
+        let newest = match fs::read_dir(&dir) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .map(|e| e.file_name())
+                .filter(|n| !n.as_encoded_bytes().starts_with(b"."))
+                .max(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        match newest {
+            None => Ok(None),
+            Some(name) => {
+                let bytes = fs::read(dir.join(name))?;
+                serde_json::from_slice(&bytes).map(Some).map_err(io::Error::other)
+            }
+        }
+    }
+
+    /// Walks every slot, reading its key and newest value; returns the count.
+    pub fn iterate(&self) -> io::Result<usize> {
+        let mut count = 0;
+        for a in fs::read_dir(&self.root)? {
+            for b in fs::read_dir(a?.path())? {
+                for c in fs::read_dir(b?.path())? {
+                    for leaf in fs::read_dir(c?.path())? {
+                        let leaf = leaf?.path();
+                        let _key = fs::read(leaf.join(".key"))?;
+                        let newest = fs::read_dir(&leaf)?
+                            .filter_map(Result::ok)
+                            .map(|e| e.file_name())
+                            .filter(|n| !n.as_encoded_bytes().starts_with(b"."))
+                            .max();
+                        if let Some(name) = newest {
+                            let bytes = fs::read(leaf.join(name))?;
+                            let _: serde_json::Value = serde_json::from_slice(&bytes).map_err(io::Error::other)?;
+                            count += 1;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(count)
+    }
+}

@@ -1,0 +1,143 @@
+//! A tour of hashstash, following the Python library's README section by section.
+//!
+//! Run it with `cargo xtask tour` (or `cargo run -p hashstash --example tour`).
+//! It writes under `$HASHSTASH_ROOT_DIR` (default `~/.cache/hashstash`) and
+//! clears its own stashes first, so it can run again and again.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use hashstash::{HashStash, Set, Value, WriteOptions};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Animal {
+    name: String,
+    goodness: String,
+}
+
+fn main() -> Result<(), hashstash::Error> {
+    section("Creating a stash");
+    let stash = HashStash::builder()
+        .root_dir("project_stash") // relative: under $HASHSTASH_ROOT_DIR or ~/.cache/hashstash
+        .dbname("sub_stash")
+        .engine("pairtree") // or "memory"; more engines behind cargo features
+        .serializer("hashstash") // or "json", "msgpack", "postcard"
+        .compress("lz4") // or "raw", "zstd", "blosc", "zlib", "gzip", "bz2" (features)
+        .b64(true)
+        .append_mode(false)
+        .clear(true)
+        .open()?;
+    println!("{stash}");
+    println!("{}", to_json(stash.config()));
+
+    section("Stashing objects: anything serde can serialize is a key or a value");
+    stash.set("bad", "cat")?; // string key
+    stash.set(&("bad", "good"), "cat")?; // tuple key
+    stash.set(&BTreeMap::from([("goodness", "bad")]), "cat")?; // map key
+    stash.set(&vec!["bad", "good"], "cat")?; // list key
+    let set_key: HashSet<&str> = HashSet::from(["bad", "good"]);
+    stash.set(&Set::from(set_key.clone()), "cat")?; // set key: wrap in `Set` (sorted, canonical)
+    let struct_key = Animal { name: "cat".into(), goodness: "bad".into() };
+    stash.set(&struct_key, "cat")?; // struct key
+    let hits: Vec<Option<String>> = vec![
+        stash.get("bad")?,
+        stash.get(&("bad", "good"))?,
+        stash.get(&BTreeMap::from([("goodness", "bad")]))?,
+        stash.get(&vec!["bad", "good"])?,
+        stash.get(&Set::from(set_key))?,
+        stash.get(&struct_key)?,
+    ];
+    println!("{hits:?}");
+    assert!(hits.iter().all(|h| h.as_deref() == Some("cat")));
+
+    section("Works like a dictionary");
+    assert_eq!(stash.get::<_, String>(&struct_key)?.as_deref(), Some("cat"));
+    assert_eq!(stash.get::<_, String>("fake_key")?, None);
+    assert!(stash.contains(&struct_key)?);
+    assert_eq!(stash.len()?, 6);
+    for (i, item) in stash.items::<Value, Value>()?.enumerate() {
+        let (key, value) = item?;
+        println!("Item #{}: {key} >>> {value}", i + 1);
+    }
+    assert_eq!(stash.pop::<_, String>(&struct_key)?.as_deref(), Some("cat"));
+    assert!(!stash.contains(&struct_key)?);
+    assert_eq!(stash.setdefault(&struct_key, &"new_cat_default".to_string())?, "new_cat_default");
+    stash.update(HashMap::from([("new_key_of_badness", "cat")]))?;
+    assert_eq!(stash.get::<_, String>("new_key_of_badness")?.as_deref(), Some("cat"));
+    let another = HashStash::builder().engine("memory").dbname("another").clear(true).open()?;
+    another.set(&[1, 2, 3], "cat")?;
+    stash.update_from(&another)?;
+    assert_eq!(stash.get::<_, String>(&[1, 2, 3])?.as_deref(), Some("cat"));
+    println!("{} keys after pop, setdefault and two updates", stash.len()?);
+
+    section("Typed views");
+    let animals = stash.typed::<String, Animal>();
+    animals.set(&"felix".to_string(), &Animal { name: "felix".into(), goodness: "good".into() })?;
+    println!("typed get: {:?}", animals.get(&"felix".to_string())?);
+
+    section("Under the hood: encoded keys and values as stored");
+    if let Some(raw) = stash.raw_items()?.next() {
+        let (k, v) = raw?;
+        println!("{} is the serialized, compressed and encoded key for {}", lossy(&k), lossy(&v));
+        let key: Value = stash.decode_key(&k)?;
+        let value: Value = stash.decode_value(&v)?;
+        println!("{key} is the decoded key for {value}");
+    }
+
+    section("Append mode: every version, with timestamps");
+    let append_stash =
+        HashStash::builder().root_dir("readme_append_mode").append_mode(true).clear(true).open()?;
+    let key = BTreeMap::from([("name", "cat")]);
+    append_stash.set(&key, &BTreeMap::from([("goodness", "good")]))?;
+    append_stash.set(&key, &BTreeMap::from([("goodness", "bad")]))?;
+    println!("Latest value: {}", append_stash.get::<_, Value>(&key)?.unwrap_or(Value::Null));
+    let all: Vec<Value> = append_stash.get_all(&key)?;
+    println!("All values: {}", Value::List(all));
+    for v in append_stash.get_all_with_metadata::<_, Value>(&key)? {
+        let secs = v.written_at.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        println!("  version {} written at {secs:.6}: {}", v.version, v.value);
+    }
+    // Any stash can append one write explicitly:
+    stash.set_with("bad", "dog", WriteOptions::APPEND)?;
+    println!("versions of \"bad\": {:?}", stash.get_all::<_, String>("bad")?);
+
+    section("Utilities: serialize / deserialize, encode / decode");
+    let bytes = hashstash::serialize(&("bad", "good"), "hashstash")?;
+    println!("serialize(('bad', 'good')) = {}", lossy(&bytes));
+    let back: (String, String) = hashstash::deserialize(&bytes, "hashstash")?;
+    assert_eq!(back, ("bad".to_string(), "good".to_string()));
+    let encoded = hashstash::encode(b"Hello, World!", "lz4", true)?;
+    println!("encode(b'Hello, World!', lz4, b64) = {}", lossy(&encoded));
+    assert_eq!(hashstash::decode(&encoded, "lz4", true)?, b"Hello, World!");
+
+    section("Bad input is an error, never a panic");
+    match stash.get::<_, u32>("bad") {
+        Err(e) => println!("reading a string as u32: {e}"),
+        Ok(v) => println!("unexpected: {v:?}"),
+    }
+    match HashStash::builder().engine("lmdb").open() {
+        Err(e) => println!("an engine not compiled in: {e}"),
+        Ok(s) => println!("lmdb is compiled in: {s}"),
+    }
+    match HashStash::builder().dbname("../escape").open() {
+        Err(e) => println!("a dbname escaping the root: {e}"),
+        Ok(s) => println!("unexpected: {s}"),
+    }
+
+    section("Done");
+    println!("compressors in this build: {:?}", hashstash::compressors());
+    println!("engines in this build: {:?}", hashstash::engines::available());
+    Ok(())
+}
+
+fn section(title: &str) {
+    println!("\n== {title}");
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn to_json<T: Serialize>(value: &T) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("<{e}>"))
+}

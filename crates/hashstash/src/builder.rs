@@ -1,0 +1,114 @@
+//! Opening a stash from names, as the Python library's keyword arguments do.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use stash_core::{DigestAlgo, EngineFactory, Result, Stash, StashConfig};
+
+use crate::HashStash;
+
+/// Configures and opens a [`HashStash`]; from [`HashStash::builder`].
+///
+/// ```
+/// # let dir = tempfile::tempdir()?;
+/// let stash = hashstash::HashStash::builder()
+///     .root_dir(dir.path().join("project_stash"))
+///     .dbname("sub_stash")
+///     .engine("pairtree")
+///     .serializer("hashstash")
+///     .compress("lz4")
+///     .b64(true)
+///     .open()?;
+/// assert!(stash.to_string().starts_with("PairtreeHashStash("));
+/// assert!(stash.to_string().ends_with("/project_stash/sub_stash/pairtree.hashstash.lz4+b64/data.db)"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use = "a builder does nothing until `open()`"]
+pub struct Builder {
+    config: StashConfig,
+    factory: Option<Arc<dyn EngineFactory>>,
+}
+
+impl Builder {
+    /// Starts from `config`.
+    pub fn from_config(config: StashConfig) -> Builder {
+        Builder { config, factory: None }
+    }
+
+    /// Root directory; a relative one lives under `$HASHSTASH_ROOT_DIR` or `~/.cache/hashstash`.
+    pub fn root_dir(mut self, root_dir: impl Into<PathBuf>) -> Self {
+        self.config.root_dir = root_dir.into();
+        self
+    }
+
+    /// Database (sub-folder) name; default `main`.
+    pub fn dbname(mut self, dbname: impl Into<String>) -> Self {
+        self.config.dbname = dbname.into();
+        self
+    }
+
+    /// Engine by name (`"pairtree"`, `"memory"`, ...) or [`EngineKind`](crate::EngineKind).
+    pub fn engine(mut self, engine: impl AsRef<str>) -> Self {
+        self.config.engine = engine.as_ref().to_string();
+        self.factory = None;
+        self
+    }
+
+    /// An engine of your own, implementing [`EngineFactory`].
+    pub fn engine_factory(mut self, factory: Arc<dyn EngineFactory>) -> Self {
+        self.config.engine = factory.name().to_string();
+        self.factory = Some(factory);
+        self
+    }
+
+    /// Serializer by name: `"hashstash"`, `"json"`, `"msgpack"`, or the binary one.
+    pub fn serializer(mut self, serializer: impl Into<String>) -> Self {
+        self.config.serializer = serializer.into();
+        self
+    }
+
+    /// Compressor by name: `"raw"`, `"lz4"`, `"zstd"`, `"blosc"`, `"zlib"`, `"gzip"`, `"bz2"`.
+    pub fn compress(mut self, compress: impl Into<String>) -> Self {
+        self.config.compress = compress.into();
+        self
+    }
+
+    /// Base64-encode keys and values after compression.
+    pub fn b64(mut self, b64: bool) -> Self {
+        self.config.b64 = b64;
+        self
+    }
+
+    /// Keep every version of every key.
+    pub fn append_mode(mut self, append_mode: bool) -> Self {
+        self.config.append_mode = append_mode;
+        self
+    }
+
+    /// Clear the stash when it opens.
+    pub fn clear(mut self, clear: bool) -> Self {
+        self.config.clear = clear;
+        self
+    }
+
+    /// Key digest: BLAKE3 (default) or MD5 (the Python library's).
+    pub fn digest(mut self, digest: DigestAlgo) -> Self {
+        self.config.digest = digest;
+        self
+    }
+
+    /// The configuration so far.
+    pub fn config(&self) -> &StashConfig {
+        &self.config
+    }
+
+    /// Opens the stash, creating it if needed.
+    pub fn open(self) -> Result<HashStash> {
+        let factory = match self.factory {
+            Some(f) => f,
+            None => crate::engines::factory(&self.config.engine)?,
+        };
+        Stash::open(self.config, factory).map(HashStash::from)
+    }
+}

@@ -1,0 +1,100 @@
+//! Engines by name: which exist, which are compiled in, and opening them.
+
+use std::fmt;
+use std::sync::Arc;
+
+use stash_core::{EngineFactory, Error, ErrorKind, Result};
+
+/// Every engine hashstash knows, whether or not this build includes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum EngineKind {
+    /// Plain folders and files in the Python library's layout (no dependencies).
+    Pairtree,
+    /// A map in this process, shared by stashes on the same path.
+    Memory,
+    /// LMDB through heed.
+    Lmdb,
+    /// SQLite through rusqlite.
+    Sqlite,
+    /// sled.
+    Sled,
+    /// A Redis server or cluster.
+    Redis,
+    /// A MongoDB server.
+    Mongo,
+}
+
+impl EngineKind {
+    /// Every engine, in documentation order.
+    pub const ALL: [EngineKind; 7] = [
+        EngineKind::Pairtree,
+        EngineKind::Memory,
+        EngineKind::Lmdb,
+        EngineKind::Sqlite,
+        EngineKind::Sled,
+        EngineKind::Redis,
+        EngineKind::Mongo,
+    ];
+
+    /// The name used in configs and paths (also the cargo feature's name).
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineKind::Pairtree => "pairtree",
+            EngineKind::Memory => "memory",
+            EngineKind::Lmdb => "lmdb",
+            EngineKind::Sqlite => "sqlite",
+            EngineKind::Sled => "sled",
+            EngineKind::Redis => "redis",
+            EngineKind::Mongo => "mongo",
+        }
+    }
+
+    /// Looks a name up.
+    pub fn from_name(name: &str) -> Option<EngineKind> {
+        EngineKind::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The factory for this engine, if its feature is compiled in.
+    pub fn factory(self) -> Option<Arc<dyn EngineFactory>> {
+        match self {
+            #[cfg(feature = "pairtree")]
+            EngineKind::Pairtree => Some(Arc::new(stash_engine_pairtree::Pairtree)),
+            #[cfg(feature = "memory")]
+            EngineKind::Memory => Some(Arc::new(stash_engine_memory::Memory)),
+            _ => None,
+        }
+    }
+}
+
+impl AsRef<str> for EngineKind {
+    fn as_ref(&self) -> &str {
+        self.name()
+    }
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The names of the engines compiled into this build.
+pub fn available() -> Vec<&'static str> {
+    EngineKind::ALL.into_iter().filter(|k| k.factory().is_some()).map(EngineKind::name).collect()
+}
+
+/// The factory for the engine called `name`: an error naming the cargo
+/// feature when it is not compiled in, or listing the engines when unknown.
+pub fn factory(name: &str) -> Result<Arc<dyn EngineFactory>> {
+    let kind = EngineKind::from_name(name).ok_or_else(|| {
+        let known: Vec<_> = EngineKind::ALL.iter().map(|k| k.name()).collect();
+        Error::new(ErrorKind::Config, format!("unknown engine `{name}`: expected one of {}", known.join(", ")))
+    })?;
+    kind.factory().ok_or_else(|| {
+        Error::new(
+            ErrorKind::NotCompiled,
+            format!("engine `{name}` is not compiled in: enable the cargo feature `{name}` of hashstash"),
+        )
+    })
+}

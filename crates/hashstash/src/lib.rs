@@ -1,0 +1,167 @@
+//! # hashstash
+//!
+//! A persistent, dictionary-like cache in which anything serde can serialize
+//! is a key or a value: keys are serialized, encoded and hashed; values are
+//! serialized, compressed and stored by an engine you pick by name.
+//!
+//! ```
+//! use hashstash::{HashStash, Value};
+//! use std::collections::BTreeMap;
+//! # let dir = tempfile::tempdir().unwrap();
+//!
+//! let stash = HashStash::builder().root_dir(dir.path()).engine("pairtree").open()?;
+//! stash.set("bad", "cat")?;
+//! stash.set(&("bad", "good"), "cat")?;
+//! stash.set(&BTreeMap::from([("goodness", "bad")]), "cat")?;
+//! assert_eq!(stash.get::<_, String>(&("bad", "good"))?.as_deref(), Some("cat"));
+//! assert_eq!(stash.len()?, 3);
+//! for item in stash.items::<Value, Value>()? {
+//!     let (key, value) = item?;
+//!     assert_eq!(value, Value::from("cat"));
+//! }
+//! # Ok::<(), hashstash::Error>(())
+//! ```
+//!
+//! The crate is a facade: each engine, the codecs and the serializers live in
+//! their own crates, switched on by cargo features (`pairtree`, `memory`,
+//! `lz4`, `zstd`, `blosc`, `zlib`, `gzip`, `bz2`; groups `rec` and `all`).
+#![deny(missing_docs)]
+
+mod builder;
+pub mod engines;
+
+use std::fmt;
+use std::ops::Deref;
+
+pub use builder::Builder;
+pub use engines::EngineKind;
+pub use stash_core::{
+    Capabilities, Digest, DigestAlgo, EncodedKey, Engine, EngineFactory, Error, ErrorKind, Result, Set, Stash,
+    StashConfig, TypedStash, Value, Versioned, WriteOptions,
+};
+/// Iterators returned by the stash.
+pub mod iter {
+    pub use stash_core::iter::{Items, Keys, RawItems, Values};
+}
+pub use stash_codec::{Codec, Encoding};
+pub use stash_serial::Serializer;
+
+#[cfg(feature = "memory")]
+pub use stash_engine_memory as memory;
+#[cfg(feature = "pairtree")]
+pub use stash_engine_pairtree as pairtree;
+
+/// A stash opened by engine name: a [`Stash`] (all dictionary methods are
+/// reachable through it) plus the constructors that pick engines by name.
+///
+/// Clones are cheap and share the engine; a `HashStash` is `Send + Sync`.
+#[derive(Clone)]
+pub struct HashStash(Stash);
+
+impl HashStash {
+    /// Opens the default stash: engine `pairtree`, serializer `hashstash`,
+    /// compressor `lz4` (or `raw` without the `lz4` feature), in
+    /// `~/.cache/hashstash/default_stash/main` (or under `$HASHSTASH_ROOT_DIR`).
+    pub fn new() -> Result<HashStash> {
+        HashStash::builder().open()
+    }
+
+    /// A builder to choose the root, engine, serializer, compressor and options.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// Opens the stash a saved configuration describes.
+    pub fn open(config: StashConfig) -> Result<HashStash> {
+        Builder::from_config(config).open()
+    }
+
+    /// The underlying [`Stash`].
+    pub fn as_stash(&self) -> &Stash {
+        &self.0
+    }
+
+    /// Unwraps into the underlying [`Stash`].
+    pub fn into_stash(self) -> Stash {
+        self.0
+    }
+}
+
+impl Deref for HashStash {
+    type Target = Stash;
+    fn deref(&self) -> &Stash {
+        &self.0
+    }
+}
+
+impl From<Stash> for HashStash {
+    fn from(stash: Stash) -> Self {
+        HashStash(stash)
+    }
+}
+
+impl From<HashStash> for Stash {
+    fn from(stash: HashStash) -> Self {
+        stash.0
+    }
+}
+
+impl fmt::Display for HashStash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Debug for HashStash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// Serializes `value` with the serializer called `serializer` (Python's `serialize`).
+///
+/// ```
+/// let bytes = hashstash::serialize(&("bad", "good"), "hashstash")?;
+/// let back: (String, String) = hashstash::deserialize(&bytes, "hashstash")?;
+/// assert_eq!(back, ("bad".to_string(), "good".to_string()));
+/// # Ok::<(), hashstash::Error>(())
+/// ```
+pub fn serialize<T: serde::Serialize + ?Sized>(value: &T, serializer: &str) -> Result<Vec<u8>> {
+    Ok(stash_serial::serialize(value, serializer)?)
+}
+
+/// Deserializes bytes written by [`serialize`] (Python's `deserialize`).
+pub fn deserialize<T: serde::de::DeserializeOwned>(bytes: &[u8], serializer: &str) -> Result<T> {
+    Ok(stash_serial::deserialize(bytes, serializer)?)
+}
+
+/// Compresses `data` with `compress`, then base64-encodes it when `b64` (Python's `encode`).
+///
+/// ```
+/// let enc = hashstash::encode(b"Hello, World!", "lz4", true)?;
+/// assert_eq!(hashstash::decode(&enc, "lz4", true)?, b"Hello, World!");
+/// # Ok::<(), hashstash::Error>(())
+/// ```
+pub fn encode(data: &[u8], compress: &str, b64: bool) -> Result<Vec<u8>> {
+    Ok(stash_codec::encode(data, compress, b64)?)
+}
+
+/// Reverses [`encode`] (Python's `decode`).
+pub fn decode(data: &[u8], compress: &str, b64: bool) -> Result<Vec<u8>> {
+    Ok(stash_codec::decode(data, compress, b64)?)
+}
+
+/// The compressors compiled into this build.
+pub fn compressors() -> Vec<&'static str> {
+    stash_codec::available()
+}
+
+/// Every serializer this build offers.
+pub fn serializers() -> &'static [&'static str] {
+    stash_serial::KNOWN
+}
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -1,0 +1,94 @@
+//! `cargo xtask <task>`: the project's tasks, runnable on a fresh machine.
+//!
+//! - `tour`  — install what the build needs, then run the feature tour
+//! - `test`  — install what the build needs, then run every test
+//! - `setup` — only install what the build needs
+
+use std::process::{Command, ExitCode};
+
+/// The test command the README gives; CI runs exactly this through `cargo xtask test`.
+const TEST_ARGS: &[&str] = &["test", "--workspace", "--all-features", "--all-targets"];
+const DOC_TEST_ARGS: &[&str] = &["test", "--workspace", "--all-features", "--doc"];
+const TOUR_ARGS: &[&str] = &["run", "--release", "-p", "hashstash", "--example", "tour"];
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let result = match task.as_str() {
+        "setup" => setup(),
+        "tour" => setup().and_then(|_| cargo(TOUR_ARGS)),
+        "test" => setup().and_then(|_| test()),
+        _ => {
+            eprintln!("usage: cargo xtask <setup|tour|test>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask {task}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn run(cmd: &mut Command) -> Result {
+    eprintln!("+ {cmd:?}");
+    let status = cmd.status().map_err(|e| format!("cannot start {cmd:?}: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("{cmd:?} failed: {status}")) }
+}
+
+fn cargo(args: &[&str]) -> Result {
+    run(Command::new(env!("CARGO")).args(args))
+}
+
+fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program} >/dev/null 2>&1")])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Installs the system packages the build needs (Debian): `cmake` for blosc2.
+fn setup() -> Result {
+    let missing: Vec<&str> = [("cmake", "cmake")]
+        .into_iter()
+        .filter(|(program, _)| !have(program))
+        .map(|(_, package)| package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if !have("apt-get") {
+        return Err(format!("please install: {} (no apt-get here)", missing.join(" ")));
+    }
+    let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };
+    let apt = |args: &[&str]| {
+        let mut all: Vec<&str> = sudo.to_vec();
+        all.push("apt-get");
+        all.extend_from_slice(args);
+        let mut cmd = Command::new(all[0]);
+        cmd.args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive");
+        run(&mut cmd)
+    };
+    apt(&["update", "-q"])?;
+    let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
+    args.extend(missing);
+    apt(&args)
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn test() -> Result {
+    cargo(TEST_ARGS)?;
+    cargo(DOC_TEST_ARGS)
+}
+
