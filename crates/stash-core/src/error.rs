@@ -128,7 +128,8 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind, self.message)?;
+        // The message says what happened; the kind is for matching, not for reading.
+        f.write_str(&self.message)?;
         if !self.context.is_empty() {
             f.write_str(" (")?;
             for (i, (k, v)) in self.context.iter().enumerate() {
@@ -201,7 +202,7 @@ mod tests {
         let text = err.to_string();
         assert_eq!(
             text,
-            "I/O error: cannot read value file (file: /x/y, stash: PairtreeHashStash(/x), digest: abcd): gone"
+            "cannot read value file (file: /x/y, stash: PairtreeHashStash(/x), digest: abcd): gone"
         );
         assert_eq!(err.context_value("digest"), Some("abcd"));
     }
