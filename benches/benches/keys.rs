@@ -28,7 +28,9 @@ fn keys(c: &mut Criterion) {
         });
     }
     for algo in [DigestAlgo::Blake3, DigestAlgo::Md5] {
-        g.bench_function(format!("digest/{algo}"), |b| b.iter(|| black_box(algo.digest(black_box(b"\"key12345\"")))));
+        g.bench_function(format!("digest/{algo}"), |b| {
+            b.iter(|| black_box(algo.digest(black_box(b"\"key12345\""))))
+        });
     }
     g.finish();
 }

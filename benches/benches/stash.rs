@@ -6,7 +6,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime};
+use criterion::{
+    BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main, measurement::WallTime,
+};
 use hashstash::HashStash;
 use hashstash_benches::baseline::{MemoryJson, RawPairtree};
 use hashstash_benches::{Record, workload};
@@ -51,10 +53,14 @@ fn memory(c: &mut Criterion) {
     let data = workload(N);
     let dir = tempfile::tempdir().expect("tempdir");
     let mut g = group(c, "memory");
-    for (serializer, compress) in [("hashstash", "raw"), ("hashstash", "lz4"), ("postcard", "raw"), ("json", "raw")] {
+    for (serializer, compress) in
+        [("hashstash", "raw"), ("hashstash", "lz4"), ("postcard", "raw"), ("json", "raw")]
+    {
         let name = format!("{serializer}+{compress}");
         g.bench_function(format!("set/{name}"), |b| {
-            b.iter_custom(|iters| time_sets(iters, &data, || open(dir.path(), "memory", serializer, compress)))
+            b.iter_custom(|iters| {
+                time_sets(iters, &data, || open(dir.path(), "memory", serializer, compress))
+            })
         });
         let stash = open(dir.path(), "memory", serializer, compress);
         for (k, v) in &data {

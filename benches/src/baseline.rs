@@ -101,7 +101,8 @@ impl RawPairtree {
                             .max();
                         if let Some(name) = newest {
                             let bytes = fs::read(leaf.join(name))?;
-                            let _: serde_json::Value = serde_json::from_slice(&bytes).map_err(io::Error::other)?;
+                            let _: serde_json::Value =
+                                serde_json::from_slice(&bytes).map_err(io::Error::other)?;
                             count += 1;
                         }
                     }

@@ -91,4 +91,3 @@ fn test() -> Result {
     cargo(TEST_ARGS)?;
     cargo(DOC_TEST_ARGS)
 }
-

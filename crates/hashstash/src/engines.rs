@@ -89,7 +89,10 @@ pub fn available() -> Vec<&'static str> {
 pub fn factory(name: &str) -> Result<Arc<dyn EngineFactory>> {
     let kind = EngineKind::from_name(name).ok_or_else(|| {
         let known: Vec<_> = EngineKind::ALL.iter().map(|k| k.name()).collect();
-        Error::new(ErrorKind::Config, format!("unknown engine `{name}`: expected one of {}", known.join(", ")))
+        Error::new(
+            ErrorKind::Config,
+            format!("unknown engine `{name}`: expected one of {}", known.join(", ")),
+        )
     })?;
     kind.factory().ok_or_else(|| {
         Error::new(

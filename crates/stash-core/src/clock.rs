@@ -8,10 +8,7 @@ static LAST: AtomicI64 = AtomicI64::new(0);
 /// Microseconds since the Unix epoch, strictly increasing within this process,
 /// so two writes in the same microsecond still get distinct, ordered stamps.
 pub fn unique_micros() -> i64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
     let mut last = LAST.load(Ordering::Relaxed);
     loop {
         let next = now.max(last + 1);

@@ -176,7 +176,8 @@ mod tests {
 
     #[test]
     fn escapes_are_refused() {
-        for (root, db) in [("/srv/x", "../y"), ("/srv/x", "a/../../b"), ("../x", "main"), ("/srv/x", "/etc")] {
+        for (root, db) in [("/srv/x", "../y"), ("/srv/x", "a/../../b"), ("../x", "main"), ("/srv/x", "/etc")]
+        {
             let err = cfg(root, db).data_path().unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Config, "{root} {db}");
         }

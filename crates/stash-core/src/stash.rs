@@ -88,20 +88,14 @@ impl Stash {
         if config.engine != factory.name() {
             return Err(Error::new(
                 ErrorKind::Config,
-                format!(
-                    "config names engine `{}` but the factory opens `{}`",
-                    config.engine,
-                    factory.name()
-                ),
+                format!("config names engine `{}` but the factory opens `{}`", config.engine, factory.name()),
             ));
         }
         let serializer = stash_serial::serializer(&config.serializer)?;
         let encoding = Encoding::from_names(&config.compress, config.b64)?;
         let data_path = config.data_path()?;
         let shown = format!("{}HashStash({})", factory.display_name(), TildePath(&data_path));
-        let engine = factory
-            .open(&data_path, &config)
-            .map_err(|e| e.with_context("stash", &shown))?;
+        let engine = factory.open(&data_path, &config).map_err(|e| e.with_context("stash", &shown))?;
         let identity_encoding = !config.b64 && encoding.codec().name() == "raw";
         let stash = Stash {
             inner: Arc::new(Inner {
@@ -197,8 +191,7 @@ impl Stash {
     /// Serializes and encodes a value into the bytes the engine stores.
     pub fn encode_value<V: Serialize + ?Sized>(&self, value: &V) -> Result<Vec<u8>> {
         let ser = &*self.inner.serializer;
-        self.encode_with(|out| Ok(stash_serial::encode_value(ser, value, out)?))
-            .map_err(|e| self.context(e))
+        self.encode_with(|out| Ok(stash_serial::encode_value(ser, value, out)?)).map_err(|e| self.context(e))
     }
 
     /// Decodes stored key bytes (as `raw_keys` yields them) into `K`.
@@ -234,21 +227,15 @@ impl Stash {
     ) -> Result<()> {
         let k = self.encode_key(key)?;
         let v = self.encode_value(value)?;
-        self.inner
-            .engine
-            .put(&k.digest, &k.bytes, &v, options)
-            .map_err(|e| self.key_context(e, &k.digest))
+        self.inner.engine.put(&k.digest, &k.bytes, &v, options).map_err(|e| self.key_context(e, &k.digest))
     }
 
     /// The value stored under `key`, or `None`. Reading a value as the wrong
     /// type is an error of kind [`ErrorKind::Decode`].
     pub fn get<K: Serialize + ?Sized, V: DeserializeOwned>(&self, key: &K) -> Result<Option<V>> {
         let k = self.encode_key(key)?;
-        let stored = self
-            .inner
-            .engine
-            .get(&k.digest, &k.bytes)
-            .map_err(|e| self.key_context(e, &k.digest))?;
+        let stored =
+            self.inner.engine.get(&k.digest, &k.bytes).map_err(|e| self.key_context(e, &k.digest))?;
         match stored {
             None => Ok(None),
             Some(bytes) => self.decode(&bytes).map(Some).map_err(|e| self.key_context(e, &k.digest)),
@@ -258,10 +245,7 @@ impl Stash {
     /// Whether `key` is stored.
     pub fn contains<K: Serialize + ?Sized>(&self, key: &K) -> Result<bool> {
         let k = self.encode_key(key)?;
-        self.inner
-            .engine
-            .contains(&k.digest, &k.bytes)
-            .map_err(|e| self.key_context(e, &k.digest))
+        self.inner.engine.contains(&k.digest, &k.bytes).map_err(|e| self.key_context(e, &k.digest))
     }
 
     /// The number of keys.
@@ -277,10 +261,7 @@ impl Stash {
     /// Removes `key`; true if it was stored.
     pub fn remove<K: Serialize + ?Sized>(&self, key: &K) -> Result<bool> {
         let k = self.encode_key(key)?;
-        self.inner
-            .engine
-            .delete(&k.digest, &k.bytes)
-            .map_err(|e| self.key_context(e, &k.digest))
+        self.inner.engine.delete(&k.digest, &k.bytes).map_err(|e| self.key_context(e, &k.digest))
     }
 
     /// Removes `key` and returns its value, if it was stored.
@@ -330,14 +311,9 @@ impl Stash {
         if batch.is_empty() {
             return Ok(0);
         }
-        let puts: Vec<Put<'_>> = batch
-            .iter()
-            .map(|(k, v)| Put { digest: k.digest, key: &k.bytes, value: v })
-            .collect();
-        self.inner
-            .engine
-            .put_many(&puts, self.write_options())
-            .map_err(|e| self.context(e))?;
+        let puts: Vec<Put<'_>> =
+            batch.iter().map(|(k, v)| Put { digest: k.digest, key: &k.bytes, value: v }).collect();
+        self.inner.engine.put_many(&puts, self.write_options()).map_err(|e| self.context(e))?;
         let n = batch.len();
         batch.clear();
         Ok(n)

@@ -26,7 +26,13 @@ impl<K, V> Clone for TypedStash<K, V> {
 
 impl<K, V> fmt::Debug for TypedStash<K, V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "TypedStash<{}, {}>({})", std::any::type_name::<K>(), std::any::type_name::<V>(), self.stash)
+        write!(
+            f,
+            "TypedStash<{}, {}>({})",
+            std::any::type_name::<K>(),
+            std::any::type_name::<V>(),
+            self.stash
+        )
     }
 }
 
