@@ -1,0 +1,126 @@
+//! A lazy walk of the four-level tree: a stack of open `read_dir`s, one per level.
+
+use std::fs::{self, ReadDir};
+use std::path::{Path, PathBuf};
+
+use stash_core::{Digest, Error, Record, Result};
+
+use crate::slot::{self, Want};
+
+/// Depth of the leaf folders below `data.db`: `aa/bb/cc/<26 hex>`.
+const LEVELS: usize = 4;
+
+/// Yields every slot folder (`digest`, path) whose path is well formed;
+/// anything else in the tree is ignored, and folders that vanish are skipped.
+pub(crate) struct Walker {
+    /// One open listing per level entered; `stack.len()` is the level being listed.
+    stack: Vec<ReadDir>,
+    /// The folder `stack.last()` lists.
+    path: PathBuf,
+    /// Hex digits of the folders entered so far.
+    hex: String,
+}
+
+impl Walker {
+    /// Starts a walk of `root`; a missing root is an empty walk.
+    pub fn new(root: &Path) -> Result<Walker> {
+        let mut stack = Vec::with_capacity(LEVELS);
+        match fs::read_dir(root) {
+            Ok(rd) => stack.push(rd),
+            Err(e) if slot::is_gone(&e) => {}
+            Err(e) => return Err(Error::io(e, "list data folder", root)),
+        }
+        Ok(Walker { stack, path: root.to_path_buf(), hex: String::with_capacity(32) })
+    }
+
+    fn leave(&mut self) {
+        self.stack.pop();
+        self.path.pop();
+        self.hex.truncate(self.stack.len().saturating_sub(1) * 2);
+    }
+}
+
+impl Iterator for Walker {
+    type Item = Result<(Digest, PathBuf)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let level = self.stack.len();
+            let entry = self.stack.last_mut()?.next();
+            let entry = match entry {
+                None => {
+                    self.leave();
+                    continue;
+                }
+                Some(Err(e)) => {
+                    let err = Error::io(e, "list folder", &self.path);
+                    self.leave();
+                    return Some(Err(err));
+                }
+                Some(Ok(entry)) => entry,
+            };
+            let name = entry.file_name();
+            let want_len = if level < LEVELS { 2 } else { 26 };
+            if !slot::is_hex_name(&name, want_len) {
+                continue;
+            }
+            // d_type comes with the listing on Linux: no stat. Unknown types fall through.
+            if entry.file_type().is_ok_and(|t| !t.is_dir()) {
+                continue;
+            }
+            let Some(name) = name.to_str() else { continue };
+            if level == LEVELS {
+                let mut hex = String::with_capacity(32);
+                hex.push_str(&self.hex);
+                hex.push_str(name);
+                let Some(digest) = Digest::from_hex(&hex) else { continue };
+                return Some(Ok((digest, self.path.join(name))));
+            }
+            self.path.push(name);
+            match fs::read_dir(&self.path) {
+                Ok(rd) => {
+                    self.stack.push(rd);
+                    self.hex.push_str(name);
+                }
+                Err(e) if slot::is_gone(&e) => {
+                    self.path.pop();
+                }
+                Err(e) => {
+                    let err = Error::io(e, "list folder", &self.path);
+                    self.path.pop();
+                    return Some(Err(err));
+                }
+            }
+        }
+    }
+}
+
+/// Streams records: the slots of a [`Walker`], each read as `want` asks.
+pub(crate) struct Records {
+    walker: Walker,
+    want: Want,
+}
+
+impl Records {
+    pub fn new(root: &Path, want: Want) -> Result<Records> {
+        Ok(Records { walker: Walker::new(root)?, want })
+    }
+}
+
+impl Iterator for Records {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (digest, mut path) = match self.walker.next()? {
+                Ok(leaf) => leaf,
+                Err(e) => return Some(Err(e)),
+            };
+            match slot::read(&mut path, &digest, None, self.want) {
+                Ok(Some(data)) => return Some(Ok(Record { digest, key: data.key, value: data.value })),
+                Ok(None) => continue, // vanished or incomplete: skip
+                Err(e) => return Some(Err(e.with_context("digest", digest))),
+            }
+        }
+    }
+}
