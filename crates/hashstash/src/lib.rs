@@ -36,8 +36,8 @@ use std::ops::Deref;
 pub use builder::Builder;
 pub use engines::EngineKind;
 pub use stash_core::{
-    Capabilities, Digest, DigestAlgo, EncodedKey, Engine, EngineFactory, Error, ErrorKind, Result, Set,
-    Stash, StashConfig, TypedStash, Value, Versioned, WriteOptions,
+    Batch, Capabilities, Digest, DigestAlgo, EncodedKey, Engine, EngineFactory, Error, ErrorKind, Result,
+    Set, Stash, StashConfig, TypedStash, Value, Versioned, WriteOptions,
 };
 /// Iterators returned by the stash.
 pub mod iter {

@@ -27,7 +27,7 @@ pub use config::StashConfig;
 pub use digest::{Digest, DigestAlgo};
 pub use engine::{Capabilities, Engine, EngineFactory, Put, Record, RecordIter, Version, WriteOptions};
 pub use error::{Error, ErrorKind, Result};
-pub use stash::{EncodedKey, Stash, Versioned};
+pub use stash::{Batch, EncodedKey, Stash, Versioned};
 pub use typed::TypedStash;
 
 pub use stash_codec;

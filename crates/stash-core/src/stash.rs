@@ -319,6 +319,24 @@ impl Stash {
         Ok(n)
     }
 
+    /// Starts a batch: writes collected in memory and handed to the engine at
+    /// once by [`Batch::commit`], in one transaction on engines that have them.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let cfg = stash_core::StashConfig { root_dir: dir.path().into(), engine: "memory".into(), ..Default::default() };
+    /// # let stash = stash_core::Stash::open(cfg, Arc::new(stash_engine_memory::Memory))?;
+    /// let mut batch = stash.batch();
+    /// batch.set("a", &1)?.set("b", &2)?;
+    /// assert_eq!(batch.commit()?, 2);
+    /// assert_eq!(stash.get::<_, i32>("b")?, Some(2));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn batch(&self) -> Batch<'_> {
+        Batch { stash: self, items: Vec::new() }
+    }
+
     /// Copies every entry of `other` into this stash. Stashes with the same
     /// serializer and encoding copy bytes as stored; otherwise entries are
     /// decoded as [`Value`] and re-encoded, which needs a self-describing
@@ -429,6 +447,41 @@ impl Stash {
                 })
             })
             .collect()
+    }
+}
+
+/// Writes collected for one commit; from [`Stash::batch`]. Dropping a batch
+/// without committing discards it.
+#[must_use = "a batch writes nothing until `commit()`"]
+pub struct Batch<'s> {
+    stash: &'s Stash,
+    items: Vec<(EncodedKey, Vec<u8>)>,
+}
+
+impl Batch<'_> {
+    /// Adds a write (encoded now, stored at commit).
+    pub fn set<K: Serialize + ?Sized, V: Serialize + ?Sized>(
+        &mut self,
+        key: &K,
+        value: &V,
+    ) -> Result<&mut Self> {
+        self.items.push((self.stash.encode_key(key)?, self.stash.encode_value(value)?));
+        Ok(self)
+    }
+
+    /// How many writes are collected.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether nothing is collected.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// Hands every write to the engine in one call; returns how many.
+    pub fn commit(mut self) -> Result<usize> {
+        self.stash.put_batch(&mut self.items)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The conformance suite: written once, run against every engine.
 //!
-//! An engine crate runs all of it with one line in its tests:
+//! An engine crate runs all of it with one line in `tests/conformance.rs`,
+//! naming its factory by full path:
 //!
 //! ```ignore
 //! stash_core::conformance_suite!(stash_engine_memory::Memory);
@@ -170,6 +171,24 @@ pub fn update_variants(h: &Harness) {
     let other = h.open(h.config("json", "raw", true));
     assert_eq!(other.update_from(&s).unwrap(), 2502);
     assert_eq!(other.get::<_, i32>("k7").unwrap(), Some(7));
+}
+
+/// An explicit batch writes everything at commit, nothing before.
+pub fn batch(h: &Harness) {
+    let s = h.stash();
+    let mut batch = s.batch();
+    for i in 0..300 {
+        batch.set(&format!("b{i}"), &i).unwrap();
+    }
+    assert_eq!(batch.len(), 300);
+    assert!(s.is_empty().unwrap(), "nothing is written before commit");
+    assert_eq!(batch.commit().unwrap(), 300);
+    assert_eq!(s.len().unwrap(), 300);
+    assert_eq!(s.get::<_, i32>("b299").unwrap(), Some(299));
+    let mut dropped = s.batch();
+    dropped.set("never", &0).unwrap();
+    drop(dropped);
+    assert!(!s.contains("never").unwrap());
 }
 
 /// `clear` empties this stash and no other.
@@ -383,7 +402,7 @@ macro_rules! conformance_suite {
             }
             $crate::conformance_suite!(@tests
                 set_get_many_key_shapes, values_round_trip, missing_keys, overwrite_replaces,
-                dict_methods, update_variants, clear_is_isolated, iteration, raw_items_decode,
+                dict_methods, update_variants, batch, clear_is_isolated, iteration, raw_items_decode,
                 write_while_iterating, sizes, wrong_type_is_an_error, key_mismatch_is_detected,
                 every_format, hashmap_keys_are_canonical, threads, versions, reopen, display
             );

@@ -400,7 +400,3 @@ impl Engine for PairtreeEngine {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    stash_core::conformance_suite!(crate::Pairtree);
-}
