@@ -50,6 +50,8 @@ pub use stash_serial::Serializer;
 pub use stash_engine_memory as memory;
 #[cfg(feature = "pairtree")]
 pub use stash_engine_pairtree as pairtree;
+#[cfg(feature = "sled")]
+pub use stash_engine_sled as sled;
 
 /// A stash opened by engine name: a [`Stash`] (all dictionary methods are
 /// reachable through it) plus the constructors that pick engines by name.

@@ -1,1 +1,203 @@
+//! The `sled` engine: each stash is one embedded [sled](https://docs.rs/sled/0.34)
+//! 0.34 database, whose directory is the stash's `data.db`.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use stash_core::{Stash, StashConfig, WriteOptions};
+//! use stash_engine_sled::Sled;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let config = StashConfig { engine: "sled".into(), root_dir: dir.path().into(), ..Default::default() };
+//! let stash = Stash::open(config.clone(), Arc::new(Sled))?;
+//! stash.set("cat", &"meow")?;
+//! stash.set_with("cat", &"purr", WriteOptions::APPEND)?;
+//! // A second handle in this process shares the same open database.
+//! let again = Stash::open(config, Arc::new(Sled))?;
+//! assert_eq!(again.get_all::<_, String>("cat")?, ["meow", "purr"]);
+//! assert_eq!(again.len()?, 1);
+//! assert!(stash.path().ends_with("sled.hashstash.lz4/data.db") || stash.path().ends_with("sled.hashstash.raw/data.db"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # On-disk format
+//!
+//! `data.db/` is sled's own directory (`conf`, `db`, `blobs/`, snapshots).
+//! Inside it:
+//!
+//! - sled's default tree maps each entry's 16-byte key digest to one record:
+//!   a format tag byte `1`, the encoded key (`u32` LE length + bytes), then
+//!   every kept version **newest first**, each an `i64` LE timestamp in
+//!   microseconds since the epoch, a `u32` LE length and the encoded value.
+//!   A replacing write stores one version; an append rewrites the record
+//!   with the new version in front.
+//! - the tree `hashstash.meta` holds `format` = `hashstash-sled/1` (a
+//!   database without it that holds data is refused as not a stash) and,
+//!   only between a clean close and the next open, `count`: the number of
+//!   entries as a `u64` LE.
+//!
+//! # Concurrency
+//!
+//! sled locks its directory: **one process at a time**. A second process
+//! gets an error of kind [`ErrorKind::Locked`](stash_core::ErrorKind::Locked)
+//! naming the lock file `data.db/db`, at once, without waiting. Within a
+//! process, every handle on one path shares one open database (a registry
+//! of weak references keyed by the canonical path); when the last handle
+//! and iterator are gone the database is flushed and closed, and the close
+//! waits (up to 5 s) until sled has really released its file lock, so the
+//! stash can be reopened at once by this process or handed to another.
+//!
+//! Threads write without a lock of ours: each write reads the record and
+//! replaces it with a compare-and-swap, retrying if another writer got in
+//! between, so key checks, append lists and the key count stay exact.
+//! [`put_many`](stash_core::Engine::put_many) is one sled transaction:
+//! checked, atomic, retried by sled on conflict. Iteration takes no lock
+//! between items, so writing while iterating is fine (entries written
+//! meanwhile may or may not be seen).
+//!
+//! # Durability
+//!
+//! sled writes its log in the background every 500 ms;
+//! [`flush`](stash_core::Stash::flush) forces it to disk (`Db::flush`), and
+//! closing (dropping the last handle) flushes too. A crash may lose the
+//! writes of the last half second, never tear a record.
+//!
+//! # Costs
+//!
+//! `get` is one B-tree lookup and one copy of the value; `len` reads a
+//! counter kept in memory (saved at close; after a crash the next open
+//! counts the entries once, O(n)); a write is a lookup plus a
+//! compare-and-swap; an append copies the older versions. `clear` deletes
+//! the entries one by one.
+//!
+//! # Damaged files
+//!
+//! Open fails with the path, never panics: sled's errors become
+//! `Corrupt`/`Io`/`Backend`/`Locked`; a junk `conf` is `Corrupt`; a panic
+//! of sled while opening is caught and reported as `Corrupt`; an existing
+//! database in which sled finds nothing (a junk or emptied log file) is
+//! `Corrupt`, not taken for a new stash; a sled database without the
+//! format marker is refused. A log damaged in its middle is read by sled
+//! as the torn tail of a crash: it keeps the entries written before the
+//! damage (and the count is recounted). A record that does not parse is a
+//! `Corrupt` error naming its digest; iteration reports it and goes on.
+#![deny(missing_docs)]
+
+mod error;
+mod record;
+mod registry;
+mod scan;
+mod store;
+
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+
+use stash_core::{
+    Capabilities, Digest, Engine, EngineFactory, Error, Put, RecordIter, Result, StashConfig, Version,
+    WriteOptions,
+};
+
+use scan::Scan;
+use store::Store;
+
+/// Opens sled engines: the factory to hand to `Stash::open`.
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Sled;
+
+impl EngineFactory for Sled {
+    fn name(&self) -> &'static str {
+        "sled"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Sled"
+    }
+
+    fn open(&self, path: &Path, _config: &StashConfig) -> Result<Arc<dyn Engine>> {
+        Ok(Arc::new(SledEngine::open(path)?))
+    }
+}
+
+/// A handle on the sled database of one stash; handles on one path share it.
+#[derive(Debug, Clone)]
+pub struct SledEngine {
+    store: Arc<Store>,
+}
+
+impl SledEngine {
+    /// Opens (creating if needed) the database in the directory `dir`, or
+    /// joins the one this process already has open there.
+    pub fn open(dir: &Path) -> Result<SledEngine> {
+        fs::create_dir_all(dir).map_err(|e| Error::io(e, "create the database folder", dir))?;
+        let dir = fs::canonicalize(dir).map_err(|e| Error::io(e, "resolve the database folder", dir))?;
+        Ok(SledEngine { store: registry::open(&dir)? })
+    }
+
+    /// The database directory (canonical).
+    pub fn path(&self) -> &Path {
+        self.store.dir()
+    }
+
+    /// Whether `other` shares this handle's open database.
+    pub fn shares_database_with(&self, other: &SledEngine) -> bool {
+        Arc::ptr_eq(&self.store, &other.store)
+    }
+}
+
+impl Engine for SledEngine {
+    fn name(&self) -> &'static str {
+        "sled"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::default();
+        caps.persistent = true;
+        caps.multi_process = false;
+        caps.cheap_len = true;
+        caps
+    }
+
+    fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.store.get(digest, key)
+    }
+
+    fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
+        self.store.put(digest, key, value, options)
+    }
+
+    fn put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {
+        self.store.put_many(items, options)
+    }
+
+    fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
+        self.store.delete(digest, key)
+    }
+
+    fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
+        self.store.contains(digest, key)
+    }
+
+    fn len(&self) -> Result<usize> {
+        Ok(self.store.len())
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.store.clear()
+    }
+
+    fn scan(&self) -> Result<RecordIter> {
+        Ok(Box::new(Scan::new(self.store.clone(), false)))
+    }
+
+    fn scan_keys(&self) -> Result<RecordIter> {
+        Ok(Box::new(Scan::new(self.store.clone(), true)))
+    }
+
+    fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
+        self.store.versions(digest, key)
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.store.flush()
+    }
+}

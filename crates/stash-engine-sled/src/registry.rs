@@ -1,0 +1,111 @@
+//! One open store per path in this process, and a close that really releases
+//! sled's lock.
+//!
+//! sled locks its directory with `flock` and refuses a second open, even from
+//! the same process, so every handle on one path must share one `sled::Db`.
+//! The registry holds weak references: when the last handle (stash or
+//! iterator) goes, the store is flushed and closed, and another process may
+//! open it.
+//!
+//! sled 0.34 releases its file lock a little after the `Db` is dropped (its
+//! background threads close the file). A store's [`Closer`] therefore waits,
+//! bounded, until the lock can be taken, and only then leaves the registry;
+//! an open that finds a store still closing waits for it. Reopening right
+//! after closing, in this process or another, thus never sees a stale lock.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use fs2::FileExt;
+use stash_core::Result;
+
+use crate::error::lock_file;
+use crate::store::Store;
+
+/// How long a close waits for sled to release its lock, and an open for a close.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
+/// Open stores by canonical path, with the id of the store registered.
+type Registry = HashMap<PathBuf, (u64, Weak<Store>)>;
+
+static STORES: LazyLock<Mutex<Registry>> = LazyLock::new(Default::default);
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+fn stores() -> MutexGuard<'static, Registry> {
+    // The map stays consistent whatever panicked while it was held.
+    STORES.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The store of `dir` (canonical), opened if no handle of this process has it open.
+pub(crate) fn open(dir: &Path) -> Result<Arc<Store>> {
+    let deadline = Instant::now() + CLOSE_WAIT;
+    loop {
+        {
+            let mut stores = stores();
+            let closing = match stores.get(dir) {
+                Some((_, weak)) => match weak.upgrade() {
+                    Some(store) => return Ok(store),
+                    None => Instant::now() < deadline,
+                },
+                None => false,
+            };
+            if !closing {
+                let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                // Nothing is dropped while the map is held: a failed open has no `Closer`.
+                let store = Arc::new(Store::open(dir, id)?);
+                stores.insert(dir.to_path_buf(), (id, Arc::downgrade(&store)));
+                return Ok(store);
+            }
+        }
+        // The last handle was just dropped; its close is releasing the lock.
+        sleep(Duration::from_millis(1));
+    }
+}
+
+/// Waits (bounded) until sled's lock on `dir` is free; returns whether it is.
+pub(crate) fn wait_for_release(dir: &Path) -> bool {
+    let Ok(file) = File::open(lock_file(dir)) else { return true };
+    let deadline = Instant::now() + CLOSE_WAIT;
+    let mut pause = Duration::from_micros(200);
+    loop {
+        if file.try_lock_exclusive().is_ok() {
+            let _ = FileExt::unlock(&file);
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(10));
+    }
+}
+
+/// The last field of a [`Store`]: dropped after the `sled::Db`, it waits for
+/// the lock to go and then removes the store from the registry.
+#[derive(Debug)]
+pub(crate) struct Closer {
+    dir: PathBuf,
+    id: u64,
+}
+
+impl Closer {
+    /// The closer of the store `id` of `dir`.
+    pub(crate) fn new(dir: &Path, id: u64) -> Closer {
+        Closer { dir: dir.to_path_buf(), id }
+    }
+}
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        wait_for_release(&self.dir);
+        let mut stores = stores();
+        if stores.get(&self.dir).is_some_and(|(id, _)| *id == self.id) {
+            stores.remove(&self.dir);
+        }
+    }
+}

@@ -1,0 +1,1 @@
+stash_core::conformance_suite!(stash_engine_sled::Sled);

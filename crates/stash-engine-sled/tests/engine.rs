@@ -1,0 +1,178 @@
+//! Sharing one database per path, the key count, close and reopen.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stash_core::{ErrorKind, Stash, StashConfig, WriteOptions};
+use stash_engine_sled::{Sled, SledEngine};
+
+fn config(root: &Path) -> StashConfig {
+    StashConfig { engine: "sled".into(), root_dir: root.to_path_buf(), ..StashConfig::default() }
+}
+
+fn open(root: &Path) -> Stash {
+    Stash::open(config(root), Arc::new(Sled)).unwrap()
+}
+
+/// Runs `f` on the stash's database opened with plain sled, once our handles are closed.
+fn with_plain_sled(data: &Path, f: impl FnOnce(&sled::Db)) {
+    {
+        let db = sled::open(data).unwrap();
+        f(&db);
+        db.flush().unwrap();
+    }
+    // sled 0.34 releases its lock a little after the drop: wait for it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Err(e) = SledEngine::open(data) {
+        assert!(e.kind() == ErrorKind::Locked && Instant::now() < deadline, "{e}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn handles_on_one_path_share_one_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = open(dir.path());
+    let b = open(dir.path());
+    a.set("k", "v").unwrap();
+    assert_eq!(b.get::<_, String>("k").unwrap().as_deref(), Some("v"));
+    let data = a.path().to_path_buf();
+    let e1 = SledEngine::open(&data).unwrap();
+    // Another spelling of the same folder reaches the same database.
+    let e2 = SledEngine::open(&data.join("..").join("data.db")).unwrap();
+    assert!(e1.shares_database_with(&e2));
+    assert_eq!(e1.path(), data.canonicalize().unwrap());
+    let other = SledEngine::open(&dir.path().join("elsewhere")).unwrap();
+    assert!(!e1.shares_database_with(&other));
+}
+
+#[test]
+fn engine_reports_its_name_and_capabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let caps = s.engine().capabilities();
+    assert!(caps.persistent && caps.cheap_len && !caps.multi_process);
+    assert_eq!(s.engine().name(), "sled");
+    assert!(s.to_string().starts_with("SledHashStash("), "{s}");
+}
+
+#[test]
+fn closing_and_reopening_at_once_never_sees_a_stale_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..30 {
+        let s = open(dir.path());
+        assert_eq!(s.len().unwrap(), i);
+        s.set(&i, &i).unwrap();
+        // An iterator keeps the database open after the stash is gone.
+        let iter = s.keys::<usize>().unwrap();
+        drop(s);
+        assert_eq!(iter.count(), i + 1);
+    }
+    assert_eq!(open(dir.path()).len().unwrap(), 30);
+}
+
+#[test]
+fn the_count_is_saved_at_close_and_recounted_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = {
+        let s = open(dir.path());
+        s.update((0..100).map(|i| (i, i))).unwrap();
+        s.set_with(&0, &1, WriteOptions::APPEND).unwrap();
+        s.remove(&99).unwrap();
+        assert_eq!(s.len().unwrap(), 99);
+        s.path().to_path_buf()
+    };
+    // A clean close saved the count, and `len` trusts it without scanning:
+    // overwrite it to see.
+    with_plain_sled(&data, |db| {
+        let meta = db.open_tree("hashstash.meta").unwrap();
+        assert_eq!(meta.get("count").unwrap().unwrap(), &99u64.to_le_bytes()[..]);
+        meta.insert("count", &1234u64.to_le_bytes()).unwrap();
+    });
+    assert_eq!(open(dir.path()).len().unwrap(), 1234);
+    // No saved count (a crash): the entries are counted.
+    with_plain_sled(&data, |db| {
+        db.open_tree("hashstash.meta").unwrap().remove("count").unwrap();
+    });
+    let s = open(dir.path());
+    assert_eq!(s.len().unwrap(), 99);
+    // While open, the saved count is gone, so a crash now cannot leave a stale one.
+    s.flush().unwrap();
+}
+
+#[test]
+fn the_count_stays_exact_under_concurrent_writers() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    std::thread::scope(|scope| {
+        for t in 0..8u32 {
+            let s = s.clone();
+            scope.spawn(move || {
+                for i in 0..300u32 {
+                    let key = (i * 7 + t) % 40;
+                    match (i + t) % 6 {
+                        0 => s.set(&key, &i).unwrap(),
+                        1 => s.set_with(&key, &i, WriteOptions::APPEND).unwrap(),
+                        2 => {
+                            s.remove(&key).unwrap();
+                        }
+                        3 => {
+                            s.update((key..key + 5).map(|k| (k % 40, i))).unwrap();
+                        }
+                        4 => {
+                            for item in s.items::<u32, u32>().unwrap() {
+                                let (k, _) = item.unwrap();
+                                assert!(k < 40);
+                                if k == key {
+                                    s.set(&k, &i).unwrap(); // writing while iterating
+                                }
+                            }
+                        }
+                        _ => {
+                            let versions = s.get_all_with_metadata::<_, u32>(&key).unwrap();
+                            assert!(versions.windows(2).all(|w| w[0].written_at < w[1].written_at));
+                        }
+                    }
+                    if i % 100 == 0 && t == 0 {
+                        s.clear().unwrap();
+                    }
+                }
+            });
+        }
+    });
+    let present = (0..40u32).filter(|k| s.contains(k).unwrap()).count();
+    assert_eq!(s.len().unwrap(), present);
+    assert_eq!(s.keys::<u32>().unwrap().count(), present);
+}
+
+#[test]
+fn a_batch_with_a_mismatched_key_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let a = s.encode_key("a").unwrap();
+    let b = s.encode_key("b").unwrap();
+    let v = s.encode_value("x").unwrap();
+    s.engine().put(&a.digest, &a.bytes, &v, WriteOptions::REPLACE).unwrap();
+    let c = s.encode_key("c").unwrap();
+    let items = [
+        stash_core::Put { digest: c.digest, key: &c.bytes, value: &v },
+        // b's key in a's slot: the whole batch is refused.
+        stash_core::Put { digest: a.digest, key: &b.bytes, value: &v },
+    ];
+    let err = s.engine().put_many(&items, WriteOptions::REPLACE).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert!(!s.contains("c").unwrap());
+    assert_eq!(s.len().unwrap(), 1);
+}
+
+#[test]
+fn a_batch_counts_a_key_written_twice_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let mut batch = s.batch();
+    batch.set("k", &1).unwrap().set("k", &2).unwrap().set("j", &3).unwrap();
+    batch.commit().unwrap();
+    assert_eq!(s.len().unwrap(), 2);
+    assert_eq!(s.get::<_, i32>("k").unwrap(), Some(2));
+}
