@@ -399,4 +399,3 @@ impl Engine for PairtreeEngine {
         Ok(())
     }
 }
-
