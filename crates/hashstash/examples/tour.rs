@@ -124,6 +124,14 @@ fn main() -> Result<(), hashstash::Error> {
         Ok(s) => println!("unexpected: {s}"),
     }
 
+    section("Engines: the same dictionary on every engine compiled in");
+    for engine in hashstash::engines::available() {
+        let s = HashStash::builder().root_dir("tour_engines").engine(engine).clear(true).open()?;
+        s.update((0..100).map(|i| (format!("key{i}"), i)))?;
+        let total: i64 = s.values::<i64>()?.sum::<Result<i64, _>>()?;
+        println!("{s}: {} keys, values sum to {total}", s.len()?);
+    }
+
     section("Done");
     println!("compressors in this build: {:?}", hashstash::compressors());
     println!("engines in this build: {:?}", hashstash::engines::available());

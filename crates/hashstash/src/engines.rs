@@ -62,6 +62,8 @@ impl EngineKind {
             EngineKind::Pairtree => Some(Arc::new(stash_engine_pairtree::Pairtree)),
             #[cfg(feature = "memory")]
             EngineKind::Memory => Some(Arc::new(stash_engine_memory::Memory)),
+            #[cfg(feature = "lmdb")]
+            EngineKind::Lmdb => Some(Arc::new(stash_engine_lmdb::Lmdb)),
             #[cfg(feature = "sled")]
             EngineKind::Sled => Some(Arc::new(stash_engine_sled::Sled)),
             _ => None,

@@ -46,6 +46,8 @@ pub mod iter {
 pub use stash_codec::{Codec, Encoding};
 pub use stash_serial::Serializer;
 
+#[cfg(feature = "lmdb")]
+pub use stash_engine_lmdb as lmdb;
 #[cfg(feature = "memory")]
 pub use stash_engine_memory as memory;
 #[cfg(feature = "pairtree")]

@@ -1,1 +1,97 @@
-//! tmp
+//! The `lmdb` engine: a stash in one [LMDB](http://www.lmdb.tech/doc/)
+//! environment (through [heed](https://docs.rs/heed)), a memory-mapped
+//! B-tree with MVCC: readers never block writers, writers (threads or
+//! processes) take turns, and every commit is atomic.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use stash_core::{Stash, StashConfig};
+//! use stash_engine_lmdb::Lmdb;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let config = StashConfig { engine: "lmdb".into(), root_dir: dir.path().into(), ..Default::default() };
+//! let stash = Stash::open(config, Arc::new(Lmdb))?;
+//! stash.set("cat", &"meow")?;
+//! assert_eq!(stash.get::<_, String>("cat")?.as_deref(), Some("meow"));
+//! assert_eq!(stash.len()?, 1);
+//! assert!(stash.path().join("data.mdb").is_file());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # On disk
+//!
+//! ```text
+//! .../lmdb.hashstash.lz4/data.db/     the environment folder
+//! ├── data.mdb                        the B-tree (sparse: grows as data is written)
+//! └── lock.mdb                        LMDB's reader table and writer mutex
+//! ```
+//!
+//! The unnamed database holds **one record per key**. LMDB keys are limited
+//! to 511 bytes, so the LMDB key is the 16-byte digest of the encoded key
+//! and the record carries the encoded key itself (checked on every lookup:
+//! a digest collision or a damaged record is reported, never returned as
+//! another key's value) followed by the versions, oldest first:
+//!
+//! ```text
+//! u8 format = 1 │ u32 LE key length │ key │ u32 LE version count N
+//! N × ( i64 LE micros since the epoch │ u64 LE value length │ value )
+//! ```
+//!
+//! A replacing write stores one version, written in place into LMDB's
+//! reserved space; an appending write copies the record and adds a version
+//! stamped after the previous one. A get walks the version headers (not the
+//! values) to the newest. This layout is not the Python library's (two
+//! records per key, `<md5hex>.key` and `<md5hex>.value`); records of another
+//! layout are reported as `Corrupt` when met. A damaged record (`Corrupt`
+//! on read, naming the file and digest) is repaired by a replacing write or
+//! removed by a delete; an appending write does not build on it.
+//!
+//! # Concurrency
+//!
+//! - **One environment per path per process.** LMDB forbids opening one
+//!   environment twice in a process, so every handle on a path shares one
+//!   (a process-wide registry of weak references; the environment closes
+//!   with its last handle or iterator).
+//! - **Readers never block writers**: each read runs in a short read
+//!   transaction on a snapshot. Writes are serialised by LMDB's writer
+//!   mutex in `lock.mdb`, across threads and processes alike: several
+//!   processes may read and write one stash at once, and an append from one
+//!   never loses another's version.
+//! - **Iteration** reads chunks of up to 1024 records, each in its own read
+//!   transaction, resuming after the last key seen: nothing is held between
+//!   items, so the caller may write while iterating. Keys come in digest
+//!   order, each at most once; keys written meanwhile may or may not appear.
+//! - **The map grows by itself.** The map starts at 64 MiB
+//!   ([`LmdbOptions::map_size`]); on `MDB_MAP_FULL` the transaction is
+//!   aborted, the map doubled and the transaction replayed, up to 1 TiB
+//!   ([`LmdbOptions::max_map_size`], past which writes fail with a `Backend`
+//!   error naming the file). Resizing is only sound with no transaction open
+//!   in the process, so every transaction holds a shared guard and the
+//!   resize takes it exclusively. When another process grew the map
+//!   (`MDB_MAP_RESIZED`), the new size is adopted the same way.
+//!
+//! # Durability and costs
+//!
+//! [`Durability::Full`] (the default) syncs at every commit: a durable set
+//! costs two `fsync`s (a few hundred µs to several ms depending on the
+//! disk), so write in batches (`Stash::update`, `Stash::batch`): a batch is
+//! one transaction, one commit. [`Durability::Relaxed`] skips the syncs
+//! (`MDB_NOSYNC | MDB_NOMETASYNC`) for caches that can be rebuilt: a
+//! process crash loses nothing, an OS crash or power loss may lose the last
+//! commits, and the database stays consistent. Gets and iteration copy
+//! bytes out of the map; `len` reads the database's entry count (no scan).
+//!
+//! Errors name the data file: a file that is not an LMDB database is
+//! `Corrupt`, an unwritable folder or a full disk is `Io`.
+#![deny(missing_docs)]
+
+mod engine;
+mod env;
+mod error;
+mod options;
+mod record;
+mod registry;
+mod scan;
+
+pub use engine::LmdbEngine;
+pub use options::{DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability, Lmdb, LmdbOptions};

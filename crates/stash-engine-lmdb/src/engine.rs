@@ -1,0 +1,309 @@
+//! [`LmdbEngine`]: the `Engine` operations as LMDB transactions.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+
+use heed::RwTxn;
+use stash_core::clock::unique_micros;
+use stash_core::engine::key_mismatch;
+use stash_core::{Capabilities, Digest, Engine, Error, Put, RecordIter, Result, Version, WriteOptions};
+
+use crate::env::{Db, LmdbEnv};
+use crate::error::{Fail, damaged};
+use crate::options::{Durability, LmdbOptions};
+use crate::record::{self, RecordView};
+use crate::registry;
+use crate::scan::Scan;
+
+/// One LMDB stash: an environment in a `data.db/` folder, shared by every
+/// handle of this process opened on that folder.
+pub struct LmdbEngine {
+    pub(crate) env: Arc<LmdbEnv>,
+}
+
+impl fmt::Debug for LmdbEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LmdbEngine").field("env", &self.env).finish()
+    }
+}
+
+impl LmdbEngine {
+    /// Opens (creating if needed) the environment in the folder `path`; a
+    /// path this process already has open yields a new handle on the same
+    /// environment. Opening an open path with another [`Durability`] is a
+    /// `Config` error.
+    pub fn open(path: &Path, options: LmdbOptions) -> Result<Arc<LmdbEngine>> {
+        registry::open(path, options)
+    }
+
+    pub(crate) fn from_env(env: Arc<LmdbEnv>) -> LmdbEngine {
+        LmdbEngine { env }
+    }
+
+    /// The data file (`.../data.db/data.mdb`).
+    pub fn data_file(&self) -> &Path {
+        self.env.file()
+    }
+
+    /// The durability the environment was opened with.
+    pub fn durability(&self) -> Durability {
+        self.env.durability()
+    }
+
+    /// The current size of the memory map in bytes (it doubles when full).
+    pub fn map_size(&self) -> usize {
+        self.env.map_size()
+    }
+
+    /// The error for a damaged record in `digest`'s slot.
+    fn damaged(&self, reason: &str, digest: &Digest) -> Error {
+        damaged(reason, self.env.file()).with_context("digest", digest)
+    }
+
+    /// Parses a stored record and checks that it holds `key`.
+    fn checked<'a>(&self, digest: &Digest, stored: &'a [u8], key: &[u8]) -> Result<RecordView<'a>, Fail> {
+        let view = record::parse(stored).map_err(|reason| self.damaged(reason, digest))?;
+        if view.key != key {
+            return Err(key_mismatch(digest).with_context("file", self.env.file().display()).into());
+        }
+        Ok(view)
+    }
+
+    /// Writes one item inside `wtxn`.
+    fn insert(&self, wtxn: &mut RwTxn<'_>, db: Db, put: &Put<'_>, options: WriteOptions) -> Result<(), Fail> {
+        let digest = &put.digest;
+        let appended = match db.get(wtxn, digest.as_bytes())? {
+            None => None,
+            Some(stored) if options.append => {
+                let view = self.checked(digest, stored, put.key)?;
+                let (last, _) = view.newest().map_err(|reason| self.damaged(reason, digest))?;
+                // Rising even across processes whose clocks disagree slightly.
+                let micros = unique_micros().max(last.saturating_add(1));
+                Some(view.appended(micros, put.value).map_err(|reason| self.damaged(reason, digest))?)
+            }
+            Some(stored) => {
+                // A replace repairs a record too damaged to parse, but never
+                // overwrites another key's record.
+                if record::parse(stored).is_ok() {
+                    self.checked(digest, stored, put.key)?;
+                }
+                None
+            }
+        };
+        match appended {
+            Some(bytes) => db.put(wtxn, digest.as_bytes(), &bytes)?,
+            None => {
+                let micros = unique_micros();
+                let len = record::single_len(put.key, put.value);
+                db.put_reserved(wtxn, digest.as_bytes(), len, |space| {
+                    record::write_single(space, put.key, micros, put.value)
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Engine for LmdbEngine {
+    fn name(&self) -> &'static str {
+        "lmdb"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::default();
+        caps.persistent = true;
+        caps.multi_process = true;
+        caps.cheap_len = true;
+        caps
+    }
+
+    fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.env.read("read a value", |rtxn, db| {
+            let Some(stored) = db.get(rtxn, digest.as_bytes())? else { return Ok(None) };
+            let view = self.checked(digest, stored, key)?;
+            let (_, value) = view.newest().map_err(|reason| self.damaged(reason, digest))?;
+            Ok(Some(value.to_vec()))
+        })
+    }
+
+    fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
+        let put = Put { digest: *digest, key, value };
+        self.env.write("write a value", |wtxn, db| self.insert(wtxn, db, &put, options))
+    }
+
+    /// Writes every item in one transaction, committed once: all or nothing.
+    fn put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        self.env.write("write a batch of values", |wtxn, db| {
+            items.iter().try_for_each(|put| self.insert(wtxn, db, put, options))
+        })
+    }
+
+    fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
+        self.env.write("delete a key", |wtxn, db| {
+            let Some(stored) = db.get(wtxn, digest.as_bytes())? else { return Ok(false) };
+            // A record too damaged to parse may be deleted; another key's may not.
+            if record::parse(stored).is_ok() {
+                self.checked(digest, stored, key)?;
+            }
+            Ok(db.delete(wtxn, digest.as_bytes())?)
+        })
+    }
+
+    fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
+        self.env.read("look a key up", |rtxn, db| match db.get(rtxn, digest.as_bytes())? {
+            None => Ok(false),
+            Some(stored) => self.checked(digest, stored, key).map(|_| true),
+        })
+    }
+
+    /// The entry count of the database (one record per key): no scan.
+    fn len(&self) -> Result<usize> {
+        self.env.read("count the keys", |rtxn, db| Ok(db.len(rtxn)? as usize))
+    }
+
+    fn is_empty(&self) -> Result<bool> {
+        self.env.read("count the keys", |rtxn, db| Ok(db.is_empty(rtxn)?))
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.env.write("clear the stash", |wtxn, db| Ok(db.clear(wtxn)?))
+    }
+
+    fn scan(&self) -> Result<RecordIter> {
+        Ok(Box::new(Scan::new(self.env.clone(), false)))
+    }
+
+    fn scan_keys(&self) -> Result<RecordIter> {
+        Ok(Box::new(Scan::new(self.env.clone(), true)))
+    }
+
+    fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
+        self.env.read("read the versions of a value", |rtxn, db| {
+            let Some(stored) = db.get(rtxn, digest.as_bytes())? else { return Ok(None) };
+            let view = self.checked(digest, stored, key)?;
+            let versions = view
+                .versions()
+                .enumerate()
+                .map(|(i, v)| {
+                    let (micros, value) = v.map_err(|reason| self.damaged(reason, digest))?;
+                    Ok(Version { number: i as u64 + 1, written_at_micros: micros, value: value.to_vec() })
+                })
+                .collect::<Result<Vec<_>, Fail>>()?;
+            Ok(Some(versions))
+        })
+    }
+
+    /// Syncs the data file: a no-op in effect under full durability, the
+    /// way to persist relaxed commits on demand.
+    fn flush(&self) -> Result<()> {
+        self.env.sync()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use stash_core::ErrorKind;
+
+    use super::*;
+
+    fn digest(n: u8) -> Digest {
+        Digest([n; 16])
+    }
+
+    /// Writes raw bytes under an LMDB key, bypassing the record format.
+    fn write_raw(engine: &LmdbEngine, lmdb_key: &[u8], bytes: &[u8]) {
+        engine.env.write("write raw", |wtxn, db| Ok(db.put(wtxn, lmdb_key, bytes)?)).unwrap();
+    }
+
+    #[test]
+    fn damaged_and_foreign_records_are_reported_and_repairable() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = LmdbEngine::open(dir.path(), LmdbOptions::new()).unwrap();
+        engine.put(&digest(1), b"a", b"va", WriteOptions::REPLACE).unwrap();
+        engine.put(&digest(2), b"b", b"vb", WriteOptions::REPLACE).unwrap();
+        write_raw(&engine, &[1; 16], b"\x01\xff\xff\xff\x7fgarbage");
+        write_raw(&engine, b"0123456789abcdef0123456789abcdef.key", b"\"python\"");
+
+        let err = engine.get(&digest(1), b"a").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+        assert!(err.context_value("file").is_some_and(|f| f.ends_with("data.mdb")), "{err}");
+        assert!(err.context_value("digest").is_some(), "{err}");
+        assert!(engine.contains(&digest(1), b"a").is_err());
+        assert!(engine.versions(&digest(1), b"a").is_err());
+        assert_eq!(engine.get(&digest(2), b"b").unwrap().as_deref(), Some(&b"vb"[..]));
+
+        // Iteration reports both bad records and goes on; len counts records.
+        let results: Vec<_> = engine.scan().unwrap().collect();
+        assert_eq!(results.len(), 3);
+        assert_eq!(results.iter().filter(|r| r.is_err()).count(), 2);
+        assert_eq!(engine.scan_keys().unwrap().filter(|r| r.is_ok()).count(), 1);
+        assert_eq!(engine.len().unwrap(), 3);
+
+        // An append does not build on damage; a replace repairs it.
+        assert_eq!(
+            engine.put(&digest(1), b"a", b"x", WriteOptions::APPEND).unwrap_err().kind(),
+            ErrorKind::Corrupt
+        );
+        engine.put(&digest(1), b"a", b"fixed", WriteOptions::REPLACE).unwrap();
+        assert_eq!(engine.get(&digest(1), b"a").unwrap().as_deref(), Some(&b"fixed"[..]));
+        // A damaged record can be deleted.
+        write_raw(&engine, &[1; 16], b"");
+        assert!(engine.delete(&digest(1), b"a").unwrap());
+        assert_eq!(engine.get(&digest(1), b"a").unwrap(), None);
+    }
+
+    #[test]
+    fn another_keys_slot_is_never_overwritten_or_returned() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = LmdbEngine::open(dir.path(), LmdbOptions::new()).unwrap();
+        engine.put(&digest(1), b"a", b"va", WriteOptions::REPLACE).unwrap();
+        for options in [WriteOptions::REPLACE, WriteOptions::APPEND] {
+            let err = engine.put(&digest(1), b"other", b"x", options).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+        }
+        assert_eq!(engine.get(&digest(1), b"other").unwrap_err().kind(), ErrorKind::Corrupt);
+        assert_eq!(engine.delete(&digest(1), b"other").unwrap_err().kind(), ErrorKind::Corrupt);
+        // A failing item aborts the whole batch.
+        let batch = [
+            Put { digest: digest(3), key: b"c", value: b"vc" },
+            Put { digest: digest(1), key: b"other", value: b"x" },
+        ];
+        assert!(engine.put_many(&batch, WriteOptions::REPLACE).is_err());
+        assert_eq!(engine.get(&digest(3), b"c").unwrap(), None);
+        assert_eq!(engine.get(&digest(1), b"a").unwrap().as_deref(), Some(&b"va"[..]));
+    }
+
+    #[test]
+    fn iteration_crosses_chunks_while_writing() {
+        let dir = tempfile::tempdir().unwrap();
+        let relaxed = LmdbOptions::new().durability(Durability::Relaxed);
+        let engine = LmdbEngine::open(dir.path(), relaxed).unwrap();
+        let n = 2500u32;
+        let items: Vec<([u8; 16], Vec<u8>)> = (0..n)
+            .map(|i| {
+                let mut d = [0u8; 16];
+                d[..4].copy_from_slice(&i.to_be_bytes());
+                (d, i.to_string().into_bytes())
+            })
+            .collect();
+        let puts: Vec<Put<'_>> =
+            items.iter().map(|(d, k)| Put { digest: Digest(*d), key: k, value: k }).collect();
+        engine.put_many(&puts, WriteOptions::REPLACE).unwrap();
+        let mut seen = 0;
+        for record in engine.scan().unwrap() {
+            let record = record.unwrap();
+            assert_eq!(record.key, record.value);
+            // Writing to every record while iterating.
+            engine.put(&record.digest, &record.key, b"new", WriteOptions::APPEND).unwrap();
+            seen += 1;
+        }
+        assert_eq!(seen, n);
+        let versions = engine.versions(&puts[7].digest, puts[7].key).unwrap().unwrap();
+        assert_eq!(versions.iter().map(|v| v.number).collect::<Vec<_>>(), [1, 2]);
+        assert!(versions[0].written_at_micros < versions[1].written_at_micros);
+    }
+}
