@@ -9,7 +9,7 @@ use std::process::{Command, ExitCode};
 /// The test command the README gives; CI runs exactly this through `cargo xtask test`.
 const TEST_ARGS: &[&str] = &["test", "--workspace", "--all-features", "--all-targets"];
 const DOC_TEST_ARGS: &[&str] = &["test", "--workspace", "--all-features", "--doc"];
-const TOUR_ARGS: &[&str] = &["run", "--release", "-p", "hashstash", "--example", "tour"];
+const TOUR_ARGS: &[&str] = &["run", "--release", "-p", "hashstash", "--features", "all", "--example", "tour"];
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
