@@ -154,6 +154,13 @@ fn pairtree(c: &mut Criterion) {
             }
         })
     });
+    g.bench_function("get/baseline-raw-files+key-check", |b| {
+        b.iter(|| {
+            for (k, _) in &data {
+                black_box(raw.get_checked::<Record>(k).expect("raw get").expect("present"));
+            }
+        })
+    });
     g.bench_function("iterate/baseline-raw-files", |b| b.iter(|| black_box(raw.iterate().expect("walk"))));
 
     // The Rust peer: cacache (content files plus an appended index).

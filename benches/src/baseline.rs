@@ -9,6 +9,16 @@ use std::sync::RwLock;
 
 use md5::{Digest as _, Md5};
 
+pub mod lmdb;
+pub mod sled;
+
+/// The md5 of the key's compact JSON, as 32 hex digits: the key every raw
+/// baseline stores under (the digest the Python library uses for its keys).
+pub fn key_md5_hex(key: &str) -> String {
+    let json = serde_json::to_vec(key).expect("serialize key");
+    Md5::digest(&json).iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// `RwLock<HashMap>` holding compact JSON: the floor of the memory engine.
 #[derive(Default)]
 pub struct MemoryJson {
@@ -37,8 +47,7 @@ pub struct RawPairtree {
 }
 
 fn slot(root: &Path, key: &str) -> PathBuf {
-    let json = serde_json::to_vec(key).expect("serialize key");
-    let hex: String = Md5::digest(&json).iter().map(|b| format!("{b:02x}")).collect();
+    let hex = key_md5_hex(key);
     root.join(&hex[0..2]).join(&hex[2..4]).join(&hex[4..6]).join(&hex[6..])
 }
 
@@ -83,6 +92,21 @@ impl RawPairtree {
                 serde_json::from_slice(&bytes).map(Some).map_err(io::Error::other)
             }
         }
+    }
+
+    /// Reads the newest value file for `key` after checking the `.key` file
+    /// holds `key`: the least a correct lookup in this layout has to do.
+    pub fn get_checked<T: serde::de::DeserializeOwned>(&self, key: &str) -> io::Result<Option<T>> {
+        let dir = slot(&self.root, key);
+        let stored = match fs::read(dir.join(".key")) {
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if stored != serde_json::to_vec(key).map_err(io::Error::other)? {
+            return Err(io::Error::other("key mismatch"));
+        }
+        self.get(key)
     }
 
     /// Walks every slot, reading its key and newest value; returns the count.

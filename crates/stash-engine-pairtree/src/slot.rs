@@ -76,15 +76,41 @@ pub(crate) fn list(dir: &Path) -> io::Result<Listing> {
 }
 
 /// Bytes read before asking the file its size: most values fit, and then a
-/// read costs open, read, read (EOF), close, without the `statx` of `fs::read`.
-const FIRST_READ: u64 = 8 * 1024;
+/// read costs open, read, close, without the `statx` of `fs::read`.
+const FIRST_READ: usize = 8 * 1024;
+
+/// Reads into `buf` until it is full or a read comes back short. On a local
+/// regular file a short read means end of file, which saves the extra read
+/// that would return 0; a file larger than `buf` is read to its end.
+fn read_into(file: &mut fs::File, buf: &mut Vec<u8>, limit: usize) -> io::Result<()> {
+    buf.resize(limit, 0);
+    let mut len = 0;
+    while len < limit {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                len += n;
+                if len < limit {
+                    break;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                buf.truncate(len);
+                return Err(e);
+            }
+        }
+    }
+    buf.truncate(len);
+    Ok(())
+}
 
 /// Reads a whole file in as few syscalls as possible.
 pub(crate) fn read_file(path: &Path) -> io::Result<Vec<u8>> {
     let mut file = fs::File::open(path)?;
-    let mut buf = Vec::with_capacity(FIRST_READ as usize);
-    (&mut file).take(FIRST_READ).read_to_end(&mut buf)?;
-    if buf.len() as u64 == FIRST_READ {
+    let mut buf = Vec::with_capacity(FIRST_READ);
+    read_into(&mut file, &mut buf, FIRST_READ)?;
+    if buf.len() == FIRST_READ {
         // A large file: size the buffer once instead of doubling it.
         if let Ok(meta) = file.metadata() {
             buf.reserve_exact((meta.len() as usize).saturating_sub(buf.len()) + 1);
@@ -100,9 +126,8 @@ pub(crate) fn read_file(path: &Path) -> io::Result<Vec<u8>> {
 /// `expected`, enough to tell "equal" from "different".
 pub(crate) fn read_key_file(path: &Path, expected: Option<&[u8]>) -> io::Result<Vec<u8>> {
     let Some(expected) = expected else { return read_file(path) };
-    let limit = expected.len() as u64 + 1;
-    let mut buf = Vec::with_capacity(limit as usize);
-    fs::File::open(path)?.take(limit).read_to_end(&mut buf)?;
+    let mut buf = Vec::new();
+    read_into(&mut fs::File::open(path)?, &mut buf, expected.len() + 1)?;
     Ok(buf)
 }
 
