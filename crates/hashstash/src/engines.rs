@@ -64,6 +64,8 @@ impl EngineKind {
             EngineKind::Memory => Some(Arc::new(stash_engine_memory::Memory)),
             #[cfg(feature = "lmdb")]
             EngineKind::Lmdb => Some(Arc::new(stash_engine_lmdb::Lmdb)),
+            #[cfg(feature = "sqlite")]
+            EngineKind::Sqlite => Some(Arc::new(stash_engine_sqlite::Sqlite)),
             #[cfg(feature = "sled")]
             EngineKind::Sled => Some(Arc::new(stash_engine_sled::Sled)),
             _ => None,

@@ -54,6 +54,8 @@ pub use stash_engine_memory as memory;
 pub use stash_engine_pairtree as pairtree;
 #[cfg(feature = "sled")]
 pub use stash_engine_sled as sled;
+#[cfg(feature = "sqlite")]
+pub use stash_engine_sqlite as sqlite;
 
 /// A stash opened by engine name: a [`Stash`] (all dictionary methods are
 /// reachable through it) plus the constructors that pick engines by name.

@@ -1,1 +1,392 @@
-pub struct X;
+//! The `sqlite` engine: one SQLite database file per stash, in WAL mode, safe
+//! for many threads and many processes at once.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use stash_core::{Stash, StashConfig};
+//! use stash_engine_sqlite::Sqlite;
+//!
+//! let dir = tempfile::tempdir()?;
+//! let config = StashConfig { engine: "sqlite".into(), root_dir: dir.path().into(), ..Default::default() };
+//! let stash = Stash::open(config, Arc::new(Sqlite))?;
+//! stash.set("cat", &"meow")?;
+//! assert_eq!(stash.get::<_, String>("cat")?.as_deref(), Some("meow"));
+//! assert_eq!(stash.len()?, 1);
+//! assert!(stash.path().ends_with("data.db")); // a file: .../sqlite.hashstash.<compress>/data.db
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # On-disk format
+//!
+//! The stash's data path (`.../sqlite.<serializer>.<compress>/data.db`) is a
+//! SQLite database file (with its `-wal` and `-shm` companions while open).
+//! `PRAGMA application_id` is `0x68737374` (`"hsst"`) and `PRAGMA
+//! user_version` is the format version, now 1:
+//!
+//! ```sql
+//! -- the newest value of every key: one row per key
+//! CREATE TABLE entries(
+//!     digest BLOB NOT NULL PRIMARY KEY,   -- the 16-byte key digest (the slot)
+//!     key BLOB NOT NULL,                  -- the encoded key
+//!     value BLOB NOT NULL,                -- the encoded newest value
+//!     written_at INTEGER NOT NULL,        -- its write time, microseconds since the epoch
+//!     history INTEGER NOT NULL DEFAULT 0  -- how many older versions `versions` holds
+//! ) WITHOUT ROWID;
+//! -- older versions, only for keys written in append mode: numbered 1..=history
+//! CREATE TABLE versions(
+//!     digest BLOB NOT NULL, version INTEGER NOT NULL,
+//!     written_at INTEGER NOT NULL, value BLOB NOT NULL,
+//!     PRIMARY KEY (digest, version)
+//! ) WITHOUT ROWID;
+//! -- ('count', number of rows of `entries`), changed in the same transaction as the rows
+//! CREATE TABLE meta(name TEXT NOT NULL PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+//! ```
+//!
+//! The newest value of a key is version `history + 1`; replacing or
+//! deleting a key drops its rows in `versions`. A database with another
+//! format version, another application id or missing tables is refused with
+//! a `Config` error; a file that is not a SQLite database at all gives a
+//! `Corrupt` error naming it.
+//!
+//! # Costs
+//!
+//! - `put` (replace) is one write transaction: an `UPDATE` for an existing
+//!   key, an `INSERT` and a count update for a new one, one commit.
+//! - `put` in append mode moves the current value into `versions` and
+//!   stores the new one, in one transaction.
+//! - `put_many` is one transaction, committed once, with one count update.
+//! - `get` and `contains` are one primary-key lookup; the stored key is
+//!   compared in place before the value is copied out.
+//! - `len` reads the count row, never scans (`SELECT count(*)` walks every
+//!   page of the table).
+//! - `scan` reads pages of up to 512 records (or 8 MiB) by digest order,
+//!   each page one short statement: no transaction stays open while the
+//!   caller works, so the caller may write during iteration.
+//! - Statements are prepared once per connection (`prepare_cached`).
+//!
+//! # Concurrency
+//!
+//! Every operation borrows a connection from a small pool (one per thread
+//! in use, idle ones kept), so threads never serialize in Rust. Across
+//! threads and processes SQLite's WAL locking orders writers; readers never
+//! block writers nor the reverse. A busy timeout (30 s by default) makes a
+//! writer wait for another instead of failing with `SQLITE_BUSY`, and every
+//! multi-statement write starts with `BEGIN IMMEDIATE`, so a transaction
+//! never fails upgrading a read lock to a write lock. Append timestamps are
+//! taken inside the write transaction, so version order and time order agree
+//! across processes. A lock still held after the busy timeout is a `Locked`
+//! error. WAL needs shared memory: keep the file on a local filesystem.
+//!
+//! # Durability
+//!
+//! By default `synchronous=NORMAL`: each commit is atomic and survives a
+//! crash of the process; an operating-system crash or power loss may roll
+//! back the last commits but never damages the file. `flush()` checkpoints
+//! the WAL into the database, syncing both. [`SqliteOptions::durable`]
+//! selects `synchronous=FULL`, which syncs the WAL at every commit.
+#![deny(missing_docs)]
+
+mod error;
+mod pool;
+mod scan;
+mod schema;
+mod write;
+
+use std::fs;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::{Connection, TransactionBehavior};
+use stash_core::engine::key_mismatch;
+use stash_core::{
+    Capabilities, Digest, Engine, EngineFactory, Error, Put, RecordIter, Result, StashConfig, Version,
+    WriteOptions,
+};
+
+use error::corrupt;
+use pool::Pool;
+use scan::Scan;
+
+pub use schema::{APPLICATION_ID, FORMAT_VERSION};
+
+/// Opens SQLite engines with the default options: the factory to hand to `Stash::open`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sqlite;
+
+impl EngineFactory for Sqlite {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Sqlite"
+    }
+
+    fn open(&self, path: &Path, config: &StashConfig) -> Result<Arc<dyn Engine>> {
+        SqliteOptions::default().open(path, config)
+    }
+}
+
+/// SQLite settings; also a factory, for stashes that want them.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use stash_core::{Stash, StashConfig};
+/// use stash_engine_sqlite::SqliteOptions;
+///
+/// let dir = tempfile::tempdir()?;
+/// let config = StashConfig { engine: "sqlite".into(), root_dir: dir.path().into(), ..Default::default() };
+/// let options = SqliteOptions::new().durable(true).busy_timeout(Duration::from_secs(5));
+/// let stash = Stash::open(config, Arc::new(options))?;
+/// stash.set("durable", &1)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteOptions {
+    busy_timeout: Duration,
+    durable: bool,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions { busy_timeout: Duration::from_secs(30), durable: false }
+    }
+}
+
+impl SqliteOptions {
+    /// The defaults: a 30 s busy timeout, `synchronous=NORMAL`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How long an operation waits for another connection's lock before
+    /// failing with a `Locked` error (30 s by default).
+    pub fn busy_timeout(mut self, timeout: Duration) -> Self {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Sync the WAL at every commit (`synchronous=FULL`) so a commit survives
+    /// power loss; off by default (`synchronous=NORMAL`).
+    pub fn durable(mut self, on: bool) -> Self {
+        self.durable = on;
+        self
+    }
+}
+
+impl EngineFactory for SqliteOptions {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Sqlite"
+    }
+
+    fn open(&self, path: &Path, _config: &StashConfig) -> Result<Arc<dyn Engine>> {
+        Ok(Arc::new(SqliteEngine::open(path, *self)?))
+    }
+}
+
+/// A stash stored in one SQLite database file.
+#[derive(Debug)]
+pub struct SqliteEngine {
+    pool: Arc<Pool>,
+}
+
+impl SqliteEngine {
+    /// Opens (creating it and its parent folders if needed) the database file
+    /// at `path` and checks its format.
+    pub fn open(path: &Path, options: SqliteOptions) -> Result<SqliteEngine> {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| Error::io(e, "create the stash folder", parent))?;
+        }
+        if path.is_dir() {
+            return Err(Error::io(
+                std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"),
+                "open the SQLite database",
+                path,
+            ));
+        }
+        let pool = Arc::new(Pool::new(path, options));
+        let mut conn = pool.get()?;
+        schema::prepare(&pool, &mut conn)?;
+        drop(conn);
+        Ok(SqliteEngine { pool })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        self.pool.path()
+    }
+
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, adds the key-count change
+    /// it returns and commits; rolls back on error.
+    fn write(&self, action: &str, f: impl FnOnce(&Connection) -> Result<i64>) -> Result<i64> {
+        let conn = self.pool.get()?;
+        // Cached statements rather than `Transaction`, which parses BEGIN and
+        // COMMIT on every call: this is the per-write overhead that matters.
+        let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
+        run("BEGIN IMMEDIATE").map_err(|e| self.pool.error(e, action))?;
+        let delta = f(&conn)?; // on error the pooled connection rolls back when dropped
+        write::bump_count(&self.pool, &conn, delta)?;
+        run("COMMIT").map_err(|e| self.pool.error(e, action))?;
+        Ok(delta)
+    }
+}
+
+/// The blob in column `i`, or a `Corrupt` error.
+fn blob<'r>(row: &'r rusqlite::Row<'_>, i: usize, what: &str, path: &Path) -> Result<&'r [u8]> {
+    match row.get_ref(i) {
+        Ok(v) => v.as_blob().map_err(|_| corrupt(format!("{what} is not a blob"), path)),
+        Err(e) => Err(error::sql_error(e, "read an entry", path)),
+    }
+}
+
+impl Engine for SqliteEngine {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::default();
+        caps.persistent = true;
+        caps.multi_process = true;
+        caps.cheap_len = true;
+        caps
+    }
+
+    fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let conn = self.pool.get()?;
+        let err = |e| self.pool.error(e, "read an entry");
+        let mut stmt =
+            conn.prepare_cached("SELECT key, value FROM entries WHERE digest = ?1").map_err(err)?;
+        let mut rows = stmt.query([&digest.0[..]]).map_err(err)?;
+        let Some(row) = rows.next().map_err(err)? else { return Ok(None) };
+        if blob(row, 0, "an entry's key", self.path())? != key {
+            return Err(key_mismatch(digest).with_context("file", self.path().display()));
+        }
+        Ok(Some(blob(row, 1, "an entry's value", self.path())?.to_vec()))
+    }
+
+    fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
+        let pool = &*self.pool;
+        if options.append {
+            self.write("append a version", |tx| write::append(pool, tx, digest, key, value))?;
+        } else {
+            self.write("write an entry", |tx| write::replace(pool, tx, digest, key, value))?;
+        }
+        Ok(())
+    }
+
+    fn put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {
+        if items.is_empty() {
+            return Ok(());
+        }
+        let pool = &*self.pool;
+        let one = if options.append { write::append } else { write::replace };
+        self.write("write a batch", |tx| {
+            items.iter().try_fold(0, |delta, p| Ok(delta + one(pool, tx, &p.digest, p.key, p.value)?))
+        })?;
+        Ok(())
+    }
+
+    fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
+        let pool = &*self.pool;
+        Ok(self.write("delete an entry", |tx| write::remove(pool, tx, digest, key))? < 0)
+    }
+
+    fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
+        match write::slot_holds(&self.pool, &*self.pool.get()?, digest, key)? {
+            None => Ok(false),
+            Some(true) => Ok(true),
+            Some(false) => Err(key_mismatch(digest).with_context("file", self.path().display())),
+        }
+    }
+
+    fn len(&self) -> Result<usize> {
+        let conn = self.pool.get()?;
+        let count: i64 = conn
+            .prepare_cached("SELECT value FROM meta WHERE name = 'count'")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(|e| self.pool.error(e, "read the entry count"))?;
+        usize::try_from(count).map_err(|_| corrupt(format!("the entry count is {count}"), self.path()))
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.write("clear the stash", |tx| {
+            tx.execute_batch(
+                "DELETE FROM versions; DELETE FROM entries; UPDATE meta SET value = 0 WHERE name = 'count';",
+            )
+            .map_err(|e| self.pool.error(e, "clear the stash"))?;
+            Ok(0)
+        })?;
+        Ok(())
+    }
+
+    fn scan(&self) -> Result<RecordIter> {
+        Ok(Box::new(Scan::new(self.pool.clone(), true)))
+    }
+
+    fn scan_keys(&self) -> Result<RecordIter> {
+        Ok(Box::new(Scan::new(self.pool.clone(), false)))
+    }
+
+    fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
+        let mut conn = self.pool.get()?;
+        let err = |e| self.pool.error(e, "read the versions of an entry");
+        // One read transaction: the entry and its history from one snapshot.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(err)?;
+        let newest = {
+            let mut stmt = tx
+                .prepare_cached("SELECT key, history, written_at, value FROM entries WHERE digest = ?1")
+                .map_err(err)?;
+            let mut rows = stmt.query([&digest.0[..]]).map_err(err)?;
+            let Some(row) = rows.next().map_err(err)? else { return Ok(None) };
+            if blob(row, 0, "an entry's key", self.path())? != key {
+                return Err(key_mismatch(digest).with_context("file", self.path().display()));
+            }
+            let history: i64 = row.get(1).map_err(err)?;
+            let at: i64 = row.get(2).map_err(err)?;
+            (history, at, blob(row, 3, "an entry's value", self.path())?.to_vec())
+        };
+        let (history, at, value) = newest;
+        let mut out = Vec::new();
+        if history > 0 {
+            let mut stmt = tx
+                .prepare_cached(
+                    "SELECT version, written_at, value FROM versions WHERE digest = ?1 ORDER BY version",
+                )
+                .map_err(err)?;
+            let mut rows = stmt.query([&digest.0[..]]).map_err(err)?;
+            while let Some(row) = rows.next().map_err(err)? {
+                let number: i64 = row.get(0).map_err(err)?;
+                let written_at_micros: i64 = row.get(1).map_err(err)?;
+                let value = blob(row, 2, "a version's value", self.path())?.to_vec();
+                if number != out.len() as i64 + 1 {
+                    return Err(corrupt(format!("version {number} out of sequence"), self.path())
+                        .with_context("digest", digest));
+                }
+                out.push(Version { number: number as u64, written_at_micros, value });
+            }
+        }
+        if out.len() as i64 != history {
+            return Err(corrupt(
+                format!("the entry records {history} older versions but {} are stored", out.len()),
+                self.path(),
+            )
+            .with_context("digest", digest));
+        }
+        out.push(Version { number: history as u64 + 1, written_at_micros: at, value });
+        tx.commit().map_err(err)?;
+        Ok(Some(out))
+    }
+
+    fn flush(&self) -> Result<()> {
+        let conn = self.pool.get()?;
+        conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+            .map_err(|e| self.pool.error(e, "checkpoint the WAL"))
+    }
+}

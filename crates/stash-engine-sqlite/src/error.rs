@@ -1,0 +1,43 @@
+//! Turning SQLite errors into stash errors of the right kind, naming the file.
+
+use std::path::Path;
+
+use rusqlite::ErrorCode;
+use stash_core::{Error, ErrorKind};
+
+/// A SQLite error met while doing `action` on the database at `path`.
+///
+/// Kinds: a file that is not a database or is damaged is `Corrupt`; a lock
+/// still held when the busy timeout ran out is `Locked`; permission, disk and
+/// open failures are `Io`; anything else is `Backend`.
+pub(crate) fn sql_error(err: rusqlite::Error, action: &str, path: &Path) -> Error {
+    let (kind, message) = match err.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => {
+            (ErrorKind::Corrupt, format!("cannot {action}: the file is not a SQLite database"))
+        }
+        Some(ErrorCode::DatabaseCorrupt) => {
+            (ErrorKind::Corrupt, format!("cannot {action}: the SQLite database is damaged"))
+        }
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => (
+            ErrorKind::Locked,
+            format!(
+                "cannot {action}: the SQLite database stayed locked by another connection past the busy timeout"
+            ),
+        ),
+        Some(
+            ErrorCode::CannotOpen
+            | ErrorCode::PermissionDenied
+            | ErrorCode::ReadOnly
+            | ErrorCode::SystemIoFailure
+            | ErrorCode::DiskFull
+            | ErrorCode::NoLargeFileSupport,
+        ) => (ErrorKind::Io, format!("cannot {action}")),
+        _ => (ErrorKind::Backend, format!("cannot {action}")),
+    };
+    Error::new(kind, message).with_context("file", path.display()).with_source(err)
+}
+
+/// Stored bytes that do not have the shape this engine writes.
+pub(crate) fn corrupt(message: impl Into<String>, path: &Path) -> Error {
+    Error::new(ErrorKind::Corrupt, message).with_context("file", path.display())
+}

@@ -1,0 +1,191 @@
+//! Several processes and threads writing one SQLite stash at once.
+//!
+//! The multi-process test re-runs this test binary as its children: each runs
+//! only `child_writer` (`--exact`), which does nothing unless the parent set
+//! `SQLITE_CHILD_ROOT`. The children open the same new file at the same time,
+//! so creating the tables and switching to WAL race as well.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
+
+use stash_core::{Stash, StashConfig, WriteOptions};
+use stash_engine_sqlite::Sqlite;
+
+const ROOT_ENV: &str = "SQLITE_CHILD_ROOT";
+const ID_ENV: &str = "SQLITE_CHILD_ID";
+const CHILDREN: u32 = 4;
+const DISTINCT: u32 = 200;
+const SHARED: u32 = 20;
+/// Rounds of shared writes and append versions per child.
+const ROUNDS: u32 = 20;
+
+fn open(root: &Path) -> Stash {
+    let config = StashConfig {
+        engine: "sqlite".into(),
+        root_dir: root.to_path_buf(),
+        compress: stash_core::config::default_compress().into(),
+        ..StashConfig::default()
+    };
+    Stash::open(config, Arc::new(Sqlite)).unwrap()
+}
+
+/// The body of one child process; a no-op in a normal test run.
+#[test]
+fn child_writer() {
+    let Some(root) = std::env::var_os(ROOT_ENV) else { return };
+    let id: u32 = std::env::var(ID_ENV).unwrap().parse().unwrap();
+    let s = open(Path::new(&root));
+    let per_round = DISTINCT / ROUNDS;
+    for round in 0..ROUNDS {
+        let range = round * per_round..(round + 1) * per_round;
+        if round % 2 == 0 {
+            // Half the distinct keys one by one, half as one batch.
+            for i in range {
+                s.set(&format!("distinct-{id}-{i}"), &tag(id, i)).unwrap();
+            }
+        } else {
+            let batch: Vec<(String, String)> =
+                range.map(|i| (format!("distinct-{id}-{i}"), tag(id, i))).collect();
+            assert_eq!(s.update(batch).unwrap(), per_round as usize);
+        }
+        for k in 0..SHARED {
+            s.set(&format!("shared-{k}"), &tag(id, round)).unwrap();
+            // Read back what someone wrote: never an error, never absent.
+            let (w, r) = untag(&s.get::<_, String>(&format!("shared-{k}")).unwrap().unwrap());
+            assert!(w < CHILDREN && r < ROUNDS);
+        }
+        s.set_with("append", &tag(id, round), WriteOptions::APPEND).unwrap();
+        assert!(s.len().unwrap() >= 2);
+    }
+}
+
+/// A value tagged with its writer: `"<writer>:<n>"`.
+fn tag(writer: u32, n: u32) -> String {
+    format!("{writer}:{n}")
+}
+
+fn untag(value: &str) -> (u32, u32) {
+    let (w, n) = value.split_once(':').unwrap();
+    (w.parse().unwrap(), n.parse().unwrap())
+}
+
+#[test]
+fn four_processes_lose_nothing() {
+    if std::env::var_os(ROOT_ENV).is_some() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..CHILDREN)
+        .map(|id| {
+            Command::new(&exe)
+                .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
+                .env(ROOT_ENV, dir.path())
+                .env(ID_ENV, id.to_string())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for (id, child) in children.into_iter().enumerate() {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "child {id} failed: {}\n{stdout}\n{stderr}", out.status);
+        // The child really ran the writer (not zero tests).
+        assert!(stdout.contains("1 passed"), "child {id} ran no test");
+        assert!(!stdout.contains("locked") && !stderr.contains("locked"), "child {id} saw a lock error");
+    }
+
+    let s = open(dir.path());
+    for id in 0..CHILDREN {
+        for i in 0..DISTINCT {
+            assert_eq!(s.get::<_, String>(&format!("distinct-{id}-{i}")).unwrap(), Some(tag(id, i)));
+        }
+    }
+    for k in 0..SHARED {
+        let key = format!("shared-{k}");
+        let (w, r) = untag(&s.get::<_, String>(&key).unwrap().unwrap());
+        assert!(w < CHILDREN && r < ROUNDS, "shared {k}: ({w}, {r})");
+        // Replaced, never appended: one version only.
+        assert_eq!(s.get_all::<_, String>(&key).unwrap().len(), 1, "shared {k}");
+    }
+
+    let all = s.get_all_with_metadata::<_, String>("append").unwrap();
+    assert_eq!(all.len(), (CHILDREN * ROUNDS) as usize);
+    let expected: Vec<u64> = (1..=u64::from(CHILDREN * ROUNDS)).collect();
+    assert_eq!(all.iter().map(|v| v.version).collect::<Vec<_>>(), expected);
+    assert!(all.windows(2).all(|w| w[0].written_at < w[1].written_at), "append versions out of time order");
+    // Each writer's own versions appear in the order it wrote them.
+    let mut next: HashMap<u32, u32> = HashMap::new();
+    for v in &all {
+        let (id, round) = untag(&v.value);
+        let expected = next.entry(id).or_insert(0);
+        assert_eq!(round, *expected, "writer {id}'s versions out of order");
+        *expected += 1;
+    }
+    assert!(next.values().all(|&n| n == ROUNDS));
+
+    let total = (CHILDREN * DISTINCT + SHARED + 1) as usize;
+    assert_eq!(s.len().unwrap(), total);
+    assert_eq!(s.keys::<stash_core::Value>().unwrap().count(), total);
+    // The trigger-kept count agrees with the table.
+    let db = rusqlite::Connection::open(s.path()).unwrap();
+    let rows: i64 = db.query_row("SELECT count(*) FROM entries", [], |r| r.get(0)).unwrap();
+    assert_eq!(rows as usize, total);
+    let check: String = db.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+    assert_eq!(check, "ok");
+}
+
+#[test]
+fn eight_threads_hammer_ten_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    std::thread::scope(|scope| {
+        for t in 0..8u32 {
+            let s = s.clone();
+            scope.spawn(move || {
+                for i in 0..400u32 {
+                    let key = (i * 7 + t) % 10;
+                    match (i + t) % 5 {
+                        0 | 1 => s.set(&key, &tag(t, i)).unwrap(),
+                        2 => s.set_with(&key, &tag(t, i), WriteOptions::APPEND).unwrap(),
+                        3 => {
+                            s.remove(&key).unwrap();
+                        }
+                        _ => {
+                            if let Some(v) = s.get::<_, String>(&key).unwrap() {
+                                assert!(untag(&v).0 < 8);
+                            }
+                            s.contains(&key).unwrap();
+                            s.get_all::<_, String>(&key).unwrap();
+                        }
+                    }
+                    if i % 50 == 0 {
+                        for item in s.items::<u32, String>().unwrap() {
+                            let (k, _) = item.unwrap();
+                            assert!(k < 10);
+                        }
+                        assert!(s.len().unwrap() <= 10);
+                    }
+                }
+            });
+        }
+    });
+    let present = (0..10u32).filter(|k| s.get::<_, String>(k).unwrap().is_some()).count();
+    assert_eq!(s.len().unwrap(), present);
+    // Deleted and replaced keys left no orphaned versions behind.
+    let db = rusqlite::Connection::open(s.path()).unwrap();
+    let orphans: i64 = db
+        .query_row(
+            "SELECT count(*) FROM versions v WHERE NOT EXISTS
+             (SELECT 1 FROM entries e WHERE e.digest = v.digest AND e.history >= v.version)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 0);
+}
