@@ -319,6 +319,22 @@ impl Stash {
         Ok(n)
     }
 
+    /// A child stash with the same settings, living under this stash's folder
+    /// (`<stash dir>/<name>/<engine>.<serializer>.<compress>/data.db`, the
+    /// Python library's layout for function stashes). It is isolated from
+    /// its parent and its siblings: `clear()` of one never touches another.
+    /// `name` may contain `/` to nest; `..` is refused.
+    pub fn sub(&self, name: &str) -> Result<Stash> {
+        let parent = &self.inner.config;
+        let config = StashConfig {
+            root_dir: parent.stash_dir().map_err(|e| self.context(e))?,
+            dbname: name.to_string(),
+            clear: false,
+            ..parent.clone()
+        };
+        Stash::open(config, self.inner.factory.clone())
+    }
+
     /// Starts a batch: writes collected in memory and handed to the engine at
     /// once by [`Batch::commit`], in one transaction on engines that have them.
     ///

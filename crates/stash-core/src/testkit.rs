@@ -191,6 +191,27 @@ pub fn batch(h: &Harness) {
     assert!(!s.contains("never").unwrap());
 }
 
+/// Sub-stashes are isolated from their parent and from each other.
+pub fn sub_stashes(h: &Harness) {
+    let parent = h.stash();
+    let a = parent.sub("a").unwrap();
+    let b = parent.sub("b").unwrap();
+    let nested = a.sub("deeper/still").unwrap();
+    for (s, v) in [(&parent, "parent"), (&a, "a"), (&b, "b"), (&nested, "nested")] {
+        s.set("k", v).unwrap();
+    }
+    assert!(a.path().starts_with(parent.path().parent().unwrap()), "{}", a.path().display());
+    a.clear().unwrap();
+    assert_eq!(a.len().unwrap(), 0);
+    for (s, v) in [(&parent, "parent"), (&b, "b"), (&nested, "nested")] {
+        assert_eq!(s.get::<_, String>("k").unwrap().as_deref(), Some(v));
+        assert_eq!(s.len().unwrap(), 1);
+    }
+    parent.clear().unwrap();
+    assert_eq!(b.get::<_, String>("k").unwrap().as_deref(), Some("b"));
+    assert!(parent.sub("../escape").is_err());
+}
+
 /// `clear` empties this stash and no other.
 pub fn clear_is_isolated(h: &Harness) {
     let a = h.stash();
@@ -402,7 +423,7 @@ macro_rules! conformance_suite {
             }
             $crate::conformance_suite!(@tests
                 set_get_many_key_shapes, values_round_trip, missing_keys, overwrite_replaces,
-                dict_methods, update_variants, batch, clear_is_isolated, iteration, raw_items_decode,
+                dict_methods, update_variants, batch, sub_stashes, clear_is_isolated, iteration, raw_items_decode,
                 write_while_iterating, sizes, wrong_type_is_an_error, key_mismatch_is_detected,
                 every_format, hashmap_keys_are_canonical, threads, versions, reopen, display
             );
