@@ -37,8 +37,10 @@ impl Serializer for Hashstash {
         hashstash::write(key, out, true).map_err(|e| SerialError::encode("hashstash", e))
     }
     fn deserialize_with(&self, bytes: &[u8], visit: Visit<'_>) -> Result<(), SerialError> {
-        let value = hashstash::read_value(bytes).map_err(|e| erased_to_decode("hashstash", e))?;
-        visit(&mut <dyn ErasedDeserializer>::erase(value)).map_err(|e| erased_to_decode("hashstash", e))
+        let mut r = hashstash::Reader::new(bytes);
+        visit(&mut <dyn ErasedDeserializer>::erase(&mut r))
+            .map_err(|e| erased_to_decode("hashstash", r.fix(serde::de::Error::custom(e))))?;
+        r.end().map_err(|e| erased_to_decode("hashstash", e))
     }
 }
 
@@ -221,10 +223,7 @@ pub(crate) fn decode<T: DeserializeOwned>(b: Builtin, bytes: &[u8]) -> Result<T,
     let name = builtin_name(b);
     let err = |e: &dyn std::fmt::Display| decode_error::<T>(name, e);
     match b {
-        Builtin::Hashstash => {
-            let v = hashstash::read_value(bytes).map_err(|e| err(&e))?;
-            T::deserialize(v).map_err(|e| err(&e))
-        }
+        Builtin::Hashstash => hashstash::from_slice(bytes).map_err(|e| err(&e)),
         Builtin::Json => {
             let mut de = serde_json::Deserializer::from_slice(bytes);
             let v = T::deserialize(&mut de).map_err(|e| err(&e))?;

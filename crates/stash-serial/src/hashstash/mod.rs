@@ -1,11 +1,14 @@
 //! The `hashstash` format: JSON with Python hashstash's type tags.
 
-mod de;
 mod float;
+mod lemire;
+mod read;
+#[cfg(test)]
+mod reference;
 mod ser;
 
-pub(crate) use de::read_value;
 pub(crate) use float::write_repr;
+pub(crate) use read::{Reader, from_slice};
 
 use crate::error::ValueError;
 use serde::Serialize;

@@ -21,7 +21,7 @@ use crate::set::SET_MAGIC;
 const RESERVED: [&str; 3] = ["__py__", "__pytype__", "__data__"];
 
 fn is_reserved(s: &str) -> bool {
-    RESERVED.contains(&s)
+    s.starts_with("__") && RESERVED.contains(&s)
 }
 
 /// One buffered entry of an open key-mode map (or sorted set).
@@ -122,36 +122,63 @@ fn escape_ascii(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\' {
-            continue;
-        }
-        if b >= 0x80 && !is_char_start(b) {
-            continue;
-        }
+    let mut i = 0;
+    loop {
+        i = scan(bytes, i, true);
+        let Some(&b) = bytes.get(i) else { break };
         out.extend_from_slice(&bytes[start..i]);
         if b < 0x80 {
             push_escape(out, b);
-            start = i + 1;
+            i += 1;
         } else {
             let c = s[i..].chars().next().unwrap_or('\u{fffd}');
             let mut units = [0u16; 2];
             for u in c.encode_utf16(&mut units) {
                 push_u(out, *u);
             }
-            start = i + c.len_utf8();
+            i += c.len_utf8();
         }
+        start = i;
     }
     out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
 
-fn item_open(out: &mut Vec<u8>, count: usize) {
-    out.extend_from_slice(if count > 0 { b",[" } else { b"[" });
+#[inline]
+fn has_zero_byte(w: u64) -> u64 {
+    w.wrapping_sub(0x0101_0101_0101_0101) & !w & 0x8080_8080_8080_8080
 }
 
-fn is_char_start(b: u8) -> bool {
-    b & 0xC0 != 0x80
+/// The first index from `i` holding `"`, `\`, a control character or (when `ascii`)
+/// a byte outside printable ASCII; `bytes.len()` when there is none.
+#[inline]
+fn scan(bytes: &[u8], mut i: usize, ascii: bool) -> usize {
+    while i + 8 <= bytes.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&bytes[i..i + 8]);
+        let w = u64::from_le_bytes(w);
+        let mut m = has_zero_byte(w ^ 0x2222_2222_2222_2222)
+            | has_zero_byte(w ^ 0x5c5c_5c5c_5c5c_5c5c)
+            | (w.wrapping_sub(0x2020_2020_2020_2020) & !w & 0x8080_8080_8080_8080);
+        if ascii {
+            m |= (w & 0x8080_8080_8080_8080) | has_zero_byte(w ^ 0x7f7f_7f7f_7f7f_7f7f);
+        }
+        if m != 0 {
+            return i + (m.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while let Some(&b) = bytes.get(i) {
+        if b < 0x20 || b == b'"' || b == b'\\' || (ascii && b >= 0x7f) {
+            break;
+        }
+        i += 1;
+    }
+    i
+}
+
+fn item_open(out: &mut Vec<u8>, count: usize) {
+    out.extend_from_slice(if count > 0 { b",[" } else { b"[" });
 }
 
 /// Escape like serde_json / orjson: only `"`, `\` and control characters.
@@ -159,10 +186,9 @@ fn escape_utf8(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
     let bytes = s.as_bytes();
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        if b >= 0x20 && b != b'"' && b != b'\\' {
-            continue;
-        }
+    loop {
+        let i = scan(bytes, start, false);
+        let Some(&b) = bytes.get(i) else { break };
         out.extend_from_slice(&bytes[start..i]);
         push_escape(out, b);
         start = i + 1;
@@ -405,9 +431,15 @@ impl<'w, 'a> Compound<'w, 'a> {
     /// A key known to be a string.
     fn key_str(&mut self, s: &str) {
         if self.w.key {
-            let rs = self.w.strs.len();
-            self.w.strs.extend_from_slice(s.as_bytes());
-            self.key_arena(rs);
+            let w = &mut *self.w;
+            let rs = w.strs.len();
+            w.strs.extend_from_slice(s.as_bytes());
+            let re = w.strs.len();
+            let ks = w.out.len();
+            escape_ascii(w.out, s);
+            let ke = w.out.len();
+            self.items |= is_reserved(s);
+            w.entries.push(KEntry { raw: Some((rs, re)), k: (ks, ke), v: (ke, ke) });
             return;
         }
         if !self.items && is_reserved(s) {

@@ -1,4 +1,5 @@
-//! Reading hashstash JSON into a [`Value`], resolving Python's type tags in one pass.
+//! The previous reader (serde_json -> tag-aware `Value`), kept for tests as the
+//! reference the direct reader must agree with.
 
 use std::fmt;
 
