@@ -372,6 +372,56 @@ pub fn threads(h: &Harness) {
     assert_eq!(s.len().unwrap(), 800);
 }
 
+/// Hammers ten keys of `stash` from eight threads with every kind of
+/// operation (set, append, remove, get, contains, versions, iterate, len),
+/// then checks `len` against what is really there. Engines call it on a stash
+/// of their own to add engine-specific checks afterwards; values carry `pad`
+/// bytes of padding (to make an engine grow while it is hammered).
+pub fn hammer(stash: &Stash, rounds: u32, pad: usize) {
+    let padding = "x".repeat(pad);
+    let tag = |t: u32, i: u32| format!("{t}:{i}:{padding}");
+    std::thread::scope(|scope| {
+        for t in 0..8u32 {
+            let s = stash.clone();
+            let tag = &tag;
+            scope.spawn(move || {
+                for i in 0..rounds {
+                    let key = (i * 7 + t) % 10;
+                    match (i + t) % 5 {
+                        0 | 1 => s.set(&key, &tag(t, i)).unwrap(),
+                        2 => s.set_with(&key, &tag(t, i), WriteOptions::APPEND).unwrap(),
+                        3 => {
+                            s.remove(&key).unwrap();
+                        }
+                        _ => {
+                            if let Some(v) = s.get::<_, String>(&key).unwrap() {
+                                let writer: u32 = v.split(':').next().unwrap().parse().unwrap();
+                                assert!(writer < 8, "{v}");
+                            }
+                            s.contains(&key).unwrap();
+                            s.get_all::<_, String>(&key).unwrap();
+                        }
+                    }
+                    if i % 50 == 0 {
+                        for item in s.items::<u32, String>().unwrap() {
+                            let (k, _) = item.unwrap();
+                            assert!(k < 10);
+                        }
+                        assert!(s.len().unwrap() <= 10);
+                    }
+                }
+            });
+        }
+    });
+    let present = (0..10u32).filter(|k| stash.get::<_, String>(k).unwrap().is_some()).count();
+    assert_eq!(stash.len().unwrap(), present);
+}
+
+/// Eight threads on the same ten keys: no errors, no panics, `len` exact.
+pub fn threads_on_the_same_keys(h: &Harness) {
+    hammer(&h.stash(), 300, 16);
+}
+
 /// Append writes keep every version, oldest first, with rising timestamps.
 pub fn versions(h: &Harness) {
     let s = h.stash();
@@ -425,7 +475,8 @@ macro_rules! conformance_suite {
                 set_get_many_key_shapes, values_round_trip, missing_keys, overwrite_replaces,
                 dict_methods, update_variants, batch, sub_stashes, clear_is_isolated, iteration, raw_items_decode,
                 write_while_iterating, sizes, wrong_type_is_an_error, key_mismatch_is_detected,
-                every_format, hashmap_keys_are_canonical, threads, versions, reopen, display
+                every_format, hashmap_keys_are_canonical, threads, threads_on_the_same_keys, versions,
+                reopen, display
             );
         }
     };

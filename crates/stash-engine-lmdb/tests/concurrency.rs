@@ -143,38 +143,6 @@ fn eight_threads_hammer_ten_keys_while_the_map_grows() {
     let s = Stash::open(config(dir.path()), Arc::new(LmdbOptions::new().map_size(64 << 10))).unwrap();
     let engine = LmdbEngine::open(s.path(), LmdbOptions::new()).unwrap();
     let start = engine.map_size();
-    std::thread::scope(|scope| {
-        for t in 0..8u32 {
-            let s = s.clone();
-            scope.spawn(move || {
-                for i in 0..300u32 {
-                    let key = (i * 7 + t) % 10;
-                    match (i + t) % 5 {
-                        0 | 1 => s.set(&key, &tag(t, i)).unwrap(),
-                        2 => s.set_with(&key, &tag(t, i), WriteOptions::APPEND).unwrap(),
-                        3 => {
-                            s.remove(&key).unwrap();
-                        }
-                        _ => {
-                            if let Some(v) = s.get::<_, String>(&key).unwrap() {
-                                assert!(untag(&v).0 < 8);
-                            }
-                            s.contains(&key).unwrap();
-                            s.get_all::<_, String>(&key).unwrap();
-                        }
-                    }
-                    if i % 50 == 0 {
-                        for item in s.items::<u32, String>().unwrap() {
-                            let (k, _) = item.unwrap();
-                            assert!(k < 10);
-                        }
-                        assert!(s.len().unwrap() <= 10);
-                    }
-                }
-            });
-        }
-    });
-    let present = (0..10u32).filter(|k| s.get::<_, String>(k).unwrap().is_some()).count();
-    assert_eq!(s.len().unwrap(), present);
+    stash_core::testkit::hammer(&s, 300, PAD);
     assert!(engine.map_size() > start, "the map never grew: {}", engine.map_size());
 }

@@ -353,8 +353,10 @@ pub(crate) fn write_atomic(dir: &mut PathBuf, name: &str, bytes: &[u8], fsync: b
     if matches!(&res, Err(e) if is_gone(e)) {
         dir.pop();
         if let Err(e) = fs::create_dir_all(&*dir) {
-            if is_gone(&e) {
-                // A concurrent delete pruned a parent while we created it.
+            // A concurrent delete pruned a parent while we created it, or
+            // removed a folder between `create_dir_all` finding it there
+            // (AlreadyExists) and checking it is a folder: start over.
+            if is_gone(&e) || e.kind() == io::ErrorKind::AlreadyExists {
                 return Ok(Written::Vanished);
             }
             return Err(Error::io(e, "create slot folder", dir));

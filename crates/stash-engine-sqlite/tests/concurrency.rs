@@ -144,39 +144,7 @@ fn four_processes_lose_nothing() {
 fn eight_threads_hammer_ten_keys() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    std::thread::scope(|scope| {
-        for t in 0..8u32 {
-            let s = s.clone();
-            scope.spawn(move || {
-                for i in 0..400u32 {
-                    let key = (i * 7 + t) % 10;
-                    match (i + t) % 5 {
-                        0 | 1 => s.set(&key, &tag(t, i)).unwrap(),
-                        2 => s.set_with(&key, &tag(t, i), WriteOptions::APPEND).unwrap(),
-                        3 => {
-                            s.remove(&key).unwrap();
-                        }
-                        _ => {
-                            if let Some(v) = s.get::<_, String>(&key).unwrap() {
-                                assert!(untag(&v).0 < 8);
-                            }
-                            s.contains(&key).unwrap();
-                            s.get_all::<_, String>(&key).unwrap();
-                        }
-                    }
-                    if i % 50 == 0 {
-                        for item in s.items::<u32, String>().unwrap() {
-                            let (k, _) = item.unwrap();
-                            assert!(k < 10);
-                        }
-                        assert!(s.len().unwrap() <= 10);
-                    }
-                }
-            });
-        }
-    });
-    let present = (0..10u32).filter(|k| s.get::<_, String>(k).unwrap().is_some()).count();
-    assert_eq!(s.len().unwrap(), present);
+    stash_core::testkit::hammer(&s, 400, 16);
     // Deleted and replaced keys left no orphaned versions behind.
     let db = rusqlite::Connection::open(s.path()).unwrap();
     let orphans: i64 = db
