@@ -46,6 +46,11 @@ pub mod iter {
 pub use stash_codec::{Codec, Encoding};
 pub use stash_serial::Serializer;
 
+/// Stashed function results: `stash.run(f, args)`, `stash.map(f, inputs)`, `#[stashed_result]`.
+/// The macros' generated code refers to `::hashstash::func`.
+pub use stash_func as func;
+pub use stash_func::{FunctionStash, RunOptions, StashRun, stash_mapped, stashed_result};
+
 #[cfg(feature = "lmdb")]
 pub use stash_engine_lmdb as lmdb;
 #[cfg(feature = "memory")]

@@ -1,0 +1,379 @@
+//! Attribute macros of hashstash: `#[stashed_result]` and `#[stash_mapped]`.
+//! Documented in `stash-func` (and re-exported by the `hashstash` facade).
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{format_ident, quote};
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::{Expr, ExprLit, FnArg, ItemFn, Lit, Meta, Path, Token};
+
+struct Options {
+    krate: Path,
+    stash: Option<Expr>,
+    builder: Vec<(syn::Ident, Expr)>,
+    version: Option<String>,
+    name: Option<String>,
+}
+
+const BUILDER_KEYS: &[&str] =
+    &["root_dir", "dbname", "engine", "serializer", "compress", "b64", "append_mode", "clear"];
+
+fn parse_options(attr: TokenStream2) -> syn::Result<Options> {
+    let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr)?;
+    let mut o = Options {
+        krate: syn::parse_quote!(::hashstash),
+        stash: None,
+        builder: vec![],
+        version: None,
+        name: None,
+    };
+    for meta in metas {
+        let Meta::NameValue(nv) = meta else {
+            return Err(syn::Error::new_spanned(meta, "expected `key = value`"));
+        };
+        let key = nv.path.get_ident().map(|i| i.to_string()).unwrap_or_default();
+        let lit_str = |e: &Expr| match e {
+            Expr::Lit(ExprLit { lit: Lit::Str(s), .. }) => Ok(s.value()),
+            other => Err(syn::Error::new_spanned(other, format!("`{key}` takes a string literal"))),
+        };
+        match key.as_str() {
+            "crate" => o.krate = syn::parse_str(&lit_str(&nv.value)?)?,
+            "stash" => o.stash = Some(nv.value),
+            "version" => o.version = Some(lit_str(&nv.value)?),
+            "name" => o.name = Some(lit_str(&nv.value)?),
+            k if BUILDER_KEYS.contains(&k) => {
+                o.builder.push((nv.path.get_ident().cloned().unwrap(), nv.value))
+            }
+            _ => {
+                return Err(syn::Error::new_spanned(
+                    &nv.path,
+                    format!(
+                        "unknown option; expected one of: {}, stash, version, name, crate",
+                        BUILDER_KEYS.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    if o.stash.is_some() && !o.builder.is_empty() {
+        return Err(syn::Error::new(
+            Span::call_site(),
+            "give either `stash = ...` or builder options, not both",
+        ));
+    }
+    Ok(o)
+}
+
+/// Stashes every call's result: the first call with some arguments runs the
+/// function and stores the result, later calls return it.
+///
+/// ```text
+/// #[hashstash::stashed_result(engine = "lmdb", root_dir = "cache")]
+/// fn embed(text: String) -> Vec<f32> { ... }
+/// ```
+///
+/// Options: `root_dir, dbname, engine, serializer, compress, b64,
+/// append_mode, clear` (calls on `HashStash::builder()`), or `stash = <expr>`
+/// returning `Result<S, E>` where `&S` coerces to `&Stash` and
+/// `stash_func::Error: From<E>`; `version = "..."` (else a fingerprint of the
+/// code: any change of the signature or body starts a new result folder);
+/// `name = "..."` (default `module_path::fn`); `crate = "path"` (default
+/// `::hashstash`). The stash is opened on the first call.
+///
+/// Generated items, and where stash errors go (opening the stash, reading or
+/// writing a result); there is no fallback that computes without caching:
+/// - `fn f(args) -> R`, the function itself. When `R` is spelled
+///   `Result<T, E>` (any path ending in `Result` with two arguments), only
+///   `Ok` values are stored (errors are retried) and a stash error is
+///   returned as `Err(E::from(hashstash::Error))`: `E` must implement
+///   `From<hashstash::Error>`. Otherwise `f` panics on a stash error, with a
+///   message naming the function, its stash and the cause;
+/// - `fn try_f(args) -> Result<R, stash_func::Error>` (not for `Result`
+///   functions): the non-panicking form, returning stash errors;
+/// - `fn f_stash() -> Result<FunctionStash<(args...), T or R>, stash_func::Error>`:
+///   the stored results (`get_func`, `items`, `len`, `clear`, ...).
+#[proc_macro_attribute]
+pub fn stashed_result(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let func = syn::parse_macro_input!(item as ItemFn);
+    match expand(attr.into(), func, Kind::Result) {
+        Ok(ts) => ts.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+/// Makes `f_map(inputs, rest...)`, mapping `f` over its first argument on a
+/// thread pool with stashed results (the Python library's `@stash_mapped`).
+///
+/// ```text
+/// #[hashstash::stash_mapped(engine = "pairtree")]
+/// fn describe(animal: String, goodnesses: Vec<String>) -> String { ... }
+///
+/// let runs = describe_map(animals, vec!["good".into()])?.threads(4).results()?;
+/// ```
+///
+/// `f` itself is unchanged (its calls are not stashed). Generated:
+/// - `fn f_map(inputs: impl IntoIterator<Item = A>, b: B, ...) ->
+///   Result<MapBuilder<A, R>, stash_func::Error>` (the error: the stash could
+///   not be opened). The other arguments are the same for every call and part
+///   of each result's key: `(a,)` for one argument, `(a, b)` for two,
+///   `(a, (b, c, ...))` for more;
+/// - `fn f_map_stash() -> Result<FunctionStash<key, R>, stash_func::Error>`.
+///
+/// Options as for `#[stashed_result]`; results live in
+/// `stashed_result/<module_path>::f/<code fingerprint or version>`.
+#[proc_macro_attribute]
+pub fn stash_mapped(attr: TokenStream, item: TokenStream) -> TokenStream {
+    let func = syn::parse_macro_input!(item as ItemFn);
+    match expand(attr.into(), func, Kind::Mapped) {
+        Ok(ts) => ts.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Result,
+    Mapped,
+}
+
+/// `(T, E)` of a return type spelled `Result<T, E>` (any path ending in `Result`).
+fn result_parts(ty: &syn::Type) -> Option<(syn::Type, syn::Type)> {
+    let syn::Type::Path(tp) = ty else { return None };
+    let seg = tp.path.segments.last()?;
+    if seg.ident != "Result" {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &seg.arguments else { return None };
+    let tys: Vec<_> = args
+        .args
+        .iter()
+        .filter_map(|a| if let syn::GenericArgument::Type(t) = a { Some(t.clone()) } else { None })
+        .collect();
+    match <[syn::Type; 2]>::try_from(tys) {
+        Ok([t, e]) => Some((t, e)),
+        Err(_) => None,
+    }
+}
+
+fn expand(attr: TokenStream2, func: ItemFn, kind: Kind) -> syn::Result<TokenStream2> {
+    let what = if kind == Kind::Result { "#[stashed_result]" } else { "#[stash_mapped]" };
+    let o = parse_options(attr)?;
+    let sig = &func.sig;
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        return Err(syn::Error::new_spanned(
+            &sig.generics,
+            format!("{what} does not support generic functions yet"),
+        ));
+    }
+    if sig.asyncness.is_some() {
+        return Err(syn::Error::new_spanned(
+            sig.asyncness,
+            format!("{what} does not support async functions"),
+        ));
+    }
+    let mut tys = Vec::new();
+    for input in &sig.inputs {
+        match input {
+            FnArg::Receiver(r) => {
+                return Err(syn::Error::new_spanned(
+                    r,
+                    format!("{what} on methods with `self` is not supported yet"),
+                ));
+            }
+            FnArg::Typed(pt) => tys.push((*pt.ty).clone()),
+        }
+    }
+    if kind == Kind::Mapped && tys.is_empty() {
+        return Err(syn::Error::new_spanned(sig, "#[stash_mapped] needs an argument to map over"));
+    }
+    let ret: syn::Type = match &sig.output {
+        syn::ReturnType::Default => syn::parse_quote!(()),
+        syn::ReturnType::Type(_, t) => (**t).clone(),
+    };
+    let krate = &o.krate;
+    let fname = &sig.ident;
+    let vis = &func.vis;
+    let attrs = &func.attrs;
+    let cfgs: Vec<_> = attrs.iter().filter(|a| a.path().is_ident("cfg")).collect();
+    let version = match &o.version {
+        Some(v) => format!("v{v}"),
+        None => fingerprint(&func),
+    };
+    let name = match &o.name {
+        Some(n) => quote!(#n),
+        None => {
+            let f = fname.to_string();
+            quote!(::core::concat!(::core::module_path!(), "::", #f))
+        }
+    };
+    let open = match &o.stash {
+        Some(expr) => quote!(#expr),
+        None => {
+            let calls = o.builder.iter().map(|(k, v)| quote!(.#k(#v)));
+            quote!(#krate::HashStash::builder() #(#calls)* .open())
+        }
+    };
+    let p = quote!(#krate::func::__private);
+    let err = quote!(#krate::func::Error);
+    let args: Vec<_> = (0..tys.len()).map(|i| format_ident!("__stash_arg{}", i)).collect();
+    let result = if kind == Kind::Result { result_parts(&ret) } else { None };
+    // What the function stash holds: keys and stored values.
+    let (key_ty, stored): (TokenStream2, TokenStream2) = match (kind, &result) {
+        (Kind::Result, Some((t, _))) => (quote!((#(#tys,)*)), quote!(#t)),
+        (Kind::Result, None) => (quote!((#(#tys,)*)), quote!(#ret)),
+        (Kind::Mapped, _) => {
+            let first = &tys[0];
+            match &tys[1..] {
+                [] => (quote!((#first,)), quote!(#ret)),
+                [c] => (quote!((#first, #c)), quote!(#ret)),
+                rest => (quote!((#first, (#(#rest,)*))), quote!(#ret)),
+            }
+        }
+    };
+    let fs_ty = quote!(#krate::func::FunctionStash<#key_ty, #stored>);
+    let (cell, accessor) = match kind {
+        Kind::Result => (format_ident!("__{}_stash_cell", fname), format_ident!("{}_stash", fname)),
+        Kind::Mapped => (format_ident!("__{}_map_stash_cell", fname), format_ident!("{}_map_stash", fname)),
+    };
+    let cell_fn = quote! {
+        #(#cfgs)*
+        #[doc(hidden)]
+        #[allow(non_snake_case)]
+        fn #cell() -> &'static ::core::result::Result<#fs_ty, #err> {
+            static CELL: ::std::sync::OnceLock<::core::result::Result<#fs_ty, #err>> = ::std::sync::OnceLock::new();
+            CELL.get_or_init(|| match #open {
+                ::core::result::Result::Ok(s) => {
+                    let s: &#p::Stash = &s;
+                    #p::function_stash(::core::result::Result::Ok(s), #name, #version)
+                }
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(#err::from(e)),
+            })
+        }
+    };
+    let acc_doc = format!(
+        "The stash of [`{fname}`]'s results (`Err`: it could not be opened): iterate `(args) -> result`, or `get_func(&args)`."
+    );
+    let accessor_fn = quote! {
+        #(#cfgs)*
+        #[doc = #acc_doc]
+        #[allow(dead_code)]
+        #vis fn #accessor() -> ::core::result::Result<#fs_ty, #err> {
+            #p::accessor(#cell())
+        }
+    };
+    let body = &func.block;
+    let inputs = &sig.inputs;
+    if kind == Kind::Mapped {
+        let map_fn = format_ident!("{}_map", fname);
+        let first = &tys[0];
+        let rest_tys = &tys[1..];
+        let rest_args = &args[1..];
+        let doc = format!(
+            "Maps [`{fname}`] over `inputs` (its first argument{}) on a thread pool with stashed results: configure the returned builder, then `start()` or `results()`.",
+            if rest_tys.is_empty() {
+                ""
+            } else {
+                "; the other arguments are the same for every call and part of each result's key"
+            }
+        );
+        let call = match rest_args {
+            [] => quote!(#p::map1(#cell(), #fname, inputs)),
+            [c] => quote!(#p::map(#cell(), #fname, inputs, #c)),
+            rest => {
+                quote!(#p::map(#cell(), |__x, (#(#rest,)*)| #fname(__x, #(#rest),*), inputs, (#(#rest,)*)))
+            }
+        };
+        return Ok(quote! {
+            #func
+
+            #(#cfgs)*
+            #[doc = #doc]
+            #[allow(dead_code)]
+            #vis fn #map_fn(
+                inputs: impl ::core::iter::IntoIterator<Item = #first>,
+                #(#rest_args: #rest_tys),*
+            ) -> ::core::result::Result<#krate::func::MapBuilder<#first, #ret>, #err> {
+                #call
+            }
+
+            #accessor_fn
+            #cell_fn
+        });
+    }
+    let mut outer_sig = sig.clone();
+    outer_sig.inputs = args.iter().zip(&tys).map(|(a, t)| -> FnArg { syn::parse_quote!(#a: #t) }).collect();
+    if let Some((_, e)) = &result {
+        return Ok(quote! {
+            #accessor_fn
+
+            #(#attrs)*
+            #vis #outer_sig {
+                fn __stash_inner(#inputs) -> #ret #body
+                match #p::call_result(#cell(), __stash_inner, (#(#args,)*)) {
+                    ::core::result::Result::Ok(r) => r,
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(
+                        <#e as ::core::convert::From<#krate::Error>>::from(::core::convert::Into::into(e)),
+                    ),
+                }
+            }
+
+            #cell_fn
+        });
+    }
+    let try_name = format_ident!("try_{}", fname);
+    let mut try_sig = outer_sig.clone();
+    try_sig.ident = try_name.clone();
+    try_sig.output = syn::parse_quote!(-> ::core::result::Result<#ret, #err>);
+    let try_doc = format!(
+        "[`{fname}`] without panicking: an error reading or writing its stash (or opening it) is returned."
+    );
+    Ok(quote! {
+        #accessor_fn
+
+        #(#cfgs)*
+        #[doc = #try_doc]
+        #[allow(dead_code)]
+        #vis #try_sig {
+            fn __stash_inner(#inputs) -> #ret #body
+            #p::call(#cell(), __stash_inner, (#(#args,)*))
+        }
+
+        #(#attrs)*
+        #vis #outer_sig {
+            match #try_name(#(#args),*) {
+                ::core::result::Result::Ok(v) => v,
+                ::core::result::Result::Err(e) => #p::fail(#name, #cell(), e),
+            }
+        }
+
+        #cell_fn
+    })
+}
+
+/// `code-<16 hex>`: blake3 of the signature's and body's tokens, so comments
+/// (outside doc attributes) and formatting do not count; any code change does.
+fn fingerprint(func: &ItemFn) -> String {
+    let (sig, body) = (&func.sig, &func.block);
+    let text = quote!(#sig #body).to_string();
+    format!("code-{}", &blake3::hash(text.as_bytes()).to_hex()[..16])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fp(src: &str) -> String {
+        fingerprint(&syn::parse_str(src).unwrap())
+    }
+
+    #[test]
+    fn fingerprint_ignores_formatting_and_comments_only() {
+        let a = fp("fn f(x: u32) -> u32 { x + 1 }");
+        let b = fp("fn f(x: u32)\n -> u32 {\n    // a comment\n    x   +   1\n}");
+        assert_eq!(a, b);
+        assert_ne!(a, fp("fn f(x: u32) -> u32 { x + 2 }"));
+        assert_ne!(a, fp("fn f(x: u64) -> u32 { x as u32 + 1 }"));
+        assert!(a.starts_with("code-") && a.len() == 21);
+    }
+}

@@ -1,0 +1,54 @@
+//! Stashed function results for hashstash: `stash.run(f, args)` calls `f`
+//! or returns the result stored for the same arguments; `#[stashed_result]`
+//! does it for every call of a function; `stash.map(f, inputs)` maps a
+//! function over many inputs on a thread pool, computing only what is not
+//! stored yet.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use stash_func::StashRun;
+//! # let dir = tempfile::tempdir()?;
+//! # let cfg = stash_core::StashConfig { root_dir: dir.path().into(), engine: "memory".into(), ..Default::default() };
+//! let stash = stash_core::Stash::open(cfg, Arc::new(stash_engine_memory::Memory))?;
+//! fn add(a: i64, b: i64) -> i64 { a + b }
+//! assert_eq!(stash.run(add, (1, 2))?, 3);   // computed
+//! assert_eq!(stash.run(add, (1, 2))?, 3);   // stored
+//! let fs = stash.function_stash(&add)?;
+//! assert_eq!(fs.get_func(&(1, 2))?, Some(3));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Errors: every `StashRun` method returns [`Result`]; the macros never
+//! compute without caching when the stash fails. `#[stashed_result] fn f`
+//! panics on a stash error (with the stash and the cause) unless it returns
+//! `Result<T, E>` with `E: From<hashstash::Error>` (then the error is
+//! returned); the generated `try_f` is its non-panicking form.
+//!
+//! `map` (and `map_with`, whose common argument is part of each key) runs
+//! on worker threads: `progress`/`desc` (indicatif, drawn when stderr is a
+//! terminal or `force_progress`), `preload` (stored results looked up at
+//! `start()`), `precompute` (workers start at `start()` or on first demand),
+//! `stash_runs`, `stash_map` (the whole result list under one key),
+//! `batch(n, interval)` (file engines write results in batches).
+//!
+//! Single-flight: one computation per missing result among the threads of a
+//! process, and (persistent engines, Unix) among processes, through an
+//! advisory lock on the function stash's folder.
+#![deny(missing_docs)]
+
+mod call;
+mod error;
+mod flight;
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::private::*;
+}
+mod map;
+mod private;
+mod run;
+
+pub use call::{Call, function_name};
+pub use error::{Error, Result};
+pub use map::{MAPS_DIR, MapBuilder, StashMap};
+pub use run::{ERRORS_DIR, FunctionStash, RESULTS_DIR, RunOptions, StashRun};
+pub use stash_func_macros::{stash_mapped, stashed_result};

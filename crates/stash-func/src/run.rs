@@ -1,0 +1,427 @@
+//! `stash.run(f, args)` and the function stash.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+use std::panic::Location;
+use std::path::PathBuf;
+use std::sync::{LazyLock, RwLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use stash_core::{EncodedKey, Stash, WriteOptions};
+
+use crate::call::{Call, folder_name, function_name};
+use crate::error::Result;
+use crate::flight::Flight;
+use crate::map::MapBuilder;
+
+/// The folder under a stash holding function results (as in the Python library).
+pub const RESULTS_DIR: &str = "stashed_result";
+/// The folder under a stash holding cached errors of `try_run` with `cache_errors`.
+pub const ERRORS_DIR: &str = "stashed_errors";
+
+/// How `run_with` / `try_run_with` behave.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Recompute even when a result is stored, and overwrite it.
+    pub force: bool,
+    /// `try_run`: also store `Err` results (in their own stash), so a failing
+    /// call is not retried until `error_ttl` has passed.
+    pub cache_errors: bool,
+    /// How long a cached error counts; `None`: forever.
+    pub error_ttl: Option<Duration>,
+}
+
+static SUBS: LazyLock<RwLock<HashMap<(PathBuf, String), Stash>>> = LazyLock::new(Default::default);
+
+/// The sub-stash `dir/<name>` of `parent`, opened once per process.
+pub(crate) fn sub_stash(parent: &Stash, dir: &str, name: &str) -> Result<Stash> {
+    sub_stash_at(parent, format!("{dir}/{}", folder_name(name)))
+}
+
+/// The sub-stash `rel` (already a safe relative path) of `parent`, opened once per process.
+pub(crate) fn sub_stash_at(parent: &Stash, rel: String) -> Result<Stash> {
+    let key = (parent.path().to_path_buf(), rel);
+    if let Some(s) = SUBS.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return Ok(s.clone());
+    }
+    let mut subs = SUBS.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = subs.get(&key) {
+        return Ok(s.clone());
+    }
+    let sub = parent.sub(&key.1)?;
+    subs.insert(key, sub.clone());
+    Ok(sub)
+}
+
+pub(crate) fn write_options(stash: &Stash) -> WriteOptions {
+    if stash.config().append_mode { WriteOptions::APPEND } else { WriteOptions::REPLACE }
+}
+
+pub(crate) fn lookup<V: DeserializeOwned>(stash: &Stash, key: &EncodedKey) -> Result<Option<V>> {
+    let stored = stash
+        .engine()
+        .get(&key.digest, &key.bytes)
+        .map_err(|e| e.with_context("stash", stash).with_context("digest", key.digest))?;
+    match stored {
+        None => Ok(None),
+        Some(bytes) => Ok(Some(stash.decode_value(&bytes)?)),
+    }
+}
+
+pub(crate) fn store<V: Serialize + ?Sized>(stash: &Stash, key: &EncodedKey, value: &V) -> Result<()> {
+    let bytes = stash.encode_value(value)?;
+    stash
+        .engine()
+        .put(&key.digest, &key.bytes, &bytes, write_options(stash))
+        .map_err(|e| e.with_context("stash", stash).with_context("digest", key.digest))?;
+    Ok(())
+}
+
+/// Returns the stored value under `key`, or computes it once (single-flight).
+pub(crate) fn get_or_compute<T>(
+    stash: &Stash,
+    key: &EncodedKey,
+    force: bool,
+    look: impl Fn() -> Result<Option<T>>,
+    compute: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    if !force && let Some(v) = look()? {
+        return Ok(v);
+    }
+    let _flight = Flight::acquire(stash, key.digest)?;
+    if !force && let Some(v) = look()? {
+        return Ok(v);
+    }
+    compute()
+}
+
+/// Runs `f(args)` or returns its stored result, in the function stash `fs`.
+pub(crate) fn run_in<F, Args>(fs: &Stash, f: &F, args: Args, force: bool) -> Result<F::Output>
+where
+    F: Call<Args>,
+    Args: Serialize,
+    F::Output: Serialize + DeserializeOwned,
+{
+    let key = fs.encode_key(&args)?;
+    get_or_compute(
+        fs,
+        &key,
+        force,
+        || lookup(fs, &key),
+        || {
+            let out = f.call(args);
+            store(fs, &key, &out)?;
+            Ok(out)
+        },
+    )
+}
+
+/// Runs a function returning `Result` in `fs`: stores `Ok` values only.
+pub(crate) fn run_ok_in<F, Args, T, E>(fs: &Stash, f: &F, args: Args) -> Result<std::result::Result<T, E>>
+where
+    F: Call<Args, Output = std::result::Result<T, E>>,
+    Args: Serialize,
+    T: Serialize + DeserializeOwned,
+{
+    let key = fs.encode_key(&args)?;
+    get_or_compute(
+        fs,
+        &key,
+        false,
+        || Ok(lookup::<T>(fs, &key)?.map(Ok)),
+        || {
+            let out = f.call(args);
+            if let Ok(v) = &out {
+                store(fs, &key, v)?;
+            }
+            Ok(out)
+        },
+    )
+}
+
+#[derive(Serialize, serde::Deserialize)]
+struct StoredError<E> {
+    error: E,
+    /// Seconds since the epoch after which the error no longer counts.
+    expires_at: Option<u64>,
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// `try_run` in the function stash `fs` (errors in `errs` when cached).
+pub(crate) fn try_run_in<F, Args, T, E>(
+    fs: &Stash,
+    errs: Option<&Stash>,
+    f: &F,
+    args: Args,
+    opts: &RunOptions,
+) -> Result<std::result::Result<T, E>>
+where
+    F: Call<Args, Output = std::result::Result<T, E>>,
+    Args: Serialize,
+    T: Serialize + DeserializeOwned,
+    E: Serialize + DeserializeOwned,
+{
+    let key = fs.encode_key(&args)?;
+    let look = || -> Result<Option<std::result::Result<T, E>>> {
+        if let Some(v) = lookup::<T>(fs, &key)? {
+            return Ok(Some(Ok(v)));
+        }
+        if let Some(errs) = errs
+            && let Some(e) = lookup::<StoredError<E>>(errs, &key)?
+            && e.expires_at.is_none_or(|t| t > now_secs())
+        {
+            return Ok(Some(Err(e.error)));
+        }
+        Ok(None)
+    };
+    get_or_compute(fs, &key, opts.force, look, || {
+        let out = f.call(args);
+        match (&out, errs) {
+            (Ok(v), _) => {
+                store(fs, &key, v)?;
+                if let Some(errs) = errs {
+                    errs.engine().delete(&key.digest, &key.bytes)?;
+                }
+            }
+            (Err(e), Some(errs)) => {
+                let expires_at = opts.error_ttl.map(|ttl| now_secs() + ttl.as_secs().max(1));
+                store(errs, &key, &StoredError { error: e, expires_at })?;
+            }
+            (Err(_), None) => {}
+        }
+        Ok(out)
+    })
+}
+
+/// Stashed function calls on a stash: implemented for [`Stash`], so the
+/// facade's `HashStash` has them through `Deref`.
+pub trait StashRun {
+    /// The stash this runs in.
+    fn as_stash(&self) -> &Stash;
+
+    /// Calls `f` with `args` (a tuple: `()`, `(a,)`, `(a, b)`, ...), or returns
+    /// the result stored for the same arguments. Results live in the sub-stash
+    /// `stashed_result/<module path>::<fn name>`; the key is `args`.
+    #[track_caller]
+    fn run<F, Args>(&self, f: F, args: Args) -> Result<F::Output>
+    where
+        F: Call<Args> + 'static,
+        Args: Serialize,
+        F::Output: Serialize + DeserializeOwned,
+    {
+        self.run_with(f, args, RunOptions::default())
+    }
+
+    /// [`run`](StashRun::run) with options (`force` recomputes and overwrites).
+    #[track_caller]
+    fn run_with<F, Args>(&self, f: F, args: Args, options: RunOptions) -> Result<F::Output>
+    where
+        F: Call<Args> + 'static,
+        Args: Serialize,
+        F::Output: Serialize + DeserializeOwned,
+    {
+        let name = function_name::<F>(Location::caller());
+        let fs = sub_stash(self.as_stash(), RESULTS_DIR, &name)?;
+        run_in(&fs, &f, args, options.force)
+    }
+
+    /// [`run`](StashRun::run) with an explicit function name (the sub-stash
+    /// is `stashed_result/<name>`): a durable name for closures, or a way to
+    /// share results between functions on purpose.
+    fn run_named<F, Args>(&self, name: &str, f: F, args: Args) -> Result<F::Output>
+    where
+        F: Call<Args>,
+        Args: Serialize,
+        F::Output: Serialize + DeserializeOwned,
+    {
+        let fs = sub_stash(self.as_stash(), RESULTS_DIR, name)?;
+        run_in(&fs, &f, args, false)
+    }
+
+    /// Runs a function returning `Result`: stores `Ok` values only, so a
+    /// failed call is retried next time.
+    #[track_caller]
+    fn try_run<F, Args, T, E>(&self, f: F, args: Args) -> Result<std::result::Result<T, E>>
+    where
+        F: Call<Args, Output = std::result::Result<T, E>> + 'static,
+        Args: Serialize,
+        T: Serialize + DeserializeOwned,
+        E: Serialize + DeserializeOwned,
+    {
+        self.try_run_with(f, args, RunOptions::default())
+    }
+
+    /// [`try_run`](StashRun::try_run) with options: `cache_errors` stores
+    /// errors too (in `stashed_errors/<name>`), each counting for `error_ttl`.
+    #[track_caller]
+    fn try_run_with<F, Args, T, E>(
+        &self,
+        f: F,
+        args: Args,
+        options: RunOptions,
+    ) -> Result<std::result::Result<T, E>>
+    where
+        F: Call<Args, Output = std::result::Result<T, E>> + 'static,
+        Args: Serialize,
+        T: Serialize + DeserializeOwned,
+        E: Serialize + DeserializeOwned,
+    {
+        let name = function_name::<F>(Location::caller());
+        let fs = sub_stash(self.as_stash(), RESULTS_DIR, &name)?;
+        let errs =
+            if options.cache_errors { Some(sub_stash(self.as_stash(), ERRORS_DIR, &name)?) } else { None };
+        try_run_in(&fs, errs.as_ref(), &f, args, &options)
+    }
+
+    /// The stash holding `f`'s results (the Python library's `func.stash`).
+    /// Pass the same function (or closure) given to `run`.
+    #[track_caller]
+    fn function_stash<F, Args>(&self, _f: &F) -> Result<FunctionStash<Args, F::Output>>
+    where
+        F: Call<Args> + 'static,
+    {
+        let name = function_name::<F>(Location::caller());
+        self.function_stash_named(&name)
+    }
+
+    /// Maps `f` over `inputs` on a thread pool: each call is `run(f, (input,))`,
+    /// so only inputs without a stored result are computed. Configure the
+    /// returned builder, then `start()` (returns at once) or `results()`.
+    /// Inputs are kept by the map (for `keys()`, `items()`, `Display`) and
+    /// cloned once for their call: wrap large inputs in `Arc`.
+    #[track_caller]
+    fn map<F, I, R>(&self, f: F, inputs: impl IntoIterator<Item = I>) -> Result<MapBuilder<I, R>>
+    where
+        F: Call<(I,), Output = R> + Send + Sync + 'static,
+        I: Serialize + Clone + Send + Sync + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let name = function_name::<F>(Location::caller());
+        let fs = sub_stash(self.as_stash(), RESULTS_DIR, &name)?;
+        Ok(MapBuilder::new(fs, name, move |i| f.call((i,)), inputs))
+    }
+
+    /// [`map`](StashRun::map) of a two-argument function with a common second
+    /// argument: each call is `run(f, (input, common.clone()))`, so `common` is
+    /// part of every result's key (the Python library's `**common_kwargs`;
+    /// pass a tuple or struct for several).
+    #[track_caller]
+    fn map_with<F, I, C, R>(
+        &self,
+        f: F,
+        inputs: impl IntoIterator<Item = I>,
+        common: C,
+    ) -> Result<MapBuilder<I, R>>
+    where
+        F: Call<(I, C), Output = R> + Send + Sync + 'static,
+        I: Serialize + Clone + Send + Sync + 'static,
+        C: Serialize + Clone + fmt::Debug + Send + Sync + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let name = function_name::<F>(Location::caller());
+        let fs = sub_stash(self.as_stash(), RESULTS_DIR, &name)?;
+        Ok(MapBuilder::with_common(fs, name, move |i, c| f.call((i, c)), inputs, common))
+    }
+
+    /// The function stash named `name` (as given to `run_named`).
+    fn function_stash_named<Args, R>(&self, name: &str) -> Result<FunctionStash<Args, R>> {
+        Ok(FunctionStash::new(sub_stash(self.as_stash(), RESULTS_DIR, name)?, name))
+    }
+}
+
+impl StashRun for Stash {
+    fn as_stash(&self) -> &Stash {
+        self
+    }
+}
+
+/// The stash of one function's results: keys are argument tuples, values
+/// results. Derefs to [`Stash`] for `len`, `clear`, `raw_items`, ...
+pub struct FunctionStash<Args, R> {
+    stash: Stash,
+    name: String,
+    _types: PhantomData<fn() -> (Args, R)>,
+}
+
+impl<Args, R> Clone for FunctionStash<Args, R> {
+    fn clone(&self) -> Self {
+        FunctionStash { stash: self.stash.clone(), name: self.name.clone(), _types: PhantomData }
+    }
+}
+
+impl<Args, R> FunctionStash<Args, R> {
+    /// Wraps a function's result stash.
+    pub fn new(stash: Stash, name: impl Into<String>) -> Self {
+        FunctionStash { stash, name: name.into(), _types: PhantomData }
+    }
+
+    /// The function's name (`module::path::fn`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The underlying stash.
+    pub fn stash(&self) -> &Stash {
+        &self.stash
+    }
+
+    /// The stored result for `args`, if any (Python's `func.stash.get_func(*args)`).
+    pub fn get_func(&self, args: &Args) -> Result<Option<R>>
+    where
+        Args: Serialize,
+        R: DeserializeOwned,
+    {
+        Ok(self.stash.get(args)?)
+    }
+
+    /// Streams `(args, result)` pairs.
+    pub fn items(&self) -> Result<impl Iterator<Item = Result<(Args, R)>> + use<Args, R>>
+    where
+        Args: DeserializeOwned,
+        R: DeserializeOwned,
+    {
+        Ok(self.stash.items::<Args, R>()?.map(|r| r.map_err(Into::into)))
+    }
+
+    /// Streams the argument tuples called so far.
+    pub fn keys(&self) -> Result<impl Iterator<Item = Result<Args>> + use<Args, R>>
+    where
+        Args: DeserializeOwned,
+    {
+        Ok(self.stash.keys::<Args>()?.map(|r| r.map_err(Into::into)))
+    }
+
+    /// Streams the stored results.
+    pub fn values(&self) -> Result<impl Iterator<Item = Result<R>> + use<Args, R>>
+    where
+        R: DeserializeOwned,
+    {
+        Ok(self.stash.values::<R>()?.map(|r| r.map_err(Into::into)))
+    }
+}
+
+impl<Args, R> Deref for FunctionStash<Args, R> {
+    type Target = Stash;
+    fn deref(&self) -> &Stash {
+        &self.stash
+    }
+}
+
+impl<Args, R> fmt::Display for FunctionStash<Args, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.stash, f)
+    }
+}
+
+impl<Args, R> fmt::Debug for FunctionStash<Args, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FunctionStash").field("name", &self.name).field("stash", &self.stash).finish()
+    }
+}

@@ -1,0 +1,165 @@
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use stash_func::{RunOptions, StashRun};
+
+static CALLS: AtomicUsize = AtomicUsize::new(0);
+
+fn expensive(names: Vec<String>, goodnesses: Vec<String>) -> Vec<String> {
+    CALLS.fetch_add(1, Ordering::SeqCst);
+    names.iter().flat_map(|n| goodnesses.iter().map(move |g| format!("{g} {n}"))).collect()
+}
+
+#[test]
+fn run_computes_once_then_returns_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    for stash in [common::memory(dir.path()), common::pairtree(dir.path())] {
+        let before = CALLS.load(Ordering::SeqCst);
+        let args = (vec!["cat".to_string()], vec!["good".to_string(), "bad".to_string()]);
+        let a = stash.run(expensive, args.clone()).unwrap();
+        let b = stash.run(expensive, args.clone()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(CALLS.load(Ordering::SeqCst), before + 1);
+        // force recomputes and overwrites
+        stash.run_with(expensive, args.clone(), RunOptions { force: true, ..Default::default() }).unwrap();
+        assert_eq!(CALLS.load(Ordering::SeqCst), before + 2);
+        let fs = stash.function_stash(&expensive).unwrap();
+        assert_eq!(fs.len().unwrap(), 1);
+        assert_eq!(fs.get_func(&args).unwrap(), Some(a.clone()));
+        let items: Vec<_> = fs.items().unwrap().map(Result::unwrap).collect();
+        assert_eq!(items, vec![(args.clone(), a)]);
+        assert!(fs.name().ends_with("run::expensive"), "{}", fs.name());
+        assert!(fs.to_string().contains("stashed_result"), "{fs}");
+    }
+}
+
+mod a {
+    pub fn same(x: u32) -> String {
+        format!("a{x}")
+    }
+}
+mod b {
+    pub fn same(x: u32) -> String {
+        format!("b{x}")
+    }
+}
+
+#[test]
+fn same_name_in_other_modules_and_closures_do_not_share() {
+    let dir = tempfile::tempdir().unwrap();
+    let stash = common::memory(dir.path());
+    assert_eq!(stash.run(a::same, (1,)).unwrap(), "a1");
+    assert_eq!(stash.run(b::same, (1,)).unwrap(), "b1");
+    assert_eq!(stash.run(|x: u32| x + 1, (1,)).unwrap(), 2);
+    assert_eq!(stash.run(|x: u32| x + 2, (1,)).unwrap(), 3);
+    let named = stash.run_named("mine", |x: u32| x * 10, (2,)).unwrap();
+    assert_eq!(named, 20);
+    // the named stash keeps it under the given name
+    assert_eq!(stash.run_named("mine", |x: u32| x * 99, (2,)).unwrap(), 20);
+}
+
+#[test]
+fn zero_to_twelve_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let stash = common::memory(dir.path());
+    fn zero() -> u8 {
+        0
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn eight(a: u8, b: u8, c: u8, d: u8, e: u8, f: u8, g: u8, h: u8) -> u8 {
+        a + b + c + d + e + f + g + h
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn twelve(a: u8, b: u8, c: u8, d: u8, e: u8, f: u8, g: u8, h: u8, i: u8, j: u8, k: u8, l: u8) -> u8 {
+        a + b + c + d + e + f + g + h + i + j + k + l
+    }
+    assert_eq!(stash.run(zero, ()).unwrap(), 0);
+    assert_eq!(stash.run(eight, (1, 1, 1, 1, 1, 1, 1, 1)).unwrap(), 8);
+    assert_eq!(stash.run(twelve, (1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1)).unwrap(), 12);
+    assert_eq!(stash.function_stash(&eight).unwrap().get_func(&(1, 1, 1, 1, 1, 1, 1, 1)).unwrap(), Some(8));
+}
+
+static TRIES: AtomicUsize = AtomicUsize::new(0);
+fn flaky(x: i32) -> Result<i32, String> {
+    TRIES.fetch_add(1, Ordering::SeqCst);
+    if x < 0 { Err(format!("negative: {x}")) } else { Ok(x * 2) }
+}
+
+#[test]
+fn results_store_ok_only_unless_errors_are_cached() {
+    let dir = tempfile::tempdir().unwrap();
+    let stash = common::memory(dir.path());
+    let t0 = TRIES.load(Ordering::SeqCst);
+    assert_eq!(stash.try_run(flaky, (2,)).unwrap(), Ok(4));
+    assert_eq!(stash.try_run(flaky, (2,)).unwrap(), Ok(4));
+    assert_eq!(TRIES.load(Ordering::SeqCst), t0 + 1);
+    assert!(stash.try_run(flaky, (-1,)).unwrap().is_err());
+    assert!(stash.try_run(flaky, (-1,)).unwrap().is_err());
+    assert_eq!(TRIES.load(Ordering::SeqCst), t0 + 3, "errors are retried");
+    let cache = RunOptions { cache_errors: true, ..Default::default() };
+    assert!(stash.try_run_with(flaky, (-2,), cache.clone()).unwrap().is_err());
+    assert_eq!(stash.try_run_with(flaky, (-2,), cache.clone()).unwrap(), Err("negative: -2".to_string()));
+    assert_eq!(TRIES.load(Ordering::SeqCst), t0 + 4, "cached error is returned");
+    let fs = stash.function_stash(&flaky).unwrap();
+    assert_eq!(fs.len().unwrap(), 1, "only Ok values in the function stash");
+    // an expired error counts as missing
+    let ttl = RunOptions { cache_errors: true, error_ttl: Some(Duration::from_secs(1)), force: false };
+    assert!(stash.try_run_with(flaky, (-3,), ttl.clone()).unwrap().is_err());
+    assert!(stash.try_run_with(flaky, (-3,), ttl.clone()).unwrap().is_err());
+    assert_eq!(TRIES.load(Ordering::SeqCst), t0 + 5);
+    std::thread::sleep(Duration::from_millis(2100));
+    assert!(stash.try_run_with(flaky, (-3,), ttl).unwrap().is_err());
+    assert_eq!(TRIES.load(Ordering::SeqCst), t0 + 6);
+}
+
+static SLOW: AtomicUsize = AtomicUsize::new(0);
+fn slow(x: u64) -> u64 {
+    SLOW.fetch_add(1, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(50));
+    x + 1
+}
+
+#[test]
+fn single_flight_across_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    for stash in [common::memory(dir.path()), common::pairtree(dir.path())] {
+        let before = SLOW.load(Ordering::SeqCst);
+        let barrier = Arc::new(Barrier::new(8));
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let stash = stash.clone();
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    // two keys, four threads each
+                    stash.run(slow, (i % 2,)).unwrap()
+                })
+            })
+            .collect();
+        let results: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        assert_eq!(results, vec![1, 2, 1, 2, 1, 2, 1, 2]);
+        assert_eq!(SLOW.load(Ordering::SeqCst), before + 2, "each key computed once");
+    }
+}
+
+fn boom(x: u8) -> u8 {
+    if x == 0 {
+        panic!("boom");
+    }
+    x
+}
+
+#[test]
+fn a_panicking_call_releases_its_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let stash = common::memory(dir.path());
+    let s = stash.clone();
+    assert!(std::thread::spawn(move || s.run(boom, (0,))).join().is_err());
+    // the same key can be asked again (no deadlock), and panics again
+    let s = stash.clone();
+    assert!(std::thread::spawn(move || s.run(boom, (0,))).join().is_err());
+    assert_eq!(stash.run(boom, (3,)).unwrap(), 3);
+}
