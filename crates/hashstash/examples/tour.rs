@@ -6,8 +6,36 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use hashstash::{HashStash, Set, Value, WriteOptions};
+use hashstash::{HashStash, Set, StashRun, Value, WriteOptions, stashed_result};
 use serde::{Deserialize, Serialize};
+
+/// The seed README's expensive computation: random rows, so a stored result is visible.
+fn expensive_computation(names: Vec<String>, goodnesses: Vec<String>) -> Vec<BTreeMap<String, String>> {
+    println!("  (computing expensive_computation)");
+    let mut seed =
+        0x9E37_79B9_7F4A_7C15u64 ^ std::time::UNIX_EPOCH.elapsed().map(|d| d.as_nanos() as u64).unwrap_or(1);
+    let mut pick = |items: &[String]| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        items[(seed % items.len() as u64) as usize].clone()
+    };
+    (0..3)
+        .map(|_| {
+            BTreeMap::from([("name".to_string(), pick(&names)), ("goodness".to_string(), pick(&goodnesses))])
+        })
+        .collect()
+}
+
+#[stashed_result(root_dir = "functions_stash")]
+fn expensive_computation2(names: Vec<String>, goodnesses: Vec<String>) -> Vec<BTreeMap<String, String>> {
+    expensive_computation(names, goodnesses)
+}
+
+fn expensive_computation3(name: String) -> String {
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    format!("{name} is {}", if name.len() % 2 == 0 { "good" } else { "bad" })
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Animal {
@@ -100,6 +128,35 @@ fn main() -> Result<(), hashstash::Error> {
     // Any stash can append one write explicitly:
     stash.set_with("bad", "dog", WriteOptions::APPEND)?;
     println!("versions of \"bad\": {:?}", stash.get_all::<_, String>("bad")?);
+
+    section("Stashing function results: run and #[stashed_result]");
+    let names = vec!["cat".to_string(), "dog".to_string()];
+    let goodnesses = vec!["good".to_string(), "bad".to_string()];
+    let functions_stash = HashStash::builder().root_dir("functions_stash").clear(true).open()?;
+    let r1 = functions_stash.run(expensive_computation, (names.clone(), goodnesses.clone()))?;
+    let r2 = functions_stash.run(expensive_computation, (names.clone(), goodnesses.clone()))?;
+    assert_eq!(r1, r2);
+    println!("run twice, computed once: {r1:?}");
+    let r3 = expensive_computation2(names.clone(), goodnesses.clone());
+    let r4 = expensive_computation2(names.clone(), goodnesses.clone());
+    assert_eq!(r3, r4);
+    let func_stash = expensive_computation2_stash()?;
+    println!("Function results cached in {}", func_stash.stash());
+    for item in func_stash.items()? {
+        let ((names, goodnesses), value) = item?;
+        println!("  stashed key = ({names:?}, {goodnesses:?}) >>> {value:?}");
+    }
+
+    section("Mapping functions: stash.map");
+    let animals = ["cat", "dog", "aardvark", "zebra"].map(String::from);
+    let mut stash_map =
+        functions_stash.map(expensive_computation3, animals.clone())?.threads(2).progress(true).start();
+    println!("{stash_map}");
+    for result in stash_map.results_iter() {
+        println!("  {}", result?);
+    }
+    let again = functions_stash.map(expensive_computation3, animals)?.threads(2).start();
+    println!("mapped again from stored results: {:?}", again.results()?.len());
 
     section("Utilities: serialize / deserialize, encode / decode");
     let bytes = hashstash::serialize(&("bad", "good"), "hashstash")?;
