@@ -1,12 +1,13 @@
-//! The embedded engines (lmdb, sled) on the Python peer's workload (5,000
+//! The embedded engines (lmdb, sled, sqlite) on the Python peer's workload (5,000
 //! keys `key{i}`, 10-field records): hashstash next to the same bytes put
-//! through heed and sled directly, and, in the lmdb group, next to the Rust
+//! through heed, sled and rusqlite directly, and, in the lmdb group, next to the Rust
 //! peer a user would pick instead: `cached`'s redb disk store.
 //!
 //! `cargo bench -p hashstash-benches --bench embedded`
 //!
-//! Every `set` row writes the whole workload into an emptied store (emptied
-//! outside the timing) and ends with a flush. LMDB's default durability syncs
+//! Every `set` row writes the whole workload (`set/peer-cached-redb`: its
+//! first 1,000 items) into a store emptied outside the timing; the stash and
+//! sled rows end with a flush. LMDB's default durability syncs
 //! every commit, so its per-item `set` rows cost seconds per pass: they run a
 //! flat 10 passes.
 
@@ -24,9 +25,13 @@ use hashstash::lmdb::{Durability, LmdbOptions};
 use hashstash::{EngineFactory, HashStash};
 use hashstash_benches::baseline::lmdb::RawHeed;
 use hashstash_benches::baseline::sled::RawSled;
+use hashstash_benches::baseline::sqlite::RawSqlite;
 use hashstash_benches::{Record, workload};
 
 const N: u64 = 5_000;
+
+/// The items `set/peer-cached-redb` writes: its durable commits are slow.
+const PEER_SET_ITEMS: usize = 1_000;
 
 fn group<'a>(c: &'a mut Criterion, name: &str) -> BenchmarkGroup<'a, WallTime> {
     let mut g = c.benchmark_group(name);
@@ -43,11 +48,21 @@ fn fast(g: &mut BenchmarkGroup<'_, WallTime>) {
     g.measurement_time(Duration::from_secs(2));
 }
 
-/// The settings for rows of seconds a pass (an `fsync` per item): 10 flat
-/// samples of one pass each, without a warning about the time they take.
+/// The settings for rows of a second or more a pass (an `fsync` per item):
+/// 10 flat samples of one pass each, without a warning about the time they take.
 fn slow(g: &mut BenchmarkGroup<'_, WallTime>) {
+    flat(g, 15);
+}
+
+/// The settings for rows of a few hundred milliseconds a pass (a commit per
+/// item without a sync): 10 flat samples rather than criterion's 55 passes.
+fn medium(g: &mut BenchmarkGroup<'_, WallTime>) {
+    flat(g, 3);
+}
+
+fn flat(g: &mut BenchmarkGroup<'_, WallTime>, seconds: u64) {
     g.sampling_mode(SamplingMode::Flat);
-    g.measurement_time(Duration::from_secs(15));
+    g.measurement_time(Duration::from_secs(seconds));
 }
 
 fn open_with(root: &Path, factory: Arc<dyn EngineFactory>, serializer: &str) -> HashStash {
@@ -82,7 +97,12 @@ fn fill(stash: &HashStash, data: &[(String, Record)]) {
 }
 
 /// `set/hashstash+<label>`: one `set` (one commit) per item, then a flush.
-fn stash_set(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, stash: &HashStash, data: &[(String, Record)]) {
+fn stash_set(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    label: &str,
+    stash: &HashStash,
+    data: &[(String, Record)],
+) {
     g.bench_function(format!("set/hashstash+{label}"), |b| {
         b.iter_custom(|iters| {
             timed(
@@ -108,7 +128,7 @@ fn stash_rows(
     data: &[(String, Record)],
 ) {
     let writes = open_with(&root.join("stash-set"), factory.clone(), "hashstash");
-    slow_if_durable(g, factory.name());
+    per_item_write_settings(g, factory.name());
     stash_set(g, "raw", &writes, data);
     fast(g);
     g.bench_function("set-batch/hashstash+raw", |b| {
@@ -155,12 +175,13 @@ fn stash_rows(
     });
 }
 
-/// Per-item writes on LMDB with its default durability sync every commit.
-fn slow_if_durable(g: &mut BenchmarkGroup<'_, WallTime>, engine: &str) {
-    if engine == "lmdb" {
-        slow(g);
-    } else {
-        fast(g);
+/// Per-item writes commit each item: with a sync on LMDB (its default
+/// durability), without one on SQLite (WAL, `synchronous=NORMAL`).
+fn per_item_write_settings(g: &mut BenchmarkGroup<'_, WallTime>, engine: &str) {
+    match engine {
+        "lmdb" => slow(g),
+        "sqlite" => medium(g),
+        _ => fast(g),
     }
 }
 
@@ -232,34 +253,46 @@ fn lmdb(c: &mut Criterion) {
             }
         })
     });
-    assert_eq!(heed.iterate(|r: Record| {
-        black_box(r);
-    }).expect("heed iterate"), data.len());
+    assert_eq!(
+        heed.iterate(|r: Record| {
+            black_box(r);
+        })
+        .expect("heed iterate"),
+        data.len()
+    );
     g.bench_function("iterate/baseline-heed", |b| {
-        b.iter(|| heed.iterate(|r: Record| {
-        black_box(r);
-    }).expect("heed iterate"))
+        b.iter(|| {
+            heed.iterate(|r: Record| {
+                black_box(r);
+            })
+            .expect("heed iterate")
+        })
     });
     drop(heed);
 
     // The Rust peer: `cached`'s redb store (MessagePack values, durable by
-    // default: each `cache_set` is one redb commit with `Durability::Immediate`).
+    // default: each `cache_set` is one redb commit with `Durability::Immediate`,
+    // about 3 ms here, so the row writes the first 1,000 items of the workload:
+    // the throughput is per item, like every other row's).
     let peer: RedbCache<String, Record> =
         RedbCache::builder("set").disk_dir(dir.path().join("cached-set")).build().expect("build redb cache");
+    let some = &data[..PEER_SET_ITEMS];
     slow(&mut g);
+    g.throughput(Throughput::Elements(PEER_SET_ITEMS as u64));
     g.bench_function("set/peer-cached-redb", |b| {
         b.iter_custom(|iters| {
             timed(
                 iters,
                 || peer.cache_clear().expect("clear"),
                 || {
-                    for (k, v) in &data {
+                    for (k, v) in some {
                         peer.cache_set(k.clone(), v.clone()).expect("cache_set");
                     }
                 },
             )
         })
     });
+    g.throughput(Throughput::Elements(N));
     drop(peer);
     fast(&mut g);
     // Filled without a sync per item (then one durable commit): the reads are the same.
@@ -328,16 +361,88 @@ fn sled(c: &mut Criterion) {
             }
         })
     });
-    assert_eq!(raw.iterate(|r: Record| {
-        black_box(r);
-    }).expect("sled iterate"), data.len());
+    assert_eq!(
+        raw.iterate(|r: Record| {
+            black_box(r);
+        })
+        .expect("sled iterate"),
+        data.len()
+    );
     g.bench_function("iterate/baseline-sled", |b| {
-        b.iter(|| raw.iterate(|r: Record| {
-        black_box(r);
-    }).expect("sled iterate"))
+        b.iter(|| {
+            raw.iterate(|r: Record| {
+                black_box(r);
+            })
+            .expect("sled iterate")
+        })
     });
     g.finish();
 }
 
-criterion_group!(benches, lmdb, sled);
+fn sqlite(c: &mut Criterion) {
+    let data = workload(N);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut g = group(c, "sqlite");
+    stash_rows(&mut g, dir.path(), hashstash::engines::factory("sqlite").expect("sqlite"), &data);
+
+    // The floor: rusqlite with the same key digest and JSON value.
+    let mut raw = RawSqlite::open(&dir.path().join("rusqlite-set.db")).expect("open sqlite");
+    medium(&mut g);
+    g.bench_function("set/baseline-rusqlite", |b| {
+        b.iter_custom(|iters| {
+            timed(
+                iters,
+                || raw.clear().expect("clear"),
+                || {
+                    for (k, v) in &data {
+                        raw.set(k, v).expect("sqlite set");
+                    }
+                },
+            )
+        })
+    });
+    assert_eq!(raw.count().expect("count"), data.len());
+    fast(&mut g);
+    g.bench_function("set-batch/baseline-rusqlite", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                raw.clear().expect("clear");
+                let start = Instant::now();
+                raw.set_all(data.iter().map(|(k, v)| (k.as_str(), v))).expect("sqlite set_all");
+                total += start.elapsed();
+            }
+            total
+        })
+    });
+    assert_eq!(raw.count().expect("count"), data.len());
+    drop(raw);
+    let mut raw = RawSqlite::open(&dir.path().join("rusqlite-read.db")).expect("open sqlite");
+    raw.set_all(data.iter().map(|(k, v)| (k.as_str(), v))).expect("sqlite set_all");
+    g.bench_function("get/baseline-rusqlite", |b| {
+        b.iter(|| {
+            for (k, _) in &data {
+                black_box(raw.get::<Record>(k).expect("sqlite get").expect("present"));
+            }
+        })
+    });
+    assert_eq!(
+        raw.iterate(|r: Record| {
+            black_box(r);
+        })
+        .expect("sqlite iterate"),
+        data.len()
+    );
+    g.bench_function("iterate/baseline-rusqlite", |b| {
+        b.iter(|| {
+            raw.iterate(|r: Record| {
+                black_box(r);
+            })
+            .expect("sqlite iterate")
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, lmdb, sled, sqlite);
 criterion_main!(benches);

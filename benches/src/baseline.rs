@@ -11,6 +11,7 @@ use md5::{Digest as _, Md5};
 
 pub mod lmdb;
 pub mod sled;
+pub mod sqlite;
 
 /// The md5 of the key's compact JSON, as 32 hex digits: the key every raw
 /// baseline stores under (the digest the Python library uses for its keys).

@@ -94,6 +94,7 @@ impl RawHeed {
 
     /// The number of entries.
     pub fn count(&self) -> heed::Result<u64> {
-        self.db.len(&self.env.read_txn()?)
+        let rtxn = self.env.read_txn()?;
+        self.db.len(&rtxn)
     }
 }
