@@ -92,7 +92,20 @@ fn parse_options(attr: TokenStream2) -> syn::Result<Options> {
 /// - `fn try_f(args) -> Result<R, stash_func::Error>` (not for `Result`
 ///   functions): the non-panicking form, returning stash errors;
 /// - `fn f_stash() -> Result<FunctionStash<(args...), T or R>, stash_func::Error>`:
-///   the stored results (`get_func`, `items`, `len`, `clear`, ...).
+///   the stored results (`get_func`, `items`, `len`, `clear`, ...);
+///   `old_versions()` / `prune_old_versions()` list and delete the folders
+///   earlier bodies (other fingerprints or versions) wrote.
+///
+/// Methods of inherent impls (not trait impls: the extra items would not be
+/// trait items): `&self` and `self` receivers (not `&mut self`, nor typed
+/// receivers such as `self: Box<Self>`). The receiver is part of the key, so
+/// `Self: Serialize` is required and two values with different state never
+/// share results; `Foo::f_stash()` (keys `(Self, args...)`), `foo.try_f(..)`.
+/// The default name is `type_name::<Self>()::f` (the type's full path).
+/// Associated functions without receiver work like free functions
+/// (`Foo::f_stash()`, `Foo::try_f(..)`; default name `module_path::f`).
+/// For functions without receiver the body is compiled into both `f` and
+/// `try_f`, so a `static` declared inside the body is not shared by them.
 #[proc_macro_attribute]
 pub fn stashed_result(attr: TokenStream, item: TokenStream) -> TokenStream {
     let func = syn::parse_macro_input!(item as ItemFn);
@@ -173,15 +186,33 @@ fn expand(attr: TokenStream2, func: ItemFn, kind: Kind) -> syn::Result<TokenStre
         ));
     }
     let mut tys = Vec::new();
+    let mut pats = Vec::new();
+    let mut receiver: Option<&syn::Receiver> = None;
     for input in &sig.inputs {
         match input {
-            FnArg::Receiver(r) => {
+            FnArg::Receiver(r) if kind == Kind::Mapped => {
                 return Err(syn::Error::new_spanned(
                     r,
-                    format!("{what} on methods with `self` is not supported yet"),
+                    "#[stash_mapped] on methods with `self` is not supported",
                 ));
             }
-            FnArg::Typed(pt) => tys.push((*pt.ty).clone()),
+            FnArg::Receiver(r) if r.colon_token.is_some() => {
+                return Err(syn::Error::new_spanned(
+                    r,
+                    "#[stashed_result] supports `&self` and `self` receivers only",
+                ));
+            }
+            FnArg::Receiver(r) if r.mutability.is_some() && r.reference.is_some() => {
+                return Err(syn::Error::new_spanned(
+                    r,
+                    "#[stashed_result] does not support `&mut self`: a stored result would skip the mutation",
+                ));
+            }
+            FnArg::Receiver(r) => receiver = Some(r),
+            FnArg::Typed(pt) => {
+                tys.push((*pt.ty).clone());
+                pats.push((*pt.pat).clone());
+            }
         }
     }
     if kind == Kind::Mapped && tys.is_empty() {
@@ -191,6 +222,9 @@ fn expand(attr: TokenStream2, func: ItemFn, kind: Kind) -> syn::Result<TokenStre
         syn::ReturnType::Default => syn::parse_quote!(()),
         syn::ReturnType::Type(_, t) => (**t).clone(),
     };
+    if kind == Kind::Result {
+        return expand_result(&o, &func, receiver, &tys, &pats, ret);
+    }
     let krate = &o.krate;
     let fname = &sig.ident;
     let vis = &func.vis;
@@ -217,25 +251,17 @@ fn expand(attr: TokenStream2, func: ItemFn, kind: Kind) -> syn::Result<TokenStre
     let p = quote!(#krate::func::__private);
     let err = quote!(#krate::func::Error);
     let args: Vec<_> = (0..tys.len()).map(|i| format_ident!("__stash_arg{}", i)).collect();
-    let result = if kind == Kind::Result { result_parts(&ret) } else { None };
     // What the function stash holds: keys and stored values.
-    let (key_ty, stored): (TokenStream2, TokenStream2) = match (kind, &result) {
-        (Kind::Result, Some((t, _))) => (quote!((#(#tys,)*)), quote!(#t)),
-        (Kind::Result, None) => (quote!((#(#tys,)*)), quote!(#ret)),
-        (Kind::Mapped, _) => {
-            let first = &tys[0];
-            match &tys[1..] {
-                [] => (quote!((#first,)), quote!(#ret)),
-                [c] => (quote!((#first, #c)), quote!(#ret)),
-                rest => (quote!((#first, (#(#rest,)*))), quote!(#ret)),
-            }
-        }
+    let first = &tys[0];
+    let key_ty = match &tys[1..] {
+        [] => quote!((#first,)),
+        [c] => quote!((#first, #c)),
+        rest => quote!((#first, (#(#rest,)*))),
     };
+    let stored = quote!(#ret);
     let fs_ty = quote!(#krate::func::FunctionStash<#key_ty, #stored>);
-    let (cell, accessor) = match kind {
-        Kind::Result => (format_ident!("__{}_stash_cell", fname), format_ident!("{}_stash", fname)),
-        Kind::Mapped => (format_ident!("__{}_map_stash_cell", fname), format_ident!("{}_map_stash", fname)),
-    };
+    let (cell, accessor) =
+        (format_ident!("__{}_map_stash_cell", fname), format_ident!("{}_map_stash", fname));
     let cell_fn = quote! {
         #(#cfgs)*
         #[doc(hidden)]
@@ -262,9 +288,7 @@ fn expand(attr: TokenStream2, func: ItemFn, kind: Kind) -> syn::Result<TokenStre
             #p::accessor(#cell())
         }
     };
-    let body = &func.block;
-    let inputs = &sig.inputs;
-    if kind == Kind::Mapped {
+    {
         let map_fn = format_ident!("{}_map", fname);
         let first = &tys[0];
         let rest_tys = &tys[1..];
@@ -284,7 +308,7 @@ fn expand(attr: TokenStream2, func: ItemFn, kind: Kind) -> syn::Result<TokenStre
                 quote!(#p::map(#cell(), |__x, (#(#rest,)*)| #fname(__x, #(#rest),*), inputs, (#(#rest,)*)))
             }
         };
-        return Ok(quote! {
+        Ok(quote! {
             #func
 
             #(#cfgs)*
@@ -299,56 +323,8 @@ fn expand(attr: TokenStream2, func: ItemFn, kind: Kind) -> syn::Result<TokenStre
 
             #accessor_fn
             #cell_fn
-        });
+        })
     }
-    let mut outer_sig = sig.clone();
-    outer_sig.inputs = args.iter().zip(&tys).map(|(a, t)| -> FnArg { syn::parse_quote!(#a: #t) }).collect();
-    if let Some((_, e)) = &result {
-        return Ok(quote! {
-            #accessor_fn
-
-            #(#attrs)*
-            #vis #outer_sig {
-                fn __stash_inner(#inputs) -> #ret #body
-                match #p::call_result(#cell(), __stash_inner, (#(#args,)*)) {
-                    ::core::result::Result::Ok(r) => r,
-                    ::core::result::Result::Err(e) => ::core::result::Result::Err(
-                        <#e as ::core::convert::From<#krate::Error>>::from(::core::convert::Into::into(e)),
-                    ),
-                }
-            }
-
-            #cell_fn
-        });
-    }
-    let try_name = format_ident!("try_{}", fname);
-    let mut try_sig = outer_sig.clone();
-    try_sig.ident = try_name.clone();
-    try_sig.output = syn::parse_quote!(-> ::core::result::Result<#ret, #err>);
-    let try_doc = format!(
-        "[`{fname}`] without panicking: an error reading or writing its stash (or opening it) is returned."
-    );
-    Ok(quote! {
-        #accessor_fn
-
-        #(#cfgs)*
-        #[doc = #try_doc]
-        #[allow(dead_code)]
-        #vis #try_sig {
-            fn __stash_inner(#inputs) -> #ret #body
-            #p::call(#cell(), __stash_inner, (#(#args,)*))
-        }
-
-        #(#attrs)*
-        #vis #outer_sig {
-            match #try_name(#(#args),*) {
-                ::core::result::Result::Ok(v) => v,
-                ::core::result::Result::Err(e) => #p::fail(#name, #cell(), e),
-            }
-        }
-
-        #cell_fn
-    })
 }
 
 /// `code-<16 hex>`: blake3 of the signature's and body's tokens, so comments
@@ -357,6 +333,162 @@ fn fingerprint(func: &ItemFn) -> String {
     let (sig, body) = (&func.sig, &func.block);
     let text = quote!(#sig #body).to_string();
     format!("code-{}", &blake3::hash(text.as_bytes()).to_hex()[..16])
+}
+
+/// `#[stashed_result]`: free functions, associated functions and methods
+/// alike. Every generated item opens the function stash itself (through a
+/// process-wide registry keyed by the function), so none calls a sibling by
+/// name: the same code works at module level and inside an `impl`.
+fn expand_result(
+    o: &Options,
+    func: &ItemFn,
+    receiver: Option<&syn::Receiver>,
+    tys: &[syn::Type],
+    pats: &[syn::Pat],
+    ret: syn::Type,
+) -> syn::Result<TokenStream2> {
+    let sig = &func.sig;
+    let krate = &o.krate;
+    let fname = &sig.ident;
+    let fstr = fname.to_string();
+    let vis = &func.vis;
+    let attrs = &func.attrs;
+    let cfgs: Vec<_> = attrs.iter().filter(|a| a.path().is_ident("cfg")).collect();
+    let version = match &o.version {
+        Some(v) => format!("v{v}"),
+        None => fingerprint(func),
+    };
+    let name = match (&o.name, receiver) {
+        (Some(n), _) => quote!(#n),
+        (None, Some(_)) => {
+            quote!(&::std::format!("{}::{}", ::core::any::type_name::<Self>(), #fstr))
+        }
+        (None, None) => quote!(::core::concat!(::core::module_path!(), "::", #fstr)),
+    };
+    let open = match &o.stash {
+        Some(expr) => quote!(#expr),
+        None => {
+            let calls = o.builder.iter().map(|(k, v)| quote!(.#k(#v)));
+            quote!(#krate::HashStash::builder() #(#calls)* .open())
+        }
+    };
+    let p = quote!(#krate::func::__private);
+    let err = quote!(#krate::func::Error);
+    let args: Vec<_> = (0..tys.len()).map(|i| format_ident!("__stash_arg{}", i)).collect();
+    let result = result_parts(&ret);
+    let stored = match &result {
+        Some((t, _)) => quote!(#t),
+        None => quote!(#ret),
+    };
+    let key_ty = if receiver.is_some() { quote!((Self, #(#tys,)*)) } else { quote!((#(#tys,)*)) };
+    let key_refs = if receiver.is_some() { quote!((&self, #(&#args,)*)) } else { quote!((#(&#args,)*)) };
+    let fs_ty = quote!(#krate::func::FunctionStash<#key_ty, #stored>);
+    let fs_open = quote! {{
+        static __STASH_PARENT: ::std::sync::OnceLock<&'static ::core::result::Result<#p::Stash, #err>> =
+            ::std::sync::OnceLock::new();
+        let __parent = *__STASH_PARENT.get_or_init(|| {
+            #p::parent(
+                ::core::concat!(::core::module_path!(), "::", #fstr, "@", ::core::file!(), ":",
+                    ::core::line!(), ":", ::core::column!(), "/", #version),
+                || match #open {
+                    ::core::result::Result::Ok(s) => {
+                        let s: &#p::Stash = &s;
+                        ::core::result::Result::Ok(::core::clone::Clone::clone(s))
+                    }
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(#err::from(e)),
+                },
+            )
+        });
+        #p::function_stash_in::<#key_ty, #stored>(__parent, #name, #version)
+    }};
+    let accessor = format_ident!("{}_stash", fname);
+    let acc_doc = format!(
+        "The stash of [`{fname}`]'s results (`Err`: it could not be opened): iterate `(args) -> result`, or `get_func(&args)`{}.",
+        if receiver.is_some() { " (the key's first element is `self`)" } else { "" }
+    );
+    let accessor_fn = quote! {
+        #(#cfgs)*
+        #[doc = #acc_doc]
+        #[allow(dead_code)]
+        #vis fn #accessor() -> ::core::result::Result<#fs_ty, #err> {
+            #fs_open
+        }
+    };
+    let body = &func.block;
+    // The user's body as a closure over the (renamed) arguments and `self`.
+    let compute = quote! {
+        move || -> #ret {
+            #(let #pats = #args;)*
+            #body
+        }
+    };
+    let recv_tokens = receiver.map(|r| {
+        let (and, mutability) = (r.reference.as_ref().map(|(a, l)| quote!(#a #l)), &r.mutability);
+        quote!(#and #mutability self,)
+    });
+    // The panicking form's receiver: `mut` is only needed where the body runs.
+    let plain_recv = receiver.map(|r| {
+        let and = r.reference.as_ref().map(|(a, l)| quote!(#a #l));
+        quote!(#and self,)
+    });
+    let mut outer_sig = sig.clone();
+    outer_sig.inputs = args.iter().zip(tys).map(|(a, t)| -> FnArg { syn::parse_quote!(#a: #t) }).collect();
+    let outer_inputs = &outer_sig.inputs;
+    let (constness, unsafety, abi, output) = (&sig.constness, &sig.unsafety, &sig.abi, &sig.output);
+    if let Some((_, e)) = &result {
+        return Ok(quote! {
+            #accessor_fn
+
+            #(#attrs)*
+            #vis #constness #unsafety #abi fn #fname(#recv_tokens #outer_inputs) #output {
+                let __r = (|| -> ::core::result::Result<#ret, #err> {
+                    let __fs: ::core::result::Result<#fs_ty, #err> = #fs_open;
+                    let __key = #p::encode_key(&__fs, &#key_refs)?;
+                    #p::call_keyed_ok(&__fs, __key, #compute)
+                })();
+                match __r {
+                    ::core::result::Result::Ok(r) => r,
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(
+                        <#e as ::core::convert::From<#krate::Error>>::from(::core::convert::Into::into(e)),
+                    ),
+                }
+            }
+        });
+    }
+    let try_name = format_ident!("try_{}", fname);
+    let try_doc = format!(
+        "[`{fname}`] without panicking: an error reading or writing its stash (or opening it) is returned."
+    );
+    let try_body = quote! {
+        let __fs: ::core::result::Result<#fs_ty, #err> = #fs_open;
+        let __key = #p::encode_key(&__fs, &#key_refs)?;
+        #p::call_keyed(&__fs, __key, #compute)
+    };
+    // Methods call `Self::try_f`; free and associated functions (which cannot
+    // name a sibling the same way in both places) run the body inline.
+    let panicking = if receiver.is_some() {
+        quote!(Self::#try_name(self, #(#args),*))
+    } else {
+        quote!((move || -> ::core::result::Result<#ret, #err> { #try_body })())
+    };
+    Ok(quote! {
+        #accessor_fn
+
+        #(#cfgs)*
+        #[doc = #try_doc]
+        #[allow(dead_code)]
+        #vis #constness #unsafety #abi fn #try_name(#recv_tokens #outer_inputs) -> ::core::result::Result<#ret, #err> {
+            #try_body
+        }
+
+        #(#attrs)*
+        #vis #constness #unsafety #abi fn #fname(#plain_recv #outer_inputs) #output {
+            match #panicking {
+                ::core::result::Result::Ok(v) => v,
+                ::core::result::Result::Err(e) => #p::fail(#name, &#fs_open, e),
+            }
+        }
+    })
 }
 
 #[cfg(test)]

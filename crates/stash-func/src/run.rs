@@ -57,6 +57,18 @@ pub(crate) fn sub_stash_at(parent: &Stash, rel: String) -> Result<Stash> {
     Ok(sub)
 }
 
+/// Drops the process-wide handles of sub-stashes stored under `dir`.
+pub(crate) fn forget_under(dir: &std::path::Path) {
+    SUBS.write().unwrap_or_else(|e| e.into_inner()).retain(|_, s| !s.path().starts_with(dir));
+}
+
+/// A version folder name as the macros write them: `code-<hex>` or `v<version>`
+/// (engine folders `<engine>.<serializer>.<compress>` never start so).
+fn is_version_folder(name: &str) -> bool {
+    name.strip_prefix("code-").is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_hexdigit()))
+        || (name.len() > 1 && name.starts_with('v'))
+}
+
 pub(crate) fn write_options(stash: &Stash) -> WriteOptions {
     if stash.config().append_mode { WriteOptions::APPEND } else { WriteOptions::REPLACE }
 }
@@ -347,19 +359,110 @@ impl StashRun for Stash {
 pub struct FunctionStash<Args, R> {
     stash: Stash,
     name: String,
+    /// The code version folder (`code-<hex>` or `v<version>`) of macro-made stashes.
+    version: Option<String>,
     _types: PhantomData<fn() -> (Args, R)>,
 }
 
 impl<Args, R> Clone for FunctionStash<Args, R> {
     fn clone(&self) -> Self {
-        FunctionStash { stash: self.stash.clone(), name: self.name.clone(), _types: PhantomData }
+        FunctionStash {
+            stash: self.stash.clone(),
+            name: self.name.clone(),
+            version: self.version.clone(),
+            _types: PhantomData,
+        }
     }
 }
 
 impl<Args, R> FunctionStash<Args, R> {
     /// Wraps a function's result stash.
     pub fn new(stash: Stash, name: impl Into<String>) -> Self {
-        FunctionStash { stash, name: name.into(), _types: PhantomData }
+        FunctionStash { stash, name: name.into(), version: None, _types: PhantomData }
+    }
+
+    /// Marks this stash as the code version `version` of its function: its
+    /// folder is `stashed_result/<name>/<version>` (what the macros open).
+    pub fn with_version(mut self, version: impl Into<String>) -> Self {
+        self.version = Some(version.into());
+        self
+    }
+
+    /// The code version folder (`code-<hex>` or `v<version>`) of a stash made
+    /// by `#[stashed_result]` / `#[stash_mapped]`; `None` for `run` stashes.
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    /// The folder holding this function's version folders, and the current
+    /// version's folder name; `None` when unversioned or not on disk.
+    fn versions_dir(&self) -> Option<(PathBuf, String)> {
+        let version = self.version.as_deref()?;
+        if !self.stash.engine().capabilities().persistent {
+            return None;
+        }
+        // `<function>/<version>/<engine>.<serializer>.<compress>/data.db`
+        let version_dir = self.stash.path().parent()?.parent()?;
+        let current = version_dir.file_name()?.to_string_lossy().into_owned();
+        if current != folder_name(version) {
+            return None;
+        }
+        Some((version_dir.parent()?.to_path_buf(), current))
+    }
+
+    /// Older code versions of this function still on disk: the sibling
+    /// folders (`code-<hex>` written by an earlier body, `v<version>`) of the
+    /// current version's folder, sorted; never the current one. Empty for
+    /// stashes not made by the macros (`run`, `function_stash_named`) and for
+    /// engines that keep nothing on disk (`memory`).
+    pub fn old_versions(&self) -> Result<Vec<String>> {
+        let Some((dir, current)) = self.versions_dir() else { return Ok(vec![]) };
+        let io_err = |e: std::io::Error, path: &std::path::Path| {
+            crate::Error::from(
+                stash_core::Error::new(stash_core::ErrorKind::Io, format!("listing old versions: {e}"))
+                    .with_context("path", path.display()),
+            )
+        };
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(io_err(e, &dir)),
+        };
+        let mut out = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io_err(e, &dir))?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let is_dir = entry.file_type().map_err(|e| io_err(e, &entry.path()))?.is_dir();
+            if is_dir && name != current && is_version_folder(&name) {
+                out.push(name);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Deletes the folders of [`old_versions`](FunctionStash::old_versions)
+    /// (every engine's data in them) and returns how many were removed; the
+    /// current version is never touched. `Ok(0)` for the `memory` engine and
+    /// unversioned stashes. Handles this process opened on a removed version
+    /// are forgotten; other processes still using an old version lose it.
+    pub fn prune_old_versions(&self) -> Result<usize> {
+        let Some((dir, _)) = self.versions_dir() else { return Ok(0) };
+        let old = self.old_versions()?;
+        for name in &old {
+            let path = dir.join(name);
+            forget_under(&path);
+            std::fs::remove_dir_all(&path).map_err(|e| {
+                crate::Error::from(
+                    stash_core::Error::new(
+                        stash_core::ErrorKind::Io,
+                        format!("removing an old version: {e}"),
+                    )
+                    .with_context("path", path.display()),
+                )
+            })?;
+        }
+        Ok(old.len())
     }
 
     /// The function's name (`module::path::fn`).
