@@ -150,13 +150,64 @@ impl EngineFactory for PairtreeOptions {
 pub struct PairtreeEngine {
     root: PathBuf,
     options: PairtreeOptions,
+    verified: Verified,
+}
+
+/// Slots whose `.key` file this process has already compared with the key
+/// asked for, with a 64-bit hash of that key: a later `get` of the same key
+/// skips re-reading `.key` (one open and read fewer). A slot's key cannot
+/// change under a live entry (a `put` with another key is refused), so the
+/// check stays as strong as reading the file, short of a digest collision
+/// written by another process after a delete. Bounded: emptied when it grows
+/// past [`Verified::CAPACITY`] slots.
+#[derive(Debug, Default)]
+struct Verified(
+    std::sync::RwLock<std::collections::HashMap<Digest, u64, stash_core::digest::BuildDigestHasher>>,
+);
+
+impl Verified {
+    const CAPACITY: usize = 1 << 20;
+
+    fn key_hash(key: &[u8]) -> u64 {
+        use std::hash::{Hash, Hasher};
+        // SipHash with fixed keys: independent of the digest that chose the slot.
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        h.finish()
+    }
+
+    fn knows(&self, digest: &Digest, key: &[u8]) -> bool {
+        let known = self.0.read().map(|m| m.get(digest).copied()).unwrap_or(None);
+        known == Some(Self::key_hash(key))
+    }
+
+    fn remember(&self, digest: &Digest, key: &[u8]) {
+        if let Ok(mut m) = self.0.write() {
+            if m.len() >= Self::CAPACITY {
+                m.clear();
+            }
+            m.insert(*digest, Self::key_hash(key));
+        }
+    }
+
+    fn forget(&self, digest: &Digest) {
+        if let Ok(mut m) = self.0.write() {
+            m.remove(digest);
+        }
+    }
+
+    fn forget_all(&self) {
+        if let Ok(mut m) = self.0.write() {
+            m.clear();
+        }
+    }
 }
 
 impl PairtreeEngine {
     /// Opens (creating if needed) the store in the folder `root`.
     pub fn open(root: &Path, options: PairtreeOptions) -> Result<PairtreeEngine> {
         fs::create_dir_all(root).map_err(|e| Error::io(e, "create data folder", root))?;
-        Ok(PairtreeEngine { root: root.to_path_buf(), options })
+        Ok(PairtreeEngine { root: root.to_path_buf(), options, verified: Verified::default() })
     }
 
     /// The `data.db` folder.
@@ -224,7 +275,13 @@ impl Engine for PairtreeEngine {
 
     fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let mut path = self.slot_path(digest);
-        Ok(slot::read(&mut path, digest, Some(key), Want::Newest)?.map(|d| d.value))
+        let trusted = self.verified.knows(digest, key);
+        let want = if trusted { Want::NewestTrusted } else { Want::Newest };
+        let found = slot::read(&mut path, digest, Some(key), want)?;
+        if found.is_some() && !trusted {
+            self.verified.remember(digest, key);
+        }
+        Ok(found.map(|d| d.value))
     }
 
     fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
@@ -288,6 +345,7 @@ impl Engine for PairtreeEngine {
     }
 
     fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
+        self.verified.forget(digest);
         let mut dir = self.slot_path(digest);
         let present = match slot::read(&mut dir, digest, Some(key), Want::Exists)? {
             Some(_) => true,
@@ -349,6 +407,7 @@ impl Engine for PairtreeEngine {
     }
 
     fn clear(&self) -> Result<()> {
+        self.verified.forget_all();
         let entries = match fs::read_dir(&self.root) {
             Ok(rd) => rd,
             Err(e) if slot::is_gone(&e) => {

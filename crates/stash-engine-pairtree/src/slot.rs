@@ -168,6 +168,8 @@ pub(crate) enum Want {
     Key,
     /// The key and newest value.
     Newest,
+    /// The newest value only: the caller already checked this slot's key.
+    NewestTrusted,
 }
 
 /// A slot read: the stored key (when asked for) and newest value (when asked for).
@@ -198,7 +200,12 @@ pub(crate) fn read_once(
         return Ok(Read::Absent);
     }
     let mut data = SlotData::default();
-    if want != Want::Exists || expected.is_some() {
+    let read_key = match want {
+        Want::NewestTrusted => false,
+        Want::Exists => expected.is_some(),
+        Want::Key | Want::Newest => true,
+    };
+    if read_key {
         path.push(KEY_FILE);
         let stored = read_key_file(path, expected);
         let stored = match stored {
@@ -222,7 +229,7 @@ pub(crate) fn read_once(
         }
         data.key = stored;
     }
-    if want == Want::Newest {
+    if matches!(want, Want::Newest | Want::NewestTrusted) {
         path.push(&newest.name);
         let value = read_file(path);
         let value = match value {

@@ -271,3 +271,22 @@ fn fsync_option_writes_and_reads() {
     let t = open(dir.path(), "raw");
     assert_eq!(t.get::<_, String>("k").unwrap().as_deref(), Some("w"));
 }
+
+#[test]
+fn a_verified_slot_still_refuses_another_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), "raw");
+    s.set("a", "value of a").unwrap();
+    // The first get checks `.key` and remembers the slot; the second trusts it.
+    assert_eq!(s.get::<_, String>("a").unwrap().as_deref(), Some("value of a"));
+    assert_eq!(s.get::<_, String>("a").unwrap().as_deref(), Some("value of a"));
+    // Another key asking for the same slot is not trusted: `.key` is read and refused.
+    let a = s.encode_key("a").unwrap();
+    let b = s.encode_key("b").unwrap();
+    let err = s.engine().get(&a.digest, &b.bytes).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    // A delete forgets the slot: a recreated slot is checked again.
+    assert!(s.remove("a").unwrap());
+    s.engine().put(&a.digest, &b.bytes, b"\"b in a's slot\"", WriteOptions::REPLACE).unwrap();
+    assert_eq!(s.get::<_, String>("a").unwrap_err().kind(), ErrorKind::Corrupt);
+}
