@@ -34,7 +34,7 @@ fn expensive_computation2(names: Vec<String>, goodnesses: Vec<String>) -> Vec<BT
 
 fn expensive_computation3(name: String) -> String {
     std::thread::sleep(std::time::Duration::from_millis(100));
-    format!("{name} is {}", if name.len() % 2 == 0 { "good" } else { "bad" })
+    format!("{name} is {}", if name.len().is_multiple_of(2) { "good" } else { "bad" })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
