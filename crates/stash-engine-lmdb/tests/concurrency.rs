@@ -24,8 +24,15 @@ const ROUNDS: u32 = 20;
 /// Padding that makes the data outgrow the children's first map several times.
 const PAD: usize = 1500;
 
+/// Raw compression: the padding must reach the map, whatever features the
+/// workspace build turns on (lz4 would shrink it to nothing).
 fn config(root: &Path) -> StashConfig {
-    StashConfig { engine: "lmdb".into(), root_dir: root.to_path_buf(), ..StashConfig::default() }
+    StashConfig {
+        engine: "lmdb".into(),
+        root_dir: root.to_path_buf(),
+        compress: "raw".into(),
+        ..StashConfig::default()
+    }
 }
 
 /// The body of one child process; a no-op in a normal test run.
