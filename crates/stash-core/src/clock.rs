@@ -5,10 +5,21 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 static LAST: AtomicI64 = AtomicI64::new(0);
 
+/// Microseconds since the Unix epoch (the wall clock; may repeat).
+pub fn now_micros() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
+/// Whether an entry with this expiry time is expired at `now` (both in microseconds).
+#[inline]
+pub fn is_expired(expires_at_micros: Option<i64>, now: i64) -> bool {
+    matches!(expires_at_micros, Some(at) if at <= now)
+}
+
 /// Microseconds since the Unix epoch, strictly increasing within this process,
 /// so two writes in the same microsecond still get distinct, ordered stamps.
 pub fn unique_micros() -> i64 {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0);
+    let now = now_micros();
     let mut last = LAST.load(Ordering::Relaxed);
     loop {
         let next = now.max(last + 1);

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +42,49 @@ pub struct StashConfig {
     pub clear: bool,
     /// The key digest algorithm.
     pub digest: DigestAlgo,
+    /// Server address for engines that talk to a server (`redis://...`, `mongodb://...`);
+    /// `None` uses the engine's environment variable or its default.
+    pub url: Option<String>,
+    /// Entries expire this long after they are written (`None`: never). A `set`
+    /// may give its own time to live.
+    #[serde(with = "opt_secs")]
+    pub ttl: Option<Duration>,
+    /// Evict entries once more than this many are stored (`None`: unbounded).
+    pub max_entries: Option<u64>,
+    /// Evict entries once their values take more than this many bytes (`None`: unbounded).
+    pub max_bytes: Option<u64>,
+    /// Which entries go first when a bound is exceeded.
+    pub eviction: Eviction,
+}
+
+/// Which entries a bounded stash evicts first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Eviction {
+    /// The least recently written entries (the write time every engine stores).
+    #[default]
+    LeastRecentlyWritten,
+    /// The least recently read entries, as seen by this process; entries it has
+    /// not read rank by their write time.
+    LeastRecentlyRead,
+}
+
+mod opt_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(d) => s.serialize_some(&d.as_secs_f64()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        let secs = Option::<f64>::deserialize(d)?;
+        secs.map(|s| Duration::try_from_secs_f64(s).map_err(serde::de::Error::custom)).transpose()
+    }
 }
 
 impl Default for StashConfig {
@@ -55,6 +99,11 @@ impl Default for StashConfig {
             append_mode: false,
             clear: false,
             digest: DigestAlgo::Blake3,
+            url: None,
+            ttl: None,
+            max_entries: None,
+            max_bytes: None,
+            eviction: Eviction::LeastRecentlyWritten,
         }
     }
 }
@@ -104,10 +153,35 @@ impl StashConfig {
         Ok(self.resolved_root()?.join(dbname).join(self.dir_name()))
     }
 
+    /// Checks the lifecycle settings: a zero TTL or a zero bound is a mistake, not "no limit".
+    pub fn validate(&self) -> Result<()> {
+        if let Some(ttl) = self.ttl {
+            check_ttl(ttl)?;
+        }
+        for (name, bound) in [("max_entries", self.max_entries), ("max_bytes", self.max_bytes)] {
+            if bound == Some(0) {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!("{name} must be at least 1 (leave it unset for no bound)"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// `<stash_dir>/data.db`: where the engine keeps its data.
     pub fn data_path(&self) -> Result<PathBuf> {
         Ok(self.stash_dir()?.join("data.db"))
     }
+}
+
+/// Refuses a zero time to live (it would expire every entry as it is written).
+pub fn check_ttl(ttl: Duration) -> Result<()> {
+    if ttl.is_zero() {
+        return Err(Error::new(ErrorKind::Config, "a time to live must be longer than zero")
+            .with_context("ttl", format!("{ttl:?}")));
+    }
+    Ok(())
 }
 
 fn check_no_escape(what: &str, path: &Path) -> Result<()> {

@@ -51,20 +51,50 @@ pub fn micros_to_time(micros: i64) -> SystemTime {
     }
 }
 
-/// How a write treats the versions already stored under the key.
+/// How a write treats the versions already stored under the key, and when the entry expires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct WriteOptions {
     /// Keep earlier versions (append mode) instead of replacing them.
     pub append: bool,
+    /// When the entry expires, in microseconds since the Unix epoch; `None` never.
+    /// The newest write of a key decides the expiry of the whole entry.
+    pub expires_at_micros: Option<i64>,
 }
 
 impl WriteOptions {
     /// Replace whatever is stored.
-    pub const REPLACE: WriteOptions = WriteOptions { append: false };
+    pub const REPLACE: WriteOptions = WriteOptions { append: false, expires_at_micros: None };
     /// Keep every version.
-    pub const APPEND: WriteOptions = WriteOptions { append: true };
+    pub const APPEND: WriteOptions = WriteOptions { append: true, expires_at_micros: None };
+
+    /// The same options with an expiry time (microseconds since the epoch).
+    pub const fn expiring_at(self, micros: Option<i64>) -> WriteOptions {
+        WriteOptions { expires_at_micros: micros, ..self }
+    }
 }
+
+/// What the stash knows about an entry without reading its value: the basis
+/// of `prune`, eviction and `stats`. Unlike the other reads, a metadata scan
+/// also reports entries that have expired, so they can be removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntryMeta {
+    /// The slot.
+    pub digest: Digest,
+    /// Encoded key bytes.
+    pub key: Vec<u8>,
+    /// When the newest version was written, microseconds since the epoch.
+    pub written_at_micros: i64,
+    /// When the entry expires, if ever.
+    pub expires_at_micros: Option<i64>,
+    /// How many versions are kept (1 unless in append mode).
+    pub versions: u64,
+    /// Encoded value bytes over all kept versions (not counting the engine's overhead).
+    pub value_bytes: u64,
+}
+
+/// A streaming iterator over entry metadata.
+pub type MetaIter = Box<dyn Iterator<Item = Result<EntryMeta>> + Send>;
 
 /// One item of a batch write.
 #[derive(Debug, Clone, Copy)]
@@ -100,6 +130,11 @@ pub struct Capabilities {
 /// must compare it with the stored key and report a mismatch with
 /// [`key_mismatch`], so a digest collision or a damaged key file can never
 /// return another key's value.
+///
+/// Expiry: an entry whose `expires_at` (from the newest write's
+/// [`WriteOptions`]) is at or before [`clock::now_micros`](crate::clock::now_micros)
+/// is absent for `get`, `contains`, `versions`, `len`, `scan` and `scan_keys`;
+/// only [`scan_meta`](Engine::scan_meta) still reports it, and `delete` removes it.
 pub trait Engine: Send + Sync + fmt::Debug + 'static {
     /// The engine's registered name (`"pairtree"`, `"memory"`, ...).
     fn name(&self) -> &'static str;
@@ -153,6 +188,14 @@ pub trait Engine: Send + Sync + fmt::Debug + 'static {
 
     /// Every kept version of `key`, oldest first, or `None` if absent.
     fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>>;
+
+    /// Metadata of every entry, expired ones included.
+    fn scan_meta(&self) -> Result<MetaIter>;
+
+    /// Bytes the engine's files take on disk (allocated), if it keeps files.
+    fn disk_usage(&self) -> Result<Option<u64>> {
+        Ok(None)
+    }
 
     /// Makes written data durable where the engine buffers it.
     fn flush(&self) -> Result<()> {

@@ -23,9 +23,11 @@ pub mod stash;
 pub mod testkit;
 pub mod typed;
 
-pub use config::StashConfig;
+pub use config::{Eviction, StashConfig};
 pub use digest::{Digest, DigestAlgo};
-pub use engine::{Capabilities, Engine, EngineFactory, Put, Record, RecordIter, Version, WriteOptions};
+pub use engine::{
+    Capabilities, Engine, EngineFactory, EntryMeta, MetaIter, Put, Record, RecordIter, Version, WriteOptions,
+};
 pub use error::{Error, ErrorKind, Result};
 pub use stash::{Batch, EncodedKey, Stash, Versioned};
 pub use typed::TypedStash;

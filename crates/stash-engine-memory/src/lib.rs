@@ -20,12 +20,12 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use stash_core::clock::unique_micros;
+use stash_core::clock::{is_expired, now_micros, unique_micros};
 use stash_core::digest::BuildDigestHasher;
 use stash_core::engine::key_mismatch;
 use stash_core::{
-    Capabilities, Digest, Engine, EngineFactory, Error, ErrorKind, Put, Record, RecordIter, Result,
-    StashConfig, Version, WriteOptions,
+    Capabilities, Digest, Engine, EngineFactory, EntryMeta, Error, ErrorKind, MetaIter, Put, Record,
+    RecordIter, Result, StashConfig, Version, WriteOptions,
 };
 
 /// Opens memory engines: the factory to hand to `Stash::open`.
@@ -59,9 +59,29 @@ struct Slot {
     key: Box<[u8]>,
     /// Oldest first; never empty.
     versions: Vec<(i64, Arc<[u8]>)>,
+    expires_at: Option<i64>,
 }
 
-type Map = HashMap<Digest, Slot, BuildDigestHasher>;
+impl Slot {
+    fn live(&self, now: i64) -> bool {
+        !is_expired(self.expires_at, now)
+    }
+}
+
+/// The slots, and how many of them carry an expiry (so `len` stays O(1) while none do).
+#[derive(Debug, Default)]
+struct Map {
+    slots: HashMap<Digest, Slot, BuildDigestHasher>,
+    expiring: usize,
+}
+
+impl Map {
+    fn remove(&mut self, digest: &Digest) -> Option<Slot> {
+        let slot = self.slots.remove(digest)?;
+        self.expiring -= usize::from(slot.expires_at.is_some());
+        Some(slot)
+    }
+}
 
 /// One in-memory store.
 #[derive(Debug, Default)]
@@ -74,6 +94,24 @@ fn poisoned() -> Error {
 }
 
 impl MemoryEngine {
+    /// Snapshots the slots, then reads each under a short lock: the caller may
+    /// write to the stash while iterating without deadlocking.
+    fn scan_with<T: 'static>(
+        &self,
+        mut f: impl FnMut(Digest, &Slot) -> Option<T> + Send + 'static,
+    ) -> Result<Box<dyn Iterator<Item = Result<T>> + Send>> {
+        let digests: Vec<Digest> = self.read()?.slots.keys().copied().collect();
+        let map = Arc::clone(&self.map);
+        Ok(Box::new(digests.into_iter().filter_map(move |digest| {
+            let map = match map.read() {
+                Ok(m) => m,
+                Err(_) => return Some(Err(poisoned())),
+            };
+            let slot = map.slots.get(&digest)?; // removed since the snapshot: skip
+            f(digest, slot).map(Ok)
+        })))
+    }
+
     fn read(&self) -> Result<RwLockReadGuard<'_, Map>> {
         self.map.read().map_err(|_| poisoned())
     }
@@ -83,23 +121,33 @@ impl MemoryEngine {
     }
 }
 
-/// Finds `digest` and checks its key.
+/// Finds `digest`, checks its key, and hides it once expired.
 fn lookup<'m>(map: &'m Map, digest: &Digest, key: &[u8]) -> Result<Option<&'m Slot>> {
-    match map.get(digest) {
+    match map.slots.get(digest) {
         None => Ok(None),
-        Some(slot) if &*slot.key == key => Ok(Some(slot)),
+        Some(slot) if &*slot.key == key => Ok(Some(slot).filter(|s| s.live(now_micros()))),
         Some(_) => Err(key_mismatch(digest)),
     }
 }
 
 fn insert(map: &mut Map, digest: Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
     let version = (unique_micros(), Arc::<[u8]>::from(value));
-    match map.get_mut(&digest) {
+    let expires_at = options.expires_at_micros;
+    match map.slots.get_mut(&digest) {
         Some(slot) if &*slot.key != key => return Err(key_mismatch(&digest)),
-        Some(slot) if options.append => slot.versions.push(version),
-        Some(slot) => slot.versions = vec![version],
+        Some(slot) => {
+            // An expired entry is gone: appending starts its history afresh.
+            if options.append && slot.live(now_micros()) {
+                slot.versions.push(version);
+            } else {
+                slot.versions = vec![version];
+            }
+            map.expiring = map.expiring + usize::from(expires_at.is_some()) - usize::from(slot.expires_at.is_some());
+            slot.expires_at = expires_at;
+        }
         None => {
-            map.insert(digest, Slot { key: key.into(), versions: vec![version] });
+            map.slots.insert(digest, Slot { key: key.into(), versions: vec![version], expires_at });
+            map.expiring += usize::from(expires_at.is_some());
         }
     }
     Ok(())
@@ -132,10 +180,16 @@ impl Engine for MemoryEngine {
 
     fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
         let mut map = self.write()?;
-        if lookup(&map, digest, key)?.is_none() {
-            return Ok(false);
+        match map.slots.get(digest) {
+            None => Ok(false),
+            Some(slot) if &*slot.key != key => Err(key_mismatch(digest)),
+            // An expired entry is removed too, but was not "there" for the caller.
+            Some(slot) => {
+                let live = slot.live(now_micros());
+                map.remove(digest);
+                Ok(live)
+            }
         }
-        Ok(map.remove(digest).is_some())
     }
 
     fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
@@ -143,28 +197,39 @@ impl Engine for MemoryEngine {
     }
 
     fn len(&self) -> Result<usize> {
-        Ok(self.read()?.len())
+        let map = self.read()?;
+        if map.expiring == 0 {
+            return Ok(map.slots.len());
+        }
+        let now = now_micros();
+        Ok(map.slots.values().filter(|s| s.live(now)).count())
     }
 
     fn clear(&self) -> Result<()> {
-        self.write()?.clear();
+        *self.write()? = Map::default();
         Ok(())
     }
 
     fn scan(&self) -> Result<RecordIter> {
-        // Snapshot the slots, then read each under a short lock: the caller
-        // may write to the stash while iterating without deadlocking.
-        let digests: Vec<Digest> = self.read()?.keys().copied().collect();
-        let map = Arc::clone(&self.map);
-        Ok(Box::new(digests.into_iter().filter_map(move |digest| {
-            let map = match map.read() {
-                Ok(m) => m,
-                Err(_) => return Some(Err(poisoned())),
-            };
-            let slot = map.get(&digest)?; // removed since the snapshot: skip
+        let now = now_micros();
+        self.scan_with(move |digest, slot| {
             let (_, value) = slot.versions.last()?;
-            Some(Ok(Record { digest, key: slot.key.to_vec(), value: value.to_vec() }))
-        })))
+            slot.live(now).then(|| Record { digest, key: slot.key.to_vec(), value: value.to_vec() })
+        })
+    }
+
+    fn scan_meta(&self) -> Result<MetaIter> {
+        self.scan_with(|digest, slot| {
+            let (written_at_micros, _) = slot.versions.last()?;
+            Some(EntryMeta {
+                digest,
+                key: slot.key.to_vec(),
+                written_at_micros: *written_at_micros,
+                expires_at_micros: slot.expires_at,
+                versions: slot.versions.len() as u64,
+                value_bytes: slot.versions.iter().map(|(_, v)| v.len() as u64).sum(),
+            })
+        })
     }
 
     fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
