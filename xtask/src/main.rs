@@ -3,8 +3,12 @@
 //! - `tour`  — install what the build needs, then run the feature tour
 //! - `test`  — install what the build needs, then run every test
 //! - `setup` — only install what the build needs
+//! - `services up|down` — start or stop the servers the tests use (see `services`)
 
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
+
+mod services;
 
 /// The test command the README gives; CI runs exactly this through `cargo xtask test`.
 const TEST_ARGS: &[&str] = &["test", "--workspace", "--all-features", "--all-targets"];
@@ -17,8 +21,9 @@ fn main() -> ExitCode {
         "setup" => setup(),
         "tour" => setup().and_then(|_| cargo(TOUR_ARGS)),
         "test" => setup().and_then(|_| test()),
+        "services" => services::command(std::env::args().nth(2).as_deref()),
         _ => {
-            eprintln!("usage: cargo xtask <setup|tour|test>");
+            eprintln!("usage: cargo xtask <setup|tour|test|services>");
             return ExitCode::from(2);
         }
     };
@@ -87,7 +92,27 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
+/// The workspace root (the parent of this crate's folder).
+fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
+}
+
+/// Starts the services, runs the tests with their URLs, and stops them whatever happened.
 fn test() -> Result {
-    cargo(TEST_ARGS)?;
-    cargo(DOC_TEST_ARGS)
+    let vars = match services::up() {
+        Ok(vars) => vars,
+        Err(e) => {
+            let _ = services::down();
+            return Err(e);
+        }
+    };
+    let with_vars = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO"));
+        cmd.args(args).envs(vars.iter().map(|(k, v)| (k, v)));
+        run(&mut cmd)
+    };
+    let tested = with_vars(TEST_ARGS).and_then(|_| with_vars(DOC_TEST_ARGS));
+    let stopped = services::down();
+    tested.and(stopped)
 }

@@ -1,0 +1,73 @@
+//! `cargo xtask services up|down|env`: the servers the tests need (Redis, a
+//! MongoDB-compatible server), installed and started on loopback on
+//! non-default ports, their state under `target/services/`.
+//!
+//! `cargo xtask test` brings them up, passes their URLs to the tests through
+//! environment variables (with `HASHSTASH_REQUIRE_SERVICES=1`, so a server that
+//! is gone fails the tests instead of skipping them) and stops them afterwards.
+
+use std::path::{Path, PathBuf};
+
+use crate::Result;
+
+/// One service: how to start it (returning the environment variables that
+/// point the tests at it) and how to stop it.
+pub struct Service {
+    /// Short name used on the command line and in messages.
+    pub name: &'static str,
+    /// Installs what is missing, starts the server and waits until it answers.
+    pub up: fn(state: &Path) -> Result<Vec<(String, String)>>,
+    /// Stops the server (no error if it is not running).
+    pub down: fn(state: &Path) -> Result,
+}
+
+/// Every service, started in this order and stopped in reverse.
+pub const SERVICES: &[Service] = &[];
+
+/// The environment variable that makes server tests fail rather than skip when their URL is unset.
+pub const REQUIRE_ENV: &str = "HASHSTASH_REQUIRE_SERVICES";
+
+/// `target/services/<name>`: where a service keeps its pid file, logs and data.
+pub fn state_dir(name: &str) -> Result<PathBuf> {
+    let dir = crate::workspace_root().join("target").join("services").join(name);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Starts every service; returns the variables to export.
+pub fn up() -> Result<Vec<(String, String)>> {
+    let mut vars = vec![(REQUIRE_ENV.to_string(), "1".to_string())];
+    for service in SERVICES {
+        eprintln!("xtask: starting {}", service.name);
+        let found = (service.up)(&state_dir(service.name)?).map_err(|e| format!("{}: {e}", service.name))?;
+        vars.extend(found);
+    }
+    Ok(vars)
+}
+
+/// Stops every service, reporting the first failure after trying them all.
+pub fn down() -> Result {
+    let mut first = Ok(());
+    for service in SERVICES.iter().rev() {
+        let stopped = state_dir(service.name).and_then(|dir| (service.down)(&dir));
+        if let Err(e) = stopped {
+            eprintln!("xtask: stopping {}: {e}", service.name);
+            first = first.and(Err(format!("{}: {e}", service.name)));
+        }
+    }
+    first
+}
+
+/// `cargo xtask services <up|down|env>`.
+pub fn command(action: Option<&str>) -> Result {
+    match action {
+        Some("up") | Some("env") => {
+            for (name, value) in up()? {
+                println!("export {name}={value}");
+            }
+            Ok(())
+        }
+        Some("down") => down(),
+        _ => Err("usage: cargo xtask services <up|down|env>".into()),
+    }
+}
