@@ -461,16 +461,44 @@ pub fn display(h: &Harness) {
     assert!(shown.contains(&format!("{}.hashstash.", s.config().engine)), "{shown}");
 }
 
+/// Set by `cargo xtask test` (and CI): tests that need a server fail when its URL is unset.
+pub const REQUIRE_SERVICES_ENV: &str = "HASHSTASH_REQUIRE_SERVICES";
+
+/// The server URL in the environment variable `var`, for tests that need a server.
+///
+/// `None` (the test should return early, and says so on stderr) when the
+/// variable is unset on a developer's machine; a panic when it is unset while
+/// [`REQUIRE_SERVICES_ENV`] is set, so CI never skips a server test silently.
+pub fn service_url(var: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var_os(REQUIRE_SERVICES_ENV).is_some() => {
+            panic!("{var} is not set but {REQUIRE_SERVICES_ENV} is: start the servers with `cargo xtask services up`")
+        }
+        _ => {
+            eprintln!("skipped: {var} is not set (run `cargo xtask services up` to start the servers)");
+            None
+        }
+    }
+}
+
 /// Runs every check of the suite as its own `#[test]` against an engine factory.
 #[macro_export]
 macro_rules! conformance_suite {
+    (requires $var:literal, $factory:expr) => {
+        $crate::conformance_suite!(@module {
+            $crate::testkit::service_url($var)?;
+            Some($crate::testkit::Harness::new($factory))
+        });
+    };
     ($factory:expr) => {
+        $crate::conformance_suite!(@module { Some($crate::testkit::Harness::new($factory)) });
+    };
+    (@module $make:block) => {
         mod conformance {
             #[allow(unused_imports)]
             use super::*;
-            fn harness() -> $crate::testkit::Harness {
-                $crate::testkit::Harness::new($factory)
-            }
+            fn harness() -> Option<$crate::testkit::Harness> $make
             $crate::conformance_suite!(@tests
                 set_get_many_key_shapes, values_round_trip, missing_keys, overwrite_replaces,
                 dict_methods, update_variants, batch, sub_stashes, clear_is_isolated, iteration, raw_items_decode,
@@ -484,7 +512,9 @@ macro_rules! conformance_suite {
         $(
             #[test]
             fn $name() {
-                $crate::testkit::$name(&harness());
+                if let Some(h) = harness() {
+                    $crate::testkit::$name(&h);
+                }
             }
         )*
     };
