@@ -438,6 +438,81 @@ pub fn versions(h: &Harness) {
     assert_eq!(s.get_all::<_, String>("k").unwrap(), ["only"]);
 }
 
+/// Expiry at the engine: an expired entry is absent for every read but the
+/// metadata scan, and `delete` removes it. Driven through the engine with
+/// expiry times in the past, so it needs no sleeping.
+pub fn expiry(h: &Harness) {
+    use crate::clock::now_micros;
+    let s = h.stash();
+    let e = s.engine().clone();
+    let key = |name: &str| s.encode_key(name).unwrap();
+    let value = |v: &str| s.encode_value(v).unwrap();
+    let hour = 3_600_000_000;
+    let past = WriteOptions::REPLACE.expiring_at(Some(now_micros() - hour));
+    let future = WriteOptions::REPLACE.expiring_at(Some(now_micros() + hour));
+    let (live, gone, later) = (key("live"), key("gone"), key("later"));
+    e.put(&live.digest, &live.bytes, &value("a"), WriteOptions::REPLACE).unwrap();
+    e.put(&gone.digest, &gone.bytes, &value("b"), past).unwrap();
+    e.put(&later.digest, &later.bytes, &value("c"), future).unwrap();
+
+    assert_eq!(e.get(&gone.digest, &gone.bytes).unwrap(), None);
+    assert!(!e.contains(&gone.digest, &gone.bytes).unwrap());
+    assert_eq!(e.versions(&gone.digest, &gone.bytes).unwrap(), None);
+    assert_eq!(e.get(&later.digest, &later.bytes).unwrap(), Some(value("c")));
+    assert_eq!(e.len().unwrap(), 2, "len counts an expired entry");
+    assert!(!e.is_empty().unwrap());
+    let mut keys: Vec<String> = s.keys().unwrap().collect::<crate::Result<_>>().unwrap();
+    keys.sort();
+    assert_eq!(keys, ["later", "live"]);
+    let mut values: Vec<String> = s.values().unwrap().collect::<crate::Result<_>>().unwrap();
+    values.sort();
+    assert_eq!(values, ["a", "c"]);
+
+    let mut meta: Vec<_> = e.scan_meta().unwrap().collect::<crate::Result<_>>().unwrap();
+    meta.sort_by_key(|m| m.expires_at_micros);
+    assert_eq!(meta.len(), 3, "the metadata scan must report expired entries");
+    assert_eq!(meta[0].expires_at_micros, None);
+    assert_eq!(meta[0].key, live.bytes);
+    assert_eq!(meta[0].versions, 1);
+    assert_eq!(meta[0].value_bytes, value("a").len() as u64);
+    assert!(meta[0].written_at_micros > now_micros() - hour);
+    assert_eq!(meta[1].key, gone.bytes);
+    assert!(meta[1].expires_at_micros.is_some_and(|at| at < now_micros()));
+    assert_eq!(meta[2].key, later.bytes);
+
+    // Deleting an expired entry removes it, but it was not there to the caller.
+    assert!(!e.delete(&gone.digest, &gone.bytes).unwrap());
+    assert_eq!(e.scan_meta().unwrap().count(), 2);
+
+    // Appending to an expired entry starts a new history.
+    e.put(&gone.digest, &gone.bytes, &value("old"), past).unwrap();
+    e.put(&gone.digest, &gone.bytes, &value("new"), WriteOptions::APPEND).unwrap();
+    let versions = e.versions(&gone.digest, &gone.bytes).unwrap().unwrap();
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].value, value("new"));
+
+    // A write without expiry makes the entry permanent again; a batch may expire too.
+    e.put(&later.digest, &later.bytes, &value("c2"), WriteOptions::REPLACE).unwrap();
+    let later_meta = e.scan_meta().unwrap().filter_map(|m| m.ok()).find(|m| m.key == later.bytes).unwrap();
+    assert_eq!(later_meta.expires_at_micros, None);
+    let (x, y) = (key("x"), key("y"));
+    let batch = [
+        crate::Put { digest: x.digest, key: &x.bytes, value: &value("x") },
+        crate::Put { digest: y.digest, key: &y.bytes, value: &value("y") },
+    ];
+    e.put_many(&batch, past).unwrap();
+    assert_eq!(e.len().unwrap(), 3);
+    assert!(!e.contains(&x.digest, &x.bytes).unwrap());
+
+    // Only expired entries left: empty.
+    e.clear().unwrap();
+    e.put(&x.digest, &x.bytes, &value("x"), past).unwrap();
+    assert!(e.is_empty().unwrap());
+    assert_eq!(e.len().unwrap(), 0);
+    e.clear().unwrap();
+    assert_eq!(e.scan_meta().unwrap().count(), 0);
+}
+
 /// A stash reopened with the same configuration sees the same data.
 pub fn reopen(h: &Harness) {
     let cfg = h.config("hashstash", "raw", false);
@@ -504,7 +579,7 @@ macro_rules! conformance_suite {
                 dict_methods, update_variants, batch, sub_stashes, clear_is_isolated, iteration, raw_items_decode,
                 write_while_iterating, sizes, wrong_type_is_an_error, key_mismatch_is_detected,
                 every_format, hashmap_keys_are_canonical, threads, threads_on_the_same_keys, versions,
-                reopen, display
+                expiry, reopen, display
             );
         }
     };
