@@ -17,7 +17,46 @@ pub mod sqlite;
 /// baseline stores under (the digest the Python library uses for its keys).
 pub fn key_md5_hex(key: &str) -> String {
     let json = serde_json::to_vec(key).expect("serialize key");
-    Md5::digest(&json).iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(32);
+    for b in Md5::digest(&json) {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+    out
+}
+
+/// `RwLock<HashMap>` holding bytes as given: the floor of the memory engine
+/// for bytes already encoded by a serializer and a compressor.
+#[derive(Default)]
+pub struct MemoryBytes {
+    map: RwLock<HashMap<String, Vec<u8>>>,
+}
+
+impl MemoryBytes {
+    /// Stores `bytes` under `key`.
+    pub fn set_bytes(&self, key: &str, bytes: Vec<u8>) {
+        self.map.write().unwrap_or_else(|e| e.into_inner()).insert(key.to_string(), bytes);
+    }
+
+    /// Hands the bytes stored under `key` to `f`.
+    pub fn get_bytes<R>(&self, key: &str, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        map.get(key).map(|b| f(b))
+    }
+
+    /// Hands every stored value to `each`, in no order, under the read lock;
+    /// returns the count.
+    pub fn for_each_bytes(&self, mut each: impl FnMut(&[u8])) -> usize {
+        let map = self.map.read().unwrap_or_else(|e| e.into_inner());
+        map.values().for_each(|b| each(b));
+        map.len()
+    }
+
+    /// Empties the map.
+    pub fn clear(&self) {
+        self.map.write().unwrap_or_else(|e| e.into_inner()).clear();
+    }
 }
 
 /// `RwLock<HashMap>` holding compact JSON: the floor of the memory engine.
@@ -38,6 +77,16 @@ impl MemoryJson {
         let map = self.map.read().expect("lock");
         map.get(key).map(|b| serde_json::from_slice(b).expect("deserialize"))
     }
+}
+
+/// The newest version file's name in a slot folder (the largest name not
+/// starting with a dot).
+fn newest_version(dir: &Path) -> io::Result<Option<std::ffi::OsString>> {
+    Ok(fs::read_dir(dir)?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name())
+        .filter(|n| !n.as_encoded_bytes().starts_with(b"."))
+        .max())
 }
 
 /// The pairtree layout written and read directly: md5 of the JSON key,
@@ -72,6 +121,71 @@ impl RawPairtree {
             fs::write(&tmp, &bytes)?;
         }
         fs::rename(&tmp, dir.join(format!("{stamp}.{}", std::process::id())))
+    }
+
+    /// Writes `bytes` for `key` as a new version file (the `.key` file holds
+    /// the key's JSON), exactly as [`set`](RawPairtree::set) does for JSON.
+    pub fn set_bytes(&self, key: &str, bytes: &[u8], stamp: u64) -> io::Result<()> {
+        let dir = slot(&self.root, key);
+        let tmp = dir.join(format!(".tmp.{}", std::process::id()));
+        if let Err(e) = fs::write(&tmp, bytes) {
+            if e.kind() != io::ErrorKind::NotFound {
+                return Err(e);
+            }
+            fs::create_dir_all(&dir)?;
+            fs::write(dir.join(".key"), serde_json::to_vec(key).map_err(io::Error::other)?)?;
+            fs::write(&tmp, bytes)?;
+        }
+        fs::rename(&tmp, dir.join(format!("{stamp}.{}", std::process::id())))
+    }
+
+    /// The newest value file's bytes for `key`, after checking that the
+    /// `.key` file holds `key` (as [`get_checked`](RawPairtree::get_checked)).
+    pub fn get_bytes(&self, key: &str) -> io::Result<Option<Vec<u8>>> {
+        let dir = slot(&self.root, key);
+        let stored = match fs::read(dir.join(".key")) {
+            Ok(k) => k,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if stored != serde_json::to_vec(key).map_err(io::Error::other)? {
+            return Err(io::Error::other("key mismatch"));
+        }
+        match newest_version(&dir)? {
+            None => Ok(None),
+            Some(name) => fs::read(dir.join(name)).map(Some),
+        }
+    }
+
+    /// Walks every slot, handing the newest value's bytes to `each`; returns the count.
+    pub fn for_each_bytes(&self, mut each: impl FnMut(&[u8])) -> io::Result<usize> {
+        let mut count = 0;
+        if !self.root.exists() {
+            return Ok(0);
+        }
+        for a in fs::read_dir(&self.root)? {
+            for b in fs::read_dir(a?.path())? {
+                for c in fs::read_dir(b?.path())? {
+                    for leaf in fs::read_dir(c?.path())? {
+                        let leaf = leaf?.path();
+                        let _key = fs::read(leaf.join(".key"))?;
+                        if let Some(name) = newest_version(&leaf)? {
+                            each(&fs::read(leaf.join(name))?);
+                            count += 1;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(count)
+    }
+
+    /// Removes every slot.
+    pub fn clear(&self) -> io::Result<()> {
+        match fs::remove_dir_all(&self.root) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// Reads the newest value file for `key`.

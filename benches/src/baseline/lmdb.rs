@@ -85,6 +85,39 @@ impl RawHeed {
         Ok(count)
     }
 
+    /// Stores `bytes` under `key` in a write transaction of its own.
+    pub fn put_bytes(&self, key: &[u8], bytes: &[u8]) -> heed::Result<()> {
+        let mut wtxn = self.env.write_txn()?;
+        self.db.put(&mut wtxn, key, bytes)?;
+        wtxn.commit()
+    }
+
+    /// Stores every pair in one write transaction.
+    pub fn put_all_bytes<'a>(&self, pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> heed::Result<()> {
+        let mut wtxn = self.env.write_txn()?;
+        for (key, bytes) in pairs {
+            self.db.put(&mut wtxn, key, bytes)?;
+        }
+        wtxn.commit()
+    }
+
+    /// Hands the bytes stored under `key` to `f`, in a read transaction of its own.
+    pub fn get_bytes<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> heed::Result<Option<R>> {
+        let rtxn = self.env.read_txn()?;
+        Ok(self.db.get(&rtxn, key)?.map(f))
+    }
+
+    /// Hands every value to `each` in one read transaction; returns the count.
+    pub fn for_each_bytes(&self, mut each: impl FnMut(&[u8])) -> heed::Result<usize> {
+        let rtxn = self.env.read_txn()?;
+        let mut count = 0;
+        for entry in self.db.iter(&rtxn)? {
+            each(entry?.1);
+            count += 1;
+        }
+        Ok(count)
+    }
+
     /// Empties the database (one transaction).
     pub fn clear(&self) -> heed::Result<()> {
         let mut wtxn = self.env.write_txn()?;

@@ -62,6 +62,36 @@ impl RawSled {
         Ok(count)
     }
 
+    /// Stores `bytes` under `key`.
+    pub fn put_bytes(&self, key: &[u8], bytes: &[u8]) -> ::sled::Result<()> {
+        self.db.insert(key, bytes)?;
+        Ok(())
+    }
+
+    /// Stores every pair in one atomic `sled::Batch`.
+    pub fn put_all_bytes<'a>(&self, pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> ::sled::Result<()> {
+        let mut batch = ::sled::Batch::default();
+        for (key, bytes) in pairs {
+            batch.insert(key, bytes);
+        }
+        self.db.apply_batch(batch)
+    }
+
+    /// Hands the bytes stored under `key` to `f`.
+    pub fn get_bytes<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> ::sled::Result<Option<R>> {
+        Ok(self.db.get(key)?.map(|b| f(&b)))
+    }
+
+    /// Hands every value to `each`; returns the count.
+    pub fn for_each_bytes(&self, mut each: impl FnMut(&[u8])) -> ::sled::Result<usize> {
+        let mut count = 0;
+        for entry in self.db.iter() {
+            each(&entry?.1);
+            count += 1;
+        }
+        Ok(count)
+    }
+
     /// Empties the database.
     pub fn clear(&self) -> ::sled::Result<()> {
         self.db.clear()

@@ -79,6 +79,45 @@ impl RawSqlite {
         Ok(count)
     }
 
+    /// Stores `bytes` under `key`: one autocommit statement.
+    pub fn put_bytes(&self, key: &str, bytes: &[u8]) -> rusqlite::Result<()> {
+        self.conn.prepare_cached(PUT)?.execute(params![key, bytes])?;
+        Ok(())
+    }
+
+    /// Stores every pair in one transaction.
+    pub fn put_all_bytes<'a>(
+        &mut self,
+        pairs: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+    ) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut put = tx.prepare_cached(PUT)?;
+            for (key, bytes) in pairs {
+                put.execute(params![key, bytes])?;
+            }
+        }
+        tx.commit()
+    }
+
+    /// Hands the bytes stored under `key` to `f`.
+    pub fn get_bytes<R>(&self, key: &str, f: impl FnOnce(&[u8]) -> R) -> rusqlite::Result<Option<R>> {
+        let mut select = self.conn.prepare_cached("SELECT value FROM kv WHERE key = ?1")?;
+        select.query_row([key], |row| Ok(f(row.get_ref(0)?.as_blob()?))).optional()
+    }
+
+    /// Hands every value to `each` in one statement; returns the count.
+    pub fn for_each_bytes(&self, mut each: impl FnMut(&[u8])) -> rusqlite::Result<usize> {
+        let mut select = self.conn.prepare_cached("SELECT value FROM kv")?;
+        let mut rows = select.query([])?;
+        let mut count = 0;
+        while let Some(row) = rows.next()? {
+            each(row.get_ref(0)?.as_blob()?);
+            count += 1;
+        }
+        Ok(count)
+    }
+
     /// Empties the table.
     pub fn clear(&self) -> rusqlite::Result<()> {
         self.conn.execute("DELETE FROM kv", []).map(drop)

@@ -18,6 +18,7 @@ pub mod digest;
 pub mod engine;
 pub mod error;
 pub mod iter;
+pub mod lifecycle;
 pub mod stash;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -29,6 +30,7 @@ pub use engine::{
     Capabilities, Engine, EngineFactory, EntryMeta, MetaIter, Put, Record, RecordIter, Version, WriteOptions,
 };
 pub use error::{Error, ErrorKind, Result};
+pub use lifecycle::{Prune, PruneReport, SetOptions, Stats};
 pub use stash::{Batch, EncodedKey, Stash, Versioned};
 pub use typed::TypedStash;
 

@@ -2,6 +2,7 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::ops::{Bound, RangeBounds};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -13,9 +14,10 @@ use stash_serial::{Serializer, Value};
 
 use crate::config::{StashConfig, TildePath};
 use crate::digest::Digest;
-use crate::engine::{Engine, EngineFactory, Put, WriteOptions};
+use crate::engine::{Engine, EngineFactory, Put};
 use crate::error::{Error, ErrorKind, Result};
 use crate::iter::{Items, Keys, RawItems, Values};
+use crate::lifecycle::{Lifecycle, SetOptions, time_to_micros};
 use crate::typed::TypedStash;
 
 /// How many entries a batch write (`update`) hands the engine at once.
@@ -43,6 +45,19 @@ struct Inner {
     identity_encoding: bool,
     engine: Arc<dyn Engine>,
     factory: Arc<dyn EngineFactory>,
+    life: Lifecycle,
+    /// For [`Stash::tmp`]: the folder removed (after the entries) when the last handle goes.
+    tmp_dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.tmp_dir.is_some() {
+            // Engines that keep data outside the folder (memory, servers) lose it here;
+            // the folder itself goes when `tmp_dir` drops. Nothing to report to in a drop.
+            let _ = self.engine.clear();
+        }
+    }
 }
 
 /// A key after serialization, encoding and digesting.
@@ -85,6 +100,15 @@ fn with_scratch<R>(f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
 impl Stash {
     /// Opens the stash `config` describes with engines made by `factory`.
     pub fn open(config: StashConfig, factory: Arc<dyn EngineFactory>) -> Result<Stash> {
+        Stash::open_in(config, factory, None)
+    }
+
+    fn open_in(
+        config: StashConfig,
+        factory: Arc<dyn EngineFactory>,
+        tmp_dir: Option<tempfile::TempDir>,
+    ) -> Result<Stash> {
+        config.validate()?;
         if config.engine != factory.name() {
             return Err(Error::new(
                 ErrorKind::Config,
@@ -97,6 +121,7 @@ impl Stash {
         let shown = format!("{}HashStash({})", factory.display_name(), TildePath(&data_path));
         let engine = factory.open(&data_path, &config).map_err(|e| e.with_context("stash", &shown))?;
         let identity_encoding = !config.b64 && encoding.codec().name() == "raw";
+        let config_for_life = config.clone();
         let stash = Stash {
             inner: Arc::new(Inner {
                 config,
@@ -106,6 +131,8 @@ impl Stash {
                 identity_encoding,
                 engine,
                 factory,
+                life: Lifecycle::new(&config_for_life),
+                tmp_dir,
             }),
         };
         if stash.inner.config.clear {
@@ -144,7 +171,11 @@ impl Stash {
         &self.inner.encoding
     }
 
-    fn context(&self, err: Error) -> Error {
+    pub(crate) fn lifecycle(&self) -> &Lifecycle {
+        &self.inner.life
+    }
+
+    pub(crate) fn context(&self, err: Error) -> Error {
         err.with_context("stash", self)
     }
 
@@ -209,25 +240,25 @@ impl Stash {
         self.with_plain(bytes, |plain| Ok(stash_serial::decode::<T>(ser, plain)?))
     }
 
-    fn write_options(&self) -> WriteOptions {
-        if self.inner.config.append_mode { WriteOptions::APPEND } else { WriteOptions::REPLACE }
-    }
-
-    /// Stores `value` under `key` (in append mode, as a new version).
+    /// Stores `value` under `key` (in append mode, as a new version; with a
+    /// `ttl`, expiring then).
     pub fn set<K: Serialize + ?Sized, V: Serialize + ?Sized>(&self, key: &K, value: &V) -> Result<()> {
-        self.set_with(key, value, self.write_options())
+        self.set_with(key, value, SetOptions::new())
     }
 
-    /// Stores `value` under `key` with explicit write options.
+    /// Stores `value` under `key` with per-call options ([`SetOptions`]: append,
+    /// time to live; an engine-level [`WriteOptions`](crate::WriteOptions) also converts).
     pub fn set_with<K: Serialize + ?Sized, V: Serialize + ?Sized>(
         &self,
         key: &K,
         value: &V,
-        options: WriteOptions,
+        options: impl Into<SetOptions>,
     ) -> Result<()> {
+        let options = self.resolve(options.into())?;
         let k = self.encode_key(key)?;
         let v = self.encode_value(value)?;
-        self.inner.engine.put(&k.digest, &k.bytes, &v, options).map_err(|e| self.key_context(e, &k.digest))
+        self.inner.engine.put(&k.digest, &k.bytes, &v, options).map_err(|e| self.key_context(e, &k.digest))?;
+        self.wrote(1, v.len() as u64)
     }
 
     /// The value stored under `key`, or `None`. Reading a value as the wrong
@@ -236,6 +267,7 @@ impl Stash {
         let k = self.encode_key(key)?;
         let stored =
             self.inner.engine.get(&k.digest, &k.bytes).map_err(|e| self.key_context(e, &k.digest))?;
+        self.inner.life.read(&k.digest, stored.is_some());
         match stored {
             None => Ok(None),
             Some(bytes) => self.decode(&bytes).map(Some).map_err(|e| self.key_context(e, &k.digest)),
@@ -262,6 +294,21 @@ impl Stash {
     pub fn remove<K: Serialize + ?Sized>(&self, key: &K) -> Result<bool> {
         let k = self.encode_key(key)?;
         self.inner.engine.delete(&k.digest, &k.bytes).map_err(|e| self.key_context(e, &k.digest))
+    }
+
+    /// Removes and returns some entry (which one is up to the engine), or
+    /// `None` when the stash is empty.
+    pub fn popitem<K: DeserializeOwned, V: DeserializeOwned>(&self) -> Result<Option<(K, V)>> {
+        for record in self.inner.engine.scan().map_err(|e| self.context(e))? {
+            let record = record.map_err(|e| self.context(e))?;
+            let key = self.decode(&record.key).map_err(|e| self.key_context(e, &record.digest))?;
+            let value = self.decode(&record.value).map_err(|e| self.key_context(e, &record.digest))?;
+            // Another handle may have taken it since the scan saw it: try the next.
+            if self.inner.engine.delete(&record.digest, &record.key).map_err(|e| self.context(e))? {
+                return Ok(Some((key, value)));
+            }
+        }
+        Ok(None)
     }
 
     /// Removes `key` and returns its value, if it was stored.
@@ -311,11 +358,14 @@ impl Stash {
         if batch.is_empty() {
             return Ok(0);
         }
+        let options = self.resolve(SetOptions::new())?;
         let puts: Vec<Put<'_>> =
             batch.iter().map(|(k, v)| Put { digest: k.digest, key: &k.bytes, value: v }).collect();
-        self.inner.engine.put_many(&puts, self.write_options()).map_err(|e| self.context(e))?;
+        self.inner.engine.put_many(&puts, options).map_err(|e| self.context(e))?;
         let n = batch.len();
+        let bytes = batch.iter().map(|(_, v)| v.len() as u64).sum();
         batch.clear();
+        self.wrote(n as u64, bytes)?;
         Ok(n)
     }
 
@@ -333,6 +383,42 @@ impl Stash {
             ..parent.clone()
         };
         Stash::open(config, self.inner.factory.clone())
+    }
+
+    /// A stash with the same settings in a fresh temporary folder, emptied and
+    /// removed when its last handle is dropped (also when a panic unwinds
+    /// through it).
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// # let dir = tempfile::tempdir()?;
+    /// # let cfg = stash_core::StashConfig { root_dir: dir.path().into(), engine: "memory".into(), ..Default::default() };
+    /// # let stash = stash_core::Stash::open(cfg, Arc::new(stash_engine_memory::Memory))?;
+    /// let path = {
+    ///     let tmp = stash.tmp()?;
+    ///     tmp.set("key", "value")?;
+    ///     tmp.path().to_path_buf()
+    /// };
+    /// assert!(!path.exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn tmp(&self) -> Result<Stash> {
+        let dir = tempfile::Builder::new()
+            .prefix("hashstash-tmp-")
+            .tempdir()
+            .map_err(|e| Error::io(e, "create a temporary folder", &std::env::temp_dir()))?;
+        let config = StashConfig {
+            root_dir: dir.path().to_path_buf(),
+            dbname: "tmp".into(),
+            clear: false,
+            ..self.inner.config.clone()
+        };
+        Stash::open_in(config, self.inner.factory.clone(), Some(dir))
+    }
+
+    /// Whether this stash was made by [`Stash::tmp`] (and goes away with its last handle).
+    pub fn is_temporary(&self) -> bool {
+        self.inner.tmp_dir.is_some()
     }
 
     /// Starts a batch: writes collected in memory and handed to the engine at
@@ -439,6 +525,65 @@ impl Stash {
     /// Every kept version of `key`'s value, oldest first (one outside append mode).
     pub fn get_all<K: Serialize + ?Sized, V: DeserializeOwned>(&self, key: &K) -> Result<Vec<V>> {
         Ok(self.get_all_with_metadata(key)?.into_iter().map(|v| v.value).collect())
+    }
+
+    /// The kept versions written within `range` (of write times), oldest first:
+    /// `stash.get_all_in::<_, V>(&key, since..)`, `..until`, `t0..t1`.
+    pub fn get_all_in<K, V>(&self, key: &K, range: impl RangeBounds<SystemTime>) -> Result<Vec<Versioned<V>>>
+    where
+        K: Serialize + ?Sized,
+        V: DeserializeOwned,
+    {
+        let within = |at: i64| {
+            let after = match range.start_bound() {
+                Bound::Included(t) => at >= time_to_micros(*t),
+                Bound::Excluded(t) => at > time_to_micros(*t),
+                Bound::Unbounded => true,
+            };
+            let before = match range.end_bound() {
+                Bound::Included(t) => at <= time_to_micros(*t),
+                Bound::Excluded(t) => at < time_to_micros(*t),
+                Bound::Unbounded => true,
+            };
+            after && before
+        };
+        self.versions_where(key, within)?.into_iter().collect()
+    }
+
+    /// Every kept version, each decoded on its own: a version that fails to
+    /// decode is an `Err` in its place and never hides the others.
+    pub fn try_get_all_with_metadata<K: Serialize + ?Sized, V: DeserializeOwned>(
+        &self,
+        key: &K,
+    ) -> Result<Vec<Result<Versioned<V>>>> {
+        self.versions_where(key, |_| true)
+    }
+
+    fn versions_where<K: Serialize + ?Sized, V: DeserializeOwned>(
+        &self,
+        key: &K,
+        keep: impl Fn(i64) -> bool,
+    ) -> Result<Vec<Result<Versioned<V>>>> {
+        let k = self.encode_key(key)?;
+        let versions = self
+            .inner
+            .engine
+            .versions(&k.digest, &k.bytes)
+            .map_err(|e| self.key_context(e, &k.digest))?
+            .unwrap_or_default();
+        Ok(versions
+            .into_iter()
+            .filter(|v| keep(v.written_at_micros))
+            .map(|v| {
+                Ok(Versioned {
+                    version: v.number,
+                    written_at: v.written_at(),
+                    value: self
+                        .decode(&v.value)
+                        .map_err(|e| self.key_context(e, &k.digest).with_context("version", v.number))?,
+                })
+            })
+            .collect())
     }
 
     /// Every kept version with its number and write time, oldest first.

@@ -4,17 +4,21 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
+use std::sync::atomic::Ordering;
+
 use heed::RwTxn;
-use stash_core::clock::unique_micros;
+use stash_core::clock::{is_expired, now_micros, unique_micros};
 use stash_core::engine::key_mismatch;
-use stash_core::{Capabilities, Digest, Engine, Error, Put, RecordIter, Result, Version, WriteOptions};
+use stash_core::{
+    Capabilities, Digest, Engine, Error, ErrorKind, MetaIter, Put, RecordIter, Result, Version, WriteOptions,
+};
 
 use crate::env::{Db, LmdbEnv};
 use crate::error::{Fail, damaged};
 use crate::options::{Durability, LmdbOptions};
 use crate::record::{self, RecordView};
 use crate::registry;
-use crate::scan::Scan;
+use crate::scan::{self, Scan};
 
 /// One LMDB stash: an environment in a `data.db/` folder, shared by every
 /// handle of this process opened on that folder.
@@ -70,18 +74,62 @@ impl LmdbEngine {
         Ok(view)
     }
 
+    /// Parses a stored record, checks its key, and hides it once expired.
+    fn live<'a>(&self, digest: &Digest, stored: &'a [u8], key: &[u8]) -> Result<Option<RecordView<'a>>, Fail> {
+        let view = self.checked(digest, stored, key)?;
+        Ok(Some(view).filter(|v| !is_expired(v.expires, now_micros())))
+    }
+
+    /// Creates the expiry marker before the first expiring write of this process.
+    fn note_expiring(&self) -> Result<()> {
+        if self.env.expiring_known.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let marker = self.env.expiring_marker();
+        std::fs::OpenOptions::new().create(true).append(true).open(&marker).map_err(|e| {
+            Error::new(ErrorKind::Io, "cannot create the expiry marker")
+                .with_context("file", marker.display())
+                .with_source(e)
+        })?;
+        self.env.expiring_known.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Whether any entry may carry an expiry (checked on disk: another process may have written one).
+    fn may_expire(&self) -> bool {
+        self.env.expiring_known.load(Ordering::Relaxed) || self.env.expiring_marker().exists()
+    }
+
+    /// Counts entries that have not expired, reading only record headers.
+    fn count_live(&self) -> Result<usize> {
+        let now = now_micros();
+        self.env.read("count the keys", |rtxn, db| {
+            let mut n = 0;
+            for item in db.iter(rtxn)? {
+                let (_, stored) = item?;
+                // A damaged record counts as present: reads report it.
+                n += usize::from(record::parse(stored).map_or(true, |v| !is_expired(v.expires, now)));
+            }
+            Ok(n)
+        })
+    }
+
     /// Writes one item inside `wtxn`.
     fn insert(&self, wtxn: &mut RwTxn<'_>, db: Db, put: &Put<'_>, options: WriteOptions) -> Result<(), Fail> {
         let digest = &put.digest;
+        let expires = options.expires_at_micros;
         let appended = match db.get(wtxn, digest.as_bytes())? {
             None => None,
-            Some(stored) if options.append => {
-                let view = self.checked(digest, stored, put.key)?;
-                let (last, _) = view.newest().map_err(|reason| self.damaged(reason, digest))?;
-                // Rising even across processes whose clocks disagree slightly.
-                let micros = unique_micros().max(last.saturating_add(1));
-                Some(view.appended(micros, put.value).map_err(|reason| self.damaged(reason, digest))?)
-            }
+            Some(stored) if options.append => match self.live(digest, stored, put.key)? {
+                // An expired entry is gone: the append starts a new history.
+                None => None,
+                Some(view) => {
+                    let (last, _) = view.newest().map_err(|reason| self.damaged(reason, digest))?;
+                    // Rising even across processes whose clocks disagree slightly.
+                    let micros = unique_micros().max(last.saturating_add(1));
+                    Some(view.appended(micros, put.value, expires).map_err(|reason| self.damaged(reason, digest))?)
+                }
+            },
             Some(stored) => {
                 // A replace repairs a record too damaged to parse, but never
                 // overwrites another key's record.
@@ -95,9 +143,9 @@ impl LmdbEngine {
             Some(bytes) => db.put(wtxn, digest.as_bytes(), &bytes)?,
             None => {
                 let micros = unique_micros();
-                let len = record::single_len(put.key, put.value);
+                let len = record::single_len(put.key, put.value, expires);
                 db.put_reserved(wtxn, digest.as_bytes(), len, |space| {
-                    record::write_single(space, put.key, micros, put.value)
+                    record::write_single(space, put.key, micros, put.value, expires)
                 })?;
             }
         }
@@ -121,13 +169,16 @@ impl Engine for LmdbEngine {
     fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.env.read("read a value", |rtxn, db| {
             let Some(stored) = db.get(rtxn, digest.as_bytes())? else { return Ok(None) };
-            let view = self.checked(digest, stored, key)?;
+            let Some(view) = self.live(digest, stored, key)? else { return Ok(None) };
             let (_, value) = view.newest().map_err(|reason| self.damaged(reason, digest))?;
             Ok(Some(value.to_vec()))
         })
     }
 
     fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
+        if options.expires_at_micros.is_some() {
+            self.note_expiring()?;
+        }
         let put = Put { digest: *digest, key, value };
         self.env.write("write a value", |wtxn, db| self.insert(wtxn, db, &put, options))
     }
@@ -136,6 +187,9 @@ impl Engine for LmdbEngine {
     fn put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {
         if items.is_empty() {
             return Ok(());
+        }
+        if options.expires_at_micros.is_some() {
+            self.note_expiring()?;
         }
         self.env.write("write a batch of values", |wtxn, db| {
             items.iter().try_for_each(|put| self.insert(wtxn, db, put, options))
@@ -146,45 +200,88 @@ impl Engine for LmdbEngine {
         self.env.write("delete a key", |wtxn, db| {
             let Some(stored) = db.get(wtxn, digest.as_bytes())? else { return Ok(false) };
             // A record too damaged to parse may be deleted; another key's may not.
-            if record::parse(stored).is_ok() {
-                self.checked(digest, stored, key)?;
-            }
-            Ok(db.delete(wtxn, digest.as_bytes())?)
+            let live = match record::parse(stored) {
+                Ok(_) => self.live(digest, stored, key)?.is_some(),
+                Err(_) => true,
+            };
+            Ok(db.delete(wtxn, digest.as_bytes())? && live)
         })
     }
 
     fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
         self.env.read("look a key up", |rtxn, db| match db.get(rtxn, digest.as_bytes())? {
             None => Ok(false),
-            Some(stored) => self.checked(digest, stored, key).map(|_| true),
+            Some(stored) => self.live(digest, stored, key).map(|v| v.is_some()),
         })
     }
 
-    /// The entry count of the database (one record per key): no scan.
+    /// The entry count of the database (one record per key), no scan, while
+    /// no entry was ever written with an expiry; then a scan of record headers.
     fn len(&self) -> Result<usize> {
+        if self.may_expire() {
+            return self.count_live();
+        }
         self.env.read("count the keys", |rtxn, db| Ok(db.len(rtxn)? as usize))
     }
 
     fn is_empty(&self) -> Result<bool> {
+        if self.may_expire() {
+            return Ok(self.scan_keys()?.next().is_none());
+        }
         self.env.read("count the keys", |rtxn, db| Ok(db.is_empty(rtxn)?))
     }
 
     fn clear(&self) -> Result<()> {
-        self.env.write("clear the stash", |wtxn, db| Ok(db.clear(wtxn)?))
+        self.env.write("clear the stash", |wtxn, db| Ok(db.clear(wtxn)?))?;
+        let marker = self.env.expiring_marker();
+        match std::fs::remove_file(&marker) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(Error::new(ErrorKind::Io, "cannot remove the expiry marker")
+                    .with_context("file", marker.display())
+                    .with_source(e));
+            }
+        }
+        self.env.expiring_known.store(false, Ordering::Relaxed);
+        Ok(())
     }
 
     fn scan(&self) -> Result<RecordIter> {
-        Ok(Box::new(Scan::new(self.env.clone(), false)))
+        Ok(Box::new(Scan::new(self.env.clone(), scan::records)))
     }
 
     fn scan_keys(&self) -> Result<RecordIter> {
-        Ok(Box::new(Scan::new(self.env.clone(), true)))
+        Ok(Box::new(Scan::new(self.env.clone(), scan::keys)))
+    }
+
+    fn scan_meta(&self) -> Result<MetaIter> {
+        Ok(Box::new(Scan::new(self.env.clone(), scan::meta)))
+    }
+
+    /// The allocated size of the data and lock files.
+    fn disk_usage(&self) -> Result<Option<u64>> {
+        use std::os::unix::fs::MetadataExt;
+        let mut total = 0;
+        for name in ["data.mdb", "lock.mdb"] {
+            let file = self.env.file().with_file_name(name);
+            match std::fs::metadata(&file) {
+                Ok(meta) => total += meta.blocks() * 512,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(Error::new(ErrorKind::Io, "cannot read the size of an LMDB file")
+                        .with_context("file", file.display())
+                        .with_source(e));
+                }
+            }
+        }
+        Ok(Some(total))
     }
 
     fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
         self.env.read("read the versions of a value", |rtxn, db| {
             let Some(stored) = db.get(rtxn, digest.as_bytes())? else { return Ok(None) };
-            let view = self.checked(digest, stored, key)?;
+            let Some(view) = self.live(digest, stored, key)? else { return Ok(None) };
             let versions = view
                 .versions()
                 .enumerate()

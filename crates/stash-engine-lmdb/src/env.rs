@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use heed::types::Bytes;
@@ -40,6 +41,8 @@ pub(crate) struct LmdbEnv {
     max_map_size: usize,
     /// Shared by every transaction of this process; exclusive while resizing.
     txns: RwLock<()>,
+    /// Whether this process knows the expiry marker file exists.
+    pub(crate) expiring_known: AtomicBool,
 }
 
 impl fmt::Debug for LmdbEnv {
@@ -87,7 +90,15 @@ impl LmdbEnv {
             return Err(Error::new(ErrorKind::Corrupt, "the LMDB environment has no main database")
                 .with_context("file", file.display()));
         };
-        Ok(LmdbEnv { env, db, file, durability: options.durability, max_map_size, txns: RwLock::new(()) })
+        Ok(LmdbEnv {
+            env,
+            db,
+            file,
+            durability: options.durability,
+            max_map_size,
+            txns: RwLock::new(()),
+            expiring_known: AtomicBool::new(false),
+        })
     }
 
     fn main_database(env: &Env) -> heed::Result<Option<Db>> {
@@ -101,6 +112,13 @@ impl LmdbEnv {
     /// The data file, for error context.
     pub fn file(&self) -> &Path {
         &self.file
+    }
+
+    /// `.../data.db/expiring`: present once any entry was written with an
+    /// expiry (by any process), until the stash is cleared. While it is absent,
+    /// `len` is the database's entry count; while present, a header scan.
+    pub fn expiring_marker(&self) -> PathBuf {
+        self.file.with_file_name("expiring")
     }
 
     /// The durability the environment was opened with.

@@ -2,10 +2,11 @@
 //!
 //! ```text
 //! offset  size   field
-//! 0       1      format byte, 0x01
+//! 0       1      format byte: 0x01, or 0x02 for an entry that expires
 //! 1       4      key length K, u32 little-endian
 //! 5       K      encoded key
 //! 5+K     4      version count N ≥ 1, u32 little-endian
+//! 9+K     8      (format 0x02 only) expiry, microseconds since the Unix epoch, i64 little-endian
 //! then N times, oldest first:
 //!         8      written at, microseconds since the Unix epoch, i64 little-endian
 //!         8      value length V, u64 little-endian
@@ -18,11 +19,14 @@
 
 use std::io::{self, Write};
 
-/// The first byte of every record in this format.
+/// The first byte of a record that never expires.
 pub(crate) const FORMAT: u8 = 1;
+/// The first byte of a record with an expiry time.
+pub(crate) const FORMAT_EXPIRING: u8 = 2;
 
 const HEADER: usize = 1 + 4;
 const COUNT: usize = 4;
+const EXPIRY: usize = 8;
 const VERSION_HEADER: usize = 8 + 8;
 
 /// Why a record does not parse.
@@ -33,6 +37,8 @@ pub(crate) type Damage = &'static str;
 pub(crate) struct RecordView<'a> {
     /// The encoded key.
     pub key: &'a [u8],
+    /// When the entry expires, if ever.
+    pub expires: Option<i64>,
     count: u32,
     /// The version entries, back to back.
     versions: &'a [u8],
@@ -48,11 +54,12 @@ fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
 
 /// Reads the header and the key; the versions are checked when walked.
 pub(crate) fn parse(bytes: &[u8]) -> Result<RecordView<'_>, Damage> {
-    match bytes.first() {
+    let expiring = match bytes.first() {
         None => return Err("empty record"),
-        Some(&FORMAT) => {}
+        Some(&FORMAT) => false,
+        Some(&FORMAT_EXPIRING) => true,
         Some(_) => return Err("unknown record format (not written by this engine)"),
-    }
+    };
     let key_len = u32_at(bytes, 1).ok_or("record truncated in its header")? as usize;
     let key_end = HEADER.checked_add(key_len).ok_or("key length out of range")?;
     let key = bytes.get(HEADER..key_end).ok_or("record truncated in its key")?;
@@ -60,7 +67,15 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<RecordView<'_>, Damage> {
     if count == 0 {
         return Err("record holds no version");
     }
-    Ok(RecordView { key, count, versions: &bytes[key_end + COUNT..] })
+    let mut rest = key_end + COUNT;
+    let expires = if expiring {
+        let at = u64_at(bytes, rest).ok_or("record truncated in its expiry")? as i64;
+        rest += EXPIRY;
+        Some(at)
+    } else {
+        None
+    };
+    Ok(RecordView { key, expires, count, versions: &bytes[rest..] })
 }
 
 impl<'a> RecordView<'a> {
@@ -84,14 +99,20 @@ impl<'a> RecordView<'a> {
         last.ok_or("record holds no version")
     }
 
-    /// The whole record with `(micros, value)` added as its newest version.
-    pub fn appended(&self, micros: i64, value: &[u8]) -> Result<Vec<u8>, Damage> {
+    /// How many versions the record holds, and their value bytes in all (checks every header).
+    pub fn totals(&self) -> Result<(u64, u64), Damage> {
+        self.versions().try_fold((0, 0), |(n, bytes), v| Ok((n + 1, bytes + v?.1.len() as u64)))
+    }
+
+    /// The whole record with `(micros, value)` added as its newest version,
+    /// expiring at `expires`.
+    pub fn appended(&self, micros: i64, value: &[u8], expires: Option<i64>) -> Result<Vec<u8>, Damage> {
         // Walk first: a damaged record is reported, not extended.
         self.newest()?;
         let count = self.count.checked_add(1).ok_or("too many versions")?;
-        let len = HEADER + self.key.len() + COUNT + self.versions.len() + VERSION_HEADER + value.len();
+        let len = head_len(self.key, expires) + self.versions.len() + VERSION_HEADER + value.len();
         let mut out = Vec::with_capacity(len);
-        write_head(&mut out, self.key, count).map_err(|_| "cannot build record")?;
+        write_head(&mut out, self.key, count, expires).map_err(|_| "cannot build record")?;
         out.extend_from_slice(self.versions);
         write_version(&mut out, micros, value).map_err(|_| "cannot build record")?;
         Ok(out)
@@ -134,24 +155,38 @@ impl<'a> Iterator for Versions<'a> {
     }
 }
 
+fn head_len(key: &[u8], expires: Option<i64>) -> usize {
+    HEADER + key.len() + COUNT + if expires.is_some() { EXPIRY } else { 0 }
+}
+
 /// The size of a record holding one version.
-pub(crate) fn single_len(key: &[u8], value: &[u8]) -> usize {
-    HEADER + key.len() + COUNT + VERSION_HEADER + value.len()
+pub(crate) fn single_len(key: &[u8], value: &[u8], expires: Option<i64>) -> usize {
+    head_len(key, expires) + VERSION_HEADER + value.len()
 }
 
 /// Writes a record holding one version (exactly [`single_len`] bytes).
-pub(crate) fn write_single(out: &mut impl Write, key: &[u8], micros: i64, value: &[u8]) -> io::Result<()> {
-    write_head(out, key, 1)?;
+pub(crate) fn write_single(
+    out: &mut impl Write,
+    key: &[u8],
+    micros: i64,
+    value: &[u8],
+    expires: Option<i64>,
+) -> io::Result<()> {
+    write_head(out, key, 1, expires)?;
     write_version(out, micros, value)
 }
 
-fn write_head(out: &mut impl Write, key: &[u8], count: u32) -> io::Result<()> {
+fn write_head(out: &mut impl Write, key: &[u8], count: u32, expires: Option<i64>) -> io::Result<()> {
     let key_len = u32::try_from(key.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "key longer than 4 GiB"))?;
-    out.write_all(&[FORMAT])?;
+    out.write_all(&[if expires.is_some() { FORMAT_EXPIRING } else { FORMAT }])?;
     out.write_all(&key_len.to_le_bytes())?;
     out.write_all(key)?;
-    out.write_all(&count.to_le_bytes())
+    out.write_all(&count.to_le_bytes())?;
+    if let Some(at) = expires {
+        out.write_all(&at.to_le_bytes())?;
+    }
+    Ok(())
 }
 
 fn write_version(out: &mut impl Write, micros: i64, value: &[u8]) -> io::Result<()> {
@@ -166,9 +201,25 @@ mod tests {
 
     fn single(key: &[u8], micros: i64, value: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        write_single(&mut out, key, micros, value).unwrap();
-        assert_eq!(out.len(), single_len(key, value));
+        write_single(&mut out, key, micros, value, None).unwrap();
+        assert_eq!(out.len(), single_len(key, value, None));
         out
+    }
+
+    #[test]
+    fn expiry_round_trip() {
+        let mut out = Vec::new();
+        write_single(&mut out, b"k", 5, b"v", Some(99)).unwrap();
+        assert_eq!(out.len(), single_len(b"k", b"v", Some(99)));
+        let view = parse(&out).unwrap();
+        assert_eq!((view.key, view.expires), (&b"k"[..], Some(99)));
+        assert_eq!(view.newest().unwrap(), (5, &b"v"[..]));
+        // An append may drop the expiry, and the versions survive it.
+        let plain = view.appended(6, b"w", None).unwrap();
+        let view = parse(&plain).unwrap();
+        assert_eq!(view.expires, None);
+        assert_eq!(view.totals().unwrap(), (2, 2));
+        assert!(parse(&out[..out.len() - 11]).is_err() || parse(&out[..out.len() - 11]).unwrap().newest().is_err());
     }
 
     #[test]
@@ -184,7 +235,7 @@ mod tests {
     fn append_keeps_order() {
         let mut bytes = single(b"k", 1, b"a");
         for (t, v) in [(2, &b"bb"[..]), (3, b""), (4, b"dddd")] {
-            bytes = parse(&bytes).unwrap().appended(t, v).unwrap();
+            bytes = parse(&bytes).unwrap().appended(t, v, None).unwrap();
         }
         let view = parse(&bytes).unwrap();
         let all: Vec<_> = view.versions().collect::<Result<_, _>>().unwrap();
@@ -194,7 +245,7 @@ mod tests {
 
     #[test]
     fn damage_is_reported_never_panics() {
-        let good = parse(&single(b"key", 5, b"value")).unwrap().appended(6, b"more").unwrap();
+        let good = parse(&single(b"key", 5, b"value")).unwrap().appended(6, b"more", Some(7)).unwrap();
         // Every truncation and every single-byte change parses or errors, never panics.
         for cut in 0..good.len() {
             let view = parse(&good[..cut]);

@@ -11,7 +11,8 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use stash_core::{Digest, Error, ErrorKind, Record, Result};
+use stash_core::clock::{is_expired, now_micros};
+use stash_core::{Digest, EntryMeta, Error, ErrorKind, Record, Result};
 
 use crate::env::LmdbEnv;
 use crate::error::damaged;
@@ -22,33 +23,39 @@ const CHUNK_RECORDS: usize = 1024;
 /// Bytes per chunk (a chunk holds at least one record, whatever its size).
 const CHUNK_BYTES: usize = 8 << 20;
 
-/// One chunk of records, read in one transaction.
-struct Chunk {
-    records: Vec<Result<Record>>,
+/// One chunk of items, read in one transaction.
+struct Chunk<T> {
+    records: Vec<Result<T>>,
     /// The last LMDB key read, if any.
     last: Option<Vec<u8>>,
     /// Whether the database ended within this chunk.
     ended: bool,
 }
 
+/// Turns one stored record into an item, or skips it (`None`): one of
+/// [`records`], [`keys`] and [`meta`].
+pub(crate) type Convert<T> = fn(&LmdbEnv, &[u8], &[u8], i64) -> Option<Result<T>>;
+
 /// A streaming iterator over the records of one environment.
-pub(crate) struct Scan {
+pub(crate) struct Scan<T> {
     env: Arc<LmdbEnv>,
-    keys_only: bool,
+    convert: Convert<T>,
+    /// The clock reading that decides expiry, taken when the scan starts.
+    now: i64,
     /// The last LMDB key read; the next chunk starts after it.
     after: Option<Vec<u8>>,
-    buffered: std::vec::IntoIter<Result<Record>>,
+    buffered: std::vec::IntoIter<Result<T>>,
     done: bool,
 }
 
-impl Scan {
-    /// Iterates over every record; with `keys_only`, values are left empty.
-    pub fn new(env: Arc<LmdbEnv>, keys_only: bool) -> Scan {
-        Scan { env, keys_only, after: None, buffered: Vec::new().into_iter(), done: false }
+impl<T> Scan<T> {
+    /// Iterates over every record, converted by `convert`.
+    pub fn new(env: Arc<LmdbEnv>, convert: Convert<T>) -> Scan<T> {
+        Scan { env, convert, now: now_micros(), after: None, buffered: Vec::new().into_iter(), done: false }
     }
 
     /// Reads the next chunk.
-    fn fetch(&self) -> Result<Chunk> {
+    fn fetch(&self) -> Result<Chunk<T>> {
         let env = &*self.env;
         env.read("iterate over the stash", |rtxn, db| {
             let lower = match &self.after {
@@ -67,15 +74,45 @@ impl Scan {
                 let (key, value) = item?;
                 bytes += key.len() + value.len();
                 last = Some(key);
-                chunk.push(to_record(env, key, value, self.keys_only));
+                if let Some(item) = (self.convert)(env, key, value, self.now) {
+                    chunk.push(item);
+                }
             }
             Ok(Chunk { records: chunk, last: last.map(<[u8]>::to_vec), ended })
         })
     }
 }
 
-/// Decodes one stored record into the newest value of its key.
-fn to_record(env: &LmdbEnv, lmdb_key: &[u8], stored: &[u8], keys_only: bool) -> Result<Record> {
+/// The newest value of a live record.
+pub(crate) fn records(env: &LmdbEnv, lmdb_key: &[u8], stored: &[u8], now: i64) -> Option<Result<Record>> {
+    to_record(env, lmdb_key, stored, now, false).transpose()
+}
+
+/// The key of a live record (its value left empty).
+pub(crate) fn keys(env: &LmdbEnv, lmdb_key: &[u8], stored: &[u8], now: i64) -> Option<Result<Record>> {
+    to_record(env, lmdb_key, stored, now, true).transpose()
+}
+
+/// The metadata of any record, expired or not.
+pub(crate) fn meta(env: &LmdbEnv, lmdb_key: &[u8], stored: &[u8], _now: i64) -> Option<Result<EntryMeta>> {
+    Some((|| {
+        let digest = digest_of(env, lmdb_key)?;
+        let bad = |reason| damaged(reason, env.file()).with_context("digest", digest);
+        let view = record::parse(stored).map_err(bad)?;
+        let (written_at_micros, _) = view.newest().map_err(bad)?;
+        let (versions, value_bytes) = view.totals().map_err(bad)?;
+        Ok(EntryMeta {
+            digest,
+            key: view.key.to_vec(),
+            written_at_micros,
+            expires_at_micros: view.expires,
+            versions,
+            value_bytes,
+        })
+    })())
+}
+
+fn digest_of(env: &LmdbEnv, lmdb_key: &[u8]) -> Result<Digest> {
     let Ok(digest) = <[u8; 16]>::try_from(lmdb_key) else {
         return Err(Error::new(
             ErrorKind::Corrupt,
@@ -86,17 +123,25 @@ fn to_record(env: &LmdbEnv, lmdb_key: &[u8], stored: &[u8], keys_only: bool) -> 
         )
         .with_context("file", env.file().display()));
     };
-    let digest = Digest(digest);
-    let bad = |reason| damaged(reason, env.file()).with_context("digest", digest);
-    let view = record::parse(stored).map_err(bad)?;
-    let value = if keys_only { Vec::new() } else { view.newest().map_err(bad)?.1.to_vec() };
-    Ok(Record { digest, key: view.key.to_vec(), value })
+    Ok(Digest(digest))
 }
 
-impl Iterator for Scan {
-    type Item = Result<Record>;
+/// Decodes one stored record into the newest value of its key; `None` once expired.
+fn to_record(env: &LmdbEnv, lmdb_key: &[u8], stored: &[u8], now: i64, keys_only: bool) -> Result<Option<Record>> {
+    let digest = digest_of(env, lmdb_key)?;
+    let bad = |reason| damaged(reason, env.file()).with_context("digest", digest);
+    let view = record::parse(stored).map_err(bad)?;
+    if is_expired(view.expires, now) {
+        return Ok(None);
+    }
+    let value = if keys_only { Vec::new() } else { view.newest().map_err(bad)?.1.to_vec() };
+    Ok(Some(Record { digest, key: view.key.to_vec(), value }))
+}
 
-    fn next(&mut self) -> Option<Result<Record>> {
+impl<T> Iterator for Scan<T> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
         loop {
             if let Some(item) = self.buffered.next() {
                 return Some(item);

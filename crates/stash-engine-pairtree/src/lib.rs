@@ -73,13 +73,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use stash_core::clock::unique_micros;
+use stash_core::clock::{now_micros, unique_micros};
 use stash_core::{
-    Capabilities, Digest, Engine, EngineFactory, Error, RecordIter, Result, StashConfig, Version,
+    Capabilities, Digest, Engine, EngineFactory, Error, MetaIter, RecordIter, Result, StashConfig, Version,
     WriteOptions,
 };
 
-use slot::{KEY_FILE, RETRIES, Want, Written};
+use slot::{KEY_FILE, RETRIES, VersionName, Want, Written};
 
 /// Opens pairtree engines with the default options: the factory to hand to `Stash::open`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -250,6 +250,15 @@ impl PairtreeEngine {
         Ok(())
     }
 
+    /// Whether the newest version in the slot folder `dir` has expired (false when there is none).
+    fn newest_expired(&self, dir: &Path) -> Result<bool> {
+        match slot::list(dir) {
+            Ok(l) => Ok(l.newest().is_some_and(|v| v.expired(now_micros()))),
+            Err(e) if slot::is_gone(&e) => Ok(false),
+            Err(e) => Err(Error::io(e, "list slot folder", dir)),
+        }
+    }
+
     /// Removes empty folders from the slot's parent up to (not including) the root.
     fn prune_parents(&self, dir: &mut PathBuf) {
         for _ in 0..3 {
@@ -302,7 +311,9 @@ impl Engine for PairtreeEngine {
             }
             Err(e) => return Err(Error::io(e, "read key file", &dir).with_context("digest", digest)),
         };
-        let name = format!("{}.{}", unique_micros(), std::process::id());
+        let name = VersionName::format(unique_micros(), std::process::id(), options.expires_at_micros);
+        // Appending to an expired entry starts a new history.
+        let append = options.append && !self.newest_expired(&dir)?;
         let mut done = false;
         for attempt in 0..RETRIES {
             if !key_written
@@ -330,7 +341,7 @@ impl Engine for PairtreeEngine {
             .with_context("file", dir.display())
             .with_context("digest", digest));
         }
-        if !options.append {
+        if !append {
             self.prune(&mut dir, key).map_err(|e| e.with_context("digest", digest))?;
         } else {
             dir.push(KEY_FILE);
@@ -347,10 +358,12 @@ impl Engine for PairtreeEngine {
     fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
         self.verified.forget(digest);
         let mut dir = self.slot_path(digest);
-        let present = match slot::read(&mut dir, digest, Some(key), Want::Exists)? {
+        let present = match slot::read(&mut dir, digest, Some(key), Want::Any)? {
             Some(_) => true,
             None => return Ok(false),
         };
+        // An expired entry is removed too, but was not there for the caller.
+        let present = present && !self.newest_expired(&dir)?;
         // `.key` first: from here on the slot reads as absent.
         dir.push(KEY_FILE);
         let removed = slot::remove_file(&dir, "remove key file");
@@ -381,10 +394,11 @@ impl Engine for PairtreeEngine {
 
     fn len(&self) -> Result<usize> {
         let mut n = 0;
+        let now = now_micros();
         for leaf in walk::Walker::new(&self.root)? {
             let (_, path) = leaf?;
             match slot::list(&path) {
-                Ok(l) if l.has_key && !l.versions.is_empty() => n += 1,
+                Ok(l) if l.has_key && l.newest().is_some_and(|v| !v.expired(now)) => n += 1,
                 Ok(_) => {}
                 Err(e) if slot::is_gone(&e) => {}
                 Err(e) => return Err(Error::io(e, "list slot folder", &path)),
@@ -394,10 +408,11 @@ impl Engine for PairtreeEngine {
     }
 
     fn is_empty(&self) -> Result<bool> {
+        let now = now_micros();
         for leaf in walk::Walker::new(&self.root)? {
             let (_, path) = leaf?;
             match slot::list(&path) {
-                Ok(l) if l.has_key && !l.versions.is_empty() => return Ok(false),
+                Ok(l) if l.has_key && l.newest().is_some_and(|v| !v.expired(now)) => return Ok(false),
                 Ok(_) => {}
                 Err(e) if slot::is_gone(&e) => {}
                 Err(e) => return Err(Error::io(e, "list slot folder", &path)),
@@ -449,6 +464,15 @@ impl Engine for PairtreeEngine {
     fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
         let mut path = self.slot_path(digest);
         slot::versions(&mut path, digest, key)
+    }
+
+    fn scan_meta(&self) -> Result<MetaIter> {
+        Ok(Box::new(walk::Metas::new(&self.root)?))
+    }
+
+    /// The allocated size of every file and folder under the data folder.
+    fn disk_usage(&self) -> Result<Option<u64>> {
+        walk::disk_usage(&self.root).map(Some)
     }
 
     /// Nothing to do: every write is complete (renamed into place) when `put`

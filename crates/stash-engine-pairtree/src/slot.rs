@@ -23,24 +23,51 @@ pub(crate) const RETRIES: usize = 32;
 /// Makes temporary names unique within this process (the pid makes them unique across processes).
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A version file name `<micros>.<pid>`, ordered numerically by `(micros, pid)`
-/// (the name breaks ties between spellings such as `0999.1` and `999.1`).
+/// A version file name `<micros>.<pid>`, or `<micros>.<pid>.x<expiry micros>`
+/// for a write with an expiry, ordered numerically by `(micros, pid)` (the
+/// name breaks ties between spellings such as `0999.1` and `999.1`).
+/// The Python library reads the timestamp before the first dot, so it reads
+/// expiring versions too (and ignores their expiry).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct VersionName {
     pub micros: i64,
     pub pid: u64,
+    pub expires: Option<i64>,
     pub name: String,
 }
 
-/// Parses `<micros>.<pid>` (ASCII digits only); `None` for anything else,
-/// including `.key` and `.tmp.*`.
-pub(crate) fn parse_version(name: &str) -> Option<(i64, u64)> {
-    let (micros, pid) = name.split_once('.')?;
+impl VersionName {
+    /// The file name for a version written now-ish.
+    pub fn format(micros: i64, pid: u32, expires: Option<i64>) -> String {
+        match expires {
+            None => format!("{micros}.{pid}"),
+            Some(at) => format!("{micros}.{pid}.x{at}"),
+        }
+    }
+
+    /// Whether this version's expiry has passed at `now`.
+    pub fn expired(&self, now: i64) -> bool {
+        stash_core::clock::is_expired(self.expires, now)
+    }
+}
+
+/// Parses `<micros>.<pid>[.x<expiry>]` (ASCII digits only); `None` for anything
+/// else, including `.key` and `.tmp.*`.
+pub(crate) fn parse_version(name: &str) -> Option<(i64, u64, Option<i64>)> {
+    let (micros, rest) = name.split_once('.')?;
+    let (pid, expires) = match rest.split_once(".x") {
+        Some((pid, at)) => (pid, Some(at)),
+        None => (rest, None),
+    };
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(micros) || !digits(pid) {
+    if !digits(micros) || !digits(pid) || !expires.is_none_or(digits) {
         return None;
     }
-    Some((micros.parse().ok()?, pid.parse().ok()?))
+    let expires = match expires {
+        Some(at) => Some(at.parse().ok()?),
+        None => None,
+    };
+    Some((micros.parse().ok()?, pid.parse().ok()?, expires))
 }
 
 /// What a slot folder holds, as one `read_dir` saw it.
@@ -68,8 +95,8 @@ pub(crate) fn list(dir: &Path) -> io::Result<Listing> {
         let Some(name) = name.to_str() else { continue };
         if name == KEY_FILE {
             listing.has_key = true;
-        } else if let Some((micros, pid)) = parse_version(name) {
-            listing.versions.push(VersionName { micros, pid, name: name.to_owned() });
+        } else if let Some((micros, pid, expires)) = parse_version(name) {
+            listing.versions.push(VersionName { micros, pid, expires, name: name.to_owned() });
         }
     }
     Ok(listing)
@@ -164,6 +191,8 @@ pub(crate) enum Read<T> {
 pub(crate) enum Want {
     /// Only whether a complete entry is there.
     Exists,
+    /// Like `Exists`, but an expired entry counts too.
+    Any,
     /// The key bytes.
     Key,
     /// The key and newest value.
@@ -194,6 +223,9 @@ pub(crate) fn read_once(
         Err(e) => return Err(Error::io(e, "list slot folder", path)),
     };
     let Some(newest) = listing.newest() else { return Ok(Read::Absent) };
+    if want != Want::Any && newest.expired(stash_core::clock::now_micros()) {
+        return Ok(Read::Absent);
+    }
     if !listing.has_key {
         // A version without a key: a put interrupted before writing `.key`, or
         // a concurrent delete. Not a complete entry either way.
@@ -202,7 +234,7 @@ pub(crate) fn read_once(
     let mut data = SlotData::default();
     let read_key = match want {
         Want::NewestTrusted => false,
-        Want::Exists => expected.is_some(),
+        Want::Exists | Want::Any => expected.is_some(),
         Want::Key | Want::Newest => true,
     };
     if read_key {
@@ -279,6 +311,9 @@ pub(crate) fn versions(path: &mut PathBuf, digest: &Digest, key: &[u8]) -> Resul
             return Ok(None);
         }
         listing.versions.sort_unstable();
+        if listing.versions.last().is_some_and(|v| v.expired(stash_core::clock::now_micros())) {
+            return Ok(None);
+        }
         path.push(KEY_FILE);
         let stored = read_key_file(path, Some(key));
         match stored {
@@ -444,17 +479,21 @@ mod tests {
 
     #[test]
     fn version_names_parse_numerically() {
-        assert_eq!(parse_version("1000.7"), Some((1000, 7)));
-        assert_eq!(parse_version("999.12345"), Some((999, 12345)));
-        for bad in [".key", ".tmp.1.2", "junk", "1.", ".1", "1.2.3", "-1.2", "+1.2", "1.x", ""] {
+        assert_eq!(parse_version("1000.7"), Some((1000, 7, None)));
+        assert_eq!(parse_version("999.12345"), Some((999, 12345, None)));
+        assert_eq!(parse_version("999.12345.x5000"), Some((999, 12345, Some(5000))));
+        assert_eq!(VersionName::format(999, 12345, Some(5000)), "999.12345.x5000");
+        for bad in
+            [".key", ".tmp.1.2", "junk", "1.", ".1", "1.2.3", "-1.2", "+1.2", "1.x", "", "1.2.x", "1.2.x-5", "1.2.y3"]
+        {
             assert_eq!(parse_version(bad), None, "{bad}");
         }
         assert_eq!(parse_version("99999999999999999999999.1"), None);
         let mut names: Vec<VersionName> = ["999.12345", "1000.7", "1000.12"]
             .iter()
             .map(|n| {
-                let (micros, pid) = parse_version(n).unwrap();
-                VersionName { micros, pid, name: n.to_string() }
+                let (micros, pid, expires) = parse_version(n).unwrap();
+                VersionName { micros, pid, expires, name: n.to_string() }
             })
             .collect();
         names.sort();

@@ -3,7 +3,9 @@
 use std::fs::{self, ReadDir};
 use std::path::{Path, PathBuf};
 
-use stash_core::{Digest, Error, Record, Result};
+use std::os::unix::fs::MetadataExt;
+
+use stash_core::{Digest, EntryMeta, Error, Record, Result};
 
 use crate::slot::{self, Want};
 
@@ -123,4 +125,99 @@ impl Iterator for Records {
             }
         }
     }
+}
+
+/// Streams the metadata of every complete slot, expired ones included.
+pub(crate) struct Metas {
+    walker: Walker,
+}
+
+impl Metas {
+    pub fn new(root: &Path) -> Result<Metas> {
+        Ok(Metas { walker: Walker::new(root)? })
+    }
+}
+
+impl Iterator for Metas {
+    type Item = Result<EntryMeta>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let (digest, mut path) = match self.walker.next()? {
+                Ok(leaf) => leaf,
+                Err(e) => return Some(Err(e)),
+            };
+            match slot_meta(&mut path, digest) {
+                Ok(Some(meta)) => return Some(Ok(meta)),
+                Ok(None) => continue, // vanished or incomplete: skip
+                Err(e) => return Some(Err(e.with_context("digest", digest))),
+            }
+        }
+    }
+}
+
+/// The metadata of one slot: its key, its versions' names and sizes.
+fn slot_meta(path: &mut PathBuf, digest: Digest) -> Result<Option<EntryMeta>> {
+    let listing = match slot::list(path) {
+        Ok(l) => l,
+        Err(e) if slot::is_gone(&e) => return Ok(None),
+        Err(e) => return Err(Error::io(e, "list slot folder", path)),
+    };
+    let Some(newest) = listing.newest() else { return Ok(None) };
+    if !listing.has_key {
+        return Ok(None);
+    }
+    path.push(slot::KEY_FILE);
+    let key = slot::read_file(path);
+    let key = match key {
+        Ok(key) => key,
+        Err(e) if slot::is_gone(&e) => return Ok(None),
+        Err(e) => return Err(Error::io(e, "read key file", path)),
+    };
+    path.pop();
+    let mut value_bytes = 0;
+    for v in &listing.versions {
+        path.push(&v.name);
+        let size = fs::symlink_metadata(&*path);
+        path.pop();
+        match size {
+            Ok(meta) => value_bytes += meta.len(),
+            Err(e) if slot::is_gone(&e) => {}
+            Err(e) => return Err(Error::io(e, "read the size of a version file", path)),
+        }
+    }
+    Ok(Some(EntryMeta {
+        digest,
+        key,
+        written_at_micros: newest.micros,
+        expires_at_micros: newest.expires,
+        versions: listing.versions.len() as u64,
+        value_bytes,
+    }))
+}
+
+/// The allocated bytes of everything under `root` (files and folders).
+pub(crate) fn disk_usage(root: &Path) -> Result<u64> {
+    let mut total = 0;
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let entries = match fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(e) if slot::is_gone(&e) => continue,
+            Err(e) => return Err(Error::io(e, "list folder", &dir)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::io(e, "list folder", &dir))?;
+            let meta = match entry.metadata() {
+                Ok(m) => m,
+                Err(e) if slot::is_gone(&e) => continue,
+                Err(e) => return Err(Error::io(e, "read file size", &entry.path())),
+            };
+            total += meta.blocks() * 512;
+            if meta.is_dir() {
+                stack.push(entry.path());
+            }
+        }
+    }
+    Ok(total)
 }

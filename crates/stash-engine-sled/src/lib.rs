@@ -93,11 +93,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use stash_core::{
-    Capabilities, Digest, Engine, EngineFactory, Error, Put, RecordIter, Result, StashConfig, Version,
-    WriteOptions,
+    Capabilities, Digest, Engine, EngineFactory, Error, MetaIter, Put, RecordIter, Result, StashConfig,
+    Version, WriteOptions,
 };
 
-use scan::Scan;
+use scan::{MetaScan, Scan};
 use store::Store;
 
 /// Opens sled engines: the factory to hand to `Stash::open`.
@@ -178,7 +178,7 @@ impl Engine for SledEngine {
     }
 
     fn len(&self) -> Result<usize> {
-        Ok(self.store.len())
+        self.store.len()
     }
 
     fn clear(&self) -> Result<()> {
@@ -195,6 +195,14 @@ impl Engine for SledEngine {
 
     fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
         self.store.versions(digest, key)
+    }
+
+    fn scan_meta(&self) -> Result<MetaIter> {
+        Ok(Box::new(MetaScan::new(self.store.clone())))
+    }
+
+    fn disk_usage(&self) -> Result<Option<u64>> {
+        self.store.disk_usage().map(Some)
     }
 
     fn flush(&self) -> Result<()> {

@@ -4,11 +4,11 @@ use std::fmt;
 use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use sled::IVec;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
-use stash_core::clock::unique_micros;
+use stash_core::clock::{is_expired, now_micros, unique_micros};
 use stash_core::engine::key_mismatch;
 use stash_core::{Digest, Error, ErrorKind, Put, Result, Version, WriteOptions};
 
@@ -16,14 +16,22 @@ use crate::error::{damaged, lock_file, open_panic, sled_error, too_long};
 use crate::record::{self, View};
 use crate::registry::{Closer, wait_for_release};
 
-/// The tree holding the format marker and, between sessions, the key count.
+/// The tree holding the format marker and, between sessions, the counts.
 const META_TREE: &[u8] = b"hashstash.meta";
 /// Meta key: which layout the records use.
 const FORMAT_KEY: &[u8] = b"format";
-/// The only layout so far.
-const FORMAT: &[u8] = b"hashstash-sled/1";
+/// The first layout: tag-1 records only. New databases start with it, so
+/// earlier builds still open them until an entry with an expiry is written.
+const FORMAT_V1: &[u8] = b"hashstash-sled/1";
+/// Records may also have tag 2 (with an expiry); written, durably, before
+/// the first such record, so a build that cannot read them refuses the
+/// database instead of reporting its records as damaged.
+const FORMAT_V2: &[u8] = b"hashstash-sled/2";
 /// Meta key: the key count, present only after a clean close.
 const COUNT_KEY: &[u8] = b"count";
+/// Meta key: the number of records with an expiry, present only after a
+/// clean close of a format-2 database.
+const EXPIRING_KEY: &[u8] = b"expiring";
 
 /// An open database. Records live in sled's default tree, keyed by the
 /// 16-byte digest. Dropped when the last handle goes: flushes, saves the
@@ -36,13 +44,22 @@ pub(crate) struct Store {
     /// compare-and-swap (or a transaction) and so knows whether it created
     /// or removed one.
     count: AtomicI64,
+    /// Exact number of records with an expiry (expired or not), kept the
+    /// same way: while it is 0, `len` is `count`.
+    expiring: AtomicI64,
+    /// Whether the format marker says 2 (records with an expiry may exist).
+    format_v2: AtomicBool,
     /// Last: runs after `db` and `meta` are dropped.
     _closer: Closer,
 }
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Store").field("dir", &self.dir).field("count", &self.count).finish_non_exhaustive()
+        f.debug_struct("Store")
+            .field("dir", &self.dir)
+            .field("count", &self.count)
+            .field("expiring", &self.expiring)
+            .finish_non_exhaustive()
     }
 }
 
@@ -71,23 +88,39 @@ fn open_sled(dir: &Path) -> Result<(sled::Db, sled::Tree)> {
     Ok((db, meta))
 }
 
+/// What [`check_and_count`] finds.
+struct Counts {
+    keys: i64,
+    expiring: i64,
+    format_v2: bool,
+}
+
+/// A saved `u64` LE counter.
+fn saved_count(saved: Option<IVec>) -> Option<i64> {
+    let bytes: [u8; 8] = saved?.as_ref().try_into().ok()?;
+    Some(i64::from_le_bytes(bytes))
+}
+
 /// Checks the format marker (writing it into a new database) and finds the
-/// key count: the saved one after a clean close, else by counting.
+/// key count and the count of records with an expiry: the saved ones after
+/// a clean close, else by counting (one pass over the records).
 ///
 /// `existed` says whether sled's files were there before this open: sled
 /// reads a damaged log as an empty database, which must not pass for a new one.
-fn check_and_count(db: &sled::Db, meta: &sled::Tree, dir: &Path, existed: bool) -> Result<i64> {
+fn check_and_count(db: &sled::Db, meta: &sled::Tree, dir: &Path, existed: bool) -> Result<Counts> {
     let err = |e| sled_error(e, "read the sled database", dir);
-    match meta.get(FORMAT_KEY).map_err(err)? {
-        Some(format) if format == FORMAT => {}
+    let format_v2 = match meta.get(FORMAT_KEY).map_err(err)? {
+        Some(format) if format == FORMAT_V1 => false,
+        Some(format) if format == FORMAT_V2 => true,
         Some(format) => {
             return Err(Error::new(ErrorKind::Corrupt, "this sled database has an unknown record format")
                 .with_context("format", String::from_utf8_lossy(&format))
                 .with_context("file", dir.display()));
         }
         None if !existed && db.is_empty() => {
-            meta.insert(FORMAT_KEY, FORMAT).map_err(err)?;
+            meta.insert(FORMAT_KEY, FORMAT_V1).map_err(err)?;
             db.flush().map_err(|e| sled_error(e, "flush the sled database", dir))?;
+            false
         }
         None if db.is_empty() => {
             return Err(Error::new(
@@ -104,25 +137,24 @@ fn check_and_count(db: &sled::Db, meta: &sled::Tree, dir: &Path, existed: bool) 
             )
             .with_context("file", dir.display()));
         }
+    };
+    // Take the saved counts away before any write, durably: if this session
+    // crashes, the next open counts again instead of trusting stale numbers.
+    let keys = saved_count(meta.remove(COUNT_KEY).map_err(err)?);
+    let expiring = saved_count(meta.remove(EXPIRING_KEY).map_err(err)?);
+    // A format-1 database holds no record with an expiry.
+    let expiring = if format_v2 { expiring } else { Some(0) };
+    if let (Some(keys), Some(expiring)) = (keys, expiring) {
+        db.flush().map_err(|e| sled_error(e, "flush the sled database", dir))?;
+        return Ok(Counts { keys, expiring, format_v2 });
     }
-    // Take the saved count away before any write, durably: if this session
-    // crashes, the next open counts again instead of trusting a stale number.
-    match meta.remove(COUNT_KEY).map_err(err)? {
-        Some(saved) if saved.len() == 8 => {
-            db.flush().map_err(|e| sled_error(e, "flush the sled database", dir))?;
-            let mut bytes = [0; 8];
-            bytes.copy_from_slice(&saved);
-            Ok(i64::from_le_bytes(bytes))
-        }
-        _ => {
-            let mut n = 0;
-            for key in db.iter().keys() {
-                key.map_err(err)?;
-                n += 1;
-            }
-            Ok(n)
-        }
+    let (mut keys, mut expiring) = (0, 0);
+    for record in db.iter().values() {
+        let record = record.map_err(err)?;
+        keys += 1;
+        expiring += i64::from(record::has_expiry(&record));
     }
+    Ok(Counts { keys, expiring, format_v2 })
 }
 
 impl Store {
@@ -131,11 +163,13 @@ impl Store {
         let existed = dir.join("conf").exists() || fs::metadata(lock_file(dir)).is_ok_and(|m| m.len() > 0);
         let (db, meta) = open_sled(dir)?;
         match check_and_count(&db, &meta, dir, existed) {
-            Ok(count) => Ok(Store {
+            Ok(counts) => Ok(Store {
                 db,
                 meta,
                 dir: dir.to_path_buf(),
-                count: AtomicI64::new(count),
+                count: AtomicI64::new(counts.keys),
+                expiring: AtomicI64::new(counts.expiring),
+                format_v2: AtomicBool::new(counts.format_v2),
                 _closer: Closer::new(dir, id),
             }),
             Err(e) => {
@@ -174,6 +208,11 @@ impl Store {
         view.newest().map_err(|why| damaged(why, digest, &self.dir))
     }
 
+    /// The number of versions and their total length of a parsed record, for `scan_meta`.
+    pub(crate) fn parse_sizes(&self, digest: &Digest, view: &View<'_>) -> Result<(u64, u64)> {
+        view.sizes().map_err(|why| damaged(why, digest, &self.dir))
+    }
+
     /// The stored record for `key` (checked), or `None`.
     fn record(&self, digest: &Digest, key: &[u8]) -> Result<Option<IVec>> {
         let found = self.db.get(digest.as_bytes()).map_err(self.sled_err("read a record"))?;
@@ -188,15 +227,43 @@ impl Store {
             return Ok(None);
         };
         let view = self.checked(digest, &bytes, key)?;
+        if !view.live(now_micros()) {
+            return Ok(None);
+        }
         let (_, value) = view.newest().map_err(|why| damaged(why, digest, &self.dir))?;
         Ok(Some(value.to_vec()))
     }
 
     pub(crate) fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
-        Ok(self.record(digest, key)?.is_some())
+        let Some(bytes) = self.record(digest, key)? else { return Ok(false) };
+        let expiry = record::expiry(&bytes).map_err(|why| damaged(why, digest, &self.dir))?;
+        Ok(!is_expired(expiry, now_micros()))
     }
 
-    /// The record to store over `old` (checked against `key`).
+    /// Writes the format-2 marker, durably, before the first record with an
+    /// expiry; a no-op once done.
+    fn mark_expiring(&self) -> Result<()> {
+        if !self.format_v2.load(Ordering::Acquire) {
+            self.meta.insert(FORMAT_KEY, FORMAT_V2).map_err(self.sled_err("write the format marker"))?;
+            self.db.flush().map_err(self.sled_err("flush the sled database"))?;
+            self.format_v2.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Adds the changes of replacing `old` with `new` to the counts.
+    fn count_change(&self, old: Option<&[u8]>, new: Option<&[u8]>) {
+        let (keys, expiring) = change(old, new);
+        if keys != 0 {
+            self.count.fetch_add(keys, Ordering::Relaxed);
+        }
+        if expiring != 0 {
+            self.expiring.fetch_add(expiring, Ordering::Relaxed);
+        }
+    }
+
+    /// The record to store over `old` (checked against `key`). Appending to
+    /// an expired entry starts a new history.
     fn next_record(
         &self,
         digest: &Digest,
@@ -206,33 +273,35 @@ impl Store {
         options: WriteOptions,
     ) -> Result<Vec<u8>> {
         let micros = unique_micros();
+        let expires_at = options.expires_at_micros;
         let new = match old {
             Some(old) => {
                 let view = self.checked(digest, old, key)?;
-                if options.append {
-                    record::appended(&view, micros, value)
+                if options.append && view.live(now_micros()) {
+                    record::appended(&view, expires_at, micros, value)
                 } else {
-                    record::single(key, micros, value)
+                    record::single(key, expires_at, micros, value)
                 }
             }
-            None => record::single(key, micros, value),
+            None => record::single(key, expires_at, micros, value),
         };
         new.map_err(|e| too_long(e, digest))
     }
 
     pub(crate) fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
+        if options.expires_at_micros.is_some() {
+            self.mark_expiring()?;
+        }
         let slot = digest.as_bytes();
         loop {
             let old = self.db.get(slot).map_err(self.sled_err("read a record"))?;
-            let new = self.next_record(digest, old.as_deref(), key, value, options)?;
+            let new = IVec::from(self.next_record(digest, old.as_deref(), key, value, options)?);
             let swapped = self
                 .db
-                .compare_and_swap(slot, old.as_ref(), Some(new))
+                .compare_and_swap(slot, old.as_ref(), Some(new.clone()))
                 .map_err(self.sled_err("write a record"))?;
             if swapped.is_ok() {
-                if old.is_none() {
-                    self.count.fetch_add(1, Ordering::Relaxed);
-                }
+                self.count_change(old.as_deref(), Some(&new));
                 return Ok(());
             }
             // Another writer changed the record in between: read it again.
@@ -242,22 +311,28 @@ impl Store {
     /// Writes every item in one sled transaction: all or nothing, retried by
     /// sled on conflict, committed as one atomic batch.
     pub(crate) fn put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {
+        if options.expires_at_micros.is_some() && !items.is_empty() {
+            self.mark_expiring()?;
+        }
         let outcome = self.db.transaction(|tx| {
-            let mut created = 0i64;
+            let (mut created, mut expiring) = (0i64, 0i64);
             for p in items {
                 let slot = p.digest.as_bytes();
                 let old = tx.get(slot)?;
                 let new = self
                     .next_record(&p.digest, old.as_deref(), p.key, p.value, options)
                     .map_err(ConflictableTransactionError::Abort)?;
-                created += i64::from(old.is_none());
+                let (keys, expiry) = change(old.as_deref(), Some(&new));
+                created += keys;
+                expiring += expiry;
                 tx.insert(&slot[..], new)?;
             }
-            Ok(created)
+            Ok((created, expiring))
         });
         match outcome {
-            Ok(created) => {
+            Ok((created, expiring)) => {
                 self.count.fetch_add(created, Ordering::Relaxed);
+                self.expiring.fetch_add(expiring, Ordering::Relaxed);
                 Ok(())
             }
             Err(TransactionError::Abort(e)) => Err(e),
@@ -265,23 +340,38 @@ impl Store {
         }
     }
 
+    /// Removes `key`; true if it was there and not expired (an expired
+    /// entry is removed too, but was not there to the caller).
     pub(crate) fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
         let slot = digest.as_bytes();
         loop {
             let Some(old) = self.record(digest, key)? else { return Ok(false) };
+            let expiry = record::expiry(&old).map_err(|why| damaged(why, digest, &self.dir))?;
             let swapped = self
                 .db
                 .compare_and_swap(slot, Some(&old), None::<IVec>)
                 .map_err(self.sled_err("delete a record"))?;
             if swapped.is_ok() {
-                self.count.fetch_sub(1, Ordering::Relaxed);
-                return Ok(true);
+                self.count_change(Some(&old), None);
+                return Ok(!is_expired(expiry, now_micros()));
             }
         }
     }
 
-    pub(crate) fn len(&self) -> usize {
-        usize::try_from(self.count.load(Ordering::Relaxed)).unwrap_or(0)
+    /// The number of live entries: the kept count while no record has an
+    /// expiry, else a pass over the records reading only their first nine
+    /// bytes (a damaged record counts as live, as it does in the kept count).
+    pub(crate) fn len(&self) -> Result<usize> {
+        if self.expiring.load(Ordering::Relaxed) <= 0 {
+            return Ok(usize::try_from(self.count.load(Ordering::Relaxed)).unwrap_or(0));
+        }
+        let now = now_micros();
+        let mut live = 0;
+        for record in self.db.iter().values() {
+            let record = record.map_err(self.sled_err("list records"))?;
+            live += usize::from(!record::expiry(&record).is_ok_and(|at| is_expired(at, now)));
+        }
+        Ok(live)
     }
 
     /// Removes every record one by one (sled has no atomic clear); writes
@@ -289,11 +379,40 @@ impl Store {
     pub(crate) fn clear(&self) -> Result<()> {
         for slot in self.db.iter().keys() {
             let slot = slot.map_err(self.sled_err("list records"))?;
-            if self.db.remove(slot).map_err(self.sled_err("delete a record"))?.is_some() {
-                self.count.fetch_sub(1, Ordering::Relaxed);
+            if let Some(old) = self.db.remove(slot).map_err(self.sled_err("delete a record"))? {
+                self.count_change(Some(&old), None);
             }
         }
         Ok(())
+    }
+
+    /// The bytes sled's files take on disk: every file under the folder, by
+    /// allocated blocks where the system reports them.
+    pub(crate) fn disk_usage(&self) -> Result<u64> {
+        let mut total = 0;
+        let mut folders = vec![self.dir.clone()];
+        while let Some(folder) = folders.pop() {
+            let entries = match fs::read_dir(&folder) {
+                Ok(entries) => entries,
+                // sled may remove a snapshot folder while we walk.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && folder != self.dir => continue,
+                Err(e) => return Err(Error::io(e, "list the database folder", &folder)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| Error::io(e, "list the database folder", &folder))?;
+                let meta = match entry.metadata() {
+                    Ok(meta) => meta,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(Error::io(e, "measure a database file", &entry.path())),
+                };
+                if meta.is_dir() {
+                    folders.push(entry.path());
+                } else {
+                    total += allocated(&meta);
+                }
+            }
+        }
+        Ok(total)
     }
 
     pub(crate) fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
@@ -301,6 +420,9 @@ impl Store {
             return Ok(None);
         };
         let view = self.checked(digest, &bytes, key)?;
+        if !view.live(now_micros()) {
+            return Ok(None);
+        }
         let newest_first = view.versions().map_err(|why| damaged(why, digest, &self.dir))?;
         Ok(Some(
             newest_first
@@ -326,11 +448,34 @@ impl Store {
     }
 }
 
+/// How replacing `old` with `new` (`None`: no record) changes the key count
+/// and the count of records with an expiry.
+fn change(old: Option<&[u8]>, new: Option<&[u8]>) -> (i64, i64) {
+    let expiring = |r: Option<&[u8]>| i64::from(r.is_some_and(record::has_expiry));
+    (i64::from(new.is_some()) - i64::from(old.is_some()), expiring(new) - expiring(old))
+}
+
+/// The bytes a file takes on disk: its allocated blocks where the system
+/// reports them, else its length.
+fn allocated(meta: &fs::Metadata) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        meta.blocks() * 512
+    }
+    #[cfg(not(unix))]
+    {
+        meta.len()
+    }
+}
+
 impl Drop for Store {
-    /// Saves the count and flushes; errors cannot be reported from here, and
-    /// a count not saved is recounted at the next open.
+    /// Saves the counts and flushes; errors cannot be reported from here,
+    /// and counts not saved are recounted at the next open.
     fn drop(&mut self) {
         let count = self.count.load(Ordering::Relaxed).max(0);
+        let expiring = self.expiring.load(Ordering::Relaxed).max(0);
+        let _ = self.meta.insert(EXPIRING_KEY, &expiring.to_le_bytes());
         let _ = self.meta.insert(COUNT_KEY, &count.to_le_bytes());
         let _ = self.db.flush();
     }

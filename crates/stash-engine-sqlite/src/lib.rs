@@ -97,16 +97,18 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior, params};
+use stash_core::clock::now_micros;
 use stash_core::engine::key_mismatch;
 use stash_core::{
-    Capabilities, Digest, Engine, EngineFactory, Error, Put, RecordIter, Result, StashConfig, Version,
-    WriteOptions,
+    Capabilities, Digest, Engine, EngineFactory, Error, MetaIter, Put, RecordIter, Result, StashConfig,
+    Version, WriteOptions,
 };
 
 use error::corrupt;
 use pool::Pool;
-use scan::Scan;
+use scan::{Metas, Records, Scan};
+use write::Delta;
 
 pub use schema::{APPLICATION_ID, FORMAT_VERSION};
 
@@ -222,18 +224,33 @@ impl SqliteEngine {
         self.pool.path()
     }
 
-    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, adds the key-count change
-    /// it returns and commits; rolls back on error.
-    fn write(&self, action: &str, f: impl FnOnce(&Connection) -> Result<i64>) -> Result<i64> {
+    /// Runs `f` in a `BEGIN IMMEDIATE` transaction, applies the counter
+    /// changes it adds to the [`Delta`] and commits; rolls back on error.
+    fn write<T>(&self, action: &str, f: impl FnOnce(&Connection, &mut Delta) -> Result<T>) -> Result<T> {
         let conn = self.pool.get()?;
         // Cached statements rather than `Transaction`, which parses BEGIN and
         // COMMIT on every call: this is the per-write overhead that matters.
         let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut s| s.execute([]));
         run("BEGIN IMMEDIATE").map_err(|e| self.pool.error(e, action))?;
-        let delta = f(&conn)?; // on error the pooled connection rolls back when dropped
-        write::bump_count(&self.pool, &conn, delta)?;
+        let mut delta = Delta::default();
+        let out = f(&conn, &mut delta)?; // on error the pooled connection rolls back when dropped
+        write::bump_counts(&self.pool, &conn, delta)?;
         run("COMMIT").map_err(|e| self.pool.error(e, action))?;
-        Ok(delta)
+        Ok(out)
+    }
+}
+
+/// The bytes a file takes on disk: its allocated blocks where the system
+/// reports them, else its length.
+fn allocated(meta: &fs::Metadata) -> u64 {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        meta.blocks() * 512
+    }
+    #[cfg(not(unix))]
+    {
+        meta.len()
     }
 }
 
@@ -261,9 +278,12 @@ impl Engine for SqliteEngine {
     fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let conn = self.pool.get()?;
         let err = |e| self.pool.error(e, "read an entry");
-        let mut stmt =
-            conn.prepare_cached("SELECT key, value FROM entries WHERE digest = ?1").map_err(err)?;
-        let mut rows = stmt.query([&digest.0[..]]).map_err(err)?;
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT key, value FROM entries WHERE digest = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+            )
+            .map_err(err)?;
+        let mut rows = stmt.query(params![&digest.0[..], now_micros()]).map_err(err)?;
         let Some(row) = rows.next().map_err(err)? else { return Ok(None) };
         if blob(row, 0, "an entry's key", self.path())? != key {
             return Err(key_mismatch(digest).with_context("file", self.path().display()));
@@ -273,12 +293,12 @@ impl Engine for SqliteEngine {
 
     fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
         let pool = &*self.pool;
+        let expires = options.expires_at_micros;
         if options.append {
-            self.write("append a version", |tx| write::append(pool, tx, digest, key, value))?;
+            self.write("append a version", |tx, d| write::append(pool, tx, d, digest, key, value, expires))
         } else {
-            self.write("write an entry", |tx| write::replace(pool, tx, digest, key, value))?;
+            self.write("write an entry", |tx, d| write::replace(pool, tx, d, digest, key, value, expires))
         }
-        Ok(())
     }
 
     fn put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {
@@ -287,19 +307,19 @@ impl Engine for SqliteEngine {
         }
         let pool = &*self.pool;
         let one = if options.append { write::append } else { write::replace };
-        self.write("write a batch", |tx| {
-            items.iter().try_fold(0, |delta, p| Ok(delta + one(pool, tx, &p.digest, p.key, p.value)?))
-        })?;
-        Ok(())
+        let expires = options.expires_at_micros;
+        self.write("write a batch", |tx, d| {
+            items.iter().try_for_each(|p| one(pool, tx, d, &p.digest, p.key, p.value, expires))
+        })
     }
 
     fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
         let pool = &*self.pool;
-        Ok(self.write("delete an entry", |tx| write::remove(pool, tx, digest, key))? < 0)
+        self.write("delete an entry", |tx, d| write::remove(pool, tx, d, digest, key))
     }
 
     fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
-        match write::slot_holds(&self.pool, &*self.pool.get()?, digest, key)? {
+        match write::slot_holds(&self.pool, &*self.pool.get()?, digest, key, Some(now_micros()))? {
             None => Ok(false),
             Some(true) => Ok(true),
             Some(false) => Err(key_mismatch(digest).with_context("file", self.path().display())),
@@ -308,30 +328,56 @@ impl Engine for SqliteEngine {
 
     fn len(&self) -> Result<usize> {
         let conn = self.pool.get()?;
+        // One statement, so one snapshot: the kept count, less the expired
+        // entries, found through the partial index on `expires_at` and only
+        // looked for while some entry has an expiry (`CASE` is lazy).
         let count: i64 = conn
-            .prepare_cached("SELECT value FROM meta WHERE name = 'count'")
-            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .prepare_cached(
+                "SELECT c.value - CASE WHEN x.value > 0 THEN
+                     (SELECT count(*) FROM entries WHERE expires_at <= ?1)
+                 ELSE 0 END
+                 FROM meta c, meta x WHERE c.name = 'count' AND x.name = 'expiring'",
+            )
+            .and_then(|mut s| s.query_row([now_micros()], |r| r.get(0)))
             .map_err(|e| self.pool.error(e, "read the entry count"))?;
         usize::try_from(count).map_err(|_| corrupt(format!("the entry count is {count}"), self.path()))
     }
 
     fn clear(&self) -> Result<()> {
-        self.write("clear the stash", |tx| {
+        self.write("clear the stash", |tx, _| {
             tx.execute_batch(
-                "DELETE FROM versions; DELETE FROM entries; UPDATE meta SET value = 0 WHERE name = 'count';",
+                "DELETE FROM versions; DELETE FROM entries;
+                 UPDATE meta SET value = 0 WHERE name IN ('count', 'expiring');",
             )
-            .map_err(|e| self.pool.error(e, "clear the stash"))?;
-            Ok(0)
-        })?;
-        Ok(())
+            .map_err(|e| self.pool.error(e, "clear the stash"))
+        })
     }
 
     fn scan(&self) -> Result<RecordIter> {
-        Ok(Box::new(Scan::new(self.pool.clone(), true)))
+        Ok(Box::new(Scan::new(self.pool.clone(), Records { with_values: true, now: now_micros() })))
     }
 
     fn scan_keys(&self) -> Result<RecordIter> {
-        Ok(Box::new(Scan::new(self.pool.clone(), false)))
+        Ok(Box::new(Scan::new(self.pool.clone(), Records { with_values: false, now: now_micros() })))
+    }
+
+    fn scan_meta(&self) -> Result<MetaIter> {
+        Ok(Box::new(Scan::new(self.pool.clone(), Metas)))
+    }
+
+    fn disk_usage(&self) -> Result<Option<u64>> {
+        let mut total = 0;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut name = self.path().as_os_str().to_owned();
+            name.push(suffix);
+            let file = Path::new(&name);
+            match fs::metadata(file) {
+                Ok(meta) => total += allocated(&meta),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(e, "measure the database files", file)),
+            }
+        }
+        Ok(Some(total))
     }
 
     fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
@@ -341,9 +387,12 @@ impl Engine for SqliteEngine {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred).map_err(err)?;
         let newest = {
             let mut stmt = tx
-                .prepare_cached("SELECT key, history, written_at, value FROM entries WHERE digest = ?1")
+                .prepare_cached(
+                    "SELECT key, history, written_at, value FROM entries
+                     WHERE digest = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+                )
                 .map_err(err)?;
-            let mut rows = stmt.query([&digest.0[..]]).map_err(err)?;
+            let mut rows = stmt.query(params![&digest.0[..], now_micros()]).map_err(err)?;
             let Some(row) = rows.next().map_err(err)? else { return Ok(None) };
             if blob(row, 0, "an entry's key", self.path())? != key {
                 return Err(key_mismatch(digest).with_context("file", self.path().display()));

@@ -9,7 +9,8 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use stash_core::{Digest, Record, Result};
+use rusqlite::Row;
+use stash_core::{Digest, EntryMeta, Record, Result};
 
 use crate::error::corrupt;
 use crate::pool::Pool;
@@ -19,33 +20,134 @@ const PAGE_ROWS: usize = 512;
 /// A page also ends once it holds this many bytes (big values).
 const PAGE_BYTES: usize = 8 << 20;
 
-/// The iterator behind `scan` and `scan_keys`.
-pub(crate) struct Scan {
+/// What a scan reads: its page query and how a row becomes an item.
+pub(crate) trait Reader: Send + 'static {
+    /// What the scan yields.
+    type Item: Send + 'static;
+    /// The page query: `?1` the last digest seen, `?2` the page size and,
+    /// when [`now`](Reader::now) is `Some`, `?3` the time entries expire at.
+    fn sql(&self) -> &'static str;
+    /// The time that hides expired entries, if the scan hides them.
+    fn now(&self) -> Option<i64>;
+    /// The item of one row, and how many bytes it holds.
+    fn read(&self, pool: &Pool, digest: Digest, row: &Row<'_>) -> Result<(Self::Item, usize)>;
+    /// The slot of an item, where the next page starts.
+    fn digest(item: &Self::Item) -> Digest;
+}
+
+/// Reads live records, with or without their newest value.
+pub(crate) struct Records {
+    /// Read the values too (`scan`), or only keys (`scan_keys`).
+    pub with_values: bool,
+    /// Entries expired at this time are skipped.
+    pub now: i64,
+}
+
+impl Reader for Records {
+    type Item = Record;
+
+    fn sql(&self) -> &'static str {
+        if self.with_values {
+            "SELECT digest, key, value FROM entries
+             WHERE digest > ?1 AND (expires_at IS NULL OR expires_at > ?3) ORDER BY digest LIMIT ?2"
+        } else {
+            "SELECT digest, key FROM entries
+             WHERE digest > ?1 AND (expires_at IS NULL OR expires_at > ?3) ORDER BY digest LIMIT ?2"
+        }
+    }
+
+    fn now(&self) -> Option<i64> {
+        Some(self.now)
+    }
+
+    fn read(&self, pool: &Pool, digest: Digest, row: &Row<'_>) -> Result<(Record, usize)> {
+        let key = blob(pool, row, 1, "an entry's key")?.to_vec();
+        let value = if self.with_values { blob(pool, row, 2, "an entry's value")?.to_vec() } else { Vec::new() };
+        let bytes = key.len() + value.len();
+        Ok((Record { digest, key, value }, bytes))
+    }
+
+    fn digest(item: &Record) -> Digest {
+        item.digest
+    }
+}
+
+/// Reads the metadata of every entry, expired ones included, without
+/// reading a value: `length()` of a blob column reads only its header, and
+/// the `versions` table is visited only for entries that have older versions.
+pub(crate) struct Metas;
+
+impl Reader for Metas {
+    type Item = EntryMeta;
+
+    fn sql(&self) -> &'static str {
+        "SELECT digest, key, written_at, expires_at, history,
+                length(value) + CASE WHEN history > 0 THEN
+                    (SELECT coalesce(sum(length(v.value)), 0) FROM versions v WHERE v.digest = e.digest)
+                ELSE 0 END
+         FROM entries e WHERE digest > ?1 ORDER BY digest LIMIT ?2"
+    }
+
+    fn now(&self) -> Option<i64> {
+        None
+    }
+
+    fn read(&self, pool: &Pool, digest: Digest, row: &Row<'_>) -> Result<(EntryMeta, usize)> {
+        let err = |e| pool.error(e, "read the metadata of an entry");
+        let key = blob(pool, row, 1, "an entry's key")?.to_vec();
+        let written_at_micros: i64 = row.get(2).map_err(err)?;
+        let expires_at_micros: Option<i64> = row.get(3).map_err(err)?;
+        let history: i64 = row.get(4).map_err(err)?;
+        let value_bytes: i64 = row.get(5).map_err(err)?;
+        let versions = u64::try_from(history)
+            .ok()
+            .and_then(|h| h.checked_add(1))
+            .ok_or_else(|| corrupt(format!("an entry records {history} older versions"), pool.path()))?;
+        let value_bytes = u64::try_from(value_bytes)
+            .map_err(|_| corrupt(format!("an entry's values total {value_bytes} bytes"), pool.path()))?;
+        let bytes = key.len();
+        let meta = EntryMeta { digest, key, written_at_micros, expires_at_micros, versions, value_bytes };
+        Ok((meta, bytes))
+    }
+
+    fn digest(item: &EntryMeta) -> Digest {
+        item.digest
+    }
+}
+
+/// The blob in column `i`, or a `Corrupt` error.
+fn blob<'r>(pool: &Pool, row: &'r Row<'_>, i: usize, what: &str) -> Result<&'r [u8]> {
+    let value = row.get_ref(i).map_err(|e| pool.error(e, "read a page of entries"))?;
+    value.as_blob().map_err(|_| corrupt(format!("{what} is not a blob"), pool.path()))
+}
+
+/// The iterator behind `scan`, `scan_keys` and `scan_meta`.
+pub(crate) struct Scan<R: Reader> {
     pool: Arc<Pool>,
-    with_values: bool,
+    reader: R,
     /// The last digest handed out; the next page starts after it.
     after: Vec<u8>,
-    page: VecDeque<Record>,
+    page: VecDeque<R::Item>,
     done: bool,
 }
 
-impl Scan {
-    pub(crate) fn new(pool: Arc<Pool>, with_values: bool) -> Scan {
+impl<R: Reader> Scan<R> {
+    pub(crate) fn new(pool: Arc<Pool>, reader: R) -> Scan<R> {
         // An empty blob sorts before every digest.
-        Scan { pool, with_values, after: Vec::new(), page: VecDeque::new(), done: false }
+        Scan { pool, reader, after: Vec::new(), page: VecDeque::new(), done: false }
     }
 
     fn fill(&mut self) -> Result<()> {
         let pool = &*self.pool;
         let conn = pool.get()?;
         let err = |e| pool.error(e, "read a page of entries");
-        let sql = if self.with_values {
-            "SELECT digest, key, value FROM entries WHERE digest > ?1 ORDER BY digest LIMIT ?2"
-        } else {
-            "SELECT digest, key FROM entries WHERE digest > ?1 ORDER BY digest LIMIT ?2"
-        };
-        let mut stmt = conn.prepare_cached(sql).map_err(err)?;
-        let mut rows = stmt.query(rusqlite::params![self.after, PAGE_ROWS as i64]).map_err(err)?;
+        let mut stmt = conn.prepare_cached(self.reader.sql()).map_err(err)?;
+        let limit = PAGE_ROWS as i64;
+        let mut rows = match self.reader.now() {
+            Some(now) => stmt.query(rusqlite::params![self.after, limit, now]),
+            None => stmt.query(rusqlite::params![self.after, limit]),
+        }
+        .map_err(err)?;
         let (mut count, mut bytes) = (0, 0);
         while let Some(row) = rows.next().map_err(err)? {
             let digest = row.get_ref(0).map_err(err)?;
@@ -54,23 +156,16 @@ impl Scan {
                 .ok()
                 .and_then(|b| <[u8; 16]>::try_from(b).ok())
                 .ok_or_else(|| corrupt("an entry's digest is not 16 bytes", pool.path()))?;
-            let key = row.get_ref(1).map_err(err)?.as_blob().map(<[u8]>::to_vec);
-            let key = key.map_err(|_| corrupt("an entry's key is not a blob", pool.path()))?;
-            let value = if self.with_values {
-                let value = row.get_ref(2).map_err(err)?.as_blob().map(<[u8]>::to_vec);
-                value.map_err(|_| corrupt("an entry's value is not a blob", pool.path()))?
-            } else {
-                Vec::new()
-            };
+            let (item, size) = self.reader.read(pool, Digest(digest), row)?;
             count += 1;
-            bytes += key.len() + value.len();
-            self.page.push_back(Record { digest: Digest(digest), key, value });
+            bytes += size;
+            self.page.push_back(item);
             if bytes >= PAGE_BYTES {
                 break;
             }
         }
         match self.page.back() {
-            Some(last) => self.after = last.digest.0.to_vec(),
+            Some(last) => self.after = R::digest(last).0.to_vec(),
             None => self.done = true,
         }
         if count < PAGE_ROWS && bytes < PAGE_BYTES {
@@ -80,10 +175,10 @@ impl Scan {
     }
 }
 
-impl Iterator for Scan {
-    type Item = Result<Record>;
+impl<R: Reader> Iterator for Scan<R> {
+    type Item = Result<R::Item>;
 
-    fn next(&mut self) -> Option<Result<Record>> {
+    fn next(&mut self) -> Option<Result<R::Item>> {
         if self.page.is_empty()
             && !self.done
             && let Err(e) = self.fill()

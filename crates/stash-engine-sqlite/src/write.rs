@@ -1,14 +1,15 @@
 //! The write statements, run inside a `BEGIN IMMEDIATE` transaction.
 //!
-//! The entry count lives in `meta` and changes in the same transaction as
-//! the rows it counts. Each write reports how it changed the number of keys
-//! (`+1`, `0` or `-1`) and the caller applies the sum once per transaction:
-//! a batch of new keys updates the count row once, not once per key.
+//! The entry count and the count of entries with an expiry live in `meta`
+//! and change in the same transaction as the rows they count. Each write
+//! adds how it changed them to a [`Delta`] and the caller applies the sum
+//! once per transaction: a batch of new keys updates the count row once, not
+//! once per key.
 //! (Counting with triggers instead measured about half the batch speed: each
 //! insert then runs a sub-program and journals its statement.)
 
 use rusqlite::{Connection, OptionalExtension, params};
-use stash_core::clock::unique_micros;
+use stash_core::clock::{is_expired, now_micros, unique_micros};
 use stash_core::engine::key_mismatch;
 use stash_core::{Digest, Error, Result};
 
@@ -18,45 +19,75 @@ fn mismatch(pool: &Pool, digest: &Digest) -> Error {
     key_mismatch(digest).with_context("file", pool.path().display())
 }
 
-/// Stores `value` as the only version of `key`; returns the change in key count.
+/// How a transaction changed the two counters of `meta`, applied once at commit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Delta {
+    /// Change in the number of rows of `entries` (`'count'`).
+    pub keys: i64,
+    /// Change in the number of rows with an `expires_at` (`'expiring'`).
+    pub expiring: i64,
+}
+
+impl Delta {
+    /// Adds the change of one write.
+    fn add(&mut self, keys: i64, old_expiring: bool, new_expiring: bool) {
+        self.keys += keys;
+        self.expiring += i64::from(new_expiring) - i64::from(old_expiring);
+    }
+}
+
+/// Stores `value` as the only version of `key`, expiring at `expires_at`.
 ///
 /// An existing key is one `UPDATE` (plus a seek in the usually empty
-/// `versions` table); a new key a missed `UPDATE` and one `INSERT`. A slot
-/// holding another key is refused.
+/// `versions` table): the first `UPDATE` only matches a row without an
+/// expiry, the second one with, so the expiring count stays exact without
+/// reading the row first; a new key is two missed `UPDATE`s and one
+/// `INSERT`. A slot holding another key is refused.
 pub(crate) fn replace(
     pool: &Pool,
     conn: &Connection,
+    delta: &mut Delta,
     digest: &Digest,
     key: &[u8],
     value: &[u8],
-) -> Result<i64> {
+    expires_at: Option<i64>,
+) -> Result<()> {
     let err = |e| pool.error(e, "write an entry");
     let d = &digest.0[..];
     let now = unique_micros();
-    let updated = conn
-        .prepare_cached(
-            "UPDATE entries SET value = ?3, written_at = ?4, history = 0 WHERE digest = ?1 AND key = ?2",
-        )
-        .map_err(err)?
-        .execute(params![d, key, value, now])
-        .map_err(err)?;
-    if updated > 0 {
-        drop_history(pool, conn, digest)?;
-        return Ok(0);
+    for old_expiring in [false, true] {
+        let sql = if old_expiring {
+            "UPDATE entries SET value = ?3, written_at = ?4, history = 0, expires_at = ?5
+             WHERE digest = ?1 AND key = ?2"
+        } else {
+            "UPDATE entries SET value = ?3, written_at = ?4, history = 0, expires_at = ?5
+             WHERE digest = ?1 AND key = ?2 AND expires_at IS NULL"
+        };
+        let updated = conn
+            .prepare_cached(sql)
+            .map_err(err)?
+            .execute(params![d, key, value, now, expires_at])
+            .map_err(err)?;
+        if updated > 0 {
+            drop_history(pool, conn, digest)?;
+            delta.add(0, old_expiring, expires_at.is_some());
+            return Ok(());
+        }
     }
     let inserted = conn
         .prepare_cached(
-            "INSERT INTO entries(digest, key, value, written_at) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO entries(digest, key, value, written_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT(digest) DO NOTHING",
         )
         .map_err(err)?
-        .execute(params![d, key, value, now])
+        .execute(params![d, key, value, now, expires_at])
         .map_err(err)?;
     if inserted == 0 {
         // The digest is there but the key is not: another key holds the slot.
         return Err(mismatch(pool, digest));
     }
-    Ok(1)
+    delta.add(1, false, expires_at.is_some());
+    Ok(())
 }
 
 /// Removes the older versions of a slot (a seek in a usually empty table).
@@ -68,20 +99,23 @@ fn drop_history(pool: &Pool, conn: &Connection, digest: &Digest) -> Result<()> {
 }
 
 /// Stores `value` as the newest version of `key`, keeping the others: moves
-/// the current value into `versions`. Returns the change in key count.
+/// the current value into `versions`. An expired entry is gone: appending to
+/// it starts a new history. The entry then expires at `expires_at`.
 pub(crate) fn append(
     pool: &Pool,
     conn: &Connection,
+    delta: &mut Delta,
     digest: &Digest,
     key: &[u8],
     value: &[u8],
-) -> Result<i64> {
+    expires_at: Option<i64>,
+) -> Result<()> {
     let err = |e| pool.error(e, "append a version");
     let d = &digest.0[..];
-    let current: Option<(bool, i64)> = conn
-        .prepare_cached("SELECT key = ?2, written_at FROM entries WHERE digest = ?1")
+    let current: Option<(bool, i64, Option<i64>)> = conn
+        .prepare_cached("SELECT key = ?2, written_at, expires_at FROM entries WHERE digest = ?1")
         .map_err(err)?
-        .query_row(params![d, key], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![d, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         .optional()
         .map_err(err)?;
     // Taken under the write lock, so version order and time order agree
@@ -91,15 +125,25 @@ pub(crate) fn append(
         None => {
             drop_history(pool, conn, digest)?;
             conn.prepare_cached(
-                "INSERT INTO entries(digest, key, value, written_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO entries(digest, key, value, written_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .map_err(err)?
-            .execute(params![d, key, value, now])
+            .execute(params![d, key, value, now, expires_at])
             .map_err(err)?;
-            Ok(1)
+            delta.add(1, false, expires_at.is_some());
         }
-        Some((false, _)) => Err(mismatch(pool, digest)),
-        Some((true, last)) => {
+        Some((false, _, _)) => return Err(mismatch(pool, digest)),
+        Some((true, last, old_expiry)) if is_expired(old_expiry, now_micros()) => {
+            drop_history(pool, conn, digest)?;
+            conn.prepare_cached(
+                "UPDATE entries SET value = ?2, written_at = ?3, history = 0, expires_at = ?4 WHERE digest = ?1",
+            )
+            .map_err(err)?
+            .execute(params![d, value, now.max(last + 1), expires_at])
+            .map_err(err)?;
+            delta.add(0, true, expires_at.is_some());
+        }
+        Some((true, last, old_expiry)) => {
             conn.prepare_cached(
                 "INSERT INTO versions(digest, version, written_at, value)
                  SELECT digest, history + 1, written_at, value FROM entries WHERE digest = ?1",
@@ -110,52 +154,75 @@ pub(crate) fn append(
             // Keep time order even if the clock stepped back since the last version.
             let at = now.max(last + 1);
             conn.prepare_cached(
-                "UPDATE entries SET value = ?2, written_at = ?3, history = history + 1 WHERE digest = ?1",
+                "UPDATE entries SET value = ?2, written_at = ?3, history = history + 1, expires_at = ?4
+                 WHERE digest = ?1",
             )
             .map_err(err)?
-            .execute(params![d, value, at])
+            .execute(params![d, value, at, expires_at])
             .map_err(err)?;
-            Ok(0)
+            delta.add(0, old_expiry.is_some(), expires_at.is_some());
         }
-    }
-}
-
-/// Removes `key` and its versions; returns the change in key count (0 or -1).
-pub(crate) fn remove(pool: &Pool, conn: &Connection, digest: &Digest, key: &[u8]) -> Result<i64> {
-    let err = |e| pool.error(e, "delete an entry");
-    let deleted = conn
-        .prepare_cached("DELETE FROM entries WHERE digest = ?1 AND key = ?2")
-        .map_err(err)?
-        .execute(params![&digest.0[..], key])
-        .map_err(err)?;
-    if deleted > 0 {
-        drop_history(pool, conn, digest)?;
-        return Ok(-1);
-    }
-    match slot_holds(pool, conn, digest, key)? {
-        Some(false) => Err(mismatch(pool, digest)),
-        _ => Ok(0),
-    }
-}
-
-/// Adds `delta` to the key count.
-pub(crate) fn bump_count(pool: &Pool, conn: &Connection, delta: i64) -> Result<()> {
-    if delta != 0 {
-        conn.prepare_cached("UPDATE meta SET value = value + ?1 WHERE name = 'count'")
-            .and_then(|mut s| s.execute([delta]))
-            .map_err(|e| pool.error(e, "update the entry count"))?;
     }
     Ok(())
 }
 
-/// Whether the slot holds `key` (`Some(true)`), another key (`Some(false)`) or nothing.
+/// Removes `key` and its versions; returns whether it was there and not
+/// expired (an expired entry is removed too, but was not there to the caller).
+pub(crate) fn remove(
+    pool: &Pool,
+    conn: &Connection,
+    delta: &mut Delta,
+    digest: &Digest,
+    key: &[u8],
+) -> Result<bool> {
+    let err = |e| pool.error(e, "delete an entry");
+    let deleted: Option<Option<i64>> = conn
+        .prepare_cached("DELETE FROM entries WHERE digest = ?1 AND key = ?2 RETURNING expires_at")
+        .map_err(err)?
+        .query_row(params![&digest.0[..], key], |r| r.get(0))
+        .optional()
+        .map_err(err)?;
+    if let Some(expiry) = deleted {
+        drop_history(pool, conn, digest)?;
+        delta.add(-1, expiry.is_some(), false);
+        return Ok(!is_expired(expiry, now_micros()));
+    }
+    match slot_holds(pool, conn, digest, key, None)? {
+        Some(false) => Err(mismatch(pool, digest)),
+        _ => Ok(false),
+    }
+}
+
+/// Applies `delta` to the counters of `meta`.
+pub(crate) fn bump_counts(pool: &Pool, conn: &Connection, delta: Delta) -> Result<()> {
+    for (name, change) in [("count", delta.keys), ("expiring", delta.expiring)] {
+        if change != 0 {
+            conn.prepare_cached("UPDATE meta SET value = value + ?2 WHERE name = ?1")
+                .and_then(|mut s| s.execute(params![name, change]))
+                .map_err(|e| pool.error(e, "update the entry count"))?;
+        }
+    }
+    Ok(())
+}
+
+/// Whether the slot holds `key` (`Some(true)`), another key (`Some(false)`)
+/// or nothing; with `now`, an entry expired at `now` counts as nothing.
 pub(crate) fn slot_holds(
     pool: &Pool,
     conn: &Connection,
     digest: &Digest,
     key: &[u8],
+    now: Option<i64>,
 ) -> Result<Option<bool>> {
-    conn.prepare_cached("SELECT key = ?2 FROM entries WHERE digest = ?1")
-        .and_then(|mut s| s.query_row(params![&digest.0[..], key], |r| r.get(0)).optional())
-        .map_err(|e| pool.error(e, "look up an entry"))
+    let result = match now {
+        None => conn
+            .prepare_cached("SELECT key = ?2 FROM entries WHERE digest = ?1")
+            .and_then(|mut s| s.query_row(params![&digest.0[..], key], |r| r.get(0)).optional()),
+        Some(now) => conn
+            .prepare_cached(
+                "SELECT key = ?2 FROM entries WHERE digest = ?1 AND (expires_at IS NULL OR expires_at > ?3)",
+            )
+            .and_then(|mut s| s.query_row(params![&digest.0[..], key, now], |r| r.get(0)).optional()),
+    };
+    result.map_err(|e| pool.error(e, "look up an entry"))
 }

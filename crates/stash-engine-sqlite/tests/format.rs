@@ -105,3 +105,95 @@ fn big_values_end_pages_early_without_losing_records() {
     let sizes: Vec<usize> = s.engine().scan().unwrap().map(|r| r.unwrap().value.len()).collect();
     assert_eq!(sizes, vec![3 << 20; 6]);
 }
+
+#[test]
+fn the_expiring_count_stays_exact_and_len_uses_it() {
+    use stash_core::clock::now_micros;
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let db = Connection::open(s.path()).unwrap();
+    let e = s.engine().clone();
+    let hour = 3_600_000_000;
+    let past = WriteOptions::REPLACE.expiring_at(Some(now_micros() - hour));
+    let future = WriteOptions::REPLACE.expiring_at(Some(now_micros() + hour));
+    let check = |live: usize| {
+        assert_eq!(
+            count(&db, "SELECT value FROM meta WHERE name = 'expiring'"),
+            count(&db, "SELECT count(*) FROM entries WHERE expires_at IS NOT NULL")
+        );
+        assert_eq!(count(&db, "SELECT value FROM meta WHERE name = 'count'"), count(&db, "SELECT count(*) FROM entries"));
+        assert_eq!(s.len().unwrap(), live);
+    };
+    let k = |i: i32| s.encode_key(&i).unwrap();
+    let v = s.encode_value(&0).unwrap();
+    s.update((0..10).map(|i| (i, i))).unwrap();
+    check(10);
+    for i in 0..3 {
+        e.put(&k(i).digest, &k(i).bytes, &v, past).unwrap(); // permanent -> expired
+    }
+    check(7);
+    e.put(&k(3).digest, &k(3).bytes, &v, future).unwrap(); // permanent -> expiring
+    e.put(&k(3).digest, &k(3).bytes, &v, future).unwrap(); // expiring -> expiring
+    check(7);
+    e.put(&k(0).digest, &k(0).bytes, &v, WriteOptions::REPLACE).unwrap(); // expired -> permanent
+    check(8);
+    e.put(&k(1).digest, &k(1).bytes, &v, WriteOptions::APPEND).unwrap(); // append on expired: fresh
+    assert_eq!(e.versions(&k(1).digest, &k(1).bytes).unwrap().unwrap().len(), 1);
+    check(9);
+    e.put(&k(3).digest, &k(3).bytes, &v, WriteOptions::APPEND.expiring_at(Some(now_micros() + hour))).unwrap();
+    assert_eq!(e.versions(&k(3).digest, &k(3).bytes).unwrap().unwrap().len(), 2);
+    check(9);
+    assert!(!e.delete(&k(2).digest, &k(2).bytes).unwrap()); // expired: removed, not "there"
+    assert!(e.delete(&k(3).digest, &k(3).bytes).unwrap());
+    check(8);
+    let keys: Vec<_> = (20..25).map(k).collect();
+    let batch: Vec<_> =
+        keys.iter().map(|k| stash_core::Put { digest: k.digest, key: &k.bytes, value: &v }).collect();
+    e.put_many(&batch, past).unwrap();
+    check(8);
+    e.put_many(&batch, WriteOptions::APPEND).unwrap();
+    check(13);
+    s.clear().unwrap();
+    check(0);
+    assert_eq!(count(&db, "SELECT value FROM meta WHERE name = 'expiring'"), 0);
+}
+
+#[test]
+fn expired_entries_are_counted_through_the_partial_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let db = Connection::open(s.path()).unwrap();
+    let plan: Vec<String> = db
+        .prepare("EXPLAIN QUERY PLAN SELECT count(*) FROM entries WHERE expires_at <= 5")
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect();
+    assert!(plan.iter().any(|step| step.contains("entries_expiry")), "{plan:?}");
+}
+
+#[test]
+fn scan_meta_pages_through_every_entry_without_values() {
+    use stash_core::clock::now_micros;
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    s.update((0..1500).map(|i| (i, i))).unwrap();
+    let e = s.engine().clone();
+    let k = s.encode_key(&7).unwrap();
+    let past = Some(now_micros() - 1);
+    e.put(&k.digest, &k.bytes, b"abc", WriteOptions::REPLACE).unwrap();
+    e.put(&k.digest, &k.bytes, b"defgh", WriteOptions::APPEND.expiring_at(past)).unwrap();
+    let meta: Vec<_> = e.scan_meta().unwrap().map(|m| m.unwrap()).collect();
+    assert_eq!(meta.len(), 1500);
+    assert!(meta.windows(2).all(|w| w[0].digest.0 < w[1].digest.0));
+    let seven = meta.iter().find(|m| m.digest == k.digest).unwrap();
+    assert_eq!((seven.versions, seven.value_bytes, seven.expires_at_micros), (2, 8, past));
+    assert_eq!(seven.key, k.bytes);
+    assert_eq!(s.len().unwrap(), 1499);
+    assert_eq!(e.scan_keys().unwrap().count(), 1499);
+    let usage = e.disk_usage().unwrap().unwrap();
+    assert!(usage > 0);
+    s.flush().unwrap();
+    assert!(e.disk_usage().unwrap().unwrap() > 0);
+}

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 
 use crate::Result;
 
+pub mod redis;
+
 /// One service: how to start it (returning the environment variables that
 /// point the tests at it) and how to stop it.
 pub struct Service {
@@ -22,7 +24,9 @@ pub struct Service {
 }
 
 /// Every service, started in this order and stopped in reverse.
-pub const SERVICES: &[Service] = &[];
+pub const SERVICES: &[Service] = &[
+    Service { name: "redis", up: redis::up, down: redis::down },
+];
 
 /// The environment variable that makes server tests fail rather than skip when their URL is unset.
 pub const REQUIRE_ENV: &str = "HASHSTASH_REQUIRE_SERVICES";

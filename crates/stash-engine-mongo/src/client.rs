@@ -1,0 +1,139 @@
+//! Clients (one pool per URL, shared by every stash of the process), URL
+//! resolution and redaction, and turning driver errors into stash errors.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Duration;
+
+use mongodb::error::{Error as DriverError, ErrorKind as DriverKind, WriteFailure};
+use mongodb::event::EventHandler;
+use mongodb::event::command::CommandEvent;
+use mongodb::options::ClientOptions;
+use mongodb::sync::Client;
+use stash_core::{Error, ErrorKind, Result};
+
+/// Shared clients by (URL, timeout): the driver pools connections inside a client.
+static CLIENTS: LazyLock<Mutex<HashMap<(String, Duration), Client>>> = LazyLock::new(Default::default);
+
+/// A client and what the engine needs to know about where it points.
+#[derive(Clone)]
+pub(crate) struct Connection {
+    pub client: Client,
+    /// The URL with any password replaced by `***`: safe for messages.
+    pub shown_url: String,
+    /// The database named in the URL's path, if any.
+    pub url_database: Option<String>,
+}
+
+/// `url` with the password of `user:password@` replaced, for error messages.
+pub(crate) fn redact(url: &str) -> String {
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_string() };
+    let rest = &url[scheme_end..];
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_string() };
+    match rest[..at].find(':') {
+        Some(colon) => format!("{}{}:***{}", &url[..scheme_end], &rest[..colon], &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
+/// The client for `url`: shared with every other stash on the same URL, or a
+/// dedicated one counting the commands it starts into `counter`.
+pub(crate) fn connect(url: &str, timeout: Duration, counter: Option<Arc<AtomicU64>>) -> Result<Connection> {
+    let shown_url = redact(url);
+    let options = ClientOptions::parse(url).run().map_err(|e| {
+        Error::new(ErrorKind::Config, format!("invalid MongoDB URL: {e}"))
+            .with_context("url", &shown_url)
+            .with_source(e)
+    })?;
+    let url_database = options.default_database.clone();
+    let build = |mut options: ClientOptions, counter: Option<Arc<AtomicU64>>| -> Result<Client> {
+        // Short timeouts unless the URL chose its own: a server that is down
+        // must fail an operation within seconds, not the driver's 30 s.
+        options.server_selection_timeout.get_or_insert(timeout);
+        options.connect_timeout.get_or_insert(timeout);
+        if options.app_name.is_none() {
+            options.app_name = Some("hashstash".into());
+        }
+        if let Some(counter) = counter {
+            options.command_event_handler = Some(EventHandler::callback(move |event| {
+                if let CommandEvent::Started(_) = event {
+                    counter.fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        Client::with_options(options).map_err(|e| {
+            Error::new(ErrorKind::Config, format!("cannot create a MongoDB client: {e}"))
+                .with_context("url", &shown_url)
+                .with_source(e)
+        })
+    };
+    let client = match counter {
+        Some(counter) => build(options, Some(counter))?,
+        None => {
+            let mut clients = CLIENTS
+                .lock()
+                .map_err(|_| Error::new(ErrorKind::Backend, "MongoDB client registry poisoned by a panic"))?;
+            match clients.get(&(url.to_string(), timeout)) {
+                Some(client) => client.clone(),
+                None => {
+                    let client = build(options, None)?;
+                    clients.insert((url.to_string(), timeout), client.clone());
+                    client
+                }
+            }
+        }
+    };
+    Ok(Connection { client, shown_url, url_database })
+}
+
+/// The server error code of a failed command or write, if any.
+pub(crate) fn error_code(err: &DriverError) -> Option<i32> {
+    match err.kind.as_ref() {
+        DriverKind::Command(c) => Some(c.code),
+        DriverKind::Write(WriteFailure::WriteError(w)) => Some(w.code),
+        DriverKind::Write(WriteFailure::WriteConcernError(w)) => Some(w.code),
+        _ => None,
+    }
+}
+
+/// A driver error met while doing `action` (a phrase: "read an entry").
+///
+/// Always kind `Backend`; the message says whether the server could not be
+/// reached or refused the operation, and `url` and `collection` are context.
+pub(crate) fn backend(err: DriverError, action: &str, url: &str, namespace: &str) -> Error {
+    let message = match err.kind.as_ref() {
+        DriverKind::ServerSelection { .. } => {
+            format!("cannot {action}: the MongoDB server at {url} cannot be reached")
+        }
+        DriverKind::Io(_) | DriverKind::ConnectionPoolCleared { .. } => {
+            format!("cannot {action}: the connection to the MongoDB server at {url} failed")
+        }
+        DriverKind::Authentication { .. } => {
+            format!("cannot {action}: the MongoDB server at {url} refused the credentials")
+        }
+        _ => match error_code(&err) {
+            Some(code) => format!("cannot {action}: the MongoDB server refused it (code {code})"),
+            None => format!("cannot {action}: MongoDB driver error"),
+        },
+    };
+    Error::new(ErrorKind::Backend, message)
+        .with_context("url", url)
+        .with_context("collection", namespace)
+        .with_source(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("mongodb://127.0.0.1:27017"), "mongodb://127.0.0.1:27017");
+        assert_eq!(redact("mongodb://u:secret@h:1/db?x=1"), "mongodb://u:***@h:1/db?x=1");
+        assert_eq!(redact("mongodb://u@h/db"), "mongodb://u@h/db");
+        assert_eq!(redact("mongodb://h/db?email=a@b"), "mongodb://h/db?email=a@b");
+        assert_eq!(redact("not a url"), "not a url");
+    }
+}

@@ -1,0 +1,216 @@
+//! The document layout: what one entry looks like in its collection, the
+//! update statements that write it and the checks that read it back.
+
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::spec::BinarySubtype;
+use mongodb::bson::{Binary, Bson, Document, RawBsonRef, RawDocument, doc};
+use stash_core::clock::is_expired;
+use stash_core::{Digest, Error, ErrorKind, Result, WriteOptions};
+
+/// MongoDB's limit on one document (`maxBsonObjectSize`).
+pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
+
+/// The most key plus value bytes (all versions together) one entry may hold:
+/// 16 MiB less 64 KiB kept for the document's own fields and per-version overhead.
+pub const MAX_ENTRY_BYTES: usize = MAX_DOCUMENT_BYTES - 64 * 1024;
+
+/// The duplicate-key error code (`E11000`).
+pub(crate) const DUPLICATE_KEY: i32 = 11000;
+
+/// The `_id` of a slot: the first 12 of the digest's 16 bytes as an ObjectId.
+pub(crate) fn object_id(digest: &Digest) -> ObjectId {
+    let mut bytes = [0u8; 12];
+    bytes.copy_from_slice(&digest.0[..12]);
+    ObjectId::from_bytes(bytes)
+}
+
+/// BSON binary (generic subtype) holding a copy of `bytes`.
+pub(crate) fn binary(bytes: &[u8]) -> Bson {
+    Bson::Binary(Binary { subtype: BinarySubtype::Generic, bytes: bytes.to_vec() })
+}
+
+fn expiry(options: WriteOptions) -> Bson {
+    options.expires_at_micros.map_or(Bson::Null, Bson::Int64)
+}
+
+/// Matches the slot's document by `_id` only.
+pub(crate) fn id_filter(digest: &Digest) -> Document {
+    doc! { "_id": object_id(digest) }
+}
+
+/// Matches the slot's document only if it holds this digest and key. An
+/// upsert with this filter copies the three fields into a new document.
+pub(crate) fn slot_filter(digest: &Digest, key: &[u8]) -> Document {
+    doc! { "_id": object_id(digest), "digest": binary(&digest.0), "key": binary(key) }
+}
+
+/// Entries that have not expired at `now`.
+pub(crate) fn live_clause(now: i64) -> Document {
+    doc! { "$or": [ { "expires_at": Bson::Null }, { "expires_at": { "$gt": now } } ] }
+}
+
+/// Entries that have expired at `now`.
+pub(crate) fn expired_clause(now: i64) -> Document {
+    doc! { "expires_at": { "$lte": now } }
+}
+
+/// The projection that leaves out the values.
+pub(crate) fn without_values() -> Document {
+    doc! { "versions": 0 }
+}
+
+fn version(value: &[u8], at: i64) -> Document {
+    doc! { "at": at, "value": binary(value) }
+}
+
+/// The update that makes `value` the only version.
+pub(crate) fn replace_update(value: &[u8], at: i64, options: WriteOptions) -> Document {
+    doc! { "$set": {
+        "versions": [version(value, at)],
+        "written_at": at,
+        "expires_at": expiry(options),
+        "count": 1i64,
+        "bytes": value.len() as i64,
+    } }
+}
+
+/// The update that adds `value` as the newest version (versions stay sorted by time).
+pub(crate) fn append_update(value: &[u8], at: i64, options: WriteOptions) -> Document {
+    doc! {
+        "$push": { "versions": { "$each": [version(value, at)], "$sort": { "at": 1 } } },
+        "$max": { "written_at": at },
+        "$set": { "expires_at": expiry(options) },
+        "$inc": { "count": 1i64, "bytes": value.len() as i64 },
+    }
+}
+
+/// One statement of an `update` command.
+pub(crate) fn statement(filter: Document, update: Document, upsert: bool) -> Document {
+    doc! { "q": filter, "u": update, "upsert": upsert }
+}
+
+/// The statement `put` sends for one entry: replace it, or append to it
+/// while it is live and stays within [`MAX_ENTRY_BYTES`]. Either upserts; on
+/// an existing `_id` whose document does not match, the server reports a
+/// duplicate key, which the engine then sorts out.
+pub(crate) fn put_statement(digest: &Digest, key: &[u8], value: &[u8], at: i64, options: WriteOptions, now: i64) -> Document {
+    if options.append {
+        let mut filter = slot_filter(digest, key);
+        let budget = MAX_ENTRY_BYTES.saturating_sub(key.len() + value.len()) as i64;
+        filter.insert("bytes", doc! { "$lte": budget });
+        filter.extend(live_clause(now));
+        statement(filter, append_update(value, at, options), true)
+    } else {
+        statement(slot_filter(digest, key), replace_update(value, at, options), true)
+    }
+}
+
+/// The statement that restarts an expired entry with `value` as its only version.
+pub(crate) fn restart_statement(digest: &Digest, key: &[u8], value: &[u8], at: i64, options: WriteOptions, now: i64) -> Document {
+    let mut filter = slot_filter(digest, key);
+    filter.extend(expired_clause(now));
+    statement(filter, replace_update(value, at, options), false)
+}
+
+/// A stored document that is not shaped as this engine writes it.
+pub(crate) fn corrupt(what: &str) -> Error {
+    Error::new(ErrorKind::Corrupt, format!("a stored MongoDB document is damaged: {what}"))
+}
+
+fn binary_field<'a>(doc: &'a RawDocument, field: &str) -> Result<&'a [u8]> {
+    match doc.get(field) {
+        Ok(Some(RawBsonRef::Binary(b))) => Ok(b.bytes),
+        _ => Err(corrupt(&format!("field `{field}` is missing or not binary"))),
+    }
+}
+
+/// An integer field; servers may return an integer as Int32, Int64 or an integral Double.
+fn number(value: RawBsonRef<'_>) -> Option<i64> {
+    match value {
+        RawBsonRef::Int32(n) => Some(i64::from(n)),
+        RawBsonRef::Int64(n) => Some(n),
+        RawBsonRef::Double(f) if f.fract() == 0.0 && f.abs() < 9.2e18 => Some(f as i64),
+        _ => None,
+    }
+}
+
+fn number_field(doc: &RawDocument, field: &str) -> Result<i64> {
+    doc.get(field)
+        .ok()
+        .flatten()
+        .and_then(number)
+        .ok_or_else(|| corrupt(&format!("field `{field}` is missing or not an integer")))
+}
+
+/// The stored digest (all 16 bytes).
+pub(crate) fn digest(doc: &RawDocument) -> Result<Digest> {
+    let bytes = binary_field(doc, "digest")?;
+    let array: [u8; 16] = bytes.try_into().map_err(|_| corrupt("field `digest` is not 16 bytes"))?;
+    Ok(Digest(array))
+}
+
+/// The stored key bytes.
+pub(crate) fn key(doc: &RawDocument) -> Result<&[u8]> {
+    binary_field(doc, "key")
+}
+
+/// Whether the document holds exactly this digest and key.
+pub(crate) fn holds(doc: &RawDocument, digest: &Digest, key: &[u8]) -> Result<bool> {
+    Ok(binary_field(doc, "digest")? == digest.0.as_slice() && binary_field(doc, "key")? == key)
+}
+
+/// The expiry time, if any.
+pub(crate) fn expires_at(doc: &RawDocument) -> Result<Option<i64>> {
+    match doc.get("expires_at") {
+        Ok(None) | Ok(Some(RawBsonRef::Null)) => Ok(None),
+        Ok(Some(value)) => number(value).map(Some).ok_or_else(|| corrupt("field `expires_at` is not an integer")),
+        Err(_) => Err(corrupt("field `expires_at` cannot be read")),
+    }
+}
+
+/// Whether the entry has expired at `now`.
+pub(crate) fn is_dead(doc: &RawDocument, now: i64) -> Result<bool> {
+    Ok(is_expired(expires_at(doc)?, now))
+}
+
+/// Every version as (written at, value), oldest first.
+pub(crate) fn versions(doc: &RawDocument) -> Result<Vec<(i64, &[u8])>> {
+    let array = doc.get_array("versions").map_err(|_| corrupt("field `versions` is missing or not an array"))?;
+    let mut out = Vec::new();
+    for item in array {
+        let Ok(RawBsonRef::Document(version)) = item else {
+            return Err(corrupt("a version is not a document"));
+        };
+        out.push((number_field(version, "at")?, binary_field(version, "value")?));
+    }
+    if out.is_empty() {
+        return Err(corrupt("field `versions` is empty"));
+    }
+    Ok(out)
+}
+
+/// The newest value.
+pub(crate) fn newest(doc: &RawDocument) -> Result<&[u8]> {
+    let all = versions(doc)?;
+    all.last().map(|(_, v)| *v).ok_or_else(|| corrupt("field `versions` is empty"))
+}
+
+/// When the newest version was written.
+pub(crate) fn written_at(doc: &RawDocument) -> Result<i64> {
+    number_field(doc, "written_at")
+}
+
+/// How many versions are kept.
+pub(crate) fn count(doc: &RawDocument) -> Result<i64> {
+    number_field(doc, "count")
+}
+
+/// Value bytes over all versions.
+pub(crate) fn bytes(doc: &RawDocument) -> Result<i64> {
+    number_field(doc, "bytes")
+}
+
+/// The document's `_id`.
+pub(crate) fn id(doc: &RawDocument) -> Result<ObjectId> {
+    doc.get_object_id("_id").map_err(|_| corrupt("field `_id` is missing or not an ObjectId"))
+}

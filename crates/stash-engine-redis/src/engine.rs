@@ -1,0 +1,509 @@
+//! The engine: one namespace of one server or cluster.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::hash::{BuildHasher, Hasher};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+
+use redis::{Cmd, RedisResult};
+use stash_core::clock::{is_expired, now_micros, unique_micros};
+use stash_core::engine::key_mismatch;
+use stash_core::{
+    Capabilities, Digest, Engine, EntryMeta, Error, ErrorKind, MetaIter, Put, Record, RecordIter, Result,
+    Version, WriteOptions,
+};
+
+use crate::conn::{Pool, evalsha};
+use crate::scripts;
+
+/// Writes per pipeline in `put_many`.
+pub(crate) const WRITE_BATCH: usize = 500;
+/// Bytes (keys and values) per pipeline in `put_many`, whichever limit comes first.
+const WRITE_BATCH_BYTES: usize = 16 << 20;
+/// Entries per page of a scan that reads values.
+const SCAN_PAGE_VALUES: usize = 128;
+/// Entries per page of a scan of keys or metadata, and of `clear`.
+const SCAN_PAGE: usize = 512;
+
+/// The readable part of a namespace: at most this many characters.
+const READABLE_MAX: usize = 48;
+
+/// A random number for this process, so write ids of two processes never collide.
+static PROCESS_NONCE: LazyLock<u64> = LazyLock::new(|| {
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.write_i64(now_micros());
+    h.finish()
+});
+
+/// The namespace of the stash whose data path is `path`: a readable tail of
+/// the path (its last folders, without `data.db`) and 16 hex digits of the
+/// BLAKE3 hash of the whole path, e.g. `db3/redis.hashstash.lz4~1f0c3a...`.
+pub fn namespace(path: &Path) -> String {
+    let full = path.to_string_lossy();
+    let hash = blake3::hash(full.as_bytes()).to_hex();
+    let parent = if path.file_name().is_some_and(|n| n == "data.db") { path.parent() } else { Some(path) };
+    let tail: Vec<String> = parent
+        .map(|p| {
+            p.components().rev().take(2).map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .rev()
+        .collect();
+    let readable: String = tail
+        .join("/")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/') { c } else { '_' })
+        .collect();
+    let skip = readable.chars().count().saturating_sub(READABLE_MAX);
+    let readable: String = readable.chars().skip(skip).collect();
+    format!("{readable}~{}", &hash.as_str()[..16])
+}
+
+/// The key names of one namespace.
+#[derive(Debug)]
+struct Keys {
+    /// `hs:{<namespace>}:` — everything of the stash starts with it.
+    prefix: Vec<u8>,
+    /// `<prefix>all`: a sorted set of every digest, all scored 0 (so it pages by lex order).
+    all: Vec<u8>,
+    /// `<prefix>exp`: a sorted set of the digests that expire, scored by expiry (µs).
+    exp: Vec<u8>,
+}
+
+impl Keys {
+    fn new(namespace: &str) -> Keys {
+        let prefix = format!("hs:{{{namespace}}}:").into_bytes();
+        let with = |s: &str| [prefix.as_slice(), s.as_bytes()].concat();
+        Keys { all: with("all"), exp: with("exp"), prefix }
+    }
+
+    /// `<prefix>e:<16 digest bytes>`: the hash of one entry.
+    fn entry(&self, digest: &[u8]) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.prefix.len() + 2 + digest.len());
+        key.extend_from_slice(&self.prefix);
+        key.extend_from_slice(b"e:");
+        key.extend_from_slice(digest);
+        key
+    }
+}
+
+pub(crate) struct Shared {
+    pool: Arc<Pool>,
+    keys: Keys,
+    namespace: String,
+    trips: Arc<AtomicU64>,
+}
+
+impl Shared {
+    fn run<T>(&self, what: &str, f: impl FnMut(&mut crate::conn::Session<'_>) -> RedisResult<T>) -> Result<T> {
+        self.pool.run(&self.trips, what, f).map_err(|e| e.with_context("namespace", &self.namespace))
+    }
+
+    fn corrupt(&self, digest: &[u8], why: &str) -> Error {
+        let e = Error::new(ErrorKind::Corrupt, format!("damaged Redis entry: {why}"))
+            .with_context("url", &self.pool.shown)
+            .with_context("namespace", &self.namespace);
+        match <[u8; 16]>::try_from(digest) {
+            Ok(d) => e.with_context("digest", Digest(d)),
+            Err(_) => e.with_context("member", String::from_utf8_lossy(digest)),
+        }
+    }
+}
+
+/// One stash's namespace on a Redis server or cluster.
+pub struct RedisEngine {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for RedisEngine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisEngine")
+            .field("url", &self.shared.pool.shown)
+            .field("namespace", &self.shared.namespace)
+            .finish()
+    }
+}
+
+fn parse_i64(bytes: &[u8]) -> Option<i64> {
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+impl RedisEngine {
+    pub(crate) fn new(pool: Arc<Pool>, namespace: String, trips: Arc<AtomicU64>) -> RedisEngine {
+        let keys = Keys::new(&namespace);
+        RedisEngine { shared: Arc::new(Shared { pool, keys, namespace, trips }) }
+    }
+
+    /// The namespace: every Redis key of this stash starts with `hs:{<namespace>}:`.
+    pub fn namespace(&self) -> &str {
+        &self.shared.namespace
+    }
+
+    /// The server's URL (password hidden).
+    pub fn url(&self) -> &str {
+        &self.shared.pool.shown
+    }
+
+    /// Round trips to the server made by engines sharing this engine's counter.
+    pub fn round_trips(&self) -> u64 {
+        self.shared.trips.load(Ordering::Relaxed)
+    }
+
+    /// Checks that the server answers.
+    pub(crate) fn ping(&self) -> Result<()> {
+        self.shared.run("answer a PING", |s| s.query::<String>(&redis::cmd("PING"))).map(drop)
+    }
+
+    fn put_cmd(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions, now: i64) -> Cmd {
+        let k = &self.shared.keys;
+        let stamp = unique_micros();
+        let mut cmd = evalsha(&scripts::PUT, &[&k.entry(digest.as_bytes()), &k.all, &k.exp]);
+        cmd.arg(digest.as_bytes().as_slice())
+            .arg(key)
+            .arg(value)
+            .arg(stamp)
+            .arg(options.expires_at_micros.map(|x| x.to_string()).unwrap_or_default())
+            .arg(if options.append { "1" } else { "0" })
+            .arg(now)
+            .arg(format!("{:x}.{:x}.{stamp}", std::process::id(), *PROCESS_NONCE));
+        cmd
+    }
+
+    /// `HMGET entry k x <fields>`: the key check and expiry, then the fields.
+    fn read_fields(&self, digest: &Digest, key: &[u8], fields: &[&str], what: &str) -> Result<Option<Vec<Vec<u8>>>> {
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(self.shared.keys.entry(digest.as_bytes())).arg("k").arg("x");
+        for f in fields {
+            cmd.arg(*f);
+        }
+        let mut reply: Vec<Option<Vec<u8>>> = self.shared.run(what, |s| s.query(&cmd))?;
+        if reply.len() != fields.len() + 2 {
+            return Err(self.shared.corrupt(digest.as_bytes(), "short HMGET reply"));
+        }
+        let Some(stored) = reply[0].take() else { return Ok(None) };
+        if stored != key {
+            return Err(key_mismatch(digest));
+        }
+        let expires = match &reply[1] {
+            None => None,
+            Some(x) => Some(parse_i64(x).ok_or_else(|| self.shared.corrupt(digest.as_bytes(), "bad expiry"))?),
+        };
+        if is_expired(expires, now_micros()) {
+            return Ok(None);
+        }
+        reply
+            .drain(2..)
+            .map(|v| v.ok_or_else(|| self.shared.corrupt(digest.as_bytes(), "a field is missing")))
+            .collect::<Result<Vec<_>>>()
+            .map(Some)
+    }
+}
+
+fn check_put(code: i64, digest: &Digest) -> Result<()> {
+    if code < 0 { Err(key_mismatch(digest)) } else { Ok(()) }
+}
+
+impl Engine for RedisEngine {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        let mut caps = Capabilities::default();
+        caps.persistent = true;
+        caps.multi_process = true;
+        caps.cheap_len = true;
+        caps
+    }
+
+    fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        Ok(self.read_fields(digest, key, &["v"], "read an entry")?.and_then(|mut f| f.pop()))
+    }
+
+    fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
+        Ok(self.read_fields(digest, key, &[], "read an entry")?.is_some())
+    }
+
+    fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
+        let cmd = self.put_cmd(digest, key, value, options, now_micros());
+        // EVALSHA through a one-command pipeline: a missing script is loaded by `Pool::run`.
+        let code: i64 = self.shared.run("write an entry", |s| {
+            let mut pipe = s.pipe();
+            pipe.add(cmd.clone());
+            s.run_pipe::<(i64,)>(&pipe).map(|(c,)| c)
+        })?;
+        check_put(code, digest)
+    }
+
+    fn put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {
+        let mut rest = items;
+        while !rest.is_empty() {
+            let mut bytes = 0;
+            let n = rest
+                .iter()
+                .take(WRITE_BATCH)
+                .take_while(|p| {
+                    bytes += p.key.len() + p.value.len();
+                    bytes <= WRITE_BATCH_BYTES
+                })
+                .count()
+                .max(1);
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
+            let now = now_micros();
+            let cmds: Vec<Cmd> = chunk.iter().map(|p| self.put_cmd(&p.digest, p.key, p.value, options, now)).collect();
+            let codes: Vec<i64> = self.shared.run("write a batch of entries", |s| {
+                let mut pipe = s.pipe();
+                for cmd in &cmds {
+                    pipe.add(cmd.clone());
+                }
+                s.run_pipe(&pipe)
+            })?;
+            for (p, code) in chunk.iter().zip(codes) {
+                check_put(code, &p.digest)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
+        let k = &self.shared.keys;
+        let entry = k.entry(digest.as_bytes());
+        let mut call = scripts::DELETE.prepare_invoke();
+        call.key(&entry).key(&k.all).key(&k.exp).arg(digest.as_bytes().as_slice()).arg(key).arg(now_micros());
+        let code: i64 = self.shared.run("delete an entry", |s| s.invoke(&call))?;
+        if code < 0 {
+            return Err(key_mismatch(digest));
+        }
+        Ok(code > 0)
+    }
+
+    fn len(&self) -> Result<usize> {
+        let k = &self.shared.keys;
+        let mut call = scripts::LEN.prepare_invoke();
+        call.key(&k.all).key(&k.exp).arg(now_micros());
+        let n: i64 = self.shared.run("count entries", |s| s.invoke(&call))?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    fn clear(&self) -> Result<()> {
+        let k = &self.shared.keys;
+        loop {
+            let removed: i64 = self.shared.run("clear the stash", |s| {
+                let digests: Vec<Vec<u8>> =
+                    s.query(redis::cmd("ZRANGE").arg(&k.all).arg(0).arg(SCAN_PAGE as i64 - 1))?;
+                let mut call = scripts::CLEAR_PAGE.prepare_invoke();
+                call.key(&k.all).key(&k.exp);
+                for d in &digests {
+                    call.key(k.entry(d));
+                }
+                for d in &digests {
+                    call.arg(d.as_slice());
+                }
+                s.invoke(&call)
+            })?;
+            if removed < SCAN_PAGE as i64 {
+                return Ok(());
+            }
+        }
+    }
+
+    fn scan(&self) -> Result<RecordIter> {
+        Ok(Box::new(Scan::new(self.shared.clone(), Mode::Records).filter_map(|r| match r {
+            Ok(Item::Record(rec)) => Some(Ok(rec)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })))
+    }
+
+    fn scan_keys(&self) -> Result<RecordIter> {
+        Ok(Box::new(Scan::new(self.shared.clone(), Mode::Keys).filter_map(|r| match r {
+            Ok(Item::Record(rec)) => Some(Ok(rec)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })))
+    }
+
+    fn scan_meta(&self) -> Result<MetaIter> {
+        Ok(Box::new(Scan::new(self.shared.clone(), Mode::Meta).filter_map(|r| match r {
+            Ok(Item::Meta(meta)) => Some(Ok(meta)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e)),
+        })))
+    }
+
+    fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
+        let entry = self.shared.keys.entry(digest.as_bytes());
+        let fields: Vec<(Vec<u8>, Vec<u8>)> =
+            self.shared.run("read the versions of an entry", |s| s.query(redis::cmd("HGETALL").arg(&entry)))?;
+        if fields.is_empty() {
+            return Ok(None);
+        }
+        let corrupt = |why: &str| self.shared.corrupt(digest.as_bytes(), why);
+        let field = |name: &[u8]| fields.iter().find(|(f, _)| f == name).map(|(_, v)| v);
+        let number = |name: &[u8]| field(name).and_then(|v| parse_i64(v));
+        let stored = field(b"k").ok_or_else(|| corrupt("no key"))?;
+        if stored != key {
+            return Err(key_mismatch(digest));
+        }
+        if is_expired(number(b"x"), now_micros()) {
+            return Ok(None);
+        }
+        let older = number(b"n").ok_or_else(|| corrupt("no version count"))?;
+        let mut versions = Vec::with_capacity(older as usize + 1);
+        for i in 1..=older {
+            let value = field(format!("o{i}").as_bytes()).ok_or_else(|| corrupt("a version is missing"))?;
+            let at = number(format!("s{i}").as_bytes()).ok_or_else(|| corrupt("a version time is missing"))?;
+            versions.push(Version { number: i as u64, written_at_micros: at, value: value.clone() });
+        }
+        let value = field(b"v").ok_or_else(|| corrupt("no value"))?;
+        let at = number(b"t").ok_or_else(|| corrupt("no write time"))?;
+        versions.push(Version { number: older as u64 + 1, written_at_micros: at, value: value.clone() });
+        Ok(Some(versions))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Records,
+    Keys,
+    Meta,
+}
+
+impl Mode {
+    fn fields(self) -> &'static [&'static str] {
+        match self {
+            Mode::Records => &["k", "x", "v"],
+            Mode::Keys => &["k", "x"],
+            Mode::Meta => &["k", "x", "t", "n", "b"],
+        }
+    }
+
+    fn page(self) -> usize {
+        if self == Mode::Records { SCAN_PAGE_VALUES } else { SCAN_PAGE }
+    }
+}
+
+enum Item {
+    Record(Record),
+    Meta(EntryMeta),
+}
+
+/// Pages through the `all` set by digest order (`ZRANGEBYLEX` after the last
+/// digest seen), reading each page's entries in one pipeline: two round trips
+/// a page, no duplicates, and nothing held open between pages, so the caller
+/// may write while iterating.
+struct Scan {
+    shared: Arc<Shared>,
+    mode: Mode,
+    after: Option<Vec<u8>>,
+    buffer: VecDeque<Result<Item>>,
+    done: bool,
+    now: i64,
+}
+
+impl Scan {
+    fn new(shared: Arc<Shared>, mode: Mode) -> Scan {
+        Scan { shared, mode, after: None, buffer: VecDeque::new(), done: false, now: now_micros() }
+    }
+
+    fn fill(&mut self) -> Result<()> {
+        let keys = &self.shared.keys;
+        let start = match &self.after {
+            None => b"-".to_vec(),
+            Some(d) => [b"(".as_slice(), d].concat(),
+        };
+        let mode = self.mode;
+        let (digests, rows) = self.shared.run("list entries", |s| {
+            let digests: Vec<Vec<u8>> = s.query(
+                redis::cmd("ZRANGEBYLEX").arg(&keys.all).arg(&start).arg("+").arg("LIMIT").arg(0).arg(mode.page()),
+            )?;
+            if digests.is_empty() {
+                return Ok((digests, Vec::new()));
+            }
+            let mut pipe = s.pipe();
+            for d in &digests {
+                let mut cmd = redis::cmd("HMGET");
+                cmd.arg(keys.entry(d));
+                for f in mode.fields() {
+                    cmd.arg(*f);
+                }
+                pipe.add(cmd);
+            }
+            let rows: Vec<Vec<Option<Vec<u8>>>> = s.run_pipe(&pipe)?;
+            Ok((digests, rows))
+        })?;
+        if digests.len() < mode.page() {
+            self.done = true;
+        }
+        self.after = digests.last().cloned();
+        for (d, row) in digests.into_iter().zip(rows) {
+            if let Some(item) = self.item(&d, row).transpose() {
+                self.buffer.push_back(item);
+            }
+        }
+        Ok(())
+    }
+
+    /// One entry of a page: `None` when it is gone (deleted since the
+    /// page was listed) or, except for metadata, expired.
+    fn item(&self, d: &[u8], mut row: Vec<Option<Vec<u8>>>) -> Result<Option<Item>> {
+        let corrupt = |why: &str| self.shared.corrupt(d, why);
+        if row.len() != self.mode.fields().len() {
+            return Err(corrupt("short HMGET reply"));
+        }
+        let Some(key) = row[0].take() else { return Ok(None) };
+        let digest = Digest(<[u8; 16]>::try_from(d).map_err(|_| corrupt("an index member is not a digest"))?);
+        let number = |v: &Option<Vec<u8>>| v.as_deref().and_then(parse_i64);
+        let expires = match &row[1] {
+            None => None,
+            some => Some(number(some).ok_or_else(|| corrupt("bad expiry"))?),
+        };
+        let expired = is_expired(expires, self.now);
+        Ok(match self.mode {
+            Mode::Records if expired => None,
+            Mode::Records => {
+                let value = row[2].take().ok_or_else(|| corrupt("no value"))?;
+                Some(Item::Record(Record { digest, key, value }))
+            }
+            Mode::Keys if expired => None,
+            Mode::Keys => Some(Item::Record(Record { digest, key, value: Vec::new() })),
+            Mode::Meta => {
+                let written = number(&row[2]).ok_or_else(|| corrupt("no write time"))?;
+                let older = number(&row[3]).ok_or_else(|| corrupt("no version count"))?;
+                let bytes = number(&row[4]).ok_or_else(|| corrupt("no size"))?;
+                Some(Item::Meta(EntryMeta {
+                    digest,
+                    key,
+                    written_at_micros: written,
+                    expires_at_micros: expires,
+                    versions: older as u64 + 1,
+                    value_bytes: bytes as u64,
+                }))
+            }
+        })
+    }
+}
+
+impl Iterator for Scan {
+    type Item = Result<Item>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(item) = self.buffer.pop_front() {
+                return Some(item);
+            }
+            if self.done {
+                return None;
+            }
+            if let Err(e) = self.fill() {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The `redis` engine: a stash kept on a Redis server (or Valkey) or a Redis
+//! Cluster, shared by every process that opens the same stash path against
+//! the same server.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use stash_core::{Stash, StashConfig};
+//! use stash_engine_redis::Redis;
+//!
+//! let config = StashConfig {
+//!     engine: "redis".into(),
+//!     url: Some("redis://127.0.0.1:6379/0".into()),
+//!     ..Default::default()
+//! };
+//! let stash = Stash::open(config, Arc::new(Redis))?;
+//! stash.set("cat", &"meow")?;
+//! assert_eq!(stash.get::<_, String>("cat")?.as_deref(), Some("meow"));
+//! # Ok::<(), stash_core::Error>(())
+//! ```
+//!
+//! # Where the server is
+//!
+//! The URL is `StashConfig::url`, else the environment variable
+//! `HASHSTASH_REDIS_URL`, else `redis://127.0.0.1:6379/0`
+//! ([`DEFAULT_URL`]). A cluster is named by `redis+cluster://h1:7001,h2:7002`
+//! (seed nodes, comma separated; `user:password@` before them applies to
+//! all), by a `redis://` URL listing several hosts the same way, or by any
+//! URL when `HASHSTASH_REDIS_CLUSTER=1` is set. A cluster has only database 0.
+//! [`RedisOptions`] sets the URL, timeouts and cluster mode in code.
+//!
+//! # Layout
+//!
+//! Each stash has a *namespace* derived from its data path
+//! (`.../redis.<serializer>.<compress>/data.db`): the path's last two folders,
+//! made readable, then `~` and 16 hex digits of the BLAKE3 hash of the whole
+//! path, e.g. `db3/redis.hashstash.lz4~9c1e0d4a7b3f2e11` ([`namespace`]). Two
+//! stashes on one server never share a key, and every key of a stash starts
+//! with `hs:{<namespace>}:`:
+//!
+//! ```text
+//! hs:{ns}:e:<16 digest bytes>   hash, one per entry:
+//!     k  the encoded key (compared with the requested key on every read)
+//!     v  the newest encoded value        t  its write time (µs since the epoch)
+//!     n  how many older versions are kept (append mode), as o1..on / s1..sn
+//!     b  value bytes over all versions   x  expiry (µs), absent if none
+//!     w  the id of the last write (makes a retried write harmless)
+//! hs:{ns}:all                   sorted set of every digest (raw 16 bytes), all scored 0
+//! hs:{ns}:exp                   sorted set of the expiring digests, scored by expiry (µs)
+//! ```
+//!
+//! Keys and values are stored as raw bytes. Every change of an entry
+//! updates its hash and both index sets in one Lua script, so writes of one
+//! key from many threads or processes never lose data and the index never
+//! disagrees with the entries. Expiry is the stash's, not Redis's: an
+//! expired entry stays (invisible to `get`, `contains`, `versions`, `len`
+//! and the scans, but reported by `scan_meta`) until deleted or pruned;
+//! no `PEXPIREAT` is set, so the index cannot point at a vanished entry.
+//!
+//! # Cluster
+//!
+//! The `{ns}` hash tag puts all of a stash's keys in one hash slot, which is
+//! what makes the scripts (that touch an entry and both index sets) legal on
+//! a cluster. The trade-off: one stash lives on one node (and its replicas);
+//! a cluster scales out across stashes (sub-stashes included, each has its
+//! own namespace), not within one. Redirections and node restarts are
+//! handled by the `redis` crate's cluster client.
+//!
+//! # Costs
+//!
+//! - `get`, `contains`: one `HMGET` (key, expiry, value), one round trip.
+//! - `put`: one `EVALSHA`; `put_many` (and so `update`, batches): one
+//!   pipeline of `EVALSHA`s per 500 entries (or 16 MiB): an `update` of
+//!   5,000 entries takes 10 round trips instead of 5,000.
+//! - `delete`, `len`: one script each; `len` is `ZCARD all - ZCOUNT exp
+//!   -inf now`, never a scan of the server.
+//! - scans: two round trips per page (512 keys or metadata, 128 records):
+//!   `ZRANGEBYLEX` after the last digest seen, then a pipeline of `HMGET`s.
+//!   Nothing stays open between pages; entries written meanwhile may or may
+//!   not be seen, none is seen twice.
+//! - `clear`: two round trips per 512 entries, one namespace only.
+//! - `versions`: one `HGETALL`.
+//!
+//! # Connections and faults
+//!
+//! Engines of one process that use the same server share a pool of
+//! connections (up to 8 kept idle, more opened while more threads are busy);
+//! a stash and its clones are safe to use from any number of threads.
+//! Opening a stash pings the server: a server that is not running is a
+//! `Backend` error naming the URL (passwords hidden). A connection that
+//! breaks (server restarted, timeout) is dropped with every idle one and
+//! the operation is tried once more on a new connection, so a restarted
+//! server is picked up without restarting the program. Retrying is safe: a
+//! write carries an id the script recognises if it was already applied.
+//! Defaults: 5 s to connect, 30 s for a reply.
+#![deny(missing_docs)]
+
+mod conn;
+mod engine;
+mod scripts;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use stash_core::{Engine, EngineFactory, Result, StashConfig};
+
+pub use engine::{RedisEngine, namespace};
+
+use conn::{Pool, Settings, Target, redact};
+
+/// The server used when neither the configuration nor the environment names one.
+pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
+/// The environment variable naming the server when `StashConfig::url` is unset.
+pub const URL_ENV: &str = "HASHSTASH_REDIS_URL";
+/// The environment variable that, set to `1` (or `true`), treats the URL as a cluster seed.
+pub const CLUSTER_ENV: &str = "HASHSTASH_REDIS_CLUSTER";
+
+/// Opens Redis engines with the default options: the factory to hand to `Stash::open`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Redis;
+
+impl EngineFactory for Redis {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Redis"
+    }
+
+    fn open(&self, path: &Path, config: &StashConfig) -> Result<Arc<dyn Engine>> {
+        Ok(RedisOptions::default().open_engine(path, config)?)
+    }
+}
+
+/// A Redis factory with options: URL, cluster mode, timeouts. Engines it
+/// opens share one round-trip counter ([`RedisOptions::round_trips`]).
+#[derive(Debug, Clone)]
+pub struct RedisOptions {
+    url: Option<String>,
+    cluster: Option<bool>,
+    connect_timeout: Duration,
+    response_timeout: Duration,
+    trips: Arc<AtomicU64>,
+}
+
+impl Default for RedisOptions {
+    fn default() -> Self {
+        RedisOptions {
+            url: None,
+            cluster: None,
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(30),
+            trips: Arc::default(),
+        }
+    }
+}
+
+impl RedisOptions {
+    /// The defaults: URL from the configuration or the environment, 5 s to connect, 30 s per reply.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The server's URL, used in place of `StashConfig::url` and the environment.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// Treats the URL as the seed of a cluster (`true`), or as it reads (`false`);
+    /// unset, `HASHSTASH_REDIS_CLUSTER` decides.
+    pub fn cluster(mut self, cluster: bool) -> Self {
+        self.cluster = Some(cluster);
+        self
+    }
+
+    /// How long to wait for a connection.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for a reply.
+    pub fn response_timeout(mut self, timeout: Duration) -> Self {
+        self.response_timeout = timeout;
+        self
+    }
+
+    /// Round trips to the server made so far by the engines these options opened.
+    pub fn round_trips(&self) -> u64 {
+        self.trips.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The URL an engine opened with `config` would use.
+    pub fn resolve_url(&self, config: &StashConfig) -> String {
+        self.url
+            .clone()
+            .or_else(|| config.url.clone())
+            .or_else(|| std::env::var(URL_ENV).ok().filter(|u| !u.is_empty()))
+            .unwrap_or_else(|| DEFAULT_URL.to_string())
+    }
+
+    /// Opens the engine for the stash whose data path is `path`, checking that the server answers.
+    pub fn open_engine(&self, path: &Path, config: &StashConfig) -> Result<Arc<RedisEngine>> {
+        let url = self.resolve_url(config);
+        let cluster = self.cluster.unwrap_or_else(|| {
+            std::env::var(CLUSTER_ENV).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"))
+        });
+        let settings = Settings {
+            target: Target::parse(&url, cluster)?,
+            connect_timeout: self.connect_timeout,
+            response_timeout: self.response_timeout,
+        };
+        let pool = Pool::get(settings, redact(&url))?;
+        let engine = RedisEngine::new(pool, namespace(path), self.trips.clone());
+        engine.ping()?;
+        Ok(Arc::new(engine))
+    }
+}
+
+impl EngineFactory for RedisOptions {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Redis"
+    }
+
+    fn open(&self, path: &Path, config: &StashConfig) -> Result<Arc<dyn Engine>> {
+        Ok(self.open_engine(path, config)?)
+    }
+}

@@ -1,0 +1,101 @@
+//! The Lua scripts that make multi-key changes atomic on the server.
+//!
+//! Every script names all the keys it touches in `KEYS` (they share the
+//! stash's hash tag, so they live in one cluster slot). Times are passed in as
+//! decimal strings and written back with `string.format('%.0f', ...)`: Lua
+//! numbers are doubles, exact for microsecond timestamps, but Redis would
+//! print them with 14 significant digits.
+
+use std::sync::LazyLock;
+
+use redis::Script;
+
+/// `KEYS`: entry, all, exp. `ARGV`: digest, key, value, stamp, expires ('' = never),
+/// append ('1'/'0'), now, write id.
+///
+/// Returns 1 when written, 0 when this write id was already applied (a retry
+/// after a lost reply), -1 when another key occupies the slot.
+pub(crate) static PUT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local e = KEYS[1]
+local old = redis.call('HMGET', e, 'k', 'x', 't', 'n', 'w')
+if old[1] then
+  if old[1] ~= ARGV[2] then return -1 end
+  if old[5] == ARGV[8] then return 0 end
+end
+local t = tonumber(ARGV[4])
+local live = old[1] and ((not old[2]) or tonumber(old[2]) > tonumber(ARGV[7]))
+if ARGV[6] == '1' and live then
+  local prev = tonumber(old[3])
+  if t <= prev then t = prev + 1 end
+  local n = tonumber(old[4]) + 1
+  local cur = redis.call('HGET', e, 'v')
+  redis.call('HSET', e, 'o' .. n, cur, 's' .. n, old[3], 'n', n, 'v', ARGV[3],
+    't', string.format('%.0f', t), 'w', ARGV[8])
+  redis.call('HINCRBY', e, 'b', #ARGV[3])
+else
+  if old[1] then redis.call('DEL', e) end
+  redis.call('HSET', e, 'k', ARGV[2], 'v', ARGV[3], 't', string.format('%.0f', t), 'n', 0,
+    'b', #ARGV[3], 'w', ARGV[8])
+end
+if ARGV[5] == '' then
+  redis.call('HDEL', e, 'x')
+  redis.call('ZREM', KEYS[3], ARGV[1])
+else
+  redis.call('HSET', e, 'x', ARGV[5])
+  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
+end
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+return 1
+",
+    )
+});
+
+/// `KEYS`: entry, all, exp. `ARGV`: digest, key, now.
+///
+/// Returns 1 when a live entry was removed, 0 when there was none (or it had
+/// expired: it is removed all the same), -1 when another key occupies the slot.
+pub(crate) static DELETE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local old = redis.call('HMGET', KEYS[1], 'k', 'x')
+if old[1] and old[1] ~= ARGV[2] then return -1 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+if not old[1] then return 0 end
+if old[2] and tonumber(old[2]) <= tonumber(ARGV[3]) then return 0 end
+return 1
+",
+    )
+});
+
+/// `KEYS`: all, exp. `ARGV`: now. The number of live entries.
+pub(crate) static LEN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+return redis.call('ZCARD', KEYS[1]) - redis.call('ZCOUNT', KEYS[2], '-inf', ARGV[1])
+",
+    )
+});
+
+/// `KEYS`: all, exp, entry... `ARGV`: the digests of those entries.
+/// Removes one page of entries with their index members.
+pub(crate) static CLEAR_PAGE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+for i = 3, #KEYS do redis.call('DEL', KEYS[i]) end
+if #ARGV > 0 then
+  redis.call('ZREM', KEYS[1], unpack(ARGV))
+  redis.call('ZREM', KEYS[2], unpack(ARGV))
+end
+return #ARGV
+",
+    )
+});
+
+/// Every script, loaded together when the server reports one missing.
+pub(crate) fn all() -> [&'static Script; 4] {
+    [&PUT, &DELETE, &LEN, &CLEAR_PAGE]
+}
