@@ -22,6 +22,7 @@ pub mod lifecycle;
 pub mod stash;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod transfer;
 pub mod typed;
 
 pub use config::{Eviction, StashConfig};
@@ -32,6 +33,7 @@ pub use engine::{
 pub use error::{Error, ErrorKind, Result};
 pub use lifecycle::{Prune, PruneReport, SetOptions, Stats};
 pub use stash::{Batch, EncodedKey, Stash, Versioned};
+pub use transfer::MigrateReport;
 pub use typed::TypedStash;
 
 pub use stash_codec;

@@ -257,7 +257,10 @@ impl Stash {
         let options = self.resolve(options.into())?;
         let k = self.encode_key(key)?;
         let v = self.encode_value(value)?;
-        self.inner.engine.put(&k.digest, &k.bytes, &v, options).map_err(|e| self.key_context(e, &k.digest))?;
+        self.inner
+            .engine
+            .put(&k.digest, &k.bytes, &v, options)
+            .map_err(|e| self.key_context(e, &k.digest))?;
         self.wrote(1, v.len() as u64)
     }
 

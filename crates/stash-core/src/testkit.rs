@@ -513,6 +513,203 @@ pub fn expiry(h: &Harness) {
     assert_eq!(e.scan_meta().unwrap().count(), 0);
 }
 
+/// Time to live through the stash: per-set and stash-wide, hidden once
+/// expired (from `len` too), counted by `stats`, removed by `prune`.
+pub fn ttl_and_prune(h: &Harness) {
+    use std::time::Duration;
+
+    use crate::{Prune, SetOptions};
+    let s = h.stash();
+    let short = Duration::from_millis(300);
+    s.set_with("short", "soon gone", SetOptions::new().ttl(short)).unwrap();
+    s.set("long", "stays").unwrap();
+    let zero = s.set_with("zero", "x", SetOptions::new().ttl(Duration::ZERO)).unwrap_err();
+    assert_eq!(zero.kind(), ErrorKind::Config, "{zero}");
+    assert_eq!(s.get::<_, String>("short").unwrap().as_deref(), Some("soon gone"));
+    assert_eq!(s.len().unwrap(), 2);
+    std::thread::sleep(short + Duration::from_millis(100));
+    assert_eq!(s.get::<_, String>("short").unwrap(), None);
+    assert!(!s.contains("short").unwrap());
+    assert_eq!(s.len().unwrap(), 1);
+    assert_eq!(s.keys::<String>().unwrap().collect::<crate::Result<Vec<_>>>().unwrap(), ["long"]);
+    let stats = s.stats().unwrap();
+    assert_eq!((stats.entries, stats.expired), (1, 1), "{stats:?}");
+
+    let dry = s.prune(Prune::expired().dry_run()).unwrap();
+    assert_eq!(dry.len(), 1);
+    assert_eq!(s.stats().unwrap().expired, 1, "a dry run removed something");
+    let done = s.prune(Prune::expired()).unwrap();
+    assert_eq!(done.len(), 1);
+    assert_eq!(s.engine().scan_meta().unwrap().count(), 1);
+    // older_than takes live entries too.
+    std::thread::sleep(Duration::from_millis(20));
+    s.set("fresh", "new").unwrap();
+    let old = s.prune(Prune::older_than(Duration::from_millis(15))).unwrap();
+    assert_eq!(old.len(), 1);
+    assert_eq!(s.keys::<String>().unwrap().collect::<crate::Result<Vec<_>>>().unwrap(), ["fresh"]);
+
+    // A stash-wide TTL applies to every write, batches included.
+    let cfg = StashConfig { ttl: Some(short), ..h.config("hashstash", "raw", false) };
+    let t = h.open(cfg);
+    t.update([("a", 1), ("b", 2)]).unwrap();
+    t.set("c", &3).unwrap();
+    assert_eq!(t.len().unwrap(), 3);
+    std::thread::sleep(short + Duration::from_millis(100));
+    assert_eq!(t.len().unwrap(), 0);
+    assert!(t.is_empty().unwrap());
+    let bad = Stash::open(
+        StashConfig { ttl: Some(Duration::ZERO), ..h.config("hashstash", "raw", false) },
+        h.factory.clone(),
+    );
+    assert_eq!(bad.unwrap_err().kind(), ErrorKind::Config);
+}
+
+/// `max_entries` / `max_bytes` evict the least recently written entries (or
+/// read ones, by choice); a zero bound is refused.
+pub fn bounded_size(h: &Harness) {
+    use crate::config::Eviction;
+    let bounded = |max_entries, max_bytes, eviction| StashConfig {
+        max_entries,
+        max_bytes,
+        eviction,
+        ..h.config("hashstash", "raw", false)
+    };
+    let s = h.open(bounded(Some(10), None, Eviction::LeastRecentlyWritten));
+    for i in 0..25 {
+        s.set(&i, &i).unwrap();
+    }
+    let n = s.len().unwrap();
+    assert!((1..=10).contains(&n), "len {n} past max_entries 10");
+    assert_eq!(s.get::<_, i32>(&24).unwrap(), Some(24), "the newest entry was evicted");
+    assert_eq!(s.get::<_, i32>(&0).unwrap(), None, "the oldest entry survived");
+    let stats = s.stats().unwrap();
+    assert_eq!(stats.evictions, 25 - n as u64, "{stats:?}");
+    assert_eq!(stats.writes, 25);
+
+    let s = h.open(bounded(None, Some(2_000), Eviction::LeastRecentlyWritten));
+    let value = "x".repeat(198); // 200 bytes as a JSON string
+    for i in 0..30 {
+        s.set(&i, &value).unwrap();
+    }
+    let stats = s.stats().unwrap();
+    assert!(stats.value_bytes <= 2_000 && stats.entries > 0, "{stats:?}");
+    assert!(s.contains(&29).unwrap());
+
+    let s = h.open(bounded(Some(5), None, Eviction::LeastRecentlyRead));
+    for i in 0..5 {
+        s.set(&i, &i).unwrap();
+    }
+    assert_eq!(s.get::<_, i32>(&0).unwrap(), Some(0)); // read: now the most recent
+    s.set(&5, &5).unwrap();
+    assert!(s.contains(&0).unwrap(), "a recently read entry was evicted");
+    assert!(!s.contains(&1).unwrap(), "the least recently read entry survived");
+    assert_eq!(s.len().unwrap(), 5);
+
+    for cfg in [bounded(Some(0), None, Eviction::default()), bounded(None, Some(0), Eviction::default())] {
+        assert_eq!(Stash::open(cfg, h.factory.clone()).unwrap_err().kind(), ErrorKind::Config);
+    }
+}
+
+/// `stats` counts hits, misses and writes of this handle and its clones.
+pub fn stats_counters(h: &Harness) {
+    let s = h.stash();
+    s.set("a", &1).unwrap();
+    s.update([("b", 2), ("c", 3)]).unwrap();
+    let clone = s.clone();
+    assert_eq!(clone.get::<_, i32>("a").unwrap(), Some(1));
+    assert_eq!(s.get::<_, i32>("zzz").unwrap(), None);
+    let stats = s.stats().unwrap();
+    assert_eq!((stats.entries, stats.versions, stats.hits, stats.misses, stats.writes), (3, 3, 1, 1, 3));
+    assert!(stats.value_bytes > 0 && stats.key_bytes > 0, "{stats:?}");
+    if let Some(disk) = stats.disk_bytes {
+        assert!(disk > 0, "{stats:?}");
+    }
+}
+
+/// `tmp()` is removed when dropped, also on a panic; `popitem`, `copy_to`
+/// and `migrate` (dry run, then for real, keeping versions).
+pub fn tmp_popitem_copy_migrate(h: &Harness) {
+    use std::sync::Mutex;
+
+    use crate::SetOptions;
+    let s = h.stash();
+    let tmp = s.tmp().unwrap();
+    tmp.set("k", "v").unwrap();
+    assert!(tmp.is_temporary() && !s.is_temporary());
+    assert_eq!(s.get::<_, String>("k").unwrap(), None, "tmp shares data with its parent");
+    let path = tmp.path().to_path_buf();
+    drop(tmp);
+    assert!(!path.exists(), "{} left behind", path.display());
+    let seen = Mutex::new(None);
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let tmp = s.tmp().unwrap();
+        tmp.set("k", "v").unwrap();
+        *seen.lock().unwrap() = Some(tmp.path().to_path_buf());
+        panic!("unwinding through a tmp stash");
+    }));
+    assert!(unwound.is_err());
+    let path = seen.lock().unwrap().take().unwrap();
+    assert!(!path.exists(), "{} left behind after a panic", path.display());
+    let again = s.tmp().unwrap();
+    assert!(again.is_empty().unwrap());
+
+    s.update([("x", 1), ("y", 2)]).unwrap();
+    let (k, v): (String, i32) = s.popitem().unwrap().unwrap();
+    assert_eq!(v, if k == "x" { 1 } else { 2 });
+    assert_eq!(s.len().unwrap(), 1);
+    s.popitem::<String, i32>().unwrap().unwrap();
+    assert_eq!(s.popitem::<String, i32>().unwrap(), None);
+
+    for v in ["v1", "v2", "v3"] {
+        s.set_with("hist", v, SetOptions::new().append(true)).unwrap();
+    }
+    s.set(&vec![1, 2], &animal(7)).unwrap();
+    let other = h.open(h.config("json", "raw", true));
+    assert_eq!(s.copy_to(&other).unwrap(), 2);
+    assert_eq!(other.get::<_, Animal>(&vec![1, 2]).unwrap(), Some(animal(7)));
+    assert_eq!(other.get_all::<_, String>("hist").unwrap(), ["v3"]);
+
+    let target = h.open(h.config("msgpack", "raw", false));
+    let dry = s.migrate(&target, true).unwrap();
+    assert_eq!((dry.entries, dry.versions, dry.failures.len()), (2, 4, 0), "{dry:?}");
+    assert!(target.is_empty().unwrap(), "a dry run wrote");
+    let done = s.migrate(&target, false).unwrap();
+    assert_eq!((done.entries, done.versions), (2, 4));
+    assert_eq!(target.get_all::<_, String>("hist").unwrap(), ["v1", "v2", "v3"]);
+    assert_eq!(target.get::<_, Animal>(&vec![1, 2]).unwrap(), Some(animal(7)));
+    assert_eq!(s.len().unwrap(), 2, "migrate changed its source");
+    let all: Vec<(String, crate::Versioned<String>)> = target
+        .all_versions::<crate::Value, String>()
+        .unwrap()
+        .filter_map(|r| r.ok())
+        .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v)))
+        .collect();
+    assert_eq!(all.iter().filter(|(k, _)| k == "hist").count(), 3);
+}
+
+/// Version filters by write time, and one undecodable version never hides the others.
+pub fn version_filters(h: &Harness) {
+    use std::time::{Duration, SystemTime};
+
+    use crate::SetOptions;
+    let s = h.stash();
+    s.set_with("k", "a", SetOptions::new().append(true)).unwrap();
+    std::thread::sleep(Duration::from_millis(5));
+    let middle = SystemTime::now();
+    std::thread::sleep(Duration::from_millis(5));
+    s.set_with("k", "b", SetOptions::new().append(true)).unwrap();
+    let before: Vec<crate::Versioned<String>> = s.get_all_in("k", ..middle).unwrap();
+    let after: Vec<crate::Versioned<String>> = s.get_all_in("k", middle..).unwrap();
+    assert_eq!(before.iter().map(|v| v.value.as_str()).collect::<Vec<_>>(), ["a"]);
+    assert_eq!(after.iter().map(|v| (v.version, v.value.as_str())).collect::<Vec<_>>(), [(2, "b")]);
+    // A version of another type: its own error, the others still decode.
+    s.set_with("k", &17, SetOptions::new().append(true)).unwrap();
+    let each = s.try_get_all_with_metadata::<_, String>("k").unwrap();
+    assert_eq!(each.len(), 3);
+    assert!(each[0].is_ok() && each[1].is_ok());
+    assert_eq!(each[2].as_ref().unwrap_err().kind(), ErrorKind::Decode);
+}
+
 /// A stash reopened with the same configuration sees the same data.
 pub fn reopen(h: &Harness) {
     let cfg = h.config("hashstash", "raw", false);
@@ -548,7 +745,9 @@ pub fn service_url(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var_os(REQUIRE_SERVICES_ENV).is_some() => {
-            panic!("{var} is not set but {REQUIRE_SERVICES_ENV} is: start the servers with `cargo xtask services up`")
+            panic!(
+                "{var} is not set but {REQUIRE_SERVICES_ENV} is: start the servers with `cargo xtask services up`"
+            )
         }
         _ => {
             eprintln!("skipped: {var} is not set (run `cargo xtask services up` to start the servers)");
@@ -579,7 +778,8 @@ macro_rules! conformance_suite {
                 dict_methods, update_variants, batch, sub_stashes, clear_is_isolated, iteration, raw_items_decode,
                 write_while_iterating, sizes, wrong_type_is_an_error, key_mismatch_is_detected,
                 every_format, hashmap_keys_are_canonical, threads, threads_on_the_same_keys, versions,
-                expiry, reopen, display
+                expiry, ttl_and_prune, bounded_size, stats_counters, tmp_popitem_copy_migrate, version_filters,
+                reopen, display
             );
         }
     };

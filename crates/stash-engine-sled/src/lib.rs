@@ -25,15 +25,31 @@
 //! Inside it:
 //!
 //! - sled's default tree maps each entry's 16-byte key digest to one record:
-//!   a format tag byte `1`, the encoded key (`u32` LE length + bytes), then
-//!   every kept version **newest first**, each an `i64` LE timestamp in
-//!   microseconds since the epoch, a `u32` LE length and the encoded value.
+//!
+//!   ```text
+//!   u8       format tag: 1 (no expiry) or 2 (with an expiry)
+//!   i64 LE   tag 2 only: expires at, microseconds since the epoch
+//!   u32 LE   key length, then the encoded key
+//!   then every kept version NEWEST FIRST:
+//!     i64 LE written at, microseconds since the epoch
+//!     u32 LE value length, then the encoded value
+//!   ```
+//!
 //!   A replacing write stores one version; an append rewrites the record
-//!   with the new version in front.
-//! - the tree `hashstash.meta` holds `format` = `hashstash-sled/1` (a
-//!   database without it that holds data is refused as not a stash) and,
-//!   only between a clean close and the next open, `count`: the number of
-//!   entries as a `u64` LE.
+//!   with the new version in front. The newest write decides the tag and
+//!   the expiry of the whole record; a permanent entry keeps the tag-1
+//!   layout of the first format. An entry whose expiry is at or before now
+//!   stays stored, hidden from every read except `scan_meta`, until it is
+//!   deleted or overwritten; appending to it starts a new history.
+//! - the tree `hashstash.meta` holds `format` (a database without it that
+//!   holds data is refused as not a stash; an unknown one is refused too):
+//!   `hashstash-sled/1` while every record has tag 1 (new databases start
+//!   so, and earlier builds still open them), `hashstash-sled/2` once a
+//!   record with an expiry may exist (written, and flushed, before the
+//!   first one; earlier builds then refuse the database). Only between a
+//!   clean close and the next open it also holds `count`, the number of
+//!   records, and `expiring`, the number of records with tag 2 (expired or
+//!   not), each a `u64` LE.
 //!
 //! # Concurrency
 //!
@@ -63,11 +79,17 @@
 //!
 //! # Costs
 //!
-//! `get` is one B-tree lookup and one copy of the value; `len` reads a
-//! counter kept in memory (saved at close; after a crash the next open
-//! counts the entries once, O(n)); a write is a lookup plus a
+//! `get` is one B-tree lookup and one copy of the value. Two exact counters
+//! are kept in memory (saved at close; after a crash the next open counts
+//! both in one pass, O(n)): records, and records with an expiry. While the
+//! second is 0, `len` reads the first, O(1); while some entry has an
+//! expiry, `len` walks every record and reads only its first nine bytes
+//! (tag and expiry, no value copied), O(n), until those entries are deleted
+//! or overwritten without expiry. A write is a lookup plus a
 //! compare-and-swap; an append copies the older versions. `clear` deletes
-//! the entries one by one.
+//! the entries one by one. `scan_meta` walks the records reading version
+//! headers, copying keys only; `disk_usage` walks the folder adding each
+//! file's allocated blocks.
 //!
 //! # Damaged files
 //!

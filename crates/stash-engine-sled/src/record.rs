@@ -157,7 +157,12 @@ fn split_version(bytes: &[u8]) -> Result<(i64, &[u8], &[u8]), Damaged> {
 }
 
 /// A record holding one version, expiring at `expires_at`.
-pub(crate) fn single(key: &[u8], expires_at: Option<i64>, micros: i64, value: &[u8]) -> Result<Vec<u8>, TooLong> {
+pub(crate) fn single(
+    key: &[u8],
+    expires_at: Option<i64>,
+    micros: i64,
+    value: &[u8],
+) -> Result<Vec<u8>, TooLong> {
     with_older(key, expires_at, micros, value, &[])
 }
 
@@ -182,9 +187,8 @@ fn with_older(
     let key_len = len32(key.len())?;
     let value_len = len32(value.len())?;
     let expiry_len = if expires_at.is_some() { EXPIRY } else { 0 };
-    let mut out = Vec::with_capacity(
-        KEY_HEADER + expiry_len + key.len() + VERSION_HEADER + value.len() + older.len(),
-    );
+    let mut out =
+        Vec::with_capacity(KEY_HEADER + expiry_len + key.len() + VERSION_HEADER + value.len() + older.len());
     match expires_at {
         None => out.push(TAG),
         Some(at) => {

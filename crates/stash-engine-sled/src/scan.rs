@@ -25,8 +25,11 @@ pub(crate) struct Scan {
 /// The slot of a record as a digest, or a `Corrupt` error.
 fn digest_of(store: &Store, slot: &[u8]) -> Result<Digest> {
     <[u8; 16]>::try_from(slot).map(Digest).map_err(|_| {
-        Error::new(ErrorKind::Corrupt, format!("a record's slot is {} bytes, not a 16-byte digest", slot.len()))
-            .with_context("file", store.dir().display())
+        Error::new(
+            ErrorKind::Corrupt,
+            format!("a record's slot is {} bytes, not a 16-byte digest", slot.len()),
+        )
+        .with_context("file", store.dir().display())
     })
 }
 

@@ -176,3 +176,90 @@ fn a_batch_counts_a_key_written_twice_once() {
     assert_eq!(s.len().unwrap(), 2);
     assert_eq!(s.get::<_, i32>("k").unwrap(), Some(2));
 }
+
+#[test]
+fn expiry_marks_the_format_and_its_count_is_saved_and_recounted() {
+    use stash_core::clock::now_micros;
+    let dir = tempfile::tempdir().unwrap();
+    let hour = 3_600_000_000;
+    let (data, gone, later) = {
+        let s = open(dir.path());
+        s.update((0..10).map(|i| (i, i))).unwrap();
+        (s.path().to_path_buf(), s.encode_key(&100).unwrap(), s.encode_key(&101).unwrap())
+    };
+    // No expiry written yet: the first format, readable by earlier builds.
+    with_plain_sled(&data, |db| {
+        let meta = db.open_tree("hashstash.meta").unwrap();
+        assert_eq!(meta.get("format").unwrap().unwrap(), &b"hashstash-sled/1"[..]);
+    });
+    {
+        let s = open(dir.path());
+        let e = s.engine();
+        let v = s.encode_value(&0).unwrap();
+        e.put(&gone.digest, &gone.bytes, &v, WriteOptions::REPLACE.expiring_at(Some(now_micros() - hour)))
+            .unwrap();
+        e.put(&later.digest, &later.bytes, &v, WriteOptions::APPEND.expiring_at(Some(now_micros() + hour)))
+            .unwrap();
+        assert_eq!(s.len().unwrap(), 11);
+        let meta: Vec<_> = e.scan_meta().unwrap().map(|m| m.unwrap()).collect();
+        assert_eq!(meta.len(), 12);
+        assert!(e.disk_usage().unwrap().unwrap() > 0);
+    }
+    // Saved at close: both counts; and the marker of the second format.
+    with_plain_sled(&data, |db| {
+        let meta = db.open_tree("hashstash.meta").unwrap();
+        assert_eq!(meta.get("format").unwrap().unwrap(), &b"hashstash-sled/2"[..]);
+        assert_eq!(meta.get("count").unwrap().unwrap(), &12u64.to_le_bytes()[..]);
+        assert_eq!(meta.get("expiring").unwrap().unwrap(), &2u64.to_le_bytes()[..]);
+        // While entries have an expiry, `len` counts live records, not the saved count.
+        meta.insert("count", &1234u64.to_le_bytes()).unwrap();
+    });
+    assert_eq!(open(dir.path()).len().unwrap(), 11);
+    // A crash (no saved counts): both are recounted.
+    with_plain_sled(&data, |db| {
+        let meta = db.open_tree("hashstash.meta").unwrap();
+        meta.remove("count").unwrap();
+        meta.remove("expiring").unwrap();
+    });
+    {
+        let s = open(dir.path());
+        assert_eq!(s.len().unwrap(), 11);
+        assert!(!s.engine().delete(&gone.digest, &gone.bytes).unwrap());
+        assert!(s.engine().delete(&later.digest, &later.bytes).unwrap());
+        assert_eq!(s.len().unwrap(), 10);
+    }
+    // No expiring entry left: `len` trusts the count again, without scanning.
+    with_plain_sled(&data, |db| {
+        let meta = db.open_tree("hashstash.meta").unwrap();
+        assert_eq!(meta.get("expiring").unwrap().unwrap(), &0u64.to_le_bytes()[..]);
+        meta.insert("count", &1234u64.to_le_bytes()).unwrap();
+    });
+    assert_eq!(open(dir.path()).len().unwrap(), 1234);
+}
+
+#[test]
+fn a_database_of_an_unknown_format_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = {
+        let s = open(dir.path());
+        s.set("k", "v").unwrap();
+        s.path().to_path_buf()
+    };
+    {
+        let db = sled::open(&data).unwrap();
+        db.open_tree("hashstash.meta").unwrap().insert("format", "hashstash-sled/3").unwrap();
+        db.flush().unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let err = loop {
+        match SledEngine::open(&data) {
+            Err(e) if e.kind() == ErrorKind::Locked && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(e) => break e,
+            Ok(_) => panic!("an unknown format opened"),
+        }
+    };
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert!(err.to_string().contains("unknown record format"), "{err}");
+}

@@ -21,7 +21,7 @@
 //! The stash's data path (`.../sqlite.<serializer>.<compress>/data.db`) is a
 //! SQLite database file (with its `-wal` and `-shm` companions while open).
 //! `PRAGMA application_id` is `0x68737374` (`"hsst"`) and `PRAGMA
-//! user_version` is the format version, now 1:
+//! user_version` is the format version, now 2:
 //!
 //! ```sql
 //! -- the newest value of every key: one row per key
@@ -30,23 +30,37 @@
 //!     key BLOB NOT NULL,                  -- the encoded key
 //!     value BLOB NOT NULL,                -- the encoded newest value
 //!     written_at INTEGER NOT NULL,        -- its write time, microseconds since the epoch
-//!     history INTEGER NOT NULL DEFAULT 0  -- how many older versions `versions` holds
+//!     history INTEGER NOT NULL DEFAULT 0, -- how many older versions `versions` holds
+//!     expires_at INTEGER                  -- when the entry expires (µs since the epoch), NULL never
 //! ) WITHOUT ROWID;
+//! -- finds expired entries without visiting the permanent ones
+//! CREATE INDEX entries_expiry ON entries(expires_at) WHERE expires_at IS NOT NULL;
 //! -- older versions, only for keys written in append mode: numbered 1..=history
 //! CREATE TABLE versions(
 //!     digest BLOB NOT NULL, version INTEGER NOT NULL,
 //!     written_at INTEGER NOT NULL, value BLOB NOT NULL,
 //!     PRIMARY KEY (digest, version)
 //! ) WITHOUT ROWID;
-//! -- ('count', number of rows of `entries`), changed in the same transaction as the rows
+//! -- ('count', rows of `entries`) and ('expiring', rows with an `expires_at`,
+//! -- expired or not), changed in the same transaction as the rows
 //! CREATE TABLE meta(name TEXT NOT NULL PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 //! ```
 //!
 //! The newest value of a key is version `history + 1`; replacing or
-//! deleting a key drops its rows in `versions`. A database with another
-//! format version, another application id or missing tables is refused with
-//! a `Config` error; a file that is not a SQLite database at all gives a
-//! `Corrupt` error naming it.
+//! deleting a key drops its rows in `versions`. The newest write of a key
+//! sets `expires_at` for the whole entry (NULL without an expiry). A row
+//! whose `expires_at` is at or before now stays in the table, hidden from
+//! every read (the queries filter on it) except `scan_meta`, until it is
+//! deleted or overwritten; appending to it starts a new history.
+//!
+//! A version-1 file (the same without `expires_at`, its index and the
+//! `expiring` row) is migrated in place when opened, in one write
+//! transaction: `ALTER TABLE entries ADD COLUMN expires_at INTEGER`, the
+//! index, `('expiring', 0)` and `user_version = 2`; earlier builds then
+//! refuse it. A database with a newer or unknown format version, another
+//! application id or missing tables is refused with a `Config` error,
+//! untouched; a file that is not a SQLite database at all gives a `Corrupt`
+//! error naming it.
 //!
 //! # Costs
 //!
@@ -57,8 +71,19 @@
 //! - `put_many` is one transaction, committed once, with one count update.
 //! - `get` and `contains` are one primary-key lookup; the stored key is
 //!   compared in place before the value is copied out.
-//! - `len` reads the count row, never scans (`SELECT count(*)` walks every
-//!   page of the table).
+//! - `len` is one statement. While no entry has an expiry (`expiring` is 0)
+//!   it reads the count row, never scans (`SELECT count(*)` walks every
+//!   page of the table). Otherwise it subtracts the expired entries, counted
+//!   through the partial index on `expires_at`: O(expired entries), not
+//!   O(entries).
+//! - Writes keep `expiring` exact without reading the row first: a replace
+//!   tries an `UPDATE` of a row without expiry, then of one with; a new key
+//!   costs one more missed `UPDATE` than without expiry.
+//! - `scan_meta` pages like `scan`, expired entries included, and reads no
+//!   value: `length(value)` reads only a blob's header, and `versions` is
+//!   visited only for entries with older versions.
+//! - `disk_usage` adds the allocated sizes of the database file and its
+//!   `-wal` and `-shm` companions.
 //! - `scan` reads pages of up to 512 records (or 8 MiB) by digest order,
 //!   each page one short statement: no transaction stays open while the
 //!   caller works, so the caller may write during iteration.

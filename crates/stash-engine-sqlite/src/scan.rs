@@ -62,7 +62,8 @@ impl Reader for Records {
 
     fn read(&self, pool: &Pool, digest: Digest, row: &Row<'_>) -> Result<(Record, usize)> {
         let key = blob(pool, row, 1, "an entry's key")?.to_vec();
-        let value = if self.with_values { blob(pool, row, 2, "an entry's value")?.to_vec() } else { Vec::new() };
+        let value =
+            if self.with_values { blob(pool, row, 2, "an entry's value")?.to_vec() } else { Vec::new() };
         let bytes = key.len() + value.len();
         Ok((Record { digest, key, value }, bytes))
     }

@@ -211,7 +211,8 @@ mod tests {
         db.execute_batch(CREATE_V1).unwrap();
         db.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
         db.pragma_update(None, "user_version", 1).unwrap();
-        let insert = "INSERT INTO entries(digest, key, value, written_at, history) VALUES (?1, ?2, ?3, ?4, ?5)";
+        let insert =
+            "INSERT INTO entries(digest, key, value, written_at, history) VALUES (?1, ?2, ?3, ?4, ?5)";
         db.execute(insert, params![&digest(1).0[..], b"k1", b"v1", 10, 0]).unwrap();
         db.execute(insert, params![&digest(2).0[..], b"k2", b"new", 30, 1]).unwrap();
         db.execute(
@@ -236,7 +237,10 @@ mod tests {
         let db = Connection::open(&path).unwrap();
         assert_eq!(int(&db, "PRAGMA user_version"), FORMAT_VERSION);
         assert_eq!(int(&db, "PRAGMA application_id"), APPLICATION_ID);
-        assert_eq!(int(&db, "SELECT count(*) FROM pragma_table_info('entries') WHERE name = 'expires_at'"), 1);
+        assert_eq!(
+            int(&db, "SELECT count(*) FROM pragma_table_info('entries') WHERE name = 'expires_at'"),
+            1
+        );
         assert_eq!(int(&db, "SELECT count(*) FROM sqlite_schema WHERE name = 'entries_expiry'"), 1);
         assert_eq!(int(&db, "SELECT value FROM meta WHERE name = 'expiring'"), 0);
         assert_eq!(int(&db, "SELECT count(*) FROM entries WHERE expires_at IS NOT NULL"), 0);
@@ -245,7 +249,8 @@ mod tests {
         assert_eq!(engine.len().unwrap(), 2);
         assert_eq!(engine.get(&digest(1), b"k1").unwrap(), Some(b"v1".to_vec()));
         let versions = engine.versions(&digest(2), b"k2").unwrap().unwrap();
-        let seen: Vec<_> = versions.iter().map(|v| (v.number, v.written_at_micros, v.value.clone())).collect();
+        let seen: Vec<_> =
+            versions.iter().map(|v| (v.number, v.written_at_micros, v.value.clone())).collect();
         assert_eq!(seen, [(1, 20, b"old".to_vec()), (2, 30, b"new".to_vec())]);
         let meta: Vec<_> = engine.scan_meta().unwrap().map(|m| m.unwrap()).collect();
         assert_eq!(meta.len(), 2);
@@ -290,6 +295,9 @@ mod tests {
         let err = SqliteEngine::open(&path, SqliteOptions::default()).unwrap_err();
         assert_eq!(err.kind(), stash_core::ErrorKind::Config, "{err}");
         assert!(err.to_string().contains("a newer format"), "{err}");
-        assert_eq!(int(&db, "SELECT count(*) FROM pragma_table_info('entries') WHERE name = 'expires_at'"), 0);
+        assert_eq!(
+            int(&db, "SELECT count(*) FROM pragma_table_info('entries') WHERE name = 'expires_at'"),
+            0
+        );
     }
 }
