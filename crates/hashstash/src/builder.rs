@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use stash_core::{DigestAlgo, EngineFactory, Result, Stash, StashConfig};
+use stash_core::{DigestAlgo, EngineFactory, Eviction, Result, Stash, StashConfig};
 
 use crate::HashStash;
 
@@ -95,6 +95,38 @@ impl Builder {
     /// Key digest: BLAKE3 (default) or MD5 (the Python library's).
     pub fn digest(mut self, digest: DigestAlgo) -> Self {
         self.config.digest = digest;
+        self
+    }
+
+    /// The server of a server engine (`redis`, `mongo`), e.g. `"redis://127.0.0.1:6379/0"`;
+    /// unset, the engine reads its environment variable, then uses its default.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.config.url = Some(url.into());
+        self
+    }
+
+    /// Entries expire this long after they are written (a `set` may give its own).
+    /// Zero is refused when the stash opens.
+    pub fn ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.config.ttl = Some(ttl);
+        self
+    }
+
+    /// Evict entries once more than `max` are stored (zero is refused).
+    pub fn max_entries(mut self, max: u64) -> Self {
+        self.config.max_entries = Some(max);
+        self
+    }
+
+    /// Evict entries once their values take more than `max` bytes (zero is refused).
+    pub fn max_bytes(mut self, max: u64) -> Self {
+        self.config.max_bytes = Some(max);
+        self
+    }
+
+    /// Which entries go first when a bound is passed (least recently written by default).
+    pub fn eviction(mut self, eviction: Eviction) -> Self {
+        self.config.eviction = eviction;
         self
     }
 
