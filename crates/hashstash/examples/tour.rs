@@ -5,8 +5,9 @@
 //! clears its own stashes first, so it can run again and again.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
 
-use hashstash::{HashStash, Set, StashRun, Value, WriteOptions, stashed_result};
+use hashstash::{HashStash, Prune, Set, SetOptions, StashRun, Value, WriteOptions, stashed_result};
 use serde::{Deserialize, Serialize};
 
 /// The seed README's expensive computation: random rows, so a stored result is visible.
@@ -128,6 +129,34 @@ fn main() -> Result<(), hashstash::Error> {
     // Any stash can append one write explicitly:
     stash.set_with("bad", "dog", WriteOptions::APPEND)?;
     println!("versions of \"bad\": {:?}", stash.get_all::<_, String>("bad")?);
+
+    section("Expiry, bounded size, prune, stats and temporary stashes");
+    let cache = HashStash::builder()
+        .root_dir("tour_lifecycle")
+        .ttl(Duration::from_secs(3600))
+        .max_entries(100)
+        .clear(true)
+        .open()?;
+    for i in 0..250 {
+        cache.set(&i, &format!("value {i}"))?;
+    }
+    println!("after 250 writes with max_entries(100): len = {}", cache.len()?);
+    cache.set_with("flash", "gone in 50 ms", SetOptions::new().ttl(Duration::from_millis(50)))?;
+    std::thread::sleep(Duration::from_millis(60));
+    println!("\"flash\" after its TTL: {:?}", cache.get::<_, String>("flash")?);
+    let report = cache.prune(Prune::expired().dry_run())?;
+    println!("prune dry run: {} expired entries would go", report.len());
+    let stats = cache.stats()?;
+    println!(
+        "stats: {} entries, {} expired, {} writes, {} evictions, {} hits, {} misses, {:?} bytes on disk",
+        stats.entries, stats.expired, stats.writes, stats.evictions, stats.hits, stats.misses, stats.disk_bytes
+    );
+    let tmp_path = {
+        let tmp = cache.tmp()?;
+        tmp.set("scratch", &[1, 2, 3])?;
+        tmp.path().to_path_buf()
+    };
+    println!("tmp stash removed on drop: {}", !tmp_path.exists());
 
     section("Stashing function results: run and #[stashed_result]");
     let names = vec!["cat".to_string(), "dog".to_string()];
