@@ -64,7 +64,8 @@ fn relative_roots_live_under_the_root_env_or_home_cache() {
 #[test]
 fn every_key_shape_of_the_readme() {
     let dir = tempfile::tempdir().unwrap();
-    for engine in hashstash::engines::available() {
+    // Server engines take part when their URL is set (`cargo xtask test` sets it).
+    for engine in hashstash::engines::ready() {
         let s = stash(dir.path(), engine);
         s.set("bad", "cat").unwrap();
         s.set(&("bad", "good"), "cat").unwrap();

@@ -130,6 +130,27 @@ impl Builder {
         self
     }
 
+    /// Share the stash with the Python library (hashstash 1.2): its exact layout,
+    /// digest `md5` and serializer `hashstash` (set here; another serializer or an
+    /// explicit `.digest(DigestAlgo::Blake3)` afterwards is a `Config` error at `open`).
+    /// See `docs/interop.md`.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let stash = hashstash::HashStash::builder()
+    ///     .root_dir(dir.path())
+    ///     .compress("raw")
+    ///     .python_compatible(true)
+    ///     .open()?;
+    /// stash.set("cat", "meow")?; // Python's HashStash(..., compress="raw") finds it
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn python_compatible(mut self, on: bool) -> Self {
+        self.config =
+            if on { self.config.python() } else { StashConfig { python_compatible: false, ..self.config } };
+        self
+    }
+
     /// The configuration so far.
     pub fn config(&self) -> &StashConfig {
         &self.config

@@ -50,6 +50,16 @@ impl EngineKind {
         }
     }
 
+    /// For engines that talk to a server: the environment variable naming it
+    /// (used when the builder is given no `url`).
+    pub fn url_env(self) -> Option<&'static str> {
+        match self {
+            EngineKind::Redis => Some("HASHSTASH_REDIS_URL"),
+            EngineKind::Mongo => Some("HASHSTASH_MONGO_URL"),
+            _ => None,
+        }
+    }
+
     /// Looks a name up.
     pub fn from_name(name: &str) -> Option<EngineKind> {
         EngineKind::ALL.into_iter().find(|k| k.name() == name)
@@ -68,6 +78,8 @@ impl EngineKind {
             EngineKind::Sqlite => Some(Arc::new(stash_engine_sqlite::Sqlite)),
             #[cfg(feature = "sled")]
             EngineKind::Sled => Some(Arc::new(stash_engine_sled::Sled)),
+            #[cfg(feature = "redis")]
+            EngineKind::Redis => Some(Arc::new(stash_engine_redis::Redis)),
             _ => None,
         }
     }
@@ -88,6 +100,17 @@ impl fmt::Display for EngineKind {
 /// The names of the engines compiled into this build.
 pub fn available() -> Vec<&'static str> {
     EngineKind::ALL.into_iter().filter(|k| k.factory().is_some()).map(EngineKind::name).collect()
+}
+
+/// The engines compiled in that can open without further setup: every
+/// embedded engine, and a server engine when its URL variable is set.
+pub fn ready() -> Vec<&'static str> {
+    EngineKind::ALL
+        .into_iter()
+        .filter(|k| k.factory().is_some())
+        .filter(|k| k.url_env().is_none_or(|var| std::env::var_os(var).is_some_and(|v| !v.is_empty())))
+        .map(EngineKind::name)
+        .collect()
 }
 
 /// The factory for the engine called `name`: an error naming the cargo

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use redis::cluster::{ClusterClient, ClusterConnection, ClusterPipeline};
@@ -14,9 +14,9 @@ use stash_core::{Error, ErrorKind, Result};
 
 use crate::scripts;
 
-/// How many idle connections a pool keeps; more are opened when more
-/// threads are busy at once, and closed when they come back to a full pool.
-const MAX_IDLE: usize = 8;
+/// How many connections a pool opens at most: a thread that finds them all
+/// busy waits for one to come back rather than opening (and churning) more.
+const MAX_OPEN: usize = 16;
 
 /// Where the server is, parsed from a URL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -36,7 +36,8 @@ impl Target {
     ///   (a cluster has only database 0: a database number in the path is ignored).
     pub(crate) fn parse(url: &str, cluster: bool) -> Result<Target> {
         let bad = |why: &str| {
-            Error::new(ErrorKind::Config, format!("invalid Redis URL: {why}")).with_context("url", redact(url))
+            Error::new(ErrorKind::Config, format!("invalid Redis URL: {why}"))
+                .with_context("url", redact(url))
         };
         let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("expected scheme://host:port"))?;
         let (scheme, explicit_cluster) = match scheme.strip_suffix("+cluster") {
@@ -156,7 +157,10 @@ impl Session<'_> {
         match (&mut *self.conn, pipe) {
             (Conn::Single(c), Pipe::Single(p)) => p.query(c),
             (Conn::Cluster(c), Pipe::Cluster(p)) => p.query(c),
-            _ => Err(RedisError::from((redis::ErrorKind::Client, "pipeline built for another kind of connection"))),
+            _ => Err(RedisError::from((
+                redis::ErrorKind::Client,
+                "pipeline built for another kind of connection",
+            ))),
         }
     }
 
@@ -198,7 +202,14 @@ pub(crate) struct Pool {
     client: Client,
     /// The URL as shown in messages (password hidden).
     pub(crate) shown: String,
-    idle: Mutex<Vec<Conn>>,
+    state: Mutex<PoolState>,
+    returned: Condvar,
+}
+
+/// Idle connections, and how many are open (idle or lent out).
+struct PoolState {
+    idle: Vec<Conn>,
+    open: usize,
 }
 
 impl fmt::Debug for Pool {
@@ -225,7 +236,8 @@ fn is_noscript(err: &RedisError) -> bool {
 impl Pool {
     /// The pool for `settings`, shared with other engines of the process.
     pub(crate) fn get(settings: Settings, shown: String) -> Result<Arc<Pool>> {
-        let mut pools = POOLS.lock().map_err(|_| Error::new(ErrorKind::Backend, "Redis pool registry poisoned"))?;
+        let mut pools =
+            POOLS.lock().map_err(|_| Error::new(ErrorKind::Backend, "Redis pool registry poisoned"))?;
         pools.retain(|_, pool| pool.strong_count() > 0);
         if let Some(pool) = pools.get(&settings).and_then(Weak::upgrade) {
             return Ok(pool);
@@ -244,7 +256,13 @@ impl Pool {
                     .map_err(invalid)?,
             ),
         };
-        let pool = Arc::new(Pool { settings: settings.clone(), client, shown, idle: Mutex::new(Vec::new()) });
+        let pool = Arc::new(Pool {
+            settings: settings.clone(),
+            client,
+            shown,
+            state: Mutex::new(PoolState { idle: Vec::new(), open: 0 }),
+            returned: Condvar::new(),
+        });
         pools.insert(settings, Arc::downgrade(&pool));
         Ok(pool)
     }
@@ -261,27 +279,51 @@ impl Pool {
         }
     }
 
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        // The state is a list and a count, consistent after any panic.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// An idle connection, a new one while fewer than `MAX_OPEN` are open,
+    /// or else the first one another thread gives back.
     fn checkout(&self) -> RedisResult<Conn> {
-        let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-        match idle {
-            Some(conn) => Ok(conn),
-            None => self.connect(),
+        let mut state = self.lock();
+        loop {
+            if let Some(conn) = state.idle.pop() {
+                return Ok(conn);
+            }
+            if state.open < MAX_OPEN {
+                state.open += 1;
+                drop(state);
+                let conn = self.connect();
+                if conn.is_err() {
+                    self.forget(1);
+                }
+                return conn;
+            }
+            state = self.returned.wait(state).unwrap_or_else(PoisonError::into_inner);
         }
     }
 
     fn checkin(&self, conn: Conn) {
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < MAX_IDLE
-        {
-            idle.push(conn);
-        }
+        self.lock().idle.push(conn);
+        self.returned.notify_one();
     }
 
-    /// Forgets every idle connection (after one failed, the others are likely dead too).
-    fn drain(&self) {
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.clear();
-        }
+    /// Counts `n` connections as closed, so others may be opened in their place.
+    fn forget(&self, n: usize) {
+        let mut state = self.lock();
+        state.open = state.open.saturating_sub(n);
+        drop(state);
+        self.returned.notify_all();
+    }
+
+    /// Closes a broken connection and every idle one (after one failed, the
+    /// others are likely dead too: the server restarted).
+    fn discard(&self, conn: Conn) {
+        drop(conn);
+        let idle = std::mem::take(&mut self.lock().idle);
+        self.forget(1 + idle.len());
     }
 
     /// Runs `f` on a pooled connection. A missing script is loaded and `f`
@@ -312,8 +354,7 @@ impl Pool {
                     return Ok(value);
                 }
                 Err(e) if is_connection_error(&e) => {
-                    drop(conn);
-                    self.drain();
+                    self.discard(conn);
                     if attempt >= 2 {
                         return Err(self.error(what, e));
                     }
@@ -359,7 +400,10 @@ mod tests {
             Target::parse("redis://h1:7001,h2:7002", false).unwrap(),
             Target::Cluster(vec!["redis://h1:7001".into(), "redis://h2:7002".into()])
         );
-        assert_eq!(Target::parse("redis://h1:7001/0", true).unwrap(), Target::Cluster(vec!["redis://h1:7001".into()]));
+        assert_eq!(
+            Target::parse("redis://h1:7001/0", true).unwrap(),
+            Target::Cluster(vec!["redis://h1:7001".into()])
+        );
         assert_eq!(Target::parse("http://x", false).unwrap_err().kind(), ErrorKind::Config);
         assert_eq!(Target::parse("nonsense", false).unwrap_err().kind(), ErrorKind::Config);
     }

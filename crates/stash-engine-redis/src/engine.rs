@@ -19,7 +19,7 @@ use crate::conn::{Pool, evalsha};
 use crate::scripts;
 
 /// Writes per pipeline in `put_many`.
-pub(crate) const WRITE_BATCH: usize = 500;
+const WRITE_BATCH: usize = 1024;
 /// Bytes (keys and values) per pipeline in `put_many`, whichever limit comes first.
 const WRITE_BATCH_BYTES: usize = 16 << 20;
 /// Entries per page of a scan that reads values.
@@ -47,7 +47,11 @@ pub fn namespace(path: &Path) -> String {
     let parent = if path.file_name().is_some_and(|n| n == "data.db") { path.parent() } else { Some(path) };
     let tail: Vec<String> = parent
         .map(|p| {
-            p.components().rev().take(2).map(|c| c.as_os_str().to_string_lossy().into_owned()).collect::<Vec<_>>()
+            p.components()
+                .rev()
+                .take(2)
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
         })
         .unwrap_or_default()
         .into_iter()
@@ -99,7 +103,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    fn run<T>(&self, what: &str, f: impl FnMut(&mut crate::conn::Session<'_>) -> RedisResult<T>) -> Result<T> {
+    fn run<T>(
+        &self,
+        what: &str,
+        f: impl FnMut(&mut crate::conn::Session<'_>) -> RedisResult<T>,
+    ) -> Result<T> {
         self.pool.run(&self.trips, what, f).map_err(|e| e.with_context("namespace", &self.namespace))
     }
 
@@ -174,7 +182,13 @@ impl RedisEngine {
     }
 
     /// `HMGET entry k x <fields>`: the key check and expiry, then the fields.
-    fn read_fields(&self, digest: &Digest, key: &[u8], fields: &[&str], what: &str) -> Result<Option<Vec<Vec<u8>>>> {
+    fn read_fields(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        fields: &[&str],
+        what: &str,
+    ) -> Result<Option<Vec<Vec<u8>>>> {
         let mut cmd = redis::cmd("HMGET");
         cmd.arg(self.shared.keys.entry(digest.as_bytes())).arg("k").arg("x");
         for f in fields {
@@ -190,7 +204,9 @@ impl RedisEngine {
         }
         let expires = match &reply[1] {
             None => None,
-            Some(x) => Some(parse_i64(x).ok_or_else(|| self.shared.corrupt(digest.as_bytes(), "bad expiry"))?),
+            Some(x) => {
+                Some(parse_i64(x).ok_or_else(|| self.shared.corrupt(digest.as_bytes(), "bad expiry"))?)
+            }
         };
         if is_expired(expires, now_micros()) {
             return Ok(None);
@@ -255,7 +271,8 @@ impl Engine for RedisEngine {
             let (chunk, tail) = rest.split_at(n);
             rest = tail;
             let now = now_micros();
-            let cmds: Vec<Cmd> = chunk.iter().map(|p| self.put_cmd(&p.digest, p.key, p.value, options, now)).collect();
+            let cmds: Vec<Cmd> =
+                chunk.iter().map(|p| self.put_cmd(&p.digest, p.key, p.value, options, now)).collect();
             let codes: Vec<i64> = self.shared.run("write a batch of entries", |s| {
                 let mut pipe = s.pipe();
                 for cmd in &cmds {
@@ -338,8 +355,9 @@ impl Engine for RedisEngine {
 
     fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
         let entry = self.shared.keys.entry(digest.as_bytes());
-        let fields: Vec<(Vec<u8>, Vec<u8>)> =
-            self.shared.run("read the versions of an entry", |s| s.query(redis::cmd("HGETALL").arg(&entry)))?;
+        let fields: Vec<(Vec<u8>, Vec<u8>)> = self
+            .shared
+            .run("read the versions of an entry", |s| s.query(redis::cmd("HGETALL").arg(&entry)))?;
         if fields.is_empty() {
             return Ok(None);
         }
@@ -357,7 +375,8 @@ impl Engine for RedisEngine {
         let mut versions = Vec::with_capacity(older as usize + 1);
         for i in 1..=older {
             let value = field(format!("o{i}").as_bytes()).ok_or_else(|| corrupt("a version is missing"))?;
-            let at = number(format!("s{i}").as_bytes()).ok_or_else(|| corrupt("a version time is missing"))?;
+            let at =
+                number(format!("s{i}").as_bytes()).ok_or_else(|| corrupt("a version time is missing"))?;
             versions.push(Version { number: i as u64, written_at_micros: at, value: value.clone() });
         }
         let value = field(b"v").ok_or_else(|| corrupt("no value"))?;
@@ -420,7 +439,13 @@ impl Scan {
         let mode = self.mode;
         let (digests, rows) = self.shared.run("list entries", |s| {
             let digests: Vec<Vec<u8>> = s.query(
-                redis::cmd("ZRANGEBYLEX").arg(&keys.all).arg(&start).arg("+").arg("LIMIT").arg(0).arg(mode.page()),
+                redis::cmd("ZRANGEBYLEX")
+                    .arg(&keys.all)
+                    .arg(&start)
+                    .arg("+")
+                    .arg("LIMIT")
+                    .arg(0)
+                    .arg(mode.page()),
             )?;
             if digests.is_empty() {
                 return Ok((digests, Vec::new()));

@@ -69,8 +69,8 @@
 //!
 //! - `get`, `contains`: one `HMGET` (key, expiry, value), one round trip.
 //! - `put`: one `EVALSHA`; `put_many` (and so `update`, batches): one
-//!   pipeline of `EVALSHA`s per 500 entries (or 16 MiB): an `update` of
-//!   5,000 entries takes 10 round trips instead of 5,000.
+//!   pipeline of `EVALSHA`s per 1,024 entries (or 16 MiB, whichever comes
+//!   first): an `update` of 5,000 entries takes 5 round trips instead of 5,000.
 //! - `delete`, `len`: one script each; `len` is `ZCARD all - ZCOUNT exp
 //!   -inf now`, never a scan of the server.
 //! - scans: two round trips per page (512 keys or metadata, 128 records):
@@ -83,7 +83,7 @@
 //! # Connections and faults
 //!
 //! Engines of one process that use the same server share a pool of
-//! connections (up to 8 kept idle, more opened while more threads are busy);
+//! connections (at most 16 open; a thread finding them all busy waits for one);
 //! a stash and its clones are safe to use from any number of threads.
 //! Opening a stash pings the server: a server that is not running is a
 //! `Backend` error naming the URL (passwords hidden). A connection that

@@ -10,7 +10,11 @@ use std::path::{Path, PathBuf};
 
 use crate::Result;
 
+pub mod mongo;
 pub mod redis;
+
+/// Environment variables a started service exports: `(name, value)`.
+pub type Vars = Vec<(String, String)>;
 
 /// One service: how to start it (returning the environment variables that
 /// point the tests at it) and how to stop it.
@@ -18,7 +22,7 @@ pub struct Service {
     /// Short name used on the command line and in messages.
     pub name: &'static str,
     /// Installs what is missing, starts the server and waits until it answers.
-    pub up: fn(state: &Path) -> Result<Vec<(String, String)>>,
+    pub up: fn(state: &Path) -> Result<Vars>,
     /// Stops the server (no error if it is not running).
     pub down: fn(state: &Path) -> Result,
 }
@@ -26,6 +30,7 @@ pub struct Service {
 /// Every service, started in this order and stopped in reverse.
 pub const SERVICES: &[Service] = &[
     Service { name: "redis", up: redis::up, down: redis::down },
+    Service { name: "mongo", up: mongo::up, down: mongo::down },
 ];
 
 /// The environment variable that makes server tests fail rather than skip when their URL is unset.
@@ -39,7 +44,7 @@ pub fn state_dir(name: &str) -> Result<PathBuf> {
 }
 
 /// Starts every service; returns the variables to export.
-pub fn up() -> Result<Vec<(String, String)>> {
+pub fn up() -> Result<Vars> {
     let mut vars = vec![(REQUIRE_ENV.to_string(), "1".to_string())];
     for service in SERVICES {
         eprintln!("xtask: starting {}", service.name);

@@ -42,13 +42,20 @@ pub fn up(state: &Path) -> Result<Vec<(String, String)>> {
         if fresh || !assigned {
             let nodes: Vec<String> = CLUSTER.iter().map(|p| format!("{HOST}:{p}")).collect();
             let mut create = Command::new("redis-cli");
-            create.arg("--cluster").arg("create").args(&nodes).args(["--cluster-replicas", "0", "--cluster-yes"]);
+            create.arg("--cluster").arg("create").args(&nodes).args([
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ]);
             crate::run(&mut create)?;
         }
         let deadline = Instant::now() + WAIT;
         while !cluster_ok() {
             if Instant::now() > deadline {
-                return Err(format!("the Redis cluster on {HOST}:{} is not ready after {WAIT:?}", CLUSTER[0]));
+                return Err(format!(
+                    "the Redis cluster on {HOST}:{} is not ready after {WAIT:?}",
+                    CLUSTER[0]
+                ));
             }
             sleep(Duration::from_millis(200));
         }
@@ -136,7 +143,8 @@ fn start(state: &Path, port: u16, extra: &[&str]) -> Result {
 
 /// `redis-cli -p <port> <args>`: its output, if it ran and succeeded.
 fn cli(port: u16, args: &[&str]) -> Option<String> {
-    let out = Command::new("redis-cli").args(["-h", HOST, "-p", &port.to_string()]).args(args).output().ok()?;
+    let out =
+        Command::new("redis-cli").args(["-h", HOST, "-p", &port.to_string()]).args(args).output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
@@ -145,7 +153,9 @@ fn answers(port: u16) -> bool {
 }
 
 fn cluster_ok() -> bool {
-    CLUSTER.iter().all(|p| cli(*p, &["cluster", "info"]).is_some_and(|info| info.contains("cluster_state:ok")))
+    CLUSTER
+        .iter()
+        .all(|p| cli(*p, &["cluster", "info"]).is_some_and(|info| info.contains("cluster_state:ok")))
 }
 
 fn wait_for(port: u16) -> Result {

@@ -1,0 +1,348 @@
+//! Redis-specific checks: namespaces, binary safety, expiry, round trips,
+//! concurrent appends through separate pools, and faults.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stash_core::clock::now_micros;
+use stash_core::testkit::service_url;
+use stash_core::{Digest, Engine, ErrorKind, Put, Stash, StashConfig, WriteOptions};
+use stash_engine_redis::{RedisEngine, RedisOptions, namespace};
+
+fn config(root: &Path, dbname: &str, url: &str) -> StashConfig {
+    StashConfig {
+        engine: "redis".into(),
+        root_dir: root.to_path_buf(),
+        dbname: dbname.into(),
+        url: Some(url.into()),
+        ..StashConfig::default()
+    }
+}
+
+fn open(options: &RedisOptions, cfg: StashConfig) -> Stash {
+    Stash::open(cfg, Arc::new(options.clone())).expect("open stash")
+}
+
+fn engine(options: &RedisOptions, cfg: &StashConfig) -> Arc<RedisEngine> {
+    options.open_engine(&cfg.data_path().unwrap(), cfg).expect("open engine")
+}
+
+/// Every Redis key whose name starts with `prefix`, on a standalone server.
+fn server_keys(url: &str, prefix: &str) -> Vec<Vec<u8>> {
+    let client = redis::Client::open(url).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let pattern = format!("{}*", prefix.replace('[', "\\[").replace('?', "\\?").replace('*', "\\*"));
+    redis::cmd("KEYS").arg(pattern).query(&mut con).unwrap()
+}
+
+#[test]
+fn namespaces_are_isolated() {
+    let Some(url) = service_url("HASHSTASH_REDIS_URL") else { return };
+    let root = tempfile::tempdir().unwrap();
+    let options = RedisOptions::new();
+    let a = open(&options, config(root.path(), "a", &url));
+    let b = open(&options, config(root.path(), "b", &url));
+    a.set("k", "a").unwrap();
+    b.set("k", "b").unwrap();
+    assert_eq!(a.get::<_, String>("k").unwrap().as_deref(), Some("a"));
+    assert_eq!(b.get::<_, String>("k").unwrap().as_deref(), Some("b"));
+
+    let ns_a = namespace(a.path());
+    let ns_b = namespace(b.path());
+    assert_ne!(ns_a, ns_b);
+    assert!(ns_a.contains("redis.hashstash."), "{ns_a}");
+    let prefix_a = format!("hs:{{{ns_a}}}:");
+    let prefix_b = format!("hs:{{{ns_b}}}:");
+    assert_eq!(server_keys(&url, &prefix_a).len(), 2, "one entry and the `all` index");
+    a.clear().unwrap();
+    assert!(server_keys(&url, &prefix_a).is_empty(), "clear leaves nothing of its namespace");
+    assert_eq!(server_keys(&url, &prefix_b).len(), 2, "and touches no other");
+    assert_eq!(b.get::<_, String>("k").unwrap().as_deref(), Some("b"));
+    b.clear().unwrap();
+}
+
+#[test]
+fn keys_and_values_are_binary_safe() {
+    let Some(url) = service_url("HASHSTASH_REDIS_URL") else { return };
+    let root = tempfile::tempdir().unwrap();
+    let cfg = config(root.path(), "bin", &url);
+    let e = engine(&RedisOptions::new(), &cfg);
+    let key: Vec<u8> = b"\0\r\n{}*?[]\xff\xfe key".to_vec();
+    let value: Vec<u8> = (0..=255u8).cycle().take(4096).collect();
+    let digest = Digest([0xab; 16]);
+    e.put(&digest, &key, &value, WriteOptions::REPLACE).unwrap();
+    assert_eq!(e.get(&digest, &key).unwrap(), Some(value.clone()));
+    let records: Vec<_> = e.scan().unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].key, key);
+    assert_eq!(records[0].value, value);
+    assert_eq!(records[0].digest, digest);
+    // Stored as they are: the entry's value field is exactly the value bytes (no base64).
+    let client = redis::Client::open(url.as_str()).unwrap();
+    let mut con = client.get_connection().unwrap();
+    let entry = [format!("hs:{{{}}}:e:", e.namespace()).as_bytes(), digest.as_bytes()].concat();
+    let raw: Vec<u8> = redis::cmd("HGET").arg(&entry).arg("v").query(&mut con).unwrap();
+    assert_eq!(raw, value);
+    // A key differing in one byte is a mismatch, never the stored value.
+    let mut other = key.clone();
+    other[0] = 1;
+    assert_eq!(e.get(&digest, &other).unwrap_err().kind(), ErrorKind::Corrupt);
+    e.clear().unwrap();
+}
+
+#[test]
+fn expiry_is_kept_by_the_index() {
+    let Some(url) = service_url("HASHSTASH_REDIS_URL") else { return };
+    let root = tempfile::tempdir().unwrap();
+    let cfg = config(root.path(), "exp", &url);
+    let e = engine(&RedisOptions::new(), &cfg);
+    let soon = WriteOptions::REPLACE.expiring_at(Some(now_micros() + 300_000));
+    let past = WriteOptions::REPLACE.expiring_at(Some(now_micros() - 1));
+    e.put(&Digest([1; 16]), b"soon", b"1", soon).unwrap();
+    e.put(&Digest([2; 16]), b"past", b"2", past).unwrap();
+    e.put(&Digest([3; 16]), b"never", b"3", WriteOptions::REPLACE).unwrap();
+    assert_eq!(e.len().unwrap(), 2);
+    assert_eq!(e.get(&Digest([2; 16]), b"past").unwrap(), None);
+    assert!(!e.contains(&Digest([2; 16]), b"past").unwrap());
+    assert_eq!(e.scan().unwrap().count(), 2);
+    assert_eq!(e.scan_keys().unwrap().count(), 2);
+    assert_eq!(e.scan_meta().unwrap().count(), 3, "metadata still reports expired entries");
+    std::thread::sleep(Duration::from_millis(350));
+    assert_eq!(e.len().unwrap(), 1);
+    assert_eq!(e.get(&Digest([1; 16]), b"soon").unwrap(), None);
+    assert_eq!(e.versions(&Digest([1; 16]), b"soon").unwrap(), None);
+    // Rewriting without expiry makes an entry permanent again.
+    e.put(&Digest([1; 16]), b"soon", b"again", WriteOptions::REPLACE).unwrap();
+    assert_eq!(e.len().unwrap(), 2);
+    // Deleting an expired entry removes it but reports it absent.
+    assert!(!e.delete(&Digest([2; 16]), b"past").unwrap());
+    assert_eq!(e.scan_meta().unwrap().count(), 2);
+    let metas: Vec<_> = e.scan_meta().unwrap().collect::<Result<_, _>>().unwrap();
+    assert!(metas.iter().all(|m| m.expires_at_micros.is_none() && m.versions == 1));
+    e.clear().unwrap();
+    assert_eq!(e.len().unwrap(), 0);
+}
+
+#[test]
+fn update_pipelines_round_trips() {
+    let Some(url) = service_url("HASHSTASH_REDIS_URL") else { return };
+    let root = tempfile::tempdir().unwrap();
+    let options = RedisOptions::new();
+    let s = open(&options, config(root.path(), "trips", &url));
+    let value = "v".repeat(600);
+    let before = options.round_trips();
+    assert_eq!(s.update((0..5000).map(|i| (i, value.as_str()))).unwrap(), 5000);
+    let batched = options.round_trips() - before;
+    let before = options.round_trips();
+    for i in 5000..10000 {
+        s.set(&i, &value).unwrap();
+    }
+    let single = options.round_trips() - before;
+    assert_eq!(s.len().unwrap(), 10000);
+    eprintln!("update of 5,000: {batched} round trips; 5,000 sets: {single} ({}x)", single / batched.max(1));
+    assert!(batched * 10 <= single, "update took {batched} round trips, per-item sets {single}");
+    s.clear().unwrap();
+}
+
+#[test]
+fn appends_from_separate_pools_lose_nothing() {
+    let Some(url) = service_url("HASHSTASH_REDIS_URL") else { return };
+    let root = tempfile::tempdir().unwrap();
+    let cfg = config(root.path(), "appends", &url);
+    // Separate options: separate pools, as separate processes would have.
+    let stashes: Vec<Stash> = (0..4).map(|_| open(&RedisOptions::new(), cfg.clone())).collect();
+    std::thread::scope(|scope| {
+        for (t, s) in stashes.iter().enumerate() {
+            scope.spawn(move || {
+                for i in 0..50 {
+                    s.set_with("shared", &format!("{t}:{i}"), WriteOptions::APPEND).unwrap();
+                }
+            });
+        }
+    });
+    let all = stashes[0].get_all_with_metadata::<_, String>("shared").unwrap();
+    assert_eq!(all.len(), 200);
+    assert!(all.windows(2).all(|w| w[0].written_at < w[1].written_at), "versions are in time order");
+    for t in 0..4 {
+        let mine: Vec<_> = all.iter().filter(|v| v.value.starts_with(&format!("{t}:"))).collect();
+        let expected: Vec<String> = (0..50).map(|i| format!("{t}:{i}")).collect();
+        assert_eq!(mine.iter().map(|v| v.value.clone()).collect::<Vec<_>>(), expected);
+    }
+    let meta: Vec<_> = stashes[0].engine().scan_meta().unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(meta[0].versions, 200);
+    assert_eq!(
+        meta[0].value_bytes,
+        all.iter().map(|v| stashes[0].encode_value(&v.value).unwrap().len() as u64).sum::<u64>()
+    );
+    stashes[0].clear().unwrap();
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+#[test]
+fn a_server_that_is_not_running_is_a_clear_error() {
+    let root = tempfile::tempdir().unwrap();
+    let url = format!("redis://127.0.0.1:{}/0", free_port());
+    let options = RedisOptions::new().connect_timeout(Duration::from_secs(2));
+    let err = Stash::open(config(root.path(), "gone", &url), Arc::new(options)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+    assert_eq!(err.context_value("url"), Some(url.as_str()), "{err}");
+    assert!(err.to_string().contains("cannot connect"), "{err}");
+
+    let secret = format!("redis://user:hunter2@127.0.0.1:{}/0", free_port());
+    let err = Stash::open(config(root.path(), "gone", &secret), Arc::new(RedisOptions::new())).unwrap_err();
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+
+    let err =
+        Stash::open(config(root.path(), "bad", "http://nope"), Arc::new(RedisOptions::new())).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+}
+
+/// A private redis-server with an append-only file, run as a child process.
+struct Server {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Server {
+    fn start(port: u16, dir: tempfile::TempDir) -> Server {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .args(["--appendonly", "yes", "--appendfsync", "always"])
+            .arg("--dir")
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start redis-server (apt-get install -y redis-server)");
+        let server = Server { port, dir, child: Some(child) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !server.answers() {
+            assert!(Instant::now() < deadline, "redis-server on port {port} does not answer");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/0", self.port)
+    }
+
+    fn answers(&self) -> bool {
+        redis::Client::open(self.url().as_str())
+            .and_then(|c| c.get_connection_with_timeout(Duration::from_millis(200)))
+            .and_then(|mut c| redis::cmd("PING").query::<String>(&mut c))
+            .is_ok()
+    }
+
+    /// Shuts the server down (the append-only file is complete) and waits for it to exit.
+    fn stop(mut self) -> tempfile::TempDir {
+        if let Ok(mut con) = redis::Client::open(self.url().as_str()).and_then(|c| c.get_connection()) {
+            let _ = redis::cmd("SHUTDOWN").query::<()>(&mut con);
+        }
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::mem::replace(&mut self.dir, dir)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+#[test]
+fn a_restarted_server_is_reconnected_to() {
+    // Needs the redis-server binary, which `cargo xtask services up` installs.
+    if service_url("HASHSTASH_REDIS_URL").is_none() {
+        return;
+    }
+    let port = free_port();
+    let server = Server::start(port, tempfile::tempdir().unwrap());
+    let root = tempfile::tempdir().unwrap();
+    let options = RedisOptions::new().connect_timeout(Duration::from_secs(1));
+    let s = open(&options, config(root.path(), "restart", &server.url()));
+    // Several threads, so the pool keeps several connections that all die with the server.
+    std::thread::scope(|scope| {
+        for t in 0..4 {
+            let s = s.clone();
+            scope.spawn(move || {
+                for i in 0..50 {
+                    s.set(&(t, i), &i).unwrap();
+                }
+            });
+        }
+    });
+    s.set_with("log", "before", WriteOptions::APPEND).unwrap();
+    let dir = server.stop();
+
+    // While it is down: a clear Backend error naming the server.
+    let err = s.get::<_, i32>(&(0, 1)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+    assert_eq!(err.context_value("url"), Some(server_url(port).as_str()), "{err}");
+
+    let server = Server::start(port, dir);
+    // Same stash, same engine: the data written before the restart is there.
+    assert_eq!(s.get::<_, i32>(&(3, 49)).unwrap(), Some(49));
+    assert_eq!(s.len().unwrap(), 201);
+    s.set_with("log", "after", WriteOptions::APPEND).unwrap();
+    assert_eq!(s.get_all::<_, String>("log").unwrap(), ["before", "after"]);
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let s = s.clone();
+            scope.spawn(move || assert_eq!(s.get::<_, i32>(&(2, 7)).unwrap(), Some(7)));
+        }
+    });
+    drop(server);
+}
+
+fn server_url(port: u16) -> String {
+    format!("redis://127.0.0.1:{port}/0")
+}
+
+#[test]
+fn put_many_checks_every_key() {
+    let Some(url) = service_url("HASHSTASH_REDIS_URL") else { return };
+    let root = tempfile::tempdir().unwrap();
+    let cfg = config(root.path(), "many", &url);
+    let e = engine(&RedisOptions::new(), &cfg);
+    e.put(&Digest([9; 16]), b"owner", b"x", WriteOptions::REPLACE).unwrap();
+    let items = [
+        Put { digest: Digest([8; 16]), key: b"fine", value: b"1" },
+        Put { digest: Digest([9; 16]), key: b"intruder", value: b"2" },
+    ];
+    let err = e.put_many(&items, WriteOptions::REPLACE).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert_eq!(e.get(&Digest([9; 16]), b"owner").unwrap().as_deref(), Some(b"x".as_slice()));
+    e.clear().unwrap();
+}
+
+#[test]
+fn cluster_stash_lives_in_one_slot() {
+    let Some(url) = service_url("HASHSTASH_REDIS_CLUSTER_URL") else { return };
+    let root = tempfile::tempdir().unwrap();
+    let options = RedisOptions::new().url(url);
+    let stashes: Vec<Stash> =
+        (0..6).map(|i| open(&options, config(root.path(), &format!("c{i}"), ""))).collect();
+    for (i, s) in stashes.iter().enumerate() {
+        s.update((0..600).map(|k| (k, i))).unwrap();
+    }
+    for (i, s) in stashes.iter().enumerate() {
+        assert_eq!(s.len().unwrap(), 600);
+        assert_eq!(s.get::<_, usize>(&599).unwrap(), Some(i));
+        assert_eq!(s.keys::<i32>().unwrap().count(), 600);
+        s.clear().unwrap();
+        assert!(s.is_empty().unwrap());
+    }
+}
