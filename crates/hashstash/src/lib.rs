@@ -36,8 +36,9 @@ use std::ops::Deref;
 pub use builder::Builder;
 pub use engines::EngineKind;
 pub use stash_core::{
-    Batch, Capabilities, Digest, DigestAlgo, EncodedKey, Engine, EngineFactory, Error, ErrorKind, Result,
-    Set, Stash, StashConfig, TypedStash, Value, Versioned, WriteOptions,
+    Batch, Capabilities, Digest, DigestAlgo, EncodedKey, Engine, EngineFactory, EntryMeta, Error, ErrorKind,
+    Eviction, MigrateReport, Prune, PruneReport, Result, Set, SetOptions, Stash, StashConfig, Stats, TypedStash,
+    Value, Versioned, WriteOptions,
 };
 /// Iterators returned by the stash.
 pub mod iter {
@@ -51,12 +52,22 @@ pub use stash_serial::Serializer;
 pub use stash_func as func;
 pub use stash_func::{FunctionStash, RunOptions, StashRun, stash_mapped, stashed_result};
 
+/// Tables: flattened records and polars DataFrames (`stash.df()`), CSV, JSON lines, Parquet.
+#[cfg(feature = "frame")]
+pub use stash_frame as frame;
+#[cfg(feature = "frame")]
+pub use stash_frame::{FrameOptions, StashFrame};
+
 #[cfg(feature = "lmdb")]
 pub use stash_engine_lmdb as lmdb;
 #[cfg(feature = "memory")]
 pub use stash_engine_memory as memory;
+#[cfg(feature = "mongo")]
+pub use stash_engine_mongo as mongo;
 #[cfg(feature = "pairtree")]
 pub use stash_engine_pairtree as pairtree;
+#[cfg(feature = "redis")]
+pub use stash_engine_redis as redis;
 #[cfg(feature = "sled")]
 pub use stash_engine_sled as sled;
 #[cfg(feature = "sqlite")]

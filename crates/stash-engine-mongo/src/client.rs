@@ -13,6 +13,9 @@ use mongodb::options::ClientOptions;
 use mongodb::sync::Client;
 use stash_core::{Error, ErrorKind, Result};
 
+/// The least connect timeout.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Shared clients by (URL, timeout): the driver pools connections inside a client.
 static CLIENTS: LazyLock<Mutex<HashMap<(String, Duration), Client>>> = LazyLock::new(Default::default);
 
@@ -52,7 +55,9 @@ pub(crate) fn connect(url: &str, timeout: Duration, counter: Option<Arc<AtomicU6
         // Short timeouts unless the URL chose its own: a server that is down
         // must fail an operation within seconds, not the driver's 30 s.
         options.server_selection_timeout.get_or_insert(timeout);
-        options.connect_timeout.get_or_insert(timeout);
+        // The connect timeout is also the monitor's socket timeout: a busy
+        // server must not be taken for a dead one (which interrupts operations).
+        options.connect_timeout.get_or_insert(timeout.max(CONNECT_TIMEOUT));
         if options.app_name.is_none() {
             options.app_name = Some("hashstash".into());
         }

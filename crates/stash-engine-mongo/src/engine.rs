@@ -2,21 +2,25 @@
 
 use std::fmt;
 
-use mongodb::bson::{Document, RawDocument, RawDocumentBuf, doc};
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{Bson, Document, RawDocument, RawDocumentBuf, doc};
+use mongodb::options::ReturnDocument;
 use mongodb::sync::{Collection, Database};
 use stash_core::clock::{now_micros, unique_micros};
 use stash_core::engine::key_mismatch;
 use stash_core::{
-    Capabilities, Digest, Engine, EntryMeta, Error, ErrorKind, MetaIter, Put, Record, RecordIter, Result, Version,
-    WriteOptions,
+    Capabilities, Digest, Engine, EntryMeta, Error, ErrorKind, MetaIter, Put, Record, RecordIter, Result,
+    Version, WriteOptions,
 };
 
-use crate::client::{Connection, backend};
-use crate::layout::{self, DUPLICATE_KEY, MAX_ENTRY_BYTES};
-use crate::scan::{Scan, ScanSpec};
+use crate::chunks::Chunks;
+use crate::client::{Connection, backend, error_code};
+use crate::layout::{self, DUPLICATE_KEY, INLINE_BUDGET_BYTES, INLINE_VALUE_BYTES, MAX_KEY_BYTES, NewValue};
+use crate::scan::{Scan, ScanSpec, ValueScan};
 
-/// Statements per `update` command in `put_many`.
-const STATEMENTS_PER_COMMAND: usize = 1000;
+/// Statements per `update` command in `put_many` (CongoDB scans the whole
+/// collection per statement: bigger commands would block it for seconds).
+const STATEMENTS_PER_COMMAND: usize = 250;
 /// Payload bytes per `update` command in `put_many` (a command must stay under 16 MiB).
 const BYTES_PER_COMMAND: usize = 8 * 1024 * 1024;
 /// How often a write whose slot changed under it is retried before giving up.
@@ -27,13 +31,33 @@ pub struct MongoEngine {
     conn: Connection,
     database: Database,
     collection: Collection<RawDocumentBuf>,
+    /// Values too large to live in their entry.
+    chunks: Chunks,
     /// `<database>.<collection>`, for messages.
     namespace: String,
 }
 
+/// Whether a write error is a duplicate `_id` (CongoDB reports it as code 1 with this message).
+fn is_duplicate(code: i32, message: &str) -> bool {
+    code == DUPLICATE_KEY || message.to_ascii_lowercase().contains("duplicate key")
+}
+
+/// An integer of a server reply, whatever its BSON type.
+fn int(value: &Bson) -> Option<i64> {
+    match value {
+        Bson::Int32(i) => Some(i64::from(*i)),
+        Bson::Int64(i) => Some(*i),
+        Bson::Double(f) => Some(*f as i64),
+        _ => None,
+    }
+}
+
 impl fmt::Debug for MongoEngine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MongoEngine").field("url", &self.conn.shown_url).field("namespace", &self.namespace).finish()
+        f.debug_struct("MongoEngine")
+            .field("url", &self.conn.shown_url)
+            .field("namespace", &self.namespace)
+            .finish()
     }
 }
 
@@ -50,9 +74,17 @@ impl MongoEngine {
     /// (which also checks that the server answers).
     pub(crate) fn open(conn: Connection, database: &str, collection: &str) -> Result<MongoEngine> {
         let db = conn.client.database(database);
+        let namespace = format!("{database}.{collection}");
+        let chunks = Chunks {
+            database: db.clone(),
+            collection: db.collection::<RawDocumentBuf>(&format!("{collection}.chunks")),
+            url: conn.shown_url.clone(),
+            namespace: format!("{namespace}.chunks"),
+        };
         let engine = MongoEngine {
             collection: db.collection::<RawDocumentBuf>(collection),
-            namespace: format!("{database}.{collection}"),
+            chunks,
+            namespace,
             database: db,
             conn,
         };
@@ -93,8 +125,9 @@ impl MongoEngine {
         Ok(())
     }
 
-    /// Sends one ordered `update` command; returns the write error that stopped it, if any.
-    fn update(&self, statements: Vec<Document>) -> Result<Option<WriteError>> {
+    /// Sends one ordered `update` command; returns how many statements
+    /// matched or upserted, and the write error that stopped it, if any.
+    fn update(&self, statements: Vec<Document>) -> Result<(usize, Option<WriteError>)> {
         let command = doc! { "update": self.collection.name(), "updates": statements, "ordered": true };
         let reply = self.database.run_command(command).run().map_err(|e| self.error(e, "write entries"))?;
         if let Ok(concern) = reply.get_document("writeConcernError") {
@@ -104,56 +137,67 @@ impl MongoEngine {
                 format!("cannot write entries: the MongoDB server reported a write concern error: {message}"),
             )));
         }
-        let Ok(errors) = reply.get_array("writeErrors") else { return Ok(None) };
-        let Some(first) = errors.iter().filter_map(|e| e.as_document()).next() else { return Ok(None) };
-        let index = match first.get("index") {
-            Some(mongodb::bson::Bson::Int32(i)) => *i as usize,
-            Some(mongodb::bson::Bson::Int64(i)) => *i as usize,
-            Some(mongodb::bson::Bson::Double(f)) => *f as usize,
-            _ => 0,
-        };
-        let code = match first.get("code") {
-            Some(mongodb::bson::Bson::Int32(c)) => *c,
-            Some(mongodb::bson::Bson::Int64(c)) => *c as i32,
-            Some(mongodb::bson::Bson::Double(f)) => *f as i32,
-            _ => 0,
-        };
+        let n = reply.get("n").and_then(int).unwrap_or(0).max(0) as usize;
+        let Ok(errors) = reply.get_array("writeErrors") else { return Ok((n, None)) };
+        let Some(first) = errors.iter().filter_map(|e| e.as_document()).next() else { return Ok((n, None)) };
+        let index = first.get("index").and_then(int).unwrap_or(0).max(0) as usize;
+        let code = first.get("code").and_then(int).unwrap_or(0) as i32;
         let message = first.get_str("errmsg").unwrap_or("").to_string();
-        Ok(Some(WriteError { index, code, message }))
+        Ok((n, Some(WriteError { index, code, message })))
     }
 
     fn write_failed(&self, err: WriteError, digest: &Digest) -> Error {
         self.with_place(
             Error::new(
                 ErrorKind::Backend,
-                format!("cannot write an entry: the MongoDB server refused it (code {}): {}", err.code, err.message),
-            )
-            .with_context("digest", digest),
-        )
-    }
-
-    fn too_large(&self, digest: &Digest, bytes: usize) -> Error {
-        self.with_place(
-            Error::new(
-                ErrorKind::Unsupported,
                 format!(
-                    "an entry of {bytes} bytes (key and every kept value) does not fit in one MongoDB document: \
-                     at most {MAX_ENTRY_BYTES} bytes (16 MiB less 64 KiB)"
+                    "cannot write an entry: the MongoDB server refused it (code {}): {}",
+                    err.code, err.message
                 ),
             )
             .with_context("digest", digest),
         )
     }
 
-    fn check_size(&self, digest: &Digest, key: &[u8], value: &[u8]) -> Result<()> {
-        let bytes = key.len() + value.len();
-        if bytes > MAX_ENTRY_BYTES { Err(self.too_large(digest, bytes)) } else { Ok(()) }
+    fn check_key(&self, digest: &Digest, key: &[u8]) -> Result<()> {
+        if key.len() <= MAX_KEY_BYTES {
+            return Ok(());
+        }
+        Err(self.with_place(
+            Error::new(
+                ErrorKind::Unsupported,
+                format!(
+                    "an encoded key of {} bytes is too long for MongoDB: at most {MAX_KEY_BYTES} bytes",
+                    key.len()
+                ),
+            )
+            .with_context("digest", digest),
+        ))
     }
 
-    /// Writes one entry whose statement hit a duplicate `_id`: the slot holds
-    /// another key, an expired entry (append mode), an entry that would grow
-    /// past the size limit (append mode), or another writer inserted it first.
-    fn resolve(&self, put: &Put<'_>, at: i64, options: WriteOptions) -> Result<()> {
+    /// Writes one entry on its own: a value stored in chunks, or a batched
+    /// statement that met a duplicate `_id` (the slot holds another key, an
+    /// expired entry, chunks to remove, an entry too large to append inline,
+    /// or another writer inserted it first). Reads the slot, then replaces
+    /// (with `findAndModify`, removing the chunks it replaced) or appends.
+    fn put_alone(&self, put: &Put<'_>, at: i64, options: WriteOptions) -> Result<()> {
+        let mut chunks: Option<Vec<ObjectId>> = None;
+        let written = self.put_alone_with(put, at, options, &mut chunks);
+        if written.is_err()
+            && let Some(ids) = chunks
+        {
+            self.chunks.remove(&ids);
+        }
+        written
+    }
+
+    fn put_alone_with(
+        &self,
+        put: &Put<'_>,
+        at: i64,
+        options: WriteOptions,
+        chunks: &mut Option<Vec<ObjectId>>,
+    ) -> Result<()> {
         let (digest, key, value) = (&put.digest, put.key, put.value);
         for _ in 0..RETRIES {
             let now = now_micros();
@@ -163,30 +207,74 @@ impl MongoEngine {
                 .projection(layout::without_values())
                 .run()
                 .map_err(|e| self.error(e, "read an entry"))?;
-            let attempt = match current {
-                Some(doc) if !layout::holds(&doc, digest, key)? => return Err(self.with_place(key_mismatch(digest))),
-                Some(doc) if options.append && layout::is_dead(&doc, now)? => {
-                    layout::restart_statement(digest, key, value, at, options, now)
+            let live = match &current {
+                Some(doc) if !layout::holds(doc, digest, key)? => {
+                    return Err(self.with_place(key_mismatch(digest)));
                 }
-                Some(doc) if options.append => {
-                    let total = key.len() + layout::bytes(&doc)? as usize + value.len();
-                    if total > MAX_ENTRY_BYTES {
-                        return Err(self.too_large(digest, total));
-                    }
-                    layout::put_statement(digest, key, value, at, options, now)
-                }
-                _ => layout::put_statement(digest, key, value, at, options, now),
+                Some(doc) => !layout::is_dead(doc, now)?,
+                None => false,
             };
-            match self.update(vec![attempt])? {
-                None => return Ok(()),
-                Some(err) if err.code == DUPLICATE_KEY => continue,
-                Some(err) => return Err(self.write_failed(err, digest)),
+            let appending = options.append && live;
+            let inline_now = match &current {
+                Some(doc) if appending => layout::inline(doc)?.max(0) as usize,
+                _ => 0,
+            };
+            let chunked = value.len() > INLINE_VALUE_BYTES
+                || (appending && inline_now + key.len() + value.len() > INLINE_BUDGET_BYTES);
+            if chunked && chunks.is_none() {
+                *chunks = Some(self.chunks.insert(layout::object_id(digest), at, value)?);
+            }
+            let new_value = match chunks {
+                Some(ids) if chunked => NewValue::Chunked { size: value.len(), ids },
+                _ => NewValue::Inline(value),
+            };
+            if appending {
+                match self.update(vec![layout::append_statement(digest, key, new_value, at, options, now)])? {
+                    // No upsert: if the entry vanished, expired or grew meanwhile, nothing was written.
+                    (0, None) => continue,
+                    (_, None) => return self.keep_chunks(chunks, chunked),
+                    (_, Some(err)) if is_duplicate(err.code, &err.message) => continue,
+                    (_, Some(err)) => return Err(self.write_failed(err, digest)),
+                }
+            }
+            let replaced = self
+                .collection
+                .find_one_and_update(
+                    layout::slot_filter(digest, key),
+                    layout::replace_update(new_value, at, options),
+                )
+                .upsert(true)
+                .return_document(ReturnDocument::Before)
+                .projection(doc! { "chunk_ids": 1 })
+                .run();
+            match replaced {
+                Ok(old) => {
+                    if let Some(old) = old {
+                        self.chunks.remove(&layout::chunk_ids(&old)?);
+                    }
+                    return self.keep_chunks(chunks, chunked);
+                }
+                Err(e) if is_duplicate(error_code(&e).unwrap_or(0), &e.to_string()) => continue,
+                Err(e) => return Err(self.error(e, "write an entry")),
             }
         }
         Err(self.with_place(
-            Error::new(ErrorKind::Backend, "cannot write an entry: its slot kept changing under concurrent writers")
-                .with_context("digest", digest),
+            Error::new(
+                ErrorKind::Backend,
+                "cannot write an entry: its slot kept changing under concurrent writers",
+            )
+            .with_context("digest", digest),
         ))
+    }
+
+    /// After a successful write: chunks inserted for an attempt that ended up
+    /// storing the value inline are removed.
+    fn keep_chunks(&self, chunks: &mut Option<Vec<ObjectId>>, used: bool) -> Result<()> {
+        if !used && let Some(ids) = chunks.take() {
+            self.chunks.remove(&ids);
+        }
+        *chunks = None;
+        Ok(())
     }
 
     /// Reads the slot's document (without values when `light`), checks its
@@ -200,26 +288,30 @@ impl MongoEngine {
         if !layout::holds(&doc, digest, key).map_err(|e| self.located(e, digest))? {
             return Err(self.with_place(key_mismatch(digest)));
         }
-        Ok(if layout::is_dead(&doc, now_micros()).map_err(|e| self.located(e, digest))? { None } else { Some(doc) })
+        Ok(if layout::is_dead(&doc, now_micros()).map_err(|e| self.located(e, digest))? {
+            None
+        } else {
+            Some(doc)
+        })
     }
 
     fn located(&self, err: Error, digest: &Digest) -> Error {
         self.with_place(err.with_context("digest", digest))
     }
 
-    fn scan_with<T: 'static>(&self, spec: ScanSpec, map: fn(&RawDocument) -> Result<T>) -> Box<Scan<T>> {
+    fn scan_with<T: 'static>(
+        &self,
+        spec: ScanSpec,
+        map: impl FnMut(&RawDocument) -> Result<T> + Send + 'static,
+    ) -> Box<Scan<T>> {
         Box::new(Scan::new(
             self.collection.clone(),
             spec,
             self.conn.shown_url.clone(),
             self.namespace.clone(),
-            map,
+            Box::new(map),
         ))
     }
-}
-
-fn record(doc: &RawDocument) -> Result<Record> {
-    Ok(Record { digest: layout::digest(doc)?, key: layout::key(doc)?.to_vec(), value: layout::newest(doc)?.to_vec() })
 }
 
 fn record_key(doc: &RawDocument) -> Result<Record> {
@@ -252,45 +344,53 @@ impl Engine for MongoEngine {
 
     fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let Some(doc) = self.find(digest, key, false)? else { return Ok(None) };
-        Ok(Some(layout::newest(&doc).map_err(|e| self.located(e, digest))?.to_vec()))
+        let newest = layout::newest(&doc).map_err(|e| self.located(e, digest))?;
+        Ok(Some(self.chunks.load(newest).map_err(|e| self.located(e, digest))?))
     }
 
     fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
         self.put_many(&[Put { digest: *digest, key, value }], options)
     }
 
-    /// One `update` command per 1,000 entries (or 8 MiB), ordered; an entry
-    /// that meets a duplicate `_id` is sorted out alone and the rest resent.
+    /// One `update` command per 250 entries (or 8 MiB), ordered; an entry
+    /// that meets a duplicate `_id`, or whose value goes to chunks, is
+    /// written alone and the rest sent on.
     fn put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {
         for put in items {
-            self.check_size(&put.digest, put.key, put.value)?;
+            self.check_key(&put.digest, put.key)?;
         }
         let mut start = 0;
         while start < items.len() {
+            if items[start].value.len() > INLINE_VALUE_BYTES {
+                self.put_alone(&items[start], unique_micros(), options)?;
+                start += 1;
+                continue;
+            }
             let now = now_micros();
             let mut statements = Vec::new();
             let mut stamps = Vec::new();
             let mut bytes = 0;
             for put in &items[start..] {
-                if !statements.is_empty()
-                    && (statements.len() == STATEMENTS_PER_COMMAND || bytes + put.key.len() + put.value.len() > BYTES_PER_COMMAND)
+                let size = put.key.len() + put.value.len();
+                if put.value.len() > INLINE_VALUE_BYTES
+                    || (!statements.is_empty()
+                        && (statements.len() == STATEMENTS_PER_COMMAND || bytes + size > BYTES_PER_COMMAND))
                 {
                     break;
                 }
                 let at = unique_micros();
-                statements.push(layout::put_statement(&put.digest, put.key, put.value, at, options, now));
+                statements.push(layout::fast_statement(&put.digest, put.key, put.value, at, options, now));
                 stamps.push(at);
-                bytes += put.key.len() + put.value.len();
+                bytes += size;
             }
             let sent = statements.len();
             match self.update(statements)? {
-                None => start += sent,
-                Some(err) if err.code == DUPLICATE_KEY && err.index < sent => {
-                    let put = &items[start + err.index];
-                    self.resolve(put, stamps[err.index], options)?;
+                (_, None) => start += sent,
+                (_, Some(err)) if is_duplicate(err.code, &err.message) && err.index < sent => {
+                    self.put_alone(&items[start + err.index], stamps[err.index], options)?;
                     start += err.index + 1;
                 }
-                Some(err) => {
+                (_, Some(err)) => {
                     let digest = items.get(start + err.index).map_or(items[start].digest, |p| p.digest);
                     return Err(self.write_failed(err, &digest));
                 }
@@ -300,29 +400,40 @@ impl Engine for MongoEngine {
     }
 
     fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
-        let removed = self
-            .collection
-            .find_one_and_delete(layout::slot_filter(digest, key))
-            .projection(layout::without_values())
-            .run()
-            .map_err(|e| self.error(e, "delete an entry"))?;
-        match removed {
-            // An expired entry is removed too, but was not "there" for the caller.
-            Some(doc) => Ok(!layout::is_dead(&doc, now_micros()).map_err(|e| self.located(e, digest))?),
-            None => {
-                // Nothing matched: absent, or the slot holds another key.
-                let other = self
-                    .collection
-                    .find_one(layout::id_filter(digest))
-                    .projection(doc! { "_id": 1 })
-                    .run()
-                    .map_err(|e| self.error(e, "read an entry"))?;
-                match other {
-                    Some(_) => Err(self.with_place(key_mismatch(digest))),
-                    None => Ok(false),
+        for _ in 0..RETRIES {
+            let removed = self
+                .collection
+                .find_one_and_delete(layout::slot_filter(digest, key))
+                .projection(layout::without_values())
+                .run()
+                .map_err(|e| self.error(e, "delete an entry"))?;
+            if let Some(doc) = removed {
+                self.chunks.remove(&layout::chunk_ids(&doc).map_err(|e| self.located(e, digest))?);
+                // An expired entry is removed too, but was not "there" for the caller.
+                return Ok(!layout::is_dead(&doc, now_micros()).map_err(|e| self.located(e, digest))?);
+            }
+            // Nothing matched: absent, the slot holds another key, or it was written meanwhile.
+            let other = self
+                .collection
+                .find_one(layout::id_filter(digest))
+                .projection(layout::without_values())
+                .run()
+                .map_err(|e| self.error(e, "read an entry"))?;
+            match other {
+                None => return Ok(false),
+                Some(doc) if !layout::holds(&doc, digest, key).map_err(|e| self.located(e, digest))? => {
+                    return Err(self.with_place(key_mismatch(digest)));
                 }
+                Some(_) => continue,
             }
         }
+        Err(self.with_place(
+            Error::new(
+                ErrorKind::Backend,
+                "cannot delete an entry: its slot kept changing under concurrent writers",
+            )
+            .with_context("digest", digest),
+        ))
     }
 
     fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
@@ -337,19 +448,32 @@ impl Engine for MongoEngine {
             .count_documents(layout::expired_clause(now_micros()))
             .run()
             .map_err(|e| self.error(e, "count entries"))?;
-        let total = self.collection.estimated_document_count().run().map_err(|e| self.error(e, "count entries"))?;
+        let total =
+            self.collection.estimated_document_count().run().map_err(|e| self.error(e, "count entries"))?;
         Ok(total.saturating_sub(expired) as usize)
     }
 
     /// Drops the collection (and recreates its index).
     fn clear(&self) -> Result<()> {
         self.collection.drop().run().map_err(|e| self.error(e, "clear the stash"))?;
+        self.chunks.collection.drop().run().map_err(|e| self.error(e, "clear the stash"))?;
         self.create_indexes()
     }
 
     fn scan(&self) -> Result<RecordIter> {
-        let spec = ScanSpec { filter: Some(layout::live_clause(now_micros())), projection: None, page: 256, batch: 32 };
-        Ok(self.scan_with(spec, record))
+        let chunks = self.chunks.clone();
+        Ok(Box::new(ValueScan::new(
+            self.collection.clone(),
+            layout::live_clause(now_micros()),
+            self.conn.shown_url.clone(),
+            self.namespace.clone(),
+            Box::new(move |doc| {
+                let digest = layout::digest(doc)?;
+                let value =
+                    chunks.load(layout::newest(doc)?).map_err(|e| e.with_context("digest", digest))?;
+                Ok(Record { digest, key: layout::key(doc)?.to_vec(), value })
+            }),
+        )))
     }
 
     fn scan_keys(&self) -> Result<RecordIter> {
@@ -365,17 +489,17 @@ impl Engine for MongoEngine {
     fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
         let Some(doc) = self.find(digest, key, false)? else { return Ok(None) };
         let versions = layout::versions(&doc).map_err(|e| self.located(e, digest))?;
-        Ok(Some(
-            versions
-                .into_iter()
-                .enumerate()
-                .map(|(i, (at, value))| Version { number: i as u64 + 1, written_at_micros: at, value: value.to_vec() })
-                .collect(),
-        ))
+        let mut out = Vec::with_capacity(versions.len());
+        for (i, (at, value)) in versions.into_iter().enumerate() {
+            let value = self.chunks.load(value).map_err(|e| self.located(e, digest))?;
+            out.push(Version { number: i as u64 + 1, written_at_micros: at, value });
+        }
+        Ok(Some(out))
     }
 
     fn scan_meta(&self) -> Result<MetaIter> {
-        let spec = ScanSpec { filter: None, projection: Some(layout::without_values()), page: 1000, batch: 1000 };
+        let spec =
+            ScanSpec { filter: None, projection: Some(layout::without_values()), page: 1000, batch: 1000 };
         Ok(self.scan_with(spec, meta))
     }
 }

@@ -3,16 +3,25 @@
 
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::spec::BinarySubtype;
-use mongodb::bson::{Binary, Bson, Document, RawBsonRef, RawDocument, doc};
+use mongodb::bson::{Binary, Bson, Document, RawArray, RawBsonRef, RawDocument, doc};
 use stash_core::clock::is_expired;
 use stash_core::{Digest, Error, ErrorKind, Result, WriteOptions};
 
 /// MongoDB's limit on one document (`maxBsonObjectSize`).
 pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;
 
-/// The most key plus value bytes (all versions together) one entry may hold:
-/// 16 MiB less 64 KiB kept for the document's own fields and per-version overhead.
-pub const MAX_ENTRY_BYTES: usize = MAX_DOCUMENT_BYTES - 64 * 1024;
+/// The longest encoded key: keys are stored (and sent in every write's filter) whole.
+pub const MAX_KEY_BYTES: usize = 1024 * 1024;
+
+/// Values longer than this are stored in chunk documents, not in the entry.
+pub const INLINE_VALUE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The size of one chunk document's data.
+pub const CHUNK_BYTES: usize = 4 * 1024 * 1024;
+
+/// The most key plus inline value bytes one entry document holds; an append
+/// that would pass it stores its value in chunks instead.
+pub const INLINE_BUDGET_BYTES: usize = 12 * 1024 * 1024;
 
 /// The duplicate-key error code (`E11000`).
 pub(crate) const DUPLICATE_KEY: i32 = 11000;
@@ -59,28 +68,70 @@ pub(crate) fn without_values() -> Document {
     doc! { "versions": 0 }
 }
 
-fn version(value: &[u8], at: i64) -> Document {
-    doc! { "at": at, "value": binary(value) }
+/// A value as a version stores it: inline, or the ids of its chunk documents.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum NewValue<'a> {
+    /// The bytes themselves.
+    Inline(&'a [u8]),
+    /// `size` bytes in the chunk documents `ids`, in order.
+    Chunked { size: usize, ids: &'a [ObjectId] },
+}
+
+impl NewValue<'_> {
+    fn size(&self) -> usize {
+        match self {
+            NewValue::Inline(v) => v.len(),
+            NewValue::Chunked { size, .. } => *size,
+        }
+    }
+
+    fn inline(&self) -> usize {
+        match self {
+            NewValue::Inline(v) => v.len(),
+            NewValue::Chunked { .. } => 0,
+        }
+    }
+
+    fn ids(&self) -> &[ObjectId] {
+        match self {
+            NewValue::Inline(_) => &[],
+            NewValue::Chunked { ids, .. } => ids,
+        }
+    }
+
+    fn version(&self, at: i64) -> Document {
+        match self {
+            NewValue::Inline(v) => doc! { "at": at, "value": binary(v) },
+            NewValue::Chunked { size, ids } => {
+                doc! { "at": at, "size": *size as i64, "chunks": ids.to_vec() }
+            }
+        }
+    }
 }
 
 /// The update that makes `value` the only version.
-pub(crate) fn replace_update(value: &[u8], at: i64, options: WriteOptions) -> Document {
+pub(crate) fn replace_update(value: NewValue<'_>, at: i64, options: WriteOptions) -> Document {
     doc! { "$set": {
-        "versions": [version(value, at)],
+        "versions": [value.version(at)],
         "written_at": at,
         "expires_at": expiry(options),
         "count": 1i64,
-        "bytes": value.len() as i64,
+        "bytes": value.size() as i64,
+        "inline": value.inline() as i64,
+        "chunk_ids": value.ids().to_vec(),
     } }
 }
 
 /// The update that adds `value` as the newest version (versions stay sorted by time).
-pub(crate) fn append_update(value: &[u8], at: i64, options: WriteOptions) -> Document {
+pub(crate) fn append_update(value: NewValue<'_>, at: i64, options: WriteOptions) -> Document {
     doc! {
-        "$push": { "versions": { "$each": [version(value, at)], "$sort": { "at": 1 } } },
+        "$push": {
+            "versions": { "$each": [value.version(at)], "$sort": { "at": 1 } },
+            "chunk_ids": { "$each": value.ids().to_vec() },
+        },
         "$max": { "written_at": at },
         "$set": { "expires_at": expiry(options) },
-        "$inc": { "count": 1i64, "bytes": value.len() as i64 },
+        "$inc": { "count": 1i64, "bytes": value.size() as i64, "inline": value.inline() as i64 },
     }
 }
 
@@ -89,27 +140,48 @@ pub(crate) fn statement(filter: Document, update: Document, upsert: bool) -> Doc
     doc! { "q": filter, "u": update, "upsert": upsert }
 }
 
-/// The statement `put` sends for one entry: replace it, or append to it
-/// while it is live and stays within [`MAX_ENTRY_BYTES`]. Either upserts; on
-/// an existing `_id` whose document does not match, the server reports a
-/// duplicate key, which the engine then sorts out.
-pub(crate) fn put_statement(digest: &Digest, key: &[u8], value: &[u8], at: i64, options: WriteOptions, now: i64) -> Document {
+/// The batched statement for a small value: replace an entry that has no
+/// chunks, or append to a live entry whose inline bytes stay within
+/// [`INLINE_BUDGET_BYTES`]. Either upserts; on an existing `_id` whose
+/// document does not match, the server reports a duplicate key and the
+/// engine writes the entry on its own (reading the slot first).
+pub(crate) fn fast_statement(
+    digest: &Digest,
+    key: &[u8],
+    value: &[u8],
+    at: i64,
+    options: WriteOptions,
+    now: i64,
+) -> Document {
+    let mut filter = slot_filter(digest, key);
     if options.append {
-        let mut filter = slot_filter(digest, key);
-        let budget = MAX_ENTRY_BYTES.saturating_sub(key.len() + value.len()) as i64;
-        filter.insert("bytes", doc! { "$lte": budget });
-        filter.extend(live_clause(now));
-        statement(filter, append_update(value, at, options), true)
+        let budget = INLINE_BUDGET_BYTES.saturating_sub(key.len() + value.len()) as i64;
+        filter.insert("inline", doc! { "$lte": budget });
+        filter.insert("$or", live_clause(now).remove("$or").unwrap_or(Bson::Null));
+        statement(filter, append_update(NewValue::Inline(value), at, options), true)
     } else {
-        statement(slot_filter(digest, key), replace_update(value, at, options), true)
+        filter.insert("chunk_ids", doc! { "$size": 0 });
+        statement(filter, replace_update(NewValue::Inline(value), at, options), true)
     }
 }
 
-/// The statement that restarts an expired entry with `value` as its only version.
-pub(crate) fn restart_statement(digest: &Digest, key: &[u8], value: &[u8], at: i64, options: WriteOptions, now: i64) -> Document {
+/// The statement appending `value` to the live entry (no upsert: the engine
+/// has just seen the entry).
+pub(crate) fn append_statement(
+    digest: &Digest,
+    key: &[u8],
+    value: NewValue<'_>,
+    at: i64,
+    options: WriteOptions,
+    now: i64,
+) -> Document {
     let mut filter = slot_filter(digest, key);
-    filter.extend(expired_clause(now));
-    statement(filter, replace_update(value, at, options), false)
+    if let NewValue::Inline(v) = value {
+        let budget = INLINE_BUDGET_BYTES.saturating_sub(key.len() + v.len()) as i64;
+        filter.insert("inline", doc! { "$lte": budget });
+    }
+    filter.insert("$or", live_clause(now).remove("$or").unwrap_or(Bson::Null));
+    statement(filter, append_update(value, at, options), false)
 }
 
 /// A stored document that is not shaped as this engine writes it.
@@ -163,7 +235,9 @@ pub(crate) fn holds(doc: &RawDocument, digest: &Digest, key: &[u8]) -> Result<bo
 pub(crate) fn expires_at(doc: &RawDocument) -> Result<Option<i64>> {
     match doc.get("expires_at") {
         Ok(None) | Ok(Some(RawBsonRef::Null)) => Ok(None),
-        Ok(Some(value)) => number(value).map(Some).ok_or_else(|| corrupt("field `expires_at` is not an integer")),
+        Ok(Some(value)) => {
+            number(value).map(Some).ok_or_else(|| corrupt("field `expires_at` is not an integer"))
+        }
         Err(_) => Err(corrupt("field `expires_at` cannot be read")),
     }
 }
@@ -173,15 +247,49 @@ pub(crate) fn is_dead(doc: &RawDocument, now: i64) -> Result<bool> {
     Ok(is_expired(expires_at(doc)?, now))
 }
 
+/// A stored value: inline, or in chunk documents.
+#[derive(Debug, Clone)]
+pub(crate) enum StoredValue<'a> {
+    /// The bytes themselves.
+    Inline(&'a [u8]),
+    /// `size` bytes in the chunk documents `ids`, in order.
+    Chunked { size: usize, ids: Vec<ObjectId> },
+}
+
+fn object_ids(array: &RawArray, what: &str) -> Result<Vec<ObjectId>> {
+    array
+        .into_iter()
+        .map(|item| match item {
+            Ok(RawBsonRef::ObjectId(id)) => Ok(id),
+            _ => Err(corrupt(&format!("{what} holds something other than an ObjectId"))),
+        })
+        .collect()
+}
+
 /// Every version as (written at, value), oldest first.
-pub(crate) fn versions(doc: &RawDocument) -> Result<Vec<(i64, &[u8])>> {
-    let array = doc.get_array("versions").map_err(|_| corrupt("field `versions` is missing or not an array"))?;
+pub(crate) fn versions(doc: &RawDocument) -> Result<Vec<(i64, StoredValue<'_>)>> {
+    let array =
+        doc.get_array("versions").map_err(|_| corrupt("field `versions` is missing or not an array"))?;
     let mut out = Vec::new();
     for item in array {
         let Ok(RawBsonRef::Document(version)) = item else {
             return Err(corrupt("a version is not a document"));
         };
-        out.push((number_field(version, "at")?, binary_field(version, "value")?));
+        let at = number_field(version, "at")?;
+        let value = match version.get("value") {
+            Ok(Some(RawBsonRef::Binary(b))) => StoredValue::Inline(b.bytes),
+            _ => {
+                let chunks = version
+                    .get_array("chunks")
+                    .map_err(|_| corrupt("a version has neither `value` nor `chunks`"))?;
+                let size = number_field(version, "size")?;
+                StoredValue::Chunked {
+                    size: usize::try_from(size).map_err(|_| corrupt("negative `size`"))?,
+                    ids: object_ids(chunks, "`chunks`")?,
+                }
+            }
+        };
+        out.push((at, value));
     }
     if out.is_empty() {
         return Err(corrupt("field `versions` is empty"));
@@ -190,9 +298,27 @@ pub(crate) fn versions(doc: &RawDocument) -> Result<Vec<(i64, &[u8])>> {
 }
 
 /// The newest value.
-pub(crate) fn newest(doc: &RawDocument) -> Result<&[u8]> {
-    let all = versions(doc)?;
-    all.last().map(|(_, v)| *v).ok_or_else(|| corrupt("field `versions` is empty"))
+pub(crate) fn newest(doc: &RawDocument) -> Result<StoredValue<'_>> {
+    let mut all = versions(doc)?;
+    all.pop().map(|(_, v)| v).ok_or_else(|| corrupt("field `versions` is empty"))
+}
+
+/// The ids of every chunk document the entry's versions use (none if the field is absent).
+pub(crate) fn chunk_ids(doc: &RawDocument) -> Result<Vec<ObjectId>> {
+    match doc.get("chunk_ids") {
+        Ok(None) => Ok(Vec::new()),
+        Ok(Some(RawBsonRef::Array(array))) => object_ids(array, "`chunk_ids`"),
+        _ => Err(corrupt("field `chunk_ids` is not an array")),
+    }
+}
+
+/// Inline value bytes (0 if the field is absent).
+pub(crate) fn inline(doc: &RawDocument) -> Result<i64> {
+    match doc.get("inline") {
+        Ok(None) => Ok(0),
+        Ok(Some(value)) => number(value).ok_or_else(|| corrupt("field `inline` is not an integer")),
+        Err(_) => Err(corrupt("field `inline` cannot be read")),
+    }
 }
 
 /// When the newest version was written.

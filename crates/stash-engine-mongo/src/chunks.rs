@@ -1,0 +1,124 @@
+//! Chunk documents: values too large to live inside their entry.
+//!
+//! A chunk is `{_id: ObjectId (fresh), owner: ObjectId (the entry's _id),
+//! at: Int64 (the version's time), n: Int32 (its place), data: BinData}` in
+//! the companion collection `<collection>.chunks`. A version lists its
+//! chunks' ids in order; the entry also keeps every id in `chunk_ids`, so
+//! the write that replaces or deletes the entry gets them back atomically
+//! (from `findAndModify`) and removes exactly those.
+
+use std::collections::HashMap;
+
+use mongodb::bson::oid::ObjectId;
+use mongodb::bson::{Bson, RawBsonRef, RawDocumentBuf, doc};
+use mongodb::sync::{Collection, Database};
+use stash_core::{Error, Result};
+
+use crate::client::backend;
+use crate::layout::{self, CHUNK_BYTES, StoredValue, corrupt};
+
+/// Chunks per `insert` command (each command stays well under 16 MiB).
+const CHUNKS_PER_COMMAND: usize = 3;
+
+/// The chunk collection of one stash.
+#[derive(Clone)]
+pub(crate) struct Chunks {
+    pub database: Database,
+    pub collection: Collection<RawDocumentBuf>,
+    pub url: String,
+    pub namespace: String,
+}
+
+impl Chunks {
+    fn error(&self, err: mongodb::error::Error, action: &str) -> Error {
+        backend(err, action, &self.url, &self.namespace)
+    }
+
+    /// Stores `value` as new chunk documents; returns their ids in order.
+    pub(crate) fn insert(&self, owner: ObjectId, at: i64, value: &[u8]) -> Result<Vec<ObjectId>> {
+        let mut ids = Vec::new();
+        let parts: Vec<&[u8]> = value.chunks(CHUNK_BYTES).collect();
+        for (group_index, group) in parts.chunks(CHUNKS_PER_COMMAND).enumerate() {
+            let mut documents = Vec::new();
+            for (i, part) in group.iter().enumerate() {
+                let id = ObjectId::new();
+                let n = (group_index * CHUNKS_PER_COMMAND + i) as i32;
+                documents
+                    .push(doc! { "_id": id, "owner": owner, "at": at, "n": n, "data": layout::binary(part) });
+                ids.push(id);
+            }
+            let command = doc! { "insert": self.collection.name(), "documents": documents, "ordered": true };
+            let reply = self.database.run_command(command).run();
+            let failed = match reply {
+                Ok(reply) => reply.get_array("writeErrors").map(|e| !e.is_empty()).unwrap_or(false),
+                Err(e) => {
+                    self.remove(&ids);
+                    return Err(self.error(e, "store a large value's chunks"));
+                }
+            };
+            if failed {
+                self.remove(&ids);
+                return Err(Error::new(
+                    stash_core::ErrorKind::Backend,
+                    "cannot store a large value's chunks: the MongoDB server refused them",
+                )
+                .with_context("url", &self.url)
+                .with_context("collection", &self.namespace));
+            }
+        }
+        Ok(ids)
+    }
+
+    /// Removes chunk documents, as far as the server lets it (a leftover chunk
+    /// only wastes space: nothing refers to it).
+    pub(crate) fn remove(&self, ids: &[ObjectId]) {
+        let _ = self.try_remove(ids);
+    }
+
+    /// Removes chunk documents.
+    pub(crate) fn try_remove(&self, ids: &[ObjectId]) -> Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<Bson> = ids.iter().map(|id| Bson::ObjectId(*id)).collect();
+        self.collection
+            .delete_many(doc! { "_id": { "$in": ids } })
+            .run()
+            .map_err(|e| self.error(e, "remove a large value's chunks"))?;
+        Ok(())
+    }
+
+    /// The bytes of a stored value, reading its chunks if it has any.
+    pub(crate) fn load(&self, value: StoredValue<'_>) -> Result<Vec<u8>> {
+        let (size, ids) = match value {
+            StoredValue::Inline(bytes) => return Ok(bytes.to_vec()),
+            StoredValue::Chunked { size, ids } => (size, ids),
+        };
+        let wanted: Vec<Bson> = ids.iter().map(|id| Bson::ObjectId(*id)).collect();
+        let cursor = self
+            .collection
+            .find(doc! { "_id": { "$in": wanted } })
+            .batch_size(2)
+            .run()
+            .map_err(|e| self.error(e, "read a large value"))?;
+        let mut parts: HashMap<ObjectId, Vec<u8>> = HashMap::with_capacity(ids.len());
+        for doc in cursor {
+            let doc = doc.map_err(|e| self.error(e, "read a large value"))?;
+            let id = layout::id(&doc)?;
+            let Ok(Some(RawBsonRef::Binary(data))) = doc.get("data") else {
+                return Err(corrupt("a chunk has no binary `data`"));
+            };
+            parts.insert(id, data.bytes.to_vec());
+        }
+        let mut out = Vec::with_capacity(size);
+        for id in &ids {
+            let part =
+                parts.get(id).ok_or_else(|| corrupt(&format!("chunk {id} of a large value is missing")))?;
+            out.extend_from_slice(part);
+        }
+        if out.len() != size {
+            return Err(corrupt(&format!("a large value has {} bytes in its chunks, not {size}", out.len())));
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,280 @@
+//! MongoDB-specific checks: namespaces, the stored layout, large values,
+//! round trips, concurrent appends, and a server that is down. All but the
+//! last need `HASHSTASH_MONGO_URL` (`cargo xtask services up`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use mongodb::bson::{Bson, Document, doc};
+use mongodb::sync::Client;
+use stash_core::testkit::service_url;
+use stash_core::{ErrorKind, Stash, StashConfig, WriteOptions};
+use stash_engine_mongo::{INLINE_VALUE_BYTES, MAX_KEY_BYTES, Mongo, MongoOptions, collection_name};
+
+const VAR: &str = "HASHSTASH_MONGO_URL";
+
+/// A configuration no other test (or earlier run) uses.
+fn config(url: &str, name: &str) -> StashConfig {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let unique = format!(
+        "{name}-{}-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_micros())
+            .unwrap_or(0),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    StashConfig {
+        engine: "mongo".into(),
+        root_dir: std::env::temp_dir().join("hashstash-mongo-tests"),
+        dbname: unique,
+        serializer: "hashstash".into(),
+        compress: "raw".into(),
+        url: Some(url.to_string()),
+        ..StashConfig::default()
+    }
+}
+
+fn open(config: StashConfig) -> Stash {
+    Stash::open(config, Arc::new(Mongo)).expect("open stash")
+}
+
+/// The raw documents of a stash's collection (or of its chunk collection), read with the driver.
+fn raw_documents(url: &str, stash: &Stash, suffix: &str) -> Vec<Document> {
+    // Chunk data stays on the server: a reply must stay under 16 MiB.
+    let projection = if suffix.is_empty() {
+        doc! {}
+    } else {
+        doc! { "data": 0 }
+    };
+    let client = Client::with_uri_str(url).expect("client");
+    let name = format!("{}{suffix}", collection_name(stash.path()));
+    let cursor = client
+        .database("hashstash")
+        .collection::<Document>(&name)
+        .find(doc! {})
+        .projection(projection)
+        .run()
+        .expect("find");
+    cursor.collect::<Result<Vec<_>, _>>().expect("documents")
+}
+
+#[test]
+fn namespaces_are_isolated() {
+    let Some(url) = service_url(VAR) else { return };
+    let a = open(config(&url, "iso-a"));
+    let b = open(config(&url, "iso-b"));
+    let (na, nb) = (collection_name(a.path()), collection_name(b.path()));
+    assert_ne!(na, nb);
+    for name in [&na, &nb] {
+        assert!(name.starts_with("hs_") && name.len() <= 93, "{name}");
+        assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c)), "{name}");
+    }
+    a.set("k", "a").unwrap();
+    b.set("k", "b").unwrap();
+    b.set("only-b", &1).unwrap();
+    assert_eq!(a.len().unwrap(), 1);
+    assert_eq!(b.len().unwrap(), 2);
+    assert!(!a.contains("only-b").unwrap());
+    a.clear().unwrap();
+    assert_eq!(b.get::<_, String>("k").unwrap().as_deref(), Some("b"));
+    assert_eq!(raw_documents(&url, &b, "").len(), 2);
+    assert!(raw_documents(&url, &a, "").is_empty());
+    // A second handle on the same configuration sees the same collection.
+    let b2 = open(b.config().clone());
+    assert_eq!(b2.get::<_, i32>("only-b").unwrap(), Some(1));
+    // The URL's path names the database.
+    let other_db =
+        Stash::open(config(&url, "db"), Arc::new(MongoOptions::new().url(format!("{url}/hs_other"))))
+            .expect("open in another database");
+    other_db.set("k", "elsewhere").unwrap();
+    let client = Client::with_uri_str(&url).unwrap();
+    let names = client.database("hs_other").list_collection_names().run().unwrap();
+    assert!(names.contains(&collection_name(other_db.path())), "{names:?}");
+    other_db.clear().unwrap();
+}
+
+#[test]
+fn bytes_are_stored_as_binary_and_checked() {
+    let Some(url) = service_url(VAR) else { return };
+    let s = open(config(&url, "binary"));
+    let e = s.engine();
+    let key: Vec<u8> = (0..=255u8).rev().chain([0, 0, 0xff]).collect();
+    let value: Vec<u8> = (0..=255u8).cycle().take(70_000).collect();
+    let digest = s.config().digest.digest(&key);
+    e.put(&digest, &key, &value, WriteOptions::REPLACE).unwrap();
+    e.put(&digest, &key, b"", WriteOptions::APPEND).unwrap();
+    assert_eq!(e.get(&digest, &key).unwrap(), Some(Vec::new()));
+    let versions = e.versions(&digest, &key).unwrap().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0].value, value);
+
+    let docs = raw_documents(&url, &s, "");
+    assert_eq!(docs.len(), 1);
+    let doc = &docs[0];
+    let Some(Bson::ObjectId(id)) = doc.get("_id") else { panic!("_id is not an ObjectId: {doc:?}") };
+    assert_eq!(id.bytes(), digest.0[..12]);
+    let Some(Bson::Binary(stored_key)) = doc.get("key") else { panic!("key is not binary") };
+    assert_eq!(stored_key.bytes, key);
+    let Some(Bson::Binary(stored_digest)) = doc.get("digest") else { panic!("digest is not binary") };
+    assert_eq!(stored_digest.bytes, digest.0);
+    let versions = doc.get_array("versions").unwrap();
+    let first = versions[0].as_document().unwrap();
+    let Some(Bson::Binary(stored_value)) = first.get("value") else { panic!("value is not binary") };
+    assert_eq!(stored_value.bytes, value);
+
+    // Another key in the same slot: an error, never the other key's value.
+    let err = e.get(&digest, b"another key").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    let err = e.put(&digest, b"another key", b"v", WriteOptions::REPLACE).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    let err = e.delete(&digest, b"another key").unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    // Two digests sharing the first 12 bytes share the slot: told apart by the stored digest.
+    let mut twin = digest;
+    twin.0[15] ^= 1;
+    assert_eq!(e.get(&twin, &key).unwrap_err().kind(), ErrorKind::Corrupt);
+    assert!(e.delete(&digest, &key).unwrap());
+    assert_eq!(e.get(&digest, &key).unwrap(), None);
+}
+
+#[test]
+fn large_values_go_to_chunks() {
+    let Some(url) = service_url(VAR) else { return };
+    let s = open(config(&url, "large"));
+    let e = s.engine();
+    let key = b"big".to_vec();
+    let digest = s.config().digest.digest(&key);
+    // 40 MiB: more than a MongoDB document may hold.
+    let big: Vec<u8> = (0..40u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    e.put(&digest, &key, &big, WriteOptions::REPLACE).unwrap();
+    assert_eq!(e.get(&digest, &key).unwrap().as_deref(), Some(big.as_slice()));
+    assert_eq!(raw_documents(&url, &s, ".chunks").len(), 10, "40 MiB in 4 MiB chunks");
+    let meta: Vec<_> = e.scan_meta().unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(meta[0].value_bytes, big.len() as u64);
+    let scanned: Vec<_> = e.scan().unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(scanned[0].value.len(), big.len());
+
+    // Appending keeps both; a value just over the inline limit is chunked too.
+    let over = vec![7u8; INLINE_VALUE_BYTES + 1];
+    e.put(&digest, &key, &over, WriteOptions::APPEND).unwrap();
+    let versions = e.versions(&digest, &key).unwrap().unwrap();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0].value, big);
+    assert_eq!(versions[1].value, over);
+    assert_eq!(raw_documents(&url, &s, ".chunks").len(), 12);
+
+    // Inline appends past the entry's budget are chunked instead of failing.
+    let small = b"small".to_vec();
+    let sd = s.config().digest.digest(&small);
+    let three = vec![3u8; 3 << 20];
+    for _ in 0..5 {
+        e.put(&sd, &small, &three, WriteOptions::APPEND).unwrap();
+    }
+    assert_eq!(e.versions(&sd, &small).unwrap().unwrap().len(), 5);
+    let entry = raw_documents(&url, &s, "")
+        .into_iter()
+        .find(|d| {
+            d.get("key")
+                == Some(&Bson::Binary(mongodb::bson::Binary {
+                    subtype: mongodb::bson::spec::BinarySubtype::Generic,
+                    bytes: small.clone(),
+                }))
+        })
+        .unwrap();
+    assert!(mongodb::bson::to_vec(&entry).unwrap().len() < 16 << 20);
+
+    // Replacing with a small value removes the chunks; so does delete.
+    e.put(&digest, &key, b"tiny", WriteOptions::REPLACE).unwrap();
+    assert_eq!(e.get(&digest, &key).unwrap().as_deref(), Some(&b"tiny"[..]));
+    assert!(e.delete(&sd, &small).unwrap());
+    assert!(raw_documents(&url, &s, ".chunks").is_empty());
+    e.put(&digest, &key, &over, WriteOptions::REPLACE).unwrap();
+    assert!(e.delete(&digest, &key).unwrap());
+    assert!(raw_documents(&url, &s, ".chunks").is_empty());
+
+    // Keys are stored whole: past 1 MiB they are refused, naming the size.
+    let long_key = vec![b'k'; MAX_KEY_BYTES + 1];
+    let ld = s.config().digest.digest(&long_key);
+    let err = e.put(&ld, &long_key, b"v", WriteOptions::REPLACE).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+    assert!(err.to_string().contains(&(MAX_KEY_BYTES + 1).to_string()), "{err}");
+    s.clear().unwrap();
+    assert!(raw_documents(&url, &s, ".chunks").is_empty());
+}
+
+#[test]
+fn update_of_5000_takes_few_round_trips() {
+    let Some(url) = service_url(VAR) else { return };
+    let counter = Arc::new(AtomicU64::new(0));
+    let factory = Arc::new(MongoOptions::new().url(&url).count_commands(counter.clone()));
+    let s = Stash::open(config(&url, "trips"), factory.clone()).unwrap();
+    // Per-item sets, measured on a sample.
+    let before = counter.load(Ordering::Relaxed);
+    for i in 0..200 {
+        s.set(&format!("single{i}"), &i).unwrap();
+    }
+    let per_set = (counter.load(Ordering::Relaxed) - before) as f64 / 200.0;
+    let before = counter.load(Ordering::Relaxed);
+    assert_eq!(s.update((0..5000).map(|i| (format!("k{i}"), i))).unwrap(), 5000);
+    let batched = counter.load(Ordering::Relaxed) - before;
+    let ratio = per_set * 5000.0 / batched as f64;
+    eprintln!(
+        "update of 5000: {batched} commands; per-item sets: {per_set} commands each; ratio {ratio:.0}x"
+    );
+    assert!(ratio >= 10.0, "update of 5000 took {batched} commands, per-item sets {per_set} each");
+    assert_eq!(s.len().unwrap(), 5200);
+    assert_eq!(s.get::<_, i32>("k4999").unwrap(), Some(4999));
+    // Rewriting entries (updates, not inserts) is batched too.
+    let before = counter.load(Ordering::Relaxed);
+    s.update((0..1000).map(|i| (format!("k{i}"), -i))).unwrap();
+    assert!(counter.load(Ordering::Relaxed) - before <= batched / 2);
+    assert_eq!(s.get::<_, i32>("k999").unwrap(), Some(-999));
+    s.clear().unwrap();
+}
+
+#[test]
+fn concurrent_appends_lose_nothing() {
+    let Some(url) = service_url(VAR) else { return };
+    let s = open(config(&url, "appends"));
+    std::thread::scope(|scope| {
+        for t in 0..8 {
+            let s = s.clone();
+            scope.spawn(move || {
+                for i in 0..25 {
+                    s.set_with("shared", &format!("{t}:{i}"), WriteOptions::APPEND).unwrap();
+                }
+            });
+        }
+    });
+    let all = s.get_all_with_metadata::<_, String>("shared").unwrap();
+    assert_eq!(all.len(), 200);
+    assert!(all.windows(2).all(|w| w[0].written_at < w[1].written_at));
+    let mut values: Vec<String> = all.into_iter().map(|v| v.value).collect();
+    values.sort();
+    values.dedup();
+    assert_eq!(values.len(), 200);
+}
+
+#[test]
+fn a_server_that_is_down_fails_fast_naming_the_url() {
+    // No server needed: a port that was just free.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("mongodb://127.0.0.1:{port}");
+    let started = Instant::now();
+    let err = Stash::open(config(&url, "down"), Arc::new(Mongo)).unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+    assert!(err.to_string().contains(&url), "{err}");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    // A password never shows.
+    let secret = format!("mongodb://user:hunter2@127.0.0.1:{port}");
+    let err = Stash::open(config(&secret, "down"), Arc::new(Mongo)).unwrap_err();
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    assert!(err.to_string().contains("user:***@"), "{err}");
+    // A malformed URL is a configuration error.
+    let err = Stash::open(config("http://nope", "bad"), Arc::new(Mongo)).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+}
