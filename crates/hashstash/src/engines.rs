@@ -80,6 +80,8 @@ impl EngineKind {
             EngineKind::Sled => Some(Arc::new(stash_engine_sled::Sled)),
             #[cfg(feature = "redis")]
             EngineKind::Redis => Some(Arc::new(stash_engine_redis::Redis)),
+            #[cfg(feature = "mongo")]
+            EngineKind::Mongo => Some(Arc::new(stash_engine_mongo::Mongo)),
             _ => None,
         }
     }

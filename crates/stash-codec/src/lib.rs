@@ -51,6 +51,7 @@
 mod codecs;
 mod encoding;
 mod error;
+mod python;
 
 use std::fmt;
 use std::sync::Arc;

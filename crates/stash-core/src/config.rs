@@ -55,6 +55,12 @@ pub struct StashConfig {
     pub max_bytes: Option<u64>,
     /// Which entries go first when a bound is exceeded.
     pub eviction: Eviction,
+    /// Use exactly the Python library's layout, so Python hashstash 1.2 reads and
+    /// writes this stash too: needs serializer `hashstash` and digest `md5`
+    /// ([`StashConfig::python`] sets both), and a compressor whose key bytes match
+    /// Python's ([`python_key_compressor`]). Engines with a layout of their own
+    /// (`lmdb`) switch to the Python one. See `docs/interop.md`.
+    pub python_compatible: bool,
 }
 
 /// Which entries a bounded stash evicts first.
@@ -104,6 +110,7 @@ impl Default for StashConfig {
             max_entries: None,
             max_bytes: None,
             eviction: Eviction::LeastRecentlyWritten,
+            python_compatible: false,
         }
     }
 }
@@ -153,8 +160,31 @@ impl StashConfig {
         Ok(self.resolved_root()?.join(dbname).join(self.dir_name()))
     }
 
-    /// Checks the lifecycle settings: a zero TTL or a zero bound is a mistake, not "no limit".
+    /// This configuration made Python-compatible: `python_compatible` on, serializer
+    /// `hashstash`, digest `md5` (the other settings are kept).
+    ///
+    /// ```
+    /// use stash_core::{DigestAlgo, StashConfig};
+    /// let cfg = StashConfig { compress: "raw".into(), ..StashConfig::default() }.python();
+    /// assert!(cfg.python_compatible);
+    /// assert_eq!((cfg.serializer.as_str(), cfg.digest), ("hashstash", DigestAlgo::Md5));
+    /// cfg.validate()?;
+    /// # Ok::<(), stash_core::Error>(())
+    /// ```
+    pub fn python(mut self) -> StashConfig {
+        self.python_compatible = true;
+        self.serializer = "hashstash".into();
+        self.digest = DigestAlgo::Md5;
+        self
+    }
+
+    /// Checks the settings: a zero TTL or a zero bound is a mistake, not "no limit";
+    /// a `python_compatible` stash needs the `hashstash` serializer, the `md5` digest
+    /// and a compressor whose key bytes are the Python library's.
     pub fn validate(&self) -> Result<()> {
+        if self.python_compatible {
+            self.check_python()?;
+        }
         if let Some(ttl) = self.ttl {
             check_ttl(ttl)?;
         }
@@ -169,9 +199,60 @@ impl StashConfig {
         Ok(())
     }
 
+    fn check_python(&self) -> Result<()> {
+        let refuse =
+            |msg: String| Err(Error::new(ErrorKind::Config, msg).with_context("python_compatible", true));
+        if !matches!(self.engine.as_str(), "pairtree" | "lmdb") {
+            return refuse(format!(
+                "engine `{}` has no Python-compatible layout: use `pairtree` or `lmdb`",
+                self.engine
+            ));
+        }
+        if self.serializer != "hashstash" {
+            return refuse(format!(
+                "a python_compatible stash needs the `hashstash` serializer, not `{}`: \
+                 only its bytes are the Python library's",
+                self.serializer
+            ));
+        }
+        if self.digest != DigestAlgo::Md5 {
+            return refuse(format!(
+                "a python_compatible stash needs the `md5` digest (the Python library's), not `{}`",
+                self.digest
+            ));
+        }
+        if let Err(reason) = python_key_compressor(&self.compress) {
+            return refuse(format!(
+                "compressor `{}` cannot be used in a python_compatible stash: {reason}",
+                self.compress
+            ));
+        }
+        Ok(())
+    }
+
     /// `<stash_dir>/data.db`: where the engine keeps its data.
     pub fn data_path(&self) -> Result<PathBuf> {
         Ok(self.stash_dir()?.join("data.db"))
+    }
+}
+
+/// Whether `compress` gives the Python library's key bytes in this build (key digests
+/// are taken over compressed keys, so a key written by one side is found by the other
+/// only if both compress it to the same bytes); `Err` says why not.
+///
+/// `raw`, `zlib`, `gzip` and `bz2` are byte-identical (zlib and bzip2 are the same C
+/// libraries CPython uses); `lz4` keys are recompressed by the `pairtree` and `lmdb`
+/// engines with a port of Python's LZ4 1.9.4 (`stash_codec::Encoding::python_key`),
+/// which is byte-identical; `blosc` is not: this build has c-blosc2, whose chunks
+/// Python's c-blosc 1 cannot read; `zstd` is not offered by the Python library.
+pub fn python_key_compressor(compress: &str) -> std::result::Result<(), String> {
+    match compress {
+        "raw" | "zlib" | "gzip" | "bz2" | "lz4" => Ok(()),
+        "blosc" => Err("this build compresses with c-blosc2, whose chunks Python's c-blosc 1 cannot read, \
+                        and its key bytes differ from Python's (keys would never be found)"
+            .into()),
+        "zstd" => Err("the Python library has no zstd compressor".into()),
+        other => Err(format!("`{other}` is not a compressor of the Python library")),
     }
 }
 
@@ -255,6 +336,28 @@ mod tests {
             let err = cfg(root, db).data_path().unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Config, "{root} {db}");
         }
+    }
+
+    #[test]
+    fn python_compatible_is_checked() {
+        let ok = cfg("/srv/x", "main").python();
+        ok.validate().unwrap();
+        let lmdb = StashConfig { engine: "lmdb".into(), compress: "zlib".into(), ..ok.clone() };
+        lmdb.validate().unwrap();
+        for bad in [
+            StashConfig { serializer: "json".into(), ..ok.clone() },
+            StashConfig { digest: DigestAlgo::Blake3, ..ok.clone() },
+            StashConfig { compress: "blosc".into(), ..ok.clone() },
+            StashConfig { compress: "zstd".into(), ..ok.clone() },
+            StashConfig { engine: "memory".into(), ..ok.clone() },
+        ] {
+            let err = bad.validate().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+        }
+        let json = serde_json::to_string(&StashConfig::default()).unwrap();
+        assert!(json.contains("\"python_compatible\":false"), "{json}");
+        let old: StashConfig = serde_json::from_str(r#"{"engine":"lmdb"}"#).unwrap();
+        assert!(!old.python_compatible);
     }
 
     #[test]

@@ -7,6 +7,9 @@
 //! stash_core::conformance_suite!(stash_engine_memory::Memory);
 //! ```
 //!
+//! or with a harness of its own (`harness: <expr>`), e.g. one whose configurations
+//! are adjusted by [`Harness::with_config`].
+//!
 //! Each check is also a public function taking a [`Harness`], so an engine
 //! can run a single one or add its own around them.
 
@@ -24,6 +27,7 @@ pub struct Harness {
     factory: Arc<dyn EngineFactory>,
     root: tempfile::TempDir,
     counter: AtomicUsize,
+    adjust: fn(StashConfig) -> StashConfig,
 }
 
 impl Harness {
@@ -33,13 +37,21 @@ impl Harness {
             factory: Arc::new(factory),
             root: tempfile::Builder::new().prefix("stash-conformance-").tempdir().expect("create temp dir"),
             counter: AtomicUsize::new(0),
+            adjust: |c| c,
         }
+    }
+
+    /// The same harness with every configuration it hands out passed through
+    /// `adjust` (e.g. to turn `python_compatible` on for the `hashstash` serializer).
+    pub fn with_config(mut self, adjust: fn(StashConfig) -> StashConfig) -> Harness {
+        self.adjust = adjust;
+        self
     }
 
     /// A fresh configuration (unique `dbname`) for this engine.
     pub fn config(&self, serializer: &str, compress: &str, b64: bool) -> StashConfig {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        StashConfig {
+        (self.adjust)(StashConfig {
             root_dir: self.root.path().to_path_buf(),
             dbname: format!("db{n}"),
             engine: self.factory.name().to_string(),
@@ -47,7 +59,7 @@ impl Harness {
             compress: compress.into(),
             b64,
             ..StashConfig::default()
-        }
+        })
     }
 
     /// Opens `config` with this engine.
@@ -519,15 +531,23 @@ pub fn ttl_and_prune(h: &Harness) {
     use std::time::Duration;
 
     use crate::{Prune, SetOptions};
+    // Timings leave room for a loaded machine: a check that the entry is still
+    // there runs only while its TTL has not passed.
     let s = h.stash();
-    let short = Duration::from_millis(300);
+    let short = Duration::from_millis(500);
+    let before = std::time::Instant::now();
     s.set_with("short", "soon gone", SetOptions::new().ttl(short)).unwrap();
+    let after = std::time::Instant::now();
     s.set("long", "stays").unwrap();
     let zero = s.set_with("zero", "x", SetOptions::new().ttl(Duration::ZERO)).unwrap_err();
     assert_eq!(zero.kind(), ErrorKind::Config, "{zero}");
-    assert_eq!(s.get::<_, String>("short").unwrap().as_deref(), Some("soon gone"));
-    assert_eq!(s.len().unwrap(), 2);
-    std::thread::sleep(short + Duration::from_millis(100));
+    let seen = s.get::<_, String>("short").unwrap();
+    let len = s.len().unwrap();
+    if before.elapsed() < short {
+        assert_eq!(seen.as_deref(), Some("soon gone"));
+        assert_eq!(len, 2);
+    }
+    std::thread::sleep(short.saturating_sub(after.elapsed()) + Duration::from_millis(50));
     assert_eq!(s.get::<_, String>("short").unwrap(), None);
     assert!(!s.contains("short").unwrap());
     assert_eq!(s.len().unwrap(), 1);
@@ -541,20 +561,27 @@ pub fn ttl_and_prune(h: &Harness) {
     let done = s.prune(Prune::expired()).unwrap();
     assert_eq!(done.len(), 1);
     assert_eq!(s.engine().scan_meta().unwrap().count(), 1);
-    // older_than takes live entries too.
-    std::thread::sleep(Duration::from_millis(20));
+    // older_than takes live entries too: "long" was written at least 300 ms
+    // before `mark`, "fresh" after it; the cutoff falls 150 ms before `mark`.
+    std::thread::sleep(Duration::from_millis(300));
+    let mark = std::time::Instant::now();
     s.set("fresh", "new").unwrap();
-    let old = s.prune(Prune::older_than(Duration::from_millis(15))).unwrap();
+    let old = s.prune(Prune::older_than(mark.elapsed() + Duration::from_millis(150))).unwrap();
     assert_eq!(old.len(), 1);
     assert_eq!(s.keys::<String>().unwrap().collect::<crate::Result<Vec<_>>>().unwrap(), ["fresh"]);
 
     // A stash-wide TTL applies to every write, batches included.
     let cfg = StashConfig { ttl: Some(short), ..h.config("hashstash", "raw", false) };
     let t = h.open(cfg);
+    let before = std::time::Instant::now();
     t.update([("a", 1), ("b", 2)]).unwrap();
     t.set("c", &3).unwrap();
-    assert_eq!(t.len().unwrap(), 3);
-    std::thread::sleep(short + Duration::from_millis(100));
+    let after = std::time::Instant::now();
+    let len = t.len().unwrap();
+    if before.elapsed() < short {
+        assert_eq!(len, 3);
+    }
+    std::thread::sleep(short.saturating_sub(after.elapsed()) + Duration::from_millis(50));
     assert_eq!(t.len().unwrap(), 0);
     assert!(t.is_empty().unwrap());
     let bad = Stash::open(
@@ -764,6 +791,9 @@ macro_rules! conformance_suite {
             $crate::testkit::service_url($var)?;
             Some($crate::testkit::Harness::new($factory))
         });
+    };
+    (harness: $harness:expr) => {
+        $crate::conformance_suite!(@module { Some($harness) });
     };
     ($factory:expr) => {
         $crate::conformance_suite!(@module { Some($crate::testkit::Harness::new($factory)) });

@@ -75,13 +75,18 @@ impl LmdbEngine {
     }
 
     /// Parses a stored record, checks its key, and hides it once expired.
-    fn live<'a>(&self, digest: &Digest, stored: &'a [u8], key: &[u8]) -> Result<Option<RecordView<'a>>, Fail> {
+    fn live<'a>(
+        &self,
+        digest: &Digest,
+        stored: &'a [u8],
+        key: &[u8],
+    ) -> Result<Option<RecordView<'a>>, Fail> {
         let view = self.checked(digest, stored, key)?;
         Ok(Some(view).filter(|v| !is_expired(v.expires, now_micros())))
     }
 
     /// Creates the expiry marker before the first expiring write of this process.
-    fn note_expiring(&self) -> Result<()> {
+    pub(crate) fn note_expiring(&self) -> Result<()> {
         if self.env.expiring_known.load(Ordering::Relaxed) {
             return Ok(());
         }
@@ -96,7 +101,7 @@ impl LmdbEngine {
     }
 
     /// Whether any entry may carry an expiry (checked on disk: another process may have written one).
-    fn may_expire(&self) -> bool {
+    pub(crate) fn may_expire(&self) -> bool {
         self.env.expiring_known.load(Ordering::Relaxed) || self.env.expiring_marker().exists()
     }
 
@@ -127,7 +132,10 @@ impl LmdbEngine {
                     let (last, _) = view.newest().map_err(|reason| self.damaged(reason, digest))?;
                     // Rising even across processes whose clocks disagree slightly.
                     let micros = unique_micros().max(last.saturating_add(1));
-                    Some(view.appended(micros, put.value, expires).map_err(|reason| self.damaged(reason, digest))?)
+                    Some(
+                        view.appended(micros, put.value, expires)
+                            .map_err(|reason| self.damaged(reason, digest))?,
+                    )
                 }
             },
             Some(stored) => {

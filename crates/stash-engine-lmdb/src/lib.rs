@@ -46,6 +46,19 @@
 //! on read, naming the file and digest) is repaired by a replacing write or
 //! removed by a delete; an appending write does not build on it.
 //!
+//! # The Python library's layout
+//!
+//! A stash opened with `StashConfig::python_compatible` (serializer
+//! `hashstash`, digest `md5`) uses the layout of the Python library instead,
+//! so Python hashstash 1.2 reads and writes it too ([`PythonLmdbEngine`]):
+//! two records per key in the unnamed database, `<md5 hex>.key` (the encoded
+//! key) and `<md5 hex>.value` (the encoded envelope
+//! `{"__hs_v1__":true,"_fv":1,"_values":[...],"_written_at":[...]}` holding
+//! every kept version and its write time in Unix seconds). Expiry is kept
+//! as an extra envelope field `_expires_at` that Python ignores. lz4 keys are
+//! recompressed as LZ4 1.9.4 (Python's) compresses them, so their bytes and md5 are Python's.
+//! See `docs/interop.md`.
+//!
 //! # Concurrency
 //!
 //! - **One environment per path per process.** LMDB forbids opening one
@@ -89,9 +102,11 @@ mod engine;
 mod env;
 mod error;
 mod options;
+mod python;
 mod record;
 mod registry;
 mod scan;
 
 pub use engine::LmdbEngine;
 pub use options::{DEFAULT_MAP_SIZE, DEFAULT_MAX_MAP_SIZE, Durability, Lmdb, LmdbOptions};
+pub use python::PythonLmdbEngine;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use stash_core::{Engine, EngineFactory, Result, StashConfig};
 
 use crate::LmdbEngine;
+use crate::python::PythonLmdbEngine;
 
 /// The map size a new environment starts with: 64 MiB of address space (the
 /// file grows only as data is written; it is sparse until then).
@@ -136,7 +137,13 @@ impl EngineFactory for LmdbOptions {
         "Lmdb"
     }
 
-    fn open(&self, path: &Path, _config: &StashConfig) -> Result<Arc<dyn Engine>> {
-        Ok(LmdbEngine::open(path, *self)?)
+    /// Opens the native layout, or the Python library's when
+    /// `config.python_compatible` is set (see the crate docs).
+    fn open(&self, path: &Path, config: &StashConfig) -> Result<Arc<dyn Engine>> {
+        let engine = LmdbEngine::open(path, *self)?;
+        if config.python_compatible {
+            return Ok(Arc::new(PythonLmdbEngine::new(engine, config)?));
+        }
+        Ok(engine)
     }
 }

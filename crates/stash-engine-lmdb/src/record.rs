@@ -219,7 +219,10 @@ mod tests {
         let view = parse(&plain).unwrap();
         assert_eq!(view.expires, None);
         assert_eq!(view.totals().unwrap(), (2, 2));
-        assert!(parse(&out[..out.len() - 11]).is_err() || parse(&out[..out.len() - 11]).unwrap().newest().is_err());
+        assert!(
+            parse(&out[..out.len() - 11]).is_err()
+                || parse(&out[..out.len() - 11]).unwrap().newest().is_err()
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use stash_core::clock::{is_expired, now_micros};
 use stash_core::{Digest, EntryMeta, Error, ErrorKind, Record, Result};
 
-use crate::env::LmdbEnv;
+use heed::RoTxn;
+
+use crate::env::{Db, LmdbEnv};
 use crate::error::damaged;
 use crate::record;
 
@@ -33,8 +35,13 @@ struct Chunk<T> {
 }
 
 /// Turns one stored record into an item, or skips it (`None`): one of
-/// [`records`], [`keys`] and [`meta`].
-pub(crate) type Convert<T> = fn(&LmdbEnv, &[u8], &[u8], i64) -> Option<Result<T>>;
+/// [`records`], [`keys`] and [`meta`], or a conversion of the Python layout
+/// (which looks the value record up through the transaction it is given).
+pub(crate) type Convert<T> =
+    Box<dyn Fn(&LmdbEnv, &RoTxn<'_>, Db, &[u8], &[u8], i64) -> Option<Result<T>> + Send + Sync>;
+
+/// A conversion of the native layout, which needs no transaction.
+pub(crate) type NativeConvert<T> = fn(&LmdbEnv, &[u8], &[u8], i64) -> Option<Result<T>>;
 
 /// A streaming iterator over the records of one environment.
 pub(crate) struct Scan<T> {
@@ -49,8 +56,16 @@ pub(crate) struct Scan<T> {
 }
 
 impl<T> Scan<T> {
+    /// Iterates over every record of the native layout, converted by `convert`.
+    pub fn new(env: Arc<LmdbEnv>, convert: NativeConvert<T>) -> Scan<T>
+    where
+        T: 'static,
+    {
+        Scan::with(env, Box::new(move |env, _, _, key, value, now| convert(env, key, value, now)))
+    }
+
     /// Iterates over every record, converted by `convert`.
-    pub fn new(env: Arc<LmdbEnv>, convert: Convert<T>) -> Scan<T> {
+    pub fn with(env: Arc<LmdbEnv>, convert: Convert<T>) -> Scan<T> {
         Scan { env, convert, now: now_micros(), after: None, buffered: Vec::new().into_iter(), done: false }
     }
 
@@ -74,7 +89,7 @@ impl<T> Scan<T> {
                 let (key, value) = item?;
                 bytes += key.len() + value.len();
                 last = Some(key);
-                if let Some(item) = (self.convert)(env, key, value, self.now) {
+                if let Some(item) = (self.convert)(env, rtxn, db, key, value, self.now) {
                     chunk.push(item);
                 }
             }
@@ -127,7 +142,13 @@ fn digest_of(env: &LmdbEnv, lmdb_key: &[u8]) -> Result<Digest> {
 }
 
 /// Decodes one stored record into the newest value of its key; `None` once expired.
-fn to_record(env: &LmdbEnv, lmdb_key: &[u8], stored: &[u8], now: i64, keys_only: bool) -> Result<Option<Record>> {
+fn to_record(
+    env: &LmdbEnv,
+    lmdb_key: &[u8],
+    stored: &[u8],
+    now: i64,
+    keys_only: bool,
+) -> Result<Option<Record>> {
     let digest = digest_of(env, lmdb_key)?;
     let bad = |reason| damaged(reason, env.file()).with_context("digest", digest);
     let view = record::parse(stored).map_err(bad)?;

@@ -66,6 +66,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod python;
 mod slot;
 mod walk;
 
@@ -140,8 +141,15 @@ impl EngineFactory for PairtreeOptions {
         "Pairtree"
     }
 
-    fn open(&self, path: &Path, _config: &StashConfig) -> Result<Arc<dyn Engine>> {
-        Ok(Arc::new(PairtreeEngine::open(path, *self)?))
+    /// Opens the store; a `python_compatible` lz4 stash gets its keys recompressed
+    /// as the Python library compresses them (see `docs/interop.md`).
+    fn open(&self, path: &Path, config: &StashConfig) -> Result<Arc<dyn Engine>> {
+        let engine = PairtreeEngine::open(path, *self)?;
+        if config.python_compatible && config.compress == "lz4" {
+            let encoding = stash_codec::Encoding::from_names(&config.compress, config.b64)?;
+            return Ok(Arc::new(python::PythonKeys { inner: engine, encoding }));
+        }
+        Ok(Arc::new(engine))
     }
 }
 

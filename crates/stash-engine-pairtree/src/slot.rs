@@ -483,9 +483,10 @@ mod tests {
         assert_eq!(parse_version("999.12345"), Some((999, 12345, None)));
         assert_eq!(parse_version("999.12345.x5000"), Some((999, 12345, Some(5000))));
         assert_eq!(VersionName::format(999, 12345, Some(5000)), "999.12345.x5000");
-        for bad in
-            [".key", ".tmp.1.2", "junk", "1.", ".1", "1.2.3", "-1.2", "+1.2", "1.x", "", "1.2.x", "1.2.x-5", "1.2.y3"]
-        {
+        for bad in [
+            ".key", ".tmp.1.2", "junk", "1.", ".1", "1.2.3", "-1.2", "+1.2", "1.x", "", "1.2.x", "1.2.x-5",
+            "1.2.y3",
+        ] {
             assert_eq!(parse_version(bad), None, "{bad}");
         }
         assert_eq!(parse_version("99999999999999999999999.1"), None);

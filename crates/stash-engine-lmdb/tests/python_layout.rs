@@ -1,0 +1,106 @@
+//! The shared conformance suite against the Python library's record layout
+//! (`python_compatible`, for every stash of the `hashstash` serializer), and
+//! the layout itself.
+
+use std::sync::Arc;
+
+use stash_core::testkit::Harness;
+use stash_core::{ErrorKind, Stash, StashConfig, WriteOptions};
+use stash_engine_lmdb::Lmdb;
+
+fn python(config: StashConfig) -> StashConfig {
+    if config.serializer == "hashstash" { config.python() } else { config }
+}
+
+stash_core::conformance_suite!(harness: Harness::new(Lmdb).with_config(python));
+
+fn open(root: &std::path::Path, compress: &str, b64: bool) -> Stash {
+    let config = StashConfig {
+        engine: "lmdb".into(),
+        root_dir: root.into(),
+        compress: compress.into(),
+        b64,
+        ..StashConfig::default()
+    }
+    .python();
+    Stash::open(config, Arc::new(Lmdb)).unwrap()
+}
+
+/// Reads every record of the environment in `dir` with heed directly (no stash
+/// may have it open in this process).
+fn records(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    use heed::types::Bytes;
+    // SAFETY: no other handle of this process has the environment open.
+    let env = unsafe { heed::EnvOpenOptions::new().open(dir) }.unwrap();
+    let opened = env
+        .open_databases_and_commit(env.read_txn().unwrap(), |opener, rtxn| {
+            opener.open_database::<Bytes, Bytes>(rtxn, None).map(heed::CommitOrAbort::<_, ()>::Commit)
+        })
+        .unwrap();
+    let db = opened.commit().flatten().unwrap();
+    let rtxn = env.read_txn().unwrap();
+    db.iter(&rtxn)
+        .unwrap()
+        .map(|r| r.unwrap())
+        .map(|(k, v)| (String::from_utf8(k.to_vec()).unwrap(), v.to_vec()))
+        .collect()
+}
+
+#[test]
+fn two_records_per_key_with_the_envelope() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = {
+        let s = open(dir.path(), "raw", false);
+        s.set("cat", "meow").unwrap();
+        s.set_with("cat", "purr", WriteOptions::APPEND).unwrap();
+        assert_eq!(s.len().unwrap(), 1);
+        assert_eq!(s.get_all::<_, String>("cat").unwrap(), ["meow", "purr"]);
+        s.path().to_path_buf()
+    };
+    if let Some(closing) = heed::env_closing_event(&path) {
+        closing.wait();
+    }
+    let all = records(&path);
+    assert_eq!(all.len(), 2);
+    assert_eq!(all[0].0, "5868e298eaa67371d8c10cfe937a2e1a.key");
+    assert_eq!(all[0].1, b"\"cat\"");
+    assert_eq!(all[1].0, "5868e298eaa67371d8c10cfe937a2e1a.value");
+    let text = String::from_utf8(all[1].1.clone()).unwrap();
+    assert!(
+        text.starts_with(r#"{"__hs_v1__":true,"_fv":1,"_values":["meow","purr"],"_written_at":["#),
+        "{text}"
+    );
+}
+
+#[test]
+fn lz4_keys_are_the_c_librarys_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), "lz4", true);
+    let key = "k".repeat(13);
+    s.set(&key, &1).unwrap();
+    let stored: Vec<Vec<u8>> = s.raw_keys().unwrap().collect::<Result<_, _>>().unwrap();
+    // lz4.block.compress(b'"kkkkkkkkkkkkk"') in Python, base64: lz4_flex writes other bytes.
+    let plain = format!("\"{key}\"");
+    let ours = stash_codec::encode(plain.as_bytes(), "lz4", true).unwrap();
+    assert_ne!(stored[0], ours, "this key no longer shows the lz4_flex difference");
+    assert_eq!(stash_codec::decode(&stored[0], "lz4", true).unwrap(), plain.as_bytes());
+    assert_eq!(s.get::<_, i32>(&key).unwrap(), Some(1));
+    assert!(s.contains(&key).unwrap());
+    assert!(s.remove(&key).unwrap());
+    assert!(s.is_empty().unwrap());
+}
+
+#[test]
+fn python_mode_refuses_other_formats() {
+    let dir = tempfile::tempdir().unwrap();
+    let base =
+        StashConfig { engine: "lmdb".into(), root_dir: dir.path().into(), ..StashConfig::default() }.python();
+    for bad in [
+        StashConfig { serializer: "json".into(), ..base.clone() },
+        StashConfig { digest: stash_core::DigestAlgo::Blake3, ..base.clone() },
+        StashConfig { compress: "zstd".into(), ..base.clone() },
+    ] {
+        let err = Stash::open(bad, Arc::new(Lmdb)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    }
+}
