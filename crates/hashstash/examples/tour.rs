@@ -149,7 +149,13 @@ fn main() -> Result<(), hashstash::Error> {
     let stats = cache.stats()?;
     println!(
         "stats: {} entries, {} expired, {} writes, {} evictions, {} hits, {} misses, {:?} bytes on disk",
-        stats.entries, stats.expired, stats.writes, stats.evictions, stats.hits, stats.misses, stats.disk_bytes
+        stats.entries,
+        stats.expired,
+        stats.writes,
+        stats.evictions,
+        stats.hits,
+        stats.misses,
+        stats.disk_bytes
     );
     let tmp_path = {
         let tmp = cache.tmp()?;
@@ -187,6 +193,9 @@ fn main() -> Result<(), hashstash::Error> {
     let again = functions_stash.map(expensive_computation3, animals)?.threads(2).start();
     println!("mapped again from stored results: {:?}", again.results()?.len());
 
+    #[cfg(feature = "frame")]
+    assembling_dataframes(&func_stash)?;
+
     section("Utilities: serialize / deserialize, encode / decode");
     let bytes = hashstash::serialize(&("bad", "good"), "hashstash")?;
     println!("serialize(('bad', 'good')) = {}", lossy(&bytes));
@@ -223,6 +232,55 @@ fn main() -> Result<(), hashstash::Error> {
     println!("compressors in this build: {:?}", hashstash::compressors());
     println!("engines in this build: {:?}", hashstash::engines::available());
     println!("engines ready to open here (servers need their URL): {:?}", hashstash::engines::ready());
+    Ok(())
+}
+
+/// The README's "Assembling DataFrames": a function stash, then 100 random
+/// animals with nested fields, as tables. `--export DIR` also writes them as
+/// CSV and JSON lines (and Parquet with the `parquet` feature).
+#[cfg(feature = "frame")]
+fn assembling_dataframes<Args, R>(
+    func_stash: &hashstash::FunctionStash<Args, R>,
+) -> Result<(), hashstash::Error> {
+    use hashstash::frame::{self, FrameOptions, StashFrame};
+
+    section("Assembling DataFrames (feature `frame`)");
+    println!("{}", func_stash.df()?);
+
+    let nested = HashStash::builder().engine("memory").dbname("assembling_dfs").clear(true).open()?;
+    let mut rng = 0x2545_f491_4f6c_dd1d_u64; // xorshift: a reproducible "random" choice
+    let mut coin = move || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    for n in 0..100 {
+        let cat_or_dog = if coin() % 2 == 0 { "cat" } else { "dog" };
+        let goodness = if coin() % 2 == 0 { "good" } else { "bad" };
+        let heaven = cat_or_dog == "dog" || goodness == "good";
+        let animal = serde_json::json!({
+            "name": cat_or_dog,
+            "goodness": goodness,
+            "etc": { "age": coin() % 10 + 1, "goes_to": { "heaven": heaven } },
+        });
+        nested.set(&format!("Animal {}", n + 1), &animal)?;
+    }
+    let df = nested.df()?;
+    println!("{df}");
+    let append_stash = HashStash::builder().root_dir("readme_append_mode").append_mode(true).open()?;
+    println!("{}", append_stash.df_with(FrameOptions::new().with_metadata(true))?);
+
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(dir) = args.iter().position(|a| a == "--export").and_then(|i| args.get(i + 1)) {
+        let dir = std::path::Path::new(dir);
+        std::fs::create_dir_all(dir).map_err(|e| hashstash::Error::io(e, "create the export folder", dir))?;
+        frame::to_csv(&df, dir.join("animals.csv"))?;
+        frame::write_json_lines(&nested, FrameOptions::new(), dir.join("animals.jsonl"))?;
+        #[cfg(feature = "parquet")]
+        frame::to_parquet(&df, dir.join("animals.parquet"))?;
+        println!("exported to {}", dir.display());
+    }
     Ok(())
 }
 

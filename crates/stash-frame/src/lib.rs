@@ -20,7 +20,8 @@
 //!
 //! How entries become rows and columns:
 //! - nested maps become dotted column names (`etc.goes_to.heaven`); lists stay
-//!   lists; a value that is not a map goes in a `_value` column;
+//!   lists; a value that is not a map goes in a `_value` column; a value that
+//!   is a list of records (maps) gives one row per record, as in the Python library;
 //! - the key goes in `_key`, or, when keys are maps, their fields become
 //!   columns; a function stash gives one column per argument (`_arg1`, ...);
 //! - [`FrameOptions::with_metadata`] adds `_version` and `_written_at` (every
@@ -149,13 +150,30 @@ impl Rows for RowList {
     }
 }
 
+/// Pushes the row(s) of one entry: a value that is a list of records (maps
+/// with string keys) gives one row per record, each with the entry's key
+/// columns, as the Python library does; anything else gives one row.
 fn push_row(out: &mut impl Rows, entry: Entry, keys: KeyColumns, path: &mut String) {
-    out.start_row();
-    key_cells(entry.key, keys, path, out);
-    if let Some((version, at)) = entry.meta {
-        out.meta(version, at);
+    let records = match entry.value {
+        Value::List(items) if !items.is_empty() && items.iter().all(is_record) => items,
+        value => vec![value],
+    };
+    let last = records.len() - 1;
+    let mut key = Some(entry.key);
+    for (i, value) in records.into_iter().enumerate() {
+        // The last row takes the key itself; earlier ones a copy.
+        let key = if i == last { key.take() } else { key.clone() }.unwrap_or(Value::Null);
+        out.start_row();
+        key_cells(key, keys, path, out);
+        if let Some((version, at)) = entry.meta {
+            out.meta(version, at);
+        }
+        value_cells(value, path, out);
     }
-    value_cells(entry.value, path, out);
+}
+
+fn is_record(value: &Value) -> bool {
+    matches!(value, Value::Map(fields) if !fields.is_empty() && fields.iter().all(|(k, _)| matches!(k, Value::Str(_))))
 }
 
 /// Streams the entries of `stash` as `(K, V)` turned into [`Value`]s by `convert`.

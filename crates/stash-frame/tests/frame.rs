@@ -188,3 +188,20 @@ fn empty_and_expired_stashes_make_empty_frames() {
     std::thread::sleep(std::time::Duration::from_millis(5));
     assert_eq!(s.df().unwrap().height(), 0);
 }
+
+#[test]
+fn a_list_of_records_gives_a_row_per_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), "hashstash", false);
+    fn pick(names: Vec<String>) -> Vec<BTreeMap<String, Value>> {
+        names.into_iter().map(|n| BTreeMap::from([("name".to_string(), Value::Str(n))])).collect()
+    }
+    s.run(pick, (vec!["cat".to_string(), "dog".to_string()],)).unwrap();
+    s.run(pick, (vec!["owl".to_string()],)).unwrap();
+    let df = s.function_stash(&pick).unwrap().df().unwrap();
+    assert_eq!(df.height(), 3);
+    assert_eq!(names(&df), ["_arg1", "name"]);
+    // A list of plain values stays one cell.
+    s.set("plain", &vec![1, 2]).unwrap();
+    assert_eq!(s.df().unwrap().height(), 1);
+}
