@@ -14,122 +14,170 @@ use stash_serial::Value;
 
 use crate::flatten::RowSink;
 
-/// The cells of one column so far.
-#[derive(Debug)]
-enum Cells {
+/// The builder receiving a column's cells now.
+enum Current {
     /// Only nulls yet.
     Nulls(usize),
-    Bool(Vec<Option<bool>>),
-    Int(Vec<Option<i64>>),
-    Float(Vec<Option<f64>>),
-    Str(Vec<Option<String>>),
+    Bool(BooleanChunkedBuilder),
+    Int(PrimitiveChunkedBuilder<Int64Type>),
+    Float(PrimitiveChunkedBuilder<Float64Type>),
+    /// Strings, and the text of cells that disagreed in type.
+    Str(StringChunkedBuilder),
     List(Vec<Option<Vec<Value>>>),
     /// Microseconds since the epoch (the `_written_at` column).
-    Time(Vec<Option<i64>>),
-    /// Cells that disagreed in type, as text.
-    Text(Vec<Option<String>>),
+    Time(PrimitiveChunkedBuilder<Int64Type>),
+}
+
+/// The cells of one column so far: chunks of the narrower types it had
+/// before a wider cell arrived, and the builder for the current type. Cells go
+/// straight into polars' builders, so a column takes about the memory of the
+/// finished one.
+struct Cells {
+    done: Vec<Series>,
+    current: Current,
+    len: usize,
 }
 
 impl Cells {
-    fn len(&self) -> usize {
-        match self {
-            Cells::Nulls(n) => *n,
-            Cells::Bool(v) => v.len(),
-            Cells::Int(v) | Cells::Time(v) => v.len(),
-            Cells::Float(v) => v.len(),
-            Cells::Str(v) | Cells::Text(v) => v.len(),
-            Cells::List(v) => v.len(),
-        }
+    fn new(current: Current) -> Cells {
+        Cells { done: Vec::new(), current, len: 0 }
     }
 
     fn push_null(&mut self) {
-        match self {
-            Cells::Nulls(n) => *n += 1,
-            Cells::Bool(v) => v.push(None),
-            Cells::Int(v) | Cells::Time(v) => v.push(None),
-            Cells::Float(v) => v.push(None),
-            Cells::Str(v) | Cells::Text(v) => v.push(None),
-            Cells::List(v) => v.push(None),
-        }
-    }
-
-    /// Every cell as text, for a column that has to fall back to strings.
-    fn into_text(self) -> Vec<Option<String>> {
-        fn text<T>(v: Vec<Option<T>>, f: impl Fn(T) -> String) -> Vec<Option<String>> {
-            v.into_iter().map(|c| c.map(&f)).collect()
-        }
-        match self {
-            Cells::Nulls(n) => vec![None; n],
-            Cells::Bool(v) => text(v, |b| Value::Bool(b).to_string()),
-            Cells::Int(v) | Cells::Time(v) => text(v, |i| i.to_string()),
-            Cells::Float(v) => text(v, |f| Value::Float(f).to_string()),
-            Cells::Str(v) | Cells::Text(v) => v,
-            Cells::List(v) => text(v, |l| Value::List(l).to_string()),
+        self.len += 1;
+        match &mut self.current {
+            Current::Nulls(n) => *n += 1,
+            Current::Bool(b) => b.append_null(),
+            Current::Int(b) | Current::Time(b) => b.append_null(),
+            Current::Float(b) => b.append_null(),
+            Current::Str(b) => b.append_null(),
+            Current::List(v) => v.push(None),
         }
     }
 
     fn push(&mut self, value: Value) {
-        match (&mut *self, value) {
-            (_, Value::Null) => self.push_null(),
-            (Cells::Bool(v), Value::Bool(b)) => v.push(Some(b)),
-            (Cells::Int(v), Value::Int(i)) => v.push(Some(i)),
-            (Cells::Float(v), Value::Float(f)) => v.push(Some(f)),
-            (Cells::Float(v), Value::Int(i)) => v.push(Some(i as f64)),
-            (Cells::Float(v), Value::UInt(u)) => v.push(Some(u as f64)),
-            (Cells::Str(v), Value::Str(s)) => v.push(Some(s)),
-            (Cells::List(v), Value::List(l) | Value::Tuple(l) | Value::Set(l)) => v.push(Some(l)),
-            (Cells::Text(v), other) => v.push(Some(text_of(other))),
-            (Cells::Int(v), Value::Float(f)) => {
-                let mut floats: Vec<Option<f64>> = v.iter().map(|c| c.map(|i| i as f64)).collect();
-                floats.push(Some(f));
-                *self = Cells::Float(floats);
+        if let Value::Null = value {
+            return self.push_null();
+        }
+        self.len += 1;
+        match (&mut self.current, value) {
+            (Current::Bool(b), Value::Bool(v)) => b.append_value(v),
+            (Current::Int(b), Value::Int(v)) => b.append_value(v),
+            (Current::Float(b), Value::Float(v)) => b.append_value(v),
+            (Current::Float(b), Value::Int(v)) => b.append_value(v as f64),
+            (Current::Float(b), Value::UInt(v)) => b.append_value(v as f64),
+            (Current::Str(b), Value::Str(v)) => b.append_value(&v),
+            (Current::Str(b), other) => b.append_value(text_of(other)),
+            (Current::List(rows), Value::List(v) | Value::Tuple(v) | Value::Set(v)) => rows.push(Some(v)),
+            (Current::Time(b), Value::Int(v)) => b.append_value(v),
+            (Current::Int(_), wider @ (Value::Float(_) | Value::UInt(_))) => {
+                self.switch(Current::Float(PrimitiveChunkedBuilder::new(PlSmallStr::EMPTY, 0)));
+                self.len -= 1;
+                self.push(wider);
             }
-            (Cells::Int(v), Value::UInt(u)) => {
-                let mut floats: Vec<Option<f64>> = v.iter().map(|c| c.map(|i| i as f64)).collect();
-                floats.push(Some(u as f64));
-                *self = Cells::Float(floats);
-            }
-            (Cells::Nulls(n), value) => {
-                let n = *n;
-                *self = Cells::typed_for(&value, n);
+            (Current::Nulls(n), value) => {
+                let nulls = *n;
+                self.current = Current::start_for(&value, nulls);
+                self.len -= 1;
                 self.push(value);
             }
             (_, other) => {
-                let mut text = std::mem::replace(self, Cells::Nulls(0)).into_text();
-                text.push(Some(text_of(other)));
-                *self = Cells::Text(text);
+                // The cells disagree: the column becomes text from here on, and its
+                // earlier chunks are turned into text when it is finished.
+                self.switch(Current::Str(StringChunkedBuilder::new(PlSmallStr::EMPTY, 0)));
+                if let Current::Str(b) = &mut self.current {
+                    b.append_value(text_of(other));
+                }
             }
         }
     }
 
-    /// An empty column of the type `value` starts, after `nulls` nulls.
-    fn typed_for(value: &Value, nulls: usize) -> Cells {
-        fn pad<T>(n: usize) -> Vec<Option<T>> {
-            std::iter::repeat_with(|| None).take(n).collect()
-        }
-        match value {
-            Value::Bool(_) => Cells::Bool(pad(nulls)),
-            Value::Int(_) => Cells::Int(pad(nulls)),
-            Value::Float(_) | Value::UInt(_) => Cells::Float(pad(nulls)),
-            Value::Str(_) => Cells::Str(pad(nulls)),
-            Value::List(_) | Value::Tuple(_) | Value::Set(_) => Cells::List(pad(nulls)),
-            _ => Cells::Text(pad(nulls)),
-        }
+    /// Finishes the current builder into a chunk and continues with `next`.
+    fn switch(&mut self, next: Current) {
+        let previous = std::mem::replace(&mut self.current, next);
+        // A finished chunk of the old type; a failure here can only come from
+        // list cells, which then go through as text.
+        let chunk = previous.finish().unwrap_or_else(|_| Series::full_null(PlSmallStr::EMPTY, 0, &DataType::Null));
+        self.done.push(chunk);
     }
 
-    fn into_column(self, name: &str) -> PolarsResult<Column> {
+    fn into_column(mut self, name: &str) -> PolarsResult<Column> {
         let name = PlSmallStr::from(name);
-        let series = match self {
-            Cells::Nulls(n) => Series::full_null(name, n, &DataType::Null),
-            Cells::Bool(v) => Series::new(name, v),
-            Cells::Int(v) => Series::new(name, v),
-            Cells::Float(v) => Series::new(name, v),
-            Cells::Str(v) | Cells::Text(v) => Series::new(name, v),
-            Cells::Time(v) => Series::new(name, v).cast(&DataType::Datetime(TimeUnit::Microseconds, None))?,
-            Cells::List(v) => list_series(name, v)?,
-        };
+        let last = std::mem::replace(&mut self.current, Current::Nulls(0)).finish()?;
+        let dtype = last.dtype().clone();
+        let mut out: Option<Series> = None;
+        for chunk in self.done.into_iter().chain([last]) {
+            let chunk = if chunk.dtype() == &dtype { chunk } else { convert(&chunk, &dtype)? };
+            match &mut out {
+                None => out = Some(chunk),
+                Some(s) => {
+                    s.append(&chunk)?;
+                }
+            }
+        }
+        let mut series = out.unwrap_or_else(|| Series::full_null(PlSmallStr::EMPTY, 0, &DataType::Null));
+        series.rename(name);
         Ok(series.into())
     }
+}
+
+impl Current {
+    /// The builder a column starts with when its first value is `value`, after `nulls` nulls.
+    fn start_for(value: &Value, nulls: usize) -> Current {
+        let mut current = match value {
+            Value::Bool(_) => Current::Bool(BooleanChunkedBuilder::new(PlSmallStr::EMPTY, nulls + 16)),
+            Value::Int(_) => Current::Int(PrimitiveChunkedBuilder::new(PlSmallStr::EMPTY, nulls + 16)),
+            Value::Float(_) | Value::UInt(_) => {
+                Current::Float(PrimitiveChunkedBuilder::new(PlSmallStr::EMPTY, nulls + 16))
+            }
+            Value::List(_) | Value::Tuple(_) | Value::Set(_) => Current::List(Vec::new()),
+            _ => Current::Str(StringChunkedBuilder::new(PlSmallStr::EMPTY, nulls + 16)),
+        };
+        for _ in 0..nulls {
+            match &mut current {
+                Current::Bool(b) => b.append_null(),
+                Current::Int(b) | Current::Time(b) => b.append_null(),
+                Current::Float(b) => b.append_null(),
+                Current::Str(b) => b.append_null(),
+                Current::List(v) => v.push(None),
+                Current::Nulls(_) => {}
+            }
+        }
+        current
+    }
+
+    fn finish(self) -> PolarsResult<Series> {
+        Ok(match self {
+            Current::Nulls(n) => Series::full_null(PlSmallStr::EMPTY, n, &DataType::Null),
+            Current::Bool(b) => b.finish().into_series(),
+            Current::Int(b) => b.finish().into_series(),
+            Current::Float(b) => b.finish().into_series(),
+            Current::Str(b) => b.finish().into_series(),
+            Current::Time(b) => b.finish().into_series().cast(&DataType::Datetime(TimeUnit::Microseconds, None))?,
+            Current::List(rows) => list_series(PlSmallStr::EMPTY, rows)?,
+        })
+    }
+}
+
+/// An earlier chunk in the column's final type: numbers widen, anything
+/// becomes text (lists as their JSON-like text).
+fn convert(chunk: &Series, dtype: &DataType) -> PolarsResult<Series> {
+    if dtype == &DataType::String {
+        if let DataType::List(_) = chunk.dtype() {
+            let list = chunk.list()?;
+            let text: StringChunked =
+                (0..list.len()).map(|i| list.get_as_series(i).map(|s| crate::export::series_text(&s))).collect();
+            return Ok(text.into_series());
+        }
+        if chunk.dtype() == &DataType::Boolean {
+            // As Python prints them, like the text of later cells.
+            let b = chunk.bool()?;
+            let text: StringChunked =
+                b.iter().map(|v| v.map(|v| if v { "True" } else { "False" })).collect();
+            return Ok(text.into_series());
+        }
+    }
+    chunk.cast(dtype)
 }
 
 /// A cell's text in a string column: strings as they are, anything else as Python prints it.
@@ -150,7 +198,7 @@ fn list_series(name: PlSmallStr, rows: Vec<Option<Vec<Value>>>) -> PolarsResult<
             inner.push(None);
             continue;
         };
-        let mut cells = Cells::Nulls(0);
+        let mut cells = Cells::new(Current::Nulls(0));
         for item in items {
             cells.push(item);
         }
@@ -160,7 +208,7 @@ fn list_series(name: PlSmallStr, rows: Vec<Option<Vec<Value>>>) -> PolarsResult<
     }
     let cast: Vec<Option<Series>> = inner
         .into_iter()
-        .map(|s| s.map(|s| if s.dtype() == &dtype { Ok(s) } else { cast_or_text(&s, &dtype) }).transpose())
+        .map(|s| s.map(|s| if s.dtype() == &dtype { Ok(s) } else { convert(&s, &dtype) }).transpose())
         .collect::<PolarsResult<_>>()?;
     let mut list: ListChunked = cast.into_iter().collect();
     list.rename(name);
@@ -177,12 +225,8 @@ fn supertype(a: &DataType, b: &DataType) -> DataType {
     }
 }
 
-fn cast_or_text(series: &Series, dtype: &DataType) -> PolarsResult<Series> {
-    series.cast(dtype)
-}
-
 /// Collects rows into columns, in the order columns first appear.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub(crate) struct TableBuilder {
     names: Vec<String>,
     index: HashMap<String, usize>,
@@ -198,10 +242,10 @@ impl TableBuilder {
 
     /// A write-time cell (`_written_at`), kept as a datetime column.
     pub fn time_cell(&mut self, column: &str, micros: i64) {
-        let at = self.column(column, || Cells::Time(Vec::new()));
-        match &mut self.columns[at] {
-            Cells::Time(v) => v.push(Some(micros)),
-            other => other.push(Value::Int(micros)),
+        let at = self.column(column, || Cells::new(Current::Time(PrimitiveChunkedBuilder::new(PlSmallStr::EMPTY, 64))));
+        let cells = &mut self.columns[at];
+        if cells.len < self.rows {
+            cells.push(Value::Int(micros));
         }
     }
 
@@ -222,7 +266,7 @@ impl TableBuilder {
         };
         // Rows that lacked this column get nulls, up to the current row.
         let column = &mut self.columns[at];
-        while column.len() + 1 < self.rows {
+        while column.len + 1 < self.rows {
             column.push_null();
         }
         at
@@ -236,7 +280,7 @@ impl TableBuilder {
             .drain(..)
             .zip(&self.names)
             .map(|(mut cells, name)| {
-                while cells.len() < rows {
+                while cells.len < rows {
                     cells.push_null();
                 }
                 cells.into_column(name)
@@ -248,26 +292,12 @@ impl TableBuilder {
 
 impl RowSink for TableBuilder {
     fn cell(&mut self, column: &str, value: Value) {
-        let at = self.column(column, || Cells::Nulls(0));
+        let at = self.column(column, || Cells::new(Current::Nulls(0)));
         let cells = &mut self.columns[at];
-        if cells.len() >= self.rows {
-            // The same column twice in one row (`a.b` spread and a field named
-            // "a.b"): the later cell wins, as in a dict.
-            cells.pop_last();
-        }
-        cells.push(value);
-    }
-}
-
-impl Cells {
-    fn pop_last(&mut self) {
-        match self {
-            Cells::Nulls(n) => *n = n.saturating_sub(1),
-            Cells::Bool(v) => drop(v.pop()),
-            Cells::Int(v) | Cells::Time(v) => drop(v.pop()),
-            Cells::Float(v) => drop(v.pop()),
-            Cells::Str(v) | Cells::Text(v) => drop(v.pop()),
-            Cells::List(v) => drop(v.pop()),
+        // The same column twice in one row (a nested `a.b` and a field named
+        // "a.b"): the first cell stays.
+        if cells.len < self.rows {
+            cells.push(value);
         }
     }
 }

@@ -53,7 +53,7 @@ fn flatten_lists(df: &DataFrame) -> Result<DataFrame> {
     Ok(out)
 }
 
-fn series_text(s: &Series) -> String {
+pub(crate) fn series_text(s: &Series) -> String {
     let items: Vec<String> = s.iter().map(|v| any_text(&v)).collect();
     format!("[{}]", items.join(", "))
 }
