@@ -256,8 +256,8 @@ fn assembling_dataframes<Args, R>(
         rng
     };
     for n in 0..100 {
-        let cat_or_dog = if coin() % 2 == 0 { "cat" } else { "dog" };
-        let goodness = if coin() % 2 == 0 { "good" } else { "bad" };
+        let cat_or_dog = if coin().is_multiple_of(2) { "cat" } else { "dog" };
+        let goodness = if coin().is_multiple_of(2) { "good" } else { "bad" };
         let heaven = cat_or_dog == "dog" || goodness == "good";
         let animal = serde_json::json!({
             "name": cat_or_dog,

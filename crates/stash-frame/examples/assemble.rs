@@ -23,14 +23,14 @@ fn record(i: u64) -> BTreeMap<&'static str, Value> {
         (Value::Str("city".into()), Value::Str(["Paris", "Oslo", "Rome", "Lima"][(i % 4) as usize].into())),
         (Value::Str("zip".into()), Value::Int((i % 90_000 + 10_000) as i64)),
         (Value::Str("lat".into()), Value::Float(f(i + 7))),
-        (Value::Str("heaven".into()), Value::Bool(i % 3 == 0)),
+        (Value::Str("heaven".into()), Value::Bool(i.is_multiple_of(3))),
     ]);
     BTreeMap::from([
         ("name", Value::Str(format!("animal {i}"))),
         ("kind", Value::Str(["cat", "dog", "owl"][(i % 3) as usize].into())),
         ("age", Value::Int((i % 20) as i64)),
         ("weight", Value::Float(f(i))),
-        ("good", Value::Bool(i % 2 == 0)),
+        ("good", Value::Bool(i.is_multiple_of(2))),
         ("score", Value::Float(f(i + 1))),
         ("etc", etc),
     ])
