@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 pub mod baseline;
+pub mod matrix;
 
 /// A 10-field record, about 580 bytes as compact JSON.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

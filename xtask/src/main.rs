@@ -4,10 +4,14 @@
 //! - `test`  — install what the build needs, then run every test
 //! - `setup` — only install what the build needs
 //! - `services up|down` — start or stop the servers the tests use (see `services`)
+//! - `bench [options]` — the profiling matrix, tables and plots in `target/bench/` (see `bench`)
+//! - `python` — make the interop test's virtualenv (hashstash 1.2.0) and print its interpreter
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
+mod bench;
+mod python;
 mod services;
 
 /// The test command the README gives; CI runs exactly this through `cargo xtask test`.
@@ -22,8 +26,11 @@ fn main() -> ExitCode {
         "tour" => setup().and_then(|_| cargo(TOUR_ARGS)),
         "test" => setup().and_then(|_| test()),
         "services" => services::command(std::env::args().nth(2).as_deref()),
+        // The interop test's Python: `HASHSTASH_PYTHON=$(cargo xtask python) cargo test --test interop`.
+        "python" => python::ensure_venv().map(|p| println!("{}", p.display())),
+        "bench" => setup().and_then(|_| bench::bench(&std::env::args().skip(2).collect::<Vec<_>>())),
         _ => {
-            eprintln!("usage: cargo xtask <setup|tour|test|services>");
+            eprintln!("usage: cargo xtask <setup|tour|test|services|bench|python>");
             return ExitCode::from(2);
         }
     };
@@ -100,13 +107,21 @@ fn workspace_root() -> PathBuf {
 
 /// Starts the services, runs the tests with their URLs, and stops them whatever happened.
 fn test() -> Result {
-    let vars = match services::up() {
+    let mut vars = match services::up() {
         Ok(vars) => vars,
         Err(e) => {
             let _ = services::down();
             return Err(e);
         }
     };
+    // The Python library for tests/interop.rs (HASHSTASH_PYTHON).
+    match python::ensure_venv() {
+        Ok(python) => vars.push((python::PYTHON_ENV.to_string(), python.display().to_string())),
+        Err(e) => {
+            let _ = services::down();
+            return Err(e);
+        }
+    }
     let with_vars = |args: &[&str]| {
         let mut cmd = Command::new(env!("CARGO"));
         cmd.args(args).envs(vars.iter().map(|(k, v)| (k, v)));

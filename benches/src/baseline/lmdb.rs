@@ -93,7 +93,10 @@ impl RawHeed {
     }
 
     /// Stores every pair in one write transaction.
-    pub fn put_all_bytes<'a>(&self, pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> heed::Result<()> {
+    pub fn put_all_bytes<'a>(
+        &self,
+        pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+    ) -> heed::Result<()> {
         let mut wtxn = self.env.write_txn()?;
         for (key, bytes) in pairs {
             self.db.put(&mut wtxn, key, bytes)?;

@@ -69,7 +69,10 @@ impl RawSled {
     }
 
     /// Stores every pair in one atomic `sled::Batch`.
-    pub fn put_all_bytes<'a>(&self, pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>) -> ::sled::Result<()> {
+    pub fn put_all_bytes<'a>(
+        &self,
+        pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+    ) -> ::sled::Result<()> {
         let mut batch = ::sled::Batch::default();
         for (key, bytes) in pairs {
             batch.insert(key, bytes);

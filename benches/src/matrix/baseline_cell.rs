@@ -5,7 +5,7 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::Instant;
 
-use cached::{ConcurrentCached, RedbCache};
+use cached::{ConcurrentCached, RedbCache, SerializeCached as _};
 use hashstash::HashStash;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -179,7 +179,8 @@ where
         out.compression = Some(ratio);
     }
     let decode = |bytes: &[u8]| -> Result<O> { Ok(codec.decode_value::<O>(bytes)?) };
-    let owned_values: Vec<O> = if spec.kind == Kind::CachedRedb { (0..n as u64).map(&owned).collect() } else { Vec::new() };
+    let owned_values: Vec<O> =
+        if spec.kind == Kind::CachedRedb { (0..n as u64).map(&owned).collect() } else { Vec::new() };
     out.rss_before_kib = proc_status_kib("VmRSS");
 
     match spec.kind {
@@ -187,36 +188,48 @@ where
             let encoded: Vec<Vec<u8>> =
                 (0..n as u64).map(|i| codec.encode_value(&value(i))).collect::<Result<_, _>>()?;
             if params.wants(Op::Set) {
-                let runs = reps(params, || Ok(()), || {
-                    let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
-                        black_box(codec.encode_value(&value(i as u64))?);
-                        Ok(())
-                    })?;
-                    Ok(done)
-                })?;
+                let runs = reps(
+                    params,
+                    || Ok(()),
+                    || {
+                        let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
+                            black_box(codec.encode_value(&value(i as u64))?);
+                            Ok(())
+                        })?;
+                        Ok(done)
+                    },
+                )?;
                 out.ops.push(summarize(Op::Set, &runs));
             }
             if params.wants(Op::Get) {
-                let runs = reps(params, || Ok(()), || {
-                    let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
-                        black_box(decode(&encoded[i])?);
-                        Ok(())
-                    })?;
-                    Ok(done)
-                })?;
+                let runs = reps(
+                    params,
+                    || Ok(()),
+                    || {
+                        let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
+                            black_box(decode(&encoded[i])?);
+                            Ok(())
+                        })?;
+                        Ok(done)
+                    },
+                )?;
                 out.ops.push(summarize(Op::Get, &runs));
             }
         }
         Kind::Raw => {
             let mut store = RawStore::open(&spec.engine, dir.path())?;
             if params.wants(Op::Set) {
-                let runs = reps(params, || store.clear(), || {
-                    let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
-                        store.put(&keys[i], &codec.encode_value(&value(i as u64))?, i as u64)
-                    })?;
-                    store.flush()?;
-                    Ok(done)
-                })?;
+                let runs = reps(
+                    params,
+                    || store.clear(),
+                    || {
+                        let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
+                            store.put(&keys[i], &codec.encode_value(&value(i as u64))?, i as u64)
+                        })?;
+                        store.flush()?;
+                        Ok(done)
+                    },
+                )?;
                 out.ops.push(summarize(Op::Set, &runs));
             }
             store.clear()?;
@@ -257,47 +270,59 @@ where
                 per_item_disk(&mut out, dir.path(), &["codec"], n)?;
             }
             if params.wants(Op::Get) {
-                let runs = reps(params, || Ok(()), || {
-                    let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
-                        match store.get(&keys[i], decode)? {
-                            Some(v) => {
-                                black_box(v?);
-                                Ok(())
+                let runs = reps(
+                    params,
+                    || Ok(()),
+                    || {
+                        let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
+                            match store.get(&keys[i], decode)? {
+                                Some(v) => {
+                                    black_box(v?);
+                                    Ok(())
+                                }
+                                None => Err(format!("raw get({}) found nothing", keys[i]).into()),
                             }
-                            None => Err(format!("raw get({}) found nothing", keys[i]).into()),
-                        }
-                    })?;
-                    Ok(done)
-                })?;
+                        })?;
+                        Ok(done)
+                    },
+                )?;
                 out.ops.push(summarize(Op::Get, &runs));
             }
             if params.wants(Op::Iterate) {
-                let runs = reps(params, || Ok(()), || {
-                    let mut failed = None;
-                    let count = store.for_each(|b| {
-                        if let Err(e) = decode(b).map(black_box) {
-                            failed = Some(e);
+                let runs = reps(
+                    params,
+                    || Ok(()),
+                    || {
+                        let mut failed = None;
+                        let count = store.for_each(|b| {
+                            if let Err(e) = decode(b).map(black_box) {
+                                failed = Some(e);
+                            }
+                        })?;
+                        match failed {
+                            Some(e) => Err(e),
+                            None if count != n => Err(format!("raw iteration yielded {count} of {n}").into()),
+                            None => Ok(count),
                         }
-                    })?;
-                    match failed {
-                        Some(e) => Err(e),
-                        None if count != n => Err(format!("raw iteration yielded {count} of {n}").into()),
-                        None => Ok(count),
-                    }
-                })?;
+                    },
+                )?;
                 out.ops.push(summarize(Op::Iterate, &runs));
             }
         }
         Kind::Cacache => {
             let root = dir.path().join("cacache");
             if params.wants(Op::Set) {
-                let runs = reps(params, || clear_cacache(&root), || {
-                    let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
-                        cacache::write_sync(&root, &keys[i], codec.encode_value(&value(i as u64))?)?;
-                        Ok(())
-                    })?;
-                    Ok(done)
-                })?;
+                let runs = reps(
+                    params,
+                    || clear_cacache(&root),
+                    || {
+                        let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
+                            cacache::write_sync(&root, &keys[i], codec.encode_value(&value(i as u64))?)?;
+                            Ok(())
+                        })?;
+                        Ok(done)
+                    },
+                )?;
                 out.ops.push(summarize(Op::Set, &runs));
             }
             clear_cacache(&root)?;
@@ -306,25 +331,33 @@ where
             }
             per_item_disk(&mut out, dir.path(), &["codec"], n)?;
             if params.wants(Op::Get) {
-                let runs = reps(params, || Ok(()), || {
-                    let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
-                        black_box(decode(&cacache::read_sync(&root, &keys[i])?)?);
-                        Ok(())
-                    })?;
-                    Ok(done)
-                })?;
+                let runs = reps(
+                    params,
+                    || Ok(()),
+                    || {
+                        let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
+                            black_box(decode(&cacache::read_sync(&root, &keys[i])?)?);
+                            Ok(())
+                        })?;
+                        Ok(done)
+                    },
+                )?;
                 out.ops.push(summarize(Op::Get, &runs));
             }
             if params.wants(Op::Iterate) {
-                let runs = reps(params, || Ok(()), || {
-                    let mut count = 0;
-                    for entry in cacache::list_sync(&root) {
-                        let entry = entry?;
-                        black_box(decode(&cacache::read_hash_sync(&root, &entry.integrity)?)?);
-                        count += 1;
-                    }
-                    Ok(count)
-                })?;
+                let runs = reps(
+                    params,
+                    || Ok(()),
+                    || {
+                        let mut count = 0;
+                        for entry in cacache::list_sync(&root) {
+                            let entry = entry?;
+                            black_box(decode(&cacache::read_hash_sync(&root, &entry.integrity)?)?);
+                            count += 1;
+                        }
+                        Ok(count)
+                    },
+                )?;
                 out.ops.push(summarize(Op::Iterate, &runs));
             }
         }
@@ -333,39 +366,45 @@ where
             let writes: RedbCache<String, O> =
                 RedbCache::builder("set").disk_dir(dir.path().join("cached-set")).build()?;
             if params.wants(Op::Set) {
-                let runs = reps(params, || Ok(writes.cache_clear()?), || {
-                    let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
-                        writes.cache_set_ref(&keys[i], &owned_values[i])?;
-                        Ok(())
-                    })?;
-                    Ok(done)
-                })?;
+                let runs = reps(
+                    params,
+                    || Ok(writes.cache_clear()?),
+                    || {
+                        let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
+                            writes.cache_set_ref(&keys[i], &owned_values[i])?;
+                            Ok(())
+                        })?;
+                        Ok(done)
+                    },
+                )?;
                 out.ops.push(summarize(Op::Set, &runs));
             }
             drop(writes);
             // Reads from a store filled without a sync per item (the reads are the same).
-            let reads: RedbCache<String, O> = RedbCache::builder("get")
-                .disk_dir(dir.path().join("cached-get"))
-                .durable(false)
-                .build()?;
+            let reads: RedbCache<String, O> =
+                RedbCache::builder("get").disk_dir(dir.path().join("cached-get")).durable(false).build()?;
             for (k, v) in keys.iter().zip(&owned_values) {
                 reads.cache_set_ref(k, v)?;
             }
             reads.flush()?;
             per_item_disk(&mut out, &dir.path().join("cached-get"), &[], n)?;
             if params.wants(Op::Get) {
-                let runs = reps(params, || Ok(()), || {
-                    let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
-                        match reads.cache_get(&keys[i])? {
-                            Some(v) => {
-                                black_box(v);
-                                Ok(())
+                let runs = reps(
+                    params,
+                    || Ok(()),
+                    || {
+                        let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
+                            match reads.cache_get(&keys[i])? {
+                                Some(v) => {
+                                    black_box(v);
+                                    Ok(())
+                                }
+                                None => Err(format!("cache_get({}) found nothing", keys[i]).into()),
                             }
-                            None => Err(format!("cache_get({}) found nothing", keys[i]).into()),
-                        }
-                    })?;
-                    Ok(done)
-                })?;
+                        })?;
+                        Ok(done)
+                    },
+                )?;
                 out.ops.push(summarize(Op::Get, &runs));
             }
         }

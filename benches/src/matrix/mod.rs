@@ -390,13 +390,10 @@ pub fn run_cell_reported(spec: &CellSpec, params: &Params) -> CellResult {
     }
 }
 
-/// The environment variable that points the matrix at a server engine.
+/// The environment variable that points the matrix at a server engine
+/// (`HASHSTASH_REDIS_URL`, `HASHSTASH_MONGO_URL`).
 pub fn server_url_var(engine: &str) -> Option<&'static str> {
-    match engine {
-        "redis" => Some("HASHSTASH_REDIS_URL"),
-        "mongo" => Some("HASHSTASH_MONGO_URL"),
-        _ => None,
-    }
+    hashstash::EngineKind::from_name(engine).and_then(|k| k.url_env())
 }
 
 /// The command line of the matrix.
@@ -512,20 +509,25 @@ impl Options {
         }
         let quick = o.quick;
         if o.serializers.is_empty() {
-            o.serializers = if quick { vec!["hashstash".into()] } else { vec!["hashstash".into(), "postcard".into()] };
+            o.serializers =
+                if quick { vec!["hashstash".into()] } else { vec!["hashstash".into(), "postcard".into()] };
         }
         if o.serializers.iter().any(|s| s == "all") {
             o.serializers = hashstash::serializers().iter().map(|s| s.to_string()).collect();
         }
         if o.compressors.is_empty() {
-            o.compressors = if quick { vec!["lz4".into()] } else { vec!["raw".into(), "lz4".into(), "zstd".into()] };
+            o.compressors =
+                if quick { vec!["lz4".into()] } else { vec!["raw".into(), "lz4".into(), "zstd".into()] };
         }
         if o.compressors.iter().any(|s| s == "all") {
             o.compressors = hashstash::compressors().iter().map(|s| s.to_string()).collect();
         }
         for s in &o.serializers {
             if !hashstash::serializers().contains(&s.as_str()) {
-                return Err(format!("unknown serializer `{s}`: expected {}", hashstash::serializers().join(", ")));
+                return Err(format!(
+                    "unknown serializer `{s}`: expected {}",
+                    hashstash::serializers().join(", ")
+                ));
             }
         }
         for c in &o.compressors {
@@ -549,7 +551,7 @@ impl Options {
             o.reps = if quick { 1 } else { 3 };
         }
         if o.budget_ms == 0 {
-            o.budget_ms = if quick { 100 } else { 500 };
+            o.budget_ms = if quick { 100 } else { 300 };
         }
         if o.map_items == 0 {
             o.map_items = if quick { 20 } else { 200 };
@@ -604,9 +606,7 @@ pub fn plan(options: &Options) -> Result<Plan, String> {
             continue;
         }
         if kind.factory().is_none() {
-            plan.skipped.push(format!(
-                "{name}: not compiled in (build hashstash-benches with `--features {name}`)"
-            ));
+            plan.skipped.push(format!("{name}: not compiled in (hashstash feature `{name}`)"));
             continue;
         }
         if let Some(var) = server_url_var(name)

@@ -18,7 +18,9 @@ pub(super) const BATCH: usize = 1000;
 pub(super) fn run(spec: &CellSpec, params: &Params) -> Result<CellResult> {
     let records = pool();
     match spec.size {
-        SizeClass::Record => cell::<Record, _, _, _>(spec, params, |i| record_at(records, i), payload::make_record),
+        SizeClass::Record => {
+            cell::<Record, _, _, _>(spec, params, |i| record_at(records, i), payload::make_record)
+        }
         SizeClass::K10 => cell::<payload::Doc, _, _, _>(
             spec,
             params,
@@ -36,7 +38,8 @@ pub(super) fn run(spec: &CellSpec, params: &Params) -> Result<CellResult> {
 
 /// Opens the cell's stash in a fresh folder under the work dir.
 pub(super) fn open(spec: &CellSpec, root: &std::path::Path) -> Result<HashStash> {
-    let kind = EngineKind::from_name(&spec.engine).ok_or_else(|| format!("unknown engine {}", spec.engine))?;
+    let kind =
+        EngineKind::from_name(&spec.engine).ok_or_else(|| format!("unknown engine {}", spec.engine))?;
     let factory = kind.factory().ok_or_else(|| format!("engine {} is not compiled in", spec.engine))?;
     Ok(HashStash::builder()
         .root_dir(root)
@@ -149,7 +152,7 @@ where
     if len != n {
         return Err(format!("len() is {len} after writing {n} items").into());
     }
-    if spec.engine != "memory" && EngineKind::from_name(&spec.engine).is_some_and(|k| k.factory().is_some()) {
+    if spec.engine != "memory" && super::server_url_var(&spec.engine).is_none() {
         // The stash's own folder (data.db and its siblings: WAL files, locks).
         let folder = stash.path().parent().unwrap_or(stash.path());
         let usage = disk_usage(folder)?;
@@ -257,7 +260,7 @@ pub(super) fn summarize(op: Op, runs: &[(usize, f64)]) -> OpResult {
     OpResult { op, ops_per_s: mid, items }
 }
 
-fn check_map<O>(results: &[hashstash::Result<O>], m: usize) -> Result<()> {
+fn check_map<O, E: std::fmt::Display>(results: &[std::result::Result<O, E>], m: usize) -> Result<()> {
     if results.len() != m {
         return Err(format!("map returned {} results for {m} inputs", results.len()).into());
     }
