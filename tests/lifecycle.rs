@@ -62,7 +62,9 @@ fn a_damaged_version_never_hides_the_others() {
     }
     // Damage the middle version file on disk.
     let key = s.encode_key("k").unwrap();
-    let slot = hashstash::pairtree::PairtreeEngine::open(s.path(), Default::default()).unwrap().slot_path(&key.digest);
+    let slot = hashstash::pairtree::PairtreeEngine::open(s.path(), Default::default())
+        .unwrap()
+        .slot_path(&key.digest);
     let mut versions: Vec<_> = std::fs::read_dir(&slot)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
@@ -96,7 +98,8 @@ fn tmp_stashes_on_every_engine_go_away() {
         assert!(!path.exists(), "{engine}: {} left behind", path.display());
         if engine == "memory" {
             // The memory engine keeps data outside the folder: it is cleared too.
-            let again = HashStash::builder().root_dir(&copy.root_dir).dbname(&copy.dbname).engine(engine).open();
+            let again =
+                HashStash::builder().root_dir(&copy.root_dir).dbname(&copy.dbname).engine(engine).open();
             assert!(again.unwrap().is_empty().unwrap(), "{engine}");
         }
     }

@@ -37,8 +37,8 @@ pub use builder::Builder;
 pub use engines::EngineKind;
 pub use stash_core::{
     Batch, Capabilities, Digest, DigestAlgo, EncodedKey, Engine, EngineFactory, EntryMeta, Error, ErrorKind,
-    Eviction, MigrateReport, Prune, PruneReport, Result, Set, SetOptions, Stash, StashConfig, Stats, TypedStash,
-    Value, Versioned, WriteOptions,
+    Eviction, MigrateReport, Prune, PruneReport, Result, Set, SetOptions, Stash, StashConfig, Stats,
+    TypedStash, Value, Versioned, WriteOptions,
 };
 /// Iterators returned by the stash.
 pub mod iter {

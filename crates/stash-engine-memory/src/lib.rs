@@ -142,7 +142,8 @@ fn insert(map: &mut Map, digest: Digest, key: &[u8], value: &[u8], options: Writ
             } else {
                 slot.versions = vec![version];
             }
-            map.expiring = map.expiring + usize::from(expires_at.is_some()) - usize::from(slot.expires_at.is_some());
+            map.expiring =
+                map.expiring + usize::from(expires_at.is_some()) - usize::from(slot.expires_at.is_some());
             slot.expires_at = expires_at;
         }
         None => {

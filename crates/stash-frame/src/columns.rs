@@ -97,7 +97,8 @@ impl Cells {
         let previous = std::mem::replace(&mut self.current, next);
         // A finished chunk of the old type; a failure here can only come from
         // list cells, which then go through as text.
-        let chunk = previous.finish().unwrap_or_else(|_| Series::full_null(PlSmallStr::EMPTY, 0, &DataType::Null));
+        let chunk =
+            previous.finish().unwrap_or_else(|_| Series::full_null(PlSmallStr::EMPTY, 0, &DataType::Null));
         self.done.push(chunk);
     }
 
@@ -153,7 +154,9 @@ impl Current {
             Current::Int(b) => b.finish().into_series(),
             Current::Float(b) => b.finish().into_series(),
             Current::Str(b) => b.finish().into_series(),
-            Current::Time(b) => b.finish().into_series().cast(&DataType::Datetime(TimeUnit::Microseconds, None))?,
+            Current::Time(b) => {
+                b.finish().into_series().cast(&DataType::Datetime(TimeUnit::Microseconds, None))?
+            }
             Current::List(rows) => list_series(PlSmallStr::EMPTY, rows)?,
         })
     }
@@ -165,15 +168,15 @@ fn convert(chunk: &Series, dtype: &DataType) -> PolarsResult<Series> {
     if dtype == &DataType::String {
         if let DataType::List(_) = chunk.dtype() {
             let list = chunk.list()?;
-            let text: StringChunked =
-                (0..list.len()).map(|i| list.get_as_series(i).map(|s| crate::export::series_text(&s))).collect();
+            let text: StringChunked = (0..list.len())
+                .map(|i| list.get_as_series(i).map(|s| crate::export::series_text(&s)))
+                .collect();
             return Ok(text.into_series());
         }
         if chunk.dtype() == &DataType::Boolean {
             // As Python prints them, like the text of later cells.
             let b = chunk.bool()?;
-            let text: StringChunked =
-                b.iter().map(|v| v.map(|v| if v { "True" } else { "False" })).collect();
+            let text: StringChunked = b.iter().map(|v| v.map(|v| if v { "True" } else { "False" })).collect();
             return Ok(text.into_series());
         }
     }
@@ -242,7 +245,9 @@ impl TableBuilder {
 
     /// A write-time cell (`_written_at`), kept as a datetime column.
     pub fn time_cell(&mut self, column: &str, micros: i64) {
-        let at = self.column(column, || Cells::new(Current::Time(PrimitiveChunkedBuilder::new(PlSmallStr::EMPTY, 64))));
+        let at = self.column(column, || {
+            Cells::new(Current::Time(PrimitiveChunkedBuilder::new(PlSmallStr::EMPTY, 64)))
+        });
         let cells = &mut self.columns[at];
         if cells.len < self.rows {
             cells.push(Value::Int(micros));
