@@ -123,6 +123,14 @@ pub struct Capabilities {
     pub cheap_len: bool,
 }
 
+impl Capabilities {
+    /// Capabilities with each flag given (the struct is non-exhaustive; later
+    /// flags default to `false`).
+    pub const fn new(persistent: bool, multi_process: bool, cheap_len: bool) -> Capabilities {
+        Capabilities { persistent, multi_process, cheap_len }
+    }
+}
+
 /// A storage engine. Object safe: a stash holds an `Arc<dyn Engine>` chosen at
 /// run time. Every method takes `&self`; engines synchronise internally.
 ///

@@ -283,11 +283,7 @@ impl Engine for PairtreeEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::default();
-        caps.persistent = true;
-        caps.multi_process = true;
-        caps.cheap_len = false;
-        caps
+        Capabilities::new(true, true, false)
     }
 
     fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {

@@ -172,11 +172,7 @@ impl Engine for SledEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::default();
-        caps.persistent = true;
-        caps.multi_process = false;
-        caps.cheap_len = true;
-        caps
+        Capabilities::new(true, false, true)
     }
 
     fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {

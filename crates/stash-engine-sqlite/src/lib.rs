@@ -293,11 +293,7 @@ impl Engine for SqliteEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        let mut caps = Capabilities::default();
-        caps.persistent = true;
-        caps.multi_process = true;
-        caps.cheap_len = true;
-        caps
+        Capabilities::new(true, true, true)
     }
 
     fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {
