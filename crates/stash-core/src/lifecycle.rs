@@ -241,13 +241,11 @@ impl Stash {
         let over_entries = config.max_entries.is_some_and(|max| entries > max);
         let over_bytes = config.max_bytes.is_some_and(|max| bytes > max);
         let mut gone = 0;
-        // Expired entries cost nothing to drop once we are evicting anyway.
         if over_entries || over_bytes {
+            // Expired entries cost nothing to drop once we are evicting anyway.
             for meta in &expired {
                 self.engine().delete(&meta.digest, &meta.key).map_err(|e| self.context(e))?;
             }
-        }
-        if over_entries || over_bytes {
             let low = |max: u64| max - max / 10;
             let target_entries = config.max_entries.filter(|_| over_entries).map(low).unwrap_or(u64::MAX);
             let target_bytes = config.max_bytes.filter(|_| over_bytes).map(low).unwrap_or(u64::MAX);

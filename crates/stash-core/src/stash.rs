@@ -121,7 +121,7 @@ impl Stash {
         let shown = format!("{}HashStash({})", factory.display_name(), TildePath(&data_path));
         let engine = factory.open(&data_path, &config).map_err(|e| e.with_context("stash", &shown))?;
         let identity_encoding = !config.b64 && encoding.codec().name() == "raw";
-        let config_for_life = config.clone();
+        let life = Lifecycle::new(&config);
         let stash = Stash {
             inner: Arc::new(Inner {
                 config,
@@ -131,7 +131,7 @@ impl Stash {
                 identity_encoding,
                 engine,
                 factory,
-                life: Lifecycle::new(&config_for_life),
+                life,
                 tmp_dir,
             }),
         };
