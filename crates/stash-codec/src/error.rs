@@ -30,6 +30,16 @@ pub enum CodecError {
         /// What the decoder reported.
         detail: String,
     },
+    /// Decoding would produce more than the allowed number of bytes; the decoder
+    /// stopped at the limit (a decompression bomb, or a value over the stash's
+    /// `max_value_bytes`).
+    #[error("{codec} data decodes to more than the limit of {limit} bytes")]
+    TooLarge {
+        /// The codec that hit the limit.
+        codec: &'static str,
+        /// The limit, in decoded bytes.
+        limit: usize,
+    },
     /// The compressor itself failed (not expected for in-memory buffers).
     #[error("{codec} compression failed: {detail}")]
     Compress {
@@ -44,6 +54,11 @@ impl CodecError {
     /// True when the error means "these bytes cannot be decoded" ([`CodecError::Corrupt`]).
     pub fn is_corrupt(&self) -> bool {
         matches!(self, CodecError::Corrupt { .. })
+    }
+
+    /// True when decoding stopped at the size limit ([`CodecError::TooLarge`]).
+    pub fn is_too_large(&self) -> bool {
+        matches!(self, CodecError::TooLarge { .. })
     }
 
     /// Build a [`CodecError::Corrupt`] from any displayable decoder error.

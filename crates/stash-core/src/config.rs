@@ -12,6 +12,16 @@ use crate::error::{Error, ErrorKind, Result};
 /// The environment variable that relocates relative roots.
 pub const ROOT_DIR_ENV: &str = "HASHSTASH_ROOT_DIR";
 
+/// The default [`StashConfig::max_value_bytes`]: 1 GiB.
+pub const DEFAULT_MAX_VALUE_BYTES: u64 = 1 << 30;
+
+/// The folder (or file) an engine keeps its data in, under the stash folder.
+pub const DATA_NAME: &str = "data.db";
+
+/// The folder of the lock files file engines share between processes
+/// ([`locks`](crate::locks)), beside [`DATA_NAME`].
+pub const LOCKS_NAME: &str = ".locks";
+
 /// Everything that identifies and shapes a stash, like the Python library's
 /// `to_dict()`. Serializable, so a configuration can be saved and reopened.
 ///
@@ -21,7 +31,11 @@ pub const ROOT_DIR_ENV: &str = "HASHSTASH_ROOT_DIR";
 /// assert_eq!(cfg.engine, "pairtree");
 /// assert_eq!(cfg.dir_name(), format!("pairtree.hashstash.{}", cfg.compress));
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+///
+/// `Debug` and `Serialize` show a server URL with its password replaced by
+/// `***` ([`redact_url`]); [`StashConfig::with_secrets`] serializes it whole, for
+/// a configuration saved to be reopened.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StashConfig {
     /// Root directory; relative roots live under `$HASHSTASH_ROOT_DIR` or `~/.cache/hashstash`.
@@ -44,7 +58,14 @@ pub struct StashConfig {
     pub digest: DigestAlgo,
     /// Server address for engines that talk to a server (`redis://...`, `mongodb://...`);
     /// `None` uses the engine's environment variable or its default.
+    #[serde(serialize_with = "secret_url::serialize")]
     pub url: Option<String>,
+    /// The name under which a server engine keeps this stash's entries (a Redis
+    /// key prefix, a MongoDB collection), so that processes on different machines
+    /// share them. `None` derives it from the stash's logical identity
+    /// ([`StashConfig::logical_name`]): the root as configured (not as resolved on
+    /// this machine), dbname, serializer and compressor. File engines ignore it.
+    pub namespace: Option<String>,
     /// Entries expire this long after they are written (`None`: never). A `set`
     /// may give its own time to live.
     #[serde(with = "opt_secs")]
@@ -55,6 +76,11 @@ pub struct StashConfig {
     pub max_bytes: Option<u64>,
     /// Which entries go first when a bound is exceeded.
     pub eviction: Eviction,
+    /// The largest value (serialized, before compression) this stash writes or
+    /// reads: a larger write is refused and decoders stop at this size, so a
+    /// damaged or hostile stored value can never make a read use more memory.
+    /// Errors are of kind `TooLarge`. Default [`DEFAULT_MAX_VALUE_BYTES`] (1 GiB).
+    pub max_value_bytes: u64,
     /// Use exactly the Python library's layout, so Python hashstash 1.2 reads and
     /// writes this stash too: needs serializer `hashstash` and digest `md5`
     /// ([`StashConfig::python`] sets both), and a compressor whose key bytes match
@@ -106,10 +132,12 @@ impl Default for StashConfig {
             clear: false,
             digest: DigestAlgo::Blake3,
             url: None,
+            namespace: None,
             ttl: None,
             max_entries: None,
             max_bytes: None,
             eviction: Eviction::LeastRecentlyWritten,
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
             python_compatible: false,
         }
     }
@@ -152,6 +180,7 @@ impl StashConfig {
                 .with_context("dbname", &self.dbname));
         }
         check_no_escape("dbname", dbname)?;
+        check_not_layout("dbname", dbname)?;
         for name in [&self.engine, &self.serializer, &self.compress] {
             if name.is_empty() || name.contains(['/', '\\']) || name == ".." {
                 return Err(Error::new(ErrorKind::Config, format!("invalid name `{name}`")));
@@ -187,6 +216,14 @@ impl StashConfig {
         }
         if let Some(ttl) = self.ttl {
             check_ttl(ttl)?;
+        }
+        if self.max_value_bytes == 0 {
+            return Err(Error::new(ErrorKind::Config, "max_value_bytes must be at least 1"));
+        }
+        if let Some(ns) = &self.namespace
+            && ns.is_empty()
+        {
+            return Err(Error::new(ErrorKind::Config, "namespace is empty (leave it unset to derive one)"));
         }
         for (name, bound) in [("max_entries", self.max_entries), ("max_bytes", self.max_bytes)] {
             if bound == Some(0) {
@@ -232,8 +269,186 @@ impl StashConfig {
 
     /// `<stash_dir>/data.db`: where the engine keeps its data.
     pub fn data_path(&self) -> Result<PathBuf> {
-        Ok(self.stash_dir()?.join("data.db"))
+        Ok(self.stash_dir()?.join(DATA_NAME))
     }
+
+    /// The stash's identity independent of the machine: the explicit
+    /// [`namespace`](StashConfig::namespace) when set, else the root as
+    /// configured (relative roots are not resolved against this machine's home
+    /// folder or working folder), then `dbname` (which carries the sub-stash
+    /// path), each followed by `<engine>.<serializer>.<compress>[+b64]`. Server
+    /// engines name their storage after it, so two machines configured alike
+    /// share entries.
+    ///
+    /// ```
+    /// use stash_core::StashConfig;
+    /// let cfg = StashConfig { engine: "redis".into(), compress: "raw".into(), ..StashConfig::default() };
+    /// assert_eq!(cfg.logical_name(), "default_stash/main/redis.hashstash.raw");
+    /// let named = StashConfig { namespace: Some("team-cache".into()), ..cfg };
+    /// assert_eq!(named.logical_name(), "team-cache/redis.hashstash.raw");
+    /// ```
+    pub fn logical_name(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{ns}/{}", self.dir_name()),
+            None => format!("{}/{}/{}", self.root_dir.display(), self.dbname, self.dir_name()),
+        }
+    }
+
+    /// The configuration with its server URL shown whole by `Serialize`
+    /// (the plain configuration writes it with the password replaced by `***`).
+    ///
+    /// ```
+    /// use stash_core::StashConfig;
+    /// let cfg = StashConfig { url: Some("redis://app:s3cr3t@db:6379/0".into()), ..StashConfig::default() };
+    /// let shown = serde_json::to_string(&cfg)?;
+    /// assert!(shown.contains("redis://app:***@db:6379/0") && !shown.contains("s3cr3t"));
+    /// let saved = serde_json::to_string(&cfg.with_secrets())?;
+    /// assert!(saved.contains("s3cr3t"));
+    /// let back: StashConfig = serde_json::from_str(&saved)?;
+    /// assert_eq!(back, cfg);
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn with_secrets(&self) -> WithSecrets<'_> {
+        WithSecrets(self)
+    }
+}
+
+/// A [`StashConfig`] that serializes its server URL whole; from [`StashConfig::with_secrets`].
+#[derive(Debug, Clone, Copy)]
+pub struct WithSecrets<'a>(&'a StashConfig);
+
+impl Serialize for WithSecrets<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        secret_url::REVEAL.with(|reveal| {
+            let before = reveal.replace(true);
+            let out = self.0.serialize(s);
+            reveal.set(before);
+            out
+        })
+    }
+}
+
+mod secret_url {
+    use std::cell::Cell;
+
+    use serde::Serializer;
+
+    thread_local! {
+        /// Set while a [`WithSecrets`](super::WithSecrets) serializes.
+        pub(super) static REVEAL: Cell<bool> = const { Cell::new(false) };
+    }
+
+    pub fn serialize<S: Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+        match url {
+            Some(url) if REVEAL.with(Cell::get) => s.serialize_some(url),
+            Some(url) => s.serialize_some(&super::redact_url(url)),
+            None => s.serialize_none(),
+        }
+    }
+}
+
+impl fmt::Debug for StashConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let StashConfig {
+            root_dir,
+            dbname,
+            engine,
+            serializer,
+            compress,
+            b64,
+            append_mode,
+            clear,
+            digest,
+            url,
+            namespace,
+            ttl,
+            max_entries,
+            max_bytes,
+            eviction,
+            max_value_bytes,
+            python_compatible,
+        } = self;
+        f.debug_struct("StashConfig")
+            .field("root_dir", root_dir)
+            .field("dbname", dbname)
+            .field("engine", engine)
+            .field("serializer", serializer)
+            .field("compress", compress)
+            .field("b64", b64)
+            .field("append_mode", append_mode)
+            .field("clear", clear)
+            .field("digest", digest)
+            .field("url", &url.as_deref().map(redact_url))
+            .field("namespace", namespace)
+            .field("ttl", ttl)
+            .field("max_entries", max_entries)
+            .field("max_bytes", max_bytes)
+            .field("eviction", eviction)
+            .field("max_value_bytes", max_value_bytes)
+            .field("python_compatible", python_compatible)
+            .finish()
+    }
+}
+
+/// Query parameters whose values are secrets (`?password=`, the `?pass=` of
+/// Redis unix-socket URLs, ...).
+const SECRET_PARAMS: &[&str] = &["password", "pass", "passwd", "pwd", "secret", "token", "authtoken"];
+
+/// `url` with every password replaced by `***`: the one of `user:password@`
+/// (every host of a multi-host URL shares it) and the values of query
+/// parameters that carry one (`password`, `pass`, `token`, ...). What every
+/// message, `Debug` and `Display` of this workspace shows of a server URL.
+///
+/// ```
+/// use stash_core::config::redact_url;
+/// assert_eq!(redact_url("redis://admin:s3cr3t@host:6379/0"), "redis://admin:***@host:6379/0");
+/// assert_eq!(redact_url("redis://:s3cr3t@host"), "redis://:***@host");
+/// assert_eq!(redact_url("redis+unix:///run/redis.sock?db=1&pass=s3cr3t"), "redis+unix:///run/redis.sock?db=1&pass=***");
+/// assert_eq!(redact_url("mongodb://u:p%40ss@a:1,b:2/db?authSource=admin"), "mongodb://u:***@a:1,b:2/db?authSource=admin");
+/// assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
+/// ```
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.find("://") {
+        Some(i) => url.split_at(i + 3),
+        None => ("", url),
+    };
+    let (before_query, query) = match rest.find('?') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let authority_end = before_query.find('/').unwrap_or(before_query.len());
+    let mut out = String::with_capacity(url.len());
+    out.push_str(scheme);
+    match before_query[..authority_end].rfind('@') {
+        Some(at) => {
+            let userinfo = &before_query[..at];
+            match userinfo.find(':') {
+                Some(colon) => {
+                    out.push_str(&userinfo[..colon]);
+                    out.push_str(":***");
+                }
+                None => out.push_str(userinfo),
+            }
+            out.push_str(&before_query[at..]);
+        }
+        None => out.push_str(before_query),
+    }
+    if let Some(query) = query {
+        out.push('?');
+        for (i, pair) in query.split('&').enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            match pair.split_once('=') {
+                Some((name, _)) if SECRET_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(name)) => {
+                    out.push_str(name);
+                    out.push_str("=***");
+                }
+                _ => out.push_str(pair),
+            }
+        }
+    }
+    out
 }
 
 /// Whether `compress` gives the Python library's key bytes in this build (key digests
@@ -271,9 +486,34 @@ fn check_no_escape(what: &str, path: &Path) -> Result<()> {
             ErrorKind::Config,
             format!("{what} may not contain `..`: it would escape the stash root"),
         )
-        .with_context(if what == "dbname" { "dbname" } else { "root_dir" }, path.display()));
+        .with_context(what_context(what), path.display()));
     }
     Ok(())
+}
+
+/// Refuses a path component that is one of the layout's own names, so a
+/// stash can never be laid out inside another stash's data (`parent.clear()`
+/// would wipe it) or its lock folder.
+fn check_not_layout(what: &str, path: &Path) -> Result<()> {
+    for part in path.components() {
+        if let Component::Normal(name) = part
+            && (name == DATA_NAME || name == LOCKS_NAME)
+        {
+            return Err(Error::new(
+                ErrorKind::Config,
+                format!(
+                    "{what} may not contain `{}`: the stash layout uses that name for its own data",
+                    name.to_string_lossy()
+                ),
+            )
+            .with_context(what_context(what), path.display()));
+        }
+    }
+    Ok(())
+}
+
+fn what_context(what: &str) -> &'static str {
+    if what == "dbname" { "dbname" } else { "root_dir" }
 }
 
 fn base_dir() -> Result<PathBuf> {

@@ -209,6 +209,53 @@ pub trait Engine: Send + Sync + fmt::Debug + 'static {
     fn flush(&self) -> Result<()> {
         Ok(())
     }
+
+    /// Removes `key` unless it was written again after `seen_written_at_micros`
+    /// (the newest write time a [`scan_meta`](Engine::scan_meta) reported): the
+    /// delete of eviction and `prune`, which decide from a snapshot and must never
+    /// remove a write that came after it. Expired entries are considered too.
+    /// Returns true if this call removed the entry.
+    ///
+    /// The default checks [`versions`](Engine::versions) and then deletes, which
+    /// leaves a short window for a concurrent write; every engine of this
+    /// workspace overrides it with one atomic step (a transaction, a script, a
+    /// conditional delete, or version files newer than the stamp left in place).
+    fn delete_unless_rewritten(&self, digest: &Digest, key: &[u8], seen_written_at_micros: i64) -> Result<bool> {
+        let rewritten = self
+            .versions(digest, key)?
+            .and_then(|v| v.last().map(|newest| newest.written_at_micros > seen_written_at_micros))
+            .unwrap_or(false);
+        if rewritten { Ok(false) } else { self.delete(digest, key) }
+    }
+
+    /// Tries to take the lock called `name` on this engine's storage, shared by
+    /// every handle, process (and, on server engines, machine) that opens the
+    /// same stash. Function results use it so a missing result is computed once.
+    ///
+    /// Never blocks: callers poll with a deadline. `lease` bounds how long a lock
+    /// of a holder that died stays taken where the storage cannot tell (servers);
+    /// file locks go with their process. The default is
+    /// [`LockAttempt::Unsupported`] (in-process engines need no such lock).
+    fn try_lock(&self, name: &Digest, lease: Duration) -> Result<LockAttempt> {
+        let _ = (name, lease);
+        Ok(LockAttempt::Unsupported)
+    }
+}
+
+/// A lock held through [`Engine::try_lock`]: released when dropped (a release
+/// that fails leaves it to expire with its lease).
+pub trait HeldLock: Send + fmt::Debug {}
+
+/// What [`Engine::try_lock`] found.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum LockAttempt {
+    /// The lock is ours until the guard is dropped.
+    Acquired(Box<dyn HeldLock>),
+    /// Someone else holds it: try again later.
+    Busy,
+    /// This engine offers no lock shared beyond the process.
+    Unsupported,
 }
 
 /// Opens engines of one kind; kept by a stash so it can open sub-stashes.

@@ -32,6 +32,13 @@ pub enum ErrorKind {
     Locked,
     /// The storage backend (a database or server) reported an error.
     Backend,
+    /// A value is larger than the stash's `max_value_bytes` (a decoder stopped
+    /// before reaching it, so memory stays bounded), or a size stored beside a
+    /// value claims more than the data holds.
+    TooLarge,
+    /// A server could not be reached, or a wait for it (a pooled connection, a
+    /// reply) ran out of time.
+    Unavailable,
 }
 
 impl ErrorKind {
@@ -46,6 +53,8 @@ impl ErrorKind {
             ErrorKind::NotCompiled => "not compiled in",
             ErrorKind::Locked => "locked",
             ErrorKind::Backend => "backend error",
+            ErrorKind::TooLarge => "too large",
+            ErrorKind::Unavailable => "unavailable",
         }
     }
 }
@@ -162,7 +171,9 @@ impl std::error::Error for Error {
 
 impl From<CodecError> for Error {
     fn from(err: CodecError) -> Self {
-        let kind = if err.is_corrupt() {
+        let kind = if err.is_too_large() {
+            ErrorKind::TooLarge
+        } else if err.is_corrupt() {
             ErrorKind::Corrupt
         } else if matches!(err, CodecError::NotCompiled { .. }) {
             ErrorKind::NotCompiled

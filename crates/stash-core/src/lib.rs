@@ -19,16 +19,18 @@ pub mod engine;
 pub mod error;
 pub mod iter;
 pub mod lifecycle;
+pub mod locks;
 pub mod stash;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod transfer;
 pub mod typed;
 
-pub use config::{Eviction, StashConfig};
+pub use config::{Eviction, StashConfig, redact_url};
 pub use digest::{Digest, DigestAlgo};
 pub use engine::{
-    Capabilities, Engine, EngineFactory, EntryMeta, MetaIter, Put, Record, RecordIter, Version, WriteOptions,
+    Capabilities, Engine, EngineFactory, EntryMeta, HeldLock, LockAttempt, MetaIter, Put, Record, RecordIter,
+    Version, WriteOptions,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use lifecycle::{Prune, PruneReport, SetOptions, Stats};

@@ -377,11 +377,22 @@ impl Stash {
     /// Python library's layout for function stashes). It is isolated from
     /// its parent and its siblings: `clear()` of one never touches another.
     /// `name` may contain `/` to nest; `..` is refused.
+    ///
+    /// The child keeps the parent's `root_dir` as configured and extends its
+    /// `dbname` (`<dbname>/<engine>.<serializer>.<compress>/<name>`), so its
+    /// [`logical_name`](StashConfig::logical_name), which names server-side
+    /// storage, is the same on every machine. A name with a component the layout
+    /// uses itself (`data.db`, `.locks`) is a `Config` error.
     pub fn sub(&self, name: &str) -> Result<Stash> {
         let parent = &self.inner.config;
+        let name = name.trim_matches('/');
+        if name.is_empty() {
+            return Err(self.context(Error::new(ErrorKind::Config, "a sub-stash name is empty")));
+        }
+        let dir = parent.dir_name();
         let config = StashConfig {
-            root_dir: parent.stash_dir().map_err(|e| self.context(e))?,
-            dbname: name.to_string(),
+            dbname: format!("{}/{dir}/{name}", parent.dbname),
+            namespace: parent.namespace.as_ref().map(|ns| format!("{ns}/{dir}/{name}")),
             clear: false,
             ..parent.clone()
         };
