@@ -105,6 +105,24 @@ impl Builder {
         self
     }
 
+    /// The name a server engine keeps this stash under (a Redis key prefix, a
+    /// MongoDB collection), shared by every process that names it. Unset, it is
+    /// derived from the root as configured, `dbname`, serializer and compressor
+    /// (the same on every machine with the same settings); see
+    /// [`StashConfig::logical_name`].
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.config.namespace = Some(namespace.into());
+        self
+    }
+
+    /// The largest value (serialized, before compression) the stash writes or
+    /// reads; larger is an error of kind `TooLarge`, and decoders stop at this
+    /// size. Default 1 GiB ([`stash_core::config::DEFAULT_MAX_VALUE_BYTES`]).
+    pub fn max_value_bytes(mut self, max: u64) -> Self {
+        self.config.max_value_bytes = max;
+        self
+    }
+
     /// Entries expire this long after they are written (a `set` may give its own).
     /// Zero is refused when the stash opens.
     pub fn ttl(mut self, ttl: std::time::Duration) -> Self {

@@ -37,13 +37,15 @@ pub use builder::Builder;
 pub use engines::EngineKind;
 pub use stash_core::{
     Batch, Capabilities, Digest, DigestAlgo, EncodedKey, Engine, EngineFactory, EntryMeta, Error, ErrorKind,
-    Eviction, MigrateReport, Prune, PruneReport, Result, Set, SetOptions, Stash, StashConfig, Stats,
-    TypedStash, Value, Versioned, WriteOptions,
+    Eviction, HeldLock, LockAttempt, MigrateReport, Prune, PruneReport, Result, Set, SetOptions, Stash,
+    StashConfig, Stats, TypedStash, Value, Versioned, WriteOptions, redact_url,
 };
 /// Iterators returned by the stash.
 pub mod iter {
     pub use stash_core::iter::{Items, Keys, RawItems, Values};
 }
+/// The compressor names compiled into this build (`["raw", "lz4"]` by default).
+pub use stash_codec::available as available_compressors;
 pub use stash_codec::{Codec, Encoding};
 pub use stash_serial::Serializer;
 

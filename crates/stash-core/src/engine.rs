@@ -220,7 +220,12 @@ pub trait Engine: Send + Sync + fmt::Debug + 'static {
     /// leaves a short window for a concurrent write; every engine of this
     /// workspace overrides it with one atomic step (a transaction, a script, a
     /// conditional delete, or version files newer than the stamp left in place).
-    fn delete_unless_rewritten(&self, digest: &Digest, key: &[u8], seen_written_at_micros: i64) -> Result<bool> {
+    fn delete_unless_rewritten(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        seen_written_at_micros: i64,
+    ) -> Result<bool> {
         let rewritten = self
             .versions(digest, key)?
             .and_then(|v| v.last().map(|newest| newest.written_at_micros > seen_written_at_micros))

@@ -97,6 +97,8 @@ pub struct PruneReport {
     pub entries: Vec<EntryMeta>,
     /// Their value bytes in all.
     pub value_bytes: u64,
+    /// Entries whose metadata could not be read (damaged files), skipped.
+    pub damaged: u64,
 }
 
 impl PruneReport {
@@ -135,6 +137,12 @@ pub struct Stats {
     pub writes: u64,
     /// Entries evicted to keep within `max_entries` / `max_bytes`.
     pub evictions: u64,
+    /// Entries whose metadata could not be read by this scan (damaged files):
+    /// skipped, while the rest of the stash stays readable.
+    pub damaged: u64,
+    /// Entries eviction could not read or remove since opening (it skips them
+    /// and goes on; the writes that triggered it still succeed).
+    pub eviction_errors: u64,
 }
 
 /// Counters and eviction state, shared by the clones of one stash.
@@ -144,6 +152,7 @@ pub(crate) struct Lifecycle {
     misses: AtomicU64,
     writes: AtomicU64,
     evictions: AtomicU64,
+    eviction_errors: AtomicU64,
     bounds: Mutex<BoundsState>,
     /// Last read time per entry, kept only for [`Eviction::LeastRecentlyRead`].
     reads: Option<Mutex<HashMap<Digest, i64, BuildDigestHasher>>>,
@@ -204,52 +213,81 @@ impl Stash {
         Ok(base.expiring_at(Some(now_micros().saturating_add(to_micros(ttl)))))
     }
 
-    /// Counts `entries` written with `bytes` of values, and evicts if a bound is passed.
-    pub(crate) fn wrote(&self, entries: u64, bytes: u64) -> Result<()> {
+    /// Counts `entries` written with `bytes` of values, and evicts if a bound is
+    /// passed. Never fails: the write it follows has succeeded, and what eviction
+    /// could not read or remove is counted in [`Stats::eviction_errors`] instead
+    /// of being reported as the write's failure.
+    pub(crate) fn wrote(&self, entries: u64, bytes: u64) {
         let life = self.lifecycle();
         life.writes.fetch_add(entries, Ordering::Relaxed);
         let config = self.config();
         if config.max_entries.is_none() && config.max_bytes.is_none() {
-            return Ok(());
+            return;
         }
         let over = {
             let mut state = life.bounds.lock().unwrap_or_else(|e| e.into_inner());
-            let entries = state.entries.map(|n| n + entries);
-            let bytes = state.bytes.map(|n| n + bytes);
+            let entries = state.entries.map(|n| n.saturating_add(entries));
+            let bytes = state.bytes.map(|n| n.saturating_add(bytes));
             state.entries = entries;
             state.bytes = bytes;
             let over_entries = config.max_entries.is_some_and(|max| entries.is_none_or(|n| n > max));
             let over_bytes = config.max_bytes.is_some_and(|max| bytes.is_none_or(|n| n > max));
             over_entries || over_bytes
         };
-        if over { self.evict() } else { Ok(()) }
+        if over {
+            self.evict();
+        }
     }
 
     /// Counts exactly, and evicts down to 90% of each bound passed (so the
     /// metadata scan is paid once per tenth of the bound, not once per write).
-    fn evict(&self) -> Result<()> {
+    ///
+    /// Decides from a snapshot, so every removal is conditional
+    /// ([`Engine::delete_unless_rewritten`](crate::Engine::delete_unless_rewritten)):
+    /// an entry written after the scan is never evicted by it. An entry whose
+    /// metadata cannot be read (a damaged file) is skipped and counted, and so is
+    /// a removal that fails: neither stops the eviction of the others.
+    fn evict(&self) {
         let config = self.config();
+        let life = self.lifecycle();
         let now = now_micros();
         let mut live = Vec::new();
         let mut expired = Vec::new();
-        for meta in self.engine().scan_meta().map_err(|e| self.context(e))? {
-            let meta = meta.map_err(|e| self.context(e))?;
-            if is_expired(meta.expires_at_micros, now) { expired.push(meta) } else { live.push(meta) }
+        let mut errors = 0u64;
+        let scan = match self.engine().scan_meta() {
+            Ok(scan) => scan,
+            Err(_) => {
+                life.eviction_errors.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        };
+        for meta in scan {
+            match meta {
+                Ok(meta) if is_expired(meta.expires_at_micros, now) => expired.push(meta),
+                Ok(meta) => live.push(meta),
+                Err(_) => errors += 1,
+            }
         }
         let mut entries = live.len() as u64;
         let mut bytes: u64 = live.iter().map(|m| m.value_bytes).sum();
         let over_entries = config.max_entries.is_some_and(|max| entries > max);
         let over_bytes = config.max_bytes.is_some_and(|max| bytes > max);
         let mut gone = 0;
+        // Removes `meta` unless it was written after the scan; `None` when the removal failed.
+        let remove = |meta: &EntryMeta| {
+            self.engine().delete_unless_rewritten(&meta.digest, &meta.key, meta.written_at_micros).ok()
+        };
         if over_entries || over_bytes {
             // Expired entries cost nothing to drop once we are evicting anyway.
             for meta in &expired {
-                self.engine().delete(&meta.digest, &meta.key).map_err(|e| self.context(e))?;
+                if remove(meta).is_none() {
+                    errors += 1;
+                }
             }
             let low = |max: u64| max - max / 10;
             let target_entries = config.max_entries.filter(|_| over_entries).map(low).unwrap_or(u64::MAX);
             let target_bytes = config.max_bytes.filter(|_| over_bytes).map(low).unwrap_or(u64::MAX);
-            let reads = self.lifecycle().reads.as_ref().map(|r| r.lock().unwrap_or_else(|e| e.into_inner()));
+            let reads = life.reads.as_ref().map(|r| r.lock().unwrap_or_else(|e| e.into_inner()));
             let recency = |m: &EntryMeta| {
                 let read = reads.as_ref().and_then(|r| r.get(&m.digest).copied()).unwrap_or(i64::MIN);
                 m.written_at_micros.max(read)
@@ -258,21 +296,38 @@ impl Stash {
             drop(reads);
             while entries > target_entries || bytes > target_bytes {
                 let Some(oldest) = live.pop() else { break };
-                // Already gone (another process, a concurrent delete) counts as evicted too.
-                self.engine().delete(&oldest.digest, &oldest.key).map_err(|e| self.context(e))?;
-                entries -= 1;
-                bytes -= oldest.value_bytes;
-                gone += 1;
-                if let Some(reads) = &self.lifecycle().reads {
+                match remove(&oldest) {
+                    // Removed by this eviction.
+                    Some(true) => {
+                        entries -= 1;
+                        bytes = bytes.saturating_sub(oldest.value_bytes);
+                        gone += 1;
+                    }
+                    // Written again since the scan: it stays, and counts.
+                    Some(false) if self.written_since(&oldest) => {}
+                    // Already gone (another process, a concurrent delete).
+                    Some(false) => {
+                        entries -= 1;
+                        bytes = bytes.saturating_sub(oldest.value_bytes);
+                    }
+                    None => errors += 1,
+                }
+                if let Some(reads) = &life.reads {
                     reads.lock().unwrap_or_else(|e| e.into_inner()).remove(&oldest.digest);
                 }
             }
         }
-        self.lifecycle().evictions.fetch_add(gone, Ordering::Relaxed);
-        let mut state = self.lifecycle().bounds.lock().unwrap_or_else(|e| e.into_inner());
+        life.evictions.fetch_add(gone, Ordering::Relaxed);
+        life.eviction_errors.fetch_add(errors, Ordering::Relaxed);
+        let mut state = life.bounds.lock().unwrap_or_else(|e| e.into_inner());
         state.entries = Some(entries);
         state.bytes = Some(bytes);
-        Ok(())
+    }
+
+    /// Whether `meta`'s entry is still stored (it was written again after the
+    /// scan that reported `meta`, since a conditional delete left it).
+    fn written_since(&self, meta: &EntryMeta) -> bool {
+        self.engine().contains(&meta.digest, &meta.key).unwrap_or(false)
     }
 
     /// Removes expired entries, and with [`Prune::older_than`] entries last
@@ -302,15 +357,26 @@ impl Stash {
         let cutoff = prune.older_than.map(|age| now.saturating_sub(to_micros(age)));
         let mut report = PruneReport { dry_run: prune.dry_run, ..PruneReport::default() };
         for meta in self.engine().scan_meta().map_err(|e| self.context(e))? {
-            let meta = meta.map_err(|e| self.context(e))?;
+            let meta = match meta {
+                Ok(meta) => meta,
+                // A damaged entry does not stop the others from being pruned.
+                Err(_) => {
+                    report.damaged += 1;
+                    continue;
+                }
+            };
             let old = cutoff.is_some_and(|at| meta.written_at_micros < at);
             if !(is_expired(meta.expires_at_micros, now) || old) {
                 continue;
             }
-            if !prune.dry_run {
-                self.engine()
-                    .delete(&meta.digest, &meta.key)
-                    .map_err(|e| self.context(e).with_context("digest", meta.digest))?;
+            // Written again since the scan: no longer old nor expired, so it stays.
+            if !prune.dry_run
+                && !self
+                    .engine()
+                    .delete_unless_rewritten(&meta.digest, &meta.key, meta.written_at_micros)
+                    .map_err(|e| self.context(e).with_context("digest", meta.digest))?
+            {
+                continue;
             }
             report.value_bytes += meta.value_bytes;
             report.entries.push(meta);
@@ -334,12 +400,16 @@ impl Stash {
             misses: life.misses.load(Ordering::Relaxed),
             writes: life.writes.load(Ordering::Relaxed),
             evictions: life.evictions.load(Ordering::Relaxed),
+            eviction_errors: life.eviction_errors.load(Ordering::Relaxed),
             disk_bytes: self.engine().disk_usage().map_err(|e| self.context(e))?,
             ..Stats::default()
         };
         let now = now_micros();
         for meta in self.engine().scan_meta().map_err(|e| self.context(e))? {
-            let meta = meta.map_err(|e| self.context(e))?;
+            let Ok(meta) = meta else {
+                stats.damaged += 1;
+                continue;
+            };
             if is_expired(meta.expires_at_micros, now) {
                 stats.expired += 1;
                 continue;

@@ -107,8 +107,8 @@ mod tests {
 
     #[test]
     fn many_threads_never_hold_one_name_together() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
         use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
         let dir = Arc::new(tempfile::tempdir().unwrap());
         let inside = Arc::new(AtomicUsize::new(0));
         let taken = Arc::new(AtomicUsize::new(0));
@@ -117,7 +117,9 @@ mod tests {
                 let (dir, inside, taken) = (dir.clone(), inside.clone(), taken.clone());
                 std::thread::spawn(move || {
                     for _ in 0..200 {
-                        if let LockAttempt::Acquired(guard) = try_lock_file(dir.path(), &Digest([3; 16])).unwrap() {
+                        if let LockAttempt::Acquired(guard) =
+                            try_lock_file(dir.path(), &Digest([3; 16])).unwrap()
+                        {
                             assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders at once");
                             taken.fetch_add(1, Ordering::SeqCst);
                             std::thread::yield_now();

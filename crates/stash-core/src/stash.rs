@@ -184,8 +184,17 @@ impl Stash {
     }
 
     /// Runs `f` over the plain (decompressed, base64-decoded) form of `bytes`.
+    /// Stored bytes that decode to more than `max_value_bytes` are refused
+    /// (the codecs stop decoding at that size).
     fn with_plain<R>(&self, bytes: &[u8], f: impl FnOnce(&[u8]) -> Result<R>) -> Result<R> {
         if self.inner.identity_encoding {
+            let max = self.inner.config.max_value_bytes;
+            if bytes.len() as u64 > max {
+                return Err(Error::new(
+                    ErrorKind::TooLarge,
+                    format!("a stored value of {} bytes is larger than max_value_bytes ({max})", bytes.len()),
+                ));
+            }
             return f(bytes);
         }
         with_scratch(|buf| {
@@ -220,9 +229,28 @@ impl Stash {
     }
 
     /// Serializes and encodes a value into the bytes the engine stores.
+    ///
+    /// A value whose serialized form is larger than
+    /// [`max_value_bytes`](StashConfig::max_value_bytes) is refused (kind
+    /// [`ErrorKind::TooLarge`]): the stash would refuse to read it back.
     pub fn encode_value<V: Serialize + ?Sized>(&self, value: &V) -> Result<Vec<u8>> {
         let ser = &*self.inner.serializer;
-        self.encode_with(|out| Ok(stash_serial::encode_value(ser, value, out)?)).map_err(|e| self.context(e))
+        let max = self.inner.config.max_value_bytes;
+        self.encode_with(|out| {
+            stash_serial::encode_value(ser, value, out)?;
+            if out.len() as u64 > max {
+                return Err(Error::new(
+                    ErrorKind::TooLarge,
+                    format!(
+                        "the value serializes to {} bytes, more than max_value_bytes ({max}): \
+                         the stash would refuse to read it back",
+                        out.len()
+                    ),
+                ));
+            }
+            Ok(())
+        })
+        .map_err(|e| self.context(e))
     }
 
     /// Decodes stored key bytes (as `raw_keys` yields them) into `K`.
@@ -261,7 +289,8 @@ impl Stash {
             .engine
             .put(&k.digest, &k.bytes, &v, options)
             .map_err(|e| self.key_context(e, &k.digest))?;
-        self.wrote(1, v.len() as u64)
+        self.wrote(1, v.len() as u64);
+        Ok(())
     }
 
     /// The value stored under `key`, or `None`. Reading a value as the wrong
@@ -315,12 +344,37 @@ impl Stash {
     }
 
     /// Removes `key` and returns its value, if it was stored.
+    ///
+    /// The value is returned only to the caller whose removal took it out: of
+    /// two concurrent `pop`s of one entry, one gets the value and the other
+    /// `None`; a value written while a `pop` runs is not removed by it.
     pub fn pop<K: Serialize + ?Sized, V: DeserializeOwned>(&self, key: &K) -> Result<Option<V>> {
-        let value = self.get(key)?;
-        if value.is_some() {
-            self.remove(key)?;
+        /// Rewrites racing one `pop` before it gives up (each is another writer's success).
+        const TRIES: usize = 16;
+        let k = self.encode_key(key)?;
+        let engine = &self.inner.engine;
+        for _ in 0..TRIES {
+            let versions =
+                engine.versions(&k.digest, &k.bytes).map_err(|e| self.key_context(e, &k.digest))?;
+            let Some(newest) = versions.and_then(|mut v| v.pop()) else {
+                self.inner.life.read(&k.digest, false);
+                return Ok(None);
+            };
+            let value = self.decode(&newest.value).map_err(|e| self.key_context(e, &k.digest))?;
+            if engine
+                .delete_unless_rewritten(&k.digest, &k.bytes, newest.written_at_micros)
+                .map_err(|e| self.key_context(e, &k.digest))?
+            {
+                self.inner.life.read(&k.digest, true);
+                return Ok(Some(value));
+            }
+            // Removed by another caller (the next look finds nothing) or written
+            // again (the next look finds the new value).
         }
-        Ok(value)
+        Err(self.key_context(
+            Error::new(ErrorKind::Locked, "pop gave up: the entry was rewritten by others on every try"),
+            &k.digest,
+        ))
     }
 
     /// The value under `key`; when absent, stores `default` and returns it.
@@ -368,7 +422,7 @@ impl Stash {
         let n = batch.len();
         let bytes = batch.iter().map(|(_, v)| v.len() as u64).sum();
         batch.clear();
-        self.wrote(n as u64, bytes)?;
+        self.wrote(n as u64, bytes);
         Ok(n)
     }
 

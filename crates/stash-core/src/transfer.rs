@@ -92,7 +92,7 @@ impl Stash {
                 .put(&target_key.digest, &target_key.bytes, bytes, options)
                 .map_err(|e| target.context(e).with_context("digest", target_key.digest))?;
         }
-        target.wrote(encoded.len() as u64, encoded.iter().map(|b| b.len() as u64).sum())?;
+        target.wrote(encoded.len() as u64, encoded.iter().map(|b| b.len() as u64).sum());
         Ok(encoded.len())
     }
 

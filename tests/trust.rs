@@ -1,0 +1,198 @@
+//! Regression tests for the defects of "Trust I" that live in the stash itself
+//! (not in one engine): eviction that removed fresh writes or stopped at a
+//! damaged entry, `pop` racing `pop`, sub-stashes laid out inside their
+//! parent's data, secrets in `Debug`, and the value-size limit.
+
+use std::sync::{Arc, Barrier};
+
+use hashstash::{ErrorKind, HashStash};
+
+/// The embedded engines this build has.
+fn engines() -> Vec<&'static str> {
+    hashstash::EngineKind::ALL
+        .into_iter()
+        .filter(|k| k.factory().is_some() && !matches!(k.name(), "redis" | "mongo"))
+        .map(|k| k.name())
+        .collect()
+}
+
+fn open(root: &std::path::Path, engine: &str) -> hashstash::Builder {
+    HashStash::builder().root_dir(root).engine(engine).compress("raw")
+}
+
+/// Issue 13 item 6: eviction decided from a snapshot and deleted by key, so an
+/// entry written after its scan could vanish at once. A writer thread keeps a
+/// bounded stash evicting while this thread rewrites one key and reads it back.
+#[test]
+fn eviction_never_removes_a_write_made_after_its_scan() {
+    for engine in engines() {
+        let dir = tempfile::tempdir().unwrap();
+        let stash = open(dir.path(), engine).max_entries(40).open().unwrap();
+        for i in 0..41 {
+            stash.set(&format!("filler {i}"), &i).unwrap();
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let filler = {
+            let (stash, stop) = (stash.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut i = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    stash.set(&format!("filler {}", i % 1000), &i).unwrap();
+                    i += 1;
+                }
+            })
+        };
+        let rounds = if engine == "pairtree" { 60 } else { 300 };
+        let mut lost = 0;
+        for round in 0..rounds {
+            stash.set("hot", &round).unwrap();
+            if stash.get::<_, i32>("hot").unwrap() != Some(round) {
+                lost += 1;
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        filler.join().unwrap();
+        assert_eq!(lost, 0, "{engine}: {lost} of {rounds} fresh writes were evicted at once");
+        assert!(stash.stats().unwrap().evictions > 0, "{engine}: the bound was never reached");
+    }
+}
+
+/// Issue 13 item 7: one entry whose metadata cannot be read made every later
+/// `set` fail (although its value was stored) and the bound stopped holding.
+#[test]
+fn a_damaged_entry_neither_fails_sets_nor_stops_eviction() {
+    let dir = tempfile::tempdir().unwrap();
+    let stash = open(dir.path(), "pairtree").max_entries(5).open().unwrap();
+    stash.set("victim", "v").unwrap();
+    // Make the victim's key file unreadable (a folder where the file was: even
+    // root cannot read it).
+    let key_file =
+        walk(stash.path()).into_iter().find(|p| p.file_name().is_some_and(|n| n == ".key")).unwrap();
+    std::fs::remove_file(&key_file).unwrap();
+    std::fs::create_dir(&key_file).unwrap();
+    for i in 0..30 {
+        stash.set(&i, &i).unwrap_or_else(|e| panic!("set {i} failed because of another entry: {e}"));
+    }
+    let stats = stash.stats().unwrap();
+    assert!(stats.entries <= 5, "the bound stopped holding: {stats:?}");
+    assert_eq!(stats.damaged, 1, "{stats:?}");
+    assert!(stats.eviction_errors > 0, "{stats:?}");
+    assert_eq!(stash.get::<_, i32>(&29).unwrap(), Some(29));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// Issue 13 ("Also"): `pop` ignored whether its removal removed anything, so
+/// two concurrent `pop`s could both return the value.
+#[test]
+fn only_one_of_many_concurrent_pops_gets_the_value() {
+    for engine in engines() {
+        let dir = tempfile::tempdir().unwrap();
+        let stash = open(dir.path(), engine).open().unwrap();
+        let rounds = if engine == "pairtree" { 20 } else { 100 };
+        for round in 0..rounds {
+            stash.set("k", &round).unwrap();
+            let barrier = Arc::new(Barrier::new(6));
+            let poppers: Vec<_> = (0..6)
+                .map(|_| {
+                    let (stash, barrier) = (stash.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        stash.pop::<_, i32>("k").unwrap()
+                    })
+                })
+                .collect();
+            let got: Vec<i32> = poppers.into_iter().filter_map(|t| t.join().unwrap()).collect();
+            assert_eq!(got, [round], "{engine}: round {round}");
+            assert!(!stash.contains("k").unwrap());
+        }
+    }
+}
+
+/// Issue 13 item 9: `sub("data.db")` was created inside the parent's data, so
+/// `parent.clear()` wiped it; a `dbname` through another stash's `data.db` nested
+/// the same way.
+#[test]
+fn layout_names_are_refused_and_subs_survive_their_parents_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let parent = open(dir.path(), "pairtree").open().unwrap();
+    for name in ["data.db", "a/data.db", "data.db/x", ".locks"] {
+        let err = parent.sub(name).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Config, "{name}: {err}");
+    }
+    let err = open(dir.path(), "pairtree").dbname("main/pairtree.hashstash.raw/data.db").open().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+
+    let child = parent.sub("child").unwrap();
+    let grandchild = child.sub("a/b").unwrap();
+    child.set("k", "child").unwrap();
+    grandchild.set("k", "grandchild").unwrap();
+    parent.set("k", "parent").unwrap();
+    parent.clear().unwrap();
+    assert_eq!(child.get::<_, String>("k").unwrap().as_deref(), Some("child"));
+    assert_eq!(grandchild.get::<_, String>("k").unwrap().as_deref(), Some("grandchild"));
+    assert!(
+        !child.path().starts_with(parent.path()),
+        "{} inside {}",
+        child.path().display(),
+        parent.path().display()
+    );
+    // The child keeps the root as configured; its dbname carries the sub path.
+    assert_eq!(child.config().root_dir, parent.config().root_dir);
+    assert_eq!(child.config().dbname, "main/pairtree.hashstash.raw/child");
+    assert_eq!(child.path(), parent.path().parent().unwrap().join("child/pairtree.hashstash.raw/data.db"));
+}
+
+/// Issue 13 item 15: `{:?}` of a stash printed its server URL, password included.
+#[test]
+fn debug_display_and_saved_configs_never_show_a_password() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in ["redis://admin:s3cr3t@db.example:6379/0", "redis+unix:///run/redis.sock?db=0&pass=s3cr3t"] {
+        let stash = open(dir.path(), "memory").url(url).open().unwrap();
+        for shown in [
+            format!("{stash:?}"),
+            format!("{stash}"),
+            format!("{:?}", stash.config()),
+            serde_json::to_string(stash.config()).unwrap(),
+        ] {
+            assert!(!shown.contains("s3cr3t"), "{shown}");
+        }
+        let saved = serde_json::to_string(&stash.config().with_secrets()).unwrap();
+        assert!(saved.contains("s3cr3t"), "asked for, the URL is saved whole: {saved}");
+    }
+}
+
+/// Issue 13 item 2, at the stash level: a value larger than `max_value_bytes`
+/// is refused when written (it could not be read back), and a stash with a
+/// smaller limit refuses to read it, with kind `TooLarge`, while the rest of
+/// the stash stays readable.
+#[test]
+fn values_over_the_size_limit_are_refused_both_ways() {
+    for compress in hashstash::available_compressors() {
+        let dir = tempfile::tempdir().unwrap();
+        let builder = || open(dir.path(), "pairtree").compress(compress);
+        let small = builder().max_value_bytes(1000).open().unwrap();
+        let err = small.set("big", &"x".repeat(2000)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TooLarge, "{compress}: {err}");
+        assert!(!small.contains("big").unwrap());
+
+        let large = builder().open().unwrap();
+        large.set("big", &"x".repeat(2000)).unwrap();
+        large.set("small", "ok").unwrap();
+        let err = small.get::<_, String>("big").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TooLarge, "{compress}: {err}");
+        assert!(err.context_value("digest").is_some(), "{err}");
+        assert_eq!(small.get::<_, String>("small").unwrap().as_deref(), Some("ok"));
+    }
+}
