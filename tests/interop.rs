@@ -307,3 +307,45 @@ fn compatible_mode_refuses_what_python_cannot_share() {
     let cfg: StashConfig = serde_json::from_str(r#"{"python_compatible":true,"engine":"lmdb"}"#).unwrap();
     assert!(cfg.python_compatible);
 }
+
+/// Issue 22 item 9: one `root_dir` string names one folder in both languages.
+/// Python 1.2 resolves a relative *path* (`./x`, `a/b`, `.x`) from the working
+/// folder and nests a bare *name* under its cache root; so does `resolved_root`.
+#[test]
+fn relative_roots_resolve_like_python() {
+    let Some(python) = python() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let cache_root = tempfile::tempdir().unwrap();
+    let roots = ["./mycache", "data/cache", ".hidden", "bare_name"];
+    let code = format!(
+        "import json\nfrom hashstash import HashStash\nprint(json.dumps([HashStash(root_dir=r).root_dir for r in {roots:?}]))"
+    );
+    let out = Command::new(&python)
+        .args(["-c", &code])
+        .current_dir(work.path())
+        .env("HASHSTASH_ROOT_DIR", cache_root.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let python_roots: Vec<PathBuf> = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    // The same rule, applied by Rust from its own working folder and cache root.
+    let cwd = std::env::current_dir().unwrap();
+    let rust_cache_root = StashConfig { root_dir: "x".into(), ..StashConfig::default() }
+        .resolved_root()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    for (root, from_python) in roots.iter().zip(python_roots) {
+        let rust = StashConfig { root_dir: root.into(), ..StashConfig::default() }.resolved_root().unwrap();
+        let expected_rust = if let Ok(rest) = from_python.strip_prefix(work.path()) {
+            cwd.join(rest)
+        } else if let Ok(rest) = from_python.strip_prefix(cache_root.path()) {
+            rust_cache_root.join(rest)
+        } else {
+            from_python.clone()
+        };
+        assert_eq!(rust, expected_rust, "root_dir {root:?}: Python gave {}", from_python.display());
+    }
+}

@@ -104,3 +104,42 @@ fn tmp_stashes_on_every_engine_go_away() {
         }
     }
 }
+
+/// Issue 22 item 11: with the same serializer and compressor, `migrate` and
+/// `copy_to` copied stored key bytes as they were, so an entry whose key was
+/// written non-canonically (unsorted map fields, by an older writer or another
+/// program) was listed in the target but never found by `get`. Keys are now
+/// re-encoded canonically, which makes migrating the way to repair such a stash.
+#[test]
+fn migrate_and_copy_make_non_canonical_keys_reachable() {
+    use std::collections::BTreeMap;
+    let dir = tempfile::tempdir().unwrap();
+    for (i, engine) in engines().into_iter().enumerate() {
+        for compress in ["raw", "lz4"] {
+            let build = |name: &str| {
+                HashStash::builder()
+                    .root_dir(dir.path().join(format!("{engine}-{compress}-{i}-{name}")))
+                    .engine(engine)
+                    .compress(compress)
+            };
+            let source = build("source").open().unwrap();
+            // What another writer stored: the same map with its fields unsorted.
+            let plain = br#"{"model":"gpt","idx":3}"#;
+            let key = source.encoding().encode_to_vec(plain).unwrap();
+            let digest = source.config().digest.digest(&key);
+            let value = source.encode_value("answer").unwrap();
+            source.engine().put(&digest, &key, &value, hashstash::WriteOptions::REPLACE).unwrap();
+            let canonical = BTreeMap::from([("idx", hashstash::Value::Int(3)), ("model", "gpt".into())]);
+            assert_eq!(source.get::<_, String>(&canonical).unwrap(), None, "{engine}: the source cannot find it");
+
+            let migrated = build("migrated").open().unwrap();
+            let report = source.migrate(&migrated, false).unwrap();
+            assert!(report.failures.is_empty(), "{engine}: {:?}", report.failures);
+            assert_eq!(migrated.get::<_, String>(&canonical).unwrap().as_deref(), Some("answer"), "{engine}");
+
+            let copied = build("copied").open().unwrap();
+            assert_eq!(source.copy_to(&copied).unwrap(), 1);
+            assert_eq!(copied.get::<_, String>(&canonical).unwrap().as_deref(), Some("answer"), "{engine}");
+        }
+    }
+}

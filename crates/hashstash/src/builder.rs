@@ -36,7 +36,9 @@ impl Builder {
         Builder { config, factory: None }
     }
 
-    /// Root directory; a relative one lives under `$HASHSTASH_ROOT_DIR` or `~/.cache/hashstash`.
+    /// Root directory. A bare name (`"project_stash"`) lives under `$HASHSTASH_ROOT_DIR` or
+    /// `~/.cache/hashstash`; a relative path (`"./cache"`, `"data/cache"`) resolves from the
+    /// working folder, as in the Python library; `~/` is the home folder.
     pub fn root_dir(mut self, root_dir: impl Into<PathBuf>) -> Self {
         self.config.root_dir = root_dir.into();
         self

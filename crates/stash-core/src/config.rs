@@ -38,7 +38,9 @@ pub const LOCKS_NAME: &str = ".locks";
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct StashConfig {
-    /// Root directory; relative roots live under `$HASHSTASH_ROOT_DIR` or `~/.cache/hashstash`.
+    /// Root directory. A bare name lives under `$HASHSTASH_ROOT_DIR` or
+    /// `~/.cache/hashstash`; a relative path (`./x`, `a/b`) resolves from the
+    /// working folder, as in the Python library ([`StashConfig::resolved_root`]).
     pub root_dir: PathBuf,
     /// The database (sub-folder) name under the root; may contain `/`, never `..`.
     pub dbname: String,
@@ -156,17 +158,40 @@ impl StashConfig {
         format!("{}.{}.{}{}", self.engine, self.serializer, self.compress, b64)
     }
 
-    /// The absolute root: `root_dir` itself when absolute, else under
-    /// `$HASHSTASH_ROOT_DIR` or `~/.cache/hashstash`.
+    /// The absolute root, by the Python library's rule (hashstash 1.2), so one
+    /// `root_dir` string names one folder in both languages:
+    ///
+    /// | `root_dir` | resolves to |
+    /// |---|---|
+    /// | absolute (`/srv/cache`) | itself |
+    /// | `~` or `~/...` | under the home folder |
+    /// | a relative *path*: has a `/` or starts with `.` (`./mycache`, `data/cache`) | from the working folder |
+    /// | a bare *name* (`mycache`) | under `$HASHSTASH_ROOT_DIR`, else `~/.cache/hashstash` |
+    ///
+    /// `..` is refused anywhere in it (a `Config` error).
     pub fn resolved_root(&self) -> Result<PathBuf> {
         check_no_escape("root_dir", &self.root_dir)?;
-        if self.root_dir.as_os_str().is_empty() {
+        let root = &self.root_dir;
+        if root.as_os_str().is_empty() {
             return Err(Error::new(ErrorKind::Config, "root_dir is empty"));
         }
-        if self.root_dir.is_absolute() {
-            return Ok(self.root_dir.clone());
+        if root.is_absolute() {
+            return Ok(root.clone());
         }
-        Ok(base_dir()?.join(&self.root_dir))
+        let text = root.to_string_lossy();
+        if let Ok(rest) = root.strip_prefix("~") {
+            let home = home_dir().ok_or_else(|| {
+                Error::new(ErrorKind::Config, "root_dir starts with `~` but $HOME is not set")
+                    .with_context("root_dir", root.display())
+            })?;
+            return Ok(home.join(rest));
+        }
+        if text.contains(std::path::MAIN_SEPARATOR) || text.contains('/') || text.starts_with('.') {
+            let cwd = std::env::current_dir()
+                .map_err(|e| Error::io(e, "find the working folder to place a relative root_dir", root))?;
+            return Ok(cwd.join(root.strip_prefix(".").unwrap_or(root)));
+        }
+        Ok(base_dir()?.join(root))
     }
 
     /// `<root>/<dbname>/<engine>.<serializer>.<compress>[+b64]`.
@@ -567,6 +592,20 @@ mod tests {
             c.data_path().unwrap(),
             PathBuf::from("/srv/project_stash/sub_stash/pairtree.hashstash.lz4+b64/data.db")
         );
+    }
+
+    #[test]
+    fn relative_roots_resolve_as_in_python() {
+        let cwd = std::env::current_dir().unwrap();
+        let root = |r: &str| cfg(r, "main").resolved_root().unwrap();
+        assert_eq!(root("./mycache"), cwd.join("mycache"));
+        assert_eq!(root("data/cache"), cwd.join("data/cache"));
+        assert_eq!(root(".hidden"), cwd.join(".hidden"));
+        assert_eq!(root("/srv/x"), PathBuf::from("/srv/x"));
+        if let Some(home) = home_dir() {
+            assert_eq!(root("~/stash"), home.join("stash"));
+        }
+        assert_eq!(root("bare_name"), base_dir().unwrap().join("bare_name"));
     }
 
     #[test]

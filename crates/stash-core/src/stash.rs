@@ -519,8 +519,8 @@ impl Stash {
         if same_bytes {
             for record in other.inner.engine.scan().map_err(|e| other.context(e))? {
                 let record = record.map_err(|e| other.context(e))?;
-                let digest = self.inner.config.digest.digest(&record.key);
-                batch.push((EncodedKey { bytes: record.key, digest }, record.value));
+                let key = other.key_for(self, &record.key).map_err(|e| e.with_context("digest", record.digest))?;
+                batch.push((key, record.value));
                 if batch.len() == BATCH {
                     written += self.put_batch(&mut batch)?;
                 }

@@ -6,7 +6,7 @@ use stash_serial::Value;
 
 use crate::error::{Error, Result};
 use crate::lifecycle::SetOptions;
-use crate::stash::{Stash, Versioned};
+use crate::stash::{EncodedKey, Stash, Versioned};
 
 /// What a [`Stash::migrate`] did, or in a dry run would do.
 #[derive(Debug, Default)]
@@ -22,8 +22,25 @@ pub struct MigrateReport {
 }
 
 impl Stash {
+    /// The key `key` (as this stash stores it) has in `target`, re-encoded
+    /// canonically: a key written non-canonically (by an older writer or another
+    /// program, say a map with unsorted fields) is found by `get` in the target,
+    /// so moving entries is also how such a stash is repaired, as in the Python
+    /// library's legacy recovery. A key of a serializer that is not
+    /// self-describing (`postcard`) cannot be decoded without its type, and is
+    /// copied as stored when the target uses the same serializer and encoding.
+    pub(crate) fn key_for(&self, target: &Stash, key: &[u8]) -> Result<EncodedKey> {
+        let same_bytes = self.config().serializer == target.config().serializer
+            && self.encoding().label() == target.encoding().label();
+        if same_bytes && !self.serializer().is_self_describing() {
+            return Ok(EncodedKey { bytes: key.to_vec(), digest: target.config().digest.digest(key) });
+        }
+        target.encode_key(&self.decode_key::<Value>(key)?)
+    }
+
     /// Copies every entry into `other`, which may use another engine,
-    /// serializer or compressor; returns how many entries were copied.
+    /// serializer or compressor; returns how many entries were copied. Keys are
+    /// re-encoded canonically on the way (see [`Stash::migrate`]).
     /// Same as `other.update_from(self)`: only the newest version of each key
     /// is copied (use [`Stash::migrate`] to keep append-mode histories).
     pub fn copy_to(&self, other: &Stash) -> Result<usize> {
@@ -39,6 +56,9 @@ impl Stash {
     ///
     /// Converting between serializers decodes entries as [`Value`], which needs
     /// a self-describing source serializer (`hashstash`, `json`, `msgpack`).
+    /// Keys are always re-encoded canonically (decoded as [`Value`] and encoded
+    /// again, at about the cost of one `get` per entry), so an entry whose key
+    /// was written non-canonically becomes reachable in the target.
     pub fn migrate(&self, target: &Stash, dry_run: bool) -> Result<MigrateReport> {
         let mut report = MigrateReport { dry_run, ..MigrateReport::default() };
         let same_bytes = self.config().serializer == target.config().serializer
@@ -62,13 +82,7 @@ impl Stash {
         let digest = self.config().digest.digest(key);
         let versions = self.engine().versions(&digest, key).map_err(|e| self.context(e))?.unwrap_or_default();
         let append = versions.len() > 1;
-        let key_value: Option<Value> = if same_bytes { None } else { Some(self.decode_key(key)?) };
-        let target_key = match &key_value {
-            None => {
-                crate::stash::EncodedKey { bytes: key.to_vec(), digest: target.config().digest.digest(key) }
-            }
-            Some(k) => target.encode_key(k)?,
-        };
+        let target_key = self.key_for(target, key)?;
         let mut encoded = Vec::with_capacity(versions.len());
         for v in &versions {
             let bytes = if same_bytes {
