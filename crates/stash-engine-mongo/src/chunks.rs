@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Bson, RawBsonRef, RawDocumentBuf, doc};
 use mongodb::sync::{Collection, Database};
-use stash_core::{Error, Result};
+use stash_core::{Error, ErrorKind, Result};
 
 use crate::client::backend;
 use crate::layout::{self, CHUNK_BYTES, StoredValue, corrupt};
@@ -27,6 +27,8 @@ pub(crate) struct Chunks {
     pub collection: Collection<RawDocumentBuf>,
     pub url: String,
     pub namespace: String,
+    /// The stash's `max_value_bytes`: a stored size over it is refused before anything is read.
+    pub max_value_bytes: u64,
 }
 
 impl Chunks {
@@ -59,7 +61,7 @@ impl Chunks {
             if failed {
                 self.remove(&ids);
                 return Err(Error::new(
-                    stash_core::ErrorKind::Backend,
+                    ErrorKind::Backend,
                     "cannot store a large value's chunks: the MongoDB server refused them",
                 )
                 .with_context("url", &self.url)
@@ -89,11 +91,33 @@ impl Chunks {
     }
 
     /// The bytes of a stored value, reading its chunks if it has any.
+    ///
+    /// The stored `size` never sizes anything: it is checked against the
+    /// chunks the version lists (each holds at most [`CHUNK_BYTES`]) and the
+    /// stash's `max_value_bytes` before a chunk is read, reading stops as soon
+    /// as the chunks hold more than it claims, and the value is assembled
+    /// from what was actually read.
     pub(crate) fn load(&self, value: StoredValue<'_>) -> Result<Vec<u8>> {
         let (size, ids) = match value {
             StoredValue::Inline(bytes) => return Ok(bytes.to_vec()),
             StoredValue::Chunked { size, ids } => (size, ids),
         };
+        let most = (ids.len() as u64).saturating_mul(CHUNK_BYTES as u64);
+        if size as u64 > most {
+            return Err(corrupt(&format!(
+                "a large value claims {size} bytes but lists {} chunks of at most {CHUNK_BYTES} bytes",
+                ids.len()
+            )));
+        }
+        if size as u64 > self.max_value_bytes {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!(
+                    "a stored value of {size} bytes is larger than max_value_bytes ({})",
+                    self.max_value_bytes
+                ),
+            ));
+        }
         let wanted: Vec<Bson> = ids.iter().map(|id| Bson::ObjectId(*id)).collect();
         let cursor = self
             .collection
@@ -101,16 +125,21 @@ impl Chunks {
             .batch_size(2)
             .run()
             .map_err(|e| self.error(e, "read a large value"))?;
-        let mut parts: HashMap<ObjectId, Vec<u8>> = HashMap::with_capacity(ids.len());
+        let mut parts: HashMap<ObjectId, Vec<u8>> = HashMap::new();
+        let mut read = 0usize;
         for doc in cursor {
             let doc = doc.map_err(|e| self.error(e, "read a large value"))?;
             let id = layout::id(&doc)?;
             let Ok(Some(RawBsonRef::Binary(data))) = doc.get("data") else {
                 return Err(corrupt("a chunk has no binary `data`"));
             };
+            read = read.saturating_add(data.bytes.len());
+            if read > size {
+                return Err(corrupt(&format!("the chunks of a large value hold more than its {size} bytes")));
+            }
             parts.insert(id, data.bytes.to_vec());
         }
-        let mut out = Vec::with_capacity(size);
+        let mut out = Vec::with_capacity(read);
         for id in &ids {
             let part =
                 parts.get(id).ok_or_else(|| corrupt(&format!("chunk {id} of a large value is missing")))?;

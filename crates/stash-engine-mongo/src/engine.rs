@@ -72,7 +72,12 @@ struct WriteError {
 impl MongoEngine {
     /// Opens the collection `collection` of `database`, creating its index
     /// (which also checks that the server answers).
-    pub(crate) fn open(conn: Connection, database: &str, collection: &str) -> Result<MongoEngine> {
+    pub(crate) fn open(
+        conn: Connection,
+        database: &str,
+        collection: &str,
+        max_value_bytes: u64,
+    ) -> Result<MongoEngine> {
         let db = conn.client.database(database);
         let namespace = format!("{database}.{collection}");
         let chunks = Chunks {
@@ -80,6 +85,7 @@ impl MongoEngine {
             collection: db.collection::<RawDocumentBuf>(&format!("{collection}.chunks")),
             url: conn.shown_url.clone(),
             namespace: format!("{namespace}.chunks"),
+            max_value_bytes,
         };
         let engine = MongoEngine {
             collection: db.collection::<RawDocumentBuf>(collection),
@@ -216,11 +222,13 @@ impl MongoEngine {
             };
             let appending = options.append && live;
             let inline_now = match &current {
-                Some(doc) if appending => layout::inline(doc)?.max(0) as usize,
+                Some(doc) if appending => usize::try_from(layout::inline(doc)?).unwrap_or(0),
                 _ => 0,
             };
             let chunked = value.len() > INLINE_VALUE_BYTES
-                || (appending && inline_now + key.len() + value.len() > INLINE_BUDGET_BYTES);
+                || (appending
+                    && inline_now.saturating_add(key.len()).saturating_add(value.len())
+                        > INLINE_BUDGET_BYTES);
             if chunked && chunks.is_none() {
                 *chunks = Some(self.chunks.insert(layout::object_id(digest), at, value)?);
             }
@@ -319,13 +327,15 @@ fn record_key(doc: &RawDocument) -> Result<Record> {
 }
 
 fn meta(doc: &RawDocument) -> Result<EntryMeta> {
+    let digest = layout::digest(doc)?;
+    let located = |e: Error| e.with_context("digest", digest);
     Ok(EntryMeta {
-        digest: layout::digest(doc)?,
-        key: layout::key(doc)?.to_vec(),
-        written_at_micros: layout::written_at(doc)?,
-        expires_at_micros: layout::expires_at(doc)?,
-        versions: layout::count(doc)?.max(0) as u64,
-        value_bytes: layout::bytes(doc)?.max(0) as u64,
+        digest,
+        key: layout::key(doc).map_err(located)?.to_vec(),
+        written_at_micros: layout::written_at(doc).map_err(located)?,
+        expires_at_micros: layout::expires_at(doc).map_err(located)?,
+        versions: layout::count(doc).map_err(located)?,
+        value_bytes: layout::bytes(doc).map_err(located)?,
     })
 }
 

@@ -326,14 +326,32 @@ pub(crate) fn written_at(doc: &RawDocument) -> Result<i64> {
     number_field(doc, "written_at")
 }
 
-/// How many versions are kept.
-pub(crate) fn count(doc: &RawDocument) -> Result<i64> {
-    number_field(doc, "count")
+/// The least bytes one version takes in an entry document (`{at: Int64}` in
+/// the `versions` array): a stored count is checked against it.
+const MIN_VERSION_BYTES: u64 = 16;
+
+/// How many versions are kept: at least one, and no more than a document
+/// of [`MAX_DOCUMENT_BYTES`] can list.
+pub(crate) fn count(doc: &RawDocument) -> Result<u64> {
+    let count = number_field(doc, "count")?;
+    match u64::try_from(count) {
+        Ok(n) if n >= 1 && n <= MAX_DOCUMENT_BYTES as u64 / MIN_VERSION_BYTES => Ok(n),
+        _ => Err(corrupt(&format!("field `count` ({count}) is not a possible number of versions"))),
+    }
 }
 
-/// Value bytes over all versions.
-pub(crate) fn bytes(doc: &RawDocument) -> Result<i64> {
-    number_field(doc, "bytes")
+/// Value bytes over all versions: never negative, and never more than the
+/// entry can hold inline ([`INLINE_BUDGET_BYTES`]) plus its listed chunks.
+pub(crate) fn bytes(doc: &RawDocument) -> Result<u64> {
+    let bytes = number_field(doc, "bytes")?;
+    let chunks = chunk_ids(doc)?.len() as u64;
+    let most = (INLINE_BUDGET_BYTES as u64).saturating_add(chunks.saturating_mul(CHUNK_BYTES as u64));
+    match u64::try_from(bytes) {
+        Ok(b) if b <= most => Ok(b),
+        _ => Err(corrupt(&format!(
+            "field `bytes` ({bytes}) is more than the entry and its {chunks} chunks hold"
+        ))),
+    }
 }
 
 /// The document's `_id`.

@@ -303,7 +303,7 @@ impl MongoOptions {
             .clone()
             .or_else(|| conn.url_database.clone())
             .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
-        MongoEngine::open(conn, &database, &collection_name(path))
+        MongoEngine::open(conn, &database, &collection_name(path), config.max_value_bytes)
     }
 }
 

@@ -172,7 +172,7 @@ impl<T> ValueScan<T> {
                 Ok(Some(mongodb::bson::RawBsonRef::Double(f))) => f.max(0.0) as usize,
                 _ => 0,
             };
-            Ok((layout::id(doc)?, key + inline))
+            Ok((layout::id(doc)?, key.saturating_add(inline)))
         });
         ValueScan {
             ids: Scan::new(collection.clone(), spec, url.clone(), namespace.clone(), size),
@@ -218,7 +218,7 @@ impl<T> Iterator for ValueScan<T> {
                 return None;
             }
             let mut group = Vec::new();
-            let mut bytes = 0;
+            let mut bytes = 0usize;
             loop {
                 let next = match self.carry.take() {
                     Some(item) => item,
@@ -237,11 +237,13 @@ impl<T> Iterator for ValueScan<T> {
                         }
                     },
                 };
-                if !group.is_empty() && (bytes + next.1 > GROUP_BYTES || group.len() == GROUP_DOCS) {
+                if !group.is_empty()
+                    && (bytes.saturating_add(next.1) > GROUP_BYTES || group.len() == GROUP_DOCS)
+                {
                     self.carry = Some(next);
                     break;
                 }
-                bytes += next.1;
+                bytes = bytes.saturating_add(next.1);
                 group.push(next.0);
             }
             if !group.is_empty()

@@ -278,3 +278,71 @@ fn a_server_that_is_down_fails_fast_naming_the_url() {
     let err = Stash::open(config("http://nope", "bad"), Arc::new(Mongo)).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
 }
+
+/// Sets `fields` (dotted paths allowed) on the stored document of `key`, with the driver.
+fn plant(url: &str, stash: &Stash, key: &str, fields: Document) {
+    let digest = stash.encode_key(key).unwrap().digest;
+    let id = mongodb::bson::oid::ObjectId::from_bytes(digest.0[..12].try_into().unwrap());
+    let client = Client::with_uri_str(url).expect("client");
+    let done = client
+        .database("hashstash")
+        .collection::<Document>(&collection_name(stash.path()))
+        .update_one(doc! { "_id": id }, doc! { "$set": fields })
+        .run()
+        .expect("plant");
+    assert_eq!(done.matched_count, 1);
+}
+
+/// Stored sizes and counts that lie (planted on the server) are `Corrupt`
+/// errors naming the digest: a chunked value's `size` never sizes an
+/// allocation (`1e15` used to abort the process) and chunks are read only
+/// as far as it allows; a negative `count` or `bytes` is not read as 0. Other
+/// keys stay readable.
+#[test]
+fn lying_sizes_are_corrupt_not_allocations() {
+    let Some(url) = service_url(VAR) else { return };
+    let s = open(config(&url, "lying"));
+    let big = vec![5u8; INLINE_VALUE_BYTES + 10];
+    s.set("victim", &big).unwrap();
+    s.set("small", "s").unwrap();
+    s.set("bystander", "b").unwrap();
+    let digest = s.encode_key("victim").unwrap().digest.to_string();
+    for size in [1_000_000_000_000_000i64, i64::MAX, 16 << 20, 1] {
+        plant(&url, &s, "victim", doc! { "versions.0.size": size });
+        let err = s.get::<_, Vec<u8>>("victim").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "size = {size}: {err}");
+        assert_eq!(err.context_value("digest"), Some(digest.as_str()), "size = {size}: {err}");
+        let err = s.get_all::<_, Vec<u8>>("victim").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "size = {size}: {err}");
+        assert_eq!(s.get::<_, String>("bystander").unwrap().as_deref(), Some("b"));
+    }
+    let size = s.encode_value(&big).unwrap().len() as i64;
+    plant(&url, &s, "victim", doc! { "versions.0.size": size });
+    // The size is honest again, but over the limit of this handle: refused before it is read.
+    let strict = open(StashConfig { max_value_bytes: 1 << 20, ..s.config().clone() });
+    assert_eq!(strict.get::<_, Vec<u8>>("victim").unwrap_err().kind(), ErrorKind::TooLarge);
+    assert_eq!(s.get::<_, Vec<u8>>("victim").unwrap(), Some(big));
+
+    let small = s.encode_key("small").unwrap().digest.to_string();
+    for lie in [
+        doc! { "count": -1i64 },
+        doc! { "count": 0i64 },
+        doc! { "count": 1_000_000_000_000_000i64 },
+        doc! { "count": 1i64, "bytes": -5i64 },
+        doc! { "bytes": 1_000_000_000_000_000_000i64 },
+    ] {
+        plant(&url, &s, "small", lie.clone());
+        let metas: Vec<_> = s.engine().scan_meta().unwrap().collect();
+        assert_eq!(metas.len(), 3, "{lie}");
+        let bad: Vec<_> = metas.iter().filter_map(|m| m.as_ref().err()).collect();
+        assert_eq!(bad.len(), 1, "{lie}: {metas:?}");
+        assert_eq!(bad[0].kind(), ErrorKind::Corrupt, "{lie}: {}", bad[0]);
+        assert_eq!(bad[0].context_value("digest"), Some(small.as_str()), "{lie}: {}", bad[0]);
+        let _ = s.stats();
+        assert_eq!(s.get::<_, String>("bystander").unwrap().as_deref(), Some("b"));
+        assert_eq!(s.get::<_, String>("small").unwrap().as_deref(), Some("s"), "the value itself is intact");
+    }
+    s.set("small", "again").unwrap();
+    assert!(s.engine().scan_meta().unwrap().all(|m| m.is_ok()));
+    s.clear().unwrap();
+}

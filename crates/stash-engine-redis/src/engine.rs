@@ -1,6 +1,6 @@
 //! The engine: one namespace of one server or cluster.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::path::Path;
@@ -100,6 +100,8 @@ pub(crate) struct Shared {
     keys: Keys,
     namespace: String,
     trips: Arc<AtomicU64>,
+    /// The stash's `max_value_bytes`: what stored sizes are checked against.
+    max_value_bytes: u64,
 }
 
 impl Shared {
@@ -141,9 +143,14 @@ fn parse_i64(bytes: &[u8]) -> Option<i64> {
 }
 
 impl RedisEngine {
-    pub(crate) fn new(pool: Arc<Pool>, namespace: String, trips: Arc<AtomicU64>) -> RedisEngine {
+    pub(crate) fn new(
+        pool: Arc<Pool>,
+        namespace: String,
+        trips: Arc<AtomicU64>,
+        max_value_bytes: u64,
+    ) -> RedisEngine {
         let keys = Keys::new(&namespace);
-        RedisEngine { shared: Arc::new(Shared { pool, keys, namespace, trips }) }
+        RedisEngine { shared: Arc::new(Shared { pool, keys, namespace, trips, max_value_bytes }) }
     }
 
     /// The namespace: every Redis key of this stash starts with `hs:{<namespace>}:`.
@@ -358,8 +365,10 @@ impl Engine for RedisEngine {
             return Ok(None);
         }
         let corrupt = |why: &str| self.shared.corrupt(digest.as_bytes(), why);
-        let field = |name: &[u8]| fields.iter().find(|(f, _)| f == name).map(|(_, v)| v);
-        let number = |name: &[u8]| field(name).and_then(|v| parse_i64(v));
+        let fields: HashMap<&[u8], &[u8]> =
+            fields.iter().map(|(f, v)| (f.as_slice(), v.as_slice())).collect();
+        let field = |name: &[u8]| fields.get(name).copied();
+        let number = |name: &[u8]| field(name).and_then(parse_i64);
         let stored = field(b"k").ok_or_else(|| corrupt("no key"))?;
         if stored != key {
             return Err(key_mismatch(digest));
@@ -368,17 +377,49 @@ impl Engine for RedisEngine {
             return Ok(None);
         }
         let older = number(b"n").ok_or_else(|| corrupt("no version count"))?;
-        let mut versions = Vec::with_capacity(older as usize + 1);
+        // Checked against what the hash holds before it sizes anything.
+        let older = older_versions(older, fields.len() as u64).map_err(|why| corrupt(&why))?;
+        let mut versions = Vec::with_capacity(older + 1);
         for i in 1..=older {
             let value = field(format!("o{i}").as_bytes()).ok_or_else(|| corrupt("a version is missing"))?;
             let at =
                 number(format!("s{i}").as_bytes()).ok_or_else(|| corrupt("a version time is missing"))?;
-            versions.push(Version { number: i as u64, written_at_micros: at, value: value.clone() });
+            versions.push(Version { number: i as u64, written_at_micros: at, value: value.to_vec() });
         }
         let value = field(b"v").ok_or_else(|| corrupt("no value"))?;
         let at = number(b"t").ok_or_else(|| corrupt("no write time"))?;
-        versions.push(Version { number: older as u64 + 1, written_at_micros: at, value: value.clone() });
+        versions.push(Version { number: older as u64 + 1, written_at_micros: at, value: value.to_vec() });
         Ok(Some(versions))
+    }
+}
+
+/// The fields every entry's hash has: `k v t n b w`.
+const FIXED_FIELDS: u64 = 6;
+
+/// The stored count of older versions `n`, checked against the number of
+/// fields the entry's hash actually has (six of its own, and two for each
+/// older version, `o<i>` and `s<i>`): a count the hash cannot hold is a
+/// damaged entry, never the size of an allocation.
+fn older_versions(n: i64, hash_fields: u64) -> std::result::Result<usize, String> {
+    match u64::try_from(n) {
+        Ok(n)
+            if n.checked_mul(2)
+                .and_then(|f| f.checked_add(FIXED_FIELDS))
+                .is_some_and(|f| f <= hash_fields) =>
+        {
+            usize::try_from(n).map_err(|_| format!("version count {n} does not fit this machine"))
+        }
+        _ => Err(format!("version count {n} does not match the {hash_fields} fields stored")),
+    }
+}
+
+/// The stored value bytes `b` of an entry with `versions` versions, checked:
+/// never negative, and never more than `versions` values of at most
+/// `max_value_bytes` each.
+fn stored_bytes(b: i64, versions: u64, max_value_bytes: u64) -> std::result::Result<u64, String> {
+    match u64::try_from(b) {
+        Ok(b) if versions.checked_mul(max_value_bytes).is_none_or(|most| b <= most) => Ok(b),
+        _ => Err(format!("value size {b} is impossible for {versions} versions")),
     }
 }
 
@@ -454,8 +495,25 @@ impl Scan {
                     cmd.arg(*f);
                 }
                 pipe.add(cmd);
+                if mode == Mode::Meta {
+                    // How many fields the hash has: what the stored counts are checked against.
+                    pipe.add(redis::cmd("HLEN").arg(keys.entry(d)).clone());
+                }
             }
-            let rows: Vec<Vec<Option<Vec<u8>>>> = s.run_pipe(&pipe)?;
+            let replies: Vec<redis::Value> = s.run_pipe(&pipe)?;
+            let mut rows = Vec::with_capacity(digests.len());
+            let mut replies = replies.into_iter();
+            for _ in &digests {
+                let row: Vec<Option<Vec<u8>>> = match replies.next() {
+                    Some(v) => redis::from_redis_value(v)?,
+                    None => Vec::new(),
+                };
+                let hash_fields: Option<u64> = match mode {
+                    Mode::Meta => replies.next().map(redis::from_redis_value).transpose()?,
+                    _ => None,
+                };
+                rows.push((row, hash_fields));
+            }
             Ok((digests, rows))
         })?;
         if digests.len() < mode.page() {
@@ -472,7 +530,11 @@ impl Scan {
 
     /// One entry of a page: `None` when it is gone (deleted since the
     /// page was listed) or, except for metadata, expired.
-    fn item(&self, d: &[u8], mut row: Vec<Option<Vec<u8>>>) -> Result<Option<Item>> {
+    fn item(
+        &self,
+        d: &[u8],
+        (mut row, hash_fields): (Vec<Option<Vec<u8>>>, Option<u64>),
+    ) -> Result<Option<Item>> {
         let corrupt = |why: &str| self.shared.corrupt(d, why);
         if row.len() != self.mode.fields().len() {
             return Err(corrupt("short HMGET reply"));
@@ -497,13 +559,17 @@ impl Scan {
                 let written = number(&row[2]).ok_or_else(|| corrupt("no write time"))?;
                 let older = number(&row[3]).ok_or_else(|| corrupt("no version count"))?;
                 let bytes = number(&row[4]).ok_or_else(|| corrupt("no size"))?;
+                let older = older_versions(older, hash_fields.unwrap_or(0)).map_err(|why| corrupt(&why))?;
+                let versions = older as u64 + 1;
+                let bytes = stored_bytes(bytes, versions, self.shared.max_value_bytes)
+                    .map_err(|why| corrupt(&why))?;
                 Some(Item::Meta(EntryMeta {
                     digest,
                     key,
                     written_at_micros: written,
                     expires_at_micros: expires,
-                    versions: older as u64 + 1,
-                    value_bytes: bytes as u64,
+                    versions,
+                    value_bytes: bytes,
                 }))
             }
         })

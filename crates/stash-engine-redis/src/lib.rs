@@ -214,7 +214,7 @@ impl RedisOptions {
             response_timeout: self.response_timeout,
         };
         let pool = Pool::get(settings, redact(&url))?;
-        let engine = RedisEngine::new(pool, namespace(path), self.trips.clone());
+        let engine = RedisEngine::new(pool, namespace(path), self.trips.clone(), config.max_value_bytes);
         engine.ping()?;
         Ok(Arc::new(engine))
     }

@@ -346,3 +346,52 @@ fn cluster_stash_lives_in_one_slot() {
         assert!(s.is_empty().unwrap());
     }
 }
+
+/// The Redis hash of `key`'s entry in `stash` (named as the engine names it).
+fn entry_key(stash: &Stash, key: &str) -> Vec<u8> {
+    let digest = stash.encode_key(key).unwrap().digest;
+    [format!("hs:{{{}}}:e:", namespace(stash.path())).as_bytes(), digest.as_bytes()].concat()
+}
+
+/// A stored version count or size that lies (planted on the server) is a
+/// `Corrupt` error naming the digest: it never sizes an allocation (`n = 1e14`
+/// used to abort the process, `1e18` to panic, `-1` to overflow), and every
+/// other key stays readable.
+#[test]
+fn lying_counts_are_corrupt_not_allocations() {
+    let Some(url) = service_url("HASHSTASH_REDIS_URL") else { return };
+    let root = tempfile::tempdir().unwrap();
+    let s = open(&RedisOptions::new(), config(root.path(), "lying", &url));
+    s.set("victim", "v").unwrap();
+    s.set("bystander", "b").unwrap();
+    let digest = s.encode_key("victim").unwrap().digest.to_string();
+    let entry = entry_key(&s, "victim");
+    let mut con = redis::Client::open(url.as_str()).unwrap().get_connection().unwrap();
+    let lies = ["100000000000000", "1000000000000000000", "-1", "9223372036854775807", "3", "1e3", "x"];
+    for n in lies {
+        let () = redis::cmd("HSET").arg(&entry).arg("n").arg(n).query(&mut con).unwrap();
+        let err = s.get_all::<_, String>("victim").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "n = {n}: {err}");
+        assert_eq!(err.context_value("digest"), Some(digest.as_str()), "n = {n}: {err}");
+        // The metadata scan reports the damaged entry and goes on with the others.
+        let metas: Vec<_> = s.engine().scan_meta().unwrap().collect();
+        assert_eq!(metas.len(), 2, "n = {n}");
+        let bad: Vec<_> = metas.iter().filter_map(|m| m.as_ref().err()).collect();
+        assert_eq!(bad.len(), 1, "n = {n}");
+        assert_eq!(bad[0].kind(), ErrorKind::Corrupt, "n = {n}: {}", bad[0]);
+        assert_eq!(bad[0].context_value("digest"), Some(digest.as_str()));
+        assert_eq!(s.get::<_, String>("bystander").unwrap().as_deref(), Some("b"));
+        let _ = s.stats();
+        let _ = s.prune(stash_core::Prune::expired());
+    }
+    // A value size that no version count can explain.
+    let () = redis::cmd("HSET").arg(&entry).arg("n").arg("0").arg("b").arg("-5").query(&mut con).unwrap();
+    assert_eq!(s.get::<_, String>("victim").unwrap().as_deref(), Some("v"), "the value itself is intact");
+    let metas: Vec<_> = s.engine().scan_meta().unwrap().collect();
+    assert_eq!(metas.iter().filter(|m| m.is_err()).count(), 1);
+    // Rewriting the key repairs it.
+    s.set("victim", "again").unwrap();
+    assert_eq!(s.get_all::<_, String>("victim").unwrap(), ["again"]);
+    assert!(s.engine().scan_meta().unwrap().all(|m| m.is_ok()));
+    s.clear().unwrap();
+}
