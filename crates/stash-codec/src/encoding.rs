@@ -1,6 +1,6 @@
 //! [`Encoding`]: a codec plus an optional base64 layer, as hashstash stores values.
 
-use crate::{Codec, CodecError, codec};
+use crate::{Codec, CodecError, DEFAULT_MAX_DECODED, codec};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use std::cell::Cell;
@@ -49,14 +49,26 @@ fn b64_encode_into(data: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
     }
 }
 
-/// Append the bytes encoded by the standard-alphabet, padded base64 `data` to `out`.
-fn b64_decode_into(data: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+/// Append the bytes encoded by the standard-alphabet, padded base64 `data` to `out`,
+/// at most `limit` of them.
+fn b64_decode_into(data: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), CodecError> {
+    let estimate = base64::decoded_len_estimate(data.len());
+    // Padded base64 decodes to at least `estimate - 2` bytes (at most two `=`), so more
+    // than that over the limit is refused before allocating.
+    if estimate.saturating_sub(2) > limit {
+        return Err(CodecError::TooLarge { codec: B64, limit });
+    }
     let start = out.len();
-    out.resize(start + base64::decoded_len_estimate(data.len()), 0);
+    out.reserve_exact(estimate);
+    out.resize(start + estimate, 0);
     match STANDARD.decode_slice(data, &mut out[start..]) {
-        Ok(written) => {
+        Ok(written) if written <= limit => {
             out.truncate(start + written);
             Ok(())
+        }
+        Ok(_) => {
+            out.truncate(start);
+            Err(CodecError::TooLarge { codec: B64, limit })
         }
         Err(e) => {
             out.truncate(start);
@@ -68,7 +80,9 @@ fn b64_decode_into(data: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
 /// A compressor plus a base64 flag: how hashstash turns serialized bytes into stored bytes.
 ///
 /// Encoding compresses, then (if `b64`) base64-encodes with the standard alphabet and
-/// padding; decoding undoes both. Cheap to clone (the codec is shared).
+/// padding; decoding undoes both, producing at most [`max_decoded`](Self::max_decoded)
+/// bytes ([`DEFAULT_MAX_DECODED`], 1 GiB, unless set with
+/// [`with_max_decoded`](Self::with_max_decoded)). Cheap to clone (the codec is shared).
 ///
 /// ```
 /// use stash_codec::Encoding;
@@ -82,12 +96,26 @@ fn b64_decode_into(data: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
 pub struct Encoding {
     codec: Arc<dyn Codec>,
     b64: bool,
+    max_decoded: usize,
 }
 
 impl Encoding {
-    /// Wrap `codec`, base64-encoding its output when `b64` is true.
+    /// Wrap `codec`, base64-encoding its output when `b64` is true. Decoding is limited
+    /// to [`DEFAULT_MAX_DECODED`] bytes.
     pub fn new(codec: Arc<dyn Codec>, b64: bool) -> Self {
-        Encoding { codec, b64 }
+        Encoding { codec, b64, max_decoded: DEFAULT_MAX_DECODED }
+    }
+
+    /// The same encoding, with [`decode`](Self::decode) limited to `limit` bytes of
+    /// output per call (the stash's maximum value size).
+    #[must_use]
+    pub fn with_max_decoded(self, limit: usize) -> Self {
+        Encoding { max_decoded: limit, ..self }
+    }
+
+    /// The most bytes one [`decode`](Self::decode) may produce.
+    pub fn max_decoded(&self) -> usize {
+        self.max_decoded
     }
 
     /// Look the compressor up by name (see [`codec`](crate::codec())).
@@ -136,15 +164,20 @@ impl Encoding {
 
     /// Undo [`encode`](Self::encode), appending the original bytes to `out`.
     ///
-    /// Bad base64 or corrupt compressed data is [`CodecError::Corrupt`]; on error `out`
-    /// is left as it was.
+    /// Bad base64 or corrupt compressed data is [`CodecError::Corrupt`]; data that
+    /// decodes to more than [`max_decoded`](Self::max_decoded) bytes is
+    /// [`CodecError::TooLarge`], found while decoding (see the crate docs). On error
+    /// `out` is left as it was.
     pub fn decode(&self, data: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+        let limit = self.max_decoded;
         match (self.b64, self.codec.name()) {
-            (false, _) => self.codec.decompress(data, out),
-            (true, "raw") => b64_decode_into(data, out),
+            (false, _) => self.codec.decompress_limited(data, out, limit),
+            (true, "raw") => b64_decode_into(data, out, limit),
+            // The base64 layer shrinks its input, so the compressed bytes are bounded by
+            // `data`'s size; the decompressed output is what the limit is for.
             (true, _) => with_scratch(|compressed| {
-                b64_decode_into(data, compressed)?;
-                self.codec.decompress(compressed, out)
+                b64_decode_into(data, compressed, usize::MAX)?;
+                self.codec.decompress_limited(compressed, out, limit)
             }),
         }
     }
@@ -166,7 +199,11 @@ impl Encoding {
 
 impl fmt::Debug for Encoding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Encoding").field("codec", &self.codec.name()).field("b64", &self.b64).finish()
+        f.debug_struct("Encoding")
+            .field("codec", &self.codec.name())
+            .field("b64", &self.b64)
+            .field("max_decoded", &self.max_decoded)
+            .finish()
     }
 }
 
@@ -180,7 +217,8 @@ impl fmt::Display for Encoding {
     }
 }
 
-/// Two encodings are equal when they have the same codec name and base64 flag.
+/// Two encodings are equal when they have the same codec name and base64 flag: they read
+/// and write the same bytes (the decode limit is not compared).
 impl PartialEq for Encoding {
     fn eq(&self, other: &Self) -> bool {
         self.b64 == other.b64 && self.codec.name() == other.codec.name()
@@ -205,7 +243,8 @@ pub fn encode(data: &[u8], compress: &str, b64: bool) -> Result<Vec<u8>, CodecEr
     Encoding::from_names(compress, b64)?.encode_to_vec(data)
 }
 
-/// Undo [`encode`]: base64-decode if `b64`, then decompress with `compress`.
+/// Undo [`encode`]: base64-decode if `b64`, then decompress with `compress`, producing
+/// at most [`DEFAULT_MAX_DECODED`] bytes.
 ///
 /// The Python library's `decode(data, compress='lz4', b64=True)`.
 pub fn decode(data: &[u8], compress: &str, b64: bool) -> Result<Vec<u8>, CodecError> {

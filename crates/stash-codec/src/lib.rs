@@ -18,6 +18,22 @@
 //! ([`CodecError::NotCompiled`]); unlike the Python library, nothing silently falls back
 //! to `raw`.
 //!
+//! # Size limit
+//!
+//! Stored bytes are untrusted, and a few bytes can claim or expand to gigabytes (a
+//! decompression bomb). Every decode therefore has a limit on the bytes it produces:
+//! [`DEFAULT_MAX_DECODED`] (1 GiB) unless set with [`Codec::decompress_limited`] or
+//! [`Encoding::with_max_decoded`]. Each codec enforces it *while* decoding: size fields
+//! (the lz4 prefix, the zstd frame header, the blosc header) over the limit are refused
+//! before anything is allocated, and the streaming formats (zstd without a content size,
+//! zlib, gzip with all its members, bz2 with all its streams) grow the output only as
+//! bytes really appear and stop one byte past the limit. So decoding never holds more
+//! than the limit plus the decoder's own fixed working memory (zlib's 32 KiB window,
+//! bzip2's block of at most 900 kB times a small factor, zstd's window, at most 128 MiB by
+//! zstd's default and only touched as output is produced), and going over is
+//! [`CodecError::TooLarge`] (`is_too_large()`), distinct from corrupt data. On any error
+//! the caller's buffer is left as it was.
+//!
 //! # Example
 //!
 //! ```
@@ -72,16 +88,39 @@ pub use codecs::Zstd;
 pub use encoding::{Encoding, decode, encode};
 pub use error::CodecError;
 
+/// The default limit on how many bytes one decode may produce: 1 GiB.
+///
+/// [`Codec::decompress`], [`decode`], and every [`Encoding`] unless
+/// [`Encoding::with_max_decoded`] sets another limit, stop at this many bytes with
+/// [`CodecError::TooLarge`].
+pub const DEFAULT_MAX_DECODED: usize = 1 << 30;
+
 /// A compressor chosen at run time.
 ///
-/// Implementations append to `out` (never clear it) so callers can reuse buffers.
+/// Implementations append to `out` (never clear it) so callers can reuse buffers, and on
+/// error leave `out` as the caller gave it (same length and contents).
 pub trait Codec: Send + Sync + fmt::Debug {
     /// The name used in stash paths and configs (`"raw"`, `"lz4"`, ...).
     fn name(&self) -> &'static str;
     /// Compress `input`, appending the result to `out`.
     fn compress(&self, input: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError>;
-    /// Decompress `input`, appending the result to `out`.
-    fn decompress(&self, input: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError>;
+    /// Decompress `input`, appending at most `limit` bytes to `out`.
+    ///
+    /// The limit is enforced *while* decoding: `out` never grows past `limit` (plus one
+    /// byte for streaming formats, to tell "exactly at the limit" from "over it") beyond
+    /// what it held on entry, whatever sizes the input claims.
+    ///
+    /// # Errors
+    /// [`CodecError::TooLarge`] when the input decodes (or claims to decode) to more than
+    /// `limit` bytes; [`CodecError::Corrupt`] when it does not decode.
+    fn decompress_limited(&self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), CodecError>;
+    /// Decompress `input`, appending the result to `out`: [`decompress_limited`]
+    /// with [`DEFAULT_MAX_DECODED`].
+    ///
+    /// [`decompress_limited`]: Codec::decompress_limited
+    fn decompress(&self, input: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+        self.decompress_limited(input, out, DEFAULT_MAX_DECODED)
+    }
 }
 
 /// Every compressor name hashstash knows, whether or not it is compiled in.

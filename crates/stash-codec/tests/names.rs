@@ -73,7 +73,7 @@ fn labels() {
     let enc = Encoding::from_names("raw", true).unwrap();
     assert_eq!(enc.label(), "raw+b64");
     assert_eq!(enc.to_string(), "raw+b64");
-    assert_eq!(format!("{enc:?}"), r#"Encoding { codec: "raw", b64: true }"#);
+    assert_eq!(format!("{enc:?}"), r#"Encoding { codec: "raw", b64: true, max_decoded: 1073741824 }"#);
     for name in available() {
         for b64 in [false, true] {
             let enc = Encoding::from_names(name, b64).unwrap();

@@ -14,6 +14,17 @@
 //! * c-blosc2 *writes* format version 5 chunks with a 32-byte extended header, which
 //!   c-blosc1 (Python's `blosc` package) refuses, so data compressed here with `blosc`
 //!   is not readable by Python hashstash.
+//! * c-blosc2 also reads "special value" chunks: a 32-byte extended header whose Blosc2
+//!   flags byte (offset 31) has a special type in bits 4-6, and no data. Its compressor
+//!   writes one kind, ZERO, for all-zero input, so that one is read (the decode limit
+//!   bounds what its header claims). The others (NAN, VALUE, and UNINIT, for which
+//!   c-blosc2 writes nothing at all and reports success) come only from c-blosc2's
+//!   array-chunk helpers, never from compressing a value, so they are refused as
+//!   corrupt.
+//!
+//! Decoding writes into a zero-filled buffer, so even a chunk c-blosc2 only partly
+//! writes could never expose uninitialised memory, and the header's decoded size is
+//! checked against the limit before anything is allocated.
 
 use crate::{Codec, CodecError};
 use blosc2_sys as ffi;
@@ -28,6 +39,19 @@ const CLEVEL: u8 = 9;
 const MIN_HEADER: usize = ffi::BLOSC_MIN_HEADER_LENGTH as usize;
 const MAX_OVERHEAD: usize = ffi::BLOSC2_MAX_OVERHEAD as usize;
 const MAX_BUFFER: usize = ffi::BLOSC2_MAX_BUFFERSIZE as usize;
+/// Offset of the flags byte in every Blosc header.
+const FLAGS: usize = ffi::BLOSC2_CHUNK_FLAGS as usize;
+/// Both shuffle bits set in [`FLAGS`] mark a 32-byte Blosc2 extended header (c-blosc2's
+/// `read_chunk_header`).
+const EXTENDED_HEADER: u8 = (ffi::BLOSC_DOSHUFFLE | ffi::BLOSC_DOBITSHUFFLE) as u8;
+const EXTENDED_LEN: usize = ffi::BLOSC_EXTENDED_HEADER_LENGTH as usize;
+/// Offset of the Blosc2 flags byte in an extended header.
+const BLOSC2_FLAGS: usize = ffi::BLOSC2_CHUNK_BLOSC2_FLAGS as usize;
+/// The special-value type sits in bits 4-6 of [`BLOSC2_FLAGS`]; 0 means a normal chunk.
+const SPECIAL_SHIFT: u32 = 4;
+const SPECIAL_MASK: u8 = ffi::BLOSC2_SPECIAL_MASK as u8;
+/// The one special type c-blosc2's compressor writes (for all-zero input).
+const SPECIAL_ZERO: u8 = ffi::BLOSC2_SPECIAL_ZERO as u8;
 
 /// Blosc chunk compression (c-blosc2 through `blosc2-sys`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -118,12 +142,18 @@ impl Codec for Blosc {
         Ok(())
     }
 
-    fn decompress(&self, input: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+    fn decompress_limited(&self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), CodecError> {
         if input.len() < MIN_HEADER {
             return Err(CodecError::corrupt(NAME, "shorter than a blosc header"));
         }
         if input.len() > i32::MAX as usize {
             return Err(CodecError::corrupt(NAME, "larger than a blosc chunk"));
+        }
+        if let Some(special) = special_type(input).filter(|&t| t != SPECIAL_ZERO) {
+            return Err(CodecError::corrupt(
+                NAME,
+                format!("special-value chunk of type {special}: no compressor writes these for a value"),
+            ));
         }
         let mut nbytes = 0usize;
         // SAFETY: reads the first 16 bytes, which exist (checked above). It checks that the
@@ -137,33 +167,50 @@ impl Codec for Blosc {
         if nbytes == 0 {
             return Ok(());
         }
-        out.try_reserve(nbytes)
-            .map_err(|e| CodecError::corrupt(NAME, format!("header claims {nbytes} bytes: {e}")))?;
+        // The header is stored bytes: a claim over the limit is refused unallocated.
+        if nbytes > limit {
+            return Err(CodecError::TooLarge { codec: NAME, limit });
+        }
+        let destsize = i32::try_from(nbytes)
+            .map_err(|_| CodecError::corrupt(NAME, format!("header claims {nbytes} bytes")))?;
         let ctx = Context::decompression()?;
-        let dest = out.spare_capacity_mut();
+        let start = out.len();
+        // Zero-filled, so nothing blosc leaves unwritten can expose old memory.
+        out.reserve_exact(nbytes);
+        out.resize(start + nbytes, 0);
+        let dest = &mut out[start..];
         // SAFETY: `ctx` is a live decompression context; `input` is readable for its length
-        // (< 2 GiB); `dest` is writable for `nbytes` bytes (reserved above, nbytes <= 2 GiB),
-        // and blosc refuses to write more than `destsize`.
+        // (< 2 GiB); `dest` is writable for `destsize` == `dest.len()` bytes, and blosc
+        // refuses to write more than `destsize`.
         let rc = unsafe {
             ffi::blosc2_decompress_ctx(
                 ctx.0,
                 input.as_ptr().cast::<c_void>(),
                 input.len() as i32,
                 dest.as_mut_ptr().cast::<c_void>(),
-                nbytes as i32,
+                destsize,
             )
         };
-        if rc < 0 {
-            return Err(CodecError::corrupt(NAME, format!("blosc2 error code {rc}")));
-        }
-        if rc as usize != nbytes {
-            return Err(CodecError::corrupt(
-                NAME,
-                format!("header says {nbytes} bytes but the chunk holds {rc}"),
-            ));
-        }
-        // SAFETY: blosc reported exactly `nbytes` initialised bytes at the old end.
-        unsafe { out.set_len(out.len() + nbytes) };
-        Ok(())
+        let result = if rc < 0 {
+            Err(CodecError::corrupt(NAME, format!("blosc2 error code {rc}")))
+        } else if rc != destsize {
+            Err(CodecError::corrupt(NAME, format!("header says {nbytes} bytes but the chunk holds {rc}")))
+        } else {
+            Ok(())
+        };
+        super::rollback(out, start, result)
     }
+}
+
+/// The special-value type of a chunk, when it is one (see the module docs): c-blosc2
+/// reads it from an extended header only, exactly as checked here.
+fn special_type(input: &[u8]) -> Option<u8> {
+    let flags = *input.get(FLAGS)?;
+    if flags & EXTENDED_HEADER != EXTENDED_HEADER {
+        return None;
+    }
+    // An extended header shorter than 32 bytes is refused by c-blosc2 itself.
+    let blosc2_flags = *input.get(BLOSC2_FLAGS).filter(|_| input.len() >= EXTENDED_LEN)?;
+    let special = (blosc2_flags >> SPECIAL_SHIFT) & SPECIAL_MASK;
+    (special != 0).then_some(special)
 }

@@ -5,7 +5,7 @@
 //! backend (miniz_oxide) and `zlib-rs` both differ from C zlib at level 6 on ordinary
 //! inputs (see the golden tests); `zlib-rs` matches at level 9 (gzip) only.
 
-use super::stream_into;
+use super::{Budget, Step, stream_into};
 use crate::{Codec, CodecError};
 use flate2::{Compression, Decompress, FlushDecompress, Status};
 use std::io::Write;
@@ -20,16 +20,14 @@ const GZIP_LEVEL: u32 = 9;
 #[cfg(feature = "gzip")]
 const GZIP_OS_UNIX: u8 = 3;
 
-/// One inflate step over `input`, appending to `out`.
-fn inflate_step(
-    dec: &mut Decompress,
-    input: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<(usize, bool), flate2::DecompressError> {
-    let before = dec.total_in();
-    let status = dec.decompress_vec(input, out, FlushDecompress::None)?;
-    let used = (dec.total_in() - before) as usize;
-    Ok((used, status == Status::StreamEnd))
+/// One inflate step over `input`, writing into `out`.
+fn inflate_step(dec: &mut Decompress, input: &[u8], out: &mut [u8]) -> Result<Step, flate2::DecompressError> {
+    let (in_before, out_before) = (dec.total_in(), dec.total_out());
+    let status = dec.decompress(input, out, FlushDecompress::None)?;
+    // Both deltas are bounded by the slices' lengths, so they fit in usize.
+    let used = usize::try_from(dec.total_in() - in_before).unwrap_or(usize::MAX);
+    let wrote = usize::try_from(dec.total_out() - out_before).unwrap_or(usize::MAX);
+    Ok(Step { used, wrote, ended: status == Status::StreamEnd })
 }
 
 /// zlib stream (RFC 1950), level 6: Python's `zlib.compress` / `zlib.decompress`.
@@ -51,9 +49,10 @@ impl Codec for Zlib {
     }
 
     /// Like `zlib.decompress`, bytes after the end of the stream are ignored.
-    fn decompress(&self, input: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+    fn decompress_limited(&self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), CodecError> {
         let mut dec = Decompress::new(true);
-        stream_into("zlib", input, out, |i, o| inflate_step(&mut dec, i, o)).map(drop)
+        let budget = Budget::new("zlib", out, limit);
+        stream_into(budget, input, out, |i, o| inflate_step(&mut dec, i, o)).map(drop)
     }
 }
 
@@ -80,13 +79,15 @@ impl Codec for Gzip {
 
     /// Like `gzip.decompress`: concatenated members are joined, zero padding after a
     /// member is skipped, empty input gives empty output, anything else is an error.
-    fn decompress(&self, input: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+    /// The limit covers all members together.
+    fn decompress_limited(&self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), CodecError> {
         let start = out.len();
+        let budget = Budget::new("gzip", out, limit);
         let mut rest = input;
         while !rest.is_empty() {
             // zlib checks the gzip header, CRC-32 and length trailer itself.
             let mut dec = Decompress::new_gzip(15);
-            let used = match stream_into("gzip", rest, out, |i, o| inflate_step(&mut dec, i, o)) {
+            let used = match stream_into(budget, rest, out, |i, o| inflate_step(&mut dec, i, o)) {
                 Ok(used) => used,
                 Err(e) => {
                     out.truncate(start);

@@ -36,18 +36,24 @@ impl Codec for Lz4 {
         Ok(())
     }
 
-    fn decompress(&self, input: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+    fn decompress_limited(&self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), CodecError> {
         let (prefix, body) = input
             .split_first_chunk::<SIZE_PREFIX>()
             .ok_or_else(|| CodecError::corrupt(NAME, "shorter than the 4-byte size prefix"))?;
         let size = u32::from_le_bytes(*prefix) as usize;
-        if size > body.len().saturating_mul(MAX_RATIO) + 16 {
+        if size > body.len().saturating_mul(MAX_RATIO).saturating_add(16) {
             return Err(CodecError::corrupt(
                 NAME,
                 format!("size prefix claims {size} bytes from {} compressed bytes", body.len()),
             ));
         }
+        // Checked before anything is allocated: the prefix is stored bytes.
+        if size > limit {
+            return Err(CodecError::TooLarge { codec: NAME, limit });
+        }
         let start = out.len();
+        // Exact: the buffer never grows past what the (limited) prefix claims.
+        out.reserve_exact(size);
         out.resize(start + size, 0);
         let result = match block::decompress_into(body, &mut out[start..]) {
             Ok(n) if n == size => Ok(()),

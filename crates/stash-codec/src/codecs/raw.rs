@@ -16,7 +16,10 @@ impl Codec for Raw {
         Ok(())
     }
 
-    fn decompress(&self, input: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+    fn decompress_limited(&self, input: &[u8], out: &mut Vec<u8>, limit: usize) -> Result<(), CodecError> {
+        if input.len() > limit {
+            return Err(CodecError::TooLarge { codec: "raw", limit });
+        }
         out.extend_from_slice(input);
         Ok(())
     }
