@@ -116,7 +116,9 @@ impl Stash {
             ));
         }
         let serializer = stash_serial::serializer(&config.serializer)?;
-        let encoding = Encoding::from_names(&config.compress, config.b64)?;
+        // Decoders stop at the value-size limit (`usize` can only be smaller on 32-bit targets).
+        let max_decoded = usize::try_from(config.max_value_bytes).unwrap_or(usize::MAX);
+        let encoding = Encoding::from_names(&config.compress, config.b64)?.with_max_decoded(max_decoded);
         let data_path = config.data_path()?;
         let shown = format!("{}HashStash({})", factory.display_name(), TildePath(&data_path));
         let engine = factory.open(&data_path, &config).map_err(|e| e.with_context("stash", &shown))?;
