@@ -6,17 +6,13 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::cluster::{ClusterClient, ClusterConnection, ClusterPipeline};
 use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisResult, Script};
 use stash_core::{Error, ErrorKind, Result};
 
 use crate::scripts;
-
-/// How many connections a pool opens at most: a thread that finds them all
-/// busy waits for one to come back rather than opening (and churning) more.
-const MAX_OPEN: usize = 16;
 
 /// Where the server is, parsed from a URL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -86,12 +82,18 @@ pub(crate) fn redact(url: &str) -> String {
     }
 }
 
-/// Connection settings; pools are shared per distinct settings.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Connection settings; pools are shared per distinct settings. (No `Debug`:
+/// the target holds the URL with its password.)
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Settings {
     pub(crate) target: Target,
     pub(crate) connect_timeout: Duration,
     pub(crate) response_timeout: Duration,
+    /// How many connections the pool opens at most: a thread that finds them
+    /// all busy waits for one to come back rather than opening (and churning) more.
+    pub(crate) max_connections: usize,
+    /// How long that wait lasts before the operation fails with `Unavailable`.
+    pub(crate) checkout_timeout: Duration,
 }
 
 enum Client {
@@ -214,7 +216,34 @@ struct PoolState {
 
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pool").field("url", &self.shown).field("settings", &self.settings.target).finish()
+        f.debug_struct("Pool")
+            .field("url", &self.shown)
+            .field("max_connections", &self.settings.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a checkout failed.
+enum Checkout {
+    /// Opening a new connection failed.
+    Connect(RedisError),
+    /// Every connection stayed busy until the checkout timeout.
+    TimedOut,
+}
+
+/// One connection's place in its pool's count of open connections, held
+/// from checkout to checkin: dropped while armed (the connection was
+/// discarded, failed to open, or its operation panicked) it frees the place.
+struct Slot<'a> {
+    pool: &'a Pool,
+    armed: bool,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.pool.forget(1);
+        }
     }
 }
 
@@ -284,28 +313,36 @@ impl Pool {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// An idle connection, a new one while fewer than `MAX_OPEN` are open,
-    /// or else the first one another thread gives back.
-    fn checkout(&self) -> RedisResult<Conn> {
+    /// An idle connection, a new one while fewer than `max_connections` are
+    /// open, or else the first one another thread gives back within
+    /// `checkout_timeout`. The [`Slot`] counts the connection as open until it
+    /// is checked in or discarded, whatever happens in between (a panic included).
+    fn checkout(&self) -> std::result::Result<(Conn, Slot<'_>), Checkout> {
+        let deadline = Instant::now() + self.settings.checkout_timeout;
         let mut state = self.lock();
         loop {
             if let Some(conn) = state.idle.pop() {
-                return Ok(conn);
+                return Ok((conn, Slot { pool: self, armed: true }));
             }
-            if state.open < MAX_OPEN {
+            if state.open < self.settings.max_connections {
                 state.open += 1;
                 drop(state);
-                let conn = self.connect();
-                if conn.is_err() {
-                    self.forget(1);
-                }
-                return conn;
+                // Dropped (freeing the count) if connecting fails or panics.
+                let slot = Slot { pool: self, armed: true };
+                return self.connect().map(|conn| (conn, slot)).map_err(Checkout::Connect);
             }
-            state = self.returned.wait(state).unwrap_or_else(PoisonError::into_inner);
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(Checkout::TimedOut);
+            }
+            state =
+                self.returned.wait_timeout(state, deadline - now).unwrap_or_else(PoisonError::into_inner).0;
         }
     }
 
-    fn checkin(&self, conn: Conn) {
+    /// Gives a healthy connection back for the next operation.
+    fn checkin(&self, conn: Conn, mut slot: Slot<'_>) {
+        slot.armed = false;
         self.lock().idle.push(conn);
         self.returned.notify_one();
     }
@@ -320,16 +357,20 @@ impl Pool {
 
     /// Closes a broken connection and every idle one (after one failed, the
     /// others are likely dead too: the server restarted).
-    fn discard(&self, conn: Conn) {
+    fn discard(&self, conn: Conn, slot: Slot<'_>) {
         drop(conn);
+        drop(slot);
         let idle = std::mem::take(&mut self.lock().idle);
-        self.forget(1 + idle.len());
+        self.forget(idle.len());
     }
 
     /// Runs `f` on a pooled connection. A missing script is loaded and `f`
     /// run again; a broken connection (the server restarted, a timeout) is
     /// dropped with every idle one and `f` run once more on a new connection.
     /// `f` must therefore be safe to repeat: every write of this crate is.
+    ///
+    /// If `f` panics, its connection is closed (it may be halfway through a
+    /// reply) and its place in the pool freed, so the pool never shrinks.
     pub(crate) fn run<T>(
         &self,
         trips: &AtomicU64,
@@ -339,9 +380,10 @@ impl Pool {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut conn = match self.checkout() {
-                Ok(conn) => conn,
-                Err(e) => return Err(self.error(what, e)),
+            let (mut conn, slot) = match self.checkout() {
+                Ok(leased) => leased,
+                Err(Checkout::Connect(e)) => return Err(self.error(what, e)),
+                Err(Checkout::TimedOut) => return Err(self.busy(what)),
             };
             let mut session = Session { conn: &mut conn, trips };
             let mut result = f(&mut session);
@@ -350,21 +392,33 @@ impl Pool {
             }
             match result {
                 Ok(value) => {
-                    self.checkin(conn);
+                    self.checkin(conn, slot);
                     return Ok(value);
                 }
                 Err(e) if is_connection_error(&e) => {
-                    self.discard(conn);
+                    self.discard(conn, slot);
                     if attempt >= 2 {
                         return Err(self.error(what, e));
                     }
                 }
                 Err(e) => {
-                    self.checkin(conn);
+                    self.checkin(conn, slot);
                     return Err(self.error(what, e));
                 }
             }
         }
+    }
+
+    /// The `Unavailable` error of a checkout that found every connection busy until its deadline.
+    fn busy(&self, what: &str) -> Error {
+        Error::new(
+            ErrorKind::Unavailable,
+            format!(
+                "all {} connections to the Redis server were in use and none came back within {:?} to {what}",
+                self.settings.max_connections, self.settings.checkout_timeout
+            ),
+        )
+        .with_context("url", &self.shown)
     }
 
     /// A `Backend` error naming the server.
@@ -406,6 +460,78 @@ mod tests {
         );
         assert_eq!(Target::parse("http://x", false).unwrap_err().kind(), ErrorKind::Config);
         assert_eq!(Target::parse("nonsense", false).unwrap_err().kind(), ErrorKind::Config);
+    }
+
+    /// A pool of `max` connections to the test server, of its own (the
+    /// checkout timeout keeps it apart from other tests' pools).
+    fn test_pool(max: usize, checkout_timeout: Duration) -> Option<Arc<Pool>> {
+        let url = stash_core::testkit::service_url("HASHSTASH_REDIS_URL")?;
+        let settings = Settings {
+            target: Target::parse(&url, false).unwrap(),
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(30),
+            max_connections: max,
+            checkout_timeout,
+        };
+        Some(Pool::get(settings, stash_core::redact_url(&url)).unwrap())
+    }
+
+    fn ping(pool: &Pool, trips: &AtomicU64) -> Result<String> {
+        pool.run(trips, "answer a PING", |s| s.query::<String>(&redis::cmd("PING")))
+    }
+
+    #[test]
+    fn a_panic_inside_an_operation_does_not_shrink_the_pool() {
+        let Some(pool) = test_pool(2, Duration::from_millis(2_001)) else { return };
+        let trips = AtomicU64::new(0);
+        for _ in 0..2 {
+            let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                pool.run(&trips, "fail", |s| -> RedisResult<()> {
+                    let _: String = s.query(&redis::cmd("PING"))?;
+                    panic!("a bug inside a pooled operation")
+                })
+            }));
+            assert!(panicked.is_err());
+        }
+        // Both places are free again: more operations than the pool holds, at once and in turn.
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for _ in 0..5 {
+                        assert_eq!(ping(&pool, &trips).unwrap(), "PONG");
+                    }
+                });
+            }
+        });
+        assert!(pool.lock().open <= 2, "never more than the pool's size");
+    }
+
+    #[test]
+    fn a_checkout_with_every_connection_held_times_out_unavailable() {
+        let Some(pool) = test_pool(1, Duration::from_millis(200)) else { return };
+        let trips = AtomicU64::new(0);
+        let (held_tx, held_rx) = std::sync::mpsc::channel();
+        let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+        std::thread::scope(|scope| {
+            let (pool, trips) = (&*pool, &trips);
+            let holder = scope.spawn(move || {
+                pool.run(trips, "hold a connection", |s| {
+                    let _: String = s.query(&redis::cmd("PING"))?;
+                    held_tx.send(()).unwrap();
+                    // Holds the only connection until the main thread has timed out.
+                    release_rx.recv().unwrap();
+                    Ok(())
+                })
+            });
+            held_rx.recv().unwrap();
+            let err = ping(pool, trips).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+            assert_eq!(err.context_value("url"), Some(pool.shown.as_str()), "{err}");
+            assert!(err.to_string().contains("in use"), "{err}");
+            release_tx.send(()).unwrap();
+            holder.join().unwrap().unwrap();
+        });
+        assert_eq!(ping(&pool, &trips).unwrap(), "PONG");
     }
 
     #[test]

@@ -83,8 +83,16 @@
 //! # Connections and faults
 //!
 //! Engines of one process that use the same server share a pool of
-//! connections (at most 16 open; a thread finding them all busy waits for one);
-//! a stash and its clones are safe to use from any number of threads.
+//! connections (at most 16 open, [`RedisOptions::max_connections`]); a
+//! thread finding them all busy waits for one at most 30 s
+//! ([`RedisOptions::checkout_timeout`]), then fails with an error of kind
+//! `Unavailable` naming the server. A connection whose operation panics is
+//! closed and its place freed, so the pool never shrinks. A stash and its
+//! clones are safe to use from any number of threads. (The pool is this
+//! crate's own rather than `r2d2` through the `redis` crate's integration:
+//! that opens standalone connections without connect or reply timeouts, and
+//! makes a checkout against a server that refuses connections wait out the
+//! whole checkout timeout instead of failing at once.)
 //! Opening a stash pings the server: a server that is not running is a
 //! `Backend` error naming the URL (passwords hidden). A connection that
 //! breaks (server restarted, timeout) is dropped with every idle one and
@@ -98,12 +106,13 @@ mod conn;
 mod engine;
 mod scripts;
 
+use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use stash_core::{Engine, EngineFactory, Result, StashConfig};
+use stash_core::{Engine, EngineFactory, Error, ErrorKind, Result, StashConfig, redact_url};
 
 pub use engine::{RedisEngine, namespace};
 
@@ -134,14 +143,23 @@ impl EngineFactory for Redis {
     }
 }
 
-/// A Redis factory with options: URL, cluster mode, timeouts. Engines it
-/// opens share one round-trip counter ([`RedisOptions::round_trips`]).
-#[derive(Debug, Clone)]
+/// The most connections a pool opens unless [`RedisOptions::max_connections`] says otherwise.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
+
+/// How long an operation waits for a pooled connection unless
+/// [`RedisOptions::checkout_timeout`] says otherwise.
+pub const DEFAULT_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A Redis factory with options: URL, cluster mode, timeouts, pool size.
+/// Engines it opens share one round-trip counter ([`RedisOptions::round_trips`]).
+#[derive(Clone)]
 pub struct RedisOptions {
     url: Option<String>,
     cluster: Option<bool>,
     connect_timeout: Duration,
     response_timeout: Duration,
+    max_connections: usize,
+    checkout_timeout: Duration,
     trips: Arc<AtomicU64>,
 }
 
@@ -152,8 +170,24 @@ impl Default for RedisOptions {
             cluster: None,
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(30),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            checkout_timeout: DEFAULT_CHECKOUT_TIMEOUT,
             trips: Arc::default(),
         }
+    }
+}
+
+impl fmt::Debug for RedisOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisOptions")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("cluster", &self.cluster)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("response_timeout", &self.response_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("checkout_timeout", &self.checkout_timeout)
+            .field("round_trips", &self.round_trips())
+            .finish()
     }
 }
 
@@ -188,6 +222,22 @@ impl RedisOptions {
         self
     }
 
+    /// The most connections the pool of these options' server opens (16 by
+    /// default; at least 1). Engines whose options differ only here get pools
+    /// of their own.
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = max;
+        self
+    }
+
+    /// How long an operation waits for a connection when all of them are in
+    /// use (30 s by default); past it the operation fails with an error of
+    /// kind `Unavailable` naming the server.
+    pub fn checkout_timeout(mut self, timeout: Duration) -> Self {
+        self.checkout_timeout = timeout;
+        self
+    }
+
     /// Round trips to the server made so far by the engines these options opened.
     pub fn round_trips(&self) -> u64 {
         self.trips.load(std::sync::atomic::Ordering::Relaxed)
@@ -208,10 +258,16 @@ impl RedisOptions {
         let cluster = self.cluster.unwrap_or_else(|| {
             std::env::var(CLUSTER_ENV).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"))
         });
+        if self.max_connections == 0 {
+            return Err(Error::new(ErrorKind::Config, "max_connections must be at least 1")
+                .with_context("url", redact_url(&url)));
+        }
         let settings = Settings {
             target: Target::parse(&url, cluster)?,
             connect_timeout: self.connect_timeout,
             response_timeout: self.response_timeout,
+            max_connections: self.max_connections,
+            checkout_timeout: self.checkout_timeout,
         };
         let pool = Pool::get(settings, redact(&url))?;
         let engine = RedisEngine::new(pool, namespace(path), self.trips.clone(), config.max_value_bytes);

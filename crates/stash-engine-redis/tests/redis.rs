@@ -395,3 +395,30 @@ fn lying_counts_are_corrupt_not_allocations() {
     assert!(s.engine().scan_meta().unwrap().all(|m| m.is_ok()));
     s.clear().unwrap();
 }
+
+/// A pool of one connection serves many threads in turn (they wait for it,
+/// within the checkout timeout); a pool of none is refused.
+#[test]
+fn a_pool_of_one_serves_many_threads() {
+    let Some(url) = service_url("HASHSTASH_REDIS_URL") else { return };
+    let root = tempfile::tempdir().unwrap();
+    let options = RedisOptions::new().max_connections(1).checkout_timeout(Duration::from_secs(20));
+    let s = open(&options, config(root.path(), "pool1", &url));
+    std::thread::scope(|scope| {
+        for t in 0..6 {
+            let s = s.clone();
+            scope.spawn(move || {
+                for i in 0..20 {
+                    s.set(&(t, i), &i).unwrap();
+                    assert_eq!(s.get::<_, i32>(&(t, i)).unwrap(), Some(i));
+                }
+            });
+        }
+    });
+    assert_eq!(s.len().unwrap(), 120);
+    s.clear().unwrap();
+    let err =
+        Stash::open(config(root.path(), "pool0", &url), Arc::new(RedisOptions::new().max_connections(0)))
+            .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+}
