@@ -24,15 +24,24 @@
 //! `HASHSTASH_MONGO_URL`, else `mongodb://127.0.0.1:27017` ([`MongoOptions::url`]
 //! overrides all three). The database is the one named in the URL's path
 //! (`mongodb://host/mydb`), else `hashstash`. Each stash gets its own
-//! collection, named from the stash's data path
-//! (`.../<dbname>/<engine>.<serializer>.<compress>/data.db`): `hs_`, the last
-//! two folder names made safe (at most 64 bytes), `_`, and 24 hex digits of
-//! the path's BLAKE3 hash, e.g. `hs_db3.mongo.hashstash.lz4_5f0c…`, at most
-//! 93 bytes, within every server version's name limits (large values also
-//! use `<collection>.chunks`). Two stashes never share a collection;
-//! `clear()` drops only its own. The same root and
-//! `dbname` on two machines name the same collection: that is how a server
-//! cache is shared.
+//! collection, named from its configuration, not from where it would live on
+//! this machine ([`collection_name`]): its
+//! [`logical_name`](StashConfig::logical_name) is the explicit
+//! `config.namespace` if set (`namespace("team-cache")` on the builder), else
+//! the root as configured plus the dbname (which carries the sub-stash path),
+//! followed by `<engine>.<serializer>.<compress>[+b64]`. The collection is
+//! `hs_`, the last two parts of that name made safe (at most 64 bytes), `_`,
+//! and 24 hex digits of the name's BLAKE3 hash, e.g.
+//! `hs_db3.mongo.hashstash.lz4_5f0c…`, at most 92 bytes, within every server
+//! version's name limits (large values also use `<collection>.chunks`, locks
+//! `<collection>.locks`). So two machines, or two users of one machine, with
+//! the same `root_dir` (relative roots count as written: `default_stash` is
+//! the same everywhere, whatever `$HOME`, `$HASHSTASH_ROOT_DIR` or the
+//! working folder), `dbname`, serializer and compressor share a collection,
+//! which is how a server cache is shared; an absolute `root_dir` shares only
+//! with the same absolute path. Different serializers or compressors never
+//! share one, nor do stashes with different names; `clear()` drops only its
+//! own.
 //!
 //! # Document layout
 //!
@@ -168,7 +177,7 @@ mod layout;
 mod scan;
 
 use std::fmt;
-use std::path::{Component, Path};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -293,9 +302,11 @@ impl MongoOptions {
             .unwrap_or_else(|| DEFAULT_URL.to_string())
     }
 
-    /// Opens the engine for the stash at `path` (its typed form, for callers
-    /// that want the collection's name).
-    pub fn open_engine(&self, path: &Path, config: &StashConfig) -> Result<MongoEngine> {
+    /// Opens the engine for the stash configured by `config` (its typed form,
+    /// for callers that want the collection's name). The collection comes from
+    /// the configuration ([`collection_name`]); the local data `path` is not
+    /// used (a server stash has no local files).
+    pub fn open_engine(&self, _path: &Path, config: &StashConfig) -> Result<MongoEngine> {
         let url = self.resolve_url(config);
         let conn = client::connect(&url, self.timeout.unwrap_or(DEFAULT_TIMEOUT), self.commands.clone())?;
         let database = self
@@ -303,7 +314,7 @@ impl MongoOptions {
             .clone()
             .or_else(|| conn.url_database.clone())
             .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
-        MongoEngine::open(conn, &database, &collection_name(path), config.max_value_bytes)
+        MongoEngine::open(conn, &database, &collection_name(config), config.max_value_bytes)
     }
 }
 
@@ -321,35 +332,41 @@ impl EngineFactory for MongoOptions {
     }
 }
 
-/// The collection of the stash whose data path is `path`: `hs_`, the last
-/// two folder names (without a final `data.db`) made safe and cut to 64
-/// bytes, `_`, and 24 hex digits of the BLAKE3 hash of the whole path.
+/// The collection of the stash configured by `config`, the same on every
+/// machine that configures it alike: `hs_`, the last two parts of its
+/// [`logical_name`](StashConfig::logical_name) (the dbname's last folder, or
+/// the explicit namespace, then `<engine>.<serializer>.<compress>`) joined
+/// by `.`, made safe and cut to 64 bytes, `_`, and 24 hex digits of the
+/// BLAKE3 hash of the whole logical name. At most 92 bytes of `[A-Za-z0-9._+-]`,
+/// so within MongoDB's rules (no `$`, no NUL, not `system.`, and with the
+/// database and the `.chunks` / `.locks` suffixes far under the 120 bytes
+/// of the oldest servers' limit).
 ///
 /// ```
-/// use std::path::Path;
-/// let name = stash_engine_mongo::collection_name(Path::new("/c/db3/mongo.hashstash.lz4/data.db"));
+/// use stash_core::StashConfig;
+/// let config = StashConfig {
+///     engine: "mongo".into(),
+///     dbname: "db3".into(),
+///     compress: "lz4".into(),
+///     ..StashConfig::default()
+/// };
+/// let name = stash_engine_mongo::collection_name(&config);
 /// assert!(name.starts_with("hs_db3.mongo.hashstash.lz4_"), "{name}");
 /// assert_eq!(name.len(), "hs_db3.mongo.hashstash.lz4_".len() + 24);
+/// let team = StashConfig { namespace: Some("team-cache".into()), ..config };
+/// assert!(stash_engine_mongo::collection_name(&team).starts_with("hs_team-cache.mongo.hashstash.lz4_"));
 /// ```
-pub fn collection_name(path: &Path) -> String {
-    let mut names: Vec<String> = path
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(name) => Some(name.to_string_lossy().into_owned()),
-            _ => None,
-        })
-        .collect();
-    if names.last().is_some_and(|n| n == "data.db") {
-        names.pop();
-    }
-    let tail = names.len().saturating_sub(2);
-    let mut readable: String = names[tail..]
+pub fn collection_name(config: &StashConfig) -> String {
+    let logical = config.logical_name();
+    let mut tail: Vec<&str> = logical.rsplit('/').filter(|p| !p.is_empty()).take(2).collect();
+    tail.reverse();
+    let mut readable: String = tail
         .join(".")
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+') { c } else { '_' })
         .collect();
     readable.truncate(64);
-    let hash = blake3::hash(path.as_os_str().as_encoded_bytes());
+    let hash = blake3::hash(logical.as_bytes());
     let mut hex = String::with_capacity(24);
     for b in &hash.as_bytes()[..12] {
         hex.push_str(&format!("{b:02x}"));

@@ -50,7 +50,7 @@ fn raw_documents(url: &str, stash: &Stash, suffix: &str) -> Vec<Document> {
         doc! { "data": 0 }
     };
     let client = Client::with_uri_str(url).expect("client");
-    let name = format!("{}{suffix}", collection_name(stash.path()));
+    let name = format!("{}{suffix}", collection_name(stash.config()));
     let cursor = client
         .database("hashstash")
         .collection::<Document>(&name)
@@ -66,7 +66,7 @@ fn namespaces_are_isolated() {
     let Some(url) = service_url(VAR) else { return };
     let a = open(config(&url, "iso-a"));
     let b = open(config(&url, "iso-b"));
-    let (na, nb) = (collection_name(a.path()), collection_name(b.path()));
+    let (na, nb) = (collection_name(a.config()), collection_name(b.config()));
     assert_ne!(na, nb);
     for name in [&na, &nb] {
         assert!(name.starts_with("hs_") && name.len() <= 93, "{name}");
@@ -92,7 +92,7 @@ fn namespaces_are_isolated() {
     other_db.set("k", "elsewhere").unwrap();
     let client = Client::with_uri_str(&url).unwrap();
     let names = client.database("hs_other").list_collection_names().run().unwrap();
-    assert!(names.contains(&collection_name(other_db.path())), "{names:?}");
+    assert!(names.contains(&collection_name(other_db.config())), "{names:?}");
     other_db.clear().unwrap();
 }
 
@@ -286,7 +286,7 @@ fn plant(url: &str, stash: &Stash, key: &str, fields: Document) {
     let client = Client::with_uri_str(url).expect("client");
     let done = client
         .database("hashstash")
-        .collection::<Document>(&collection_name(stash.path()))
+        .collection::<Document>(&collection_name(stash.config()))
         .update_one(doc! { "_id": id }, doc! { "$set": fields })
         .run()
         .expect("plant");
@@ -345,4 +345,109 @@ fn lying_sizes_are_corrupt_not_allocations() {
     s.set("small", "again").unwrap();
     assert!(s.engine().scan_meta().unwrap().all(|m| m.is_ok()));
     s.clear().unwrap();
+}
+
+/// Set in a child run of this test binary by `relative_roots_share_across_homes`.
+const SHARE_ROLE: &str = "HASHSTASH_TEST_SHARE_ROLE";
+
+/// The stash the two children of `relative_roots_share_across_homes` open:
+/// a relative root, so it resolves under each child's own home folder.
+fn shared_config(url: &str, dbname: &str) -> StashConfig {
+    StashConfig {
+        engine: "mongo".into(),
+        root_dir: "team_root".into(),
+        dbname: dbname.into(),
+        url: Some(url.into()),
+        ..StashConfig::default()
+    }
+}
+
+/// Not a test by itself: the body of the child processes of
+/// `relative_roots_share_across_homes` (does nothing unless [`SHARE_ROLE`] is set).
+#[test]
+fn share_child() {
+    let Ok(role) = std::env::var(SHARE_ROLE) else { return };
+    let var = |name: &str| std::env::var(name).unwrap();
+    let s = open(shared_config(&var(VAR), &var("HASHSTASH_TEST_SHARE_DB")));
+    println!("\nDATA PATH {}", s.path().display());
+    let token = var("HASHSTASH_TEST_SHARE_TOKEN");
+    match role.as_str() {
+        "write" => s.set("greeting", &token).unwrap(),
+        _ => assert_eq!(s.get::<_, String>("greeting").unwrap(), Some(token)),
+    }
+}
+
+/// Runs `share_child` in a new process with its own home and working folder.
+fn run_child(role: &str, dbname: &str, token: &str, home: &std::path::Path) -> String {
+    let work = home.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "share_child", "--nocapture", "--test-threads=1"])
+        .current_dir(&work)
+        .env(SHARE_ROLE, role)
+        .env("HASHSTASH_TEST_SHARE_DB", dbname)
+        .env("HASHSTASH_TEST_SHARE_TOKEN", token)
+        .env("HOME", home)
+        .env_remove(stash_core::config::ROOT_DIR_ENV)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{role} child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let path = stdout.lines().find_map(|l| l.split_once("DATA PATH ").map(|(_, p)| p));
+    path.unwrap_or_else(|| panic!("the child names its path:\n{stdout}")).to_string()
+}
+
+/// Two processes with different home folders and working folders, opening a
+/// stash with the same relative root and dbname, share its collection,
+/// although their local paths differ.
+#[test]
+fn relative_roots_share_across_homes() {
+    let Some(url) = service_url(VAR) else { return };
+    let homes = tempfile::tempdir().unwrap();
+    let dbname = config(&url, "share").dbname;
+    let token = format!("hello from {dbname}");
+    let written = run_child("write", &dbname, &token, &homes.path().join("alice"));
+    let read = run_child("read", &dbname, &token, &homes.path().join("bob"));
+    assert_ne!(written, read, "the two stashes live at different local paths");
+    assert!(written.starts_with(homes.path().to_str().unwrap()), "{written}");
+    // And this process (a third home) sees it too.
+    let here = open(shared_config(&url, &dbname));
+    assert_eq!(here.get::<_, String>("greeting").unwrap(), Some(token));
+    here.clear().unwrap();
+}
+
+/// An explicit namespace is shared whatever the root and dbname; stashes whose
+/// serializer, compressor or encoding differ never share one.
+#[test]
+fn explicit_namespaces_share_and_formats_never_do() {
+    let Some(url) = service_url(VAR) else { return };
+    let team = config(&url, "team-cache").dbname;
+    let named = |dbname: &str, root: &str| StashConfig {
+        namespace: Some(team.clone()),
+        root_dir: std::env::temp_dir().join(root),
+        ..config(&url, dbname)
+    };
+    let a = open(named("a", "one"));
+    let b = open(named("b", "two"));
+    assert_eq!(collection_name(a.config()), collection_name(b.config()));
+    a.set("k", "shared").unwrap();
+    assert_eq!(b.get::<_, String>("k").unwrap().as_deref(), Some("shared"));
+
+    let variants = [
+        StashConfig { serializer: "json".into(), ..named("a", "one") },
+        StashConfig { serializer: "msgpack".into(), ..named("a", "one") },
+        StashConfig { b64: true, ..named("a", "one") },
+        StashConfig { namespace: Some(format!("{team}-other")), ..named("a", "one") },
+        StashConfig { namespace: None, ..named("a", "one") },
+    ];
+    let mut seen = vec![collection_name(a.config())];
+    for cfg in variants {
+        let name = collection_name(&cfg);
+        assert!(!seen.contains(&name), "{name} is shared by {cfg:?}");
+        seen.push(name);
+        let other = open(cfg);
+        assert!(other.is_empty().unwrap(), "{other:?} sees another format's entries");
+    }
+    a.clear().unwrap();
+    assert!(b.is_empty().unwrap());
 }

@@ -3,7 +3,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasher, Hasher};
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
@@ -12,7 +11,7 @@ use stash_core::clock::{is_expired, now_micros, unique_micros};
 use stash_core::engine::key_mismatch;
 use stash_core::{
     Capabilities, Digest, Engine, EntryMeta, Error, ErrorKind, MetaIter, Put, Record, RecordIter, Result,
-    Version, WriteOptions,
+    StashConfig, Version, WriteOptions,
 };
 
 use crate::conn::{Pool, evalsha};
@@ -38,29 +37,34 @@ static PROCESS_NONCE: LazyLock<u64> = LazyLock::new(|| {
     h.finish()
 });
 
-/// The namespace of the stash whose data path is `path`: a readable tail of
-/// the path (its last folders, without `data.db`) and 16 hex digits of the
-/// BLAKE3 hash of the whole path, e.g. `db3/redis.hashstash.lz4~1f0c3a...`.
-pub fn namespace(path: &Path) -> String {
-    let full = path.to_string_lossy();
-    let hash = blake3::hash(full.as_bytes()).to_hex();
-    let parent = if path.file_name().is_some_and(|n| n == "data.db") { path.parent() } else { Some(path) };
-    let tail: Vec<String> = parent
-        .map(|p| {
-            p.components()
-                .rev()
-                .take(2)
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default()
-        .into_iter()
-        .rev()
-        .collect();
+/// The namespace of the stash configured by `config`, the same on every
+/// machine that configures it alike: a readable tail of its
+/// [`logical_name`](StashConfig::logical_name) (the last two parts: the
+/// dbname's last folder, or the explicit namespace, then
+/// `<engine>.<serializer>.<compress>`; braces and other unusual characters
+/// made `_`, at most 48 characters), `~`, and 16 hex digits of the BLAKE3
+/// hash of the whole logical name. The root counts as configured, not as
+/// resolved on this machine: a relative `root_dir` names the same namespace
+/// under any home or working folder.
+///
+/// ```
+/// use stash_core::StashConfig;
+/// let config = StashConfig { engine: "redis".into(), compress: "raw".into(), ..StashConfig::default() };
+/// let ns = stash_engine_redis::namespace(&config);
+/// assert!(ns.starts_with("main/redis.hashstash.raw~"), "{ns}");
+/// let team = StashConfig { namespace: Some("team-cache".into()), ..config };
+/// assert!(stash_engine_redis::namespace(&team).starts_with("team-cache/redis.hashstash.raw~"));
+/// ```
+pub fn namespace(config: &StashConfig) -> String {
+    let logical = config.logical_name();
+    let hash = blake3::hash(logical.as_bytes()).to_hex();
+    let mut tail: Vec<&str> = logical.rsplit('/').filter(|p| !p.is_empty()).take(2).collect();
+    tail.reverse();
+    // No `{` or `}`: the namespace sits inside the keys' `{...}` hash tag.
     let readable: String = tail
         .join("/")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/') { c } else { '_' })
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '/' | '+') { c } else { '_' })
         .collect();
     let skip = readable.chars().count().saturating_sub(READABLE_MAX);
     let readable: String = readable.chars().skip(skip).collect();

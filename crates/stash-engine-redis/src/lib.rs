@@ -1,6 +1,6 @@
 //! The `redis` engine: a stash kept on a Redis server (or Valkey) or a Redis
-//! Cluster, shared by every process that opens the same stash path against
-//! the same server.
+//! Cluster, shared by every process (on any machine) that opens a stash
+//! configured alike against the same server.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -30,12 +30,22 @@
 //!
 //! # Layout
 //!
-//! Each stash has a *namespace* derived from its data path
-//! (`.../redis.<serializer>.<compress>/data.db`): the path's last two folders,
-//! made readable, then `~` and 16 hex digits of the BLAKE3 hash of the whole
-//! path, e.g. `db3/redis.hashstash.lz4~9c1e0d4a7b3f2e11` ([`namespace`]). Two
-//! stashes on one server never share a key, and every key of a stash starts
-//! with `hs:{<namespace>}:`:
+//! Each stash has a *namespace* derived from its configuration, not from
+//! where it would live on this machine ([`namespace`]): its
+//! [`logical_name`](StashConfig::logical_name) is the explicit
+//! `config.namespace` if set (`namespace("team-cache")` on the builder), else
+//! the root as configured plus the dbname (which carries the sub-stash path),
+//! followed by `<engine>.<serializer>.<compress>[+b64]`. The namespace is the
+//! last two parts of that name, made readable, then `~` and 16 hex digits of
+//! the BLAKE3 hash of the whole name, e.g. `main/redis.hashstash.lz4~9c1e0d4a7b3f2e11`.
+//! So two machines, or two users of one machine, with the same `root_dir`
+//! (relative roots count as written: `default_stash` is the same everywhere,
+//! whatever `$HOME`, `$HASHSTASH_ROOT_DIR` or the working folder), `dbname`,
+//! serializer and compressor share entries, which is what a server cache is
+//! for; an absolute `root_dir` shares only with the same absolute path.
+//! Different serializers or compressors never share a namespace (their bytes
+//! differ), and neither do two stashes with different names. Every key of a
+//! stash starts with `hs:{<namespace>}:`:
 //!
 //! ```text
 //! hs:{ns}:e:<16 digest bytes>   hash, one per entry:
@@ -252,8 +262,10 @@ impl RedisOptions {
             .unwrap_or_else(|| DEFAULT_URL.to_string())
     }
 
-    /// Opens the engine for the stash whose data path is `path`, checking that the server answers.
-    pub fn open_engine(&self, path: &Path, config: &StashConfig) -> Result<Arc<RedisEngine>> {
+    /// Opens the engine for the stash configured by `config`, checking that the
+    /// server answers. Its namespace comes from the configuration ([`namespace`]);
+    /// the local data `path` is not used (a server stash has no local files).
+    pub fn open_engine(&self, _path: &Path, config: &StashConfig) -> Result<Arc<RedisEngine>> {
         let url = self.resolve_url(config);
         let cluster = self.cluster.unwrap_or_else(|| {
             std::env::var(CLUSTER_ENV).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"))
@@ -270,7 +282,7 @@ impl RedisOptions {
             checkout_timeout: self.checkout_timeout,
         };
         let pool = Pool::get(settings, redact(&url))?;
-        let engine = RedisEngine::new(pool, namespace(path), self.trips.clone(), config.max_value_bytes);
+        let engine = RedisEngine::new(pool, namespace(config), self.trips.clone(), config.max_value_bytes);
         engine.ping()?;
         Ok(Arc::new(engine))
     }

@@ -50,8 +50,8 @@ fn namespaces_are_isolated() {
     assert_eq!(a.get::<_, String>("k").unwrap().as_deref(), Some("a"));
     assert_eq!(b.get::<_, String>("k").unwrap().as_deref(), Some("b"));
 
-    let ns_a = namespace(a.path());
-    let ns_b = namespace(b.path());
+    let ns_a = namespace(a.config());
+    let ns_b = namespace(b.config());
     assert_ne!(ns_a, ns_b);
     assert!(ns_a.contains("redis.hashstash."), "{ns_a}");
     let prefix_a = format!("hs:{{{ns_a}}}:");
@@ -350,7 +350,7 @@ fn cluster_stash_lives_in_one_slot() {
 /// The Redis hash of `key`'s entry in `stash` (named as the engine names it).
 fn entry_key(stash: &Stash, key: &str) -> Vec<u8> {
     let digest = stash.encode_key(key).unwrap().digest;
-    [format!("hs:{{{}}}:e:", namespace(stash.path())).as_bytes(), digest.as_bytes()].concat()
+    [format!("hs:{{{}}}:e:", namespace(stash.config())).as_bytes(), digest.as_bytes()].concat()
 }
 
 /// A stored version count or size that lies (planted on the server) is a
@@ -421,4 +421,115 @@ fn a_pool_of_one_serves_many_threads() {
         Stash::open(config(root.path(), "pool0", &url), Arc::new(RedisOptions::new().max_connections(0)))
             .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+}
+
+/// Set in a child run of this test binary by `relative_roots_share_across_homes`.
+const SHARE_ROLE: &str = "HASHSTASH_TEST_SHARE_ROLE";
+
+/// The stash the two children of `relative_roots_share_across_homes` open:
+/// a relative root, so it resolves under each child's own home folder.
+fn shared_config(url: &str, dbname: &str) -> StashConfig {
+    StashConfig {
+        engine: "redis".into(),
+        root_dir: "team_root".into(),
+        dbname: dbname.into(),
+        url: Some(url.into()),
+        ..StashConfig::default()
+    }
+}
+
+/// Not a test by itself: the body of the child processes of
+/// `relative_roots_share_across_homes` (does nothing unless [`SHARE_ROLE`] is set).
+#[test]
+fn share_child() {
+    let Ok(role) = std::env::var(SHARE_ROLE) else { return };
+    let var = |name: &str| std::env::var(name).unwrap();
+    let cfg = shared_config(&var("HASHSTASH_TEST_SHARE_URL"), &var("HASHSTASH_TEST_SHARE_DB"));
+    let s = Stash::open(cfg, Arc::new(RedisOptions::new())).unwrap();
+    println!("\nDATA PATH {}", s.path().display());
+    let token = var("HASHSTASH_TEST_SHARE_TOKEN");
+    match role.as_str() {
+        "write" => s.set("greeting", &token).unwrap(),
+        _ => assert_eq!(s.get::<_, String>("greeting").unwrap(), Some(token)),
+    }
+}
+
+/// Runs `share_child` in a new process with its own home and working folder.
+fn run_child(role: &str, url: &str, dbname: &str, token: &str, home: &Path) -> String {
+    let work = home.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "share_child", "--nocapture", "--test-threads=1"])
+        .current_dir(&work)
+        .env(SHARE_ROLE, role)
+        .env("HASHSTASH_TEST_SHARE_URL", url)
+        .env("HASHSTASH_TEST_SHARE_DB", dbname)
+        .env("HASHSTASH_TEST_SHARE_TOKEN", token)
+        .env("HOME", home)
+        .env_remove(stash_core::config::ROOT_DIR_ENV)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{role} child failed:\n{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let path = stdout.lines().find_map(|l| l.split_once("DATA PATH ").map(|(_, p)| p));
+    path.unwrap_or_else(|| panic!("the child names its path:\n{stdout}")).to_string()
+}
+
+/// Two processes with different home folders and working folders, opening a
+/// stash with the same relative root and dbname, share its entries (on a
+/// standalone server and on a cluster), although their local paths differ.
+#[test]
+fn relative_roots_share_across_homes() {
+    for var in ["HASHSTASH_REDIS_URL", "HASHSTASH_REDIS_CLUSTER_URL"] {
+        let Some(url) = service_url(var) else { return };
+        let homes = tempfile::tempdir().unwrap();
+        let dbname = format!("share-{}-{}", std::process::id(), now_micros());
+        let token = format!("hello from {dbname}");
+        let written = run_child("write", &url, &dbname, &token, &homes.path().join("alice"));
+        let read = run_child("read", &url, &dbname, &token, &homes.path().join("bob"));
+        assert_ne!(written, read, "the two stashes live at different local paths");
+        assert!(written.starts_with(homes.path().to_str().unwrap()), "{written}");
+        // And this process (a third home) sees it too.
+        let here = Stash::open(shared_config(&url, &dbname), Arc::new(RedisOptions::new())).unwrap();
+        assert_eq!(here.get::<_, String>("greeting").unwrap(), Some(token));
+        here.clear().unwrap();
+    }
+}
+
+/// An explicit namespace is shared whatever the root and dbname; stashes whose
+/// serializer, compressor or encoding differ never share one.
+#[test]
+fn explicit_namespaces_share_and_formats_never_do() {
+    let Some(url) = service_url("HASHSTASH_REDIS_URL") else { return };
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let team = format!("team-cache-{}-{}", std::process::id(), now_micros());
+    let named = |root: &Path, dbname: &str| StashConfig {
+        namespace: Some(team.clone()),
+        compress: "raw".into(),
+        ..config(root, dbname, &url)
+    };
+    let options = RedisOptions::new();
+    let a = open(&options, named(one.path(), "a"));
+    let b = open(&options, named(two.path(), "b"));
+    assert_eq!(namespace(a.config()), namespace(b.config()));
+    a.set("k", "shared").unwrap();
+    assert_eq!(b.get::<_, String>("k").unwrap().as_deref(), Some("shared"));
+
+    let variants = [
+        StashConfig { serializer: "json".into(), ..named(one.path(), "a") },
+        StashConfig { serializer: "msgpack".into(), ..named(one.path(), "a") },
+        StashConfig { b64: true, ..named(one.path(), "a") },
+        StashConfig { namespace: Some(format!("{team}-other")), ..named(one.path(), "a") },
+        StashConfig { namespace: None, ..named(one.path(), "a") },
+    ];
+    let mut seen = vec![namespace(a.config())];
+    for cfg in variants {
+        let ns = namespace(&cfg);
+        assert!(!seen.contains(&ns), "{ns} is shared by {cfg:?}");
+        seen.push(ns);
+        let other = open(&options, cfg);
+        assert!(other.is_empty().unwrap(), "{other:?} sees another format's entries");
+    }
+    a.clear().unwrap();
+    assert!(b.is_empty().unwrap());
 }
