@@ -1,8 +1,9 @@
 //! [`LmdbEngine`]: the `Engine` operations as LMDB transactions.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use std::sync::atomic::Ordering;
 
@@ -10,7 +11,8 @@ use heed::RwTxn;
 use stash_core::clock::{is_expired, now_micros, unique_micros};
 use stash_core::engine::key_mismatch;
 use stash_core::{
-    Capabilities, Digest, Engine, Error, ErrorKind, MetaIter, Put, RecordIter, Result, Version, WriteOptions,
+    Capabilities, Digest, Engine, Error, ErrorKind, LockAttempt, MetaIter, Put, RecordIter, Result, Version,
+    WriteOptions,
 };
 
 use crate::env::{Db, LmdbEnv};
@@ -83,6 +85,13 @@ impl LmdbEngine {
     ) -> Result<Option<RecordView<'a>>, Fail> {
         let view = self.checked(digest, stored, key)?;
         Ok(Some(view).filter(|v| !is_expired(v.expires, now_micros())))
+    }
+
+    /// `<stash folder>/.locks`: the lock files of [`Engine::try_lock`], beside
+    /// the `data.db/` folder (so `clear` and the environment never touch them).
+    pub(crate) fn locks_dir(&self) -> PathBuf {
+        let data_dir = self.env.file().parent().unwrap_or(self.env.file());
+        data_dir.parent().unwrap_or(data_dir).join(stash_core::config::LOCKS_NAME)
     }
 
     /// Creates the expiry marker before the first expiring write of this process.
@@ -210,6 +219,35 @@ impl Engine for LmdbEngine {
             };
             Ok(db.delete(wtxn, digest.as_bytes())? && live)
         })
+    }
+
+    /// One write transaction: reads the record's newest stamp and deletes it
+    /// only if it is not after `seen_written_at_micros`. LMDB serialises write
+    /// transactions across threads and processes, so no write comes in between.
+    /// A record too damaged to tell its newest stamp is a `Corrupt` error
+    /// (left in place: `delete` removes it).
+    fn delete_unless_rewritten(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        seen_written_at_micros: i64,
+    ) -> Result<bool> {
+        self.env.write("delete a key unless rewritten", |wtxn, db| {
+            let Some(stored) = db.get(wtxn, digest.as_bytes())? else { return Ok(false) };
+            let view = self.checked(digest, stored, key)?;
+            let (newest, _) = view.newest().map_err(|reason| self.damaged(reason, digest))?;
+            if newest > seen_written_at_micros {
+                return Ok(false);
+            }
+            Ok(db.delete(wtxn, digest.as_bytes())?)
+        })
+    }
+
+    /// A lock file in `<stash folder>/.locks`, shared by every process on this
+    /// machine; `lease` is not needed: the kernel releases the lock of a
+    /// process that dies.
+    fn try_lock(&self, name: &Digest, _lease: Duration) -> Result<LockAttempt> {
+        stash_core::locks::try_lock_file(&self.locks_dir(), name)
     }
 
     fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {

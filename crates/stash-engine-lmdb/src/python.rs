@@ -26,6 +26,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use heed::{RoTxn, RwTxn};
@@ -35,8 +36,8 @@ use stash_codec::Encoding;
 use stash_core::clock::{is_expired, now_micros, unique_micros};
 use stash_core::engine::key_mismatch;
 use stash_core::{
-    Capabilities, Digest, DigestAlgo, Engine, EntryMeta, Error, ErrorKind, MetaIter, Put, Record, RecordIter,
-    Result, StashConfig, Version, WriteOptions,
+    Capabilities, Digest, DigestAlgo, Engine, EntryMeta, Error, ErrorKind, LockAttempt, MetaIter, Put,
+    Record, RecordIter, Result, StashConfig, Version, WriteOptions,
 };
 
 use crate::LmdbEngine;
@@ -424,6 +425,46 @@ impl Engine for PythonLmdbEngine {
             db.delete(wtxn, &value_name)?;
             Ok(live)
         })
+    }
+
+    /// One write transaction: decodes the envelope's newest write time and
+    /// deletes both records only if it is not after `seen_written_at_micros`
+    /// (the time `scan_meta` reads from the same envelope). An envelope that
+    /// does not decode is a `Corrupt` error, left in place (`delete` removes it);
+    /// a key record without its value record is removed, as `delete` does, but
+    /// was not an entry (false).
+    fn delete_unless_rewritten(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        seen_written_at_micros: i64,
+    ) -> Result<bool> {
+        let (digest, key) = self.canon(digest, key)?;
+        let (key_name, value_name) = names(&digest);
+        self.env().write("delete a key unless rewritten", |wtxn, db| {
+            let Some(stored_key) = db.get(wtxn, &key_name)? else { return Ok(false) };
+            if stored_key != &*key {
+                return Err(key_mismatch(&digest).with_context("file", self.env().file().display()).into());
+            }
+            let newest = match db.get(wtxn, &value_name)? {
+                None => None,
+                Some(stored) => {
+                    let plain = self.plain(stored, &digest)?;
+                    let envelope = Envelope::parse(&plain).map_err(|reason| self.damaged(reason, &digest))?;
+                    Some(envelope.newest().0)
+                }
+            };
+            if newest.is_some_and(|at| at > seen_written_at_micros) {
+                return Ok(false);
+            }
+            db.delete(wtxn, &key_name)?;
+            db.delete(wtxn, &value_name)?;
+            Ok(newest.is_some())
+        })
+    }
+
+    fn try_lock(&self, name: &Digest, lease: Duration) -> Result<LockAttempt> {
+        self.inner.try_lock(name, lease)
     }
 
     fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {

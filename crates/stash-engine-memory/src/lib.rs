@@ -231,6 +231,26 @@ impl Engine for MemoryEngine {
         })
     }
 
+    /// Checks the newest version's stamp and removes the slot under one write
+    /// lock, so no write can come in between.
+    fn delete_unless_rewritten(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        seen_written_at_micros: i64,
+    ) -> Result<bool> {
+        let mut map = self.write()?;
+        match map.slots.get(digest) {
+            None => Ok(false),
+            Some(slot) if &*slot.key != key => Err(key_mismatch(digest)),
+            Some(slot) if slot.versions.last().is_some_and(|(at, _)| *at > seen_written_at_micros) => {
+                Ok(false)
+            }
+            // Expired or not: the scan saw it, nothing came after.
+            Some(_) => Ok(map.remove(digest).is_some()),
+        }
+    }
+
     fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
         let map = self.read()?;
         Ok(lookup(&map, digest, key)?.map(|slot| {

@@ -113,10 +113,11 @@ mod store;
 use std::fs;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use stash_core::{
-    Capabilities, Digest, Engine, EngineFactory, Error, MetaIter, Put, RecordIter, Result, StashConfig,
-    Version, WriteOptions,
+    Capabilities, Digest, Engine, EngineFactory, Error, LockAttempt, MetaIter, Put, RecordIter, Result,
+    StashConfig, Version, WriteOptions,
 };
 
 use scan::{MetaScan, Scan};
@@ -189,6 +190,28 @@ impl Engine for SledEngine {
 
     fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
         self.store.delete(digest, key)
+    }
+
+    /// A compare-and-swap against the record whose stamp was checked: a write
+    /// in between keeps the entry.
+    fn delete_unless_rewritten(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        seen_written_at_micros: i64,
+    ) -> Result<bool> {
+        self.store.delete_unless_rewritten(digest, key, seen_written_at_micros)
+    }
+
+    /// A lock file in `<stash folder>/.locks`, beside `data.db/`; sled lets one
+    /// process at a time open the stash, so it is shared by the handles of
+    /// that process (and kept by a process that only holds locks).
+    fn try_lock(&self, name: &Digest, _lease: Duration) -> Result<LockAttempt> {
+        let dir = self.path();
+        stash_core::locks::try_lock_file(
+            &dir.parent().unwrap_or(dir).join(stash_core::config::LOCKS_NAME),
+            name,
+        )
     }
 
     fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {

@@ -358,6 +358,32 @@ impl Store {
         }
     }
 
+    /// Removes `key` if its newest version was written at or before `seen`
+    /// (expired or not), with a compare-and-swap against the record it
+    /// checked: a write in between makes the swap fail, and the check runs
+    /// again on the new record. Returns whether it removed the entry.
+    pub(crate) fn delete_unless_rewritten(&self, digest: &Digest, key: &[u8], seen: i64) -> Result<bool> {
+        let slot = digest.as_bytes();
+        loop {
+            let Some(old) = self.db.get(slot).map_err(self.sled_err("read a record"))? else {
+                return Ok(false);
+            };
+            let view = self.checked(digest, &old, key)?;
+            let (newest, _) = view.newest().map_err(|why| damaged(why, digest, &self.dir))?;
+            if newest > seen {
+                return Ok(false);
+            }
+            let swapped = self
+                .db
+                .compare_and_swap(slot, Some(&old), None::<IVec>)
+                .map_err(self.sled_err("delete a record"))?;
+            if swapped.is_ok() {
+                self.count_change(Some(&old), None);
+                return Ok(true);
+            }
+        }
+    }
+
     /// The number of live entries: the kept count while no record has an
     /// expiry, else a pass over the records reading only their first nine
     /// bytes (a damaged record counts as live, as it does in the kept count).

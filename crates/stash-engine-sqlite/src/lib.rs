@@ -118,7 +118,7 @@ mod schema;
 mod write;
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -126,8 +126,8 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use stash_core::clock::now_micros;
 use stash_core::engine::key_mismatch;
 use stash_core::{
-    Capabilities, Digest, Engine, EngineFactory, Error, MetaIter, Put, RecordIter, Result, StashConfig,
-    Version, WriteOptions,
+    Capabilities, Digest, Engine, EngineFactory, Error, LockAttempt, MetaIter, Put, RecordIter, Result,
+    StashConfig, Version, WriteOptions,
 };
 
 use error::corrupt;
@@ -249,6 +249,13 @@ impl SqliteEngine {
         self.pool.path()
     }
 
+    /// `<stash folder>/.locks`, beside the database file: the lock files of
+    /// [`Engine::try_lock`].
+    fn locks_dir(&self) -> PathBuf {
+        let path = self.path();
+        path.parent().unwrap_or(path).join(stash_core::config::LOCKS_NAME)
+    }
+
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction, applies the counter
     /// changes it adds to the [`Delta`] and commits; rolls back on error.
     fn write<T>(&self, action: &str, f: impl FnOnce(&Connection, &mut Delta) -> Result<T>) -> Result<T> {
@@ -337,6 +344,28 @@ impl Engine for SqliteEngine {
     fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
         let pool = &*self.pool;
         self.write("delete an entry", |tx, d| write::remove(pool, tx, d, digest, key))
+    }
+
+    /// One conditional `DELETE` (`written_at <= seen`) in a `BEGIN IMMEDIATE`
+    /// transaction: a write after the scan, from any thread or process, keeps
+    /// the entry.
+    fn delete_unless_rewritten(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        seen_written_at_micros: i64,
+    ) -> Result<bool> {
+        let pool = &*self.pool;
+        self.write("delete an entry unless rewritten", |tx, d| {
+            write::remove_unless_rewritten(pool, tx, d, digest, key, seen_written_at_micros)
+        })
+    }
+
+    /// A lock file in `<stash folder>/.locks`, shared by every process on this
+    /// machine; `lease` is not needed: the kernel releases the lock of a
+    /// process that dies.
+    fn try_lock(&self, name: &Digest, _lease: Duration) -> Result<LockAttempt> {
+        stash_core::locks::try_lock_file(&self.locks_dir(), name)
     }
 
     fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {

@@ -193,6 +193,38 @@ pub(crate) fn remove(
     }
 }
 
+/// Removes `key` and its versions if its newest version was written at or
+/// before `seen` (expired or not): one `DELETE`, inside the caller's write
+/// transaction, so no write can land between the check and the removal.
+/// Returns whether it removed the entry.
+pub(crate) fn remove_unless_rewritten(
+    pool: &Pool,
+    conn: &Connection,
+    delta: &mut Delta,
+    digest: &Digest,
+    key: &[u8],
+    seen: i64,
+) -> Result<bool> {
+    let err = |e| pool.error(e, "delete an entry unless rewritten");
+    let deleted: Option<Option<i64>> = conn
+        .prepare_cached(
+            "DELETE FROM entries WHERE digest = ?1 AND key = ?2 AND written_at <= ?3 RETURNING expires_at",
+        )
+        .map_err(err)?
+        .query_row(params![&digest.0[..], key, seen], |r| r.get(0))
+        .optional()
+        .map_err(err)?;
+    if let Some(expiry) = deleted {
+        drop_history(pool, conn, digest)?;
+        delta.add(-1, expiry.is_some(), false);
+        return Ok(true);
+    }
+    match slot_holds(pool, conn, digest, key, None)? {
+        Some(false) => Err(mismatch(pool, digest)),
+        _ => Ok(false),
+    }
+}
+
 /// Applies `delta` to the counters of `meta`.
 pub(crate) fn bump_counts(pool: &Pool, conn: &Connection, delta: Delta) -> Result<()> {
     for (name, change) in [("count", delta.keys), ("expiring", delta.expiring)] {
