@@ -737,6 +737,125 @@ pub fn version_filters(h: &Harness) {
     assert_eq!(each[2].as_ref().unwrap_err().kind(), ErrorKind::Decode);
 }
 
+/// `delete_unless_rewritten` (the delete of eviction, `prune` and `pop`)
+/// removes only what was not written after the scan it decides from: a key
+/// replaced or appended to since is kept (false), an untouched one, expired
+/// or not, is removed (true), and another key's entry is never removed.
+pub fn delete_unless_rewritten_keeps_later_writes(h: &Harness) {
+    use crate::clock::now_micros;
+    let s = h.stash();
+    let e = s.engine().clone();
+    let value = |v: &str| s.encode_value(v).unwrap();
+    let hour = 3_600_000_000;
+    for options in [WriteOptions::REPLACE, WriteOptions::APPEND] {
+        let mode = if options.append { "append" } else { "replace" };
+        let key = |name: &str| s.encode_key(&(name, mode)).unwrap();
+        let (rewritten, untouched, expired) = (key("rewritten"), key("untouched"), key("expired"));
+        e.put(&rewritten.digest, &rewritten.bytes, &value("old"), options).unwrap();
+        e.put(&untouched.digest, &untouched.bytes, &value("old"), options).unwrap();
+        e.put(&expired.digest, &expired.bytes, &value("old"), options.expiring_at(Some(now_micros() - hour)))
+            .unwrap();
+        let stamps: HashMap<Vec<u8>, i64> = e
+            .scan_meta()
+            .unwrap()
+            .map(|m| m.map(|m| (m.key, m.written_at_micros)))
+            .collect::<crate::Result<_>>()
+            .unwrap();
+        let seen = |k: &crate::EncodedKey| stamps[&k.bytes];
+
+        // Written after the scan: kept, with everything it holds.
+        e.put(&rewritten.digest, &rewritten.bytes, &value("new"), options).unwrap();
+        assert!(
+            !e.delete_unless_rewritten(&rewritten.digest, &rewritten.bytes, seen(&rewritten)).unwrap(),
+            "{mode}"
+        );
+        assert_eq!(e.get(&rewritten.digest, &rewritten.bytes).unwrap(), Some(value("new")), "{mode}");
+        let kept = e.versions(&rewritten.digest, &rewritten.bytes).unwrap().unwrap();
+        assert_eq!(kept.len(), if options.append { 2 } else { 1 }, "{mode}");
+
+        // Not written since: removed, once.
+        assert!(
+            e.delete_unless_rewritten(&untouched.digest, &untouched.bytes, seen(&untouched)).unwrap(),
+            "{mode}"
+        );
+        assert_eq!(e.get(&untouched.digest, &untouched.bytes).unwrap(), None, "{mode}");
+        assert!(
+            !e.delete_unless_rewritten(&untouched.digest, &untouched.bytes, seen(&untouched)).unwrap(),
+            "{mode}"
+        );
+
+        // Expired entries are removable too.
+        assert!(
+            e.delete_unless_rewritten(&expired.digest, &expired.bytes, seen(&expired)).unwrap(),
+            "{mode}"
+        );
+        assert!(e.scan_meta().unwrap().filter_map(|m| m.ok()).all(|m| m.key != expired.bytes), "{mode}");
+
+        // Another key's slot: an error or a refusal, never a removal.
+        let stranger = key("stranger");
+        let outcome = e.delete_unless_rewritten(&rewritten.digest, &stranger.bytes, i64::MAX);
+        assert!(!outcome.unwrap_or(false), "{mode}: removed through another key");
+        assert_eq!(e.get(&rewritten.digest, &rewritten.bytes).unwrap(), Some(value("new")), "{mode}");
+
+        // With the stamp of the newest write, the rewritten key goes too.
+        let newest = kept.last().unwrap().written_at_micros;
+        assert!(e.delete_unless_rewritten(&rewritten.digest, &rewritten.bytes, newest).unwrap(), "{mode}");
+        assert!(!e.contains(&rewritten.digest, &rewritten.bytes).unwrap(), "{mode}");
+    }
+    assert_eq!(e.scan_meta().unwrap().count(), 0);
+    assert!(s.is_empty().unwrap());
+}
+
+/// `try_lock`: a lock taken is `Busy` for every other attempt on that name
+/// (from this handle or another handle of the stash) until its guard drops,
+/// another name is free, and the stash's data neither sees lock files nor
+/// releases a lock when cleared. Only engines that keep nothing beyond the
+/// process may answer `Unsupported`.
+pub fn try_lock_is_exclusive(h: &Harness) {
+    use std::time::Duration;
+
+    use crate::LockAttempt;
+    let s = h.stash();
+    let lease = Duration::from_secs(30);
+    let name = s.encode_key("a lock").unwrap().digest;
+    let other_name = s.encode_key("another lock").unwrap().digest;
+    let held = match s.engine().try_lock(&name, lease).unwrap() {
+        LockAttempt::Acquired(guard) => guard,
+        LockAttempt::Unsupported => {
+            assert!(
+                !s.engine().capabilities().persistent,
+                "a persistent engine must offer a lock shared beyond the process"
+            );
+            return;
+        }
+        other => panic!("a free lock was not acquired: {other:?}"),
+    };
+    // Another handle of the same stash, as another process would open it.
+    let again = h.open(s.config().clone());
+    assert!(matches!(again.engine().try_lock(&name, lease).unwrap(), LockAttempt::Busy));
+    assert!(matches!(s.engine().try_lock(&name, lease).unwrap(), LockAttempt::Busy));
+    let other = again.engine().try_lock(&other_name, lease).unwrap();
+    assert!(matches!(other, LockAttempt::Acquired(_)), "another name is taken: {other:?}");
+
+    // Locks are not entries, and clearing the data keeps them.
+    s.set("k", "v").unwrap();
+    assert_eq!(s.len().unwrap(), 1);
+    assert_eq!(s.keys::<String>().unwrap().count(), 1);
+    s.clear().unwrap();
+    assert!(s.is_empty().unwrap());
+    assert!(
+        matches!(again.engine().try_lock(&name, lease).unwrap(), LockAttempt::Busy),
+        "clear released a lock"
+    );
+
+    drop(held);
+    let retaken = again.engine().try_lock(&name, lease).unwrap();
+    assert!(matches!(retaken, LockAttempt::Acquired(_)), "not released by its guard: {retaken:?}");
+    assert!(matches!(s.engine().try_lock(&name, lease).unwrap(), LockAttempt::Busy));
+    drop((retaken, other));
+    assert!(matches!(s.engine().try_lock(&other_name, lease).unwrap(), LockAttempt::Acquired(_)));
+}
+
 /// A stash reopened with the same configuration sees the same data.
 pub fn reopen(h: &Harness) {
     let cfg = h.config("hashstash", "raw", false);
@@ -809,7 +928,7 @@ macro_rules! conformance_suite {
                 write_while_iterating, sizes, wrong_type_is_an_error, key_mismatch_is_detected,
                 every_format, hashmap_keys_are_canonical, threads, threads_on_the_same_keys, versions,
                 expiry, ttl_and_prune, bounded_size, stats_counters, tmp_popitem_copy_migrate, version_filters,
-                reopen, display
+                reopen, display, delete_unless_rewritten_keeps_later_writes, try_lock_is_exclusive
             );
         }
     };
