@@ -22,6 +22,15 @@
 //! name (the Python library compares the names as strings, which misorders
 //! pids of different lengths); names that do not parse are ignored.
 //!
+//! # Clocks
+//!
+//! A version's micros come from this process's clock, or are the newest
+//! existing version's plus one when the clock is behind it (another host's
+//! clock, a step back of this one): a write always sorts after the versions
+//! it replaces or appends to, whatever the clocks say, and the name keeps the
+//! Python library's `<micros>.<pid>` form. A version stamped after the year
+//! 9999 cannot be followed; a writer removes it.
+//!
 //! # Concurrency
 //!
 //! Many threads and processes may read and write one stash at once:
@@ -36,7 +45,55 @@
 //! - a reader that lists a version which then vanishes (a concurrent replace
 //!   or delete) lists again instead of failing;
 //! - a delete removes `.key` first, so a half-deleted slot reads as absent,
-//!   and a writer that finds `.key` gone after its rename writes it again.
+//!   and a writer that finds `.key` gone after its rename writes it again;
+//! - the conditional delete of eviction, `prune` and `pop`
+//!   ([`Engine::delete_unless_rewritten`]) removes only the versions stamped at
+//!   or before the stamp it was given, and the slot only if no version is left:
+//!   a write after the scan (named after every version the scan saw) survives.
+//!
+//! Temporary files older than [`STALE_TMP_AGE`] were left by a crash: a write
+//! to the slot, a delete of it and a metadata walk (`stats`, `prune`,
+//! eviction) remove them.
+//!
+//! # Damaged slots
+//!
+//! A slot's `.key` is checked on every read: a key file that is not the
+//! requested key is an error of kind `Corrupt` naming the file, never another
+//! key's value. A write or a delete tells two cases apart by the slot's name,
+//! which is the digest of the key stored there:
+//!
+//! - a key file whose digest under the stash's digest algorithm is the slot's
+//!   name holds a real key that collides with the requested one: it is never
+//!   overwritten nor removed for another key (`Corrupt`, as for reads);
+//! - any other content (empty, truncated, garbage, a link, a folder) is
+//!   damage: a write of the requested key repairs the slot (it removes the
+//!   versions, whose key is unknown, and writes `.key` and the value; an
+//!   append starts a new history), and a delete removes it.
+//!
+//! # Bounds
+//!
+//! No file's size sizes memory: a version or key file larger than the stash's
+//! `max_value_bytes` plus room for the encoding's overhead (half as much
+//! again plus 64 KiB) is an error of kind `TooLarge` naming the file, found
+//! before it is read; the other entries stay readable, and a write replaces it.
+//!
+//! # Symbolic links
+//!
+//! The layout never holds links, and the engine follows none below
+//! `data.db`: a slot whose folders (`aa`, `bb`, `cc` or the slot itself)
+//! include a link is refused by reads, writes and deletes (kind `Corrupt`,
+//! naming the link), so nothing is read, written or removed outside the
+//! stash; a `.key` or version file that is a link is refused by reads, and
+//! replaced or unlinked (never followed) by writes and deletes; walks (`len`,
+//! iteration, `clear`) skip linked folders, and `clear` unlinks them. `data.db`
+//! itself and the folders above it may be links. A process reading a key it
+//! has already read checks its folders once.
+//!
+//! # Locks
+//!
+//! [`Engine::try_lock`] takes a file lock in `<stash folder>/.locks`, beside
+//! `data.db` (never inside it, so walks and `clear` never see it), shared by
+//! every process on the machine; see [`stash_core::locks`].
 //!
 //! # What pairtree trades
 //!
@@ -73,14 +130,21 @@ mod walk;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use stash_core::clock::{now_micros, unique_micros};
+use stash_core::clock::now_micros;
+use stash_core::config::{DEFAULT_MAX_VALUE_BYTES, LOCKS_NAME};
 use stash_core::{
-    Capabilities, Digest, Engine, EngineFactory, Error, MetaIter, RecordIter, Result, StashConfig, Version,
-    WriteOptions,
+    Capabilities, Digest, Engine, EngineFactory, Error, LockAttempt, MetaIter, RecordIter, Result,
+    StashConfig, Version, WriteOptions,
 };
 
-use slot::{KEY_FILE, RETRIES, VersionName, Want, Written};
+use slot::{KEY_FILE, KeyState, Listing, RETRIES, Rules, VersionName, Want, Written};
+
+/// How old a temporary file `.tmp.<pid>.<n>` must be (by its modification
+/// time) before writes, deletes and metadata walks remove it as left by a
+/// crash: 10 minutes. A write in flight modifies its file far more often.
+pub const STALE_TMP_AGE: Duration = Duration::from_secs(10 * 60);
 
 /// Opens pairtree engines with the default options: the factory to hand to `Stash::open`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -144,7 +208,7 @@ impl EngineFactory for PairtreeOptions {
     /// Opens the store; a `python_compatible` lz4 stash gets its keys recompressed
     /// as the Python library compresses them (see `docs/interop.md`).
     fn open(&self, path: &Path, config: &StashConfig) -> Result<Arc<dyn Engine>> {
-        let engine = PairtreeEngine::open(path, *self)?;
+        let engine = PairtreeEngine::open_with_config(path, *self, config)?;
         if config.python_compatible && config.compress == "lz4" {
             let encoding = stash_codec::Encoding::from_names(&config.compress, config.b64)?;
             return Ok(Arc::new(python::PythonKeys { inner: engine, encoding }));
@@ -158,16 +222,17 @@ impl EngineFactory for PairtreeOptions {
 pub struct PairtreeEngine {
     root: PathBuf,
     options: PairtreeOptions,
+    rules: Rules,
     verified: Verified,
 }
 
-/// Slots whose `.key` file this process has already compared with the key
-/// asked for, with a 64-bit hash of that key: a later `get` of the same key
-/// skips re-reading `.key` (one open and read fewer). A slot's key cannot
-/// change under a live entry (a `put` with another key is refused), so the
-/// check stays as strong as reading the file, short of a digest collision
-/// written by another process after a delete. Bounded: emptied when it grows
-/// past [`Verified::CAPACITY`] slots.
+/// Slots whose `.key` file (and folders, see "Symbolic links") this process
+/// has already checked for the key asked for, with a 64-bit hash of that key:
+/// a later `get` of the same key skips re-reading `.key` (one open and read
+/// fewer). A slot's key cannot change under a live entry (a `put` with another
+/// real key is refused), so the check stays as strong as reading the file,
+/// short of a digest collision written by another process after a delete.
+/// Bounded: emptied when it grows past [`Verified::CAPACITY`] slots.
 #[derive(Debug, Default)]
 struct Verified(
     std::sync::RwLock<std::collections::HashMap<Digest, u64, stash_core::digest::BuildDigestHasher>>,
@@ -212,10 +277,28 @@ impl Verified {
 }
 
 impl PairtreeEngine {
-    /// Opens (creating if needed) the store in the folder `root`.
+    /// Opens (creating if needed) the store in the folder `root`, with the
+    /// default `max_value_bytes` (1 GiB) bounding the files it reads and any
+    /// known digest algorithm naming slots (see "Damaged slots"). A stash opens
+    /// its engine with [`open_with_config`](Self::open_with_config) instead.
     pub fn open(root: &Path, options: PairtreeOptions) -> Result<PairtreeEngine> {
+        Self::create(root, options, Rules::new(DEFAULT_MAX_VALUE_BYTES, None))
+    }
+
+    /// Opens (creating if needed) the store in the folder `root` for the stash
+    /// `config`: its `max_value_bytes` bounds the files read, its digest
+    /// algorithm tells a damaged key file from another key's.
+    pub fn open_with_config(
+        root: &Path,
+        options: PairtreeOptions,
+        config: &StashConfig,
+    ) -> Result<PairtreeEngine> {
+        Self::create(root, options, Rules::new(config.max_value_bytes, Some(config.digest)))
+    }
+
+    fn create(root: &Path, options: PairtreeOptions, rules: Rules) -> Result<PairtreeEngine> {
         fs::create_dir_all(root).map_err(|e| Error::io(e, "create data folder", root))?;
-        Ok(PairtreeEngine { root: root.to_path_buf(), options, verified: Verified::default() })
+        Ok(PairtreeEngine { root: root.to_path_buf(), options, rules, verified: Verified::default() })
     }
 
     /// The `data.db` folder.
@@ -237,34 +320,66 @@ impl PairtreeEngine {
         path
     }
 
-    /// Deletes every version of the slot at `dir` but the newest one listed;
-    /// writes `.key` back if a concurrent delete removed it.
-    fn prune(&self, dir: &mut PathBuf, key: &[u8]) -> Result<()> {
-        let listing = match slot::list(dir) {
-            Ok(l) => l,
-            Err(e) if slot::is_gone(&e) => return Ok(()), // deleted after our write
-            Err(e) => return Err(Error::io(e, "list slot folder", dir)),
-        };
-        let Some(newest) = listing.newest().cloned() else { return Ok(()) };
-        for v in listing.versions.iter().filter(|v| **v < newest) {
+    /// The folder of the lock files: `.locks` beside `data.db`.
+    fn locks_dir(&self) -> PathBuf {
+        self.root.parent().unwrap_or(&self.root).join(LOCKS_NAME)
+    }
+
+    /// The slot folder of `digest`, refused if a link is on its way (see "Symbolic links").
+    fn checked_slot(&self, digest: &Digest) -> Result<PathBuf> {
+        let dir = self.slot_path(digest);
+        slot::check_folders(&dir).map_err(|e| e.with_context("digest", digest))?;
+        Ok(dir)
+    }
+
+    /// Lists the slot folder `dir` (`None` if it is not there).
+    fn listing(&self, dir: &Path) -> Result<Option<Listing>> {
+        match slot::list(dir) {
+            Ok(l) => Ok(Some(l)),
+            Err(e) if slot::is_gone(&e) => Ok(None),
+            Err(e) => Err(Error::io(e, "list slot folder", dir)),
+        }
+    }
+
+    /// Removes the named files of the slot folder `dir`.
+    fn remove_versions<'a>(
+        &self,
+        dir: &mut PathBuf,
+        versions: impl IntoIterator<Item = &'a VersionName>,
+        action: &str,
+    ) -> Result<()> {
+        for v in versions {
             dir.push(&v.name);
-            let removed = slot::remove_file(dir, "remove old version");
+            let removed = slot::remove_file(dir, action);
             dir.pop();
             removed?;
         }
+        Ok(())
+    }
+
+    /// Deletes every version of the slot at `dir` but the newest one listed;
+    /// writes `.key` back if a concurrent delete removed it.
+    fn prune(&self, dir: &mut PathBuf, key: &[u8]) -> Result<()> {
+        let Some(listing) = self.listing(dir)? else { return Ok(()) }; // deleted after our write
+        let Some(newest) = listing.newest() else { return Ok(()) };
+        self.remove_versions(dir, listing.versions.iter().filter(|v| *v < newest), "remove old version")?;
         if !listing.has_key {
             slot::write_atomic(dir, KEY_FILE, key, self.options.fsync)?;
         }
         Ok(())
     }
 
-    /// Whether the newest version in the slot folder `dir` has expired (false when there is none).
-    fn newest_expired(&self, dir: &Path) -> Result<bool> {
-        match slot::list(dir) {
-            Ok(l) => Ok(l.newest().is_some_and(|v| v.expired(now_micros()))),
-            Err(e) if slot::is_gone(&e) => Ok(false),
-            Err(e) => Err(Error::io(e, "list slot folder", dir)),
+    /// Removes what is left in the slot folder `dir` (versions, stale
+    /// temporary files), then the folder and the parents it emptied. A folder a
+    /// writer got into again, or holding a stray file, stays.
+    fn remove_slot(&self, dir: &mut PathBuf) -> Result<()> {
+        let Some(listing) = self.listing(dir)? else { return Ok(()) };
+        self.remove_versions(dir, &listing.versions, "remove version file")?;
+        slot::remove_stale_tmps(dir, &listing.tmps);
+        if fs::remove_dir(&*dir).is_ok() {
+            self.prune_parents(dir);
         }
+        Ok(())
     }
 
     /// Removes empty folders from the slot's parent up to (not including) the root.
@@ -275,49 +390,40 @@ impl PairtreeEngine {
             }
         }
     }
-}
 
-impl Engine for PairtreeEngine {
-    fn name(&self) -> &'static str {
-        "pairtree"
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::new(true, true, false)
-    }
-
-    fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let mut path = self.slot_path(digest);
-        let trusted = self.verified.knows(digest, key);
-        let want = if trusted { Want::NewestTrusted } else { Want::Newest };
-        let found = slot::read(&mut path, digest, Some(key), want)?;
-        if found.is_some() && !trusted {
-            self.verified.remember(digest, key);
+    /// The slot of `digest` for a delete of `key`, with its listing, if it holds
+    /// a complete entry that is `key`'s or damaged; a real other key is an error.
+    fn slot_to_delete(&self, digest: &Digest, key: &[u8]) -> Result<Option<(PathBuf, Listing, KeyState)>> {
+        let mut dir = self.checked_slot(digest)?;
+        let Some(listing) = self.listing(&dir)? else { return Ok(None) };
+        if !listing.has_key || listing.versions.is_empty() {
+            return Ok(None);
         }
-        Ok(found.map(|d| d.value))
+        match slot::key_state(&mut dir, &listing, key, digest, &self.rules)? {
+            KeyState::Missing => Ok(None), // removed by a concurrent delete
+            state => Ok(Some((dir, listing, state))),
+        }
     }
 
-    fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
+    fn put_slot(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
         let fsync = self.options.fsync;
-        let mut dir = self.slot_path(digest);
-        dir.push(KEY_FILE);
-        let stored = slot::read_key_file(&dir, Some(key));
-        let mut key_written = match stored {
-            Ok(stored) => {
-                let checked = slot::check_key(&stored, key, digest, &dir);
-                dir.pop();
-                checked?;
-                true
-            }
-            Err(e) if slot::is_gone(&e) => {
-                dir.pop();
-                false // a new slot, or one a crash left without its key
-            }
-            Err(e) => return Err(Error::io(e, "read key file", &dir).with_context("digest", digest)),
-        };
-        let name = VersionName::format(unique_micros(), std::process::id(), options.expires_at_micros);
+        let mut dir = self.checked_slot(digest)?;
+        let listing = self.listing(&dir)?.unwrap_or_default();
+        slot::remove_stale_tmps(&mut dir, &listing.tmps);
+        let state = slot::key_state(&mut dir, &listing, key, digest, &self.rules)?;
+        let damaged = state == KeyState::Damaged;
+        // A damaged slot's versions belong to a key nobody can name: the slot
+        // starts over. Versions stamped past any real time cannot be followed.
+        let (doomed, kept): (Vec<&VersionName>, Vec<&VersionName>) =
+            listing.versions.iter().partition(|v| damaged || v.micros > slot::MAX_STAMP);
+        self.remove_versions(&mut dir, doomed, "remove a version that cannot be kept")?;
+        let newest = kept.into_iter().max();
         // Appending to an expired entry starts a new history.
-        let append = options.append && !self.newest_expired(&dir)?;
+        let append = options.append && !newest.is_some_and(|v| v.expired(now_micros()));
+        // Named after every version listed: a write wins over what it replaces, whatever the clocks say.
+        let micros = slot::stamp_after(newest.map(|v| v.micros));
+        let name = VersionName::format(micros, std::process::id(), options.expires_at_micros);
+        let mut key_written = state == KeyState::Matches;
         let mut done = false;
         for attempt in 0..RETRIES {
             if !key_written
@@ -342,11 +448,10 @@ impl Engine for PairtreeEngine {
                 stash_core::ErrorKind::Io,
                 format!("the slot folder kept vanishing under the writer ({RETRIES} attempts)"),
             )
-            .with_context("file", dir.display())
-            .with_context("digest", digest));
+            .with_context("file", dir.display()));
         }
         if !append {
-            self.prune(&mut dir, key).map_err(|e| e.with_context("digest", digest))?;
+            self.prune(&mut dir, key)?;
         } else {
             dir.push(KEY_FILE);
             let gone = matches!(fs::symlink_metadata(&dir), Err(e) if slot::is_gone(&e));
@@ -359,41 +464,85 @@ impl Engine for PairtreeEngine {
         Ok(())
     }
 
-    fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
+    fn delete_slot(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
         self.verified.forget(digest);
-        let mut dir = self.slot_path(digest);
-        let present = match slot::read(&mut dir, digest, Some(key), Want::Any)? {
-            Some(_) => true,
-            None => return Ok(false),
-        };
+        let Some((mut dir, listing, _)) = self.slot_to_delete(digest, key)? else { return Ok(false) };
         // An expired entry is removed too, but was not there for the caller.
-        let present = present && !self.newest_expired(&dir)?;
+        let present = !listing.newest().is_some_and(|v| v.expired(now_micros()));
         // `.key` first: from here on the slot reads as absent.
         dir.push(KEY_FILE);
         let removed = slot::remove_file(&dir, "remove key file");
         dir.pop();
-        let removed_key = removed.map_err(|e| e.with_context("digest", digest))?;
-        let listing = match slot::list(&dir) {
-            Ok(l) => l,
-            Err(e) if slot::is_gone(&e) => return Ok(present && removed_key),
-            Err(e) => return Err(Error::io(e, "list slot folder", &dir).with_context("digest", digest)),
-        };
-        for v in &listing.versions {
-            dir.push(&v.name);
-            let removed = slot::remove_file(&dir, "remove version file");
-            dir.pop();
-            removed.map_err(|e| e.with_context("digest", digest))?;
-        }
-        // Fails harmlessly if a writer got in again or a stray file is left.
-        if fs::remove_dir(&dir).is_ok() {
-            self.prune_parents(&mut dir);
-        }
+        let removed_key = removed?;
+        self.remove_slot(&mut dir)?;
         Ok(present && removed_key)
     }
 
+    fn delete_seen(&self, digest: &Digest, key: &[u8], seen: i64) -> Result<bool> {
+        self.verified.forget(digest);
+        let Some((mut dir, listing, state)) = self.slot_to_delete(digest, key)? else { return Ok(false) };
+        if listing.versions.iter().any(|v| v.micros > seen) {
+            return Ok(false); // written since the scan
+        }
+        // The versions the caller saw go first, while `.key` keeps the entry
+        // whole for a concurrent writer (whose version is named after them).
+        self.remove_versions(&mut dir, &listing.versions, "remove version file")?;
+        let Some(after) = self.listing(&dir)? else { return Ok(false) };
+        if !after.versions.is_empty() {
+            return Ok(false); // written meanwhile
+        }
+        dir.push(KEY_FILE);
+        let removed = slot::remove_file(&dir, "remove key file");
+        dir.pop();
+        let removed = removed?;
+        let Some(last) = self.listing(&dir)? else { return Ok(removed) };
+        if !last.versions.is_empty() {
+            // A write landed between the check and the removal of `.key`: it
+            // keeps its entry (its writer also puts `.key` back if it looks after us).
+            if removed && state == KeyState::Matches {
+                slot::write_atomic(&mut dir, KEY_FILE, key, self.options.fsync)?;
+            }
+            return Ok(false);
+        }
+        self.remove_slot(&mut dir)?;
+        Ok(removed)
+    }
+}
+
+impl Engine for PairtreeEngine {
+    fn name(&self) -> &'static str {
+        "pairtree"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::new(true, true, false)
+    }
+
+    fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let trusted = self.verified.knows(digest, key);
+        let mut path = if trusted { self.slot_path(digest) } else { self.checked_slot(digest)? };
+        let want = if trusted { Want::NewestTrusted } else { Want::Newest };
+        let found = slot::read(&mut path, digest, Some(key), want, &self.rules)?;
+        if found.is_some() && !trusted {
+            self.verified.remember(digest, key);
+        }
+        Ok(found.map(|d| d.value))
+    }
+
+    /// Stores a version named after every version listed (see "Clocks"),
+    /// repairing a damaged slot (see "Damaged slots").
+    fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
+        self.put_slot(digest, key, value, options).map_err(|e| e.with_context("digest", digest))
+    }
+
+    /// Removes the entry, or a damaged slot; another real key's is an error.
+    fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
+        self.delete_slot(digest, key).map_err(|e| e.with_context("digest", digest))
+    }
+
     fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
-        let mut path = self.slot_path(digest);
-        Ok(slot::read(&mut path, digest, Some(key), Want::Exists)?.is_some())
+        let mut path = self.checked_slot(digest)?;
+        Ok(slot::read(&mut path, digest, Some(key), Want::Exists, &self.rules)?.is_some())
     }
 
     fn len(&self) -> Result<usize> {
@@ -438,6 +587,7 @@ impl Engine for PairtreeEngine {
         for entry in entries {
             let entry = entry.map_err(|e| Error::io(e, "list data folder", &self.root))?;
             let path = entry.path();
+            // A link is unlinked, never followed.
             let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
             let mut attempt = 0;
             loop {
@@ -458,20 +608,21 @@ impl Engine for PairtreeEngine {
     }
 
     fn scan(&self) -> Result<RecordIter> {
-        Ok(Box::new(walk::Records::new(&self.root, Want::Newest)?))
+        Ok(Box::new(walk::Records::new(&self.root, Want::Newest, self.rules)?))
     }
 
     fn scan_keys(&self) -> Result<RecordIter> {
-        Ok(Box::new(walk::Records::new(&self.root, Want::Key)?))
+        Ok(Box::new(walk::Records::new(&self.root, Want::Key, self.rules)?))
     }
 
     fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
-        let mut path = self.slot_path(digest);
-        slot::versions(&mut path, digest, key)
+        let mut path = self.checked_slot(digest)?;
+        slot::versions(&mut path, digest, key, &self.rules)
     }
 
+    /// Also removes stale temporary files from the slots it walks.
     fn scan_meta(&self) -> Result<MetaIter> {
-        Ok(Box::new(walk::Metas::new(&self.root)?))
+        Ok(Box::new(walk::Metas::new(&self.root, self.rules)?))
     }
 
     /// The allocated size of every file and folder under the data folder.
@@ -484,5 +635,23 @@ impl Engine for PairtreeEngine {
     /// like the Python library.
     fn flush(&self) -> Result<()> {
         Ok(())
+    }
+
+    /// Atomic per version file: removes the versions stamped at or before
+    /// `seen_written_at_micros`, then the slot only if no version is left (see
+    /// "Concurrency"). Returns true if this call removed the entry's `.key`.
+    fn delete_unless_rewritten(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        seen_written_at_micros: i64,
+    ) -> Result<bool> {
+        self.delete_seen(digest, key, seen_written_at_micros).map_err(|e| e.with_context("digest", digest))
+    }
+
+    /// A file lock in `<stash folder>/.locks` (see "Locks"); `lease` is not
+    /// needed: the kernel releases the lock of a process that dies.
+    fn try_lock(&self, name: &Digest, _lease: Duration) -> Result<LockAttempt> {
+        stash_core::locks::try_lock_file(&self.locks_dir(), name)
     }
 }

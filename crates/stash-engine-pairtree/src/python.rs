@@ -8,10 +8,12 @@
 //! ones Python writes and reads.
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use stash_codec::Encoding;
 use stash_core::{
-    Capabilities, Digest, DigestAlgo, Engine, MetaIter, Put, RecordIter, Result, Version, WriteOptions,
+    Capabilities, Digest, DigestAlgo, Engine, LockAttempt, MetaIter, Put, RecordIter, Result, Version,
+    WriteOptions,
 };
 
 use crate::PairtreeEngine;
@@ -109,5 +111,19 @@ impl Engine for PythonKeys {
 
     fn flush(&self) -> Result<()> {
         self.inner.flush()
+    }
+
+    fn delete_unless_rewritten(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        seen_written_at_micros: i64,
+    ) -> Result<bool> {
+        let (digest, key) = self.canon(digest, key)?;
+        self.inner.delete_unless_rewritten(&digest, &key, seen_written_at_micros)
+    }
+
+    fn try_lock(&self, name: &Digest, lease: Duration) -> Result<LockAttempt> {
+        self.inner.try_lock(name, lease)
     }
 }

@@ -1,14 +1,16 @@
 //! One slot (the leaf folder of one key): version names, listing, reading and
-//! writing its files.
+//! writing its files, and the checks every operation makes on them.
 
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Read as _, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::SystemTime;
 
+use stash_core::clock::unique_micros;
 use stash_core::engine::key_mismatch;
-use stash_core::{Digest, Error, ErrorKind, Result, Version};
+use stash_core::{Digest, DigestAlgo, Error, ErrorKind, Result, Version};
 
 /// The file holding the encoded key inside a slot folder.
 pub(crate) const KEY_FILE: &str = ".key";
@@ -20,8 +22,111 @@ pub(crate) const TMP_PREFIX: &str = ".tmp";
 /// (a concurrent replace or delete), and a writer retries after its folder vanished.
 pub(crate) const RETRIES: usize = 32;
 
+/// The latest version stamp a writer names its version after: a version
+/// stamped later (after the year 9999) cannot be real, and a writer removes it
+/// rather than follow it toward the end of `i64`.
+pub(crate) const MAX_STAMP: i64 = 253_402_300_799_999_999;
+
 /// Makes temporary names unique within this process (the pid makes them unique across processes).
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The last stamp [`stamp_after`] gave out ahead of the clock.
+static AHEAD: AtomicI64 = AtomicI64::new(i64::MIN);
+
+/// What an engine enforces on the files it reads.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rules {
+    /// The largest file read, version or key (see [`stored_limit`]).
+    pub max_file_bytes: u64,
+    /// The algorithm that names this stash's slots; `None` when unknown (any known one).
+    pub digest: Option<DigestAlgo>,
+}
+
+impl Rules {
+    pub fn new(max_value_bytes: u64, digest: Option<DigestAlgo>) -> Rules {
+        Rules { max_file_bytes: stored_limit(max_value_bytes), digest }
+    }
+
+    /// Whether `stored` key bytes name the slot `digest` (so they are a real key, not damage).
+    fn names_slot(&self, stored: &[u8], digest: &Digest) -> bool {
+        match self.digest {
+            Some(algo) => algo.digest(stored) == *digest,
+            None => [DigestAlgo::Md5, DigestAlgo::Blake3].iter().any(|a| a.digest(stored) == *digest),
+        }
+    }
+}
+
+/// The largest stored file a stash with this `max_value_bytes` reads: half as
+/// much again plus 64 KiB, room for base64 (4/3) over the worst-case expansion
+/// of every codec (well under 1% plus a header). The stash refuses a decoded
+/// value over `max_value_bytes` anyway; this bound keeps a file's size (a
+/// sparse file claims any) from sizing memory before it gets there.
+pub(crate) fn stored_limit(max_value_bytes: u64) -> u64 {
+    max_value_bytes.saturating_add(max_value_bytes / 2).saturating_add(64 * 1024)
+}
+
+/// What a listed name is, from the type the listing reports (no `stat` on
+/// filesystems that report types, such as ext4, xfs, btrfs and tmpfs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Kind {
+    /// A regular file.
+    #[default]
+    File,
+    /// A symbolic link: never followed.
+    Link,
+    /// A folder, fifo, socket or device: never read (a fifo would block).
+    Other,
+}
+
+impl Kind {
+    fn of(entry: &fs::DirEntry) -> Kind {
+        match entry.file_type() {
+            Ok(t) if t.is_symlink() => Kind::Link,
+            Ok(t) if t.is_file() => Kind::File,
+            Ok(_) => Kind::Other,
+            // Vanished since it was listed: reading it says so.
+            Err(_) => Kind::File,
+        }
+    }
+}
+
+/// Refuses to read a listed file that is not a regular file (kind `Corrupt`, naming it).
+pub(crate) fn check_kind(kind: Kind, path: &Path) -> Result<()> {
+    let message = match kind {
+        Kind::File => return Ok(()),
+        Kind::Link => {
+            "a symbolic link where the layout has a file: refused (links below data.db are never followed)"
+        }
+        Kind::Other => "not a regular file where the layout has one: refused",
+    };
+    Err(Error::new(ErrorKind::Corrupt, message).with_context("file", path.display()))
+}
+
+/// Refuses a slot whose folders (`aa`, `aa/bb`, `aa/bb/cc`, the slot itself)
+/// include a symbolic link (kind `Corrupt`, naming it), so no operation reads,
+/// writes or removes through one. One `lstat` per level, from the top; a
+/// missing level ends the check (nothing below it exists).
+pub(crate) fn check_folders(slot: &Path) -> Result<()> {
+    let mut levels = [slot; 4];
+    for (i, level) in slot.ancestors().take(4).enumerate() {
+        levels[3 - i] = level;
+    }
+    for level in levels {
+        match fs::symlink_metadata(level) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                return Err(Error::new(
+                    ErrorKind::Corrupt,
+                    "a symbolic link where the layout has a folder: refused (links below data.db are never followed)",
+                )
+                .with_context("file", level.display()));
+            }
+            Ok(_) => {}
+            // Missing (nothing below exists), or an error the operation itself reports.
+            Err(_) => return Ok(()),
+        }
+    }
+    Ok(())
+}
 
 /// A version file name `<micros>.<pid>`, or `<micros>.<pid>.x<expiry micros>`
 /// for a write with an expiry, ordered numerically by `(micros, pid)` (the
@@ -34,6 +139,8 @@ pub(crate) struct VersionName {
     pub pid: u64,
     pub expires: Option<i64>,
     pub name: String,
+    /// What the listing says the file is.
+    pub kind: Kind,
 }
 
 impl VersionName {
@@ -48,6 +155,27 @@ impl VersionName {
     /// Whether this version's expiry has passed at `now`.
     pub fn expired(&self, now: i64) -> bool {
         stash_core::clock::is_expired(self.expires, now)
+    }
+}
+
+/// The stamp of a version written now over `newest` (the newest version's
+/// stamp, if any): the clock ([`unique_micros`]), or `newest + 1` when the
+/// clock is behind it (another host's clock, a step back of this one), so a
+/// write always sorts after what it replaces or appends to. Stamps given out
+/// ahead of the clock are distinct within this process too.
+pub(crate) fn stamp_after(newest: Option<i64>) -> i64 {
+    let now = unique_micros();
+    let floor = match newest.and_then(|m| m.checked_add(1)) {
+        Some(floor) if floor > now => floor,
+        _ => return now,
+    };
+    let mut last = AHEAD.load(Ordering::Relaxed);
+    loop {
+        let next = floor.max(last.saturating_add(1));
+        match AHEAD.compare_exchange_weak(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return next,
+            Err(seen) => last = seen,
+        }
     }
 }
 
@@ -75,8 +203,12 @@ pub(crate) fn parse_version(name: &str) -> Option<(i64, u64, Option<i64>)> {
 pub(crate) struct Listing {
     /// A `.key` file was listed.
     pub has_key: bool,
+    /// What `.key` is, when listed.
+    pub key_kind: Kind,
     /// Every parseable version, in directory order (unsorted).
     pub versions: Vec<VersionName>,
+    /// Temporary files (`.tmp.<pid>.<n>`): writes in flight, or left by a crash.
+    pub tmps: Vec<String>,
 }
 
 impl Listing {
@@ -86,7 +218,7 @@ impl Listing {
     }
 }
 
-/// Lists a slot folder: one `read_dir`, no `stat`.
+/// Lists a slot folder: one `read_dir`, no `stat` where the filesystem reports file types.
 pub(crate) fn list(dir: &Path) -> io::Result<Listing> {
     let mut listing = Listing::default();
     for entry in fs::read_dir(dir)? {
@@ -95,11 +227,40 @@ pub(crate) fn list(dir: &Path) -> io::Result<Listing> {
         let Some(name) = name.to_str() else { continue };
         if name == KEY_FILE {
             listing.has_key = true;
+            listing.key_kind = Kind::of(&entry);
         } else if let Some((micros, pid, expires)) = parse_version(name) {
-            listing.versions.push(VersionName { micros, pid, expires, name: name.to_owned() });
+            let kind = Kind::of(&entry);
+            listing.versions.push(VersionName { micros, pid, expires, name: name.to_owned(), kind });
+        } else if name.strip_prefix(TMP_PREFIX).is_some_and(|rest| rest.starts_with('.')) {
+            listing.tmps.push(name.to_owned());
         }
     }
     Ok(listing)
+}
+
+/// Removes the temporary files `tmps` of the slot folder `dir` (restored on
+/// return) last modified more than [`STALE_TMP_AGE`](crate::STALE_TMP_AGE)
+/// ago: left by a crash, as no write takes that long between two writes to its
+/// file. Best effort: a file that cannot be removed is left. True if none is left.
+pub(crate) fn remove_stale_tmps(dir: &mut PathBuf, tmps: &[String]) -> bool {
+    let now = SystemTime::now();
+    let mut all = true;
+    for name in tmps {
+        dir.push(name);
+        let age = fs::symlink_metadata(&*dir).and_then(|m| m.modified()).map(|t| now.duration_since(t));
+        let removed = match age {
+            Ok(Ok(age)) if age > crate::STALE_TMP_AGE => match fs::remove_file(&*dir) {
+                Ok(()) => true,
+                Err(e) => is_gone(&e),
+            },
+            Err(e) => is_gone(&e),
+            // Fresh (or modified in the future): a write in flight.
+            Ok(_) => false,
+        };
+        all &= removed;
+        dir.pop();
+    }
+    all
 }
 
 /// Bytes read before asking the file its size: most values fit, and then a
@@ -132,27 +293,59 @@ fn read_into(file: &mut fs::File, buf: &mut Vec<u8>, limit: usize) -> io::Result
     Ok(())
 }
 
-/// Reads a whole file in as few syscalls as possible.
-pub(crate) fn read_file(path: &Path) -> io::Result<Vec<u8>> {
+fn too_large(len: u64, limit: u64) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::FileTooLarge,
+        format!(
+            "the file holds {len} bytes, more than a stored value of this stash may take \
+             ({limit} bytes: max_value_bytes plus the encoding's overhead)"
+        ),
+    )
+}
+
+/// Reads a whole file of at most `limit` bytes in as few syscalls as
+/// possible; a larger one is an error of kind `FileTooLarge` (see
+/// [`read_error`]), found before anything is sized from it.
+pub(crate) fn read_file(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
     let mut file = fs::File::open(path)?;
     let mut buf = Vec::with_capacity(FIRST_READ);
     read_into(&mut file, &mut buf, FIRST_READ)?;
     if buf.len() == FIRST_READ {
-        // A large file: size the buffer once instead of doubling it.
-        if let Ok(meta) = file.metadata() {
-            buf.reserve_exact((meta.len() as usize).saturating_sub(buf.len()) + 1);
+        // A large file: size the buffer once instead of doubling it, within the limit.
+        let len = file.metadata()?.len();
+        if len > limit {
+            return Err(too_large(len, limit));
         }
-        file.read_to_end(&mut buf)?;
+        let more = usize::try_from(len).unwrap_or(usize::MAX).saturating_sub(buf.len()).saturating_add(1);
+        buf.try_reserve_exact(more).map_err(|e| io::Error::new(io::ErrorKind::OutOfMemory, e))?;
+        // A file that grows meanwhile is read one byte past the limit, no further.
+        let rest = limit.saturating_add(1).saturating_sub(buf.len() as u64);
+        (&mut file).take(rest).read_to_end(&mut buf)?;
     } else if buf.capacity() > 2 * buf.len() {
         buf.shrink_to_fit();
+    }
+    if buf.len() as u64 > limit {
+        return Err(too_large(buf.len() as u64, limit));
     }
     Ok(buf)
 }
 
+/// The stash error for a failed read of `path`: kind `TooLarge` for a file
+/// over the limit, `Io` otherwise; both name the file.
+pub(crate) fn read_error(err: io::Error, action: &str, path: &Path) -> Error {
+    if err.kind() == io::ErrorKind::FileTooLarge {
+        Error::new(ErrorKind::TooLarge, format!("cannot {action}: {err}"))
+            .with_context("file", path.display())
+    } else {
+        Error::io(err, action, path)
+    }
+}
+
 /// Reads a key file for comparison with `expected`: at most one byte more than
-/// `expected`, enough to tell "equal" from "different".
-pub(crate) fn read_key_file(path: &Path, expected: Option<&[u8]>) -> io::Result<Vec<u8>> {
-    let Some(expected) = expected else { return read_file(path) };
+/// `expected`, enough to tell "equal" from "different"; the whole file (up to
+/// `limit`) when there is nothing to compare with.
+pub(crate) fn read_key_file(path: &Path, expected: Option<&[u8]>, limit: u64) -> io::Result<Vec<u8>> {
+    let Some(expected) = expected else { return read_file(path, limit) };
     let mut buf = Vec::new();
     read_into(&mut fs::File::open(path)?, &mut buf, expected.len() + 1)?;
     Ok(buf)
@@ -173,6 +366,68 @@ pub(crate) fn check_key(stored: &[u8], key: &[u8], digest: &Digest, path: &Path)
             .with_context("digest", digest))
     } else {
         Err(key_mismatch(digest).with_context("file", path.display()))
+    }
+}
+
+/// What a slot's `.key` holds, as a writer or a delete of one key sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyState {
+    /// The requested key.
+    Matches,
+    /// No key file: a new slot, one a crash or a concurrent delete left without one.
+    Missing,
+    /// Not a key of this slot: empty, truncated, garbage, a link or not a
+    /// regular file, or bytes whose digest is not the slot's name. A write
+    /// repairs the slot, a delete removes it.
+    Damaged,
+}
+
+/// Classifies `.key` of the slot folder `dir` (restored on return) for `key`.
+///
+/// A key file holding *another* key whose digest is this slot's name (a digest
+/// collision, or a key written by a stash with other settings) is never
+/// repaired or removed for `key`: that is a key mismatch error, as for reads.
+pub(crate) fn key_state(
+    dir: &mut PathBuf,
+    listing: &Listing,
+    key: &[u8],
+    digest: &Digest,
+    rules: &Rules,
+) -> Result<KeyState> {
+    if !listing.has_key {
+        return Ok(KeyState::Missing);
+    }
+    if listing.key_kind != Kind::File {
+        return Ok(KeyState::Damaged);
+    }
+    dir.push(KEY_FILE);
+    let state = key_file_state(dir, key, digest, rules);
+    dir.pop();
+    state
+}
+
+fn key_file_state(path: &Path, key: &[u8], digest: &Digest, rules: &Rules) -> Result<KeyState> {
+    let read_failed = |e: io::Error| read_error(e, "read key file", path).with_context("digest", digest);
+    match read_key_file(path, Some(key), rules.max_file_bytes) {
+        Ok(stored) if stored == key => return Ok(KeyState::Matches),
+        Ok(_) => {}
+        Err(e) if is_gone(&e) => return Ok(KeyState::Missing),
+        Err(e) => return Err(read_failed(e)),
+    }
+    let stored = match read_file(path, rules.max_file_bytes) {
+        Ok(stored) => stored,
+        Err(e) if is_gone(&e) => return Ok(KeyState::Missing),
+        // Larger than any value this stash keeps: no key it wrote.
+        Err(e) if e.kind() == io::ErrorKind::FileTooLarge => return Ok(KeyState::Damaged),
+        Err(e) => return Err(read_failed(e)),
+    };
+    if stored == key {
+        // Repaired by a concurrent writer of the same key between the two reads.
+        Ok(KeyState::Matches)
+    } else if rules.names_slot(&stored, digest) {
+        Err(key_mismatch(digest).with_context("file", path.display()))
+    } else {
+        Ok(KeyState::Damaged)
     }
 }
 
@@ -210,12 +465,15 @@ pub(crate) struct SlotData {
 
 /// Reads a slot once. `expected` is the requested key, checked against `.key`
 /// (`None` when scanning: the stored key is returned instead). `path` is the
-/// slot folder, used as scratch and restored on return.
+/// slot folder, used as scratch and restored on return. Files that are not
+/// regular files (links, fifos) are refused, files over the rules' limit are
+/// `TooLarge`.
 pub(crate) fn read_once(
     path: &mut PathBuf,
     digest: &Digest,
     expected: Option<&[u8]>,
     want: Want,
+    rules: &Rules,
 ) -> Result<Read<SlotData>> {
     let listing = match list(path) {
         Ok(l) => l,
@@ -239,7 +497,13 @@ pub(crate) fn read_once(
     };
     if read_key {
         path.push(KEY_FILE);
-        let stored = read_key_file(path, expected);
+        let stored = match check_kind(listing.key_kind, path) {
+            Ok(()) => read_key_file(path, expected, rules.max_file_bytes),
+            Err(err) => {
+                path.pop();
+                return Err(err.with_context("digest", digest));
+            }
+        };
         let stored = match stored {
             Ok(k) => k,
             Err(e) if is_gone(&e) => {
@@ -247,7 +511,7 @@ pub(crate) fn read_once(
                 return Ok(Read::Raced);
             }
             Err(e) => {
-                let err = Error::io(e, "read key file", path);
+                let err = read_error(e, "read key file", path);
                 path.pop();
                 return Err(err.with_context("digest", digest));
             }
@@ -263,7 +527,13 @@ pub(crate) fn read_once(
     }
     if matches!(want, Want::Newest | Want::NewestTrusted) {
         path.push(&newest.name);
-        let value = read_file(path);
+        let value = match check_kind(newest.kind, path) {
+            Ok(()) => read_file(path, rules.max_file_bytes),
+            Err(err) => {
+                path.pop();
+                return Err(err.with_context("digest", digest));
+            }
+        };
         let value = match value {
             Ok(v) => v,
             Err(e) if is_gone(&e) => {
@@ -271,7 +541,7 @@ pub(crate) fn read_once(
                 return Ok(Read::Raced);
             }
             Err(e) => {
-                let err = Error::io(e, "read version file", path);
+                let err = read_error(e, "read version file", path);
                 path.pop();
                 return Err(err.with_context("digest", digest));
             }
@@ -288,9 +558,10 @@ pub(crate) fn read(
     digest: &Digest,
     expected: Option<&[u8]>,
     want: Want,
+    rules: &Rules,
 ) -> Result<Option<SlotData>> {
     for attempt in 0..RETRIES {
-        match read_once(path, digest, expected, want)? {
+        match read_once(path, digest, expected, want, rules)? {
             Read::Found(data) => return Ok(Some(data)),
             Read::Absent => return Ok(None),
             Read::Raced => backoff(attempt),
@@ -300,7 +571,12 @@ pub(crate) fn read(
 }
 
 /// Every version of a slot, oldest first, with its key checked; `None` if absent.
-pub(crate) fn versions(path: &mut PathBuf, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
+pub(crate) fn versions(
+    path: &mut PathBuf,
+    digest: &Digest,
+    key: &[u8],
+    rules: &Rules,
+) -> Result<Option<Vec<Version>>> {
     'attempt: for attempt in 0..RETRIES {
         let mut listing = match list(path) {
             Ok(l) => l,
@@ -315,7 +591,13 @@ pub(crate) fn versions(path: &mut PathBuf, digest: &Digest, key: &[u8]) -> Resul
             return Ok(None);
         }
         path.push(KEY_FILE);
-        let stored = read_key_file(path, Some(key));
+        let stored = match check_kind(listing.key_kind, path) {
+            Ok(()) => read_key_file(path, Some(key), rules.max_file_bytes),
+            Err(err) => {
+                path.pop();
+                return Err(err.with_context("digest", digest));
+            }
+        };
         match stored {
             Ok(stored) => {
                 let checked = check_key(&stored, key, digest, path);
@@ -328,7 +610,7 @@ pub(crate) fn versions(path: &mut PathBuf, digest: &Digest, key: &[u8]) -> Resul
                 continue 'attempt;
             }
             Err(e) => {
-                let err = Error::io(e, "read key file", path);
+                let err = read_error(e, "read key file", path);
                 path.pop();
                 return Err(err.with_context("digest", digest));
             }
@@ -336,7 +618,13 @@ pub(crate) fn versions(path: &mut PathBuf, digest: &Digest, key: &[u8]) -> Resul
         let mut out = Vec::with_capacity(listing.versions.len());
         for (i, v) in listing.versions.iter().enumerate() {
             path.push(&v.name);
-            let value = read_file(path);
+            let value = match check_kind(v.kind, path) {
+                Ok(()) => read_file(path, rules.max_file_bytes),
+                Err(err) => {
+                    path.pop();
+                    return Err(err.with_context("digest", digest));
+                }
+            };
             match value {
                 Ok(value) => {
                     path.pop();
@@ -348,7 +636,7 @@ pub(crate) fn versions(path: &mut PathBuf, digest: &Digest, key: &[u8]) -> Resul
                     continue 'attempt;
                 }
                 Err(e) => {
-                    let err = Error::io(e, "read version file", path);
+                    let err = read_error(e, "read version file", path);
                     path.pop();
                     return Err(err.with_context("digest", digest));
                 }
@@ -494,7 +782,7 @@ mod tests {
             .iter()
             .map(|n| {
                 let (micros, pid, expires) = parse_version(n).unwrap();
-                VersionName { micros, pid, expires, name: n.to_string() }
+                VersionName { micros, pid, expires, name: n.to_string(), kind: Kind::File }
             })
             .collect();
         names.sort();

@@ -7,13 +7,14 @@ use std::os::unix::fs::MetadataExt;
 
 use stash_core::{Digest, EntryMeta, Error, Record, Result};
 
-use crate::slot::{self, Want};
+use crate::slot::{self, Rules, Want};
 
 /// Depth of the leaf folders below `data.db`: `aa/bb/cc/<26 hex>`.
 const LEVELS: usize = 4;
 
 /// Yields every slot folder (`digest`, path) whose path is well formed;
-/// anything else in the tree is ignored, and folders that vanish are skipped.
+/// anything else in the tree is ignored (links to folders included: they are
+/// never followed), and folders that vanish are skipped.
 pub(crate) struct Walker {
     /// One open listing per level entered; `stack.len()` is the level being listed.
     stack: Vec<ReadDir>,
@@ -66,7 +67,8 @@ impl Iterator for Walker {
             if !slot::is_hex_name(&name, want_len) {
                 continue;
             }
-            // d_type comes with the listing on Linux: no stat. Unknown types fall through.
+            // d_type comes with the listing on Linux: no stat (std asks `lstat`
+            // where the type is unknown). Links are not folders: never followed.
             if entry.file_type().is_ok_and(|t| !t.is_dir()) {
                 continue;
             }
@@ -101,11 +103,12 @@ impl Iterator for Walker {
 pub(crate) struct Records {
     walker: Walker,
     want: Want,
+    rules: Rules,
 }
 
 impl Records {
-    pub fn new(root: &Path, want: Want) -> Result<Records> {
-        Ok(Records { walker: Walker::new(root)?, want })
+    pub fn new(root: &Path, want: Want, rules: Rules) -> Result<Records> {
+        Ok(Records { walker: Walker::new(root)?, want, rules })
     }
 }
 
@@ -118,7 +121,7 @@ impl Iterator for Records {
                 Ok(leaf) => leaf,
                 Err(e) => return Some(Err(e)),
             };
-            match slot::read(&mut path, &digest, None, self.want) {
+            match slot::read(&mut path, &digest, None, self.want, &self.rules) {
                 Ok(Some(data)) => return Some(Ok(Record { digest, key: data.key, value: data.value })),
                 Ok(None) => continue, // vanished or incomplete: skip
                 Err(e) => return Some(Err(e.with_context("digest", digest))),
@@ -127,14 +130,16 @@ impl Iterator for Records {
     }
 }
 
-/// Streams the metadata of every complete slot, expired ones included.
+/// Streams the metadata of every complete slot, expired ones included, and
+/// removes stale temporary files from the slots it walks.
 pub(crate) struct Metas {
     walker: Walker,
+    rules: Rules,
 }
 
 impl Metas {
-    pub fn new(root: &Path) -> Result<Metas> {
-        Ok(Metas { walker: Walker::new(root)? })
+    pub fn new(root: &Path, rules: Rules) -> Result<Metas> {
+        Ok(Metas { walker: Walker::new(root)?, rules })
     }
 }
 
@@ -147,7 +152,7 @@ impl Iterator for Metas {
                 Ok(leaf) => leaf,
                 Err(e) => return Some(Err(e)),
             };
-            match slot_meta(&mut path, digest) {
+            match slot_meta(&mut path, digest, &self.rules) {
                 Ok(Some(meta)) => return Some(Ok(meta)),
                 Ok(None) => continue, // vanished or incomplete: skip
                 Err(e) => return Some(Err(e.with_context("digest", digest))),
@@ -156,23 +161,35 @@ impl Iterator for Metas {
     }
 }
 
-/// The metadata of one slot: its key, its versions' names and sizes.
-fn slot_meta(path: &mut PathBuf, digest: Digest) -> Result<Option<EntryMeta>> {
+/// The metadata of one slot: its key, its versions' names and sizes. Stale
+/// temporary files go first; a slot left with nothing else by a crash goes too.
+fn slot_meta(path: &mut PathBuf, digest: Digest, rules: &Rules) -> Result<Option<EntryMeta>> {
     let listing = match slot::list(path) {
         Ok(l) => l,
         Err(e) if slot::is_gone(&e) => return Ok(None),
         Err(e) => return Err(Error::io(e, "list slot folder", path)),
     };
+    let clean = slot::remove_stale_tmps(path, &listing.tmps);
+    if clean && !listing.has_key && listing.versions.is_empty() && !listing.tmps.is_empty() {
+        // Fails harmlessly if anything else is there, or a writer got in.
+        let _ = fs::remove_dir(&*path);
+    }
     let Some(newest) = listing.newest() else { return Ok(None) };
     if !listing.has_key {
         return Ok(None);
     }
     path.push(slot::KEY_FILE);
-    let key = slot::read_file(path);
+    let key = match slot::check_kind(listing.key_kind, path) {
+        Ok(()) => slot::read_file(path, rules.max_file_bytes),
+        Err(err) => {
+            path.pop();
+            return Err(err);
+        }
+    };
     let key = match key {
         Ok(key) => key,
         Err(e) if slot::is_gone(&e) => return Ok(None),
-        Err(e) => return Err(Error::io(e, "read key file", path)),
+        Err(e) => return Err(slot::read_error(e, "read key file", path)),
     };
     path.pop();
     let mut value_bytes = 0;

@@ -149,7 +149,9 @@ fn a_wrong_or_empty_key_file_is_corrupt() {
     assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
     assert!(err.context_value("file").is_some_and(|f| f.ends_with(".key")), "{err}");
     assert!(s.contains("a").is_err());
-    assert_eq!(s.set("a", "z").unwrap_err().kind(), ErrorKind::Corrupt);
+    // Not a key naming this slot (its digest is another's): damage, which a write
+    // repairs (tests/trust.rs reads the repaired entry).
+    s.set("a", "z").unwrap();
 
     fs::write(&key_file, b"").unwrap();
     let err = s.get::<_, String>("a").unwrap_err();
