@@ -1,28 +1,54 @@
 //! Single-flight: one computation per missing result at a time.
 //!
-//! Callers asking for the same key of the same function stash take turns
-//! on a per-key slot (kept in a process-global table only while someone
-//! holds or waits for it). The caller holding the slot looks the key up
-//! again and computes only if it is still missing, so the function runs once
-//! and the others find its stored result when their turn comes.
+//! A caller that finds no stored result for a key takes that key's turn
+//! before computing, then looks the key up again and computes only if it is
+//! still missing, so the function runs once and the other callers find its
+//! stored result when their turn comes. The turn is per key (the key's
+//! digest), never per function: a computation that calls other stashed
+//! functions (or the same function with other arguments) waits only for
+//! those exact keys.
 //!
-//! Across processes (stashes whose engine is persistent, on Unix): a
-//! computing caller also holds an advisory `flock` on the function stash's
-//! folder (`<engine>.<serializer>.<compress>`; no lock file is created). The
-//! threads of one process share that lock (a per-folder count: the first
-//! takes it, the last releases it), so another process waits until this one
-//! computes nothing of that function, then looks up again. The lock is per
-//! function, not per key: processes computing different inputs of one
-//! function at the same moment take turns. Not on other platforms (folders
-//! cannot be opened as files there): single-flight covers one process only.
+//! Two levels:
+//! - **in the process**: a slot per (stash, key) in a process-global table
+//!   (kept only while someone holds or waits for it), so threads wait on a
+//!   condition variable and wake as soon as the holder is done;
+//! - **across processes and machines**: the engine's lock on the key's digest,
+//!   [`Engine::try_lock`](stash_core::Engine::try_lock): lock files beside the
+//!   data of file engines (`<stash folder>/.locks`), locks on the server for
+//!   server engines. It is polled with a growing pause (1 ms doubling to
+//!   50 ms). Engines without such a lock (`memory`, or one answering
+//!   `Unsupported`) get single flight within the process only.
+//!
+//! **No wait is unbounded.** Each caller waits at most its wait timeout
+//! ([`DEFAULT_WAIT`], 60 s, unless set through
+//! [`RunOptions::wait_timeout`](crate::RunOptions::wait_timeout) or
+//! [`MapBuilder::wait_timeout`](crate::MapBuilder::wait_timeout)) for both
+//! levels together, then computes anyway. A timeout costs a duplicate
+//! computation (both store the same result; the later write wins), never a
+//! hang or a wrong result. Crossed calls on the *same* keys (A holds `f(1)`
+//! and calls `g(2)` while B holds `g(2)` and calls `f(1)`) are resolved this
+//! way. The wait timeout is also the lease passed to the engine: a server
+//! lock whose holder died is free again after it.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
-use stash_core::{Digest, Stash};
+use stash_core::{Digest, HeldLock, LockAttempt, Stash};
 
 use crate::error::Result;
+
+/// How long a caller waits for another caller computing the same key (in
+/// this process or another) before computing it too: 60 s.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
+
+/// The first pause between two tries of a busy engine lock.
+const FIRST_PAUSE: Duration = Duration::from_millis(1);
+/// The longest pause between two tries of a busy engine lock.
+const MAX_PAUSE: Duration = Duration::from_millis(50);
+/// Waits longer than this (`Duration::MAX` for "as long as it takes") are cut to it.
+const LONGEST_WAIT: Duration = Duration::from_secs(365 * 24 * 3600);
 
 #[derive(Default)]
 struct Slot {
@@ -40,42 +66,90 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Held while one caller computes a key; dropping it (also on panic) lets the next in.
 pub(crate) struct Flight {
+    /// The engine's lock on the key, when the engine has one and we got it in time.
+    held: Option<Box<dyn HeldLock>>,
+    /// This process's slot for the key, and whether we hold it (false: the wait timed out).
     key: Key,
     slot: Arc<Slot>,
-    _dir: Option<DirLock>,
+    holds_slot: bool,
 }
 
 impl Flight {
-    /// Waits for the turn on `digest` in `stash` (and, for persistent
-    /// engines, for other processes computing in the same function stash).
-    pub(crate) fn acquire(stash: &Stash, digest: Digest) -> Result<Flight> {
-        let path = stash.path();
-        #[cfg_attr(not(unix), allow(unused_mut))]
-        let mut flight = Flight::acquire_local(path, digest);
-        #[cfg(unix)]
-        if stash.engine().capabilities().persistent {
-            flight._dir = Some(DirLock::acquire(path.parent().unwrap_or(path))?);
+    /// Waits (at most `wait`) for the turn on `digest` in `stash`: first among
+    /// this process's threads, then on the engine's lock shared with other
+    /// processes. When the wait runs out, returns a `Flight` that holds
+    /// nothing, and the caller computes anyway.
+    pub(crate) fn acquire(stash: &Stash, digest: Digest, wait: Duration) -> Result<Flight> {
+        let now = Instant::now();
+        let deadline = now.checked_add(wait.min(LONGEST_WAIT)).unwrap_or(now);
+        let mut flight = Flight::acquire_local(stash.path().to_path_buf(), digest, deadline);
+        let lease = wait.clamp(Duration::from_secs(1), LONGEST_WAIT);
+        let mut pause = FIRST_PAUSE;
+        loop {
+            let attempt = stash
+                .engine()
+                .try_lock(&digest, lease)
+                .map_err(|e| e.with_context("stash", stash).with_context("digest", digest))?;
+            match attempt {
+                LockAttempt::Acquired(guard) => {
+                    flight.held = Some(guard);
+                    break;
+                }
+                LockAttempt::Busy => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        // Timed out: compute without the lock (a duplicate computation at worst).
+                        break;
+                    }
+                    std::thread::sleep(pause.min(left));
+                    pause = (pause * 2).min(MAX_PAUSE);
+                }
+                // `Unsupported` (and any kind added later): single flight in this process only.
+                _ => break,
+            }
         }
         Ok(flight)
     }
 
-    fn acquire_local(path: &Path, digest: Digest) -> Flight {
-        let key = (path.to_path_buf(), digest);
+    /// This process's slot for `(path, digest)`, waited for until `deadline`.
+    fn acquire_local(path: PathBuf, digest: Digest, deadline: Instant) -> Flight {
+        let key = (path, digest);
         let slot = lock(&SLOTS).entry(key.clone()).or_default().clone();
         let mut busy = lock(&slot.busy);
+        let mut holds_slot = true;
         while *busy {
-            busy = slot.freed.wait(busy).unwrap_or_else(|e| e.into_inner());
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                holds_slot = false;
+                break;
+            }
+            busy = match slot.freed.wait_timeout(busy, left) {
+                Ok((guard, _)) => guard,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
         }
-        *busy = true;
+        if holds_slot {
+            *busy = true;
+        }
         drop(busy);
-        Flight { key, slot, _dir: None }
+        Flight { held: None, key, slot, holds_slot }
+    }
+
+    /// Whether this caller got its turn in the process (false: the wait timed out).
+    #[cfg(test)]
+    pub(crate) fn holds_slot(&self) -> bool {
+        self.holds_slot
     }
 }
 
 impl Drop for Flight {
     fn drop(&mut self) {
-        *lock(&self.slot.busy) = false;
-        self.slot.freed.notify_one();
+        // The engine lock first, so the caller woken next finds it free.
+        drop(self.held.take());
+        if self.holds_slot {
+            *lock(&self.slot.busy) = false;
+            self.slot.freed.notify_one();
+        }
         let mut slots = lock(&SLOTS);
         // Only the table's and ours: nobody waits, so the entry can go.
         if Arc::strong_count(&self.slot) == 2 {
@@ -84,95 +158,50 @@ impl Drop for Flight {
     }
 }
 
-/// One folder's process-wide lock: how many callers of this process hold
-/// it, and the open folder carrying the `flock` while any do.
-#[derive(Default)]
-#[cfg_attr(not(unix), allow(dead_code))]
-struct DirState {
-    holders: usize,
-    file: Option<std::fs::File>,
-}
-
-static DIRS: LazyLock<Mutex<HashMap<PathBuf, Arc<Mutex<DirState>>>>> = LazyLock::new(Default::default);
-
-/// A share of the process's `flock` on a folder.
-#[cfg_attr(not(unix), allow(dead_code))]
-struct DirLock {
-    dir: PathBuf,
-    state: Arc<Mutex<DirState>>,
-}
-
-#[cfg(unix)]
-impl DirLock {
-    fn acquire(dir: &Path) -> Result<DirLock> {
-        let state = lock(&DIRS).entry(dir.to_path_buf()).or_default().clone();
-        let mut st = lock(&state);
-        if st.holders == 0 {
-            // Blocks while another process holds it; the other threads of this
-            // process wanting the folder wait on `state` meanwhile.
-            st.file = Some(flock_dir(dir)?);
-        }
-        st.holders += 1;
-        drop(st);
-        Ok(DirLock { dir: dir.to_path_buf(), state })
-    }
-}
-
-#[cfg(unix)]
-fn flock_dir(dir: &Path) -> Result<std::fs::File> {
-    use fs2::FileExt;
-    let io = |e, action| stash_core::Error::io(e, action, dir);
-    let file = std::fs::File::open(dir).map_err(|e| io(e, "open the function stash folder to lock"))?;
-    file.lock_exclusive().map_err(|e| io(e, "lock the function stash folder"))?;
-    Ok(file)
-}
-
-impl Drop for DirLock {
-    fn drop(&mut self) {
-        let mut st = lock(&self.state);
-        st.holders -= 1;
-        if st.holders == 0 {
-            // Closing the folder releases the flock.
-            st.file = None;
-            drop(st);
-            let mut dirs = lock(&DIRS);
-            if Arc::strong_count(&self.state) == 2 {
-                dirs.remove(&self.dir);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
-pub(crate) fn table_len() -> usize {
-    lock(&SLOTS).len()
+fn in_table(path: &std::path::Path, digest: Digest) -> bool {
+    lock(&SLOTS).contains_key(&(path.to_path_buf(), digest))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
     #[test]
     fn slots_are_removed_when_free() {
         let d = Digest([7; 16]);
-        let a = Flight::acquire_local(Path::new("/x/flight-test"), d);
-        let t = std::thread::spawn(move || drop(Flight::acquire_local(Path::new("/x/flight-test"), d)));
+        let path = PathBuf::from("/x/flight-test");
+        let a = Flight::acquire_local(path.clone(), d, far());
+        let p = path.clone();
+        let t = std::thread::spawn(move || drop(Flight::acquire_local(p, d, far())));
         std::thread::sleep(std::time::Duration::from_millis(20));
         drop(a);
         t.join().unwrap();
-        assert_eq!(table_len(), 0);
+        assert!(!in_table(&path, d));
     }
 
-    #[cfg(unix)]
     #[test]
-    fn dir_locks_are_shared_by_threads_and_released() {
-        let dir = tempfile::tempdir().unwrap();
-        let a = DirLock::acquire(dir.path()).unwrap();
-        let p = dir.path().to_path_buf();
-        // another thread of this process does not wait
-        std::thread::spawn(move || drop(DirLock::acquire(&p).unwrap())).join().unwrap();
-        drop(a);
-        assert!(!lock(&DIRS).contains_key(dir.path()));
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no files left behind");
+    fn a_wait_for_the_slot_times_out_instead_of_hanging() {
+        let d = Digest([6; 16]);
+        let path = PathBuf::from("/x/flight-timeout");
+        let held = Flight::acquire_local(path.clone(), d, far());
+        assert!(held.holds_slot());
+        // the holder never lets go while we wait: we get a flight without the slot
+        let late = Flight::acquire_local(path.clone(), d, Instant::now() + Duration::from_millis(30));
+        assert!(!late.holds_slot());
+        drop(late);
+        // the holder still holds it (the timed-out caller released nothing)
+        let later = Flight::acquire_local(path.clone(), d, Instant::now());
+        assert!(!later.holds_slot());
+        drop(later);
+        drop(held);
+        let free = Flight::acquire_local(path.clone(), d, Instant::now());
+        assert!(free.holds_slot());
+        drop(free);
+        assert!(!in_table(&path, d));
     }
 }

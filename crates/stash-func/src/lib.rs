@@ -31,9 +31,27 @@
 //! `stash_runs`, `stash_map` (the whole result list under one key),
 //! `batch(n, interval)` (file engines write results in batches).
 //!
-//! Single-flight: one computation per missing result among the threads of a
-//! process, and (persistent engines, Unix) among processes, through an
-//! advisory lock on the function stash's folder.
+//! # Single flight, locks and timeouts
+//!
+//! A missing result is computed once even when many callers ask for it at
+//! the same moment: among the threads of a process (a per-key slot), and
+//! among processes and machines through the engine's per-key lock
+//! ([`Engine::try_lock`](stash_core::Engine::try_lock) on the key's digest):
+//! lock files in `<function stash folder>/.locks` for file engines, a lock on
+//! the server for server engines. The lock rule: **one lock per key, never
+//! per function**, so a computation that calls other stashed functions waits
+//! only for the exact keys it needs, and the holder of a key looks it up again
+//! before computing. Engines without a shared lock (`memory`, or any engine
+//! answering `Unsupported`) get single flight within the process only.
+//!
+//! The timeout rule: **no caller waits longer than its wait timeout**
+//! ([`DEFAULT_WAIT`], 60 s; [`RunOptions::wait_timeout`],
+//! [`MapBuilder::wait_timeout`]); then it computes anyway. A timeout costs a
+//! duplicate computation, never a hang or a wrong result (crossed calls on the
+//! same keys in two processes are resolved this way). The wait timeout is
+//! also the lease a server lock is taken for: the lock of a holder that died
+//! is free again after it.
+//!
 #![deny(missing_docs)]
 
 mod call;
@@ -49,6 +67,7 @@ mod run;
 
 pub use call::{Call, function_name};
 pub use error::{Error, Result};
+pub use flight::DEFAULT_WAIT;
 pub use map::{MAPS_DIR, MapBuilder, StashMap};
 pub use run::{ERRORS_DIR, FunctionStash, RESULTS_DIR, RunOptions, StashRun};
 pub use stash_func_macros::{stash_mapped, stashed_result};

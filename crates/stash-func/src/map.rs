@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use stash_core::{EncodedKey, Put, Stash};
 
 use crate::error::{Error, Result, panic_message};
+use crate::flight::DEFAULT_WAIT;
 use crate::run::{get_or_compute, lookup, store, sub_stash_at, write_options};
 
 /// The sub-stash of a function stash holding whole maps (`stash_map(true)`).
@@ -48,6 +49,7 @@ pub struct MapBuilder<I, R> {
     stash_map: bool,
     batch_size: usize,
     batch_interval: Duration,
+    wait: Duration,
 }
 
 impl<I, R> MapBuilder<I, R>
@@ -119,6 +121,7 @@ where
             stash_map: false,
             batch_size: 100,
             batch_interval: Duration::from_millis(250),
+            wait: DEFAULT_WAIT,
         }
     }
 
@@ -200,6 +203,15 @@ where
     pub fn batch(mut self, size: usize, interval: Duration) -> Self {
         self.batch_size = size.max(1);
         self.batch_interval = interval;
+        self
+    }
+
+    /// How long a worker waits for another caller (thread, process or
+    /// machine) computing the same input before computing it too (default
+    /// [`DEFAULT_WAIT`], 60 s). A timeout costs a duplicate computation,
+    /// never a hang.
+    pub fn wait_timeout(mut self, wait: Duration) -> Self {
+        self.wait = wait;
         self
     }
 
@@ -298,6 +310,7 @@ where
             todo: Arc::new(todo),
             cursor: Arc::new(AtomicUsize::new(0)),
             force: self.force,
+            wait: self.wait,
             stash_runs: self.stash_runs,
             bar: map.bar.clone(),
         };
@@ -355,6 +368,7 @@ struct Work<I, R> {
     todo: Arc<Vec<usize>>,
     cursor: Arc<AtomicUsize>,
     force: bool,
+    wait: Duration,
     stash_runs: bool,
     bar: ProgressBar,
 }
@@ -370,6 +384,7 @@ impl<I, R> Clone for Work<I, R> {
             todo: self.todo.clone(),
             cursor: self.cursor.clone(),
             force: self.force,
+            wait: self.wait,
             stash_runs: self.stash_runs,
             bar: self.bar.clone(),
         }
@@ -420,6 +435,7 @@ where
             fs,
             &key,
             self.force,
+            self.wait,
             || Ok(lookup(fs, &key)?.map(Step::Done)),
             || {
                 let value = (self.call)(input);

@@ -7,9 +7,10 @@ pub use stash_core::Stash;
 
 use crate::call::{Call, folder_name};
 pub use crate::error::Error;
+use crate::flight::DEFAULT_WAIT;
 use crate::map::MapBuilder;
 use crate::run::{
-    FunctionStash, RESULTS_DIR, get_or_compute, lookup, run_in, run_ok_in, store, sub_stash_at,
+    FunctionStash, RESULTS_DIR, RunOptions, get_or_compute, lookup, run_in, run_ok_in, store, sub_stash_at,
 };
 
 /// Opens the function stash `stashed_result/<name>/<version>` under `parent`.
@@ -31,7 +32,7 @@ where
     R: Serialize + DeserializeOwned,
 {
     let fs = fs.as_ref().map_err(Clone::clone)?;
-    run_in(fs.stash(), &f, args, false)
+    run_in(fs.stash(), &f, args, &RunOptions::default())
 }
 
 /// Calls a function returning `Result<T, E>`: `Ok` values are stored, errors
@@ -162,6 +163,7 @@ where
         fs,
         &key,
         false,
+        DEFAULT_WAIT,
         || lookup(fs, &key),
         || {
             let out = f();
@@ -185,6 +187,7 @@ where
         fs,
         &key,
         false,
+        DEFAULT_WAIT,
         || Ok(lookup::<T>(fs, &key)?.map(Ok)),
         || {
             let out = f();

@@ -15,7 +15,7 @@ use stash_core::{EncodedKey, Stash, WriteOptions};
 
 use crate::call::{Call, folder_name, function_name};
 use crate::error::Result;
-use crate::flight::Flight;
+use crate::flight::{DEFAULT_WAIT, Flight};
 use crate::map::MapBuilder;
 
 /// The folder under a stash holding function results (as in the Python library).
@@ -33,6 +33,19 @@ pub struct RunOptions {
     pub cache_errors: bool,
     /// How long a cached error counts; `None`: forever.
     pub error_ttl: Option<Duration>,
+    /// How long to wait for another caller (thread, process or machine)
+    /// computing the same arguments before computing them too; `None`:
+    /// [`DEFAULT_WAIT`](crate::DEFAULT_WAIT) (60 s). A timeout costs a
+    /// duplicate computation, never a hang (see the crate docs on single flight).
+    pub wait_timeout: Option<Duration>,
+}
+
+impl RunOptions {
+    /// The wait timeout in effect: [`wait_timeout`](RunOptions::wait_timeout)
+    /// or [`DEFAULT_WAIT`](crate::DEFAULT_WAIT).
+    pub fn wait(&self) -> Duration {
+        self.wait_timeout.unwrap_or(DEFAULT_WAIT)
+    }
 }
 
 static SUBS: LazyLock<RwLock<HashMap<(PathBuf, String), Stash>>> = LazyLock::new(Default::default);
@@ -93,18 +106,20 @@ pub(crate) fn store<V: Serialize + ?Sized>(stash: &Stash, key: &EncodedKey, valu
     Ok(())
 }
 
-/// Returns the stored value under `key`, or computes it once (single-flight).
+/// Returns the stored value under `key`, or computes it once (single-flight):
+/// a miss waits (at most `wait`) for the key's turn, then looks again.
 pub(crate) fn get_or_compute<T>(
     stash: &Stash,
     key: &EncodedKey,
     force: bool,
+    wait: Duration,
     look: impl Fn() -> Result<Option<T>>,
     compute: impl FnOnce() -> Result<T>,
 ) -> Result<T> {
     if !force && let Some(v) = look()? {
         return Ok(v);
     }
-    let _flight = Flight::acquire(stash, key.digest)?;
+    let _flight = Flight::acquire(stash, key.digest, wait)?;
     if !force && let Some(v) = look()? {
         return Ok(v);
     }
@@ -112,7 +127,7 @@ pub(crate) fn get_or_compute<T>(
 }
 
 /// Runs `f(args)` or returns its stored result, in the function stash `fs`.
-pub(crate) fn run_in<F, Args>(fs: &Stash, f: &F, args: Args, force: bool) -> Result<F::Output>
+pub(crate) fn run_in<F, Args>(fs: &Stash, f: &F, args: Args, opts: &RunOptions) -> Result<F::Output>
 where
     F: Call<Args>,
     Args: Serialize,
@@ -122,7 +137,8 @@ where
     get_or_compute(
         fs,
         &key,
-        force,
+        opts.force,
+        opts.wait(),
         || lookup(fs, &key),
         || {
             let out = f.call(args);
@@ -144,6 +160,7 @@ where
         fs,
         &key,
         false,
+        DEFAULT_WAIT,
         || Ok(lookup::<T>(fs, &key)?.map(Ok)),
         || {
             let out = f.call(args);
@@ -193,7 +210,7 @@ where
         }
         Ok(None)
     };
-    get_or_compute(fs, &key, opts.force, look, || {
+    get_or_compute(fs, &key, opts.force, opts.wait(), look, || {
         let out = f.call(args);
         match (&out, errs) {
             (Ok(v), _) => {
@@ -241,7 +258,7 @@ pub trait StashRun {
     {
         let name = function_name::<F>(Location::caller());
         let fs = sub_stash(self.as_stash(), RESULTS_DIR, &name)?;
-        run_in(&fs, &f, args, options.force)
+        run_in(&fs, &f, args, &options)
     }
 
     /// [`run`](StashRun::run) with an explicit function name (the sub-stash
@@ -254,7 +271,7 @@ pub trait StashRun {
         F::Output: Serialize + DeserializeOwned,
     {
         let fs = sub_stash(self.as_stash(), RESULTS_DIR, name)?;
-        run_in(&fs, &f, args, false)
+        run_in(&fs, &f, args, &RunOptions::default())
     }
 
     /// Runs a function returning `Result`: stores `Ok` values only, so a

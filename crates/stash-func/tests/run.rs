@@ -106,7 +106,8 @@ fn results_store_ok_only_unless_errors_are_cached() {
     let fs = stash.function_stash(&flaky).unwrap();
     assert_eq!(fs.len().unwrap(), 1, "only Ok values in the function stash");
     // an expired error counts as missing
-    let ttl = RunOptions { cache_errors: true, error_ttl: Some(Duration::from_secs(1)), force: false };
+    let ttl =
+        RunOptions { cache_errors: true, error_ttl: Some(Duration::from_secs(1)), ..Default::default() };
     assert!(stash.try_run_with(flaky, (-3,), ttl.clone()).unwrap().is_err());
     assert!(stash.try_run_with(flaky, (-3,), ttl.clone()).unwrap().is_err());
     assert_eq!(TRIES.load(Ordering::SeqCst), t0 + 5);
@@ -162,4 +163,26 @@ fn a_panicking_call_releases_its_slot() {
     let s = stash.clone();
     assert!(std::thread::spawn(move || s.run(boom, (0,))).join().is_err());
     assert_eq!(stash.run(boom, (3,)).unwrap(), 3);
+}
+
+fn tripled(x: u32) -> u32 {
+    x * 3
+}
+
+/// A key whose engine lock another holder never releases (a stuck or very
+/// slow process): `run` waits its `wait_timeout`, then computes anyway.
+#[test]
+fn a_held_engine_lock_costs_a_computation_not_a_hang() {
+    let dir = tempfile::tempdir().unwrap();
+    let stash = common::pairtree(dir.path());
+    let fs = stash.function_stash(&tripled).unwrap();
+    let digest = fs.encode_key(&(7u32,)).unwrap().digest;
+    let held = fs.engine().try_lock(&digest, Duration::from_secs(60)).unwrap();
+    assert!(matches!(held, stash_core::LockAttempt::Acquired(_)), "pairtree has a per-key lock: {held:?}");
+    let quick = RunOptions { wait_timeout: Some(Duration::from_millis(50)), ..Default::default() };
+    assert_eq!(stash.run_with(tripled, (7,), quick.clone()).unwrap(), 21);
+    // stored, so the next call does not wait at all; other keys never waited
+    assert_eq!(fs.get_func(&(7,)).unwrap(), Some(21));
+    assert_eq!(stash.run_with(tripled, (8,), quick).unwrap(), 24);
+    drop(held);
 }
