@@ -262,19 +262,14 @@ fn expand(attr: TokenStream2, func: ItemFn, kind: Kind) -> syn::Result<TokenStre
     let fs_ty = quote!(#krate::func::FunctionStash<#key_ty, #stored>);
     let (cell, accessor) =
         (format_ident!("__{}_map_stash_cell", fname), format_ident!("{}_map_stash", fname));
+    let fs_open =
+        open_function_stash(&p, &err, &open, &fname.to_string(), "/map", &key_ty, &stored, &name, &version);
     let cell_fn = quote! {
         #(#cfgs)*
         #[doc(hidden)]
         #[allow(non_snake_case)]
-        fn #cell() -> &'static ::core::result::Result<#fs_ty, #err> {
-            static CELL: ::std::sync::OnceLock<::core::result::Result<#fs_ty, #err>> = ::std::sync::OnceLock::new();
-            CELL.get_or_init(|| match #open {
-                ::core::result::Result::Ok(s) => {
-                    let s: &#p::Stash = &s;
-                    #p::function_stash(::core::result::Result::Ok(s), #name, #version)
-                }
-                ::core::result::Result::Err(e) => ::core::result::Result::Err(#err::from(e)),
-            })
+        fn #cell() -> ::core::result::Result<#fs_ty, #err> {
+            #fs_open
         }
     };
     let acc_doc = format!(
@@ -285,7 +280,7 @@ fn expand(attr: TokenStream2, func: ItemFn, kind: Kind) -> syn::Result<TokenStre
         #[doc = #acc_doc]
         #[allow(dead_code)]
         #vis fn #accessor() -> ::core::result::Result<#fs_ty, #err> {
-            #p::accessor(#cell())
+            #p::accessor(&#cell())
         }
     };
     {
@@ -302,10 +297,10 @@ fn expand(attr: TokenStream2, func: ItemFn, kind: Kind) -> syn::Result<TokenStre
             }
         );
         let call = match rest_args {
-            [] => quote!(#p::map1(#cell(), #fname, inputs)),
-            [c] => quote!(#p::map(#cell(), #fname, inputs, #c)),
+            [] => quote!(#p::map1(&#cell(), #fname, inputs)),
+            [c] => quote!(#p::map(&#cell(), #fname, inputs, #c)),
             rest => {
-                quote!(#p::map(#cell(), |__x, (#(#rest,)*)| #fname(__x, #(#rest),*), inputs, (#(#rest,)*)))
+                quote!(#p::map(&#cell(), |__x, (#(#rest,)*)| #fname(__x, #(#rest),*), inputs, (#(#rest,)*)))
             }
         };
         Ok(quote! {
@@ -325,6 +320,40 @@ fn expand(attr: TokenStream2, func: ItemFn, kind: Kind) -> syn::Result<TokenStre
             #cell_fn
         })
     }
+}
+
+/// An expression opening the function stash: the parent stash through the
+/// process-wide registry (only a successful open is kept; a failure is
+/// retried after a pause), then `stashed_result/<name>/<version>` under it.
+/// `id_tail` tells `#[stash_mapped]`'s cell from `#[stashed_result]`'s.
+#[allow(clippy::too_many_arguments)]
+fn open_function_stash(
+    p: &TokenStream2,
+    err: &TokenStream2,
+    open: &TokenStream2,
+    fstr: &str,
+    id_tail: &str,
+    key_ty: &TokenStream2,
+    stored: &TokenStream2,
+    name: &TokenStream2,
+    version: &str,
+) -> TokenStream2 {
+    quote! {{
+        static __STASH_PARENT: ::std::sync::OnceLock<&'static #p::ParentCell> = ::std::sync::OnceLock::new();
+        let __parent = #p::parent(
+            &__STASH_PARENT,
+            ::core::concat!(::core::module_path!(), "::", #fstr, "@", ::core::file!(), ":",
+                ::core::line!(), ":", ::core::column!(), "/", #version, #id_tail),
+            || match #open {
+                ::core::result::Result::Ok(s) => {
+                    let s: &#p::Stash = &s;
+                    ::core::result::Result::Ok(::core::clone::Clone::clone(s))
+                }
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(#err::from(e)),
+            },
+        );
+        #p::function_stash::<#key_ty, #stored>(__parent, #name, #version)
+    }}
 }
 
 /// `code-<16 hex>`: blake3 of the signature's and body's tokens, so comments
@@ -383,24 +412,7 @@ fn expand_result(
     let key_ty = if receiver.is_some() { quote!((Self, #(#tys,)*)) } else { quote!((#(#tys,)*)) };
     let key_refs = if receiver.is_some() { quote!((&self, #(&#args,)*)) } else { quote!((#(&#args,)*)) };
     let fs_ty = quote!(#krate::func::FunctionStash<#key_ty, #stored>);
-    let fs_open = quote! {{
-        static __STASH_PARENT: ::std::sync::OnceLock<&'static ::core::result::Result<#p::Stash, #err>> =
-            ::std::sync::OnceLock::new();
-        let __parent = *__STASH_PARENT.get_or_init(|| {
-            #p::parent(
-                ::core::concat!(::core::module_path!(), "::", #fstr, "@", ::core::file!(), ":",
-                    ::core::line!(), ":", ::core::column!(), "/", #version),
-                || match #open {
-                    ::core::result::Result::Ok(s) => {
-                        let s: &#p::Stash = &s;
-                        ::core::result::Result::Ok(::core::clone::Clone::clone(s))
-                    }
-                    ::core::result::Result::Err(e) => ::core::result::Result::Err(#err::from(e)),
-                },
-            )
-        });
-        #p::function_stash_in::<#key_ty, #stored>(__parent, #name, #version)
-    }};
+    let fs_open = open_function_stash(&p, &err, &open, &fstr, "", &key_ty, &stored, &name, &version);
     let accessor = format_ident!("{}_stash", fname);
     let acc_doc = format!(
         "The stash of [`{fname}`]'s results (`Err`: it could not be opened): iterate `(args) -> result`, or `get_func(&args)`{}.",

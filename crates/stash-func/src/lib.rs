@@ -52,6 +52,10 @@
 //! also the lease a server lock is taken for: the lock of a holder that died
 //! is free again after it.
 //!
+//! `#[stashed_result]` opens its stash on the first call and keeps it once it
+//! opened; a failed open is returned to callers for a short pause (100 ms
+//! after the first failure, doubling up to 5 s), then retried, so a server
+//! down at start-up does not break the function until a restart.
 #![deny(missing_docs)]
 
 mod call;

@@ -1,6 +1,10 @@
 //! Items the macros' generated code calls. Not a public API.
 #![doc(hidden)]
 
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 pub use stash_core::Stash;
@@ -111,32 +115,87 @@ where
     Ok(MapBuilder::new(fs.stash().clone(), fs.name().to_string(), f, inputs))
 }
 
-type ParentCell = Result<Stash, Error>;
+/// The first pause before a failed open of a function's stash is retried;
+/// each further failure doubles it, up to [`MAX_RETRY_PAUSE`].
+pub const FIRST_RETRY_PAUSE: Duration = Duration::from_millis(100);
+/// The longest pause between two tries to open a function's stash.
+pub const MAX_RETRY_PAUSE: Duration = Duration::from_secs(5);
 
-static PARENTS: std::sync::LazyLock<
-    std::sync::Mutex<std::collections::HashMap<&'static str, &'static ParentCell>>,
-> = std::sync::LazyLock::new(Default::default);
-
-/// The stash a `#[stashed_result]` function's results live under, opened once
-/// per process for the function `id` (shared by `f`, `try_f` and `f_stash`,
-/// wherever they are defined: free, or associated items of an impl).
-pub fn parent(id: &'static str, open: impl FnOnce() -> Result<Stash, Error>) -> &'static ParentCell {
-    let mut parents = PARENTS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = parents.get(id) {
-        return p;
-    }
-    let cell: &'static ParentCell = Box::leak(Box::new(open()));
-    parents.insert(id, cell);
-    cell
+/// The stash a `#[stashed_result]` function's results live under: opened on
+/// first use, kept once it opened. A failed open is not kept: it is returned
+/// to callers until a pause has passed (100 ms after the first failure,
+/// doubling to 5 s), then the next caller tries again.
+#[derive(Default)]
+pub struct ParentCell {
+    opened: OnceLock<Stash>,
+    failed: Mutex<Option<Failure>>,
 }
 
-/// Opens the function stash under a parent cell (see [`parent`]).
-pub fn function_stash_in<Args, R>(
-    parent: &ParentCell,
-    name: &str,
-    version: &str,
-) -> Result<FunctionStash<Args, R>, Error> {
-    function_stash(parent.as_ref().map_err(Clone::clone), name, version)
+/// The last failed open, and when the next try may run.
+struct Failure {
+    error: Error,
+    retry_at: Instant,
+    pause: Duration,
+}
+
+impl ParentCell {
+    /// The opened stash, or `open()` run now (without any lock held, so
+    /// opens of different functions never wait for each other and an `open`
+    /// that calls another stashed function cannot deadlock), or the last
+    /// error while its retry pause lasts. Callers racing on a first open may
+    /// each open; the first success is kept.
+    fn get(&self, now: Instant, open: impl FnOnce() -> Result<Stash, Error>) -> Result<&Stash, Error> {
+        if let Some(s) = self.opened.get() {
+            return Ok(s);
+        }
+        {
+            let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(f) = failed.as_mut() {
+                if now < f.retry_at {
+                    return Err(f.error.clone());
+                }
+                // This caller retries; the others get the last error meanwhile.
+                f.retry_at = now + f.pause;
+            }
+        }
+        match open() {
+            Ok(stash) => {
+                let kept = self.opened.get_or_init(|| stash);
+                *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                Ok(kept)
+            }
+            Err(error) => {
+                let mut failed = self.failed.lock().unwrap_or_else(|e| e.into_inner());
+                let pause = match failed.as_ref() {
+                    Some(f) => (f.pause * 2).min(MAX_RETRY_PAUSE),
+                    None => FIRST_RETRY_PAUSE,
+                };
+                *failed = Some(Failure { error: error.clone(), retry_at: now + pause, pause });
+                Err(error)
+            }
+        }
+    }
+}
+
+/// One cell per function, for the life of the process (a few per annotated function).
+static PARENTS: LazyLock<Mutex<HashMap<&'static str, &'static ParentCell>>> = LazyLock::new(Default::default);
+
+/// The stash a `#[stashed_result]` function's results live under, shared by
+/// `f`, `try_f` and `f_stash` of the function `id` (wherever they are
+/// defined: free, or associated items of an impl); `local` is the calling
+/// item's own fast path to the cell. Only a successful open is kept (see
+/// [`ParentCell`]); the process-wide registry is locked only to find the
+/// cell, never while opening.
+pub fn parent(
+    local: &'static OnceLock<&'static ParentCell>,
+    id: &'static str,
+    open: impl FnOnce() -> Result<Stash, Error>,
+) -> Result<&'static Stash, Error> {
+    let cell: &'static ParentCell = local.get_or_init(|| {
+        let mut parents = PARENTS.lock().unwrap_or_else(|e| e.into_inner());
+        parents.entry(id).or_insert_with(|| Box::leak(Box::default()))
+    });
+    cell.get(Instant::now(), open)
 }
 
 /// The key of a call, encoded before the call so the arguments (and `self`)
@@ -197,4 +256,82 @@ where
             Ok(out)
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::sync::Arc;
+
+    fn memory() -> Stash {
+        let cfg = stash_core::StashConfig { engine: "memory".into(), ..Default::default() };
+        Stash::open(cfg, Arc::new(stash_engine_memory::Memory)).unwrap()
+    }
+
+    fn down() -> Result<Stash, Error> {
+        Err(stash_core::Error::new(stash_core::ErrorKind::Unavailable, "server down").into())
+    }
+
+    #[test]
+    fn a_failed_open_is_retried_after_a_growing_pause_and_success_is_kept() {
+        let cell = ParentCell::default();
+        let opens = Cell::new(0);
+        let t0 = Instant::now();
+        let failing = || {
+            opens.set(opens.get() + 1);
+            down()
+        };
+        assert!(cell.get(t0, failing).is_err());
+        assert_eq!(opens.get(), 1);
+        // within the first pause: the last error, no new open
+        let e = cell.get(t0 + FIRST_RETRY_PAUSE / 2, failing).unwrap_err();
+        assert!(e.to_string().contains("server down"), "{e}");
+        assert_eq!(opens.get(), 1);
+        // after it: tried again, failed again; the pause doubles
+        let t1 = t0 + FIRST_RETRY_PAUSE;
+        assert!(cell.get(t1, failing).is_err());
+        assert_eq!(opens.get(), 2);
+        assert!(cell.get(t1 + FIRST_RETRY_PAUSE, failing).is_err());
+        assert_eq!(opens.get(), 2, "the second pause is twice the first");
+        let t2 = t1 + FIRST_RETRY_PAUSE * 2;
+        let opened = || {
+            opens.set(opens.get() + 1);
+            Ok(memory())
+        };
+        let s = cell.get(t2, opened).unwrap().clone();
+        assert_eq!(opens.get(), 3);
+        // kept: never opened again, whatever `open` would say now
+        assert_eq!(cell.get(t2, failing).unwrap().path(), s.path());
+        assert_eq!(opens.get(), 3);
+    }
+
+    #[test]
+    fn the_pause_stops_growing_at_its_maximum() {
+        let cell = ParentCell::default();
+        let mut now = Instant::now();
+        let mut pauses = vec![];
+        for _ in 0..10 {
+            assert!(cell.get(now, down).is_err());
+            let f = cell.failed.lock().unwrap();
+            let f = f.as_ref().unwrap();
+            pauses.push(f.pause);
+            now = f.retry_at;
+        }
+        assert_eq!(pauses[0], FIRST_RETRY_PAUSE);
+        assert_eq!(pauses[1], FIRST_RETRY_PAUSE * 2);
+        assert_eq!(*pauses.last().unwrap(), MAX_RETRY_PAUSE);
+    }
+
+    #[test]
+    fn an_open_may_use_another_cell_without_deadlock() {
+        // `open` runs with no lock held: it can open (or use) other functions' stashes.
+        static OUTER: OnceLock<&'static ParentCell> = OnceLock::new();
+        static INNER: OnceLock<&'static ParentCell> = OnceLock::new();
+        let s = parent(&OUTER, "private-test::outer", || {
+            Ok(parent(&INNER, "private-test::inner", || Ok(memory()))?.clone())
+        })
+        .unwrap();
+        assert_eq!(s.path(), parent(&INNER, "private-test::inner", down).unwrap().path());
+    }
 }

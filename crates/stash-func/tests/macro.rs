@@ -2,6 +2,7 @@ mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex};
+use std::time::Duration;
 
 use stash_func::{StashRun, stash_mapped, stashed_result};
 
@@ -198,4 +199,59 @@ fn stash_mapped_maps_itself_with_common_arguments() {
     assert_eq!(fs.get_func(&("dog".into(), ("hi".into(), 2))).unwrap(), Some("hi doghi dog".into()));
     assert_eq!(fs.get_func(&("dog".into(), ("hi".into(), 3))).unwrap(), None, "common args are in the key");
     assert!(mapped_unopenable_map([1]).is_err());
+}
+
+static FLAKY: LazyLock<tempfile::TempDir> = LazyLock::new(|| tempfile::tempdir().unwrap());
+static FLAKY_OPENS: AtomicUsize = AtomicUsize::new(0);
+
+/// A pairtree stash under `<FLAKY>/blocker/stash`: it cannot be opened while
+/// `blocker` is a file.
+fn flaky_stash() -> stash_core::Result<stash_core::Stash> {
+    FLAKY_OPENS.fetch_add(1, Ordering::SeqCst);
+    let cfg = stash_core::StashConfig {
+        engine: "pairtree".into(),
+        root_dir: FLAKY.path().join("blocker").join("stash"),
+        ..Default::default()
+    };
+    stash_core::Stash::open(cfg, std::sync::Arc::new(stash_engine_pairtree::Pairtree))
+}
+
+#[stashed_result(stash = flaky_stash(), crate = "crate::hs")]
+fn tripled_later(x: u32) -> u32 {
+    x * 3
+}
+
+#[stash_mapped(stash = flaky_stash(), crate = "crate::hs")]
+fn quadrupled_later(x: u32) -> u32 {
+    x * 4
+}
+
+/// Issue 13 item 11: a failed first open (a server down at start-up, here a
+/// root under a file) used to be kept for the life of the process. Now only
+/// success is kept: once the cause is gone and the retry pause (100 ms after
+/// a first failure) has passed, the next call opens the stash.
+#[test]
+fn a_failed_first_open_is_retried_once_the_stash_can_open() {
+    let blocker = FLAKY.path().join("blocker");
+    std::fs::write(&blocker, b"a file where a folder should be").unwrap();
+    let e = try_tripled_later(2).unwrap_err();
+    assert!(e.to_string().contains("blocker"), "{e}");
+    assert!(tripled_later_stash().is_err());
+    assert!(quadrupled_later_map([1, 2]).is_err());
+    std::fs::remove_file(&blocker).unwrap();
+    // past the first retry pause (measured from the failures above)
+    std::thread::sleep(stash_func::__private::FIRST_RETRY_PAUSE + Duration::from_millis(50));
+    assert_eq!(try_tripled_later(2).unwrap(), 6);
+    assert_eq!(tripled_later(2), 6);
+    assert_eq!(tripled_later_stash().unwrap().get_func(&(2,)).unwrap(), Some(6));
+    let runs = quadrupled_later_map([1, 2]).unwrap().progress(false).results().unwrap();
+    assert_eq!(runs.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [4, 8]);
+    // kept once opened: later calls do not open again
+    let opens = FLAKY_OPENS.load(Ordering::SeqCst);
+    assert_eq!(tripled_later(5), 15);
+    assert_eq!(
+        quadrupled_later_map([3]).unwrap().progress(false).results().unwrap()[0].as_ref().unwrap(),
+        &12
+    );
+    assert_eq!(FLAKY_OPENS.load(Ordering::SeqCst), opens);
 }
