@@ -146,6 +146,7 @@ fn describe(v: &Value) -> Json {
         Value::Bool(b) => json!(["bool", b]),
         Value::Int(i) => json!(["int", i.to_string()]),
         Value::UInt(u) => json!(["int", u.to_string()]),
+        Value::BigInt(b) => json!(["int", b.to_string()]),
         Value::Float(f) => json!(["float", format!("{f:?}")]),
         Value::Str(x) => json!(["str", x]),
         Value::Bytes(b) => json!(["bytes", b.iter().map(|x| format!("{x:02x}")).collect::<String>()]),

@@ -91,7 +91,9 @@ pub fn write_json_lines(stash: &Stash, options: FrameOptions, path: impl AsRef<P
 }
 
 /// A cell as JSON: tuples and sets as arrays, bytes as base64, non-finite
-/// floats as null, maps with non-string keys as objects keyed by the keys' text.
+/// floats as null, maps with non-string keys as objects keyed by the keys' text,
+/// integers beyond 64 bits as their digits in a string (exact; a JSON value here
+/// holds at most 64-bit integers).
 fn json_of(value: &Value) -> serde_json::Value {
     use serde_json::Value as J;
     match value {
@@ -99,6 +101,7 @@ fn json_of(value: &Value) -> serde_json::Value {
         Value::Bool(b) => J::Bool(*b),
         Value::Int(i) => J::from(*i),
         Value::UInt(u) => J::from(*u),
+        Value::BigInt(b) => J::String(b.to_string()),
         Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
         Value::Str(s) => J::String(s.clone()),
         Value::Bytes(b) => J::String(base64::engine::general_purpose::STANDARD.encode(b)),

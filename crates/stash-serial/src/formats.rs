@@ -6,6 +6,7 @@ use crate::error::SerialError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::depth::{Bounded, Checked, Nesting, budget};
 use crate::{Builtin, Serializer, Visit, canonical, decode_error, hashstash};
 
 fn erased_to_decode(name: &'static str, e: impl std::fmt::Display) -> SerialError {
@@ -44,10 +45,11 @@ impl Serializer for Hashstash {
     }
 }
 
-/// `json`: plain JSON through serde_json (compact; keys canonical).
+/// `json`: plain JSON, written by serde_json (compact; keys canonical).
 ///
 /// Non-finite floats become `null` and map keys must serialize as strings or integers,
-/// as in serde_json.
+/// as in serde_json. Bytes are read by the `hashstash` reader without its type tags, so
+/// integers of any size read exactly (as `i128`/`u128` or [`Value`](crate::Value)).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Json;
 
@@ -66,16 +68,18 @@ impl Serializer for Json {
         value: &dyn erased_serde::Serialize,
         out: &mut Vec<u8>,
     ) -> Result<(), SerialError> {
-        serde_json::to_writer(out, value).map_err(|e| SerialError::encode("json", e))
+        json_write(value, out)
     }
     fn serialize_key(&self, key: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<(), SerialError> {
-        let c = canonical::canonical(key).map_err(|e| SerialError::encode("json", e))?;
-        serde_json::to_writer(out, &c).map_err(|e| SerialError::encode("json", e))
+        let c = canonical::canonical(&Checked::new(key, Nesting::JsonKey, "json"))
+            .map_err(|e| SerialError::encode("json", e))?;
+        json_write(&c, out)
     }
     fn deserialize_with(&self, bytes: &[u8], visit: Visit<'_>) -> Result<(), SerialError> {
-        let mut de = serde_json::Deserializer::from_slice(bytes);
-        visit(&mut <dyn ErasedDeserializer>::erase(&mut de)).map_err(|e| erased_to_decode("json", e))?;
-        de.end().map_err(|e| erased_to_decode("json", e))
+        let mut r = hashstash::Reader::plain(bytes);
+        visit(&mut <dyn ErasedDeserializer>::erase(&mut r))
+            .map_err(|e| erased_to_decode("json", r.fix(serde::de::Error::custom(e))))?;
+        r.end().map_err(|e| erased_to_decode("json", e))
     }
 }
 
@@ -84,9 +88,24 @@ impl Serializer for Json {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Msgpack;
 
+fn json_write<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) -> Result<(), SerialError> {
+    let start = out.len();
+    let checked = Checked::new(v, Nesting::Json, "json");
+    serde_json::to_writer(&mut *out, &checked).map_err(|e| {
+        out.truncate(start);
+        SerialError::encode("json", checked.failure().unwrap_or_else(|| e.to_string()))
+    })
+}
+
 fn msgpack_write<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) -> Result<(), SerialError> {
-    let mut ser = rmp_serde::Serializer::new(out).with_struct_map();
-    v.serialize(&mut ser).map_err(|e| SerialError::encode("msgpack", e))
+    let start = out.len();
+    let mut ser = rmp_serde::Serializer::new(&mut *out).with_struct_map();
+    let checked = Checked::new(v, Nesting::Binary, "msgpack");
+    let r = checked.serialize(&mut ser);
+    r.map_err(|e| {
+        out.truncate(start);
+        SerialError::encode("msgpack", checked.failure().unwrap_or_else(|| e.to_string()))
+    })
 }
 
 impl Serializer for Msgpack {
@@ -107,13 +126,16 @@ impl Serializer for Msgpack {
         msgpack_write(value, out)
     }
     fn serialize_key(&self, key: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<(), SerialError> {
-        let c = canonical::canonical(key).map_err(|e| SerialError::encode("msgpack", e))?;
+        let c = canonical::canonical(&Checked::new(key, Nesting::Binary, "msgpack"))
+            .map_err(|e| SerialError::encode("msgpack", e))?;
         msgpack_write(&c, out)
     }
     fn deserialize_with(&self, bytes: &[u8], visit: Visit<'_>) -> Result<(), SerialError> {
         let mut rest = bytes;
         let mut de = rmp_serde::Deserializer::new(&mut rest);
-        visit(&mut <dyn ErasedDeserializer>::erase(&mut de)).map_err(|e| erased_to_decode("msgpack", e))?;
+        let left = budget();
+        visit(&mut <dyn ErasedDeserializer>::erase(Bounded::new(&mut de, &left)))
+            .map_err(|e| erased_to_decode("msgpack", e))?;
         if rest.is_empty() {
             Ok(())
         } else {
@@ -128,13 +150,21 @@ impl Serializer for Msgpack {
 pub struct Postcard;
 
 fn postcard_write<T: serde::Serialize + ?Sized>(v: &T, out: &mut Vec<u8>) -> Result<(), SerialError> {
-    let buf = std::mem::take(out);
-    match postcard::to_extend(v, buf) {
-        Ok(buf) => {
-            *out = buf;
-            Ok(())
+    /// Appends to the caller's buffer in place.
+    struct Tail<'a>(&'a mut Vec<u8>);
+    impl Extend<u8> for Tail<'_> {
+        fn extend<I: IntoIterator<Item = u8>>(&mut self, iter: I) {
+            self.0.extend(iter);
         }
-        Err(e) => Err(SerialError::encode("postcard", e)),
+    }
+    let start = out.len();
+    let checked = Checked::new(v, Nesting::Binary, "postcard");
+    match postcard::to_extend(&checked, Tail(&mut *out)) {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            out.truncate(start);
+            Err(SerialError::encode("postcard", checked.failure().unwrap_or_else(|| e.to_string())))
+        }
     }
 }
 
@@ -156,13 +186,15 @@ impl Serializer for Postcard {
         postcard_write(value, out)
     }
     fn serialize_key(&self, key: &dyn erased_serde::Serialize, out: &mut Vec<u8>) -> Result<(), SerialError> {
-        let c = canonical::canonical(key).map_err(|e| SerialError::encode("postcard", e))?;
+        let c = canonical::canonical(&Checked::new(key, Nesting::Binary, "postcard"))
+            .map_err(|e| SerialError::encode("postcard", e))?;
         postcard_write(&c, out)
     }
     fn deserialize_with(&self, bytes: &[u8], visit: Visit<'_>) -> Result<(), SerialError> {
         let mut de = postcard::Deserializer::from_bytes(bytes);
         let any = std::cell::Cell::new(false);
-        let guard = crate::guard::Guard { inner: &mut de, any: &any };
+        let left = budget();
+        let guard = crate::guard::Guard { inner: Bounded::new(&mut de, &left), any: &any };
         visit(&mut <dyn ErasedDeserializer>::erase(guard)).map_err(|e| {
             if any.get() {
                 SerialError::NotSelfDescribing { serializer: "postcard" }
@@ -189,7 +221,7 @@ pub(crate) fn encode_value<T: Serialize + ?Sized>(
         Builtin::Hashstash => {
             hashstash::write(v, out, false).map_err(|e| SerialError::encode("hashstash", e))
         }
-        Builtin::Json => serde_json::to_writer(out, v).map_err(|e| SerialError::encode("json", e)),
+        Builtin::Json => json_write(v, out),
         Builtin::Msgpack => msgpack_write(v, out),
         Builtin::Postcard => postcard_write(v, out),
     }
@@ -205,7 +237,9 @@ pub(crate) fn encode_key<T: Serialize + ?Sized>(
     if b == Builtin::Hashstash {
         return hashstash::write(k, out, true).map_err(|e| SerialError::encode(name, e));
     }
-    let c = canonical::canonical(k).map_err(|e| SerialError::encode(name, e))?;
+    let nesting = if b == Builtin::Json { Nesting::JsonKey } else { Nesting::Binary };
+    let c =
+        canonical::canonical(&Checked::new(k, nesting, name)).map_err(|e| SerialError::encode(name, e))?;
     encode_value(b, &c, out)
 }
 
@@ -224,15 +258,12 @@ pub(crate) fn decode<T: DeserializeOwned>(b: Builtin, bytes: &[u8]) -> Result<T,
     let err = |e: &dyn std::fmt::Display| decode_error::<T>(name, e);
     match b {
         Builtin::Hashstash => hashstash::from_slice(bytes).map_err(|e| err(&e)),
-        Builtin::Json => {
-            let mut de = serde_json::Deserializer::from_slice(bytes);
-            let v = T::deserialize(&mut de).map_err(|e| err(&e))?;
-            de.end().map_err(|e| err(&e))?;
-            Ok(v)
-        }
+        Builtin::Json => hashstash::from_plain_slice(bytes).map_err(|e| err(&e)),
         Builtin::Msgpack => {
             let mut rest = bytes;
-            let v = T::deserialize(&mut rmp_serde::Deserializer::new(&mut rest)).map_err(|e| err(&e))?;
+            let mut de = rmp_serde::Deserializer::new(&mut rest);
+            let left = budget();
+            let v = T::deserialize(Bounded::new(&mut de, &left)).map_err(|e| err(&e))?;
             if !rest.is_empty() {
                 return Err(err(&format_args!("{} trailing bytes", rest.len())));
             }
@@ -240,7 +271,8 @@ pub(crate) fn decode<T: DeserializeOwned>(b: Builtin, bytes: &[u8]) -> Result<T,
         }
         Builtin::Postcard => {
             let mut de = postcard::Deserializer::from_bytes(bytes);
-            let v = T::deserialize(&mut de).map_err(|e| match e {
+            let left = budget();
+            let v = T::deserialize(Bounded::new(&mut de, &left)).map_err(|e| match e {
                 postcard::Error::WontImplement => SerialError::NotSelfDescribing { serializer: "postcard" },
                 e => err(&e),
             })?;

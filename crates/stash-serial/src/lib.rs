@@ -31,9 +31,35 @@
 //! assert_eq!(dynamic.to_string(), "{1: 'x'}");
 //! # Ok::<(), stash_serial::SerialError>(())
 //! ```
+//!
+//! # Integers wider than 64 bits
+//! Python ints have no size limit; here they are exact at any size:
+//! - `i128`/`u128` fields round-trip in every serializer. `hashstash` and `json` write
+//!   the digits (what Python writes: `{"v": 1180591620717411303424}`) and read them back
+//!   exactly when an `i128`/`u128` is asked for; a request for a float gets the nearest
+//!   float, and a number that does not fit is an error, never a wrapped number.
+//! - A [`Value`] holds them exactly: `Int` (fits `i64`), `UInt` (fits `u64`) or
+//!   [`Value::BigInt`] (anything else, as its decimal [`BigInt`] digits, also beyond 128
+//!   bits). Read from `hashstash` or `json`, it writes back the same JSON number, so an
+//!   int Python wrote reads as the same int and the bytes Rust writes for it read back
+//!   byte-identically; key bytes are Python's (`{"__items__": [[1180591620717411303424, ...`).
+//! - msgpack and postcard have no integers beyond 128 bits and refuse a `BigInt` that
+//!   wide ([`SerialError::Encode`]). msgpack writes `i128`/`u128` as rmp-serde does, 16
+//!   big-endian bytes: read back exactly into `i128`/`u128`, but a `Value` (or Python,
+//!   whose msgpack serializer refuses ints beyond 64 bits) sees bytes.
+//!
+//! # Nesting depth
+//! Every reader stops at [`MAX_DEPTH`] (128) nested containers, so hostile bytes
+//! (`[[[[...`) give a decode error instead of overflowing the stack; every writer
+//! refuses, with [`SerialError::Encode`] naming the limit, a value nested deeper, so a
+//! value that was written can always be read back. What counts as a level in each
+//! format is listed at [`MAX_DEPTH`]. Python's `json` nests about 1,000 levels: a value
+//! that deep written by Python cannot be read here (a decode error, not a crash).
 #![deny(missing_docs)]
 
+mod bigint;
 mod canonical;
+mod depth;
 mod error;
 mod formats;
 mod guard;
@@ -47,6 +73,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use bigint::BigInt;
+pub use depth::MAX_DEPTH;
 pub use error::{SerialError, ValueError};
 pub use formats::{Hashstash, Json, Msgpack, Postcard};
 pub use set::Set;

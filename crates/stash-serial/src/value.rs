@@ -7,6 +7,7 @@ mod ser;
 use base64::Engine as _;
 use serde::{Serialize, de::DeserializeOwned};
 
+use crate::bigint::BigInt;
 use crate::error::SerialError;
 use crate::set::SET_MAGIC;
 
@@ -16,7 +17,12 @@ pub(crate) use ser::ValueSerializer;
 /// A dynamic value mirroring what Python hashstash stores.
 ///
 /// Maps keep insertion order and may have non-string keys (Python dicts with int or
-/// tuple keys). `UInt` holds only integers above `i64::MAX`.
+/// tuple keys).
+///
+/// Integers are exact at any size, as Python's: `Int` holds those that fit in `i64`,
+/// `UInt` only those above `i64::MAX` that fit in `u64`, and `BigInt` every other one
+/// (its decimal digits). An integer `Value` writes back as the same number: the same
+/// digits in `hashstash` and `json`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// `None`.
@@ -25,8 +31,11 @@ pub enum Value {
     Bool(bool),
     /// An integer that fits in `i64`.
     Int(i64),
-    /// An integer above `i64::MAX`.
+    /// An integer above `i64::MAX` that fits in `u64`.
     UInt(u64),
+    /// An integer outside `i64::MIN..=u64::MAX` (a Python `int` wider than 64 bits),
+    /// exactly.
+    BigInt(BigInt),
     /// A float (NaN and infinities included).
     Float(f64),
     /// A string.
@@ -59,12 +68,23 @@ impl Value {
             _ => None,
         }
     }
-    /// The number as a float, if this is a `Float`, `Int` or `UInt`.
+    /// The integer, if this is an `Int`, a `UInt` or a `BigInt` that fits in `i128`.
+    pub fn as_i128(&self) -> Option<i128> {
+        match self {
+            Value::Int(i) => Some(i128::from(*i)),
+            Value::UInt(u) => Some(i128::from(*u)),
+            Value::BigInt(b) => b.to_i128(),
+            _ => None,
+        }
+    }
+    /// The number as a float, if this is a `Float`, `Int`, `UInt` or a `BigInt`
+    /// within the float range (rounded to the nearest float).
     pub fn as_f64(&self) -> Option<f64> {
-        match *self {
-            Value::Float(f) => Some(f),
-            Value::Int(i) => Some(i as f64),
-            Value::UInt(u) => Some(u as f64),
+        match self {
+            Value::Float(f) => Some(*f),
+            Value::Int(i) => Some(*i as f64),
+            Value::UInt(u) => Some(*u as f64),
+            Value::BigInt(b) => Some(b.to_f64()).filter(|f| f.is_finite()),
             _ => None,
         }
     }
@@ -187,6 +207,7 @@ impl Serialize for Value {
             Value::Bool(b) => s.serialize_bool(*b),
             Value::Int(i) => s.serialize_i64(*i),
             Value::UInt(u) => s.serialize_u64(*u),
+            Value::BigInt(b) => b.serialize(s),
             Value::Float(f) => s.serialize_f64(*f),
             Value::Str(x) => s.serialize_str(x),
             Value::Bytes(b) => s.serialize_bytes(b),
@@ -222,6 +243,28 @@ from_int!(i8, i16, i32, i64, u8, u16, u32);
 impl From<u64> for Value {
     fn from(v: u64) -> Self {
         i64::try_from(v).map_or(Value::UInt(v), Value::Int)
+    }
+}
+impl From<i128> for Value {
+    fn from(v: i128) -> Self {
+        match i64::try_from(v) {
+            Ok(i) => Value::Int(i),
+            Err(_) => u64::try_from(v).map_or_else(|_| Value::BigInt(BigInt::from(v)), Value::UInt),
+        }
+    }
+}
+impl From<u128> for Value {
+    fn from(v: u128) -> Self {
+        u64::try_from(v).map_or_else(|_| Value::BigInt(BigInt::from(v)), Value::from)
+    }
+}
+/// An integer of any size: `Int` or `UInt` when it fits in 64 bits, else `BigInt`.
+impl From<BigInt> for Value {
+    fn from(v: BigInt) -> Self {
+        if let Some(i) = v.to_i128() {
+            return Value::from(i);
+        }
+        Value::BigInt(v)
     }
 }
 impl From<usize> for Value {

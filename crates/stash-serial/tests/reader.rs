@@ -175,9 +175,11 @@ fn numbers() {
     assert_eq!(typed::<i64>("-9223372036854775808"), i64::MIN);
     assert_eq!(value("18446744073709551615"), Value::UInt(u64::MAX));
     assert_eq!(value("-9223372036854775808"), Value::Int(i64::MIN));
-    // beyond 64 bits: a float, as serde_json reads it
-    assert_eq!(value("1180591620717411303424"), Value::Float(1180591620717411303424.0));
-    assert_eq!(value("-1180591620717411303424"), Value::Float(-1180591620717411303424.0));
+    // beyond 64 bits: exact, as Python wrote it (a float only for a float request)
+    assert_eq!(value("1180591620717411303424"), Value::from(1i128 << 70));
+    assert_eq!(value("-1180591620717411303424"), Value::from(-(1i128 << 70)));
+    assert_eq!(typed::<i128>("-1180591620717411303424"), -(1i128 << 70));
+    assert_eq!(typed::<f64>("1180591620717411303424"), 1180591620717411303424.0);
     assert!(decode::<u64>(&Hashstash, b"18446744073709551616").is_err());
     for (json, want) in
         [("1e-05", 1e-5), ("1e+16", 1e16), ("-0.0", -0.0), ("-0", -0.0), ("0.1", 0.1), ("1.5E3", 1500.0)]

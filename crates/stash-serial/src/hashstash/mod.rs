@@ -8,7 +8,7 @@ mod reference;
 mod ser;
 
 pub(crate) use float::write_repr;
-pub(crate) use read::{Reader, from_slice};
+pub(crate) use read::{Reader, from_plain_slice, from_slice};
 
 use crate::error::ValueError;
 use serde::Serialize;

@@ -30,10 +30,10 @@ use serde::de::{
 };
 
 use crate::Value;
+use crate::bigint::BigInt;
 use crate::value::VALUE_MAGIC;
 
-/// How deep arrays and objects may nest (serde_json's limit).
-const MAX_DEPTH: u32 = 128;
+use crate::depth::MAX_DEPTH;
 
 /// A decoding error, with its position in the input when known.
 pub(crate) struct Error(Box<Inner>);
@@ -77,7 +77,15 @@ type Result<T> = std::result::Result<T, Error>;
 
 /// Deserialize a `T` from hashstash JSON; trailing non-whitespace is an error.
 pub(crate) fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
-    let mut r = Reader::new(bytes);
+    read_all(Reader::new(bytes))
+}
+
+/// Deserialize a `T` from plain JSON (no type tags); trailing non-whitespace is an error.
+pub(crate) fn from_plain_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T> {
+    read_all(Reader::plain(bytes))
+}
+
+fn read_all<T: DeserializeOwned>(mut r: Reader<'_>) -> Result<T> {
     let v = T::deserialize(&mut r).map_err(|e| r.fix(e))?;
     r.end()?;
     Ok(v)
@@ -98,6 +106,12 @@ enum Num {
     U(u64),
     I(i64),
     F(f64),
+    /// An integer beyond 64 bits: the nearest float (infinite beyond the float range)
+    /// and the token's place in the input, for an exact `i128`/`u128` or [`BigInt`].
+    Big {
+        f: f64,
+        at: (usize, usize),
+    },
 }
 
 impl Num {
@@ -110,6 +124,9 @@ impl Num {
             },
             Num::I(i) => v.visit_i64(i),
             Num::F(f) => v.visit_f64(f),
+            // (as serde_json: only a request for 128 bits or a `Value` gets it exactly)
+            Num::Big { f, .. } if f.is_finite() => v.visit_f64(f),
+            Num::Big { .. } => Err(Error::new("number out of range")),
         }
     }
     fn unexpected(self) -> Unexpected<'static> {
@@ -119,14 +136,34 @@ impl Num {
                 Err(_) => Unexpected::Unsigned(u),
             },
             Num::I(i) => Unexpected::Signed(i),
-            Num::F(f) => Unexpected::Float(f),
+            Num::F(f) | Num::Big { f, .. } => Unexpected::Float(f),
         }
     }
-    fn into_value(self) -> Value {
+    /// The number as a [`Value`]; `input` is the text the token was read from.
+    fn into_value(self, input: &[u8]) -> Value {
         match self {
             Num::U(u) => Value::from(u),
             Num::I(i) => Value::Int(i),
             Num::F(f) => Value::Float(f),
+            Num::Big { f, at: (a, b) } => {
+                // JSON's integer syntax is canonical (no leading zeros, `-0` is a float).
+                match std::str::from_utf8(&input[a..b]).ok().and_then(BigInt::parse) {
+                    Some(n) => Value::from(n),
+                    None => Value::Float(f),
+                }
+            }
+        }
+    }
+    /// The number for an `i128`/`u128` request: exact when it is an integer.
+    fn visit_wide<'de, V: Visitor<'de>>(self, input: &[u8], v: V) -> Result<V::Value> {
+        let Num::Big { at: (a, b), .. } = self else { return self.visit(v) };
+        let text = std::str::from_utf8(&input[a..b]).unwrap_or_default();
+        if let Ok(i) = text.parse::<i128>() {
+            return v.visit_i128(i);
+        }
+        match text.parse::<u128>() {
+            Ok(u) => v.visit_u128(u),
+            Err(_) => Err(Error::new(format_args!("integer {text} does not fit in 128 bits"))),
         }
     }
 }
@@ -198,7 +235,9 @@ pub(crate) struct Reader<'de> {
     pos: usize,
     scratch: Vec<u8>,
     /// Nesting levels still allowed.
-    depth: u32,
+    depth: usize,
+    /// Whether Python's type tags are resolved (`hashstash`) or objects are plain maps (`json`).
+    tags: bool,
 }
 
 #[inline]
@@ -208,7 +247,14 @@ fn has_zero_byte(w: u64) -> u64 {
 
 impl<'de> Reader<'de> {
     pub(crate) fn new(s: &'de [u8]) -> Self {
-        Reader { s, pos: 0, scratch: Vec::new(), depth: MAX_DEPTH }
+        Reader { s, pos: 0, scratch: Vec::new(), depth: MAX_DEPTH, tags: true }
+    }
+
+    /// A reader of plain JSON (the `json` serializer): no type tags; object keys
+    /// answer number and boolean requests as serde_json's do (`{"1": ..}` into an
+    /// integer-keyed map).
+    pub(crate) fn plain(s: &'de [u8]) -> Self {
+        Reader { tags: false, ..Reader::new(s) }
     }
 
     // ----- errors -----
@@ -272,12 +318,17 @@ impl<'de> Reader<'de> {
         }
     }
 
+    /// Open an array or object: at most [`MAX_DEPTH`] may be open at once.
     fn enter(&mut self) -> Result<()> {
-        self.depth -= 1;
-        if self.depth == 0 {
-            return Err(self.err("recursion limit exceeded"));
+        match self.depth.checked_sub(1) {
+            Some(d) => {
+                self.depth = d;
+                Ok(())
+            }
+            None => Err(self.err(&format!(
+                "recursion limit exceeded: nesting deeper than {MAX_DEPTH} levels (stash_serial::MAX_DEPTH)"
+            ))),
         }
-        Ok(())
     }
 
     fn leave(&mut self) {
@@ -535,7 +586,7 @@ impl<'de> Reader<'de> {
                 // 20 digits may still fit in a u64.
                 match std::str::from_utf8(&s[int_start..i]).ok().and_then(|t| t.parse::<u64>().ok()) {
                     Some(x) => m = x,
-                    None => return self.float_slow(start, i),
+                    None => return Ok(self.big(start, i)),
                 }
             }
             return Ok(if !neg {
@@ -545,7 +596,7 @@ impl<'de> Reader<'de> {
             } else if m <= 1 << 63 {
                 Num::I((m as i64).wrapping_neg())
             } else {
-                Num::F(-(m as f64))
+                self.big(start, i)
             });
         }
         if !exact {
@@ -560,6 +611,14 @@ impl<'de> Reader<'de> {
             return Err(self.err("number out of range"));
         }
         Ok(Num::F(if neg { -f } else { f }))
+    }
+
+    /// An integer token beyond 64 bits.
+    #[cold]
+    fn big(&self, start: usize, end: usize) -> Num {
+        // Integer syntax is valid float syntax (beyond `f64::MAX`, infinity).
+        let f = std::str::from_utf8(&self.s[start..end]).ok().and_then(|t| t.parse::<f64>().ok());
+        Num::Big { f: f.unwrap_or(f64::INFINITY), at: (start, end) }
     }
 
     /// A float the fast paths cannot round exactly: Rust's correct parser on the token.
@@ -721,10 +780,11 @@ impl<'de> Reader<'de> {
         let start = self.pos;
         self.pos += 1;
         self.enter()?;
-        let scan = match req {
-            Req::Any | Req::Seq | Req::Bytes => true,
-            Req::Map | Req::Struct => self.first_key_is_dunder()?,
-        };
+        let scan = self.tags
+            && match req {
+                Req::Any | Req::Seq | Req::Bytes => true,
+                Req::Map | Req::Struct => self.first_key_is_dunder()?,
+            };
         let out = if scan { self.tagged(start, req, v)? } else { self.map(v)? };
         self.leave();
         Ok(out)
@@ -973,7 +1033,10 @@ impl<'de> Reader<'de> {
             Some(b'n') => self.literal(b"null").map(|()| Value::Null),
             Some(b't') => self.literal(b"true").map(|()| Value::Bool(true)),
             Some(b'f') => self.literal(b"false").map(|()| Value::Bool(false)),
-            Some(b'-' | b'0'..=b'9') => self.number().map(Num::into_value),
+            Some(b'-' | b'0'..=b'9') => {
+                let n = self.number()?;
+                Ok(n.into_value(self.s))
+            }
             Some(b'"') => Ok(Value::Str(self.string()?.as_str().to_owned())),
             Some(b'[') => {
                 self.pos += 1;
@@ -1027,9 +1090,21 @@ impl<'de> Reader<'de> {
                     }
                 }
                 self.leave();
-                Ok(crate::value::untag(Value::Map(entries)))
+                let map = Value::Map(entries);
+                Ok(if self.tags { crate::value::untag(map) } else { map })
             }
             Some(_) => Err(self.err("expected value")),
+        }
+    }
+
+    /// An `i128`/`u128` request: integers are given exactly.
+    fn wide<V: Visitor<'de>>(&mut self, v: V) -> Result<V::Value> {
+        match self.ws() {
+            Some(b'-' | b'0'..=b'9') => {
+                let n = self.number()?;
+                n.visit_wide(self.s, v)
+            }
+            _ => self.value(Req::Any, v),
         }
     }
 
@@ -1141,6 +1216,40 @@ impl<'de> Key<'_, 'de> {
         let e = de::Error::invalid_type(Unexpected::Str(s.as_str()), exp);
         Err(self.r.fix(e))
     }
+
+    /// A number or boolean request on a key: plain JSON reads the quoted text as one
+    /// (serde_json writes integer, float and bool keys quoted); `hashstash` keys are text.
+    fn scalar<V: Visitor<'de>>(
+        self,
+        v: V,
+        read: impl FnOnce(&mut Reader<'de>, V) -> Result<V::Value>,
+    ) -> Result<V::Value> {
+        if self.r.tags {
+            return de::Deserializer::deserialize_any(self, v);
+        }
+        let start = self.r.pos + 1;
+        let text = match self.r.string()? {
+            Str::Input(_) => &self.r.s[start..self.r.pos - 1],
+            Str::Scratch(_) => return Err(self.r.err("expected a number or boolean key")),
+        };
+        let mut inner = Reader::plain(text);
+        if !matches!(text.first(), Some(b'-' | b'0'..=b'9' | b't' | b'f')) {
+            return Err(self.r.err("expected a number or boolean key"));
+        }
+        let out = read(&mut inner, v).map_err(|e| self.r.fix(e))?;
+        if inner.pos != text.len() {
+            return Err(self.r.err("expected a number or boolean key"));
+        }
+        Ok(out)
+    }
+}
+
+macro_rules! scalar_keys {
+    ($($m:ident)*) => {$(
+        fn $m<V: Visitor<'de>>(self, v: V) -> Result<V::Value> {
+            self.scalar(v, |r, v| de::Deserializer::$m(r, v))
+        }
+    )*};
 }
 
 impl<'de> de::Deserializer<'de> for Key<'_, 'de> {
@@ -1197,8 +1306,13 @@ impl<'de> de::Deserializer<'de> for Key<'_, 'de> {
         self.r.string()?;
         v.visit_unit()
     }
+    scalar_keys! {
+        deserialize_bool deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_i128
+        deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
+        deserialize_f32 deserialize_f64
+    }
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf identifier
+        char str string bytes byte_buf identifier
     }
 }
 
@@ -1308,7 +1422,7 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
             Some(b'{') => {
                 let start = self.pos;
                 self.pos += 1;
-                if self.ws() != Some(b'"') || self.first_key_is_dunder()? {
+                if self.ws() != Some(b'"') || (self.tags && self.first_key_is_dunder()?) {
                     // Possibly tagged (or empty): answer as a `Value` would.
                     self.pos = start;
                     return self.via_value(|x| de::Deserializer::deserialize_enum(x, name, variants, v));
@@ -1332,8 +1446,14 @@ impl<'de> de::Deserializer<'de> for &mut Reader<'de> {
         self.skip()?;
         v.visit_unit()
     }
+    fn deserialize_i128<V: Visitor<'de>>(self, v: V) -> Result<V::Value> {
+        self.wide(v)
+    }
+    fn deserialize_u128<V: Visitor<'de>>(self, v: V) -> Result<V::Value> {
+        self.wide(v)
+    }
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string identifier
+        bool i8 i16 i32 i64 u8 u16 u32 u64 f32 f64 char str string identifier
     }
 }
 
@@ -1355,6 +1475,8 @@ mod tests {
             (Value::Float(x), Value::Float(y)) => {
                 x.to_bits() == y.to_bits() || (x.is_finite() && (x - y).abs() <= 2.0 * f64::EPSILON * x.abs())
             }
+            // Deliberate: integers beyond 64 bits are exact here, floats in the old reader.
+            (Value::BigInt(n), Value::Float(_)) => same(&Value::Float(n.to_f64()), b),
             (Value::List(x), Value::List(y))
             | (Value::Tuple(x), Value::Tuple(y))
             | (Value::Set(x), Value::Set(y)) => {

@@ -14,6 +14,8 @@ use base64::Engine as _;
 use serde::ser::{self, Serialize};
 
 use super::float;
+use crate::bigint::{BIGINT_MAGIC, Digits};
+use crate::depth::MAX_DEPTH;
 use crate::error::ValueError;
 use crate::set::SET_MAGIC;
 
@@ -48,6 +50,10 @@ pub(crate) struct Writer<'a> {
     scratch: Vec<u8>,
     /// The next sequence is a set's items: sort and deduplicate them (key mode).
     set_next: bool,
+    /// JSON arrays and objects open around the current position.
+    depth: usize,
+    /// The deepest nesting reached inside the innermost open compound.
+    peak: usize,
 }
 
 impl<'a> Writer<'a> {
@@ -61,7 +67,27 @@ impl<'a> Writer<'a> {
             strs: Vec::new(),
             scratch: Vec::new(),
             set_next: false,
+            depth: 0,
+            peak: 0,
         }
+    }
+
+    /// Open `levels` JSON containers; refused past [`MAX_DEPTH`], which readers stop at.
+    fn enter(&mut self, levels: usize) -> Result<(), ValueError> {
+        let d = self.depth + levels;
+        if d > MAX_DEPTH {
+            return Err(ValueError(format!(
+                "the value nests deeper than {MAX_DEPTH} levels (stash_serial::MAX_DEPTH), the most a \
+                 hashstash reader accepts: refused, since it could not be read back"
+            )));
+        }
+        self.depth = d;
+        self.peak = self.peak.max(d);
+        Ok(())
+    }
+
+    fn leave(&mut self, levels: usize) {
+        self.depth -= levels;
     }
 
     fn sep(&self) -> &'static [u8] {
@@ -80,9 +106,11 @@ impl<'a> Writer<'a> {
         }
     }
 
-    fn write_f64(&mut self, x: f64) {
+    fn write_f64(&mut self, x: f64) -> Result<(), ValueError> {
         match float::non_finite_tag(x) {
             Some(tag) => {
+                self.enter(1)?;
+                self.leave(1);
                 let (a, b) = if self.key {
                     (&br#"{"__pytype__": "float", "__val__": ""#[..], &br#""}"#[..])
                 } else {
@@ -95,6 +123,7 @@ impl<'a> Writer<'a> {
             None if self.key => float::write_repr(self.out, x),
             None => float::write_compact(self.out, x),
         }
+        Ok(())
     }
 
     fn tuple_open(&mut self) {
@@ -273,7 +302,7 @@ impl ser::Serializer for StrProbe<'_> {
         name: &'static str,
         value: &T,
     ) -> Result<(), NotStr> {
-        if name == SET_MAGIC {
+        if name == SET_MAGIC || name == BIGINT_MAGIC {
             return Err(NotStr);
         }
         value.serialize(self)
@@ -360,10 +389,16 @@ pub(crate) struct Compound<'w, 'a> {
     count: usize,
     /// Value mode: rewritten into the `__items__` form. Key mode: needs the `__items__` form.
     items: bool,
+    /// JSON containers this compound opened (closed at its end).
+    levels: usize,
+    /// `w.peak` outside this compound.
+    outer_peak: usize,
 }
 
 impl<'w, 'a> Compound<'w, 'a> {
-    fn new(w: &'w mut Writer<'a>, kind: Kind) -> Self {
+    /// A compound whose `levels` containers the writer has entered.
+    fn new(w: &'w mut Writer<'a>, kind: Kind, levels: usize) -> Self {
+        let outer_peak = std::mem::replace(&mut w.peak, w.depth);
         let start = w.out.len();
         let base = if w.key { w.entries.len() } else { w.offs.len() };
         let strs_base = w.strs.len();
@@ -372,7 +407,35 @@ impl<'w, 'a> Compound<'w, 'a> {
             Kind::Map | Kind::StructVariant if !w.key => w.out.push(b'{'),
             _ => {}
         }
-        Compound { w, kind, start, base, strs_base, count: 0, items: false }
+        Compound { w, kind, start, base, strs_base, count: 0, items: false, levels, outer_peak }
+    }
+
+    /// The map takes the `__items__` form: what it holds moves two levels down (into
+    /// the list of pairs and a pair).
+    fn items_form(&mut self) -> Result<(), ValueError> {
+        if self.items {
+            return Ok(());
+        }
+        self.shift()?;
+        self.items = true;
+        Ok(())
+    }
+
+    /// The depth bookkeeping of [`Compound::items_form`].
+    fn shift(&mut self) -> Result<(), ValueError> {
+        let w = &mut *self.w;
+        let (depth, peak) = (w.depth, w.peak);
+        w.depth = peak;
+        w.enter(2)?;
+        w.depth = depth + 2;
+        self.levels += 2;
+        Ok(())
+    }
+
+    /// Close this compound's containers.
+    fn close(w: &mut Writer<'_>, levels: usize, outer_peak: usize) {
+        w.leave(levels);
+        w.peak = w.peak.max(outer_peak);
     }
 
     fn element<T: ?Sized + Serialize>(&mut self, v: &T) -> Result<(), ValueError> {
@@ -393,6 +456,7 @@ impl<'w, 'a> Compound<'w, 'a> {
 
     fn end_seq(self) {
         let w = self.w;
+        Compound::close(w, self.levels, self.outer_peak);
         match self.kind {
             Kind::SortedSeq => {
                 w.scratch.clear();
@@ -429,7 +493,7 @@ impl<'w, 'a> Compound<'w, 'a> {
     }
 
     /// A key known to be a string.
-    fn key_str(&mut self, s: &str) {
+    fn key_str(&mut self, s: &str) -> Result<(), ValueError> {
         if self.w.key {
             let w = &mut *self.w;
             let rs = w.strs.len();
@@ -438,12 +502,14 @@ impl<'w, 'a> Compound<'w, 'a> {
             let ks = w.out.len();
             escape_ascii(w.out, s);
             let ke = w.out.len();
-            self.items |= is_reserved(s);
             w.entries.push(KEntry { raw: Some((rs, re)), k: (ks, ke), v: (ke, ke) });
-            return;
+            if is_reserved(s) {
+                self.items_form()?;
+            }
+            return Ok(());
         }
         if !self.items && is_reserved(s) {
-            self.convert();
+            self.convert()?;
         }
         let w = &mut *self.w;
         if self.items {
@@ -460,13 +526,14 @@ impl<'w, 'a> Compound<'w, 'a> {
             w.offs.push((ks, w.out.len()));
         }
         self.count += 1;
+        Ok(())
     }
 
     /// A string key held in `w.strs[rs..]`.
-    fn key_arena(&mut self, rs: usize) {
+    fn key_arena(&mut self, rs: usize) -> Result<(), ValueError> {
         let reserved = is_reserved(std::str::from_utf8(&self.w.strs[rs..]).unwrap_or_default());
         if !self.w.key && !self.items && reserved {
-            self.convert();
+            self.convert()?;
         }
         let w = &mut *self.w;
         let re = w.strs.len();
@@ -475,9 +542,11 @@ impl<'w, 'a> Compound<'w, 'a> {
             let ks = w.out.len();
             escape_ascii(w.out, s);
             let ke = w.out.len();
-            self.items |= reserved;
             w.entries.push(KEntry { raw: Some((rs, re)), k: (ks, ke), v: (ke, ke) });
-            return;
+            if reserved {
+                self.items_form()?;
+            }
+            return Ok(());
         }
         if self.items {
             item_open(w.out, self.count);
@@ -494,13 +563,13 @@ impl<'w, 'a> Compound<'w, 'a> {
         }
         w.strs.truncate(rs);
         self.count += 1;
+        Ok(())
     }
 
     fn key_any<T: ?Sized + Serialize>(&mut self, k: &T) -> Result<(), ValueError> {
         let mark = self.w.strs.len();
         if k.serialize(StrProbe(&mut self.w.strs)).is_ok() {
-            self.key_arena(mark);
-            return Ok(());
+            return self.key_arena(mark);
         }
         self.w.strs.truncate(mark);
         let w = &mut *self.w;
@@ -508,11 +577,11 @@ impl<'w, 'a> Compound<'w, 'a> {
             let ks = w.out.len();
             k.serialize(&mut *w)?;
             let ke = w.out.len();
-            self.items = true;
             w.entries.push(KEntry { raw: None, k: (ks, ke), v: (ke, ke) });
+            self.items_form()?;
         } else {
             if !self.items {
-                self.convert();
+                self.convert()?;
             }
             item_open(self.w.out, self.count);
             k.serialize(&mut *self.w)?;
@@ -538,7 +607,8 @@ impl<'w, 'a> Compound<'w, 'a> {
     }
 
     /// Value mode: rewrite the object written so far as `{"__pytype__":"dict","__items__":[...`.
-    fn convert(&mut self) {
+    fn convert(&mut self) -> Result<(), ValueError> {
+        self.shift()?;
         let w = &mut *self.w;
         w.scratch.clear();
         w.scratch.extend_from_slice(&w.out[self.start..]);
@@ -559,10 +629,12 @@ impl<'w, 'a> Compound<'w, 'a> {
         }
         w.offs.truncate(self.base);
         self.items = true;
+        Ok(())
     }
 
     fn end_map(self) {
         let w = self.w;
+        Compound::close(w, self.levels, self.outer_peak);
         if !w.key {
             w.out.extend_from_slice(if self.items { b"]}" } else { b"}" });
             w.offs.truncate(self.base);
@@ -690,7 +762,7 @@ impl ser::SerializeStruct for Compound<'_, '_> {
         name: &'static str,
         v: &T,
     ) -> Result<(), ValueError> {
-        self.key_str(name);
+        self.key_str(name)?;
         self.value(v)
     }
     fn end(self) -> Result<(), ValueError> {
@@ -707,7 +779,7 @@ impl ser::SerializeStructVariant for Compound<'_, '_> {
         name: &'static str,
         v: &T,
     ) -> Result<(), ValueError> {
-        self.key_str(name);
+        self.key_str(name)?;
         self.value(v)
     }
     fn end(self) -> Result<(), ValueError> {
@@ -770,12 +842,10 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         // for the same decimal) rather than 0.10000000149011612.
         let x =
             if v.is_finite() { v.to_string().parse::<f64>().unwrap_or(f64::from(v)) } else { f64::from(v) };
-        self.write_f64(x);
-        Ok(())
+        self.write_f64(x)
     }
     fn serialize_f64(self, v: f64) -> Result<(), ValueError> {
-        self.write_f64(v);
-        Ok(())
+        self.write_f64(v)
     }
     fn serialize_char(self, v: char) -> Result<(), ValueError> {
         self.write_str(v.encode_utf8(&mut [0; 4]));
@@ -786,6 +856,8 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         Ok(())
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<(), ValueError> {
+        self.enter(1)?;
+        self.leave(1);
         let (head, tail): (&[u8], &[u8]) = if self.key {
             (br#"{"__data__": ""#, br#"", "__py__": "builtins.bytes", "__pytype__": "bytes"}"#)
         } else {
@@ -828,9 +900,16 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         name: &'static str,
         v: &T,
     ) -> Result<(), ValueError> {
+        if name == BIGINT_MAGIC {
+            // An integer beyond 128 bits: its digits, a bare JSON number (as Python writes it).
+            let digits = v.serialize(Digits).map_err(|e| ValueError(e.to_string()))?;
+            self.out.extend_from_slice(digits.as_str().as_bytes());
+            return Ok(());
+        }
         if name != SET_MAGIC {
             return v.serialize(self);
         }
+        self.enter(1)?;
         if self.key {
             self.out.extend_from_slice(br#"{"__data__": "#);
             self.set_next = true;
@@ -842,6 +921,7 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
             v.serialize(&mut *self)?;
             self.out.push(b'}');
         }
+        self.leave(1);
         Ok(())
     }
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
@@ -851,19 +931,23 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         variant: &'static str,
         v: &T,
     ) -> Result<(), ValueError> {
+        self.enter(1)?;
         self.variant_open(variant);
         v.serialize(&mut *self)?;
         self.out.push(b'}');
+        self.leave(1);
         Ok(())
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'w, 'a>, ValueError> {
         let kind = if std::mem::take(&mut self.set_next) { Kind::SortedSeq } else { Kind::Seq };
-        Ok(Compound::new(self, kind))
+        self.enter(1)?;
+        Ok(Compound::new(self, kind, 1))
     }
     fn serialize_tuple(self, _: usize) -> Result<Compound<'w, 'a>, ValueError> {
         self.set_next = false;
+        self.enter(2)?;
         self.tuple_open();
-        Ok(Compound::new(self, Kind::Tuple))
+        Ok(Compound::new(self, Kind::Tuple, 2))
     }
     fn serialize_tuple_struct(self, _: &'static str, len: usize) -> Result<Compound<'w, 'a>, ValueError> {
         self.serialize_tuple(len)
@@ -875,16 +959,19 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         variant: &'static str,
         _: usize,
     ) -> Result<Compound<'w, 'a>, ValueError> {
+        self.enter(2)?;
         self.variant_open(variant);
-        Ok(Compound::new(self, Kind::TupleVariant))
+        Ok(Compound::new(self, Kind::TupleVariant, 2))
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Compound<'w, 'a>, ValueError> {
         self.set_next = false;
-        Ok(Compound::new(self, Kind::Map))
+        self.enter(1)?;
+        Ok(Compound::new(self, Kind::Map, 1))
     }
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound<'w, 'a>, ValueError> {
         self.set_next = false;
-        Ok(Compound::new(self, Kind::Map))
+        self.enter(1)?;
+        Ok(Compound::new(self, Kind::Map, 1))
     }
     fn serialize_struct_variant(
         self,
@@ -893,7 +980,8 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         variant: &'static str,
         _: usize,
     ) -> Result<Compound<'w, 'a>, ValueError> {
+        self.enter(2)?;
         self.variant_open(variant);
-        Ok(Compound::new(self, Kind::StructVariant))
+        Ok(Compound::new(self, Kind::StructVariant, 2))
     }
 }

@@ -9,6 +9,7 @@ use serde::de::{
 };
 
 use super::Value;
+use crate::bigint::BigInt;
 use crate::error::ValueError;
 
 /// The newtype name through which `Value::deserialize` asks for a `Value` (so a `Value`
@@ -17,6 +18,8 @@ pub(crate) const VALUE_MAGIC: &str = "$hashstash::private::Value";
 /// One-entry map keys carrying a tuple or set from a `Value` to a `Value`.
 const TUPLE_MARK: &str = "$hashstash::private::Tuple";
 const SET_MARK: &str = "$hashstash::private::Set";
+/// One-entry map key carrying a [`BigInt`]'s digits from a `Value` to a `Value`.
+const BIGINT_MARK: &str = "$hashstash::private::BigInt";
 
 struct ValueVisitor;
 
@@ -35,16 +38,11 @@ impl<'de> Visitor<'de> for ValueVisitor {
     fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
         Ok(Value::from(v))
     }
-    fn visit_i128<E: de::Error>(self, v: i128) -> Result<Value, E> {
-        i64::try_from(v)
-            .map(Value::Int)
-            .or_else(|_| u64::try_from(v).map(Value::UInt))
-            .map_err(|_| E::custom(format!("integer {v} does not fit in a Value (64 bits)")))
+    fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
+        Ok(Value::from(v))
     }
-    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
-        u64::try_from(v)
-            .map(Value::from)
-            .map_err(|_| E::custom(format!("integer {v} does not fit in a Value (64 bits)")))
+    fn visit_u128<E>(self, v: u128) -> Result<Value, E> {
+        Ok(Value::from(v))
     }
     fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
         Ok(Value::Float(v))
@@ -85,6 +83,13 @@ impl<'de> Visitor<'de> for ValueVisitor {
         while let Some(e) = map.next_entry()? {
             v.push(e);
         }
+        if let [(Value::Str(mark), Value::Str(digits))] = v.as_slice()
+            && mark == BIGINT_MARK
+        {
+            return BigInt::parse(digits)
+                .map(Value::from)
+                .ok_or_else(|| de::Error::custom(format_args!("{digits:?} is not an integer")));
+        }
         if let [(Value::Str(mark), Value::List(_))] = v.as_slice() {
             let tuple = mark == TUPLE_MARK;
             if (tuple || mark == SET_MARK)
@@ -118,6 +123,7 @@ impl Value {
             Value::Bool(b) => Unexpected::Bool(*b),
             Value::Int(i) => Unexpected::Signed(*i),
             Value::UInt(u) => Unexpected::Unsigned(*u),
+            Value::BigInt(_) => Unexpected::Other("an integer wider than 64 bits"),
             Value::Float(f) => Unexpected::Float(*f),
             Value::Str(s) => Unexpected::Str(s),
             Value::Bytes(b) => Unexpected::Bytes(b),
@@ -160,6 +166,12 @@ impl<'de> Deserializer<'de> for Value {
             Value::Bool(b) => visitor.visit_bool(b),
             Value::Int(i) => visitor.visit_i64(i),
             Value::UInt(u) => visitor.visit_u64(u),
+            // As a JSON reader presents it to a type that did not ask for 128 bits (serde's
+            // buffered `Content`, floats): the nearest float. `i128`/`u128` get it exactly.
+            Value::BigInt(b) => match b.to_f64() {
+                f if f.is_finite() => visitor.visit_f64(f),
+                _ => Err(de::Error::custom(format_args!("integer {b} is out of range"))),
+            },
             Value::Float(f) => visitor.visit_f64(f),
             Value::Str(s) => visitor.visit_string(s),
             Value::Bytes(b) => visitor.visit_byte_buf(b),
@@ -203,12 +215,13 @@ impl<'de> Deserializer<'de> for Value {
         if name != VALUE_MAGIC {
             return visitor.visit_newtype_struct(self);
         }
-        let (mark, items) = match self {
-            Value::Tuple(items) => (TUPLE_MARK, items),
-            Value::Set(items) => (SET_MARK, items),
+        let (mark, payload) = match self {
+            Value::Tuple(items) => (TUPLE_MARK, Value::List(items)),
+            Value::Set(items) => (SET_MARK, Value::List(items)),
+            Value::BigInt(b) => (BIGINT_MARK, Value::Str(b.to_string())),
             other => return other.deserialize_any(visitor),
         };
-        let entry = (Value::Str(mark.to_owned()), Value::List(items));
+        let entry = (Value::Str(mark.to_owned()), payload);
         let mut map = MapDeserializer::new(std::iter::once(entry));
         let out = visitor.visit_map(&mut map)?;
         map.end()?;
@@ -292,8 +305,30 @@ impl<'de> Deserializer<'de> for Value {
         visitor.visit_unit()
     }
 
+    fn deserialize_i128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        self.deserialize_wide(visitor)
+    }
+
+    fn deserialize_u128<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        self.deserialize_wide(visitor)
+    }
+
     serde::forward_to_deserialize_any! {
-        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string identifier
+        bool i8 i16 i32 i64 u8 u16 u32 u64 f32 f64 char str string identifier
+    }
+}
+
+impl Value {
+    /// An `i128`/`u128` request: a `BigInt` within 128 bits is given exactly.
+    fn deserialize_wide<'de, V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        match self {
+            Value::BigInt(b) => match (b.to_i128(), b.to_u128()) {
+                (Some(i), _) => visitor.visit_i128(i),
+                (None, Some(u)) => visitor.visit_u128(u),
+                (None, None) => Err(de::Error::custom(format_args!("integer {b} does not fit in 128 bits"))),
+            },
+            other => other.deserialize_any(visitor),
+        }
     }
 }
 

@@ -76,6 +76,7 @@ impl fmt::Display for Value {
             Value::Bool(false) => f.write_str("False"),
             Value::Int(i) => write!(f, "{i}"),
             Value::UInt(u) => write!(f, "{u}"),
+            Value::BigInt(b) => f.write_str(b.as_str()),
             Value::Float(x) => write_float(f, *x),
             Value::Str(s) => write_str(f, s),
             Value::Bytes(b) => write_bytes(f, b),

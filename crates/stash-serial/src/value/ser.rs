@@ -3,20 +3,12 @@
 use serde::ser::{self, Serialize};
 
 use super::Value;
+use crate::bigint::{BIGINT_MAGIC, Digits};
 use crate::error::ValueError;
 use crate::set::SET_MAGIC;
 
 /// A serde serializer producing a [`Value`].
 pub(crate) struct ValueSerializer;
-
-fn int128<T: TryInto<i64> + TryInto<u64> + Copy + std::fmt::Display>(v: T) -> Result<Value, ValueError> {
-    if let Ok(i) = TryInto::<i64>::try_into(v) {
-        return Ok(Value::Int(i));
-    }
-    TryInto::<u64>::try_into(v)
-        .map(Value::UInt)
-        .map_err(|_| ValueError(format!("integer {v} does not fit in a Value (64 bits)")))
-}
 
 /// An open compound being collected.
 pub(crate) struct Collect {
@@ -167,7 +159,7 @@ impl ser::Serializer for ValueSerializer {
         Ok(Value::Int(v))
     }
     fn serialize_i128(self, v: i128) -> Result<Value, ValueError> {
-        int128(v)
+        Ok(Value::from(v))
     }
     fn serialize_u8(self, v: u8) -> Result<Value, ValueError> {
         Ok(Value::from(v))
@@ -182,7 +174,7 @@ impl ser::Serializer for ValueSerializer {
         Ok(Value::from(v))
     }
     fn serialize_u128(self, v: u128) -> Result<Value, ValueError> {
-        int128(v)
+        Ok(Value::from(v))
     }
     fn serialize_f32(self, v: f32) -> Result<Value, ValueError> {
         Ok(Value::from(v))
@@ -224,6 +216,9 @@ impl ser::Serializer for ValueSerializer {
         name: &'static str,
         v: &T,
     ) -> Result<Value, ValueError> {
+        if name == BIGINT_MAGIC {
+            return v.serialize(Digits).map(Value::from).map_err(|e| ValueError(e.to_string()));
+        }
         let inner = v.serialize(self)?;
         if name == SET_MAGIC {
             return match inner {
