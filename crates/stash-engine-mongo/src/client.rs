@@ -11,7 +11,7 @@ use mongodb::event::EventHandler;
 use mongodb::event::command::CommandEvent;
 use mongodb::options::ClientOptions;
 use mongodb::sync::Client;
-use stash_core::{Error, ErrorKind, Result};
+use stash_core::{Error, ErrorKind, Result, redact_url};
 
 /// The least connect timeout.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -29,22 +29,10 @@ pub(crate) struct Connection {
     pub url_database: Option<String>,
 }
 
-/// `url` with the password of `user:password@` replaced, for error messages.
-pub(crate) fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_string() };
-    let rest = &url[scheme_end..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let Some(at) = rest[..authority_end].rfind('@') else { return url.to_string() };
-    match rest[..at].find(':') {
-        Some(colon) => format!("{}{}:***{}", &url[..scheme_end], &rest[..colon], &rest[at..]),
-        None => url.to_string(),
-    }
-}
-
 /// The client for `url`: shared with every other stash on the same URL, or a
 /// dedicated one counting the commands it starts into `counter`.
 pub(crate) fn connect(url: &str, timeout: Duration, counter: Option<Arc<AtomicU64>>) -> Result<Connection> {
-    let shown_url = redact(url);
+    let shown_url = redact_url(url);
     let options = ClientOptions::parse(url).run().map_err(|e| {
         Error::new(ErrorKind::Config, format!("invalid MongoDB URL: {e}"))
             .with_context("url", &shown_url)
@@ -127,18 +115,4 @@ pub(crate) fn backend(err: DriverError, action: &str, url: &str, namespace: &str
         .with_context("url", url)
         .with_context("collection", namespace)
         .with_source(err)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(redact("mongodb://127.0.0.1:27017"), "mongodb://127.0.0.1:27017");
-        assert_eq!(redact("mongodb://u:secret@h:1/db?x=1"), "mongodb://u:***@h:1/db?x=1");
-        assert_eq!(redact("mongodb://u@h/db"), "mongodb://u@h/db");
-        assert_eq!(redact("mongodb://h/db?email=a@b"), "mongodb://h/db?email=a@b");
-        assert_eq!(redact("not a url"), "not a url");
-    }
 }

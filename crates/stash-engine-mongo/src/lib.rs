@@ -132,7 +132,9 @@
 //! is 5 s ([`MongoOptions::timeout`]) and the connect timeout 10 s, so a
 //! server that is down fails `open` (and any later operation) within about
 //! 5 s with a `Backend` error whose message names the URL (any password
-//! shown as `***`). A malformed URL is a `Config` error. `mongodb+srv://`
+//! shown as `***`: every URL this crate shows, in errors and in the `Debug`
+//! of [`MongoOptions`] and [`MongoEngine`], goes through
+//! [`stash_core::redact_url`]). A malformed URL is a `Config` error. `mongodb+srv://`
 //! URLs need this crate's `srv` feature. TLS (`tls=true`) uses rustls.
 //!
 //! # Expiry
@@ -249,7 +251,7 @@ pub struct MongoOptions {
 impl fmt::Debug for MongoOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MongoOptions")
-            .field("url", &self.url.as_deref().map(client::redact))
+            .field("url", &self.url.as_deref().map(stash_core::redact_url))
             .field("database", &self.database)
             .field("timeout", &self.timeout)
             .field("count_commands", &self.commands.is_some())

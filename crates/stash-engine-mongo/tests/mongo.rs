@@ -451,3 +451,67 @@ fn explicit_namespaces_share_and_formats_never_do() {
     a.clear().unwrap();
     assert!(b.is_empty().unwrap());
 }
+
+/// Everything `Debug`, `Display` and the source chain of `err` show.
+fn shown_error(err: &stash_core::Error) -> String {
+    let mut out = format!("{err}\n{err:?}");
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        out.push_str(&format!("\n{e}\n{e:?}"));
+        source = e.source();
+    }
+    out
+}
+
+/// No password shows in an error of a refused or malformed URL, nor in the
+/// `Debug` of the options; the URL named in errors has it as `***`.
+#[test]
+fn passwords_never_show_in_errors_or_options() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let urls = [
+        format!("mongodb://admin:s3cr3t@127.0.0.1:{port}"),
+        format!("mongodb://admin:s3cr3t@127.0.0.1:{port},127.0.0.1:1/db?authSource=admin"),
+        "mongodb://admin:s3cr3t@127.0.0.1:notaport".to_string(),
+        "mongodb://admin:s3cr3t@127.0.0.1:1/db?authMechanism=NOPE".to_string(),
+        "mongodb://admin:s3cr3t%zz@127.0.0.1:1".to_string(),
+        "mongodb://admin:s3cr3t:x@127.0.0.1:1".to_string(),
+    ];
+    for url in &urls {
+        let options = MongoOptions::new().url(url).timeout(Duration::from_millis(500));
+        let shown = format!("{options:?}");
+        assert!(!shown.contains("s3cr3t") && shown.contains("admin:***@"), "{shown}");
+        let err = Stash::open(config(url, "secret"), Arc::new(options)).unwrap_err();
+        let shown = shown_error(&err);
+        assert!(!shown.contains("s3cr3t"), "{url}: {shown}");
+        assert!(err.context_value("url").is_some_and(|u| u.contains("admin:***@")), "{url}: {shown}");
+    }
+    // Query options that are not secrets stay readable.
+    assert_eq!(stash_core::redact_url("mongodb://h/db?email=a@b"), "mongodb://h/db?email=a@b");
+}
+
+/// A stash whose URL carries a password: the error of a server that refuses
+/// the credentials (CongoDB has no authentication: it fails SCRAM) never shows
+/// it; on a server that accepts them, neither do the stash's `Debug`,
+/// `Display`, nor its engine's and configuration's `Debug`.
+#[test]
+fn passwords_never_show_with_credentials() {
+    let Some(url) = service_url(VAR) else { return };
+    let secret = url.replacen("mongodb://", "mongodb://admin:s3cr3t@", 1);
+    let opened = Stash::open(config(&secret, "secret"), Arc::new(Mongo));
+    let s = match opened {
+        Ok(s) => s,
+        Err(err) => {
+            let shown = shown_error(&err);
+            assert!(!shown.contains("s3cr3t") && shown.contains("admin:***@"), "{shown}");
+            eprintln!("the server refused the credentials: {err}");
+            return;
+        }
+    };
+    s.set("k", "v").unwrap();
+    for shown in [format!("{s:?}"), format!("{s}"), format!("{:?}", s.engine()), format!("{:?}", s.config())]
+    {
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+    }
+    assert!(format!("{:?}", s.engine()).contains("admin:***@"));
+    s.clear().unwrap();
+}

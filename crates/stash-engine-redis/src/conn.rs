@@ -10,17 +10,29 @@ use std::time::{Duration, Instant};
 
 use redis::cluster::{ClusterClient, ClusterConnection, ClusterPipeline};
 use redis::{Cmd, FromRedisValue, Pipeline, RedisError, RedisResult, Script};
-use stash_core::{Error, ErrorKind, Result};
+use stash_core::{Error, ErrorKind, Result, redact_url};
 
 use crate::scripts;
 
-/// Where the server is, parsed from a URL.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// Where the server is, parsed from a URL. (`Debug` hides passwords.)
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Target {
     /// One server: a `redis://` (or `unix://`) URL as the `redis` crate reads it.
     Single(String),
     /// A cluster: the URL of each seed node.
     Cluster(Vec<String>),
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Single(url) => f.debug_tuple("Single").field(&redact_url(url)).finish(),
+            Target::Cluster(nodes) => f
+                .debug_tuple("Cluster")
+                .field(&nodes.iter().map(|n| redact_url(n)).collect::<Vec<_>>())
+                .finish(),
+        }
+    }
 }
 
 impl Target {
@@ -33,7 +45,7 @@ impl Target {
     pub(crate) fn parse(url: &str, cluster: bool) -> Result<Target> {
         let bad = |why: &str| {
             Error::new(ErrorKind::Config, format!("invalid Redis URL: {why}"))
-                .with_context("url", redact(url))
+                .with_context("url", redact_url(url))
         };
         let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("expected scheme://host:port"))?;
         let (scheme, explicit_cluster) = match scheme.strip_suffix("+cluster") {
@@ -66,19 +78,6 @@ impl Target {
         }
         let _ = path; // databases do not exist in a cluster; query options are not used
         Ok(Target::Cluster(nodes))
-    }
-}
-
-/// `url` with any password replaced by `***`, for messages.
-pub(crate) fn redact(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let Some(at) = rest[..end].rfind('@') else { return url.to_string() };
-    let creds = &rest[..at];
-    let user = creds.split_once(':').map(|(u, _)| u);
-    match user {
-        Some(user) => format!("{scheme}://{user}:***@{}", &rest[at + 1..]),
-        None => url.to_string(),
     }
 }
 
@@ -473,7 +472,7 @@ mod tests {
             max_connections: max,
             checkout_timeout,
         };
-        Some(Pool::get(settings, stash_core::redact_url(&url)).unwrap())
+        Some(Pool::get(settings, redact_url(&url)).unwrap())
     }
 
     fn ping(pool: &Pool, trips: &AtomicU64) -> Result<String> {
@@ -535,8 +534,12 @@ mod tests {
     }
 
     #[test]
-    fn hides_passwords() {
-        assert_eq!(redact("redis://user:secret@h:1/0"), "redis://user:***@h:1/0");
-        assert_eq!(redact("redis://h:1/0"), "redis://h:1/0");
+    fn targets_hide_passwords_in_debug() {
+        let target = Target::parse("redis+cluster://u:s3cr3t@h1:7001,h2:7002", false).unwrap();
+        let shown = format!("{target:?}");
+        assert!(!shown.contains("s3cr3t") && shown.contains("redis://u:***@h2:7002"), "{shown}");
+        let target = Target::parse("redis+unix:///run/redis.sock?db=1&pass=s3cr3t", false).unwrap();
+        let shown = format!("{target:?}");
+        assert!(!shown.contains("s3cr3t") && shown.contains("pass=***"), "{shown}");
     }
 }

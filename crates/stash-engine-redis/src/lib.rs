@@ -104,7 +104,10 @@
 //! makes a checkout against a server that refuses connections wait out the
 //! whole checkout timeout instead of failing at once.)
 //! Opening a stash pings the server: a server that is not running is a
-//! `Backend` error naming the URL (passwords hidden). A connection that
+//! `Backend` error naming the URL. Every URL this crate shows (in errors,
+//! and in the `Debug` of [`RedisOptions`] and [`RedisEngine`]) goes through
+//! [`stash_core::redact_url`]: the password of `user:password@` and of
+//! `?pass=` / `?password=` reads `***`. A connection that
 //! breaks (server restarted, timeout) is dropped with every idle one and
 //! the operation is tried once more on a new connection, so a restarted
 //! server is picked up without restarting the program. Retrying is safe: a
@@ -126,7 +129,7 @@ use stash_core::{Engine, EngineFactory, Error, ErrorKind, Result, StashConfig, r
 
 pub use engine::{RedisEngine, namespace};
 
-use conn::{Pool, Settings, Target, redact};
+use conn::{Pool, Settings, Target};
 
 /// The server used when neither the configuration nor the environment names one.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
@@ -281,7 +284,7 @@ impl RedisOptions {
             max_connections: self.max_connections,
             checkout_timeout: self.checkout_timeout,
         };
-        let pool = Pool::get(settings, redact(&url))?;
+        let pool = Pool::get(settings, redact_url(&url))?;
         let engine = RedisEngine::new(pool, namespace(config), self.trips.clone(), config.max_value_bytes);
         engine.ping()?;
         Ok(Arc::new(engine))

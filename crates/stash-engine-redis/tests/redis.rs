@@ -212,15 +212,30 @@ struct Server {
 
 impl Server {
     fn start(port: u16, dir: tempfile::TempDir) -> Server {
+        Server::start_with(port, dir, &[])
+    }
+
+    /// A server with extra configuration (`--user ...`): then it is only
+    /// checked to be listening, as a ping would need the password.
+    fn start_with(port: u16, dir: tempfile::TempDir, extra: &[&str]) -> Server {
         let child = Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
             .args(["--appendonly", "yes", "--appendfsync", "always"])
             .arg("--dir")
             .arg(dir.path())
+            .args(extra)
             .stdout(Stdio::null())
             .spawn()
             .expect("start redis-server (apt-get install -y redis-server)");
         let server = Server { port, dir, child: Some(child) };
+        if !extra.is_empty() {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < deadline, "redis-server on port {port} does not listen");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            return server;
+        }
         let deadline = Instant::now() + Duration::from_secs(20);
         while !server.answers() {
             assert!(Instant::now() < deadline, "redis-server on port {port} does not answer");
@@ -532,4 +547,84 @@ fn explicit_namespaces_share_and_formats_never_do() {
     }
     a.clear().unwrap();
     assert!(b.is_empty().unwrap());
+}
+
+/// Everything `Debug`, `Display` and the source chain of `err` show.
+fn shown_error(err: &stash_core::Error) -> String {
+    let mut out = format!("{err}\n{err:?}");
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        out.push_str(&format!("\n{e}\n{e:?}"));
+        source = e.source();
+    }
+    out
+}
+
+/// No password shows in an error of a refused or malformed URL (user
+/// password, `?pass=` of unix sockets, a cluster seed list), nor in the
+/// `Debug` of the options.
+#[test]
+fn passwords_never_show_in_errors_or_options() {
+    let root = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let urls = [
+        "redis://admin:s3cr3t@127.0.0.1:1/0".to_string(),
+        format!("redis://admin:s3cr3t@127.0.0.1:{port}/0"),
+        format!("redis://:s3cr3t@127.0.0.1:{port}"),
+        format!("redis+cluster://admin:s3cr3t@127.0.0.1:{port},127.0.0.1:{}", free_port()),
+        "redis+unix:///nonexistent/redis.sock?db=0&pass=s3cr3t".to_string(),
+        "unix:///nonexistent/redis.sock?password=s3cr3t".to_string(),
+        "redis://admin:s3cr3t@127.0.0.1:notaport/0".to_string(),
+        "redis://admin:s3cr3t@/0".to_string(),
+        "redis://admin:s3cr3t%zz@127.0.0.1:1/0".to_string(),
+        "redis://admin:s3cr3t:x@127.0.0.1:1/0".to_string(),
+    ];
+    for url in &urls {
+        let options = RedisOptions::new().url(url).connect_timeout(Duration::from_secs(2));
+        let shown = format!("{options:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        let err = Stash::open(config(root.path(), "secret", url), Arc::new(options)).unwrap_err();
+        let shown = shown_error(&err);
+        assert!(!shown.contains("s3cr3t"), "{url}: {shown}");
+        assert!(err.context_value("url").is_some_and(|u| u.contains("***")), "{url}: {shown}");
+    }
+}
+
+/// A stash on a server that wants a password: its `Debug`, `Display`, its
+/// engine's and configuration's `Debug`, and its errors never show it.
+#[test]
+fn passwords_never_show_for_an_open_stash() {
+    // Needs the redis-server binary, which `cargo xtask services up` installs.
+    if service_url("HASHSTASH_REDIS_URL").is_none() {
+        return;
+    }
+    let port = free_port();
+    let server = Server::start_with(
+        port,
+        tempfile::tempdir().unwrap(),
+        &["--user", "default", "off", "--user", "admin", "on", ">s3cr3t", "~*", "&*", "+@all"],
+    );
+    let url = format!("redis://admin:s3cr3t@127.0.0.1:{port}/0");
+    let root = tempfile::tempdir().unwrap();
+    let s = open(
+        &RedisOptions::new().connect_timeout(Duration::from_secs(1)),
+        config(root.path(), "secret", &url),
+    );
+    s.set("k", "v").unwrap();
+    assert_eq!(s.get::<_, String>("k").unwrap().as_deref(), Some("v"));
+    for shown in [format!("{s:?}"), format!("{s}"), format!("{:?}", s.engine()), format!("{:?}", s.config())]
+    {
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+    }
+    assert!(format!("{:?}", s.engine()).contains("admin:***@"));
+    // Without the password the server refuses us.
+    let anonymous = format!("redis://127.0.0.1:{port}/0");
+    assert!(
+        Stash::open(config(root.path(), "anonymous", &anonymous), Arc::new(RedisOptions::new())).is_err()
+    );
+    drop(server); // killed: the stash's next operation fails
+    let err = s.get::<_, String>("k").unwrap_err();
+    let shown = shown_error(&err);
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+    assert!(err.context_value("url").is_some_and(|u| u.contains("admin:***@")), "{shown}");
 }
