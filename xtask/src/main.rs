@@ -6,12 +6,14 @@
 //! - `services up|down` — start or stop the servers the tests use (see `services`)
 //! - `bench [options]` — the profiling matrix, tables and plots in `target/bench/` (see `bench`)
 //! - `python` — make the interop test's virtualenv (hashstash 1.2.0) and print its interpreter
+//! - `reliability [crash|processes] [--quick]` — crash-kill and many-process harnesses, one table (see `reliability`)
 
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 mod bench;
 mod python;
+mod reliability;
 mod services;
 
 /// The test command the README gives; CI runs exactly this through `cargo xtask test`.
@@ -29,8 +31,11 @@ fn main() -> ExitCode {
         // The interop test's Python: `HASHSTASH_PYTHON=$(cargo xtask python) cargo test --test interop`.
         "python" => python::ensure_venv().map(|p| println!("{}", p.display())),
         "bench" => setup().and_then(|_| bench::bench(&std::env::args().skip(2).collect::<Vec<_>>())),
+        "reliability" => {
+            setup().and_then(|_| reliability::reliability(&std::env::args().skip(2).collect::<Vec<_>>()))
+        }
         _ => {
-            eprintln!("usage: cargo xtask <setup|tour|test|services|bench|python>");
+            eprintln!("usage: cargo xtask <setup|tour|test|services|bench|python|reliability>");
             return ExitCode::from(2);
         }
     };

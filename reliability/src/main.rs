@@ -1,0 +1,283 @@
+//! `reliability`: the crash-consistency and many-process harnesses of hashstash
+//! (run through `cargo xtask reliability`).
+//!
+//! ```text
+//! reliability [crash|processes|all] [--quick] [--engine E[/setting]]... [--kills N]
+//!             [--procs P] [--ops N] [--seed S] [--keep]
+//! ```
+//!
+//! Prints one table (harness × engine × setting × trials × failures, wall
+//! time) and exits non-zero when anything failed. `crash-worker` and
+//! `proc-worker` are the children the harnesses start.
+
+use std::fmt::Write as _;
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+mod crash;
+mod model;
+mod processes;
+mod spec;
+
+use spec::Spec;
+
+/// Findings shown under the table per row, at most.
+const DETAILS: usize = 12;
+
+/// The command line, as `--name value` pairs and flags.
+pub struct Args {
+    args: Vec<String>,
+}
+
+impl Args {
+    fn flag(&self, name: &str) -> bool {
+        self.args.iter().any(|a| a == name)
+    }
+
+    /// Every value given to `name`.
+    fn values(&self, name: &str) -> Vec<String> {
+        self.args.windows(2).filter(|w| w[0] == name).map(|w| w[1].clone()).collect()
+    }
+
+    /// The value of `name`, required.
+    pub fn value(&self, name: &str) -> Result<String, String> {
+        self.values(name).pop().ok_or_else(|| format!("missing {name}"))
+    }
+
+    /// The value of `name` as a number, required.
+    pub fn number<T: FromStr>(&self, name: &str) -> Result<T, String> {
+        let v = self.value(name)?;
+        v.parse().map_err(|_| format!("{name}: `{v}` is not a number"))
+    }
+
+    fn number_or<T: FromStr>(&self, name: &str, default: T) -> Result<T, String> {
+        if self.values(name).is_empty() { Ok(default) } else { self.number(name) }
+    }
+
+    /// The `--spec` of a worker.
+    pub fn spec(&self) -> Result<Spec, String> {
+        let label = self.value("--spec")?;
+        Spec::parse(&label).ok_or_else(|| format!("unknown engine/setting `{label}`"))
+    }
+}
+
+/// One line of the table.
+#[derive(Debug)]
+pub struct Row {
+    harness: &'static str,
+    spec: Spec,
+    /// Kills (crash) or processes.
+    trials: u64,
+    /// Acknowledged (crash) or logged (processes) operations.
+    ops: u64,
+    unreadable: u64,
+    lost: u64,
+    phantom: u64,
+    errors: u64,
+    /// Other violations (torn batches, disagreeing views, double pops, recomputed results, order).
+    other: u64,
+    wall: Duration,
+    /// Why the row did not run.
+    skipped: Option<String>,
+    notes: Vec<String>,
+    details: Vec<Detail>,
+    dropped: usize,
+}
+
+/// A finding shown under the table, with how many alike were found.
+#[derive(Debug)]
+struct Detail {
+    shape: String,
+    example: String,
+    count: u64,
+}
+
+impl Row {
+    fn new(harness: &'static str, spec: &Spec) -> Row {
+        Row {
+            harness,
+            spec: *spec,
+            trials: 0,
+            ops: 0,
+            unreadable: 0,
+            lost: 0,
+            phantom: 0,
+            errors: 0,
+            other: 0,
+            wall: Duration::ZERO,
+            skipped: None,
+            notes: Vec::new(),
+            details: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    /// A row that could not run at all: one error.
+    fn broken(harness: &'static str, spec: &Spec, why: String, started: Instant) -> Row {
+        let mut row = Row::new(harness, spec);
+        row.errors = 1;
+        row.detail(why);
+        row.wall = started.elapsed();
+        row
+    }
+
+    /// Records a finding; findings that differ only in their numbers are counted together.
+    fn detail(&mut self, msg: String) {
+        let shape: String = msg.chars().filter(|c| !c.is_ascii_digit()).collect();
+        if let Some(d) = self.details.iter_mut().find(|d| d.shape == shape) {
+            d.count += 1;
+        } else if self.details.len() < DETAILS {
+            self.details.push(Detail { shape, example: msg, count: 1 });
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    fn failures(&self) -> u64 {
+        self.unreadable + self.lost + self.phantom + self.errors + self.other
+    }
+}
+
+fn table(rows: &[Row]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "| harness | engine | setting | trials | ops | unreadable | lost | phantom | errors | other | wall |"
+    );
+    let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        if let Some(why) = &r.skipped {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | skipped: {why} | | | | | | | |",
+                r.harness, r.spec.engine, r.spec.setting
+            );
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} s |",
+            r.harness,
+            r.spec.engine,
+            r.spec.setting,
+            r.trials,
+            r.ops,
+            r.unreadable,
+            r.lost,
+            r.phantom,
+            r.errors,
+            r.other,
+            r.wall.as_secs_f64()
+        );
+    }
+    for r in rows {
+        if r.notes.is_empty() && r.details.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "\n{} {}:", r.harness, r.spec.label());
+        for n in &r.notes {
+            let _ = writeln!(out, "  - {n}");
+        }
+        for d in &r.details {
+            let times = if d.count > 1 { format!(" (x{}, e.g.)", d.count) } else { String::new() };
+            let _ = writeln!(out, "  !{times} {}", d.example);
+        }
+        if r.dropped > 0 {
+            let _ = writeln!(out, "  ! ... and {} more of other kinds", r.dropped);
+        }
+    }
+    out
+}
+
+fn usage() -> ExitCode {
+    eprintln!(
+        "usage: reliability [crash|processes|all] [--quick] [--engine E[/setting]]... [--kills N] \
+         [--procs P] [--ops N] [--seed S] [--keep]"
+    );
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    let all: Vec<String> = std::env::args().skip(1).collect();
+    let (task, rest) = match all.first().map(String::as_str) {
+        Some(t @ ("crash" | "processes" | "all" | "crash-worker" | "proc-worker")) => {
+            (t.to_string(), &all[1..])
+        }
+        Some(a) if !a.starts_with("--") => return usage(),
+        _ => ("all".to_string(), &all[..]),
+    };
+    let args = Args { args: rest.to_vec() };
+    let worker = match task.as_str() {
+        "crash-worker" => Some(crash::worker(&args)),
+        "proc-worker" => Some(processes::worker(&args)),
+        _ => None,
+    };
+    if let Some(done) = worker {
+        return match done {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("worker: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    match harnesses(&task, &args) {
+        Ok(rows) => {
+            print!("{}", table(&rows));
+            let failed: u64 = rows.iter().map(Row::failures).sum();
+            if failed == 0 {
+                println!("\nno failures");
+                ExitCode::SUCCESS
+            } else {
+                println!("\n{failed} failures");
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            eprintln!("reliability: {e}");
+            usage()
+        }
+    }
+}
+
+fn harnesses(task: &str, args: &Args) -> Result<Vec<Row>, String> {
+    let quick = args.flag("--quick");
+    let keep = args.flag("--keep");
+    let filters = args.values("--engine");
+    for f in &filters {
+        if !spec::ALL.iter().any(|s| s.matches(f)) {
+            return Err(format!("unknown engine `{f}`"));
+        }
+    }
+    let pick = |specs: &[Spec]| -> Vec<Spec> {
+        specs.iter().copied().filter(|s| filters.is_empty() || filters.iter().any(|f| s.matches(f))).collect()
+    };
+    let seed = match args.values("--seed").pop() {
+        Some(s) => s.parse().map_err(|_| format!("--seed: `{s}` is not a number"))?,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1),
+    };
+    let mut rerun = format!("cargo xtask reliability {task} --seed {seed}");
+    if quick {
+        rerun.push_str(" --quick");
+    }
+    println!("seed {seed} (rerun: {rerun})");
+    let mut rows = Vec::new();
+    if matches!(task, "crash" | "all") {
+        let kills = args.number_or("--kills", if quick { 10 } else { 100 })?;
+        let specs = pick(spec::CRASH);
+        eprintln!("crash: {} kills on each of {} engine settings", kills, specs.len());
+        rows.extend(crash::run(&specs, kills, seed, keep));
+    }
+    if matches!(task, "processes" | "all") {
+        let procs = args.number_or("--procs", if quick { 4 } else { 8 })?;
+        let ops = args.number_or("--ops", if quick { 500 } else { 10_000 })?;
+        let specs = pick(spec::PROCESSES);
+        eprintln!("processes: {procs} processes x {ops} operations on each of {} engines", specs.len());
+        rows.extend(processes::run(&specs, procs, ops, seed, keep));
+    }
+    Ok(rows)
+}
