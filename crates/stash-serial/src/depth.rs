@@ -343,41 +343,58 @@ impl<C: ser::SerializeStructVariant> ser::SerializeStructVariant for Compound<'_
 /// [`MAX_DEPTH`] levels (counted as [`Nesting::Binary`] writes them).
 pub(crate) struct Bounded<'c, D> {
     inner: D,
-    left: &'c Cell<usize>,
+    left: &'c Budget,
 }
 
 impl<'c, D> Bounded<'c, D> {
-    /// `left` starts at [`MAX_DEPTH`] and is shared by the whole read.
-    pub(crate) fn new(inner: D, left: &'c Cell<usize>) -> Self {
+    /// `left` is shared by the whole read.
+    pub(crate) fn new(inner: D, left: &'c Budget) -> Self {
         Bounded { inner, left }
     }
 }
 
 /// The levels still allowed for a whole read.
-pub(crate) fn budget() -> Cell<usize> {
-    Cell::new(MAX_DEPTH)
+pub(crate) struct Budget {
+    left: Cell<usize>,
+    exceeded: Cell<bool>,
 }
 
-fn enter<E: de::Error>(left: &Cell<usize>) -> Result<(), E> {
-    match left.get().checked_sub(1) {
+impl Budget {
+    /// [`MAX_DEPTH`] levels.
+    pub(crate) fn new() -> Budget {
+        Budget { left: Cell::new(MAX_DEPTH), exceeded: Cell::new(false) }
+    }
+    /// Why the read failed, when it went too deep (postcard's errors drop the message).
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.exceeded.get().then(too_deep_read)
+    }
+}
+
+fn too_deep_read() -> String {
+    format!("nesting deeper than {MAX_DEPTH} levels (stash_serial::MAX_DEPTH)")
+}
+
+fn enter<E: de::Error>(left: &Budget) -> Result<(), E> {
+    match left.left.get().checked_sub(1) {
         Some(l) => {
-            left.set(l);
+            left.left.set(l);
             Ok(())
         }
         None => {
-            Err(E::custom(format_args!("nesting deeper than {MAX_DEPTH} levels (stash_serial::MAX_DEPTH)")))
+            left.exceeded.set(true);
+            Err(E::custom(too_deep_read()))
         }
     }
 }
 
-fn leave(left: &Cell<usize>) {
-    left.set(left.get() + 1);
+fn leave(left: &Budget) {
+    left.left.set(left.left.get() + 1);
 }
 
 /// Wraps a visitor so the accesses it is handed stay bounded.
 struct BVisitor<'c, V> {
     inner: V,
-    left: &'c Cell<usize>,
+    left: &'c Budget,
     /// Whether `visit_newtype_struct` is a level (not for the newtype through which
     /// a [`Value`](crate::Value) asks for itself).
     newtype: bool,
@@ -483,7 +500,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for BVisitor<'_, V> {
 /// A bounded seed (the next value under the same count).
 struct BSeed<'c, S> {
     inner: S,
-    left: &'c Cell<usize>,
+    left: &'c Budget,
 }
 
 impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for BSeed<'_, S> {
@@ -496,7 +513,7 @@ impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for BSeed<'_, S> {
 /// A bounded sequence, map, enum or variant access.
 struct BAccess<'c, A> {
     inner: A,
-    left: &'c Cell<usize>,
+    left: &'c Budget,
 }
 
 impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for BAccess<'_, A> {

@@ -6,7 +6,7 @@ use crate::error::SerialError;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::depth::{Bounded, Checked, Nesting, budget};
+use crate::depth::{Bounded, Budget, Checked, Nesting};
 use crate::{Builtin, Serializer, Visit, canonical, decode_error, hashstash};
 
 fn erased_to_decode(name: &'static str, e: impl std::fmt::Display) -> SerialError {
@@ -133,7 +133,7 @@ impl Serializer for Msgpack {
     fn deserialize_with(&self, bytes: &[u8], visit: Visit<'_>) -> Result<(), SerialError> {
         let mut rest = bytes;
         let mut de = rmp_serde::Deserializer::new(&mut rest);
-        let left = budget();
+        let left = Budget::new();
         visit(&mut <dyn ErasedDeserializer>::erase(Bounded::new(&mut de, &left)))
             .map_err(|e| erased_to_decode("msgpack", e))?;
         if rest.is_empty() {
@@ -193,13 +193,13 @@ impl Serializer for Postcard {
     fn deserialize_with(&self, bytes: &[u8], visit: Visit<'_>) -> Result<(), SerialError> {
         let mut de = postcard::Deserializer::from_bytes(bytes);
         let any = std::cell::Cell::new(false);
-        let left = budget();
+        let left = Budget::new();
         let guard = crate::guard::Guard { inner: Bounded::new(&mut de, &left), any: &any };
         visit(&mut <dyn ErasedDeserializer>::erase(guard)).map_err(|e| {
             if any.get() {
                 SerialError::NotSelfDescribing { serializer: "postcard" }
             } else {
-                SerialError::decode("postcard", e)
+                SerialError::decode("postcard", left.failure().unwrap_or_else(|| e.to_string()))
             }
         })?;
         let rest = de.finalize().map_err(|e| SerialError::decode("postcard", e))?;
@@ -262,7 +262,7 @@ pub(crate) fn decode<T: DeserializeOwned>(b: Builtin, bytes: &[u8]) -> Result<T,
         Builtin::Msgpack => {
             let mut rest = bytes;
             let mut de = rmp_serde::Deserializer::new(&mut rest);
-            let left = budget();
+            let left = Budget::new();
             let v = T::deserialize(Bounded::new(&mut de, &left)).map_err(|e| err(&e))?;
             if !rest.is_empty() {
                 return Err(err(&format_args!("{} trailing bytes", rest.len())));
@@ -271,10 +271,13 @@ pub(crate) fn decode<T: DeserializeOwned>(b: Builtin, bytes: &[u8]) -> Result<T,
         }
         Builtin::Postcard => {
             let mut de = postcard::Deserializer::from_bytes(bytes);
-            let left = budget();
+            let left = Budget::new();
             let v = T::deserialize(Bounded::new(&mut de, &left)).map_err(|e| match e {
                 postcard::Error::WontImplement => SerialError::NotSelfDescribing { serializer: "postcard" },
-                e => err(&e),
+                e => match left.failure() {
+                    Some(why) => err(&why),
+                    None => err(&e),
+                },
             })?;
             let rest = de.finalize().map_err(|e| err(&e))?;
             if !rest.is_empty() {

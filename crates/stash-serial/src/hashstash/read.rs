@@ -5,9 +5,11 @@
 //! [`Value`] -> `T`), which it replaces:
 //!
 //! - numbers: non-negative integers up to `i64::MAX` and negative ones down to
-//!   `i64::MIN` are visited as `i64`, larger ones as `u64`; integers beyond 64 bits,
-//!   `-0` and anything with a fraction or exponent are floats (correctly rounded;
-//!   out-of-range floats like `1e400` are errors), as serde_json reads them;
+//!   `i64::MIN` are visited as `i64`, larger ones as `u64`; `-0` and anything with a
+//!   fraction or exponent are floats (correctly rounded; out-of-range floats like
+//!   `1e400` are errors), as serde_json reads them. Integers beyond 64 bits are exact
+//!   for an `i128`/`u128` request (an error when they do not fit) and in a [`Value`]
+//!   ([`Value::BigInt`], any size); any other request gets the nearest float;
 //! - strings borrow from the input unless they hold escapes;
 //! - an object is checked for Python's type tags only when it could matter: always when
 //!   the caller asks for a sequence, bytes or "anything", and for maps and structs only
@@ -18,8 +20,11 @@
 //!   go through a [`Value`] built exactly as before.
 //!
 //! Every value, even a skipped one, is fully validated (UTF-8, escapes, surrogate
-//! pairs, number ranges, nesting up to 128 levels), so bytes the old path rejected are
-//! rejected here too.
+//! pairs, number ranges, nesting up to [`MAX_DEPTH`] levels), so bytes the old path
+//! rejected are rejected here too (except integers too wide for a float, which are
+//! valid [`Value`]s now).
+//!
+//! Without type tags ([`Reader::plain`]) it reads the `json` serializer's bytes.
 
 use std::fmt;
 
