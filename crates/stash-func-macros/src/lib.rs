@@ -17,7 +17,7 @@ struct Options {
 }
 
 const BUILDER_KEYS: &[&str] =
-    &["root_dir", "dbname", "engine", "serializer", "compress", "b64", "append_mode", "clear"];
+    &["root_dir", "dbname", "engine", "url", "serializer", "compress", "b64", "append_mode", "clear"];
 
 fn parse_options(attr: TokenStream2) -> syn::Result<Options> {
     let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr)?;
@@ -73,13 +73,19 @@ fn parse_options(attr: TokenStream2) -> syn::Result<Options> {
 /// fn embed(text: String) -> Vec<f32> { ... }
 /// ```
 ///
-/// Options: `root_dir, dbname, engine, serializer, compress, b64,
-/// append_mode, clear` (calls on `HashStash::builder()`), or `stash = <expr>`
+/// Options: `root_dir, dbname, engine, url, serializer, compress, b64,
+/// append_mode, clear` (calls on `HashStash::builder()`; `url` names the
+/// server of `engine = "redis"` or `"mongo"`), or `stash = <expr>`
 /// returning `Result<S, E>` where `&S` coerces to `&Stash` and
 /// `stash_func::Error: From<E>`; `version = "..."` (else a fingerprint of the
 /// code: any change of the signature or body starts a new result folder);
 /// `name = "..."` (default `module_path::fn`); `crate = "path"` (default
-/// `::hashstash`). The stash is opened on the first call.
+/// `::hashstash`). The stash is opened on the first call and kept once it
+/// opened; a failed open is returned for a short pause (100 ms after the first
+/// failure, doubling up to 5 s), then tried again, so a server that was down at
+/// start-up does not break the function until a restart. Calls of one key wait
+/// for each other (per key, at most 60 s, then compute anyway): see
+/// `stash_func`'s crate docs on single flight.
 ///
 /// Generated items, and where stash errors go (opening the stash, reading or
 /// writing a result); there is no fallback that computes without caching:

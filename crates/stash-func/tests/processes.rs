@@ -22,7 +22,8 @@ fn slow(x: u32) -> u32 {
     let root = std::env::var_os(ROOT_ENV).unwrap();
     let mut log =
         std::fs::OpenOptions::new().create(true).append(true).open(Path::new(&root).join("log")).unwrap();
-    writeln!(log, "{x} {}", std::process::id()).unwrap();
+    // one write per line: lines of several processes never interleave
+    log.write_all(format!("{x} {}\n", std::process::id()).as_bytes()).unwrap();
     std::thread::sleep(Duration::from_millis(150));
     x + 100
 }
@@ -110,7 +111,7 @@ fn meet(me: &str, other: &str) {
 fn log_call(what: &str) {
     let mut log =
         std::fs::OpenOptions::new().create(true).append(true).open(cross_root().join("cross-log")).unwrap();
-    writeln!(log, "{what}").unwrap();
+    log.write_all(format!("{what}\n").as_bytes()).unwrap();
 }
 
 fn outer_f(x: u32) -> u32 {
