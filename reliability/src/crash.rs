@@ -667,6 +667,17 @@ mod tests {
     }
 
     #[test]
+    fn a_replace_cut_short_that_leaves_the_old_versions_is_named() {
+        let ops = vec![Op::Append(1), Op::Append(1), Op::Set(1)];
+        let known = known(&ops, 1);
+        let acked = |n: u64| n <= 2;
+        let mut f = Findings::default();
+        let got = observed(&[(1, vec![(1, 1, 0), (1, 2, 0), (1, 3, 0)])]);
+        check_durable(&BTreeMap::new(), &got, &ops, 1, &acked, &known, &mut f);
+        assert_eq!((f.other.len(), f.lost.len(), f.phantom.len()), (1, 0, 0), "{f:?}");
+    }
+
+    #[test]
     fn prefix_oracle_allows_a_lost_suffix_only() {
         let ops = vec![Op::Set(1), Op::Set(2), Op::Set(3)];
         let known = known(&ops, 1);

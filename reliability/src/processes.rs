@@ -17,6 +17,11 @@
 //!   order is kept);
 //! - every value read (get, pop, setdefault, iteration, get_all) was written
 //!   under that key by a write that started before the read ended, and is intact;
+//! - a read of a register key is not stale: no acknowledged write replaced
+//!   the value read between the end of its write and the start of the read;
+//! - a `setdefault` that stored its default found the key absent: no value
+//!   write completed before it began without a remove or pop that could come
+//!   between, and two overlapping ones did not both store their default;
 //! - no value is returned by two `pop`s, and a popped value is not the final one;
 //! - `run` returns the function's result and computes each input at most once
 //!   over all processes (single-flight).
@@ -570,6 +575,8 @@ pub fn check(recs: &[Rec], finals: &Finals, row: &mut Row) {
             }
         }
     }
+    stale_reads(recs, &registers, &written, row);
+    setdefault_races(recs, &registers, row);
     for (id, n) in &popped {
         if *n > 1 {
             row.other += 1;
@@ -671,6 +678,92 @@ pub fn check(recs: &[Rec], finals: &Finals, row: &mut Row) {
     }
 }
 
+/// A read of a register key must not return a value that an acknowledged
+/// write replaced before the read started (the replacing write began after
+/// the read value's write ended and ended before the read began).
+fn stale_reads(
+    recs: &[Rec],
+    registers: &BTreeMap<u32, Vec<RegWrite>>,
+    written: &HashMap<Id, (u32, &str, u64, bool)>,
+    row: &mut Row,
+) {
+    let ends: HashMap<Id, u64> = recs.iter().flat_map(|r| r.w.iter().map(move |id| (*id, r.t1))).collect();
+    for r in recs {
+        for (k, id, _) in &r.r {
+            if *k >= REGISTERS || written.get(id).is_none_or(|(wk, ..)| wk != k) {
+                continue;
+            }
+            let Some(end) = ends.get(id) else { continue };
+            let newer = registers
+                .get(k)
+                .into_iter()
+                .flatten()
+                .find(|w| w.acked && w.value != Some(*id) && w.t0 > *end && w.t1 < r.t0);
+            if let Some(w) = newer {
+                row.other += 1;
+                row.detail(format!(
+                    "p{} op {} {} key {k} read {id:?}, which {:?} had replaced before the read started (stale read)",
+                    r.p, r.s, r.op, w.value
+                ));
+            }
+        }
+    }
+}
+
+/// `setdefault` stores its default only when the key is absent: a
+/// setdefault that stored its default must not come after a completed write of
+/// a value with no remove or pop that could fall between them, and of two
+/// that overlap, both cannot have stored their default unless a remove or pop
+/// could fall between them.
+fn setdefault_races(recs: &[Rec], registers: &BTreeMap<u32, Vec<RegWrite>>, row: &mut Row) {
+    let mut stored: BTreeMap<u32, Vec<&Rec>> = BTreeMap::new();
+    for r in recs {
+        if r.op == "setdefault" && r.err.is_none() && r.x == Some(1) {
+            stored.entry(r.k[0]).or_default().push(r);
+        }
+    }
+    let deletes: BTreeMap<u32, Vec<(u64, u64)>> = registers
+        .iter()
+        .map(|(k, ws)| (*k, ws.iter().filter(|w| w.value.is_none()).map(|w| (w.t0, w.t1)).collect()))
+        .collect();
+    let delete_between = |k: u32, after_start: u64, before_end: u64| {
+        deletes.get(&k).is_some_and(|ds| ds.iter().any(|(t0, t1)| *t1 > after_start && *t0 < before_end))
+    };
+    for (k, ss) in &mut stored {
+        let writes = registers.get(k).map(Vec::as_slice).unwrap_or_default();
+        for s in ss.iter() {
+            // The latest-starting acknowledged value write that ended before this setdefault began.
+            let before =
+                writes.iter().filter(|w| w.acked && w.value.is_some() && w.t1 < s.t0).max_by_key(|w| w.t0);
+            if let Some(w) = before
+                && !delete_between(*k, w.t0, s.t1)
+            {
+                row.other += 1;
+                row.detail(format!(
+                    "p{} op {} setdefault key {k} stored its default although {:?} was stored before it began \
+                     and nothing removed it (setdefault is not atomic)",
+                    s.p, s.s, w.value
+                ));
+            }
+        }
+        ss.sort_by_key(|r| r.t0);
+        for (i, a) in ss.iter().enumerate() {
+            for b in ss[i + 1..].iter().take_while(|b| b.t0 < a.t1) {
+                let a_first = delete_between(*k, a.t0, b.t1);
+                let b_first = delete_between(*k, b.t0, a.t1);
+                if !a_first && !b_first {
+                    row.other += 1;
+                    row.detail(format!(
+                        "p{} op {} and p{} op {}: concurrent setdefaults of key {k} both stored their default \
+                         (setdefault is not atomic)",
+                        a.p, a.s, b.p, b.s
+                    ));
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -721,6 +814,22 @@ mod tests {
         assert_eq!(failures(&recs, &swapped), (0, 0, 1));
         let missing = finals(&[(k, vec![(1, 1, 0), (2, 1, 0)])]);
         assert_eq!(failures(&recs, &missing), (1, 0, 0));
+    }
+
+    #[test]
+    fn setdefault_must_find_what_was_stored_and_reads_must_not_be_stale() {
+        let mut sd = rec(2, 1, 30, 40, "setdefault", 0);
+        sd.x = Some(1);
+        let recs = [rec(1, 1, 10, 20, "set", 0), sd.clone()];
+        assert_eq!(failures(&recs, &finals(&[(0, vec![(2, 1, 0)])])), (0, 0, 1));
+        let recs = [rec(1, 1, 10, 20, "set", 0), rec(3, 1, 22, 28, "remove", 0), sd];
+        assert_eq!(failures(&recs, &finals(&[(0, vec![(2, 1, 0)])])), (0, 0, 0));
+        let mut get = rec(3, 1, 50, 60, "get", 0);
+        get.r.push((0, (1, 1, 0), true));
+        let recs = [rec(1, 1, 10, 20, "set", 0), rec(2, 1, 30, 40, "set", 0), get.clone()];
+        assert_eq!(failures(&recs, &finals(&[(0, vec![(2, 1, 0)])])), (0, 0, 1));
+        let recs = [rec(1, 1, 10, 20, "set", 0), rec(2, 1, 30, 55, "set", 0), get];
+        assert_eq!(failures(&recs, &finals(&[(0, vec![(2, 1, 0)])])), (0, 0, 0));
     }
 
     #[test]
