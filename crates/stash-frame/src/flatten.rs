@@ -1,7 +1,9 @@
 //! Flattening: one stash entry becomes one row of `(column, cell)` pairs.
 //!
 //! - A map with string keys spreads into dotted columns (`etc.goes_to.heaven`),
-//!   at every depth; lists, tuples and sets stay whole cells.
+//!   at every depth (an empty map gives no column, as in Python); lists, tuples
+//!   and sets inside it stay whole cells (a list value itself spreads into rows
+//!   before it gets here: see `push_row`).
 //! - A value that is not a map goes in `_value`.
 //! - A key that is a map spreads into its fields the same way; a function
 //!   stash's key (the argument tuple) gives `_arg1`, `_arg2`, ...; any other
@@ -50,7 +52,7 @@ pub(crate) fn key_cells(key: Value, how: KeyColumns, path: &mut String, sink: &m
                             path.clear();
                             path.push('_');
                             path.push_str(&name);
-                            spread(value, path, sink, false);
+                            spread(value, path, sink, false, false);
                         }
                     }
                 }
@@ -61,7 +63,7 @@ pub(crate) fn key_cells(key: Value, how: KeyColumns, path: &mut String, sink: &m
         (KeyColumns::Whole, key) => sink.cell("_key", key),
         (_, Value::Map(fields)) if !fields.is_empty() && string_keys(&fields) => {
             path.clear();
-            spread(Value::Map(fields), path, sink, true);
+            spread(Value::Map(fields), path, sink, true, false);
         }
         (_, key) => sink.cell("_key", key),
     }
@@ -72,7 +74,7 @@ fn arg_cells(args: Vec<Value>, path: &mut String, sink: &mut impl RowSink) {
         path.clear();
         // Writing into a String cannot fail.
         let _ = write!(path, "_arg{}", i + 1);
-        spread(arg, path, sink, false);
+        spread(arg, path, sink, false, false);
     }
 }
 
@@ -81,7 +83,7 @@ pub(crate) fn value_cells(value: Value, path: &mut String, sink: &mut impl RowSi
     match value {
         Value::Map(fields) if !fields.is_empty() && string_keys(&fields) => {
             path.clear();
-            spread(Value::Map(fields), path, sink, true);
+            spread(Value::Map(fields), path, sink, true, true);
         }
         other => sink.cell("_value", other),
     }
@@ -92,9 +94,12 @@ fn string_keys(fields: &[(Value, Value)]) -> bool {
 }
 
 /// Writes `value` under `path` (a map with string keys spreads into `path.field`).
-/// `top` is true for the fields of a top-level map, which take no prefix.
-fn spread(value: Value, path: &mut String, sink: &mut impl RowSink, top: bool) {
-    match value {
+/// `top` is true for the fields of a top-level map, which take no prefix; `value` is
+/// true for a value (not a key), whose empty maps give no cell.
+fn spread(v: Value, path: &mut String, sink: &mut impl RowSink, top: bool, value: bool) {
+    match v {
+        // (Python's `_flatten_dict` gives an empty dict inside a value no column)
+        Value::Map(fields) if fields.is_empty() && !top && value => {}
         Value::Map(fields) if !fields.is_empty() && string_keys(&fields) => {
             let base = path.len();
             for (name, inner) in fields {
@@ -104,7 +109,7 @@ fn spread(value: Value, path: &mut String, sink: &mut impl RowSink, top: bool) {
                     path.push('.');
                 }
                 path.push_str(&name);
-                spread(inner, path, sink, false);
+                spread(inner, path, sink, false, value);
             }
             path.truncate(base);
         }

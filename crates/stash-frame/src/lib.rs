@@ -19,9 +19,15 @@
 //! ```
 //!
 //! How entries become rows and columns:
-//! - nested maps become dotted column names (`etc.goes_to.heaven`); lists stay
-//!   lists; a value that is not a map goes in a `_value` column; a value that
-//!   is a list of records (maps) gives one row per record, as in the Python library;
+//! - nested maps become dotted column names (`etc.goes_to.heaven`); a list inside
+//!   a record stays one list cell; a value that is not a map goes in a `_value`
+//!   column;
+//! - a value that is a list spreads into rows, as in the Python library
+//!   (`flatten_ld`): each record (map) in it is a row of its fields, each other
+//!   item a `_value` row, nested lists spread too (`[1, 2]` gives two rows,
+//!   `[{"a": 1}, {"b": 2}, 3, 4]` four, `[]` none); tuples and sets stay whole;
+//! - a record without fields (`{}`, `{"a": {}}`) gives no row and an empty
+//!   nested map no column, as in Python;
 //! - the key goes in `_key`, or, when keys are maps, their fields become
 //!   columns; a function stash gives one column per argument (`_arg1`, ...);
 //! - [`FrameOptions::with_metadata`] adds `_version` and `_written_at` (every
@@ -150,15 +156,19 @@ impl Rows for RowList {
     }
 }
 
-/// Pushes the row(s) of one entry: a value that is a list of records (maps
-/// with string keys) gives one row per record, each with the entry's key
-/// columns, as the Python library does; anything else gives one row.
+/// Pushes the row(s) of one entry, each with the entry's key columns, by the
+/// Python library's rule (`flatten_ld`): a list spreads into a row per item (nested
+/// lists too), a record (a map) is one row of its fields, any other item one
+/// `_value` row; a record without fields (`{}`, `{"a": {}}`) gives no row, so an
+/// empty list or an empty record gives none at all.
 fn push_row(out: &mut impl Rows, entry: Entry, keys: KeyColumns, path: &mut String) {
-    let records = match entry.value {
-        Value::List(items) if !items.is_empty() && items.iter().all(is_record) => items,
-        value => vec![value],
-    };
-    let last = records.len() - 1;
+    let mut records = Vec::new();
+    match entry.value {
+        Value::List(items) => items.into_iter().for_each(|item| spread_rows(item, &mut records)),
+        value @ Value::Map(_) => spread_rows(value, &mut records),
+        value => records.push(value),
+    }
+    let Some(last) = records.len().checked_sub(1) else { return };
     let mut key = Some(entry.key);
     for (i, value) in records.into_iter().enumerate() {
         // The last row takes the key itself; earlier ones a copy.
@@ -172,8 +182,20 @@ fn push_row(out: &mut impl Rows, entry: Entry, keys: KeyColumns, path: &mut Stri
     }
 }
 
-fn is_record(value: &Value) -> bool {
-    matches!(value, Value::Map(fields) if !fields.is_empty() && fields.iter().all(|(k, _)| matches!(k, Value::Str(_))))
+/// The rows one item of a value gives (Python's `_flatten_ld`).
+fn spread_rows(item: Value, rows: &mut Vec<Value>) {
+    match item {
+        Value::List(items) => items.into_iter().for_each(|item| spread_rows(item, rows)),
+        Value::Map(fields) if no_cells(&fields) => {}
+        other => rows.push(other),
+    }
+}
+
+/// Whether a record flattens to no cells: no fields, or only fields that are such records.
+fn no_cells(fields: &[(Value, Value)]) -> bool {
+    fields
+        .iter()
+        .all(|(k, v)| matches!(k, Value::Str(_)) && matches!(v, Value::Map(inner) if no_cells(inner)))
 }
 
 /// Streams the entries of `stash` as `(K, V)` turned into [`Value`]s by `convert`.

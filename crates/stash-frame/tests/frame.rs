@@ -201,7 +201,91 @@ fn a_list_of_records_gives_a_row_per_record() {
     let df = s.function_stash(&pick).unwrap().df().unwrap();
     assert_eq!(df.height(), 3);
     assert_eq!(names(&df), ["_arg1", "name"]);
-    // A list of plain values stays one cell.
+    // A list of plain values spreads too: a `_value` row per item.
     s.set("plain", &vec![1, 2]).unwrap();
-    assert_eq!(s.df().unwrap().height(), 1);
+    assert_eq!(s.df().unwrap().height(), 2);
+}
+
+/// The rows Python 1.2.0's `ld` gives for these values (recorded from the library):
+/// every list spreads, records become rows, other items `_value` rows, nested lists
+/// spread, records without fields give no row, tuples stay whole.
+#[test]
+fn lists_spread_into_rows_as_in_python() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), "hashstash", false);
+    let rec = |fields: &[(&str, Value)]| {
+        Value::Map(fields.iter().map(|(k, v)| (Value::Str(k.to_string()), v.clone())).collect())
+    };
+    let int = Value::Int;
+    s.set("key1", &rec(&[("result", "simple_dict".into())])).unwrap();
+    s.set("key2", &Value::List(vec![int(1), int(2), rec(&[("nested", "dict".into())])])).unwrap();
+    s.set("mixed", &Value::List(vec![rec(&[("a", int(1))]), rec(&[("b", int(2))]), int(3), int(4)])).unwrap();
+    s.set("empty_list", &Value::List(vec![])).unwrap();
+    s.set("empty_dict", &rec(&[])).unwrap();
+    let nested = Value::List(vec![
+        Value::List(vec![int(1), int(2)]),
+        Value::List(vec![int(3), rec(&[("c", rec(&[]))])]),
+        rec(&[]),
+    ]);
+    s.set("nested_lists", &nested).unwrap();
+    s.set("tup", &(1, 2)).unwrap();
+    s.set("emptyfield", &rec(&[("x", rec(&[])), ("y", int(1))])).unwrap();
+
+    let mut rows: Vec<String> = s
+        .ld()
+        .unwrap()
+        .iter()
+        .map(|row| row.iter().map(|(c, v)| format!("{c}={v}")).collect::<Vec<_>>().join(" "))
+        .collect();
+    rows.sort();
+    let mut python = vec![
+        "_key='key1' result='simple_dict'",
+        "_key='key2' _value=1",
+        "_key='key2' _value=2",
+        "_key='key2' nested='dict'",
+        "_key='mixed' a=1",
+        "_key='mixed' b=2",
+        "_key='mixed' _value=3",
+        "_key='mixed' _value=4",
+        "_key='nested_lists' _value=1",
+        "_key='nested_lists' _value=2",
+        "_key='nested_lists' _value=3",
+        "_key='tup' _value=(1, 2)",
+        "_key='emptyfield' y=1",
+    ];
+    python.sort();
+    assert_eq!(rows, python);
+
+    // Python's test_assemble_df: the same columns (its DataFrame value aside)
+    let df = s.df().unwrap();
+    assert_eq!(df.height(), 13);
+    let mut cols = names(&df);
+    cols.sort();
+    assert_eq!(cols, ["_key", "_value", "a", "b", "nested", "result", "y"]);
+}
+
+#[test]
+fn function_results_that_are_lists_spread_into_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path(), "hashstash", false);
+    fn upto(n: i64) -> Vec<i64> {
+        (1..=n).collect()
+    }
+    for n in [0, 1, 3] {
+        s.run(upto, (n,)).unwrap();
+    }
+    let fs = s.function_stash(&upto).unwrap();
+    let df = fs.df().unwrap().sort(["_arg1", "_value"], Default::default()).unwrap();
+    // upto(0) = [] gives no row; upto(1) one; upto(3) three
+    assert_eq!(names(&df), ["_arg1", "_value"]);
+    let ints = |c: &str| {
+        let col = df.column(c).unwrap().i64().unwrap();
+        (0..col.len()).map(|i| col.get(i)).collect::<Vec<_>>()
+    };
+    let (args, values) = (ints("_arg1"), ints("_value"));
+    assert_eq!(args, [Some(1), Some(3), Some(3), Some(3)]);
+    assert_eq!(values, [Some(1), Some(1), Some(2), Some(3)]);
+    // typed, the same rows
+    let typed = fs.df_typed::<(i64,), Vec<i64>>(FrameOptions::new()).unwrap();
+    assert_eq!(typed.height(), 4);
 }
