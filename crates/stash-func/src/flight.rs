@@ -27,8 +27,8 @@
 //! computation (both store the same result; the later write wins), never a
 //! hang or a wrong result. Crossed calls on the *same* keys (A holds `f(1)`
 //! and calls `g(2)` while B holds `g(2)` and calls `f(1)`) are resolved this
-//! way. The wait timeout is also the lease passed to the engine: a server
-//! lock whose holder died is free again after it.
+//! way. The wait timeout (at least 1 s) is also the lease passed to the
+//! engine: a server lock whose holder died is free again after it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
