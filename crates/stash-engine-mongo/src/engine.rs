@@ -1,6 +1,7 @@
 //! The engine: one collection, one document per key.
 
 use std::fmt;
+use std::time::Duration;
 
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Bson, Document, RawDocument, RawDocumentBuf, doc};
@@ -9,8 +10,8 @@ use mongodb::sync::{Collection, Database};
 use stash_core::clock::{now_micros, unique_micros};
 use stash_core::engine::key_mismatch;
 use stash_core::{
-    Capabilities, Digest, Engine, EntryMeta, Error, ErrorKind, MetaIter, Put, Record, RecordIter, Result,
-    Version, WriteOptions,
+    Capabilities, Digest, Engine, EntryMeta, Error, ErrorKind, HeldLock, LockAttempt, MetaIter, Put, Record,
+    RecordIter, Result, Version, WriteOptions,
 };
 
 use crate::chunks::Chunks;
@@ -33,6 +34,8 @@ pub struct MongoEngine {
     collection: Collection<RawDocumentBuf>,
     /// Values too large to live in their entry.
     chunks: Chunks,
+    /// `<collection>.locks`: the documents of [`Engine::try_lock`].
+    locks: Collection<Document>,
     /// `<database>.<collection>`, for messages.
     namespace: String,
 }
@@ -89,6 +92,7 @@ impl MongoEngine {
         };
         let engine = MongoEngine {
             collection: db.collection::<RawDocumentBuf>(collection),
+            locks: db.collection::<Document>(&format!("{collection}.locks")),
             chunks,
             namespace,
             database: db,
@@ -322,6 +326,42 @@ impl MongoEngine {
     }
 }
 
+/// The `_id` of the lock document of `name`: 12 bytes of the BLAKE3 hash of
+/// the whole name (an ObjectId, as CongoDB requires; names that share a
+/// prefix still get different ids).
+fn lock_id(name: &Digest) -> ObjectId {
+    let hash = blake3::hash(&name.0);
+    let mut bytes = [0u8; 12];
+    bytes.copy_from_slice(&hash.as_bytes()[..12]);
+    ObjectId::from_bytes(bytes)
+}
+
+/// A lock document held by this process; deleted (only if it still holds
+/// our token) when dropped.
+struct MongoLock {
+    locks: Collection<Document>,
+    namespace: String,
+    name: Digest,
+    id: ObjectId,
+    token: String,
+}
+
+impl fmt::Debug for MongoLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MongoLock").field("collection", &self.namespace).field("name", &self.name).finish()
+    }
+}
+
+impl HeldLock for MongoLock {}
+
+impl Drop for MongoLock {
+    fn drop(&mut self) {
+        // A holder whose lease ran out and was taken over matches nothing here.
+        // A release that fails leaves the lock to expire with its lease.
+        let _ = self.locks.delete_one(doc! { "_id": self.id, "token": &self.token }).run();
+    }
+}
+
 fn record_key(doc: &RawDocument) -> Result<Record> {
     Ok(Record { digest: layout::digest(doc)?, key: layout::key(doc)?.to_vec(), value: Vec::new() })
 }
@@ -440,6 +480,78 @@ impl Engine for MongoEngine {
             )
             .with_context("digest", digest),
         ))
+    }
+
+    /// One `findAndModify` removing the slot's document only if it holds this
+    /// key and its `written_at` is not later than `seen_written_at_micros`
+    /// (expired entries included); its chunks are removed after.
+    fn delete_unless_rewritten(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        seen_written_at_micros: i64,
+    ) -> Result<bool> {
+        let mut filter = layout::slot_filter(digest, key);
+        filter.insert("written_at", doc! { "$lte": seen_written_at_micros });
+        let removed = self
+            .collection
+            .find_one_and_delete(filter)
+            .projection(layout::without_values())
+            .run()
+            .map_err(|e| self.error(e, "delete an entry"))?;
+        if let Some(doc) = removed {
+            self.chunks.remove(&layout::chunk_ids(&doc).map_err(|e| self.located(e, digest))?);
+            return Ok(true);
+        }
+        // Nothing removed: absent, written again since, or the slot holds another key.
+        let current = self
+            .collection
+            .find_one(layout::id_filter(digest))
+            .projection(layout::without_values())
+            .run()
+            .map_err(|e| self.error(e, "read an entry"))?;
+        match current {
+            Some(doc) if !layout::holds(&doc, digest, key).map_err(|e| self.located(e, digest))? => {
+                Err(self.with_place(key_mismatch(digest)))
+            }
+            _ => Ok(false),
+        }
+    }
+
+    /// Inserts the lock document `{_id, name, token, expires_at}` into
+    /// `<collection>.locks` (a duplicate
+    /// `_id` means it is held), or takes over one whose `expires_at` has
+    /// passed with an update conditioned on it; the guard deletes it by
+    /// `_id` and token. Expiry times come from this machine's clock.
+    fn try_lock(&self, name: &Digest, lease: Duration) -> Result<LockAttempt> {
+        let id = lock_id(name);
+        let token = ObjectId::new().to_hex();
+        let now = now_micros();
+        let expires = now.saturating_add(i64::try_from(lease.as_micros()).unwrap_or(i64::MAX).max(1));
+        let fail = |e, action| self.error(e, action).with_context("lock", name);
+        let lock =
+            doc! { "_id": id, "name": layout::binary(&name.0), "token": &token, "expires_at": expires };
+        let taken = match self.locks.insert_one(lock).run() {
+            Ok(_) => true,
+            Err(e) if is_duplicate(error_code(&e).unwrap_or(0), &e.to_string()) => {
+                let stale = doc! { "_id": id, "expires_at": { "$lt": now } };
+                let update = doc! { "$set": { "name": layout::binary(&name.0), "token": &token, "expires_at": expires } };
+                let done =
+                    self.locks.update_one(stale, update).run().map_err(|e| fail(e, "take over a lock"))?;
+                done.matched_count == 1
+            }
+            Err(e) => return Err(fail(e, "take a lock")),
+        };
+        if !taken {
+            return Ok(LockAttempt::Busy);
+        }
+        Ok(LockAttempt::Acquired(Box::new(MongoLock {
+            locks: self.locks.clone(),
+            namespace: self.namespace.clone(),
+            name: *name,
+            id,
+            token,
+        })))
     }
 
     fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {

@@ -137,6 +137,24 @@
 //! [`stash_core::redact_url`]). A malformed URL is a `Config` error. `mongodb+srv://`
 //! URLs need this crate's `srv` feature. TLS (`tls=true`) uses rustls.
 //!
+//! # Conditional deletes and locks
+//!
+//! Eviction and `prune` remove entries with `delete_unless_rewritten`: one
+//! `findAndModify` deleting the document only if it holds the key and its
+//! `written_at` is not later than the one their scan saw (then its chunks),
+//! so a write landing after the scan is never removed by it. `try_lock`
+//! (function results computed once across machines) inserts
+//! `{_id, name, token, expires_at}` into `<collection>.locks` (`_id`: 12 bytes
+//! of the BLAKE3 hash of the name; `token`: a fresh ObjectId); a duplicate
+//! `_id` means the lock is held, unless its `expires_at` has passed, when an
+//! update conditioned on `expires_at < now` takes it over (only one of several
+//! takers matches). The guard deletes `{_id, token}` on drop, so a holder
+//! whose lease ran out and was taken over never frees the new holder's lock;
+//! a release that fails is ignored (the lock expires with its lease). Lease
+//! times come from each machine's clock: machines sharing a stash should keep
+//! their clocks synchronised (a clock ahead by more than a lease takes locks
+//! over early). `clear` does not touch locks.
+//!
 //! # Expiry
 //!
 //! An entry whose `expires_at` has passed is invisible to `get`, `contains`,

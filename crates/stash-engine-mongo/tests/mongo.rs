@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use mongodb::bson::{Bson, Document, doc};
 use mongodb::sync::Client;
 use stash_core::testkit::service_url;
-use stash_core::{ErrorKind, Stash, StashConfig, WriteOptions};
+use stash_core::{Digest, ErrorKind, LockAttempt, Stash, StashConfig, WriteOptions};
 use stash_engine_mongo::{INLINE_VALUE_BYTES, MAX_KEY_BYTES, Mongo, MongoOptions, collection_name};
 
 const VAR: &str = "HASHSTASH_MONGO_URL";
@@ -514,4 +514,119 @@ fn passwords_never_show_with_credentials() {
     }
     assert!(format!("{:?}", s.engine()).contains("admin:***@"));
     s.clear().unwrap();
+}
+
+/// The newest write time the metadata scan reports for `key`.
+fn seen_written_at(s: &Stash, key: &str) -> i64 {
+    let k = s.encode_key(key).unwrap();
+    let metas: Vec<_> = s.engine().scan_meta().unwrap().collect::<Result<_, _>>().unwrap();
+    metas.iter().find(|m| m.digest == k.digest).expect("listed").written_at_micros
+}
+
+/// `delete_unless_rewritten` removes an entry only if its newest write is the
+/// one a scan saw (expired ones too, reporting them removed; chunks with it),
+/// never one written again since; a slot holding another key is an error.
+#[test]
+fn delete_unless_rewritten_is_one_step() {
+    let Some(url) = service_url(VAR) else { return };
+    let s = open(config(&url, "dur"));
+    let e = s.engine();
+    s.set("k", "first").unwrap();
+    let seen = seen_written_at(&s, "k");
+    s.set("k", "second").unwrap();
+    let k = s.encode_key("k").unwrap();
+    assert!(!e.delete_unless_rewritten(&k.digest, &k.bytes, seen).unwrap(), "written again since the scan");
+    assert_eq!(s.get::<_, String>("k").unwrap().as_deref(), Some("second"));
+    s.set_with("k", "third", WriteOptions::APPEND).unwrap();
+    let newest = seen_written_at(&s, "k");
+    assert!(!e.delete_unless_rewritten(&k.digest, &k.bytes, newest - 1).unwrap());
+    assert!(
+        e.delete_unless_rewritten(&k.digest, &k.bytes, newest).unwrap(),
+        "the version seen is the newest"
+    );
+    assert_eq!(s.get::<_, String>("k").unwrap(), None);
+    assert!(!e.delete_unless_rewritten(&k.digest, &k.bytes, newest).unwrap(), "nothing left to remove");
+
+    // An expired entry is removed (and reported removed, so prune counts it).
+    let gone = s.encode_key("expired").unwrap();
+    let past = WriteOptions::REPLACE.expiring_at(Some(stash_core::clock::now_micros() - 1));
+    e.put(&gone.digest, &gone.bytes, b"x", past).unwrap();
+    let seen = seen_written_at(&s, "expired");
+    assert!(e.delete_unless_rewritten(&gone.digest, &gone.bytes, seen).unwrap());
+    assert_eq!(e.scan_meta().unwrap().count(), 0);
+
+    // A chunked value goes with its chunks.
+    let big = s.encode_key("big").unwrap();
+    e.put(&big.digest, &big.bytes, &vec![1u8; INLINE_VALUE_BYTES + 1], WriteOptions::REPLACE).unwrap();
+    let seen = seen_written_at(&s, "big");
+    assert!(e.delete_unless_rewritten(&big.digest, &big.bytes, seen).unwrap());
+    assert!(raw_documents(&url, &s, ".chunks").is_empty());
+
+    s.set("owner", "o").unwrap();
+    let owner = s.encode_key("owner").unwrap();
+    let err = e.delete_unless_rewritten(&owner.digest, b"intruder", i64::MAX).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert_eq!(s.get::<_, String>("owner").unwrap().as_deref(), Some("o"));
+    s.clear().unwrap();
+}
+
+/// Waits (polling, at most 20 s) until `try_lock` takes the lock.
+fn take_when_free(s: &Stash, name: &Digest, lease: Duration) -> Box<dyn stash_core::HeldLock> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match s.engine().try_lock(name, lease).unwrap() {
+            LockAttempt::Acquired(held) => return held,
+            LockAttempt::Busy => assert!(Instant::now() < deadline, "the lock never came free"),
+            other => panic!("a server engine locks on the server: {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn attempt(s: &Stash, name: &Digest, lease: Duration) -> &'static str {
+    match s.engine().try_lock(name, lease).unwrap() {
+        LockAttempt::Acquired(_) => "acquired",
+        LockAttempt::Busy => "busy",
+        _ => "unsupported",
+    }
+}
+
+/// `try_lock` through two handles with separate clients (as two machines
+/// would have): one holder at a time, released on drop, an expired lease
+/// taken over, and a stale holder's release never frees the new holder's lock.
+#[test]
+fn locks_live_on_the_server() {
+    let Some(url) = service_url(VAR) else { return };
+    let cfg = config(&url, "locks");
+    let a = open(cfg.clone());
+    let b = Stash::open(cfg, Arc::new(MongoOptions::new().count_commands(Arc::default()))).unwrap();
+    let long = Duration::from_secs(60);
+    let name = Digest(*b"lock-contract-01");
+    let held = match a.engine().try_lock(&name, long).unwrap() {
+        LockAttempt::Acquired(held) => held,
+        other => panic!("{other:?}"),
+    };
+    assert!(format!("{held:?}").contains("Lock"), "{held:?}");
+    assert_eq!(attempt(&b, &name, long), "busy");
+    assert_eq!(attempt(&a, &name, long), "busy", "not reentrant");
+    let other = Digest(*b"lock-contract-02");
+    assert_eq!(attempt(&b, &other, long), "acquired", "names are independent");
+    drop(held);
+    let again = take_when_free(&b, &name, long);
+    assert_eq!(attempt(&a, &name, long), "busy");
+    drop(again);
+
+    // A lease that runs out is taken over; the stale holder's drop leaves the new lock alone.
+    let stale = take_when_free(&a, &name, Duration::from_millis(1));
+    let fresh = take_when_free(&b, &name, long);
+    drop(stale);
+    assert_eq!(attempt(&a, &name, long), "busy", "the stale holder released the new holder's lock");
+    drop(fresh);
+    drop(take_when_free(&a, &name, long));
+    // Locks are not entries: clear leaves them, and they are not counted.
+    let held = take_when_free(&a, &name, long);
+    a.clear().unwrap();
+    assert_eq!(a.len().unwrap(), 0);
+    assert_eq!(attempt(&b, &name, long), "busy");
+    drop(held);
 }

@@ -5,13 +5,14 @@ use std::fmt;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
 use redis::{Cmd, RedisResult};
 use stash_core::clock::{is_expired, now_micros, unique_micros};
 use stash_core::engine::key_mismatch;
 use stash_core::{
-    Capabilities, Digest, Engine, EntryMeta, Error, ErrorKind, MetaIter, Put, Record, RecordIter, Result,
-    StashConfig, Version, WriteOptions,
+    Capabilities, Digest, Engine, EntryMeta, Error, ErrorKind, HeldLock, LockAttempt, MetaIter, Put, Record,
+    RecordIter, Result, StashConfig, Version, WriteOptions,
 };
 
 use crate::conn::{Pool, evalsha};
@@ -87,6 +88,11 @@ impl Keys {
         let prefix = format!("hs:{{{namespace}}}:").into_bytes();
         let with = |s: &str| [prefix.as_slice(), s.as_bytes()].concat();
         Keys { all: with("all"), exp: with("exp"), prefix }
+    }
+
+    /// `<prefix>lock:<name in hex>`: a lock taken by [`Engine::try_lock`].
+    fn lock(&self, name: &Digest) -> Vec<u8> {
+        [self.prefix.as_slice(), b"lock:", name.to_string().as_bytes()].concat()
     }
 
     /// `<prefix>e:<16 digest bytes>`: the hash of one entry.
@@ -306,6 +312,53 @@ impl Engine for RedisEngine {
         Ok(code > 0)
     }
 
+    /// One script: removes the entry unless its stored newest write time is
+    /// later than `seen_written_at_micros` (expired entries included).
+    fn delete_unless_rewritten(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        seen_written_at_micros: i64,
+    ) -> Result<bool> {
+        let k = &self.shared.keys;
+        let entry = k.entry(digest.as_bytes());
+        let mut call = scripts::DELETE_UNLESS_REWRITTEN.prepare_invoke();
+        call.key(&entry)
+            .key(&k.all)
+            .key(&k.exp)
+            .arg(digest.as_bytes().as_slice())
+            .arg(key)
+            .arg(seen_written_at_micros);
+        let code: i64 = self.shared.run("delete an entry", |s| s.invoke(&call))?;
+        if code < 0 {
+            return Err(key_mismatch(digest));
+        }
+        Ok(code > 0)
+    }
+
+    /// `SET <prefix>lock:<name> <token> NX PX <lease>` (through a script that
+    /// also recognises its own token after a retry); the guard deletes the
+    /// key only while it still holds its token.
+    fn try_lock(&self, name: &Digest, lease: Duration) -> Result<LockAttempt> {
+        let key = self.shared.keys.lock(name);
+        let token = lock_token();
+        // At least 1 ms; at most a century (Redis refuses expiry times past its clock's range).
+        let millis = lease.as_millis().clamp(1, 100 * 365 * 24 * 3600 * 1000) as u64;
+        let mut call = scripts::LOCK.prepare_invoke();
+        call.key(&key).arg(&token).arg(millis);
+        let taken: i64 =
+            self.shared.run("take a lock", |s| s.invoke(&call)).map_err(|e| e.with_context("lock", name))?;
+        if taken != 1 {
+            return Ok(LockAttempt::Busy);
+        }
+        Ok(LockAttempt::Acquired(Box::new(RedisLock {
+            shared: self.shared.clone(),
+            key,
+            name: *name,
+            token,
+        })))
+    }
+
     fn len(&self) -> Result<usize> {
         let k = &self.shared.keys;
         let mut call = scripts::LEN.prepare_invoke();
@@ -424,6 +477,46 @@ fn stored_bytes(b: i64, versions: u64, max_value_bytes: u64) -> std::result::Res
     match u64::try_from(b) {
         Ok(b) if versions.checked_mul(max_value_bytes).is_none_or(|most| b <= most) => Ok(b),
         _ => Err(format!("value size {b} is impossible for {versions} versions")),
+    }
+}
+
+/// A token no other lock holder has: this process's random nonce and a count.
+fn lock_token() -> String {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{:x}.{:x}.{:x}.{}",
+        std::process::id(),
+        *PROCESS_NONCE,
+        COUNT.fetch_add(1, Ordering::Relaxed),
+        now_micros()
+    )
+}
+
+/// A lock held on the server; released (only if still ours) when dropped.
+struct RedisLock {
+    shared: Arc<Shared>,
+    key: Vec<u8>,
+    name: Digest,
+    token: String,
+}
+
+impl fmt::Debug for RedisLock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisLock")
+            .field("namespace", &self.shared.namespace)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+impl HeldLock for RedisLock {}
+
+impl Drop for RedisLock {
+    fn drop(&mut self) {
+        let mut call = scripts::UNLOCK.prepare_invoke();
+        call.key(&self.key).arg(&self.token);
+        // A release that fails leaves the lock to expire with its lease.
+        let _ = self.shared.run("release a lock", |s| s.invoke::<i64>(&call));
     }
 }
 

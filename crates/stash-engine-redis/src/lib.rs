@@ -56,6 +56,7 @@
 //!     w  the id of the last write (makes a retried write harmless)
 //! hs:{ns}:all                   sorted set of every digest (raw 16 bytes), all scored 0
 //! hs:{ns}:exp                   sorted set of the expiring digests, scored by expiry (µs)
+//! hs:{ns}:lock:<name hex>       string: the token of the holder of a lock, expiring with its lease
 //! ```
 //!
 //! Keys and values are stored as raw bytes. Every change of an entry
@@ -65,6 +66,21 @@
 //! expired entry stays (invisible to `get`, `contains`, `versions`, `len`
 //! and the scans, but reported by `scan_meta`) until deleted or pruned;
 //! no `PEXPIREAT` is set, so the index cannot point at a vanished entry.
+//!
+//! # Conditional deletes and locks
+//!
+//! Eviction and `prune` remove entries with `delete_unless_rewritten`: one
+//! script that deletes the entry only if its stored newest write time `t` is
+//! not later than the one their scan saw, so a write landing after the scan
+//! is never removed by it. `try_lock` (function results computed once across
+//! machines) is `SET hs:{ns}:lock:<name> <token> NX PX <lease>` inside a script
+//! that also accepts its own token after a retried reply; the token is unique
+//! to the attempt (process id, a random per-process number and a count). The
+//! guard releases on drop with a compare-and-delete script, so a holder whose
+//! lease ran out and was taken over never frees the new holder's lock; a
+//! release that fails is ignored (the lock expires with its lease). Lease
+//! expiry is the server's clock. Lock keys share the stash's hash slot;
+//! `clear` does not touch them.
 //!
 //! # Cluster
 //!

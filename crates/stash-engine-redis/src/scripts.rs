@@ -95,7 +95,56 @@ return #ARGV
     )
 });
 
+/// `KEYS`: entry, all, exp. `ARGV`: digest, key, seen (µs).
+///
+/// Removes the entry unless its newest write (`t`) is later than `seen`: the
+/// delete of eviction and `prune`, in one step, so a write that lands after
+/// their scan is never removed by it. Returns 1 when removed (expired or
+/// not), 0 when absent or written again, -1 when another key occupies the slot.
+pub(crate) static DELETE_UNLESS_REWRITTEN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local old = redis.call('HMGET', KEYS[1], 'k', 't')
+if not old[1] then return 0 end
+if old[1] ~= ARGV[2] then return -1 end
+local t = tonumber(old[2])
+if t and t > tonumber(ARGV[3]) then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+return 1
+",
+    )
+});
+
+/// `KEYS`: lock. `ARGV`: token, lease (ms).
+///
+/// `SET lock token NX PX lease`; also 1 when the lock already holds this
+/// token (a retry after a lost reply). Returns 1 when taken, 0 when another
+/// token holds it.
+pub(crate) static LOCK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then return 1 end
+return 0
+",
+    )
+});
+
+/// `KEYS`: lock. `ARGV`: token. Deletes the lock only if it still holds
+/// this token: a holder whose lease ran out (and was taken over) never
+/// releases the new holder's lock. Returns 1 when released.
+pub(crate) static UNLOCK: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+",
+    )
+});
+
 /// Every script, loaded together when the server reports one missing.
-pub(crate) fn all() -> [&'static Script; 4] {
-    [&PUT, &DELETE, &LEN, &CLEAR_PAGE]
+pub(crate) fn all() -> [&'static Script; 7] {
+    [&PUT, &DELETE, &LEN, &CLEAR_PAGE, &DELETE_UNLESS_REWRITTEN, &LOCK, &UNLOCK]
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use stash_core::clock::now_micros;
 use stash_core::testkit::service_url;
-use stash_core::{Digest, Engine, ErrorKind, Put, Stash, StashConfig, WriteOptions};
+use stash_core::{Digest, Engine, ErrorKind, LockAttempt, Put, Stash, StashConfig, WriteOptions};
 use stash_engine_redis::{RedisEngine, RedisOptions, namespace};
 
 fn config(root: &Path, dbname: &str, url: &str) -> StashConfig {
@@ -627,4 +627,119 @@ fn passwords_never_show_for_an_open_stash() {
     let shown = shown_error(&err);
     assert!(!shown.contains("s3cr3t"), "{shown}");
     assert!(err.context_value("url").is_some_and(|u| u.contains("admin:***@")), "{shown}");
+}
+
+/// The newest write time the metadata scan reports for `key`.
+fn seen_written_at(s: &Stash, key: &str) -> i64 {
+    let k = s.encode_key(key).unwrap();
+    let metas: Vec<_> = s.engine().scan_meta().unwrap().collect::<Result<_, _>>().unwrap();
+    metas.iter().find(|m| m.digest == k.digest).expect("listed").written_at_micros
+}
+
+/// `delete_unless_rewritten` removes an entry only if its newest write is the
+/// one a scan saw (expired ones too, reporting them removed), never one
+/// written again since; a slot holding another key is an error.
+fn delete_unless_rewritten_contract(s: &Stash) {
+    let e = s.engine();
+    s.set("k", "first").unwrap();
+    let seen = seen_written_at(s, "k");
+    s.set("k", "second").unwrap();
+    let k = s.encode_key("k").unwrap();
+    assert!(!e.delete_unless_rewritten(&k.digest, &k.bytes, seen).unwrap(), "written again since the scan");
+    assert_eq!(s.get::<_, String>("k").unwrap().as_deref(), Some("second"));
+    s.set_with("k", "third", WriteOptions::APPEND).unwrap();
+    let newest = seen_written_at(s, "k");
+    assert!(!e.delete_unless_rewritten(&k.digest, &k.bytes, newest - 1).unwrap());
+    assert!(
+        e.delete_unless_rewritten(&k.digest, &k.bytes, newest).unwrap(),
+        "the version seen is the newest"
+    );
+    assert_eq!(s.get::<_, String>("k").unwrap(), None);
+    assert!(!e.delete_unless_rewritten(&k.digest, &k.bytes, newest).unwrap(), "nothing left to remove");
+
+    // An expired entry is removed (and reported removed, so prune counts it).
+    let gone = s.encode_key("expired").unwrap();
+    let past = WriteOptions::REPLACE.expiring_at(Some(now_micros() - 1));
+    e.put(&gone.digest, &gone.bytes, b"x", past).unwrap();
+    let seen = seen_written_at(s, "expired");
+    assert!(e.delete_unless_rewritten(&gone.digest, &gone.bytes, seen).unwrap());
+    assert_eq!(e.scan_meta().unwrap().count(), 0);
+
+    s.set("owner", "o").unwrap();
+    let owner = s.encode_key("owner").unwrap();
+    let err = e.delete_unless_rewritten(&owner.digest, b"intruder", i64::MAX).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert_eq!(s.get::<_, String>("owner").unwrap().as_deref(), Some("o"));
+    s.clear().unwrap();
+}
+
+/// Waits (polling, at most 20 s) until `try_lock` takes the lock.
+fn take_when_free(s: &Stash, name: &Digest, lease: Duration) -> Box<dyn stash_core::HeldLock> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match s.engine().try_lock(name, lease).unwrap() {
+            LockAttempt::Acquired(held) => return held,
+            LockAttempt::Busy => assert!(Instant::now() < deadline, "the lock never came free"),
+            other => panic!("a server engine locks on the server: {other:?}"),
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+fn attempt(s: &Stash, name: &Digest, lease: Duration) -> &'static str {
+    match s.engine().try_lock(name, lease).unwrap() {
+        LockAttempt::Acquired(_) => "acquired",
+        LockAttempt::Busy => "busy",
+        _ => "unsupported",
+    }
+}
+
+/// `try_lock` through two handles with separate pools (as two machines would
+/// have): one holder at a time, released on drop, an expired lease taken
+/// over, and a stale holder's release never frees the new holder's lock.
+fn lock_contract(a: &Stash, b: &Stash) {
+    let long = Duration::from_secs(60);
+    let name = Digest(*b"lock-contract-01");
+    let held = match a.engine().try_lock(&name, long).unwrap() {
+        LockAttempt::Acquired(held) => held,
+        other => panic!("{other:?}"),
+    };
+    assert!(format!("{held:?}").contains("Lock"), "{held:?}");
+    assert_eq!(attempt(b, &name, long), "busy");
+    assert_eq!(attempt(a, &name, long), "busy", "not reentrant");
+    let other = Digest(*b"lock-contract-02");
+    assert_eq!(attempt(b, &other, long), "acquired", "names are independent");
+    drop(held);
+    let again = take_when_free(b, &name, long);
+    assert_eq!(attempt(a, &name, long), "busy");
+    drop(again);
+
+    // A lease that runs out is taken over; the stale holder's drop leaves the new lock alone.
+    let stale = take_when_free(a, &name, Duration::from_millis(1));
+    let fresh = take_when_free(b, &name, long);
+    drop(stale);
+    assert_eq!(attempt(a, &name, long), "busy", "the stale holder released the new holder's lock");
+    drop(fresh);
+    drop(take_when_free(a, &name, long));
+}
+
+#[test]
+fn delete_unless_rewritten_is_one_step() {
+    for var in ["HASHSTASH_REDIS_URL", "HASHSTASH_REDIS_CLUSTER_URL"] {
+        let Some(url) = service_url(var) else { return };
+        let root = tempfile::tempdir().unwrap();
+        delete_unless_rewritten_contract(&open(&RedisOptions::new(), config(root.path(), "dur", &url)));
+    }
+}
+
+#[test]
+fn locks_live_on_the_server() {
+    for var in ["HASHSTASH_REDIS_URL", "HASHSTASH_REDIS_CLUSTER_URL"] {
+        let Some(url) = service_url(var) else { return };
+        let root = tempfile::tempdir().unwrap();
+        let cfg = config(root.path(), &format!("locks-{}", now_micros()), &url);
+        let a = open(&RedisOptions::new().max_connections(3), cfg.clone());
+        let b = open(&RedisOptions::new().max_connections(4), cfg);
+        lock_contract(&a, &b);
+    }
 }
