@@ -64,6 +64,8 @@ impl LmdbEnv {
     /// sure no other handle of this process has it open.
     pub fn open(dir: &Path, options: &LmdbOptions) -> Result<LmdbEnv> {
         let file = dir.join("data.mdb");
+        // Before LMDB maps the file: a page past its end would crash the process.
+        crate::check::data_file_size(&file)?;
         let max_map_size = round_up(options.max_map_size);
         let mut builder = EnvOpenOptions::new();
         builder.map_size(round_up(options.map_size).min(max_map_size)).max_readers(MAX_READERS);

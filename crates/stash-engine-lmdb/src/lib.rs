@@ -96,8 +96,35 @@
 //!
 //! Errors name the data file: a file that is not an LMDB database is
 //! `Corrupt`, an unwritable folder or a full disk is `Io`.
+//!
+//! # A truncated data file kills the process
+//!
+//! LMDB reads `data.mdb` through a memory map. When another program
+//! truncates the file (or copies a shorter file over it) while a process
+//! has the stash open, that process's next read of a page past the new end
+//! is not an error anyone can catch: the operating system kills the whole
+//! process with `SIGBUS`. So, while any process may have the stash open:
+//!
+//! - **do not** truncate, overwrite or restore `data.mdb` in place (no
+//!   `truncate`, no `cp backup data.mdb`, no editor saving over it), and do
+//!   not keep the stash on a network filesystem;
+//! - **do** use the stash's own operations to empty it (`Stash::clear`), or
+//!   delete the folder: deleting is safe, a process that has the file open
+//!   keeps reading the old one until it closes it; restore a copy only while
+//!   no process has the stash open.
+//!
+//! What the engine checks: when it opens an environment (the first handle of
+//! this process on a path), before LMDB maps the file, it compares the
+//! file's size with the pages the database says it uses (the newest meta
+//! page's last page number times the page size; LMDB may leave free pages at
+//! the end unwritten, and those are looked up in its free-page list). A
+//! shorter file is refused with a `Corrupt` error naming it, and left as it
+//! is: restore it from a copy, or remove the stash's folder to start over (a
+//! cache can be rebuilt). A file truncated while this process already has it
+//! open cannot be caught this way: the check runs at open only.
 #![deny(missing_docs)]
 
+mod check;
 mod engine;
 mod env;
 mod error;
