@@ -519,10 +519,10 @@ impl Engine for MongoEngine {
     }
 
     /// Inserts the lock document `{_id, name, token, expires_at}` into
-    /// `<collection>.locks` (a duplicate
-    /// `_id` means it is held), or takes over one whose `expires_at` has
-    /// passed with an update conditioned on it; the guard deletes it by
-    /// `_id` and token. Expiry times come from this machine's clock.
+    /// `<collection>.locks` (a duplicate `_id` means it is held), or takes
+    /// over one whose `expires_at` has passed with an update conditioned on
+    /// it; the guard deletes it by `_id` and token. Expiry times come from
+    /// this machine's clock.
     fn try_lock(&self, name: &Digest, lease: Duration) -> Result<LockAttempt> {
         let id = lock_id(name);
         let token = ObjectId::new().to_hex();

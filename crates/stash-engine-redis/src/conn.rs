@@ -317,7 +317,9 @@ impl Pool {
     /// `checkout_timeout`. The [`Slot`] counts the connection as open until it
     /// is checked in or discarded, whatever happens in between (a panic included).
     fn checkout(&self) -> std::result::Result<(Conn, Slot<'_>), Checkout> {
-        let deadline = Instant::now() + self.settings.checkout_timeout;
+        // A year stands for "very long" (an `Instant` cannot hold `Duration::MAX` from now).
+        let wait = self.settings.checkout_timeout.min(Duration::from_secs(365 * 24 * 3600));
+        let deadline = Instant::now() + wait;
         let mut state = self.lock();
         loop {
             if let Some(conn) = state.idle.pop() {

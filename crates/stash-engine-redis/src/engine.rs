@@ -450,13 +450,14 @@ impl Engine for RedisEngine {
     }
 }
 
-/// The fields every entry's hash has: `k v t n b w`.
-const FIXED_FIELDS: u64 = 6;
+/// The fields an entry's hash has whatever its history: `k v t n` (and
+/// `b w`, which the reads here do not need).
+const FIXED_FIELDS: u64 = 4;
 
 /// The stored count of older versions `n`, checked against the number of
-/// fields the entry's hash actually has (six of its own, and two for each
-/// older version, `o<i>` and `s<i>`): a count the hash cannot hold is a
-/// damaged entry, never the size of an allocation.
+/// fields the entry's hash actually has (at least four of its own, and two
+/// for each older version, `o<i>` and `s<i>`): a count the hash cannot hold
+/// is a damaged entry, never the size of an allocation.
 fn older_versions(n: i64, hash_fields: u64) -> std::result::Result<usize, String> {
     match u64::try_from(n) {
         Ok(n)
