@@ -13,10 +13,18 @@ use stash_core::clock::{is_expired, now_micros, unique_micros};
 use stash_core::engine::key_mismatch;
 use stash_core::{Digest, Error, Result};
 
+use crate::error::corrupt;
 use crate::pool::Pool;
 
 fn mismatch(pool: &Pool, digest: &Digest) -> Error {
     key_mismatch(digest).with_context("file", pool.path().display())
+}
+
+/// The stamp of a version appended after one stamped `last`: the clock, or
+/// just after `last` if the clock is behind it. `None` when no stamp can
+/// follow `last` (a stored `i64::MAX`).
+fn after(now: i64, last: i64) -> Option<i64> {
+    last.checked_add(1).map(|next| now.max(next))
 }
 
 /// How a transaction changed the two counters of `meta`, applied once at commit.
@@ -112,10 +120,10 @@ pub(crate) fn append(
 ) -> Result<()> {
     let err = |e| pool.error(e, "append a version");
     let d = &digest.0[..];
-    let current: Option<(bool, i64, Option<i64>)> = conn
-        .prepare_cached("SELECT key = ?2, written_at, expires_at FROM entries WHERE digest = ?1")
+    let current: Option<(bool, i64, Option<i64>, i64)> = conn
+        .prepare_cached("SELECT key = ?2, written_at, expires_at, history FROM entries WHERE digest = ?1")
         .map_err(err)?
-        .query_row(params![d, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row(params![d, key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()
         .map_err(err)?;
     // Taken under the write lock, so version order and time order agree
@@ -132,18 +140,31 @@ pub(crate) fn append(
             .map_err(err)?;
             delta.add(1, false, expires_at.is_some());
         }
-        Some((false, _, _)) => return Err(mismatch(pool, digest)),
-        Some((true, last, old_expiry)) if is_expired(old_expiry, now_micros()) => {
+        Some((false, ..)) => return Err(mismatch(pool, digest)),
+        Some((true, last, old_expiry, _)) if is_expired(old_expiry, now_micros()) => {
+            // A new history, as a replace: after the old stamp where one can be.
             drop_history(pool, conn, digest)?;
             conn.prepare_cached(
                 "UPDATE entries SET value = ?2, written_at = ?3, history = 0, expires_at = ?4 WHERE digest = ?1",
             )
             .map_err(err)?
-            .execute(params![d, value, now.max(last + 1), expires_at])
+            .execute(params![d, value, after(now, last).unwrap_or(now), expires_at])
             .map_err(err)?;
             delta.add(0, true, expires_at.is_some());
         }
-        Some((true, last, old_expiry)) => {
+        Some((true, last, old_expiry, history)) => {
+            // Stored numbers: refuse what no version can follow instead of
+            // overflowing (a panic in debug builds, a wrapped stamp in release).
+            let damaged = |what: String| corrupt(what, pool.path()).with_context("digest", digest);
+            let Some(at) = after(now, last) else {
+                return Err(damaged(format!(
+                    "cannot append: the newest version is stamped {last} µs, after which no time can be \
+                     written (a damaged row; a replacing write repairs it)"
+                )));
+            };
+            if history.checked_add(1).is_none_or(|next| next < 1) {
+                return Err(damaged(format!("cannot append: the entry records {history} older versions")));
+            }
             conn.prepare_cached(
                 "INSERT INTO versions(digest, version, written_at, value)
                  SELECT digest, history + 1, written_at, value FROM entries WHERE digest = ?1",
@@ -151,8 +172,7 @@ pub(crate) fn append(
             .map_err(err)?
             .execute([d])
             .map_err(err)?;
-            // Keep time order even if the clock stepped back since the last version.
-            let at = now.max(last + 1);
+            // `at` keeps time order even if the clock stepped back since the last version.
             conn.prepare_cached(
                 "UPDATE entries SET value = ?2, written_at = ?3, history = history + 1, expires_at = ?4
                  WHERE digest = ?1",

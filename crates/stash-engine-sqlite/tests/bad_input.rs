@@ -304,3 +304,48 @@ fn a_held_write_lock_past_the_timeout_is_locked() {
     drop(tx);
     engine.put(&d, b"k", b"v", WriteOptions::REPLACE).unwrap();
 }
+
+/// A stored write time no stamp can follow (issue 13, item 3): an append to
+/// it is a `Corrupt` error naming the file and digest, not an overflow (a
+/// panic in debug builds, a wrapped stamp in release); other keys, and the
+/// entry itself, still work, and a replace repairs it.
+#[test]
+fn an_append_after_a_stamp_at_the_end_of_time_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Stash::open(config(dir.path(), "hashstash", "raw"), Arc::new(Sqlite)).unwrap();
+    s.set("k", "v").unwrap();
+    s.set("other", "o").unwrap();
+    s.set("gone", "g").unwrap();
+    let plant = |name: &str, sql: &str| {
+        let digest = s.encode_key(name).unwrap().digest;
+        let conn = Connection::open(s.path()).unwrap();
+        assert_eq!(conn.execute(sql, rusqlite::params![&digest.0[..], i64::MAX]).unwrap(), 1);
+    };
+    plant("k", "UPDATE entries SET written_at = ?2 WHERE digest = ?1");
+    plant("gone", "UPDATE entries SET written_at = ?2, expires_at = 1 WHERE digest = ?1");
+    s.set("h", "h").unwrap();
+    plant("h", "UPDATE entries SET history = ?2 WHERE digest = ?1");
+    let err = s.set_with("h", "h2", WriteOptions::APPEND).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    s.remove("h").unwrap();
+
+    let err = s.set_with("k", "v2", WriteOptions::APPEND).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert_names_file(&err, s.path());
+    assert!(err.context_value("digest").is_some(), "{err}");
+    assert_eq!(s.get_all::<_, String>("k").unwrap(), ["v"], "the failed append changed the entry");
+
+    // Other keys append as before; the expired one starts a new history.
+    s.set_with("other", "o2", WriteOptions::APPEND).unwrap();
+    assert_eq!(s.get_all::<_, String>("other").unwrap(), ["o", "o2"]);
+    s.set_with("gone", "g2", WriteOptions::APPEND).unwrap();
+    let fresh = s.get_all_with_metadata::<_, String>("gone").unwrap();
+    assert_eq!(fresh.iter().map(|v| v.value.as_str()).collect::<Vec<_>>(), ["g2"]);
+    assert!(fresh[0].written_at < std::time::SystemTime::now() + std::time::Duration::from_secs(3600));
+
+    // A replace repairs the entry; appends work again.
+    s.set("k", "fixed").unwrap();
+    s.set_with("k", "more", WriteOptions::APPEND).unwrap();
+    assert_eq!(s.get_all::<_, String>("k").unwrap(), ["fixed", "more"]);
+    assert_eq!(s.len().unwrap(), 3);
+}
