@@ -1,0 +1,6 @@
+#![no_main]
+//! Fuzz target `codec_blosc`: see `stash_fuzz_harness::TARGETS`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    stash_fuzz_harness::target("codec_blosc").expect("a known target")(data);
+});

@@ -1,0 +1,6 @@
+#![no_main]
+//! Fuzz target `serial_json`: see `stash_fuzz_harness::TARGETS`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    stash_fuzz_harness::target("serial_json").expect("a known target")(data);
+});

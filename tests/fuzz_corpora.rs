@@ -1,0 +1,99 @@
+//! Replays every committed fuzz corpus (`fuzz/corpus/<target>/`) and every crash turned
+//! regression (`fuzz/regressions/<target>/`) through the same checks as the fuzz
+//! targets (`fuzz/harness`), on stable Rust: a fix that regresses fails here.
+//!
+//! The fuzzers themselves (nightly, cargo-fuzz) are described in `fuzz/README.md`.
+
+use std::fs;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+use stash_fuzz_harness::{TARGETS, target};
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
+}
+
+/// The files of `fuzz/<kind>/<target>/`, sorted (a missing folder is empty).
+fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
+    let Ok(entries) = fs::read_dir(fuzz_dir().join(kind).join(target)) else { return Vec::new() };
+    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
+    files.sort();
+    files
+}
+
+/// Runs every input of `kind` for `name`; returns how many ran, panicking with the list
+/// of failing files.
+fn replay(kind: &str, name: &str) -> usize {
+    let check = target(name).expect("a known target");
+    let files = inputs(kind, name);
+    let failed: Vec<String> = files
+        .iter()
+        .filter(|file| {
+            let data = fs::read(file).expect("a readable corpus file");
+            catch_unwind(AssertUnwindSafe(|| check(&data))).is_err()
+        })
+        .map(|file| file.display().to_string())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{name}: {} of {} {kind} inputs fail:\n{}",
+        failed.len(),
+        files.len(),
+        failed.join("\n")
+    );
+    files.len()
+}
+
+macro_rules! corpus_tests {
+    ($($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            let ran = replay("corpus", stringify!($name));
+            assert!(ran > 0, "fuzz/corpus/{} is empty", stringify!($name));
+            replay("regressions", stringify!($name));
+        }
+    )*};
+}
+
+corpus_tests!(
+    serial_hashstash,
+    serial_json,
+    serial_msgpack,
+    serial_postcard,
+    codec_raw,
+    codec_lz4,
+    codec_zstd,
+    codec_blosc,
+    codec_zlib,
+    codec_gzip,
+    codec_bz2,
+    codec_base64,
+    roundtrip,
+    differential_json,
+    pairtree_value,
+    pairtree_names,
+    lmdb_record,
+    lmdb_python,
+    sled_record,
+);
+
+/// Every target has a test above, every corpus and regression folder a target.
+#[test]
+fn every_target_is_replayed() {
+    let source = include_str!("fuzz_corpora.rs");
+    for (name, _) in TARGETS {
+        assert!(source.contains(&format!("    {name},\n")), "target {name} has no replay test");
+        assert!(
+            fuzz_dir().join("fuzz_targets").join(format!("{name}.rs")).is_file(),
+            "no fuzz target file for {name}"
+        );
+    }
+    for kind in ["corpus", "regressions"] {
+        let Ok(entries) = fs::read_dir(fuzz_dir().join(kind)) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            assert!(target(&name).is_some(), "fuzz/{kind}/{name} names no target");
+        }
+    }
+}
