@@ -132,34 +132,41 @@ impl LmdbEngine {
     fn insert(&self, wtxn: &mut RwTxn<'_>, db: Db, put: &Put<'_>, options: WriteOptions) -> Result<(), Fail> {
         let digest = &put.digest;
         let expires = options.expires_at_micros;
+        // A new version is stamped after the newest one it replaces or follows,
+        // whatever this process's clock says (another process's clock, a step
+        // back): so versions stay in time order, and a delete that decided from
+        // the old version (`delete_unless_rewritten`) never removes the new one.
+        let mut micros = unique_micros();
         let appended = match db.get(wtxn, digest.as_bytes())? {
             None => None,
-            Some(stored) if options.append => match self.live(digest, stored, put.key)? {
-                // An expired entry is gone: the append starts a new history.
-                None => None,
-                Some(view) => {
-                    let (last, _) = view.newest().map_err(|reason| self.damaged(reason, digest))?;
-                    // Rising even across processes whose clocks disagree slightly.
-                    let micros = unique_micros().max(last.saturating_add(1));
-                    Some(
-                        view.appended(micros, put.value, expires)
-                            .map_err(|reason| self.damaged(reason, digest))?,
-                    )
+            // A replace repairs a record too damaged to parse; an append does not build on it.
+            Some(stored) => match record::parse(stored) {
+                Err(reason) if options.append => return Err(self.damaged(reason, digest).into()),
+                Err(_) => None,
+                Ok(_) => {
+                    // Never overwrites another key's record.
+                    let view = self.checked(digest, stored, put.key)?;
+                    // An expired entry is gone: an append starts a new history.
+                    let extend = options.append && !is_expired(view.expires, now_micros());
+                    match view.newest() {
+                        Ok((last, _)) => micros = micros.max(last.saturating_add(1)),
+                        Err(reason) if extend => return Err(self.damaged(reason, digest).into()),
+                        Err(_) => {}
+                    }
+                    if extend {
+                        Some(
+                            view.appended(micros, put.value, expires)
+                                .map_err(|reason| self.damaged(reason, digest))?,
+                        )
+                    } else {
+                        None
+                    }
                 }
             },
-            Some(stored) => {
-                // A replace repairs a record too damaged to parse, but never
-                // overwrites another key's record.
-                if record::parse(stored).is_ok() {
-                    self.checked(digest, stored, put.key)?;
-                }
-                None
-            }
         };
         match appended {
             Some(bytes) => db.put(wtxn, digest.as_bytes(), &bytes)?,
             None => {
-                let micros = unique_micros();
                 let len = record::single_len(put.key, put.value, expires);
                 db.put_reserved(wtxn, digest.as_bytes(), len, |space| {
                     record::write_single(space, put.key, micros, put.value, expires)
@@ -393,6 +400,34 @@ mod tests {
         write_raw(&engine, &[1; 16], b"");
         assert!(engine.delete(&digest(1), b"a").unwrap());
         assert_eq!(engine.get(&digest(1), b"a").unwrap(), None);
+    }
+
+    /// A version stamped by a clock ahead of ours (another process's, or ours
+    /// before it stepped back): what replaces or follows it is stamped after
+    /// it, so a delete that decided from it keeps the new write.
+    #[test]
+    fn writes_are_stamped_after_a_version_from_a_clock_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = LmdbEngine::open(dir.path(), LmdbOptions::new()).unwrap();
+        let ahead = now_micros() + 10_000_000;
+        let mut planted = Vec::new();
+        record::write_single(&mut planted, b"k", ahead, b"old", None).unwrap();
+        write_raw(&engine, &[1; 16], &planted);
+        let seen = engine.scan_meta().unwrap().next().unwrap().unwrap().written_at_micros;
+        assert_eq!(seen, ahead);
+
+        engine.put(&digest(1), b"k", b"new", WriteOptions::REPLACE).unwrap();
+        assert!(
+            !engine.delete_unless_rewritten(&digest(1), b"k", seen).unwrap(),
+            "a write after the scan was removed"
+        );
+        assert_eq!(engine.get(&digest(1), b"k").unwrap().as_deref(), Some(&b"new"[..]));
+        engine.put(&digest(1), b"k", b"more", WriteOptions::APPEND).unwrap();
+        let versions = engine.versions(&digest(1), b"k").unwrap().unwrap();
+        assert!(
+            ahead < versions[0].written_at_micros
+                && versions[0].written_at_micros < versions[1].written_at_micros
+        );
     }
 
     #[test]

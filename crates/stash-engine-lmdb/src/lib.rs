@@ -38,8 +38,11 @@
 //! ```
 //!
 //! A replacing write stores one version, written in place into LMDB's
-//! reserved space; an appending write copies the record and adds a version
-//! stamped after the previous one. A get walks the version headers (not the
+//! reserved space; an appending write copies the record and adds a version.
+//! Either is stamped after the newest version it replaces or follows, even
+//! if the clock is behind it (another process's clock, a step back), so
+//! eviction and `prune`, which delete only what was not written after their
+//! scan, never remove it. A get walks the version headers (not the
 //! values) to the newest. This layout is not the Python library's (two
 //! records per key, `<md5hex>.key` and `<md5hex>.value`); records of another
 //! layout are reported as `Corrupt` when met. A damaged record (`Corrupt`

@@ -36,7 +36,8 @@
 //!   ```
 //!
 //!   A replacing write stores one version; an append rewrites the record
-//!   with the new version in front. The newest write decides the tag and
+//!   with the new version in front. Either is stamped after the newest
+//!   version it replaces or follows, even if the clock is behind it. The newest write decides the tag and
 //!   the expiry of the whole record; a permanent entry keeps the tag-1
 //!   layout of the first format. An entry whose expiry is at or before now
 //!   stays stored, hidden from every read except `scan_meta`, until it is

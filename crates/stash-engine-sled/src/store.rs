@@ -272,11 +272,19 @@ impl Store {
         value: &[u8],
         options: WriteOptions,
     ) -> Result<Vec<u8>> {
-        let micros = unique_micros();
+        let mut micros = unique_micros();
         let expires_at = options.expires_at_micros;
         let new = match old {
             Some(old) => {
                 let view = self.checked(digest, old, key)?;
+                // Stamped after the newest version it replaces or follows,
+                // whatever the clock says (it may have stepped back since a
+                // session ahead of it): versions stay in time order, and a delete
+                // that decided from the old one (`delete_unless_rewritten`) keeps
+                // this write.
+                if let Ok((last, _)) = view.newest() {
+                    micros = micros.max(last.saturating_add(1));
+                }
                 if options.append && view.live(now_micros()) {
                     record::appended(&view, expires_at, micros, value)
                 } else {

@@ -263,3 +263,40 @@ fn a_database_of_an_unknown_format_is_refused() {
     assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
     assert!(err.to_string().contains("unknown record format"), "{err}");
 }
+
+/// A version stamped by a clock ahead of this one's (a session before the
+/// clock stepped back): the write that replaces or follows it is stamped after
+/// it, so a delete that decided from it keeps the write.
+#[test]
+fn writes_are_stamped_after_a_version_from_a_clock_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, k) = {
+        let s = open(dir.path());
+        s.set("k", "old").unwrap();
+        (s.path().to_path_buf(), s.encode_key("k").unwrap())
+    };
+    let ahead = stash_core::clock::now_micros() + 10_000_000;
+    with_plain_sled(&data, |db| {
+        // Tag 1: the newest version's stamp follows the tag, key length and key.
+        let mut record = db.get(k.digest.as_bytes()).unwrap().unwrap().to_vec();
+        let at = 1 + 4 + k.bytes.len();
+        record[at..at + 8].copy_from_slice(&ahead.to_le_bytes());
+        db.insert(k.digest.as_bytes(), record).unwrap();
+    });
+    let s = open(dir.path());
+    let seen = s.engine().scan_meta().unwrap().next().unwrap().unwrap().written_at_micros;
+    assert_eq!(seen, ahead);
+
+    s.set("k", "new").unwrap();
+    assert!(
+        !s.engine().delete_unless_rewritten(&k.digest, &k.bytes, seen).unwrap(),
+        "a later write was removed"
+    );
+    assert_eq!(s.get::<_, String>("k").unwrap().as_deref(), Some("new"));
+    s.set_with("k", "more", WriteOptions::APPEND).unwrap();
+    let versions = s.engine().versions(&k.digest, &k.bytes).unwrap().unwrap();
+    assert!(
+        ahead < versions[0].written_at_micros
+            && versions[0].written_at_micros < versions[1].written_at_micros
+    );
+}

@@ -97,9 +97,12 @@
 //! block writers nor the reverse. A busy timeout (30 s by default) makes a
 //! writer wait for another instead of failing with `SQLITE_BUSY`, and every
 //! multi-statement write starts with `BEGIN IMMEDIATE`, so a transaction
-//! never fails upgrading a read lock to a write lock. Append timestamps are
-//! taken inside the write transaction, so version order and time order agree
-//! across processes. A lock still held after the busy timeout is a `Locked`
+//! never fails upgrading a read lock to a write lock. Write timestamps are
+//! taken inside the write transaction, and a version is stamped after the one
+//! it replaces or follows even if this process's clock is behind it, so
+//! version order and time order agree across processes, and eviction and
+//! `prune` (which delete only what was not written after their scan) never
+//! remove a later write. A lock still held after the busy timeout is a `Locked`
 //! error. WAL needs shared memory: keep the file on a local filesystem.
 //!
 //! # Durability

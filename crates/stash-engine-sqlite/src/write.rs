@@ -63,12 +63,20 @@ pub(crate) fn replace(
     let err = |e| pool.error(e, "write an entry");
     let d = &digest.0[..];
     let now = unique_micros();
+    // The new version is stamped after the one it replaces whatever this
+    // process's clock says (another process's clock, a step back), so a delete
+    // that decided from the old one (`delete_unless_rewritten`) keeps it; a
+    // stamp nothing can follow (a damaged `i64::MAX`) gets the clock's.
     for old_expiring in [false, true] {
         let sql = if old_expiring {
-            "UPDATE entries SET value = ?3, written_at = ?4, history = 0, expires_at = ?5
+            "UPDATE entries SET value = ?3, history = 0, expires_at = ?5,
+                 written_at = CASE WHEN written_at >= ?4 AND written_at < 9223372036854775807
+                                   THEN written_at + 1 ELSE ?4 END
              WHERE digest = ?1 AND key = ?2"
         } else {
-            "UPDATE entries SET value = ?3, written_at = ?4, history = 0, expires_at = ?5
+            "UPDATE entries SET value = ?3, history = 0, expires_at = ?5,
+                 written_at = CASE WHEN written_at >= ?4 AND written_at < 9223372036854775807
+                                   THEN written_at + 1 ELSE ?4 END
              WHERE digest = ?1 AND key = ?2 AND expires_at IS NULL"
         };
         let updated = conn

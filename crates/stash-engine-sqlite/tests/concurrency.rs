@@ -157,3 +157,36 @@ fn eight_threads_hammer_ten_keys() {
         .unwrap();
     assert_eq!(orphans, 0);
 }
+
+/// A version stamped by a clock ahead of this process's (another process's,
+/// or this one's before it stepped back): the write that replaces or follows
+/// it is stamped after it, so a delete that decided from it keeps the write.
+#[test]
+fn writes_are_stamped_after_a_version_from_a_clock_ahead() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    s.set("k", "old").unwrap();
+    let k = s.encode_key("k").unwrap();
+    let ahead = stash_core::clock::now_micros() + 10_000_000;
+    let conn = rusqlite::Connection::open(s.path()).unwrap();
+    conn.execute(
+        "UPDATE entries SET written_at = ?2 WHERE digest = ?1",
+        rusqlite::params![&k.digest.0[..], ahead],
+    )
+    .unwrap();
+    let seen = s.engine().scan_meta().unwrap().next().unwrap().unwrap().written_at_micros;
+    assert_eq!(seen, ahead);
+
+    s.set("k", "new").unwrap();
+    assert!(
+        !s.engine().delete_unless_rewritten(&k.digest, &k.bytes, seen).unwrap(),
+        "a later write was removed"
+    );
+    assert_eq!(s.get::<_, String>("k").unwrap().as_deref(), Some("new"));
+    s.set_with("k", "more", WriteOptions::APPEND).unwrap();
+    let versions = s.engine().versions(&k.digest, &k.bytes).unwrap().unwrap();
+    assert!(
+        ahead < versions[0].written_at_micros
+            && versions[0].written_at_micros < versions[1].written_at_micros
+    );
+}
