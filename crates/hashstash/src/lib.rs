@@ -37,8 +37,9 @@ pub use builder::Builder;
 pub use engines::EngineKind;
 pub use stash_core::{
     Batch, Capabilities, Digest, DigestAlgo, EncodedKey, Engine, EngineFactory, EntryMeta, Error, ErrorKind,
-    Eviction, HeldLock, LockAttempt, MigrateReport, Prune, PruneReport, Result, Set, SetOptions, Stash,
-    StashConfig, Stats, TypedStash, Value, Versioned, WriteOptions, redact_url,
+    Eviction, HeldLock, LockAttempt, MetaIter, MigrateReport, Prune, PruneReport, Put, Record, RecordIter,
+    Result, Set, SetOptions, Stash, StashConfig, Stats, TypedStash, Value, Version, Versioned, WriteOptions,
+    redact_url,
 };
 /// Iterators returned by the stash.
 pub mod iter {
