@@ -211,12 +211,12 @@ struct Observed {
 /// Runs the crash harness over `specs`; one row per spec.
 pub fn run(specs: &[Spec], kills: u32, seed: u64, keep: bool) -> Vec<Row> {
     let mut rows = Vec::new();
-    for (i, spec) in specs.iter().enumerate() {
+    for spec in specs {
         let started = Instant::now();
         let dir = tempfile::Builder::new().prefix("hashstash-crash-").tempdir();
         let row = match dir {
             Ok(dir) => {
-                let spec_seed = seed ^ ((i as u64 + 1) << 48);
+                let spec_seed = spec.seed(seed);
                 let row = run_spec(spec, dir.path(), kills, spec_seed, started);
                 if keep || row.failures() > 0 {
                     let kept = dir.keep();

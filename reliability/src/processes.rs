@@ -254,7 +254,7 @@ fn one_op(stash: &HashStash, rng: &mut StdRng, p: u32, s: u64) -> Rec {
 /// Runs the processes harness on `specs`: `procs` processes of `ops` operations each.
 pub fn run(specs: &[Spec], procs: u32, ops: u64, seed: u64, keep: bool) -> Vec<Row> {
     let mut rows = Vec::new();
-    for (i, spec) in specs.iter().enumerate() {
+    for spec in specs {
         let started = Instant::now();
         if let Some(var) = spec.url_env()
             && spec.url().is_none()
@@ -266,7 +266,7 @@ pub fn run(specs: &[Spec], procs: u32, ops: u64, seed: u64, keep: bool) -> Vec<R
         }
         let row = match tempfile::Builder::new().prefix("hashstash-procs-").tempdir() {
             Ok(dir) => {
-                let spec_seed = seed ^ ((i as u64 + 1) << 48);
+                let spec_seed = spec.seed(seed);
                 let row = run_spec(spec, dir.path(), procs, ops, spec_seed, started);
                 if keep || row.failures() > 0 {
                     let kept = dir.keep();

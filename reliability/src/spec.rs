@@ -77,6 +77,14 @@ impl Spec {
         }
     }
 
+    /// The run's seed mixed with this spec's label (FNV-1a), so a spec gets
+    /// the same operations whichever others run beside it.
+    pub fn seed(&self, seed: u64) -> u64 {
+        self.label()
+            .bytes()
+            .fold(seed ^ 0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    }
+
     /// The server URL variable this spec needs, if any.
     pub fn url_env(&self) -> Option<&'static str> {
         match (self.engine, self.setting) {
