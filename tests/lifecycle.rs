@@ -130,7 +130,11 @@ fn migrate_and_copy_make_non_canonical_keys_reachable() {
             let value = source.encode_value("answer").unwrap();
             source.engine().put(&digest, &key, &value, hashstash::WriteOptions::REPLACE).unwrap();
             let canonical = BTreeMap::from([("idx", hashstash::Value::Int(3)), ("model", "gpt".into())]);
-            assert_eq!(source.get::<_, String>(&canonical).unwrap(), None, "{engine}: the source cannot find it");
+            assert_eq!(
+                source.get::<_, String>(&canonical).unwrap(),
+                None,
+                "{engine}: the source cannot find it"
+            );
 
             let migrated = build("migrated").open().unwrap();
             let report = source.migrate(&migrated, false).unwrap();
