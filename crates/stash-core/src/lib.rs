@@ -17,6 +17,7 @@ pub mod config;
 pub mod digest;
 pub mod engine;
 pub mod error;
+pub mod functions;
 pub mod iter;
 pub mod lifecycle;
 pub mod locks;
@@ -25,6 +26,7 @@ pub mod stash;
 pub mod testkit;
 pub mod transfer;
 pub mod typed;
+pub mod verify;
 
 pub use config::{Eviction, StashConfig, redact_url};
 pub use digest::{Digest, DigestAlgo};
@@ -37,6 +39,7 @@ pub use lifecycle::{Prune, PruneReport, SetOptions, Stats};
 pub use stash::{Batch, EncodedKey, Stash, Versioned};
 pub use transfer::MigrateReport;
 pub use typed::TypedStash;
+pub use verify::{DamagedEntry, VerifyReport};
 
 pub use stash_codec;
 pub use stash_serial;

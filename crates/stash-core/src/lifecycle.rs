@@ -175,6 +175,15 @@ impl Lifecycle {
         Lifecycle { reads, ..Lifecycle::default() }
     }
 
+    /// Drops this process's estimate of the stash's size (after `clear`): the
+    /// next write past a bound counts exactly again.
+    pub(crate) fn forget_size(&self) {
+        *self.bounds.lock().unwrap_or_else(|e| e.into_inner()) = BoundsState::default();
+        if let Some(reads) = &self.reads {
+            reads.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+    }
+
     pub(crate) fn read(&self, digest: &Digest, found: bool) {
         if found {
             self.hits.fetch_add(1, Ordering::Relaxed);

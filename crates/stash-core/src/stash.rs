@@ -284,28 +284,89 @@ impl Stash {
         value: &V,
         options: impl Into<SetOptions>,
     ) -> Result<()> {
-        let options = self.resolve(options.into())?;
         let k = self.encode_key(key)?;
+        self.set_encoded(&k, value, options)
+    }
+
+    /// [`set_with`](Stash::set_with) under a key already encoded by this stash's
+    /// [`encode_key`](Stash::encode_key): the same write path (the stash's time
+    /// to live and append mode unless `options` say otherwise, the write
+    /// counters of [`stats`](Stash::stats), eviction past `max_entries` /
+    /// `max_bytes`). What function results are written through.
+    pub fn set_encoded<V: Serialize + ?Sized>(
+        &self,
+        key: &EncodedKey,
+        value: &V,
+        options: impl Into<SetOptions>,
+    ) -> Result<()> {
+        let options = self.resolve(options.into())?;
         let v = self.encode_value(value)?;
         self.inner
             .engine
-            .put(&k.digest, &k.bytes, &v, options)
-            .map_err(|e| self.key_context(e, &k.digest))?;
+            .put(&key.digest, &key.bytes, &v, options)
+            .map_err(|e| self.key_context(e, &key.digest))?;
         self.wrote(1, v.len() as u64);
         Ok(())
+    }
+
+    /// Stores values already encoded by [`encode_value`](Stash::encode_value)
+    /// under keys encoded by [`encode_key`](Stash::encode_key), handing the
+    /// engine one batch (one transaction where it has them), with the stash's
+    /// own write options, counters and bounds. Returns how many were written.
+    pub fn set_encoded_many<'a>(
+        &self,
+        items: impl IntoIterator<Item = (&'a EncodedKey, &'a [u8])>,
+    ) -> Result<usize> {
+        let puts: Vec<Put<'_>> =
+            items.into_iter().map(|(k, v)| Put { digest: k.digest, key: &k.bytes, value: v }).collect();
+        if puts.is_empty() {
+            return Ok(0);
+        }
+        let options = self.resolve(SetOptions::new())?;
+        self.inner.engine.put_many(&puts, options).map_err(|e| self.context(e))?;
+        let bytes = puts.iter().map(|p| p.value.len() as u64).sum();
+        self.wrote(puts.len() as u64, bytes);
+        Ok(puts.len())
     }
 
     /// The value stored under `key`, or `None`. Reading a value as the wrong
     /// type is an error of kind [`ErrorKind::Decode`].
     pub fn get<K: Serialize + ?Sized, V: DeserializeOwned>(&self, key: &K) -> Result<Option<V>> {
         let k = self.encode_key(key)?;
+        self.get_encoded(&k)
+    }
+
+    /// [`get`](Stash::get) under a key already encoded by this stash's
+    /// [`encode_key`](Stash::encode_key), counted in [`stats`](Stash::stats)
+    /// (a hit or a miss) like `get`.
+    pub fn get_encoded<V: DeserializeOwned>(&self, key: &EncodedKey) -> Result<Option<V>> {
+        self.read_encoded(key, true)
+    }
+
+    /// [`get_encoded`](Stash::get_encoded) without counting the read in
+    /// [`stats`](Stash::stats) or in the read recency of
+    /// [`Eviction::LeastRecentlyRead`](crate::Eviction): a second look at a key
+    /// the caller has just counted a read of.
+    pub fn peek_encoded<V: DeserializeOwned>(&self, key: &EncodedKey) -> Result<Option<V>> {
+        self.read_encoded(key, false)
+    }
+
+    fn read_encoded<V: DeserializeOwned>(&self, key: &EncodedKey, count: bool) -> Result<Option<V>> {
         let stored =
-            self.inner.engine.get(&k.digest, &k.bytes).map_err(|e| self.key_context(e, &k.digest))?;
-        self.inner.life.read(&k.digest, stored.is_some());
+            self.inner.engine.get(&key.digest, &key.bytes).map_err(|e| self.key_context(e, &key.digest))?;
+        if count {
+            self.inner.life.read(&key.digest, stored.is_some());
+        }
         match stored {
             None => Ok(None),
-            Some(bytes) => self.decode(&bytes).map(Some).map_err(|e| self.key_context(e, &k.digest)),
+            Some(bytes) => self.decode(&bytes).map(Some).map_err(|e| self.key_context(e, &key.digest)),
         }
+    }
+
+    /// [`remove`](Stash::remove) of a key already encoded by this stash's
+    /// [`encode_key`](Stash::encode_key); true if it was stored.
+    pub fn remove_encoded(&self, key: &EncodedKey) -> Result<bool> {
+        self.inner.engine.delete(&key.digest, &key.bytes).map_err(|e| self.key_context(e, &key.digest))
     }
 
     /// Whether `key` is stored.
@@ -327,7 +388,7 @@ impl Stash {
     /// Removes `key`; true if it was stored.
     pub fn remove<K: Serialize + ?Sized>(&self, key: &K) -> Result<bool> {
         let k = self.encode_key(key)?;
-        self.inner.engine.delete(&k.digest, &k.bytes).map_err(|e| self.key_context(e, &k.digest))
+        self.remove_encoded(&k)
     }
 
     /// Removes and returns some entry (which one is up to the engine), or
@@ -417,14 +478,8 @@ impl Stash {
         if batch.is_empty() {
             return Ok(0);
         }
-        let options = self.resolve(SetOptions::new())?;
-        let puts: Vec<Put<'_>> =
-            batch.iter().map(|(k, v)| Put { digest: k.digest, key: &k.bytes, value: v }).collect();
-        self.inner.engine.put_many(&puts, options).map_err(|e| self.context(e))?;
-        let n = batch.len();
-        let bytes = batch.iter().map(|(_, v)| v.len() as u64).sum();
+        let n = self.set_encoded_many(batch.iter().map(|(k, v)| (k, v.as_slice())))?;
         batch.clear();
-        self.wrote(n as u64, bytes);
         Ok(n)
     }
 
@@ -439,7 +494,20 @@ impl Stash {
     /// [`logical_name`](StashConfig::logical_name), which names server-side
     /// storage, is the same on every machine. A name with a component the layout
     /// uses itself (`data.db`, `.locks`) is a `Config` error.
+    ///
+    /// The names in [`FUNCTION_DIRS`](crate::functions::FUNCTION_DIRS)
+    /// (`stashed_result`, `stashed_errors`, `stashed_map`) are reserved for
+    /// function results: such a sub-stash is a [`function_sub`](Stash::function_sub),
+    /// emptied by this stash's `clear()`. Every other sub-stash survives it.
     pub fn sub(&self, name: &str) -> Result<Stash> {
+        if crate::functions::is_function_name(name) {
+            return self.function_sub(name);
+        }
+        self.open_sub(name)
+    }
+
+    /// Opens the sub-stash `name` (see [`Stash::sub`]), without the registry of function stashes.
+    pub(crate) fn open_sub(&self, name: &str) -> Result<Stash> {
         let parent = &self.inner.config;
         let name = name.trim_matches('/');
         if name.is_empty() {
@@ -521,7 +589,8 @@ impl Stash {
         if same_bytes {
             for record in other.inner.engine.scan().map_err(|e| other.context(e))? {
                 let record = record.map_err(|e| other.context(e))?;
-                let key = other.key_for(self, &record.key).map_err(|e| e.with_context("digest", record.digest))?;
+                let key =
+                    other.key_for(self, &record.key).map_err(|e| e.with_context("digest", record.digest))?;
                 batch.push((key, record.value));
                 if batch.len() == BATCH {
                     written += self.put_batch(&mut batch)?;
@@ -541,9 +610,28 @@ impl Stash {
         Ok(written)
     }
 
-    /// Removes every entry of this stash (and nothing outside it).
+    /// Removes every entry of this stash, and empties the function results
+    /// stored under it (`stashed_result/...`, `stashed_errors/...`,
+    /// `stashed_map/...`: see [`functions`](crate::functions)), as the Python
+    /// library does: a cleared cache never serves an old memoized result. It
+    /// does so from any handle: function stashes are found on disk (file
+    /// engines, whichever process wrote them) and among those this process has
+    /// open (every engine). Sub-stashes made with [`Stash::sub`] under other
+    /// names are left untouched.
+    ///
+    /// On server engines (`redis`, `mongo`), function stashes only another
+    /// process has used are not found (nothing lists them): clear them from a
+    /// process that used them, or through their own stash.
     pub fn clear(&self) -> Result<()> {
-        self.inner.engine.clear().map_err(|e| self.context(e))
+        self.clear_own()?;
+        self.clear_function_stashes()
+    }
+
+    /// Removes this stash's own entries, nothing else.
+    pub(crate) fn clear_own(&self) -> Result<()> {
+        self.inner.engine.clear().map_err(|e| self.context(e))?;
+        self.inner.life.forget_size();
+        Ok(())
     }
 
     /// Makes written data durable where the engine buffers writes.
