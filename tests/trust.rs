@@ -290,3 +290,46 @@ fn values_over_the_size_limit_are_refused_both_ways() {
         assert_eq!(small.get::<_, String>("small").unwrap().as_deref(), Some("ok"));
     }
 }
+
+/// Issue 14 §5: `verify` walks every entry and reports the damaged ones
+/// without stopping; `repair` removes them and leaves the rest intact, on
+/// every embedded engine and for a binary serializer too.
+#[test]
+fn verify_reports_damage_and_repair_removes_only_it() {
+    for engine in engines() {
+        for (serializer, compress) in [("hashstash", "lz4"), ("postcard", "lz4"), ("json", "raw")] {
+            let dir = tempfile::tempdir().unwrap();
+            let stash = HashStash::builder()
+                .root_dir(dir.path())
+                .engine(engine)
+                .serializer(serializer)
+                .compress(compress)
+                .open()
+                .unwrap();
+            for i in 0..20 {
+                stash.set(&i, &format!("value {i}")).unwrap();
+            }
+            // Two entries whose stored bytes no longer decode, as a bad disk or
+            // another program would leave them.
+            let junk: &[u8] = if compress == "raw" { b"{not json" } else { b"\xff\xff\xff\x7f not lz4" };
+            for bad in [3, 7] {
+                let k = stash.encode_key(&bad).unwrap();
+                stash.engine().put(&k.digest, &k.bytes, junk, WriteOptions::REPLACE).unwrap();
+            }
+            let report = stash.verify().unwrap();
+            let ctx = format!("{engine} {serializer} {compress}");
+            assert_eq!((report.healthy, report.damaged.len()), (18, 2), "{ctx}: {report:?}");
+            assert!(
+                report.damaged.iter().all(|d| !d.removed && d.error.context_value("digest").is_some()),
+                "{ctx}"
+            );
+            assert_eq!(stash.len().unwrap(), 20, "{ctx}: verify removes nothing");
+
+            let repaired = stash.repair().unwrap();
+            assert!(repaired.damaged.iter().all(|d| d.removed), "{ctx}: {repaired:?}");
+            assert!(stash.verify().unwrap().is_clean(), "{ctx}");
+            assert_eq!(stash.len().unwrap(), 18, "{ctx}");
+            assert_eq!(stash.get::<_, String>(&5).unwrap().as_deref(), Some("value 5"), "{ctx}");
+        }
+    }
+}
