@@ -27,7 +27,6 @@ pub mod testkit;
 pub mod transfer;
 pub mod typed;
 pub mod verify;
-pub mod verify;
 
 pub use config::{Eviction, StashConfig, redact_url};
 pub use digest::{Digest, DigestAlgo};
@@ -40,7 +39,6 @@ pub use lifecycle::{Prune, PruneReport, SetOptions, Stats};
 pub use stash::{Batch, EncodedKey, Stash, Versioned};
 pub use transfer::MigrateReport;
 pub use typed::TypedStash;
-pub use verify::{DamagedEntry, VerifyReport};
 pub use verify::{DamagedEntry, VerifyReport};
 
 pub use stash_codec;
