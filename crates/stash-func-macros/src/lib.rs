@@ -16,8 +16,21 @@ struct Options {
     name: Option<String>,
 }
 
-const BUILDER_KEYS: &[&str] =
-    &["root_dir", "dbname", "engine", "url", "serializer", "compress", "b64", "append_mode", "clear"];
+const BUILDER_KEYS: &[&str] = &[
+    "root_dir",
+    "dbname",
+    "engine",
+    "url",
+    "serializer",
+    "compress",
+    "b64",
+    "append_mode",
+    "clear",
+    "ttl",
+    "max_entries",
+    "max_bytes",
+    "eviction",
+];
 
 fn parse_options(attr: TokenStream2) -> syn::Result<Options> {
     let metas = Punctuated::<Meta, Token![,]>::parse_terminated.parse2(attr)?;
@@ -74,8 +87,9 @@ fn parse_options(attr: TokenStream2) -> syn::Result<Options> {
 /// ```
 ///
 /// Options: `root_dir, dbname, engine, url, serializer, compress, b64,
-/// append_mode, clear` (calls on `HashStash::builder()`; `url` names the
-/// server of `engine = "redis"` or `"mongo"`), or `stash = <expr>`
+/// append_mode, clear, ttl, max_entries, max_bytes, eviction` (calls on
+/// `HashStash::builder()`; `url` names the server of `engine = "redis"` or
+/// `"mongo"`; `ttl = std::time::Duration::from_secs(3600)`), or `stash = <expr>`
 /// returning `Result<S, E>` where `&S` coerces to `&Stash` and
 /// `stash_func::Error: From<E>`; `version = "..."` (else a fingerprint of the
 /// code: any change of the signature or body starts a new result folder);
@@ -83,7 +97,9 @@ fn parse_options(attr: TokenStream2) -> syn::Result<Options> {
 /// `::hashstash`). The stash is opened on the first call and kept once it
 /// opened; a failed open is returned for a short pause (100 ms after the first
 /// failure, doubling up to 5 s), then tried again, so a server that was down at
-/// start-up does not break the function until a restart. Calls of one key wait
+/// start-up does not break the function until a restart. The results follow
+/// the life cycle of the stash they live in (its `ttl`, `max_entries`,
+/// `max_bytes`, statistics, and its `clear()`, which empties them). Calls of one key wait
 /// for each other (per key, at most 60 s, then compute anyway): see
 /// `stash_func`'s crate docs on single flight.
 ///
@@ -94,7 +110,9 @@ fn parse_options(attr: TokenStream2) -> syn::Result<Options> {
 ///   `Ok` values are stored (errors are retried) and a stash error is
 ///   returned as `Err(E::from(hashstash::Error))`: `E` must implement
 ///   `From<hashstash::Error>`. Otherwise `f` panics on a stash error, with a
-///   message naming the function, its stash and the cause;
+///   message naming the function, its stash and the cause. (A `Result`
+///   under another spelling, such as an alias, is stored whole, but its `Err`
+///   values are not stored either: the rule is `run`'s);
 /// - `fn try_f(args) -> Result<R, stash_func::Error>` (not for `Result`
 ///   functions): the non-panicking form, returning stash errors;
 /// - `fn f_stash() -> Result<FunctionStash<(args...), T or R>, stash_func::Error>`:

@@ -18,6 +18,29 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Life cycle, `Result` functions and closures
+//!
+//! - A function's results live in a sub-stash of the stash they are run on
+//!   (`stashed_result/<name>`) with its settings: its `ttl` (an expired result
+//!   is computed again), `max_entries` / `max_bytes` (results count toward them
+//!   and are evicted like any entry), its statistics (`stats()` of the function
+//!   stash counts the hits, misses and writes of `run`, `map` and the macros), and
+//!   its `clear()`, which empties every function stash under it from any handle
+//!   (see `stash_core::functions`). `#[stashed_result]` takes `ttl`,
+//!   `max_entries`, `max_bytes` and `eviction` too.
+//! - A function returning `Result` has only its `Ok` values stored, by `run`,
+//!   `try_run`, `map` and the macros alike; its errors are stored only with
+//!   [`RunOptions::cache_errors`] (in `stashed_errors/<name>`, each for
+//!   `error_ttl`, to the microsecond). `run` needs no specialization for this: a
+//!   `Result` says what it is when serialized (serde's `Result` enum, `Err`
+//!   variant), and only the outermost type counts.
+//! - Results are keyed by the function's name: a fn item's path, or a
+//!   closure's type and call site. A closure that captures state (or any `F`
+//!   that is not zero-sized: a function pointer, a boxed `dyn Fn`) cannot be
+//!   told apart from another of its type, so `run`, `map` and `function_stash`
+//!   refuse it with a `Config` error; `run_named` / `map_named` take it under a
+//!   name that says what it captured.
+//!
 //! Errors: every `StashRun` method returns [`Result`]; the macros never
 //! compute without caching when the stash fails. `#[stashed_result] fn f`
 //! panics on a stash error (with the stash and the cause) unless it returns
@@ -66,6 +89,7 @@ pub mod __private {
     pub use crate::private::*;
 }
 mod map;
+mod outcome;
 mod private;
 mod run;
 

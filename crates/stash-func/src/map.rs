@@ -13,14 +13,15 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use stash_core::{EncodedKey, Put, Stash};
+use stash_core::{EncodedKey, Stash};
 
 use crate::error::{Error, Result, panic_message};
 use crate::flight::DEFAULT_WAIT;
-use crate::run::{get_or_compute, lookup, store, sub_stash_at, write_options};
+use crate::outcome::is_err;
+use crate::run::{get_or_compute, lookup, lookup_result, store, sub_stash_at};
 
 /// The sub-stash of a function stash holding whole maps (`stash_map(true)`).
-pub const MAPS_DIR: &str = "stashed_map";
+pub use stash_core::functions::MAPS_DIR;
 
 type CallFn<I, R> = Arc<dyn Fn(I) -> R + Send + Sync>;
 type KeyFn<I> = Arc<dyn Fn(&Stash, &I) -> stash_core::Result<EncodedKey> + Send + Sync>;
@@ -188,7 +189,8 @@ where
     /// common argument), in the function stash's `stashed_map` sub-stash; a
     /// later map of the same inputs then reads one entry (default off, unlike
     /// the Python library: it stores every result twice). Stored once every
-    /// result is in and all are `Ok`.
+    /// result is in and all are `Ok` (and, for a function returning `Result`,
+    /// none is an `Err`).
     pub fn stash_map(mut self, stash_map: bool) -> Self {
         self.stash_map = stash_map;
         self
@@ -262,7 +264,7 @@ where
         if let Some(Ok((ms, key))) = &map_stash
             && !self.force
         {
-            match lookup::<Vec<R>>(ms, key) {
+            match lookup::<Vec<R>>(ms, key, true) {
                 Ok(Some(all)) if all.len() == n => {
                     for (i, v) in all.into_iter().enumerate() {
                         map.fill(i, Ok(v));
@@ -280,11 +282,12 @@ where
         }
         map.whole = map_stash;
         let mut todo = Vec::with_capacity(n);
+        let preloaded = self.preload && self.stash_runs && !self.force;
         for i in 0..n {
-            if self.preload && self.stash_runs && !self.force {
+            if preloaded {
                 match (self.key)(&self.fs, &map.inputs[i])
                     .map_err(Error::from)
-                    .and_then(|k| lookup(&self.fs, &k))
+                    .and_then(|k| lookup_result(&self.fs, &k, true))
                 {
                     Ok(Some(v)) => map.fill(i, Ok(v)),
                     Ok(None) => todo.push(i),
@@ -310,6 +313,7 @@ where
             todo: Arc::new(todo),
             cursor: Arc::new(AtomicUsize::new(0)),
             force: self.force,
+            preloaded,
             wait: self.wait,
             stash_runs: self.stash_runs,
             bar: map.bar.clone(),
@@ -368,6 +372,8 @@ struct Work<I, R> {
     todo: Arc<Vec<usize>>,
     cursor: Arc<AtomicUsize>,
     force: bool,
+    /// Whether `start()` looked every input up already (and counted the misses).
+    preloaded: bool,
     wait: Duration,
     stash_runs: bool,
     bar: ProgressBar,
@@ -384,6 +390,7 @@ impl<I, R> Clone for Work<I, R> {
             todo: self.todo.clone(),
             cursor: self.cursor.clone(),
             force: self.force,
+            preloaded: self.preloaded,
             wait: self.wait,
             stash_runs: self.stash_runs,
             bar: self.bar.clone(),
@@ -423,7 +430,8 @@ where
         }
     }
 
-    /// One input: its stored result, or computed (and stored, or handed to the writer).
+    /// One input: its stored result, or computed (and stored, or handed to the
+    /// writer; an `Err` of a function returning `Result` is not stored).
     fn one(&self, i: usize, batched: bool) -> Result<Step<R>> {
         let input = self.inputs[i].clone();
         if !self.stash_runs {
@@ -435,10 +443,14 @@ where
             fs,
             &key,
             self.force,
+            !self.preloaded,
             self.wait,
-            || Ok(lookup(fs, &key)?.map(Step::Done)),
+            |count| Ok(lookup_result(fs, &key, count)?.map(Step::Done)),
             || {
                 let value = (self.call)(input);
+                if is_err(&value) {
+                    return Ok(Step::Done(value));
+                }
                 if batched {
                     let bytes = fs.encode_value(&value)?;
                     return Ok(Step::Store(key.clone(), bytes, value));
@@ -480,19 +492,13 @@ fn writer<R>(
             Err(RecvTimeoutError::Disconnected) => true,
         };
         if !batch.is_empty() && (closed || batch.len() >= size || since.elapsed() >= interval) {
-            let puts: Vec<Put<'_>> = batch
-                .iter()
-                .map(|p| Put { digest: p.key.digest, key: &p.key.bytes, value: &p.bytes })
-                .collect();
-            let written = fs
-                .engine()
-                .put_many(&puts, write_options(&fs))
-                .map_err(|e| Error::from(e.with_context("stash", &fs)));
-            drop(puts);
+            // The stash's own write path: its TTL, statistics and bounds.
+            let written =
+                fs.set_encoded_many(batch.iter().map(|p| (&p.key, p.bytes.as_slice()))).map_err(Error::from);
             for p in batch.drain(..) {
                 bar.inc(1);
                 let r = match &written {
-                    Ok(()) => Ok(p.value),
+                    Ok(_) => Ok(p.value),
                     Err(e) => Err(e.clone()),
                 };
                 if out.send((p.index, r)).is_err() {
@@ -604,6 +610,8 @@ impl<I, R> StashMap<I, R> {
         let mut all = Vec::with_capacity(self.slots.len());
         for slot in &self.slots {
             match slot {
+                // An `Err` of a function returning `Result` is not stored, nor a map holding one.
+                Some(Ok(v)) if is_err(v) => return Ok(()),
                 Some(Ok(v)) => all.push(v),
                 // A failed input: the map is not complete, do not store it.
                 _ => return Ok(()),

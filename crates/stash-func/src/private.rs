@@ -9,13 +9,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 pub use stash_core::Stash;
 
-use crate::call::{Call, folder_name};
+use crate::call::folder_name;
 pub use crate::error::Error;
 use crate::flight::DEFAULT_WAIT;
 use crate::map::MapBuilder;
-use crate::run::{
-    FunctionStash, RESULTS_DIR, RunOptions, get_or_compute, lookup, run_in, run_ok_in, store, sub_stash_at,
-};
+use crate::outcome::is_err;
+use crate::run::{FunctionStash, RESULTS_DIR, get_or_compute, lookup, lookup_result, store, sub_stash_at};
 
 /// Opens the function stash `stashed_result/<name>/<version>` under `parent`.
 pub fn function_stash<Args, R>(
@@ -26,33 +25,6 @@ pub fn function_stash<Args, R>(
     let parent = parent?;
     let rel = format!("{RESULTS_DIR}/{}/{}", folder_name(name), folder_name(version));
     Ok(FunctionStash::new(sub_stash_at(parent, rel)?, name).with_version(version))
-}
-
-/// Calls through the function stash (the `try_` form: stash errors are returned).
-pub fn call<F, Args, R>(fs: &Result<FunctionStash<Args, R>, Error>, f: F, args: Args) -> Result<R, Error>
-where
-    F: Call<Args, Output = R>,
-    Args: Serialize,
-    R: Serialize + DeserializeOwned,
-{
-    let fs = fs.as_ref().map_err(Clone::clone)?;
-    run_in(fs.stash(), &f, args, &RunOptions::default())
-}
-
-/// Calls a function returning `Result<T, E>`: `Ok` values are stored, errors
-/// are not; a stash error comes back as the outer `Err`.
-pub fn call_result<F, Args, T, E>(
-    fs: &Result<FunctionStash<Args, T>, Error>,
-    f: F,
-    args: Args,
-) -> Result<Result<T, E>, Error>
-where
-    F: Call<Args, Output = Result<T, E>>,
-    Args: Serialize,
-    T: Serialize + DeserializeOwned,
-{
-    let fs = fs.as_ref().map_err(Clone::clone)?;
-    run_ok_in(fs.stash(), &f, args)
 }
 
 /// The panicking form's failure: names the function, its stash and the cause.
@@ -208,7 +180,9 @@ pub fn encode_key<K: Serialize + ?Sized, Args, R>(
     Ok(fs.stash().encode_key(key)?)
 }
 
-/// Returns the result stored under `key`, or runs `f` once and stores it.
+/// Returns the result stored under `key`, or runs `f` once and stores it
+/// (unless it is a `Result::Err`, under a return type the macro did not see
+/// spelled `Result<T, E>`: an alias, say; the rule is `run`'s).
 pub fn call_keyed<Args, R>(
     fs: &Result<FunctionStash<Args, R>, Error>,
     key: stash_core::EncodedKey,
@@ -222,11 +196,14 @@ where
         fs,
         &key,
         false,
+        true,
         DEFAULT_WAIT,
-        || lookup(fs, &key),
+        |count| lookup_result(fs, &key, count),
         || {
             let out = f();
-            store(fs, &key, &out)?;
+            if !is_err(&out) {
+                store(fs, &key, &out)?;
+            }
             Ok(out)
         },
     )
@@ -246,8 +223,9 @@ where
         fs,
         &key,
         false,
+        true,
         DEFAULT_WAIT,
-        || Ok(lookup::<T>(fs, &key)?.map(Ok)),
+        |count| Ok(lookup::<T>(fs, &key, count)?.map(Ok)),
         || {
             let out = f();
             if let Ok(v) = &out {

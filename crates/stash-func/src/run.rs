@@ -1,37 +1,39 @@
 //! `stash.run(f, args)` and the function stash.
 
-use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 use std::panic::Location;
 use std::path::PathBuf;
-use std::sync::{LazyLock, RwLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use stash_core::{EncodedKey, Stash, WriteOptions};
+use stash_core::{EncodedKey, ErrorKind, SetOptions, Stash};
 
-use crate::call::{Call, folder_name, function_name};
+use crate::call::{Call, checked_function_name, folder_name};
 use crate::error::Result;
 use crate::flight::{DEFAULT_WAIT, Flight};
 use crate::map::MapBuilder;
+use crate::outcome::is_err;
 
+/// The folder under a stash holding cached errors (`cache_errors`).
+pub use stash_core::functions::ERRORS_DIR;
 /// The folder under a stash holding function results (as in the Python library).
-pub const RESULTS_DIR: &str = "stashed_result";
-/// The folder under a stash holding cached errors of `try_run` with `cache_errors`.
-pub const ERRORS_DIR: &str = "stashed_errors";
+pub use stash_core::functions::RESULTS_DIR;
 
 /// How `run_with` / `try_run_with` behave.
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Recompute even when a result is stored, and overwrite it.
+    /// Recompute even when a result (or a cached error) is stored, and overwrite it.
     pub force: bool,
-    /// `try_run`: also store `Err` results (in their own stash), so a failing
-    /// call is not retried until `error_ttl` has passed.
+    /// For functions returning `Result`: also store `Err` results (in their own
+    /// stash, `stashed_errors/<name>`), so a failing call is not retried until
+    /// `error_ttl` has passed. Without it, only `Ok` values are stored.
     pub cache_errors: bool,
-    /// How long a cached error counts; `None`: forever.
+    /// How long a cached error counts, to the microsecond (never longer than
+    /// the stash's own `ttl`); `None`: as long as the stash keeps entries.
+    /// `Some(Duration::ZERO)`: errors are not cached.
     pub error_ttl: Option<Duration>,
     /// How long to wait for another caller (thread, process or machine)
     /// computing the same arguments before computing them too; `None`:
@@ -48,31 +50,16 @@ impl RunOptions {
     }
 }
 
-static SUBS: LazyLock<RwLock<HashMap<(PathBuf, String), Stash>>> = LazyLock::new(Default::default);
-
-/// The sub-stash `dir/<name>` of `parent`, opened once per process.
+/// The function stash `dir/<name>` of `parent`, opened once per process
+/// (and per settings of `parent`).
 pub(crate) fn sub_stash(parent: &Stash, dir: &str, name: &str) -> Result<Stash> {
     sub_stash_at(parent, format!("{dir}/{}", folder_name(name)))
 }
 
-/// The sub-stash `rel` (already a safe relative path) of `parent`, opened once per process.
+/// The function stash `rel` (already a safe relative path under a reserved
+/// name) of `parent`, opened once per process and per settings of `parent`.
 pub(crate) fn sub_stash_at(parent: &Stash, rel: String) -> Result<Stash> {
-    let key = (parent.path().to_path_buf(), rel);
-    if let Some(s) = SUBS.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Ok(s.clone());
-    }
-    let mut subs = SUBS.write().unwrap_or_else(|e| e.into_inner());
-    if let Some(s) = subs.get(&key) {
-        return Ok(s.clone());
-    }
-    let sub = parent.sub(&key.1)?;
-    subs.insert(key, sub.clone());
-    Ok(sub)
-}
-
-/// Drops the process-wide handles of sub-stashes stored under `dir`.
-pub(crate) fn forget_under(dir: &std::path::Path) {
-    SUBS.write().unwrap_or_else(|e| e.into_inner()).retain(|_, s| !s.path().starts_with(dir));
+    Ok(parent.function_sub(&rel)?)
 }
 
 /// A version folder name as the macros write them: `code-<hex>` or `v<version>`
@@ -82,148 +69,121 @@ fn is_version_folder(name: &str) -> bool {
         || (name.len() > 1 && name.starts_with('v'))
 }
 
-pub(crate) fn write_options(stash: &Stash) -> WriteOptions {
-    if stash.config().append_mode { WriteOptions::APPEND } else { WriteOptions::REPLACE }
+/// The value stored under `key`: a read counted in the stash's statistics
+/// (`count`), or a second look that is not.
+pub(crate) fn lookup<V: DeserializeOwned>(stash: &Stash, key: &EncodedKey, count: bool) -> Result<Option<V>> {
+    Ok(if count { stash.get_encoded(key)? } else { stash.peek_encoded(key)? })
 }
 
-pub(crate) fn lookup<V: DeserializeOwned>(stash: &Stash, key: &EncodedKey) -> Result<Option<V>> {
-    let stored = stash
-        .engine()
-        .get(&key.digest, &key.bytes)
-        .map_err(|e| e.with_context("stash", stash).with_context("digest", key.digest))?;
-    match stored {
-        None => Ok(None),
-        Some(bytes) => Ok(Some(stash.decode_value(&bytes)?)),
+/// A stored result; an `Err` (which only an earlier version stored) counts as missing.
+pub(crate) fn lookup_result<R>(stash: &Stash, key: &EncodedKey, count: bool) -> Result<Option<R>>
+where
+    R: Serialize + DeserializeOwned,
+{
+    Ok(lookup::<R>(stash, key, count)?.filter(|r| !is_err(r)))
+}
+
+/// Stores `value` through the stash's write path (its TTL, counters and bounds).
+pub(crate) fn store<V: Serialize + ?Sized>(stash: &Stash, key: &EncodedKey, value: &V) -> Result<()> {
+    Ok(stash.set_encoded(key, value, SetOptions::new())?)
+}
+
+/// A cached error: an `Err` stored in the error stash. An entry that does not
+/// decode as one (written by an earlier version in another form) counts as
+/// missing, and is overwritten by the next failure.
+fn lookup_error<R>(errs: &Stash, key: &EncodedKey, count: bool) -> Result<Option<R>>
+where
+    R: Serialize + DeserializeOwned,
+{
+    match lookup::<R>(errs, key, count) {
+        Ok(found) => Ok(found.filter(is_err)),
+        Err(crate::Error::Stash(e)) if e.kind() == ErrorKind::Decode => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
-pub(crate) fn store<V: Serialize + ?Sized>(stash: &Stash, key: &EncodedKey, value: &V) -> Result<()> {
-    let bytes = stash.encode_value(value)?;
-    stash
-        .engine()
-        .put(&key.digest, &key.bytes, &bytes, write_options(stash))
-        .map_err(|e| e.with_context("stash", stash).with_context("digest", key.digest))?;
-    Ok(())
+/// Stores the `Err` result `out` in the error stash, expiring after `error_ttl`
+/// (microseconds, as every entry's expiry), never later than the stash's own TTL.
+fn store_error<R: Serialize>(
+    errs: &Stash,
+    key: &EncodedKey,
+    out: &R,
+    error_ttl: Option<Duration>,
+) -> Result<()> {
+    let ttl = match (error_ttl, errs.config().ttl) {
+        (Some(mine), Some(stash)) => Some(mine.min(stash)),
+        (mine, stash) => mine.or(stash),
+    };
+    let options = match ttl {
+        Some(ttl) if ttl.is_zero() => return Ok(()),
+        Some(ttl) => SetOptions::new().ttl(ttl),
+        None => SetOptions::new(),
+    };
+    Ok(errs.set_encoded(key, out, options)?)
 }
 
 /// Returns the stored value under `key`, or computes it once (single-flight):
 /// a miss waits (at most `wait`) for the key's turn, then looks again.
+///
+/// `look(count)` looks the key up; only the first look is counted in the
+/// stash's statistics (and not even that one when `counted` is false: the
+/// caller counted it already), so a call is one hit or one miss.
 pub(crate) fn get_or_compute<T>(
     stash: &Stash,
     key: &EncodedKey,
     force: bool,
+    counted: bool,
     wait: Duration,
-    look: impl Fn() -> Result<Option<T>>,
+    look: impl Fn(bool) -> Result<Option<T>>,
     compute: impl FnOnce() -> Result<T>,
 ) -> Result<T> {
-    if !force && let Some(v) = look()? {
+    if !force && let Some(v) = look(counted)? {
         return Ok(v);
     }
     let _flight = Flight::acquire(stash, key.digest, wait)?;
-    if !force && let Some(v) = look()? {
+    if !force && let Some(v) = look(false)? {
         return Ok(v);
     }
     compute()
 }
 
 /// Runs `f(args)` or returns its stored result, in the function stash `fs`.
-pub(crate) fn run_in<F, Args>(fs: &Stash, f: &F, args: Args, opts: &RunOptions) -> Result<F::Output>
+///
+/// One rule for every result: a value that is a `Result::Err` is not stored
+/// with the results; it is stored in `errs` (when errors are cached, with
+/// `opts.error_ttl`) and found there until it expires. Every read and write
+/// goes through the stashes' own paths (TTL, bounds, statistics).
+pub(crate) fn run_in<F, Args>(
+    fs: &Stash,
+    errs: Option<&Stash>,
+    f: &F,
+    args: Args,
+    opts: &RunOptions,
+) -> Result<F::Output>
 where
     F: Call<Args>,
     Args: Serialize,
     F::Output: Serialize + DeserializeOwned,
 {
     let key = fs.encode_key(&args)?;
-    get_or_compute(
-        fs,
-        &key,
-        opts.force,
-        opts.wait(),
-        || lookup(fs, &key),
-        || {
-            let out = f.call(args);
-            store(fs, &key, &out)?;
-            Ok(out)
-        },
-    )
-}
-
-/// Runs a function returning `Result` in `fs`: stores `Ok` values only.
-pub(crate) fn run_ok_in<F, Args, T, E>(fs: &Stash, f: &F, args: Args) -> Result<std::result::Result<T, E>>
-where
-    F: Call<Args, Output = std::result::Result<T, E>>,
-    Args: Serialize,
-    T: Serialize + DeserializeOwned,
-{
-    let key = fs.encode_key(&args)?;
-    get_or_compute(
-        fs,
-        &key,
-        false,
-        DEFAULT_WAIT,
-        || Ok(lookup::<T>(fs, &key)?.map(Ok)),
-        || {
-            let out = f.call(args);
-            if let Ok(v) = &out {
-                store(fs, &key, v)?;
-            }
-            Ok(out)
-        },
-    )
-}
-
-#[derive(Serialize, serde::Deserialize)]
-struct StoredError<E> {
-    error: E,
-    /// Seconds since the epoch after which the error no longer counts.
-    expires_at: Option<u64>,
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
-}
-
-/// `try_run` in the function stash `fs` (errors in `errs` when cached).
-pub(crate) fn try_run_in<F, Args, T, E>(
-    fs: &Stash,
-    errs: Option<&Stash>,
-    f: &F,
-    args: Args,
-    opts: &RunOptions,
-) -> Result<std::result::Result<T, E>>
-where
-    F: Call<Args, Output = std::result::Result<T, E>>,
-    Args: Serialize,
-    T: Serialize + DeserializeOwned,
-    E: Serialize + DeserializeOwned,
-{
-    let key = fs.encode_key(&args)?;
-    let look = || -> Result<Option<std::result::Result<T, E>>> {
-        if let Some(v) = lookup::<T>(fs, &key)? {
-            return Ok(Some(Ok(v)));
+    let look = |count: bool| -> Result<Option<F::Output>> {
+        if let Some(v) = lookup_result(fs, &key, count)? {
+            return Ok(Some(v));
         }
-        if let Some(errs) = errs
-            && let Some(e) = lookup::<StoredError<E>>(errs, &key)?
-            && e.expires_at.is_none_or(|t| t > now_secs())
-        {
-            return Ok(Some(Err(e.error)));
+        match errs {
+            Some(errs) => lookup_error(errs, &key, count),
+            None => Ok(None),
         }
-        Ok(None)
     };
-    get_or_compute(fs, &key, opts.force, opts.wait(), look, || {
+    get_or_compute(fs, &key, opts.force, true, opts.wait(), look, || {
         let out = f.call(args);
-        match (&out, errs) {
-            (Ok(v), _) => {
-                store(fs, &key, v)?;
-                if let Some(errs) = errs {
-                    errs.engine().delete(&key.digest, &key.bytes)?;
-                }
+        if !is_err(&out) {
+            store(fs, &key, &out)?;
+            if let Some(errs) = errs {
+                errs.remove_encoded(&key)?;
             }
-            (Err(e), Some(errs)) => {
-                let expires_at = opts.error_ttl.map(|ttl| now_secs() + ttl.as_secs().max(1));
-                store(errs, &key, &StoredError { error: e, expires_at })?;
-            }
-            (Err(_), None) => {}
+        } else if let Some(errs) = errs {
+            store_error(errs, &key, &out, opts.error_ttl)?;
         }
         Ok(out)
     })
@@ -231,13 +191,33 @@ where
 
 /// Stashed function calls on a stash: implemented for [`Stash`], so the
 /// facade's `HashStash` has them through `Deref`.
+///
+/// Rules every method follows:
+/// - **Lifecycle.** A function's results live in a sub-stash with the settings
+///   of the stash they are run on: its `ttl` (an expired result is computed
+///   again), `max_entries` / `max_bytes` (results count toward them and are
+///   evicted like entries), its statistics, and its `clear()` (which empties
+///   them, from any handle).
+/// - **`Result`.** A function returning `Result` has its `Ok` values stored
+///   and its `Err` values returned but not stored, so a failed call is retried
+///   next time; errors are cached only when asked ([`RunOptions::cache_errors`]).
+///   `run` tells a `Result` by how it serializes (serde's `Result` enum, `Err`
+///   variant), so this holds for `run`, `try_run` and `map` alike.
+/// - **Names.** Results are keyed by the function's name: the path of a fn
+///   item, or the type and call site of a closure. A function whose value
+///   carries state its type does not show (a closure that captures variables,
+///   a function pointer, a boxed `dyn Fn`: anything not zero-sized) cannot be
+///   told apart from another of its type, so `run`, `map` and `function_stash`
+///   refuse it (a `Config` error): use [`run_named`](StashRun::run_named) with
+///   a name that says what it captured.
 pub trait StashRun {
     /// The stash this runs in.
     fn as_stash(&self) -> &Stash;
 
     /// Calls `f` with `args` (a tuple: `()`, `(a,)`, `(a, b)`, ...), or returns
     /// the result stored for the same arguments. Results live in the sub-stash
-    /// `stashed_result/<module path>::<fn name>`; the key is `args`.
+    /// `stashed_result/<module path>::<fn name>`; the key is `args`. See the
+    /// trait docs for `Result` functions and closures.
     #[track_caller]
     fn run<F, Args>(&self, f: F, args: Args) -> Result<F::Output>
     where
@@ -248,7 +228,8 @@ pub trait StashRun {
         self.run_with(f, args, RunOptions::default())
     }
 
-    /// [`run`](StashRun::run) with options (`force` recomputes and overwrites).
+    /// [`run`](StashRun::run) with options (`force` recomputes and overwrites;
+    /// `cache_errors` stores the `Err` values of a `Result` function too).
     #[track_caller]
     fn run_with<F, Args>(&self, f: F, args: Args, options: RunOptions) -> Result<F::Output>
     where
@@ -256,26 +237,36 @@ pub trait StashRun {
         Args: Serialize,
         F::Output: Serialize + DeserializeOwned,
     {
-        let name = function_name::<F>(Location::caller());
-        let fs = sub_stash(self.as_stash(), RESULTS_DIR, &name)?;
-        run_in(&fs, &f, args, &options)
+        let name = checked_function_name::<F>(Location::caller(), "run")?;
+        run_named_in(self.as_stash(), &name, &f, args, &options)
     }
 
     /// [`run`](StashRun::run) with an explicit function name (the sub-stash
-    /// is `stashed_result/<name>`): a durable name for closures, or a way to
-    /// share results between functions on purpose.
+    /// is `stashed_result/<name>`): the way to stash a closure that captures
+    /// state (name it after what it captured), a durable name for closures, or
+    /// a way to share results between functions on purpose.
     fn run_named<F, Args>(&self, name: &str, f: F, args: Args) -> Result<F::Output>
     where
         F: Call<Args>,
         Args: Serialize,
         F::Output: Serialize + DeserializeOwned,
     {
-        let fs = sub_stash(self.as_stash(), RESULTS_DIR, name)?;
-        run_in(&fs, &f, args, &RunOptions::default())
+        run_named_in(self.as_stash(), name, &f, args, &RunOptions::default())
     }
 
-    /// Runs a function returning `Result`: stores `Ok` values only, so a
-    /// failed call is retried next time.
+    /// [`run_named`](StashRun::run_named) with options.
+    fn run_named_with<F, Args>(&self, name: &str, f: F, args: Args, options: RunOptions) -> Result<F::Output>
+    where
+        F: Call<Args>,
+        Args: Serialize,
+        F::Output: Serialize + DeserializeOwned,
+    {
+        run_named_in(self.as_stash(), name, &f, args, &options)
+    }
+
+    /// [`run`](StashRun::run) of a function returning `Result`, with the types
+    /// spelled out: stores `Ok` values only, so a failed call is retried next
+    /// time. (`run` follows the same rule; this form only names `T` and `E`.)
     #[track_caller]
     fn try_run<F, Args, T, E>(&self, f: F, args: Args) -> Result<std::result::Result<T, E>>
     where
@@ -302,11 +293,8 @@ pub trait StashRun {
         T: Serialize + DeserializeOwned,
         E: Serialize + DeserializeOwned,
     {
-        let name = function_name::<F>(Location::caller());
-        let fs = sub_stash(self.as_stash(), RESULTS_DIR, &name)?;
-        let errs =
-            if options.cache_errors { Some(sub_stash(self.as_stash(), ERRORS_DIR, &name)?) } else { None };
-        try_run_in(&fs, errs.as_ref(), &f, args, &options)
+        let name = checked_function_name::<F>(Location::caller(), "try_run")?;
+        run_named_in(self.as_stash(), &name, &f, args, &options)
     }
 
     /// The stash holding `f`'s results (the Python library's `func.stash`).
@@ -316,15 +304,34 @@ pub trait StashRun {
     where
         F: Call<Args> + 'static,
     {
-        let name = function_name::<F>(Location::caller());
+        let name = checked_function_name::<F>(Location::caller(), "function_stash")?;
         self.function_stash_named(&name)
     }
 
+    /// The stash holding the errors of `f` cached by `cache_errors`
+    /// (`stashed_errors/<name>`): each entry is an argument tuple and the
+    /// `Err` it returned, expiring after `error_ttl`.
+    #[track_caller]
+    fn error_stash<F, Args>(&self, _f: &F) -> Result<Stash>
+    where
+        F: Call<Args> + 'static,
+    {
+        let name = checked_function_name::<F>(Location::caller(), "error_stash")?;
+        self.error_stash_named(&name)
+    }
+
+    /// The error stash of the function named `name` (as given to `run_named`).
+    fn error_stash_named(&self, name: &str) -> Result<Stash> {
+        sub_stash(self.as_stash(), ERRORS_DIR, name)
+    }
+
     /// Maps `f` over `inputs` on a thread pool: each call is `run(f, (input,))`,
-    /// so only inputs without a stored result are computed. Configure the
+    /// so only inputs without a stored result are computed (and, for a function
+    /// returning `Result`, only `Ok` values are stored). Configure the
     /// returned builder, then `start()` (returns at once) or `results()`.
     /// Inputs are kept by the map (for `keys()`, `items()`, `Display`) and
-    /// cloned once for their call: wrap large inputs in `Arc`.
+    /// cloned once for their call: wrap large inputs in `Arc`. A closure that
+    /// captures state is refused as by `run`: use `map_named`.
     #[track_caller]
     fn map<F, I, R>(&self, f: F, inputs: impl IntoIterator<Item = I>) -> Result<MapBuilder<I, R>>
     where
@@ -332,9 +339,25 @@ pub trait StashRun {
         I: Serialize + Clone + Send + Sync + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let name = function_name::<F>(Location::caller());
-        let fs = sub_stash(self.as_stash(), RESULTS_DIR, &name)?;
-        Ok(MapBuilder::new(fs, name, move |i| f.call((i,)), inputs))
+        let name = checked_function_name::<F>(Location::caller(), "map")?;
+        self.map_named(&name, f, inputs)
+    }
+
+    /// [`map`](StashRun::map) with an explicit function name (the results are
+    /// those of `run_named(name, f, (input,))`).
+    fn map_named<F, I, R>(
+        &self,
+        name: &str,
+        f: F,
+        inputs: impl IntoIterator<Item = I>,
+    ) -> Result<MapBuilder<I, R>>
+    where
+        F: Call<(I,), Output = R> + Send + Sync + 'static,
+        I: Serialize + Clone + Send + Sync + 'static,
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let fs = sub_stash(self.as_stash(), RESULTS_DIR, name)?;
+        Ok(MapBuilder::new(fs, name.to_string(), move |i| f.call((i,)), inputs))
     }
 
     /// [`map`](StashRun::map) of a two-argument function with a common second
@@ -354,7 +377,7 @@ pub trait StashRun {
         C: Serialize + Clone + fmt::Debug + Send + Sync + 'static,
         R: Serialize + DeserializeOwned + Send + 'static,
     {
-        let name = function_name::<F>(Location::caller());
+        let name = checked_function_name::<F>(Location::caller(), "map_with")?;
         let fs = sub_stash(self.as_stash(), RESULTS_DIR, &name)?;
         Ok(MapBuilder::with_common(fs, name, move |i, c| f.call((i, c)), inputs, common))
     }
@@ -363,6 +386,25 @@ pub trait StashRun {
     fn function_stash_named<Args, R>(&self, name: &str) -> Result<FunctionStash<Args, R>> {
         Ok(FunctionStash::new(sub_stash(self.as_stash(), RESULTS_DIR, name)?, name))
     }
+}
+
+/// `run` of the function named `name` under `parent` (its results stash, and
+/// its error stash when errors are cached).
+fn run_named_in<F, Args>(
+    parent: &Stash,
+    name: &str,
+    f: &F,
+    args: Args,
+    opts: &RunOptions,
+) -> Result<F::Output>
+where
+    F: Call<Args>,
+    Args: Serialize,
+    F::Output: Serialize + DeserializeOwned,
+{
+    let fs = sub_stash(parent, RESULTS_DIR, name)?;
+    let errs = if opts.cache_errors { Some(sub_stash(parent, ERRORS_DIR, name)?) } else { None };
+    run_in(&fs, errs.as_ref(), f, args, opts)
 }
 
 impl StashRun for Stash {
@@ -468,7 +510,7 @@ impl<Args, R> FunctionStash<Args, R> {
         let old = self.old_versions()?;
         for name in &old {
             let path = dir.join(name);
-            forget_under(&path);
+            stash_core::functions::forget_under(&path);
             std::fs::remove_dir_all(&path).map_err(|e| {
                 crate::Error::from(
                     stash_core::Error::new(

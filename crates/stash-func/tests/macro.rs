@@ -28,6 +28,14 @@ mod hs {
             self.0.engine = e.into();
             self
         }
+        pub fn ttl(mut self, ttl: std::time::Duration) -> Self {
+            self.0.ttl = Some(ttl);
+            self
+        }
+        pub fn max_entries(mut self, max: u64) -> Self {
+            self.0.max_entries = Some(max);
+            self
+        }
         pub fn open(self) -> stash_core::Result<stash_core::Stash> {
             stash_core::Stash::open(self.0, Arc::new(stash_engine_memory::Memory))
         }
@@ -254,4 +262,34 @@ fn a_failed_first_open_is_retried_once_the_stash_can_open() {
         &12
     );
     assert_eq!(FLAKY_OPENS.load(Ordering::SeqCst), opens);
+}
+
+#[stashed_result(
+    root_dir = DIR.path().join("lifecycle"),
+    engine = "memory",
+    crate = "crate::hs",
+    ttl = Duration::from_millis(300),
+    max_entries = 3
+)]
+fn short_lived(x: u32) -> u32 {
+    x + 1
+}
+
+/// Issue 22 item 1: the life cycle a `#[stashed_result]` names applies to its results.
+#[test]
+fn the_macro_takes_lifecycle_options_and_its_results_follow_them() {
+    for x in 0..10 {
+        assert_eq!(short_lived(x), x + 1);
+    }
+    let fs = short_lived_stash().unwrap();
+    assert_eq!(fs.config().ttl, Some(Duration::from_millis(300)));
+    assert!(fs.len().unwrap() <= 3, "{} results kept", fs.len().unwrap());
+    let stats = fs.stats().unwrap();
+    assert_eq!((stats.misses, stats.writes), (10, 10), "{stats:?}");
+    assert!(stats.evictions >= 7, "{stats:?}");
+    for meta in fs.engine().scan_meta().unwrap() {
+        let meta = meta.unwrap();
+        let expires = meta.expires_at_micros.expect("a result without the stash's expiry");
+        assert!(expires - meta.written_at_micros <= 300_000, "{meta:?}");
+    }
 }

@@ -105,15 +105,50 @@ fn results_store_ok_only_unless_errors_are_cached() {
     assert_eq!(TRIES.load(Ordering::SeqCst), t0 + 4, "cached error is returned");
     let fs = stash.function_stash(&flaky).unwrap();
     assert_eq!(fs.len().unwrap(), 1, "only Ok values in the function stash");
-    // an expired error counts as missing
+    // the cached errors live in the error stash, as the `Err` returned
+    let errors = stash.error_stash(&flaky).unwrap();
+    assert_eq!(errors.get::<_, Result<i32, String>>(&(-2,)).unwrap(), Some(Err("negative: -2".to_string())));
+    // an expired error counts as missing (the TTL is kept to the microsecond)
     let ttl =
-        RunOptions { cache_errors: true, error_ttl: Some(Duration::from_secs(1)), ..Default::default() };
+        RunOptions { cache_errors: true, error_ttl: Some(Duration::from_millis(300)), ..Default::default() };
     assert!(stash.try_run_with(flaky, (-3,), ttl.clone()).unwrap().is_err());
     assert!(stash.try_run_with(flaky, (-3,), ttl.clone()).unwrap().is_err());
     assert_eq!(TRIES.load(Ordering::SeqCst), t0 + 5);
-    std::thread::sleep(Duration::from_millis(2100));
+    std::thread::sleep(Duration::from_millis(400));
     assert!(stash.try_run_with(flaky, (-3,), ttl).unwrap().is_err());
     assert_eq!(TRIES.load(Ordering::SeqCst), t0 + 6);
+    // force recomputes past a cached error
+    assert!(stash.try_run_with(flaky, (-2,), RunOptions { force: true, ..cache.clone() }).unwrap().is_err());
+    assert_eq!(TRIES.load(Ordering::SeqCst), t0 + 7);
+    // a zero error TTL caches nothing
+    let none = RunOptions { cache_errors: true, error_ttl: Some(Duration::ZERO), ..Default::default() };
+    assert!(stash.try_run_with(flaky, (-4,), none.clone()).unwrap().is_err());
+    assert!(stash.try_run_with(flaky, (-4,), none).unwrap().is_err());
+    assert_eq!(TRIES.load(Ordering::SeqCst), t0 + 9);
+}
+
+#[test]
+fn closures_that_capture_state_are_refused_everywhere_run_names_a_function() {
+    let dir = tempfile::tempdir().unwrap();
+    let stash = common::memory(dir.path());
+    let n = 3u32;
+    let adder = move |x: u32| x + n;
+    let is_refusal = |e: stash_func::Error| {
+        let e = stash_core::Error::from(e);
+        e.kind() == stash_core::ErrorKind::Config && e.to_string().contains("run_named")
+    };
+    assert!(is_refusal(stash.run(adder, (1,)).unwrap_err()));
+    assert!(is_refusal(stash.function_stash(&adder).unwrap_err()));
+    assert!(is_refusal(stash.error_stash(&adder).unwrap_err()));
+    assert!(is_refusal(stash.map(adder, [1u32]).err().unwrap()));
+    assert!(is_refusal(stash.map_with(move |x: u32, y: u32| x + y + n, [1u32], 2u32).err().unwrap()));
+    let boxed: Box<dyn Fn(u32) -> u32> = Box::new(|x| x);
+    assert!(is_refusal(stash.run(boxed, (1,)).unwrap_err()));
+    // the named forms take them
+    assert_eq!(stash.run_named("adder+3", adder, (1,)).unwrap(), 4);
+    let mapped = stash.map_named("adder+3", adder, [1u32, 2]).unwrap().progress(false).results().unwrap();
+    assert_eq!(mapped.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [4, 5]);
+    assert_eq!(stash.function_stash_named::<(u32,), u32>("adder+3").unwrap().len().unwrap(), 2);
 }
 
 static SLOW: AtomicUsize = AtomicUsize::new(0);
@@ -185,4 +220,26 @@ fn a_held_engine_lock_costs_a_computation_not_a_hang() {
     assert_eq!(fs.get_func(&(7,)).unwrap(), Some(21));
     assert_eq!(stash.run_with(tripled, (8,), quick).unwrap(), 24);
     drop(held);
+}
+
+static RECOVERS: AtomicUsize = AtomicUsize::new(0);
+fn fails_once(x: u32) -> Result<u32, String> {
+    if RECOVERS.fetch_add(1, Ordering::SeqCst) == 0 { Err("first call fails".into()) } else { Ok(x * 10) }
+}
+
+/// The Python library's `test_recovers_after_exception_ttl`, with `force` in place of the wait.
+#[test]
+fn a_success_replaces_a_cached_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let stash = common::pairtree(dir.path());
+    let cache = RunOptions { cache_errors: true, ..Default::default() };
+    assert!(stash.run_with(fails_once, (5,), cache.clone()).unwrap().is_err());
+    assert!(stash.run_with(fails_once, (5,), cache.clone()).unwrap().is_err(), "the cached error");
+    assert_eq!(RECOVERS.load(Ordering::SeqCst), 1);
+    let forced = RunOptions { force: true, ..cache.clone() };
+    assert_eq!(stash.run_with(fails_once, (5,), forced).unwrap(), Ok(50));
+    assert_eq!(stash.run_with(fails_once, (5,), cache).unwrap(), Ok(50));
+    assert_eq!(stash.run(fails_once, (5,)).unwrap(), Ok(50));
+    assert_eq!(RECOVERS.load(Ordering::SeqCst), 2);
+    assert!(stash.error_stash(&fails_once).unwrap().is_empty().unwrap(), "the error is gone");
 }

@@ -237,6 +237,26 @@ macro_rules! server_suite {
                 fs.clear().unwrap();
             }
 
+            fn halved(x: u64) -> u64 {
+                x / 2
+            }
+
+            /// Issue 22 item 3 on a server: `clear()` from another handle empties the
+            /// function stashes this process has open under the stash; a user's sub-stash stays.
+            #[test]
+            fn clear_empties_function_results_and_spares_user_subs() {
+                let Some(url) = url() else { return };
+                let root = ROOT.path().join("clear");
+                let stash = open($engine, &url, &root);
+                assert_eq!(stash.run(halved, (8,)).unwrap(), 4);
+                let child = stash.sub("child").unwrap();
+                child.set("k", "v").unwrap();
+                open($engine, &url, &root).clear().unwrap();
+                assert_eq!(stash.function_stash(&halved).unwrap().len().unwrap(), 0);
+                assert_eq!(child.get::<_, String>("k").unwrap().as_deref(), Some("v"));
+                child.clear().unwrap();
+            }
+
             #[test]
             fn single_flight_across_two_processes() {
                 let Some(url) = url() else { return };
