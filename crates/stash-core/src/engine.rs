@@ -233,6 +233,22 @@ pub trait Engine: Send + Sync + fmt::Debug + 'static {
         if rewritten { Ok(false) } else { self.delete(digest, key) }
     }
 
+    /// Stores `value` for `key` only if no live entry holds `key` (an expired
+    /// one counts as absent and is replaced); true if this call stored it. The
+    /// write of `setdefault`: of many callers racing on a missing key, in any
+    /// process, exactly one stores its value.
+    ///
+    /// The default checks [`contains`](Engine::contains) and then writes, which
+    /// leaves a window for a concurrent write; every engine of this workspace
+    /// overrides it with one atomic step.
+    fn put_if_absent(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<bool> {
+        if self.contains(digest, key)? {
+            return Ok(false);
+        }
+        self.put(digest, key, value, options)?;
+        Ok(true)
+    }
+
     /// Tries to take the lock called `name` on this engine's storage, shared by
     /// every handle, process (and, on server engines, machine) that opens the
     /// same stash. Function results use it so a missing result is computed once.
