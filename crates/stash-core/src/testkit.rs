@@ -806,6 +806,99 @@ pub fn delete_unless_rewritten_keeps_later_writes(h: &Harness) {
     assert!(s.is_empty().unwrap());
 }
 
+/// `put_if_absent` (the write of `setdefault`) stores only where no live
+/// entry holds the key: absent or expired, it stores (with the options given:
+/// a first version, the new expiry) and answers true; present, it keeps the
+/// old value and answers false; another key's slot is an error. Of 8 threads
+/// racing on one missing key through two handles, exactly one stores, and
+/// its value is the one kept.
+pub fn put_if_absent_stores_once(h: &Harness) {
+    use crate::clock::now_micros;
+    let s = h.stash();
+    let e = s.engine().clone();
+    let key = |name: &str| s.encode_key(name).unwrap();
+    let value = |v: &str| s.encode_value(v).unwrap();
+    let hour = 3_600_000_000;
+    let past = Some(now_micros() - hour);
+    let future = Some(now_micros() + hour);
+    let meta = |k: &crate::EncodedKey| {
+        e.scan_meta().unwrap().filter_map(|m| m.ok()).find(|m| m.key == k.bytes).expect("entry in scan_meta")
+    };
+
+    // Absent: stored, as a first version, with the expiry given.
+    let k = key("k");
+    assert!(
+        e.put_if_absent(&k.digest, &k.bytes, &value("first"), WriteOptions::APPEND.expiring_at(future))
+            .unwrap()
+    );
+    assert_eq!(e.get(&k.digest, &k.bytes).unwrap(), Some(value("first")));
+    assert_eq!(meta(&k).expires_at_micros, future);
+    assert_eq!(meta(&k).versions, 1);
+
+    // Present: refused, in either mode, and the old value and expiry kept.
+    for options in [WriteOptions::REPLACE, WriteOptions::APPEND] {
+        assert!(!e.put_if_absent(&k.digest, &k.bytes, &value("second"), options).unwrap());
+    }
+    let kept = e.versions(&k.digest, &k.bytes).unwrap().unwrap();
+    assert_eq!(kept.iter().map(|v| &v.value).collect::<Vec<_>>(), [&value("first")]);
+    assert_eq!(meta(&k).expires_at_micros, future);
+
+    // Expired: absent, so replaced, its history started afresh and its expiry the new one.
+    let gone = key("gone");
+    e.put(&gone.digest, &gone.bytes, &value("old"), WriteOptions::APPEND.expiring_at(past)).unwrap();
+    assert!(e.put_if_absent(&gone.digest, &gone.bytes, &value("new"), WriteOptions::APPEND).unwrap());
+    let versions = e.versions(&gone.digest, &gone.bytes).unwrap().unwrap();
+    assert_eq!(versions.iter().map(|v| &v.value).collect::<Vec<_>>(), [&value("new")]);
+    assert_eq!(meta(&gone).expires_at_micros, None);
+    assert!(!e.put_if_absent(&gone.digest, &gone.bytes, &value("newer"), WriteOptions::REPLACE).unwrap());
+
+    // Stored already expired: stored (true), yet absent to the next caller.
+    let brief = key("brief");
+    assert!(
+        e.put_if_absent(&brief.digest, &brief.bytes, &value("a"), WriteOptions::REPLACE.expiring_at(past))
+            .unwrap()
+    );
+    assert_eq!(e.get(&brief.digest, &brief.bytes).unwrap(), None);
+    assert!(e.put_if_absent(&brief.digest, &brief.bytes, &value("b"), WriteOptions::REPLACE).unwrap());
+    assert_eq!(e.get(&brief.digest, &brief.bytes).unwrap(), Some(value("b")));
+    assert_eq!(meta(&brief).expires_at_micros, None);
+    assert_eq!(e.len().unwrap(), 3, "k, gone, brief");
+    assert_eq!(e.scan_meta().unwrap().count(), 3);
+
+    // Another key's slot: an error, and the slot untouched.
+    let stranger = key("stranger");
+    let err = e.put_if_absent(&k.digest, &stranger.bytes, &value("x"), WriteOptions::REPLACE).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert_eq!(e.get(&k.digest, &k.bytes).unwrap(), Some(value("first")));
+
+    // A race on one missing key, through two handles: exactly one stores.
+    let other = h.open(s.config().clone());
+    let race = key("race");
+    let threads = 8;
+    let barrier = std::sync::Barrier::new(threads);
+    let outcomes: Vec<(Vec<u8>, bool)> = std::thread::scope(|scope| {
+        let spawned: Vec<_> = (0..threads)
+            .map(|i| {
+                let engine = if i % 2 == 0 { s.engine().clone() } else { other.engine().clone() };
+                let mine = value(&format!("thread {i}"));
+                let (barrier, race) = (&barrier, &race);
+                scope.spawn(move || {
+                    barrier.wait();
+                    let stored =
+                        engine.put_if_absent(&race.digest, &race.bytes, &mine, WriteOptions::REPLACE);
+                    (mine, stored.unwrap())
+                })
+            })
+            .collect();
+        spawned.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let winners: Vec<&Vec<u8>> = outcomes.iter().filter(|(_, stored)| *stored).map(|(v, _)| v).collect();
+    assert_eq!(winners.len(), 1, "exactly one of {threads} racing callers must store");
+    assert_eq!(e.get(&race.digest, &race.bytes).unwrap().as_ref(), Some(winners[0]));
+    assert_eq!(other.engine().get(&race.digest, &race.bytes).unwrap().as_ref(), Some(winners[0]));
+    assert_eq!(e.versions(&race.digest, &race.bytes).unwrap().map(|v| v.len()), Some(1));
+}
+
 /// `try_lock`: a lock taken is `Busy` for every other attempt on that name
 /// (from this handle or another handle of the stash) until its guard drops,
 /// another name is free, and the stash's data neither sees lock files nor
@@ -928,7 +1021,8 @@ macro_rules! conformance_suite {
                 write_while_iterating, sizes, wrong_type_is_an_error, key_mismatch_is_detected,
                 every_format, hashmap_keys_are_canonical, threads, threads_on_the_same_keys, versions,
                 expiry, ttl_and_prune, bounded_size, stats_counters, tmp_popitem_copy_migrate, version_filters,
-                reopen, display, delete_unless_rewritten_keeps_later_writes, try_lock_is_exclusive
+                reopen, display, delete_unless_rewritten_keeps_later_writes, try_lock_is_exclusive,
+                put_if_absent_stores_once
             );
         }
     };

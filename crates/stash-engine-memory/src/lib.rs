@@ -251,6 +251,23 @@ impl Engine for MemoryEngine {
         }
     }
 
+    /// Looks the key up and writes under one write lock, so of many racing
+    /// callers exactly one finds the slot empty (or expired) and stores.
+    fn put_if_absent(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        value: &[u8],
+        options: WriteOptions,
+    ) -> Result<bool> {
+        let mut map = self.write()?;
+        if lookup(&map, digest, key)?.is_some() {
+            return Ok(false);
+        }
+        insert(&mut map, *digest, key, value, options)?;
+        Ok(true)
+    }
+
     fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
         let map = self.read()?;
         Ok(lookup(&map, digest, key)?.map(|slot| {
