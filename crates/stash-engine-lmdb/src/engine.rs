@@ -250,6 +250,32 @@ impl Engine for LmdbEngine {
         })
     }
 
+    /// One write transaction: reads the slot and writes only if it holds no
+    /// live record. LMDB serialises write transactions across threads and
+    /// processes, so of many racing callers exactly one stores. Another key's
+    /// record is a `key_mismatch` error, a damaged one `Corrupt` (left in place).
+    fn put_if_absent(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        value: &[u8],
+        options: WriteOptions,
+    ) -> Result<bool> {
+        if options.expires_at_micros.is_some() {
+            self.note_expiring()?;
+        }
+        let put = Put { digest: *digest, key, value };
+        self.env.write("write a value if absent", |wtxn, db| {
+            if let Some(stored) = db.get(wtxn, digest.as_bytes())?
+                && self.live(digest, stored, key)?.is_some()
+            {
+                return Ok(false);
+            }
+            self.insert(wtxn, db, &put, options)?;
+            Ok(true)
+        })
+    }
+
     /// A lock file in `<stash folder>/.locks`, shared by every process on this
     /// machine; `lease` is not needed: the kernel releases the lock of a
     /// process that dies.

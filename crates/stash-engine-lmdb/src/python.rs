@@ -463,6 +463,30 @@ impl Engine for PythonLmdbEngine {
         })
     }
 
+    /// One write transaction: reads the slot (its key checked, its envelope
+    /// decoded for the expiry) and writes only if it holds no live entry. LMDB
+    /// serialises write transactions across threads and processes, so of many
+    /// racing callers exactly one stores.
+    fn put_if_absent(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        value: &[u8],
+        options: WriteOptions,
+    ) -> Result<bool> {
+        if options.expires_at_micros.is_some() {
+            self.inner.note_expiring()?;
+        }
+        let (digest, key) = self.canon(digest, key)?;
+        self.env().write("write a value if absent", |wtxn, db| {
+            if self.read_slot(wtxn, db, &digest, &key, |_| Ok(()))?.is_some() {
+                return Ok(false);
+            }
+            self.insert(wtxn, db, &digest, &key, value, options)?;
+            Ok(true)
+        })
+    }
+
     fn try_lock(&self, name: &Digest, lease: Duration) -> Result<LockAttempt> {
         self.inner.try_lock(name, lease)
     }
