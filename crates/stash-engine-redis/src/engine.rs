@@ -194,7 +194,7 @@ impl RedisEngine {
             .arg(options.expires_at_micros.map(|x| x.to_string()).unwrap_or_default())
             .arg(if options.append { "1" } else { "0" })
             .arg(now)
-            .arg(format!("{:x}.{:x}.{stamp}", std::process::id(), *PROCESS_NONCE));
+            .arg(write_id(stamp));
         cmd
     }
 
@@ -236,6 +236,12 @@ impl RedisEngine {
     }
 }
 
+/// The id of one write: this process and its unique stamp (a retry after a
+/// lost reply finds it stored and knows the write was applied).
+fn write_id(stamp: i64) -> String {
+    format!("{:x}.{:x}.{stamp}", std::process::id(), *PROCESS_NONCE)
+}
+
 fn check_put(code: i64, digest: &Digest) -> Result<()> {
     if code < 0 { Err(key_mismatch(digest)) } else { Ok(()) }
 }
@@ -266,6 +272,36 @@ impl Engine for RedisEngine {
             s.run_pipe::<(i64,)>(&pipe).map(|(c,)| c)
         })?;
         check_put(code, digest)
+    }
+
+    /// One script in the stash's slot: writes a fresh entry (with the expiry
+    /// index kept as `put` keeps it) unless a live entry holds the key; an
+    /// expired one is replaced. A retry after a lost reply recognises its own
+    /// write id, so it still reports `true`.
+    fn put_if_absent(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        value: &[u8],
+        options: WriteOptions,
+    ) -> Result<bool> {
+        let k = &self.shared.keys;
+        let entry = k.entry(digest.as_bytes());
+        let stamp = unique_micros();
+        let mut call = scripts::PUT_IF_ABSENT.prepare_invoke();
+        call.key(&entry)
+            .key(&k.all)
+            .key(&k.exp)
+            .arg(digest.as_bytes().as_slice())
+            .arg(key)
+            .arg(value)
+            .arg(stamp)
+            .arg(options.expires_at_micros.map(|x| x.to_string()).unwrap_or_default())
+            .arg(now_micros())
+            .arg(write_id(stamp));
+        let code: i64 = self.shared.run("write an absent entry", |s| s.invoke(&call))?;
+        check_put(code, digest)?;
+        Ok(code > 0)
     }
 
     fn put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {

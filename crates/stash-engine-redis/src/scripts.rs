@@ -52,6 +52,37 @@ return 1
     )
 });
 
+/// `KEYS`: entry, all, exp. `ARGV`: digest, key, value, stamp, expires ('' = never),
+/// now, write id.
+///
+/// Writes the entry (as `PUT` replacing it) only if no live entry holds the
+/// slot: an expired one is absent and replaced. Returns 1 when written (or
+/// when this write id already was: a retry after a lost reply), 0 when a live
+/// entry holds the key, -1 when another key occupies the slot.
+pub(crate) static PUT_IF_ABSENT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local e = KEYS[1]
+local old = redis.call('HMGET', e, 'k', 'x', 'w')
+if old[1] then
+  if old[1] ~= ARGV[2] then return -1 end
+  if old[3] == ARGV[7] then return 1 end
+  if (not old[2]) or tonumber(old[2]) > tonumber(ARGV[6]) then return 0 end
+  redis.call('DEL', e)
+end
+redis.call('HSET', e, 'k', ARGV[2], 'v', ARGV[3], 't', ARGV[4], 'n', 0, 'b', #ARGV[3], 'w', ARGV[7])
+if ARGV[5] == '' then
+  redis.call('ZREM', KEYS[3], ARGV[1])
+else
+  redis.call('HSET', e, 'x', ARGV[5])
+  redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
+end
+redis.call('ZADD', KEYS[2], 0, ARGV[1])
+return 1
+",
+    )
+});
+
 /// `KEYS`: entry, all, exp. `ARGV`: digest, key, now.
 ///
 /// Returns 1 when a live entry was removed, 0 when there was none (or it had
@@ -145,6 +176,6 @@ return 0
 });
 
 /// Every script, loaded together when the server reports one missing.
-pub(crate) fn all() -> [&'static Script; 7] {
-    [&PUT, &DELETE, &LEN, &CLEAR_PAGE, &DELETE_UNLESS_REWRITTEN, &LOCK, &UNLOCK]
+pub(crate) fn all() -> [&'static Script; 8] {
+    [&PUT, &PUT_IF_ABSENT, &DELETE, &LEN, &CLEAR_PAGE, &DELETE_UNLESS_REWRITTEN, &LOCK, &UNLOCK]
 }

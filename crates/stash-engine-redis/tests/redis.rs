@@ -743,3 +743,83 @@ fn locks_live_on_the_server() {
         lock_contract(&a, &b);
     }
 }
+
+/// `put_if_absent` through the engine: stores into an empty slot, leaves a
+/// live entry alone, replaces an expired one (keeping the expiry index
+/// right), refuses a slot holding another key, and of eight threads on two
+/// handles (separate pools, as two machines would have) racing on a missing
+/// key exactly one stores, and its value is the one kept.
+fn put_if_absent_contract(a: &Stash, b: &Stash) {
+    let e = a.engine();
+    let k = a.encode_key("k").unwrap();
+    assert!(e.put_if_absent(&k.digest, &k.bytes, b"first", WriteOptions::REPLACE).unwrap(), "absent");
+    assert_eq!(e.get(&k.digest, &k.bytes).unwrap().as_deref(), Some(b"first".as_slice()));
+    assert!(!e.put_if_absent(&k.digest, &k.bytes, b"second", WriteOptions::REPLACE).unwrap(), "present");
+    assert!(!b.engine().put_if_absent(&k.digest, &k.bytes, b"third", WriteOptions::REPLACE).unwrap());
+    assert_eq!(e.get(&k.digest, &k.bytes).unwrap().as_deref(), Some(b"first".as_slice()), "old value kept");
+    assert_eq!(e.versions(&k.digest, &k.bytes).unwrap().map(|v| v.len()), Some(1));
+
+    // An expired entry counts as absent: replaced, and no longer in the expiry index.
+    let x = a.encode_key("expired").unwrap();
+    let past = WriteOptions::REPLACE.expiring_at(Some(now_micros() - 1));
+    e.put(&x.digest, &x.bytes, b"old", past).unwrap();
+    assert_eq!(e.len().unwrap(), 1);
+    assert!(
+        e.put_if_absent(&x.digest, &x.bytes, b"new", WriteOptions::REPLACE).unwrap(),
+        "expired is absent"
+    );
+    assert_eq!(e.get(&x.digest, &x.bytes).unwrap().as_deref(), Some(b"new".as_slice()));
+    assert_eq!(e.len().unwrap(), 2, "the replaced entry left the expiry index");
+    let metas: Vec<_> = e.scan_meta().unwrap().collect::<Result<_, _>>().unwrap();
+    assert!(metas.iter().all(|m| m.expires_at_micros.is_none() && m.versions == 1), "{metas:?}");
+    // A fresh entry with an expiry is counted out once it passes.
+    let soon = a.encode_key("soon").unwrap();
+    let gone = WriteOptions::REPLACE.expiring_at(Some(now_micros() - 1));
+    assert!(e.put_if_absent(&soon.digest, &soon.bytes, b"s", gone).unwrap());
+    assert_eq!(e.len().unwrap(), 2, "stored already expired: in the expiry index");
+    assert!(!e.contains(&soon.digest, &soon.bytes).unwrap());
+
+    // Another key in the slot is an error, and the owner stays.
+    let err = e.put_if_absent(&k.digest, b"intruder", b"x", WriteOptions::REPLACE).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert_eq!(e.get(&k.digest, &k.bytes).unwrap().as_deref(), Some(b"first".as_slice()));
+
+    for round in 0..20 {
+        let key = a.encode_key(&format!("race-{round}")).unwrap();
+        let barrier = std::sync::Barrier::new(8);
+        let stored: Vec<(usize, bool)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let (stash, key, barrier) = (if i % 2 == 0 { a } else { b }, &key, &barrier);
+                    scope.spawn(move || {
+                        let value = format!("thread {i}");
+                        barrier.wait();
+                        let done = stash
+                            .engine()
+                            .put_if_absent(&key.digest, &key.bytes, value.as_bytes(), WriteOptions::REPLACE)
+                            .unwrap();
+                        (i, done)
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let winners: Vec<usize> = stored.iter().filter(|(_, done)| *done).map(|(i, _)| *i).collect();
+        assert_eq!(winners.len(), 1, "round {round}: exactly one stores, got {stored:?}");
+        let kept = b.engine().get(&key.digest, &key.bytes).unwrap();
+        assert_eq!(kept, Some(format!("thread {}", winners[0]).into_bytes()), "round {round}");
+    }
+    a.clear().unwrap();
+}
+
+#[test]
+fn put_if_absent_is_one_step() {
+    for var in ["HASHSTASH_REDIS_URL", "HASHSTASH_REDIS_CLUSTER_URL"] {
+        let Some(url) = service_url(var) else { return };
+        let root = tempfile::tempdir().unwrap();
+        let cfg = config(root.path(), &format!("pia-{}", now_micros()), &url);
+        let a = open(&RedisOptions::new().max_connections(4), cfg.clone());
+        let b = open(&RedisOptions::new().max_connections(4), cfg);
+        put_if_absent_contract(&a, &b);
+    }
+}
