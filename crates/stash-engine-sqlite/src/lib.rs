@@ -364,6 +364,22 @@ impl Engine for SqliteEngine {
         })
     }
 
+    /// One `BEGIN IMMEDIATE` transaction (see `write::insert_if_absent`): of
+    /// many callers racing on a missing key, from any thread or process,
+    /// exactly one stores.
+    fn put_if_absent(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        value: &[u8],
+        options: WriteOptions,
+    ) -> Result<bool> {
+        let pool = &*self.pool;
+        self.write("write an entry if absent", |tx, d| {
+            write::insert_if_absent(pool, tx, d, digest, key, value, options)
+        })
+    }
+
     /// A lock file in `<stash folder>/.locks`, shared by every process on this
     /// machine; `lease` is not needed: the kernel releases the lock of a
     /// process that dies.

@@ -11,7 +11,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use stash_core::clock::{is_expired, now_micros, unique_micros};
 use stash_core::engine::key_mismatch;
-use stash_core::{Digest, Error, Result};
+use stash_core::{Digest, Error, Result, WriteOptions};
 
 use crate::error::corrupt;
 use crate::pool::Pool;
@@ -192,6 +192,48 @@ pub(crate) fn append(
         }
     }
     Ok(())
+}
+
+/// Stores `value` for `key` only if no live entry holds it (the write of
+/// `setdefault`); returns whether it stored. Inside the caller's `BEGIN
+/// IMMEDIATE` transaction, so no other write, from any thread or process,
+/// lands between the check and the write. A free slot is one `INSERT ... ON
+/// CONFLICT DO NOTHING`; a taken one is looked up: this key live is refused,
+/// another key live is a mismatch, an expired entry is replaced (or, with
+/// `append`, starts a new history) by [`replace`] or [`append`], which keep
+/// the counters exact and refuse an expired slot of another key.
+pub(crate) fn insert_if_absent(
+    pool: &Pool,
+    conn: &Connection,
+    delta: &mut Delta,
+    digest: &Digest,
+    key: &[u8],
+    value: &[u8],
+    options: WriteOptions,
+) -> Result<bool> {
+    let err = |e| pool.error(e, "write an entry if absent");
+    let d = &digest.0[..];
+    let expires_at = options.expires_at_micros;
+    let inserted = conn
+        .prepare_cached(
+            "INSERT INTO entries(digest, key, value, written_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(digest) DO NOTHING",
+        )
+        .map_err(err)?
+        .execute(params![d, key, value, unique_micros(), expires_at])
+        .map_err(err)?;
+    if inserted > 0 {
+        // As a first append does: no stray older version may join the new entry.
+        drop_history(pool, conn, digest)?;
+        delta.add(1, false, expires_at.is_some());
+        return Ok(true);
+    }
+    match slot_holds(pool, conn, digest, key, Some(now_micros()))? {
+        Some(true) => Ok(false),
+        Some(false) => Err(mismatch(pool, digest)),
+        None if options.append => append(pool, conn, delta, digest, key, value, expires_at).map(|()| true),
+        None => replace(pool, conn, delta, digest, key, value, expires_at).map(|()| true),
+    }
 }
 
 /// Removes `key` and its versions; returns whether it was there and not
