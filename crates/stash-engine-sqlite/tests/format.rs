@@ -162,6 +162,61 @@ fn the_expiring_count_stays_exact_and_len_uses_it() {
     assert_eq!(count(&db, "SELECT value FROM meta WHERE name = 'expiring'"), 0);
 }
 
+/// `put_if_absent` keeps `count`, `expiring` and the version rows exact
+/// whichever way it goes: a new key, a refused live one, an expired one
+/// replaced or started afresh by an append, one stored already expired.
+#[test]
+fn counters_stay_exact_through_put_if_absent() {
+    use stash_core::clock::now_micros;
+    let dir = tempfile::tempdir().unwrap();
+    let s = open(dir.path());
+    let db = Connection::open(s.path()).unwrap();
+    let e = s.engine().clone();
+    let hour = 3_600_000_000;
+    let past = Some(now_micros() - hour);
+    let future = Some(now_micros() + hour);
+    let check = |live: usize| {
+        assert_eq!(
+            count(&db, "SELECT value FROM meta WHERE name = 'expiring'"),
+            count(&db, "SELECT count(*) FROM entries WHERE expires_at IS NOT NULL")
+        );
+        assert_eq!(
+            count(&db, "SELECT value FROM meta WHERE name = 'count'"),
+            count(&db, "SELECT count(*) FROM entries")
+        );
+        assert_eq!(
+            count(&db, "SELECT coalesce(sum(history), 0) FROM entries"),
+            count(&db, "SELECT count(*) FROM versions")
+        );
+        assert_eq!(s.len().unwrap(), live);
+    };
+    let k = |i: i32| s.encode_key(&i).unwrap();
+    let v = s.encode_value(&0).unwrap();
+    let put_if_absent =
+        |i: i32, options: WriteOptions| e.put_if_absent(&k(i).digest, &k(i).bytes, &v, options);
+    assert!(put_if_absent(0, WriteOptions::REPLACE).unwrap()); // new
+    assert!(put_if_absent(1, WriteOptions::APPEND.expiring_at(future)).unwrap()); // new, expiring
+    assert!(put_if_absent(2, WriteOptions::REPLACE.expiring_at(past)).unwrap()); // new, expired at once
+    check(2);
+    assert!(!put_if_absent(0, WriteOptions::APPEND.expiring_at(future)).unwrap()); // live: refused
+    assert!(!put_if_absent(1, WriteOptions::REPLACE).unwrap());
+    check(2);
+    assert!(put_if_absent(2, WriteOptions::REPLACE).unwrap()); // expired -> permanent
+    check(3);
+    for _ in 0..3 {
+        e.put(&k(3).digest, &k(3).bytes, &v, WriteOptions::APPEND.expiring_at(past)).unwrap();
+    }
+    e.put(&k(4).digest, &k(4).bytes, &v, WriteOptions::APPEND).unwrap();
+    e.put(&k(4).digest, &k(4).bytes, &v, WriteOptions::APPEND.expiring_at(past)).unwrap(); // 2 versions, expired
+    check(3);
+    assert!(put_if_absent(3, WriteOptions::APPEND.expiring_at(future)).unwrap()); // expired -> fresh history
+    assert!(put_if_absent(4, WriteOptions::REPLACE).unwrap()); // expired with history -> replaced
+    assert_eq!(e.versions(&k(4).digest, &k(4).bytes).unwrap().unwrap().len(), 1);
+    check(5);
+    s.clear().unwrap();
+    check(0);
+}
+
 #[test]
 fn expired_entries_are_counted_through_the_partial_index() {
     let dir = tempfile::tempdir().unwrap();
