@@ -204,6 +204,18 @@ impl Engine for SledEngine {
         self.store.delete_unless_rewritten(digest, key, seen_written_at_micros)
     }
 
+    /// A compare-and-swap against the absent or expired record it checked: a
+    /// write in between makes it check again, so exactly one racer stores.
+    fn put_if_absent(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        value: &[u8],
+        options: WriteOptions,
+    ) -> Result<bool> {
+        self.store.put_if_absent(digest, key, value, options)
+    }
+
     /// A lock file in `<stash folder>/.locks`, beside `data.db/`; sled lets one
     /// process at a time open the stash, so it is shared by the handles of
     /// that process (and kept by a process that only holds locks).

@@ -316,6 +316,42 @@ impl Store {
         }
     }
 
+    /// Stores `value` only if no live record holds `key`; true if it stored.
+    /// A compare-and-swap against what it read (nothing, or an expired record
+    /// of `key`): a write in between makes the swap fail, and the check runs
+    /// again on the record now there, so of many racing callers exactly one
+    /// stores. Another key's record is a `key_mismatch` error.
+    pub(crate) fn put_if_absent(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        value: &[u8],
+        options: WriteOptions,
+    ) -> Result<bool> {
+        if options.expires_at_micros.is_some() {
+            self.mark_expiring()?;
+        }
+        let slot = digest.as_bytes();
+        loop {
+            let old = self.db.get(slot).map_err(self.sled_err("read a record"))?;
+            if let Some(bytes) = &old
+                && self.checked(digest, bytes, key)?.live(now_micros())
+            {
+                return Ok(false);
+            }
+            let new = IVec::from(self.next_record(digest, old.as_deref(), key, value, options)?);
+            let swapped = self
+                .db
+                .compare_and_swap(slot, old.as_ref(), Some(new.clone()))
+                .map_err(self.sled_err("write a record"))?;
+            if swapped.is_ok() {
+                self.count_change(old.as_deref(), Some(&new));
+                return Ok(true);
+            }
+            // Another writer changed the record in between: check it again.
+        }
+    }
+
     /// Writes every item in one sled transaction: all or nothing, retried by
     /// sled on conflict, committed as one atomic batch.
     pub(crate) fn put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {
