@@ -85,6 +85,30 @@ pub fn forget_under(dir: &Path) {
     registry.retain(|_, entries| !entries.is_empty());
 }
 
+/// Empties and forgets the function stashes this process opened under `dir`:
+/// a temporary stash going away takes its function results with it (engines
+/// that keep data outside the folder: memory, servers). Nothing to report to.
+pub(crate) fn clear_and_forget_under(dir: &Path) {
+    let mut gone = Vec::new();
+    {
+        let mut registry = registry_write();
+        for entries in registry.values_mut() {
+            entries.retain(|e| {
+                let under = e.stash.path().starts_with(dir);
+                if under {
+                    gone.push(e.stash.clone());
+                }
+                !under
+            });
+        }
+        registry.retain(|_, entries| !entries.is_empty());
+    }
+    // Cleared (and the handles dropped) with no lock held.
+    for stash in gone {
+        let _ = stash.clear_own();
+    }
+}
+
 impl Stash {
     /// The function stash `name` under this stash (`name`'s first component must
     /// be one of [`FUNCTION_DIRS`], e.g. `stashed_result/my_crate::f`), opened

@@ -52,10 +52,11 @@ struct Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if self.tmp_dir.is_some() {
+        if let Some(dir) = &self.tmp_dir {
             // Engines that keep data outside the folder (memory, servers) lose it here;
             // the folder itself goes when `tmp_dir` drops. Nothing to report to in a drop.
             let _ = self.engine.clear();
+            crate::functions::clear_and_forget_under(dir.path());
         }
     }
 }
@@ -532,12 +533,16 @@ impl Stash {
     /// # let dir = tempfile::tempdir()?;
     /// # let cfg = stash_core::StashConfig { root_dir: dir.path().into(), engine: "memory".into(), ..Default::default() };
     /// # let stash = stash_core::Stash::open(cfg, Arc::new(stash_engine_memory::Memory))?;
-    /// let path = {
+    /// let (path, results) = {
     ///     let tmp = stash.tmp()?;
     ///     tmp.set("key", "value")?;
-    ///     tmp.path().to_path_buf()
+    ///     let results = tmp.function_sub("stashed_result/f")?; // function results go too
+    ///     results.set("args", "result")?;
+    ///     (tmp.path().to_path_buf(), results.config().clone())
     /// };
     /// assert!(!path.exists());
+    /// let reopened = stash_core::Stash::open(results, Arc::new(stash_engine_memory::Memory))?;
+    /// assert!(reopened.is_empty()?);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn tmp(&self) -> Result<Stash> {
