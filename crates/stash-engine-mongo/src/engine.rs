@@ -279,6 +279,79 @@ impl MongoEngine {
         ))
     }
 
+    /// The atomic step of [`Engine::put_if_absent`], with `value` already
+    /// stored in the chunks `ids` when it is too large to live inline:
+    /// inserts the entry's document (a duplicate `_id` means the slot is
+    /// taken), else takes over an expired entry of this key with a
+    /// `findAndModify` conditioned on `expires_at <= now` (removing the
+    /// chunks it replaced), else reads the slot to tell a live entry (false)
+    /// from another key (an error) or a slot that changed meanwhile (again).
+    fn put_if_absent_with(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        value: NewValue<'_>,
+        at: i64,
+        options: WriteOptions,
+    ) -> Result<bool> {
+        let entries = self.collection.clone_with_type::<Document>();
+        for _ in 0..RETRIES {
+            match entries.insert_one(layout::new_entry(digest, key, value, at, options)).run() {
+                Ok(_) => return Ok(true),
+                Err(e) if is_duplicate(error_code(&e).unwrap_or(0), &e.to_string()) => {}
+                Err(e) => return Err(self.error(e, "write an entry")),
+            }
+            let mut stale = layout::slot_filter(digest, key);
+            stale.extend(layout::expired_clause(now_micros()));
+            let replaced = self
+                .collection
+                .find_one_and_update(stale, layout::replace_update(value, at, options))
+                .return_document(ReturnDocument::Before)
+                .projection(doc! { "chunk_ids": 1 })
+                .run()
+                .map_err(|e| self.error(e, "replace an expired entry"))?;
+            if let Some(old) = replaced {
+                // Stored: damaged old `chunk_ids` only leave chunks nothing refers to.
+                if let Ok(ids) = layout::chunk_ids(&old) {
+                    self.chunks.remove(&ids);
+                }
+                return Ok(true);
+            }
+            let current = self
+                .collection
+                .find_one(layout::id_filter(digest))
+                .projection(layout::without_values())
+                .run()
+                .map_err(|e| self.error(e, "read an entry"))?;
+            match current {
+                // Removed since the insert failed: insert again.
+                None => continue,
+                Some(doc) if !layout::holds(&doc, digest, key).map_err(|e| self.located(e, digest))? => {
+                    return Err(self.with_place(key_mismatch(digest)));
+                }
+                Some(doc) if !layout::is_dead(&doc, now_micros()).map_err(|e| self.located(e, digest))? => {
+                    return Ok(false);
+                }
+                // Expired since the takeover was tried: take it over now.
+                Some(_) => continue,
+            }
+        }
+        Err(self.with_place(
+            Error::new(
+                ErrorKind::Backend,
+                "cannot write an absent entry: its slot kept changing under concurrent writers",
+            )
+            .with_context("digest", digest),
+        ))
+    }
+
+    /// Whether the slot's document lists the chunk `id`: a write whose reply
+    /// was lost (or reported as a duplicate of itself) may have stored them.
+    fn lists_chunk(&self, digest: &Digest, id: ObjectId) -> bool {
+        let filter = doc! { "_id": layout::object_id(digest), "chunk_ids": id };
+        matches!(self.collection.find_one(filter).projection(doc! { "_id": 1 }).run(), Ok(Some(_)))
+    }
+
     /// After a successful write: chunks inserted for an attempt that ended up
     /// storing the value inline are removed.
     fn keep_chunks(&self, chunks: &mut Option<Vec<ObjectId>>, used: bool) -> Result<()> {
@@ -396,6 +469,47 @@ impl Engine for MongoEngine {
 
     fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
         self.put_many(&[Put { digest: *digest, key, value }], options)
+    }
+
+    /// An insert that fails on the slot's existing `_id`, or an update
+    /// conditioned on `expires_at <= now` that takes over an expired entry
+    /// (see `put_if_absent_with`). A value too large to live inline has its
+    /// chunks stored first, under fresh ids nothing else refers to, so the
+    /// winner's document never names a missing chunk; a call that does not
+    /// store removes its own chunks (and never another writer's). A live
+    /// entry seen before any chunk is written returns at once.
+    fn put_if_absent(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        value: &[u8],
+        options: WriteOptions,
+    ) -> Result<bool> {
+        self.check_key(digest, key)?;
+        let at = unique_micros();
+        if value.len() <= INLINE_VALUE_BYTES {
+            return self.put_if_absent_with(digest, key, NewValue::Inline(value), at, options);
+        }
+        if self.find(digest, key, true)?.is_some() {
+            return Ok(false);
+        }
+        let ids = self.chunks.insert(layout::object_id(digest), at, value)?;
+        let stored = self.put_if_absent_with(
+            digest,
+            key,
+            NewValue::Chunked { size: value.len(), ids: &ids },
+            at,
+            options,
+        );
+        match stored {
+            Ok(true) => Ok(true),
+            // The document names our chunks: our write landed (its reply was lost).
+            _ if ids.first().is_some_and(|id| self.lists_chunk(digest, *id)) => Ok(true),
+            other => {
+                self.chunks.remove(&ids);
+                other
+            }
+        }
     }
 
     /// One `update` command per 250 entries (or 8 MiB), ordered; an entry

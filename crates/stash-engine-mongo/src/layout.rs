@@ -109,9 +109,9 @@ impl NewValue<'_> {
     }
 }
 
-/// The update that makes `value` the only version.
-pub(crate) fn replace_update(value: NewValue<'_>, at: i64, options: WriteOptions) -> Document {
-    doc! { "$set": {
+/// The fields of an entry whose only version is `value`.
+fn only_version(value: NewValue<'_>, at: i64, options: WriteOptions) -> Document {
+    doc! {
         "versions": [value.version(at)],
         "written_at": at,
         "expires_at": expiry(options),
@@ -119,7 +119,27 @@ pub(crate) fn replace_update(value: NewValue<'_>, at: i64, options: WriteOptions
         "bytes": value.size() as i64,
         "inline": value.inline() as i64,
         "chunk_ids": value.ids().to_vec(),
-    } }
+    }
+}
+
+/// The update that makes `value` the only version.
+pub(crate) fn replace_update(value: NewValue<'_>, at: i64, options: WriteOptions) -> Document {
+    doc! { "$set": only_version(value, at, options) }
+}
+
+/// The whole document of a new entry whose only version is `value`: what an
+/// upsert of [`slot_filter`] with [`replace_update`] creates, for an insert
+/// that must fail on an existing `_id`.
+pub(crate) fn new_entry(
+    digest: &Digest,
+    key: &[u8],
+    value: NewValue<'_>,
+    at: i64,
+    options: WriteOptions,
+) -> Document {
+    let mut entry = slot_filter(digest, key);
+    entry.extend(only_version(value, at, options));
+    entry
 }
 
 /// The update that adds `value` as the newest version (versions stay sorted by time).

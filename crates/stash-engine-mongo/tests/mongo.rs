@@ -630,3 +630,128 @@ fn locks_live_on_the_server() {
     assert_eq!(attempt(&b, &name, long), "busy");
     drop(held);
 }
+
+/// `threads` threads, alternating between `a` and `b`, each store `value(i)`
+/// with `put_if_absent` on `key` at once; returns which of them stored.
+fn race(
+    a: &Stash,
+    b: &Stash,
+    key: &str,
+    threads: usize,
+    value: impl Fn(usize) -> Vec<u8> + Sync,
+) -> Vec<usize> {
+    let key = a.encode_key(key).unwrap();
+    let barrier = std::sync::Barrier::new(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
+            .map(|i| {
+                let (stash, key, barrier, value) = (if i % 2 == 0 { a } else { b }, &key, &barrier, &value);
+                scope.spawn(move || {
+                    let mine = value(i);
+                    barrier.wait();
+                    let stored = stash
+                        .engine()
+                        .put_if_absent(&key.digest, &key.bytes, &mine, WriteOptions::REPLACE)
+                        .unwrap();
+                    (i, stored)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).filter(|(_, stored)| *stored).map(|(i, _)| i).collect()
+    })
+}
+
+/// `put_if_absent` through the engine: stores into an empty slot, leaves a
+/// live entry alone, replaces an expired one, refuses a slot holding another
+/// key, and of eight threads on two handles (separate clients, as two
+/// machines would have) racing on a missing key exactly one stores, and its
+/// value is the one kept.
+#[test]
+fn put_if_absent_is_one_step() {
+    let Some(url) = service_url(VAR) else { return };
+    let cfg = config(&url, "pia");
+    let a = open(cfg.clone());
+    let b = Stash::open(cfg, Arc::new(MongoOptions::new().count_commands(Arc::default()))).unwrap();
+    let e = a.engine();
+    let k = a.encode_key("k").unwrap();
+    assert!(e.put_if_absent(&k.digest, &k.bytes, b"first", WriteOptions::REPLACE).unwrap(), "absent");
+    assert_eq!(e.get(&k.digest, &k.bytes).unwrap().as_deref(), Some(b"first".as_slice()));
+    assert!(!e.put_if_absent(&k.digest, &k.bytes, b"second", WriteOptions::REPLACE).unwrap(), "present");
+    assert!(!b.engine().put_if_absent(&k.digest, &k.bytes, b"third", WriteOptions::REPLACE).unwrap());
+    assert_eq!(e.get(&k.digest, &k.bytes).unwrap().as_deref(), Some(b"first".as_slice()), "old value kept");
+    assert_eq!(e.versions(&k.digest, &k.bytes).unwrap().map(|v| v.len()), Some(1));
+
+    // An expired entry counts as absent and is replaced.
+    let x = a.encode_key("expired").unwrap();
+    let past = WriteOptions::REPLACE.expiring_at(Some(stash_core::clock::now_micros() - 1));
+    e.put(&x.digest, &x.bytes, b"old", past).unwrap();
+    assert_eq!(e.len().unwrap(), 1);
+    assert!(
+        e.put_if_absent(&x.digest, &x.bytes, b"new", WriteOptions::REPLACE).unwrap(),
+        "expired is absent"
+    );
+    assert_eq!(e.get(&x.digest, &x.bytes).unwrap().as_deref(), Some(b"new".as_slice()));
+    assert_eq!(e.len().unwrap(), 2);
+    let metas: Vec<_> = e.scan_meta().unwrap().collect::<Result<_, _>>().unwrap();
+    assert!(metas.iter().all(|m| m.expires_at_micros.is_none() && m.versions == 1), "{metas:?}");
+
+    // Another key in the slot is an error, and the owner stays.
+    let err = e.put_if_absent(&k.digest, b"intruder", b"x", WriteOptions::REPLACE).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    assert_eq!(e.get(&k.digest, &k.bytes).unwrap().as_deref(), Some(b"first".as_slice()));
+
+    for round in 0..20 {
+        let key = format!("race-{round}");
+        let winners = race(&a, &b, &key, 8, |i| format!("thread {i}").into_bytes());
+        assert_eq!(winners.len(), 1, "round {round}: exactly one stores, got {winners:?}");
+        let k = a.encode_key(&key).unwrap();
+        let stored = b.engine().get(&k.digest, &k.bytes).unwrap();
+        assert_eq!(stored, Some(format!("thread {}", winners[0]).into_bytes()), "round {round}");
+    }
+    a.clear().unwrap();
+}
+
+/// `put_if_absent` of values stored in chunks: a live entry keeps its value
+/// and chunks (the refused call leaves none behind), an expired one is
+/// replaced with its chunks removed, and of racers on a missing key exactly
+/// one stores, its chunks are the only ones left and its value is read back.
+#[test]
+fn put_if_absent_keeps_chunks_consistent() {
+    let Some(url) = service_url(VAR) else { return };
+    let cfg = config(&url, "pia-chunks");
+    let a = open(cfg.clone());
+    let b = Stash::open(cfg, Arc::new(MongoOptions::new().count_commands(Arc::default()))).unwrap();
+    let e = a.engine();
+    let big = |fill: u8| vec![fill; INLINE_VALUE_BYTES + 1];
+    let chunks = || raw_documents(&url, &a, ".chunks").len();
+
+    let k = a.encode_key("big").unwrap();
+    assert!(e.put_if_absent(&k.digest, &k.bytes, &big(1), WriteOptions::REPLACE).unwrap());
+    assert_eq!(chunks(), 2, "4 MiB + 1 in two chunks");
+    assert!(!b.engine().put_if_absent(&k.digest, &k.bytes, &big(2), WriteOptions::REPLACE).unwrap());
+    assert_eq!(e.get(&k.digest, &k.bytes).unwrap(), Some(big(1)));
+    assert_eq!(chunks(), 2, "the refused value left no chunks");
+
+    let x = a.encode_key("expired-big").unwrap();
+    let past = WriteOptions::REPLACE.expiring_at(Some(stash_core::clock::now_micros() - 1));
+    e.put(&x.digest, &x.bytes, &big(3), past).unwrap();
+    assert_eq!(chunks(), 4);
+    assert!(e.put_if_absent(&x.digest, &x.bytes, &big(4), WriteOptions::REPLACE).unwrap());
+    assert_eq!(e.get(&x.digest, &x.bytes).unwrap(), Some(big(4)));
+    assert_eq!(chunks(), 4, "the expired value's chunks were removed");
+    // And a small value replacing an expired large one removes its chunks too.
+    e.put(&x.digest, &x.bytes, &big(5), past).unwrap();
+    assert!(e.put_if_absent(&x.digest, &x.bytes, b"small", WriteOptions::REPLACE).unwrap());
+    assert_eq!(chunks(), 2);
+
+    for round in 0..3 {
+        let key = format!("big-race-{round}");
+        let winners = race(&a, &b, &key, 4, |i| big(10 + i as u8));
+        assert_eq!(winners.len(), 1, "round {round}: exactly one stores, got {winners:?}");
+        let r = a.encode_key(&key).unwrap();
+        assert_eq!(e.get(&r.digest, &r.bytes).unwrap(), Some(big(10 + winners[0] as u8)), "round {round}");
+        assert_eq!(chunks(), 2 * (round + 2), "round {round}: only the winner's chunks are left");
+    }
+    a.clear().unwrap();
+    assert_eq!(chunks(), 0);
+}
