@@ -871,32 +871,57 @@ pub fn put_if_absent_stores_once(h: &Harness) {
     assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
     assert_eq!(e.get(&k.digest, &k.bytes).unwrap(), Some(value("first")));
 
-    // A race on one missing key, through two handles: exactly one stores.
+    // Races on missing keys, through two handles: for each key, exactly one
+    // of the callers stores, and its value is the one kept. Many rounds, each
+    // released at once (the threads spin, yielding, until all have arrived),
+    // so a check-then-write leaves a window some round hits. A thread never
+    // panics mid-race (the others would wait for it forever): results are
+    // checked after the join.
     let other = h.open(s.config().clone());
-    let race = key("race");
-    let threads = 8;
-    let barrier = std::sync::Barrier::new(threads);
-    let outcomes: Vec<(Vec<u8>, bool)> = std::thread::scope(|scope| {
+    let (threads, rounds) = (8, 256);
+    let races: Vec<crate::EncodedKey> = (0..rounds).map(|r| s.encode_key(&("race", r)).unwrap()).collect();
+    let arrived: Vec<AtomicUsize> = (0..rounds).map(|_| AtomicUsize::new(0)).collect();
+    let outcomes: Vec<Vec<(Vec<u8>, crate::Result<bool>)>> = std::thread::scope(|scope| {
         let spawned: Vec<_> = (0..threads)
             .map(|i| {
                 let engine = if i % 2 == 0 { s.engine().clone() } else { other.engine().clone() };
-                let mine = value(&format!("thread {i}"));
-                let (barrier, race) = (&barrier, &race);
+                let mine: Vec<Vec<u8>> =
+                    (0..rounds).map(|r| value(&format!("thread {i} round {r}"))).collect();
+                let (arrived, races) = (&arrived, &races);
                 scope.spawn(move || {
-                    barrier.wait();
-                    let stored =
-                        engine.put_if_absent(&race.digest, &race.bytes, &mine, WriteOptions::REPLACE);
-                    (mine, stored.unwrap())
+                    races
+                        .iter()
+                        .zip(arrived)
+                        .zip(mine)
+                        .map(|((race, arrived), mine)| {
+                            arrived.fetch_add(1, Ordering::SeqCst);
+                            while arrived.load(Ordering::SeqCst) < threads {
+                                std::thread::yield_now();
+                            }
+                            let stored =
+                                engine.put_if_absent(&race.digest, &race.bytes, &mine, WriteOptions::REPLACE);
+                            (mine, stored)
+                        })
+                        .collect()
                 })
             })
             .collect();
         spawned.into_iter().map(|t| t.join().unwrap()).collect()
     });
-    let winners: Vec<&Vec<u8>> = outcomes.iter().filter(|(_, stored)| *stored).map(|(v, _)| v).collect();
-    assert_eq!(winners.len(), 1, "exactly one of {threads} racing callers must store");
-    assert_eq!(e.get(&race.digest, &race.bytes).unwrap().as_ref(), Some(winners[0]));
-    assert_eq!(other.engine().get(&race.digest, &race.bytes).unwrap().as_ref(), Some(winners[0]));
-    assert_eq!(e.versions(&race.digest, &race.bytes).unwrap().map(|v| v.len()), Some(1));
+    for (r, race) in races.iter().enumerate() {
+        let mut winners = Vec::new();
+        for outcome in &outcomes {
+            let (mine, stored) = &outcome[r];
+            if *stored.as_ref().unwrap_or_else(|e| panic!("round {r}: {e}")) {
+                winners.push(mine);
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {r}: exactly one of {threads} racing callers must store");
+        assert_eq!(e.get(&race.digest, &race.bytes).unwrap().as_ref(), Some(winners[0]), "round {r}");
+        let seen_by_other = other.engine().get(&race.digest, &race.bytes).unwrap();
+        assert_eq!(seen_by_other.as_ref(), Some(winners[0]), "round {r}");
+        assert_eq!(e.versions(&race.digest, &race.bytes).unwrap().map(|v| v.len()), Some(1), "round {r}");
+    }
 }
 
 /// `try_lock`: a lock taken is `Busy` for every other attempt on that name
