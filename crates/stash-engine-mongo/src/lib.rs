@@ -155,6 +155,15 @@
 //! their clocks synchronised (a clock ahead by more than a lease takes locks
 //! over early). `clear` does not touch locks.
 //!
+//! `put_if_absent` (the write of `setdefault`) inserts the whole document,
+//! which fails on the slot's existing `_id`; if the slot holds an expired
+//! entry of the key, a `findAndModify` conditioned on `expires_at <= now`
+//! takes it over (only one of several takers matches) and removes its chunks.
+//! A value stored in chunks has them written first under fresh ids, so the
+//! winner's document never names a missing chunk; a racer that does not
+//! store removes only its own chunks (a process killed in between leaves
+//! unreferenced chunks, as `put` can).
+//!
 //! # Expiry
 //!
 //! An entry whose `expires_at` has passed is invisible to `get`, `contains`,

@@ -82,6 +82,12 @@
 //! expiry is the server's clock. Lock keys share the stash's hash slot;
 //! `clear` does not touch them.
 //!
+//! `put_if_absent` (the write of `setdefault`) is one script too: it writes
+//! the entry as `put` would (same fields, same index bookkeeping) only if no
+//! live entry holds the key, replacing an expired one, so of many writers
+//! racing on a missing key, on any machine, exactly one stores. A retry
+//! after a lost reply finds its own write id and still reports it stored.
+//!
 //! # Cluster
 //!
 //! The `{ns}` hash tag puts all of a stash's keys in one hash slot, which is
