@@ -49,7 +49,17 @@
 //! - the conditional delete of eviction, `prune` and `pop`
 //!   ([`Engine::delete_unless_rewritten`]) removes only the versions stamped at
 //!   or before the stamp it was given, and the slot only if no version is left:
-//!   a write after the scan (named after every version the scan saw) survives.
+//!   a write after the scan (named after every version the scan saw) survives;
+//! - [`Engine::put_if_absent`] checks for a live entry and writes under a
+//!   claim: a file lock in `<stash folder>/.locks` named after the key's
+//!   digest (derived from it, so never the lock [`Engine::try_lock`] takes on
+//!   that digest), held by one caller per key across threads and processes
+//!   and released by the kernel if its process dies. A `.key` created
+//!   exclusively would not do: an expired entry, a damaged slot and a slot
+//!   left with only `.key` by a crash all hold one already. Of callers racing
+//!   on a missing key exactly one stores; a plain `put` or `delete` racing it
+//!   takes no claim and lands before or after it, as with any other write. A
+//!   claim not given up within [`CLAIM_WAIT`] is an error of kind `Unavailable`.
 //!
 //! Temporary files older than [`STALE_TMP_AGE`] were left by a crash: a write
 //! to the slot, a delete of it and a metadata walk (`stats`, `prune`,
@@ -130,7 +140,7 @@ mod walk;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use stash_core::clock::now_micros;
 use stash_core::config::{DEFAULT_MAX_VALUE_BYTES, LOCKS_NAME};
@@ -145,6 +155,11 @@ use slot::{KEY_FILE, KeyState, Listing, RETRIES, Rules, VersionName, Want, Writt
 /// time) before writes, deletes and metadata walks remove it as left by a
 /// crash: 10 minutes. A write in flight modifies its file far more often.
 pub const STALE_TMP_AGE: Duration = Duration::from_secs(10 * 60);
+
+/// How long [`Engine::put_if_absent`] waits for another caller's claim on the
+/// same key (see "Concurrency") before failing with kind `Unavailable`: 30 s.
+/// A claim is held for one check and one write.
+pub const CLAIM_WAIT: Duration = Duration::from_secs(30);
 
 /// Opens pairtree engines with the default options: the factory to hand to `Stash::open`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -464,6 +479,66 @@ impl PairtreeEngine {
         Ok(())
     }
 
+    /// The name of the claim lock of `put_if_absent` on `digest`: derived from
+    /// it, so it never is the lock a caller of [`Engine::try_lock`] takes on
+    /// the digest itself (function results lock a key while computing it).
+    fn claim_name(digest: &Digest) -> Digest {
+        let mut bytes = Vec::with_capacity(48);
+        bytes.extend_from_slice(b"pairtree put_if_absent claim ");
+        bytes.extend_from_slice(digest.as_bytes());
+        stash_core::DigestAlgo::Md5.digest(&bytes)
+    }
+
+    /// Takes the claim of `put_if_absent` on `digest`, waiting at most [`CLAIM_WAIT`].
+    fn claim(&self, digest: &Digest) -> Result<Box<dyn stash_core::HeldLock>> {
+        let dir = self.locks_dir();
+        let name = Self::claim_name(digest);
+        let deadline = Instant::now() + CLAIM_WAIT;
+        let mut attempt = 0;
+        loop {
+            match stash_core::locks::try_lock_file(&dir, &name)? {
+                LockAttempt::Acquired(held) => return Ok(held),
+                LockAttempt::Busy if Instant::now() < deadline => {
+                    slot::backoff(attempt);
+                    attempt = (attempt + 1).min(8);
+                }
+                _ => {
+                    return Err(Error::new(
+                        stash_core::ErrorKind::Unavailable,
+                        format!(
+                            "another caller kept its put_if_absent claim on this key for {} s",
+                            CLAIM_WAIT.as_secs()
+                        ),
+                    )
+                    .with_context("file", dir.display()));
+                }
+            }
+        }
+    }
+
+    fn put_if_absent_slot(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        value: &[u8],
+        options: WriteOptions,
+    ) -> Result<bool> {
+        let _claim = self.claim(digest)?;
+        let mut dir = self.checked_slot(digest)?;
+        if let Some(listing) = self.listing(&dir)?
+            && listing.has_key
+            && listing.newest().is_some_and(|v| !v.expired(now_micros()))
+        {
+            // A live entry: refused if it is this key's; another real key's is
+            // an error; a damaged or vanished `.key` is no entry (the write repairs it).
+            if slot::key_state(&mut dir, &listing, key, digest, &self.rules)? == KeyState::Matches {
+                return Ok(false);
+            }
+        }
+        self.put_slot(digest, key, value, options)?;
+        Ok(true)
+    }
+
     fn delete_slot(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
         self.verified.forget(digest);
         let Some((mut dir, listing, _)) = self.slot_to_delete(digest, key)? else { return Ok(false) };
@@ -533,6 +608,19 @@ impl Engine for PairtreeEngine {
     /// repairing a damaged slot (see "Damaged slots").
     fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
         self.put_slot(digest, key, value, options).map_err(|e| e.with_context("digest", digest))
+    }
+
+    /// Stores unless a live entry holds `key`, under a claim: a file lock in
+    /// `<stash folder>/.locks` (see "Concurrency") held for the check and the
+    /// write, so of callers racing in any process exactly one stores.
+    fn put_if_absent(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        value: &[u8],
+        options: WriteOptions,
+    ) -> Result<bool> {
+        self.put_if_absent_slot(digest, key, value, options).map_err(|e| e.with_context("digest", digest))
     }
 
     /// Removes the entry, or a damaged slot; another real key's is an error.
