@@ -333,3 +333,34 @@ fn verify_reports_damage_and_repair_removes_only_it() {
         }
     }
 }
+
+/// Found by the many-process harness (`cargo xtask reliability processes`):
+/// `setdefault` was a `get` then a `set`, so callers racing on a missing key
+/// each stored and returned their own default. Now exactly one stores, and
+/// every caller returns that value.
+#[test]
+fn racing_setdefaults_agree_on_one_value() {
+    for engine in engines() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = open(dir.path(), engine).open().unwrap();
+        let second = open(dir.path(), engine).open().unwrap();
+        let rounds = if engine == "pairtree" { 20 } else { 100 };
+        for round in 0..rounds {
+            let key = format!("k{round}");
+            let barrier = Arc::new(Barrier::new(6));
+            let racers: Vec<_> = (0..6)
+                .map(|i| {
+                    let stash = if i % 2 == 0 { first.clone() } else { second.clone() };
+                    let (barrier, key) = (barrier.clone(), key.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        stash.setdefault(&key, &i).unwrap()
+                    })
+                })
+                .collect();
+            let got: Vec<i32> = racers.into_iter().map(|t| t.join().unwrap()).collect();
+            let stored = first.get::<_, i32>(&key).unwrap().unwrap();
+            assert!(got.iter().all(|v| *v == stored), "{engine} round {round}: {got:?}, stored {stored}");
+        }
+    }
+}

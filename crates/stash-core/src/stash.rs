@@ -442,16 +442,42 @@ impl Stash {
     }
 
     /// The value under `key`; when absent, stores `default` and returns it.
+    ///
+    /// Atomic on every engine ([`Engine::put_if_absent`]): of many callers
+    /// racing on a missing key, in any process, exactly one stores its
+    /// default, and every other returns that stored value.
     pub fn setdefault<K, V>(&self, key: &K, default: &V) -> Result<V>
     where
         K: Serialize + ?Sized,
         V: Serialize + DeserializeOwned + Clone,
     {
+        /// Removals racing one `setdefault` before it gives up (each lets it try to store again).
+        const TRIES: usize = 16;
         if let Some(v) = self.get(key)? {
             return Ok(v);
         }
-        self.set(key, default)?;
-        Ok(default.clone())
+        let k = self.encode_key(key)?;
+        let v = self.encode_value(default)?;
+        let options = self.resolve(SetOptions::new())?;
+        for _ in 0..TRIES {
+            let stored = self
+                .inner
+                .engine
+                .put_if_absent(&k.digest, &k.bytes, &v, options)
+                .map_err(|e| self.key_context(e, &k.digest))?;
+            if stored {
+                self.wrote(1, v.len() as u64);
+                return Ok(default.clone());
+            }
+            // Someone else's value is there: return it (unless it was removed since).
+            if let Some(existing) = self.get(key)? {
+                return Ok(existing);
+            }
+        }
+        Err(self.key_context(
+            Error::new(ErrorKind::Locked, "setdefault gave up: the entry was removed by others on every try"),
+            &k.digest,
+        ))
     }
 
     /// Stores every pair (from a `Vec`, a map, an iterator...), handing the
