@@ -278,7 +278,8 @@ impl Stash {
             }
         }
         let mut entries = live.len() as u64;
-        let mut bytes: u64 = live.iter().map(|m| m.value_bytes).sum();
+        // Sizes come from storage: saturate rather than overflow on a lying one.
+        let mut bytes: u64 = live.iter().fold(0, |sum, m| sum.saturating_add(m.value_bytes));
         let over_entries = config.max_entries.is_some_and(|max| entries > max);
         let over_bytes = config.max_bytes.is_some_and(|max| bytes > max);
         let mut gone = 0;
@@ -387,7 +388,7 @@ impl Stash {
             {
                 continue;
             }
-            report.value_bytes += meta.value_bytes;
+            report.value_bytes = report.value_bytes.saturating_add(meta.value_bytes);
             report.entries.push(meta);
         }
         if !prune.dry_run && !report.is_empty() {
@@ -424,8 +425,8 @@ impl Stash {
                 continue;
             }
             stats.entries += 1;
-            stats.versions += meta.versions;
-            stats.value_bytes += meta.value_bytes;
+            stats.versions = stats.versions.saturating_add(meta.versions);
+            stats.value_bytes = stats.value_bytes.saturating_add(meta.value_bytes);
             stats.key_bytes += meta.key.len() as u64;
         }
         Ok(stats)

@@ -100,7 +100,7 @@ impl Stash {
             match self.check_one(&meta) {
                 Ok(versions) => {
                     report.healthy += 1;
-                    report.versions += versions;
+                    report.versions = report.versions.saturating_add(versions);
                 }
                 Err(error) => {
                     let error = error.with_context("digest", meta.digest);
