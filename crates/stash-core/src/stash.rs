@@ -513,7 +513,9 @@ impl Stash {
     /// A child stash with the same settings, living under this stash's folder
     /// (`<stash dir>/<name>/<engine>.<serializer>.<compress>/data.db`, the
     /// Python library's layout for function stashes). It is isolated from
-    /// its parent and its siblings: `clear()` of one never touches another.
+    /// its parent and its siblings: `clear()` of one never touches another
+    /// (a parent's `clear()` does empty its own function results, the
+    /// reserved subs of [`functions`](crate::functions)).
     /// `name` may contain `/` to nest; `..` is refused.
     ///
     /// The child keeps the parent's `root_dir` as configured and extends its
