@@ -372,24 +372,42 @@ impl PairtreeEngine {
         Ok(())
     }
 
-    /// Deletes every version of the slot at `dir` but the newest one listed;
-    /// writes `.key` back if a concurrent delete removed it.
+    /// Deletes every version of the slot at `dir` but the newest one listed,
+    /// then the replace markers naming it or older ones (see "Interrupted
+    /// replaces"); writes `.key` back if a concurrent delete removed it.
     fn prune(&self, dir: &mut PathBuf, key: &[u8]) -> Result<()> {
         let Some(listing) = self.listing(dir)? else { return Ok(()) }; // deleted after our write
         let Some(newest) = listing.newest() else { return Ok(()) };
         self.remove_versions(dir, listing.versions.iter().filter(|v| *v < newest), "remove old version")?;
+        self.remove_markers(dir, listing.bases.iter().filter(|b| *b <= newest))?;
         if !listing.has_key {
             slot::write_atomic(dir, KEY_FILE, key, self.options.fsync)?;
         }
         Ok(())
     }
 
-    /// Removes what is left in the slot folder `dir` (versions, stale
+    /// Removes the replace markers of the named versions from the slot folder `dir`.
+    fn remove_markers<'a>(
+        &self,
+        dir: &mut PathBuf,
+        bases: impl IntoIterator<Item = &'a VersionName>,
+    ) -> Result<()> {
+        for b in bases {
+            dir.push(slot::marker_name(&b.name));
+            let removed = slot::remove_file(dir, "remove replace marker");
+            dir.pop();
+            removed?;
+        }
+        Ok(())
+    }
+
+    /// Removes what is left in the slot folder `dir` (versions, replace markers, stale
     /// temporary files), then the folder and the parents it emptied. A folder a
     /// writer got into again, or holding a stray file, stays.
     fn remove_slot(&self, dir: &mut PathBuf) -> Result<()> {
         let Some(listing) = self.listing(dir)? else { return Ok(()) };
         self.remove_versions(dir, &listing.versions, "remove version file")?;
+        self.remove_markers(dir, &listing.bases)?;
         slot::remove_stale_tmps(dir, &listing.tmps);
         if fs::remove_dir(&*dir).is_ok() {
             self.prune_parents(dir);
@@ -429,8 +447,12 @@ impl PairtreeEngine {
         let damaged = state == KeyState::Damaged;
         // A damaged slot's versions belong to a key nobody can name: the slot
         // starts over. Versions stamped past any real time cannot be followed.
-        let (doomed, kept): (Vec<&VersionName>, Vec<&VersionName>) =
-            listing.versions.iter().partition(|v| damaged || v.micros > slot::MAX_STAMP);
+        // Versions a replace marker hides were replaced already (see "Interrupted replaces").
+        let base = listing.base();
+        let (doomed, kept): (Vec<&VersionName>, Vec<&VersionName>) = listing
+            .versions
+            .iter()
+            .partition(|v| damaged || v.micros > slot::MAX_STAMP || base.is_some_and(|b| *v < b));
         self.remove_versions(&mut dir, doomed, "remove a version that cannot be kept")?;
         let newest = kept.into_iter().max();
         // Appending to an expired entry starts a new history.
@@ -438,6 +460,15 @@ impl PairtreeEngine {
         // Named after every version listed: a write wins over what it replaces, whatever the clocks say.
         let micros = slot::stamp_after(newest.map(|v| v.micros));
         let name = VersionName::format(micros, std::process::id(), options.expires_at_micros);
+        // A replace over versions marks itself first, so a kill before its
+        // prune leaves the replaced versions hidden (see "Interrupted replaces").
+        let marker = match newest {
+            Some(_) if !append => {
+                let marker = slot::marker_name(&name);
+                slot::create_marker(&mut dir, &marker, fsync)?.then_some(marker)
+            }
+            _ => None,
+        };
         let mut key_written = state == KeyState::Matches;
         let mut done = false;
         for attempt in 0..RETRIES {
@@ -459,6 +490,11 @@ impl PairtreeEngine {
             }
         }
         if !done {
+            if let Some(marker) = &marker {
+                dir.push(marker);
+                let _ = fs::remove_file(&dir); // names no version: harmless if left
+                dir.pop();
+            }
             return Err(Error::new(
                 stash_core::ErrorKind::Io,
                 format!("the slot folder kept vanishing under the writer ({RETRIES} attempts)"),

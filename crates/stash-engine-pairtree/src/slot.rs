@@ -18,6 +18,10 @@ pub(crate) const KEY_FILE: &str = ".key";
 /// Prefix of temporary files; readers ignore every name starting with it.
 pub(crate) const TMP_PREFIX: &str = ".tmp";
 
+/// Prefix of the marker `.base.<version name>` a replacing write leaves while
+/// it replaces (see "Interrupted replaces" in the crate docs).
+pub(crate) const BASE_PREFIX: &str = ".base.";
+
 /// How many times a reader lists a slot again after a file it listed vanished
 /// (a concurrent replace or delete), and a writer retries after its folder vanished.
 pub(crate) const RETRIES: usize = 32;
@@ -209,6 +213,9 @@ pub(crate) struct Listing {
     pub versions: Vec<VersionName>,
     /// Temporary files (`.tmp.<pid>.<n>`): writes in flight, or left by a crash.
     pub tmps: Vec<String>,
+    /// The versions named by replace markers (`.base.<version name>`), in
+    /// directory order; `name` is the version's name, not the marker's.
+    pub bases: Vec<VersionName>,
 }
 
 impl Listing {
@@ -216,6 +223,44 @@ impl Listing {
     pub fn newest(&self) -> Option<&VersionName> {
         self.versions.iter().max()
     }
+
+    /// The newest version named by a replace marker that exists: the versions
+    /// older than it were replaced by it (a replace killed before it deleted them).
+    pub fn base(&self) -> Option<&VersionName> {
+        self.bases.iter().filter_map(|b| self.versions.iter().find(|v| v.name == b.name)).max()
+    }
+
+    /// Drops the versions a replace marker hides (see [`base`](Self::base)).
+    pub fn hide_replaced(&mut self) {
+        if let Some(base) = self.base().cloned() {
+            self.versions.retain(|v| *v >= base);
+        }
+    }
+}
+
+/// The file name of the replace marker of the version `name`.
+pub(crate) fn marker_name(name: &str) -> String {
+    format!("{BASE_PREFIX}{name}")
+}
+
+/// Creates the (empty) replace marker `marker` in the slot folder `dir`
+/// (restored on return), synced with its folder when `fsync`. False if the
+/// folder is not there (no version to hide: nothing to mark).
+pub(crate) fn create_marker(dir: &mut PathBuf, marker: &str, fsync: bool) -> Result<bool> {
+    dir.push(marker);
+    let created = fs::File::create_new(&*dir);
+    let res = match created {
+        Ok(_) => Ok(true),
+        Err(e) if is_gone(&e) => Ok(false),
+        // A name no other writer uses (the version's, unique): a leftover is as good.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(true),
+        Err(e) => Err(Error::io(e, "create replace marker", dir)),
+    };
+    dir.pop();
+    if fsync && matches!(res, Ok(true)) {
+        sync_dir(dir)?;
+    }
+    res
 }
 
 /// Lists a slot folder: one `read_dir`, no `stat` where the filesystem reports file types.
@@ -228,6 +273,11 @@ pub(crate) fn list(dir: &Path) -> io::Result<Listing> {
         if name == KEY_FILE {
             listing.has_key = true;
             listing.key_kind = Kind::of(&entry);
+        } else if let Some(version) = name.strip_prefix(BASE_PREFIX) {
+            if let Some((micros, pid, expires)) = parse_version(version) {
+                let (name, kind) = (version.to_owned(), Kind::of(&entry));
+                listing.bases.push(VersionName { micros, pid, expires, name, kind });
+            }
         } else if let Some((micros, pid, expires)) = parse_version(name) {
             let kind = Kind::of(&entry);
             listing.versions.push(VersionName { micros, pid, expires, name: name.to_owned(), kind });
@@ -586,6 +636,7 @@ pub(crate) fn versions(
         if listing.versions.is_empty() || !listing.has_key {
             return Ok(None);
         }
+        listing.hide_replaced();
         listing.versions.sort_unstable();
         if listing.versions.last().is_some_and(|v| v.expired(stash_core::clock::now_micros())) {
             return Ok(None);

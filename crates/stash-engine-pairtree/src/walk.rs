@@ -164,11 +164,12 @@ impl Iterator for Metas {
 /// The metadata of one slot: its key, its versions' names and sizes. Stale
 /// temporary files go first; a slot left with nothing else by a crash goes too.
 fn slot_meta(path: &mut PathBuf, digest: Digest, rules: &Rules) -> Result<Option<EntryMeta>> {
-    let listing = match slot::list(path) {
+    let mut listing = match slot::list(path) {
         Ok(l) => l,
         Err(e) if slot::is_gone(&e) => return Ok(None),
         Err(e) => return Err(Error::io(e, "list slot folder", path)),
     };
+    listing.hide_replaced();
     let clean = slot::remove_stale_tmps(path, &listing.tmps);
     if clean && !listing.has_key && listing.versions.is_empty() && !listing.tmps.is_empty() {
         // Fails harmlessly if anything else is there, or a writer got in.
