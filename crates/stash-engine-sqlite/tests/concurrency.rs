@@ -190,3 +190,88 @@ fn writes_are_stamped_after_a_version_from_a_clock_ahead() {
             && versions[0].written_at_micros < versions[1].written_at_micros
     );
 }
+
+/// Set in the children of the claim test: the stash root they claim keys in.
+const CLAIM_ROOT_ENV: &str = "SQLITE_CLAIM_ROOT";
+/// Keys every claiming child tries to store.
+const CLAIMS: u32 = 500;
+
+/// Waits for `file` to exist, for a minute at most; spins (yielding) rather
+/// than sleeps, so the children leave the gate together.
+fn wait_for(file: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !file.exists() {
+        assert!(std::time::Instant::now() < deadline, "{} never appeared", file.display());
+        std::thread::yield_now();
+    }
+}
+
+/// The body of one claiming child process; a no-op in a normal test run.
+/// Tries to store every claim key with `put_if_absent` and prints the ones
+/// it stored.
+#[test]
+fn child_claimer() {
+    let Some(root) = std::env::var_os(CLAIM_ROOT_ENV) else { return };
+    let id: u32 = std::env::var(ID_ENV).unwrap().parse().unwrap();
+    let s = open(Path::new(&root));
+    // Ready, then wait for the parent's go, so all children claim at once.
+    std::fs::write(Path::new(&root).join(format!("ready-{id}")), b"").unwrap();
+    wait_for(&Path::new(&root).join("go"));
+    // Each child starts a quarter further on and wraps around, so every one
+    // of them runs into keys the others are claiming at the same moment.
+    for k in (0..CLAIMS).map(|j| (j + id * CLAIMS / CHILDREN) % CLAIMS) {
+        let key = s.encode_key(&format!("claim-{k}")).unwrap();
+        let value = s.encode_value(&tag(id, k)).unwrap();
+        if s.engine().put_if_absent(&key.digest, &key.bytes, &value, WriteOptions::REPLACE).unwrap() {
+            println!("stored claim-{k}");
+        }
+    }
+}
+
+/// Four processes store the same keys with `put_if_absent` (the write of
+/// `setdefault`): each key is stored by exactly one of them, and the value
+/// kept is that one's.
+#[test]
+fn four_processes_store_each_claimed_key_once() {
+    if std::env::var_os(CLAIM_ROOT_ENV).is_some() || std::env::var_os(ROOT_ENV).is_some() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Created first, so the children race on the keys rather than on creating the stash.
+    drop(open(dir.path()));
+    let exe = std::env::current_exe().unwrap();
+    let children: Vec<_> = (0..CHILDREN)
+        .map(|id| {
+            Command::new(&exe)
+                .args(["--exact", "child_claimer", "--nocapture", "--test-threads=1"])
+                .env(CLAIM_ROOT_ENV, dir.path())
+                .env(ID_ENV, id.to_string())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for id in 0..CHILDREN {
+        wait_for(&dir.path().join(format!("ready-{id}")));
+    }
+    std::fs::write(dir.path().join("go"), b"").unwrap();
+    let mut stored_by: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (id, child) in (0..CHILDREN).zip(children) {
+        let out = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "child {id} failed: {}\n{stdout}\n{stderr}", out.status);
+        assert!(stdout.contains("1 passed"), "child {id} ran no test");
+        for k in stdout.lines().filter_map(|line| line.split("stored claim-").nth(1)) {
+            stored_by.entry(k.trim().parse().unwrap()).or_default().push(id);
+        }
+    }
+    let s = open(dir.path());
+    for k in 0..CLAIMS {
+        let ids = stored_by.get(&k).cloned().unwrap_or_default();
+        assert_eq!(ids.len(), 1, "claim-{k} stored by the children {ids:?}");
+        assert_eq!(s.get::<_, String>(&format!("claim-{k}")).unwrap(), Some(tag(ids[0], k)), "claim-{k}");
+    }
+    assert_eq!(s.len().unwrap(), CLAIMS as usize);
+}
