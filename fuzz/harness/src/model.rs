@@ -45,6 +45,13 @@ impl Record {
     pub fn finite(&self) -> bool {
         self.score.is_finite() && self.ratio.is_none_or(f32::is_finite)
     }
+    /// How deep its `Leaf`s nest.
+    pub fn leaf_depth(&self) -> usize {
+        fn depth(leaf: &Leaf) -> usize {
+            1 + leaf.more.iter().map(depth).max().unwrap_or(0)
+        }
+        self.children.iter().map(depth).max().unwrap_or(0)
+    }
     /// Whether its integers fit JSON readers that stop at 64 bits.
     pub fn fits_64(&self) -> bool {
         i64::try_from(self.wide).is_ok()
