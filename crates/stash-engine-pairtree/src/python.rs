@@ -66,6 +66,17 @@ impl Engine for PythonKeys {
         items.iter().try_for_each(|p| self.put(&p.digest, p.key, p.value, options))
     }
 
+    fn put_if_absent(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        value: &[u8],
+        options: WriteOptions,
+    ) -> Result<bool> {
+        let (digest, key) = self.canon(digest, key)?;
+        self.inner.put_if_absent(&digest, &key, value, options)
+    }
+
     fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
         let (digest, key) = self.canon(digest, key)?;
         self.inner.delete(&digest, &key)
