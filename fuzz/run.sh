@@ -9,7 +9,8 @@
 # from fuzz/corpus/<target>); engines' temporary stashes to $FUZZ_WORK/tmp (a tmpfs
 # keeps the disk out of it). Logs: $FUZZ_WORK/logs/<target>.log. Crashes:
 # fuzz/artifacts/<target>/ (git-ignored): copy one into fuzz/regressions/<target>/ to
-# make it a regression the stable test replays.
+# make it a regression the stable test replays. minimize.sh merges what the runs
+# found into fuzz/corpus.
 set -euo pipefail
 cd "$(dirname "$0")"
 SECONDS_EACH=${1:-600}
@@ -22,7 +23,8 @@ if [ ${#targets[@]} -eq 0 ]; then
     mapfile -t targets < <(sed -n 's/^name = "\(.*\)"$/\1/p' Cargo.toml | grep -v '^stash-fuzz$')
 fi
 mkdir -p "$WORK/logs" "$WORK/tmp"
-nice -n 19 cargo +nightly fuzz build -s none -a >/dev/null
+# FUZZ_NO_BUILD=1 runs the binaries already built.
+[ -n "${FUZZ_NO_BUILD:-}" ] || nice -n 19 cargo +nightly fuzz build -s none -a >/dev/null
 run_one() {
     local t=$1 log="$WORK/logs/$1.log"
     mkdir -p "$WORK/corpus/$t" "artifacts/$t"
