@@ -302,3 +302,20 @@ fn b64(bytes: &[u8]) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes).into_bytes()
 }
+
+/// Found by fuzzing (`fuzz/regressions/codec_blosc`): blosc's own chunk of
+/// all-zero input whose length is not a multiple of 8 (a ZERO special chunk)
+/// did not decode (c-blosc2 error -11).
+#[cfg(feature = "blosc")]
+#[test]
+fn blosc_all_zero_input_of_any_length_round_trips() {
+    let codec = stash_codec::codec("blosc").unwrap();
+    for len in [1usize, 7, 8, 9, 13, 64, 1001, 4099] {
+        let zeros = vec![0u8; len];
+        let mut packed = Vec::new();
+        codec.compress(&zeros, &mut packed).unwrap();
+        let mut back = Vec::new();
+        codec.decompress(&packed, &mut back).unwrap_or_else(|e| panic!("{len} zeros: {e}"));
+        assert_eq!(back, zeros, "{len}");
+    }
+}
