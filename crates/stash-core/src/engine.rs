@@ -241,7 +241,13 @@ pub trait Engine: Send + Sync + fmt::Debug + 'static {
     /// The default checks [`contains`](Engine::contains) and then writes, which
     /// leaves a window for a concurrent write; every engine of this workspace
     /// overrides it with one atomic step.
-    fn put_if_absent(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<bool> {
+    fn put_if_absent(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        value: &[u8],
+        options: WriteOptions,
+    ) -> Result<bool> {
         if self.contains(digest, key)? {
             return Ok(false);
         }
