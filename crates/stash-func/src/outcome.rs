@@ -11,7 +11,7 @@
 use std::fmt;
 
 use serde::Serialize;
-use serde::ser::{self, Impossible};
+use serde::ser;
 
 /// Whether `value` serializes as `Result::Err` (its outermost type is a
 /// `Result` holding an error). Costs one call: nothing is serialized.
@@ -45,13 +45,7 @@ type Answer = Result<bool, NotAResult>;
 impl ser::Serializer for Probe {
     type Ok = bool;
     type Error = NotAResult;
-    type SerializeSeq = Impossible<bool, NotAResult>;
-    type SerializeTuple = Impossible<bool, NotAResult>;
-    type SerializeTupleStruct = Impossible<bool, NotAResult>;
-    type SerializeTupleVariant = Impossible<bool, NotAResult>;
-    type SerializeMap = Impossible<bool, NotAResult>;
-    type SerializeStruct = Impossible<bool, NotAResult>;
-    type SerializeStructVariant = Impossible<bool, NotAResult>;
+    stash_core::stash_serial::__refuse_compounds!(bool, NotAResult, NotAResult);
 
     fn serialize_newtype_variant<T: ?Sized + Serialize>(
         self,
@@ -128,43 +122,6 @@ impl ser::Serializer for Probe {
     }
     fn serialize_newtype_struct<T: ?Sized + Serialize>(self, _: &'static str, _: &T) -> Answer {
         Ok(false)
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotAResult> {
-        Err(NotAResult)
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotAResult> {
-        Err(NotAResult)
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, NotAResult> {
-        Err(NotAResult)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, NotAResult> {
-        Err(NotAResult)
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotAResult> {
-        Err(NotAResult)
-    }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, NotAResult> {
-        Err(NotAResult)
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, NotAResult> {
-        Err(NotAResult)
     }
     fn collect_str<T: ?Sized + fmt::Display>(self, _: &T) -> Answer {
         Ok(false)

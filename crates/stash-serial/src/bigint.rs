@@ -140,13 +140,7 @@ macro_rules! not_digits {
 impl Serializer for Digits {
     type Ok = BigInt;
     type Error = NotDigits;
-    type SerializeSeq = serde::ser::Impossible<BigInt, NotDigits>;
-    type SerializeTuple = serde::ser::Impossible<BigInt, NotDigits>;
-    type SerializeTupleStruct = serde::ser::Impossible<BigInt, NotDigits>;
-    type SerializeTupleVariant = serde::ser::Impossible<BigInt, NotDigits>;
-    type SerializeMap = serde::ser::Impossible<BigInt, NotDigits>;
-    type SerializeStruct = serde::ser::Impossible<BigInt, NotDigits>;
-    type SerializeStructVariant = serde::ser::Impossible<BigInt, NotDigits>;
+    crate::__refuse_compounds!(BigInt, NotDigits, NotDigits);
 
     fn serialize_str(self, v: &str) -> Result<BigInt, NotDigits> {
         BigInt::parse(v).ok_or(NotDigits)
@@ -181,43 +175,6 @@ impl Serializer for Digits {
         _: &'static str,
         _: &T,
     ) -> Result<BigInt, NotDigits> {
-        Err(NotDigits)
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotDigits> {
-        Err(NotDigits)
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotDigits> {
-        Err(NotDigits)
-    }
-    fn serialize_tuple_struct(
-        self,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleStruct, NotDigits> {
-        Err(NotDigits)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, NotDigits> {
-        Err(NotDigits)
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotDigits> {
-        Err(NotDigits)
-    }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, NotDigits> {
-        Err(NotDigits)
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, NotDigits> {
         Err(NotDigits)
     }
 }

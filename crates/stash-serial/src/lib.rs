@@ -221,3 +221,58 @@ pub fn serialize<T: Serialize + ?Sized>(v: &T, serializer: &str) -> Result<Vec<u
 pub fn deserialize<T: DeserializeOwned>(bytes: &[u8], serializer: &str) -> Result<T, SerialError> {
     decode(&*self::serializer(serializer)?, bytes)
 }
+
+/// Inside an `impl serde::Serializer`: the seven compound associated types as
+/// `Impossible<$ok, $err>` and the seven compound methods returning `Err($fail)`,
+/// for probe serializers that only accept scalars (Python big-int digits, a
+/// `Result` probe, a string probe). One copy of the boilerplate serde requires.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __refuse_compounds {
+    ($ok:ty, $err:ty, $fail:expr) => {
+        type SerializeSeq = ::serde::ser::Impossible<$ok, $err>;
+        type SerializeTuple = ::serde::ser::Impossible<$ok, $err>;
+        type SerializeTupleStruct = ::serde::ser::Impossible<$ok, $err>;
+        type SerializeTupleVariant = ::serde::ser::Impossible<$ok, $err>;
+        type SerializeMap = ::serde::ser::Impossible<$ok, $err>;
+        type SerializeStruct = ::serde::ser::Impossible<$ok, $err>;
+        type SerializeStructVariant = ::serde::ser::Impossible<$ok, $err>;
+        fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, $err> {
+            Err($fail)
+        }
+        fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, $err> {
+            Err($fail)
+        }
+        fn serialize_tuple_struct(
+            self,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleStruct, $err> {
+            Err($fail)
+        }
+        fn serialize_tuple_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeTupleVariant, $err> {
+            Err($fail)
+        }
+        fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, $err> {
+            Err($fail)
+        }
+        fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, $err> {
+            Err($fail)
+        }
+        fn serialize_struct_variant(
+            self,
+            _: &'static str,
+            _: u32,
+            _: &'static str,
+            _: usize,
+        ) -> Result<Self::SerializeStructVariant, $err> {
+            Err($fail)
+        }
+    };
+}

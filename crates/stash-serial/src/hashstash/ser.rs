@@ -278,13 +278,7 @@ macro_rules! not_str {
 impl ser::Serializer for StrProbe<'_> {
     type Ok = ();
     type Error = NotStr;
-    type SerializeSeq = ser::Impossible<(), NotStr>;
-    type SerializeTuple = ser::Impossible<(), NotStr>;
-    type SerializeTupleStruct = ser::Impossible<(), NotStr>;
-    type SerializeTupleVariant = ser::Impossible<(), NotStr>;
-    type SerializeMap = ser::Impossible<(), NotStr>;
-    type SerializeStruct = ser::Impossible<(), NotStr>;
-    type SerializeStructVariant = ser::Impossible<(), NotStr>;
+    crate::__refuse_compounds!((), NotStr, NotStr);
 
     fn serialize_str(self, v: &str) -> Result<(), NotStr> {
         self.0.extend_from_slice(v.as_bytes());
@@ -323,39 +317,6 @@ impl ser::Serializer for StrProbe<'_> {
         _: &'static str,
         _: &T,
     ) -> Result<(), NotStr> {
-        Err(NotStr)
-    }
-    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, NotStr> {
-        Err(NotStr)
-    }
-    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, NotStr> {
-        Err(NotStr)
-    }
-    fn serialize_tuple_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeTupleStruct, NotStr> {
-        Err(NotStr)
-    }
-    fn serialize_tuple_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeTupleVariant, NotStr> {
-        Err(NotStr)
-    }
-    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, NotStr> {
-        Err(NotStr)
-    }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, NotStr> {
-        Err(NotStr)
-    }
-    fn serialize_struct_variant(
-        self,
-        _: &'static str,
-        _: u32,
-        _: &'static str,
-        _: usize,
-    ) -> Result<Self::SerializeStructVariant, NotStr> {
         Err(NotStr)
     }
 }
