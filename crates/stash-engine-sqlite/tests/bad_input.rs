@@ -349,3 +349,45 @@ fn an_append_after_a_stamp_at_the_end_of_time_is_an_error() {
     assert_eq!(s.get_all::<_, String>("k").unwrap(), ["fixed", "more"]);
     assert_eq!(s.len().unwrap(), 3);
 }
+
+/// A database file cut short (not at a page boundary) while its WAL holds
+/// the newer pages: SQLite's reads of the missing pages come back short
+/// (`SQLITE_IOERR_SHORT_READ`). That is damage, an error of kind `Corrupt`
+/// naming the file, not an I/O error that suggests retrying or checking the
+/// disk (found by `reliability flips`).
+#[test]
+fn reads_past_the_end_of_a_cut_database_are_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "hashstash", "raw");
+    let value = "x".repeat(2000);
+    let data = {
+        let s = Stash::open(cfg.clone(), Arc::new(Sqlite)).unwrap();
+        s.update((0..200).map(|i| (format!("k{i}"), value.clone()))).unwrap();
+        s.path().to_path_buf()
+    };
+    // Reopened, so the newer rows stay in the WAL; copied while open.
+    let copy = config(&dir.path().join("copy"), "hashstash", "raw");
+    let copied = copy.data_path().unwrap();
+    {
+        let s = Stash::open(cfg, Arc::new(Sqlite)).unwrap();
+        s.update((200..300).map(|i| (format!("k{i}"), value.clone()))).unwrap();
+        fs::create_dir_all(copied.parent().unwrap()).unwrap();
+        fs::copy(&data, &copied).unwrap();
+        let wal = |p: &Path| p.with_file_name("data.db-wal");
+        fs::copy(wal(&data), wal(&copied)).unwrap();
+    }
+    let len = fs::metadata(&copied).unwrap().len();
+    fs::OpenOptions::new().write(true).open(&copied).unwrap().set_len(len * 2 / 3 + 100).unwrap();
+    let s = Stash::open(copy, Arc::new(Sqlite)).unwrap();
+    let mut errors = 0;
+    for i in 0..300 {
+        if let Err(e) = s.get::<_, String>(&format!("k{i}")) {
+            assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}: {:?}", std::error::Error::source(&e));
+            assert_names_file(&e, &copied);
+            errors += 1;
+        }
+    }
+    assert!(errors > 0, "no read reached the missing pages");
+    let err = s.raw_items().unwrap().find_map(Result::err).expect("the iteration reaches the missing pages");
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+}
