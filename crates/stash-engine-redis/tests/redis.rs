@@ -322,6 +322,68 @@ fn a_restarted_server_is_reconnected_to() {
     drop(server);
 }
 
+/// Whether `redis-server` can be run here: tests that stop, freeze or
+/// restart a server start a private one. Missing, they are skipped with a
+/// message, unless `HASHSTASH_REQUIRE_SERVICES` is set (CI), where they fail.
+fn redis_server_installed() -> bool {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join("redis-server").is_file()));
+    if !found {
+        assert!(
+            std::env::var_os(stash_core::testkit::REQUIRE_SERVICES_ENV).is_none(),
+            "redis-server is not installed but HASHSTASH_REQUIRE_SERVICES is set"
+        );
+        eprintln!("skipped: redis-server is not installed (apt-get install -y redis-server)");
+    }
+    found
+}
+
+/// Sends `signal` (`STOP`, `CONT`) to a process.
+fn signal(pid: u32, signal: &str) {
+    let sent = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
+    assert!(sent.is_ok_and(|s| s.success()), "kill -{signal} {pid}");
+}
+
+/// A server that stops answering (frozen, as by a long pause or a network
+/// partition) fails a pipelined write within about one response timeout per
+/// attempt. The `redis` crate read one reply per pipelined command, each
+/// waiting out the timeout: an `update` of 2,000 entries (two pipelines of
+/// 1,024) took 2 x 1,024 timeouts per attempt, hours with the defaults.
+#[test]
+fn a_frozen_server_fails_a_pipeline_within_its_timeout() {
+    if !redis_server_installed() {
+        return;
+    }
+    let server = Server::start(free_port(), tempfile::tempdir().unwrap());
+    let root = tempfile::tempdir().unwrap();
+    let timeout = Duration::from_millis(500);
+    let options = RedisOptions::new().connect_timeout(timeout).response_timeout(timeout);
+    let s = open(&options, config(root.path(), "frozen", &server.url()));
+    s.update((0..2_000).map(|i| (i, i))).unwrap();
+    let pid = server.child.as_ref().map(Child::id).expect("the server runs");
+    signal(pid, "STOP");
+    let (sent, done) = std::sync::mpsc::channel();
+    let writer = s.clone();
+    std::thread::spawn(move || {
+        let started = Instant::now();
+        let written = writer.update((0..2_000).map(|i| (i, i + 1)));
+        let _ = sent.send((written, started.elapsed()));
+    });
+    // Two attempts (the retry on a new connection), each one timeout to read
+    // a reply, plus connecting: about 1.5 s. The bound leaves room for a busy machine.
+    let outcome = done.recv_timeout(Duration::from_secs(30));
+    signal(pid, "CONT");
+    let (written, took) = outcome.expect("the update still waits on the frozen server after 30 s");
+    let err = written.expect_err("a frozen server cannot acknowledge a write");
+    assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+    assert!(err.to_string().contains("did not answer in time"), "{err}");
+    assert!(took < Duration::from_secs(10), "failed after {took:?}");
+    // Thawed, the server takes writes again (the timed-out connections were dropped).
+    s.update((0..2_000).map(|i| (i, i + 2))).unwrap();
+    assert_eq!(s.get::<_, i32>(&1_999).unwrap(), Some(2_001));
+    drop(server);
+}
+
 fn server_url(port: u16) -> String {
     format!("redis://127.0.0.1:{port}/0")
 }
