@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Bson, Document, RawDocument, RawDocumentBuf, doc};
+use mongodb::error::{ErrorKind as DriverKind, WriteFailure};
 use mongodb::options::ReturnDocument;
 use mongodb::sync::{Collection, Database};
 use stash_core::clock::{now_micros, unique_micros};
@@ -38,6 +39,29 @@ pub struct MongoEngine {
     locks: Collection<Document>,
     /// `<database>.<collection>`, for messages.
     namespace: String,
+}
+
+/// Whether a failed call may still have been applied: the driver error
+/// behind it says the request may have reached the server and only the reply
+/// was lost (a broken connection, a timeout, an interrupted operation). A
+/// refusal by the server, or a failure before anything was sent (no server
+/// selected), means it was not. The chunks of such a write are kept: the
+/// entry the server applied may list them, and removing them would leave a
+/// damaged value for good, while keeping them costs at most an orphan
+/// (which `clear` drops).
+fn reply_lost(err: &Error) -> bool {
+    let Some(driver) = std::error::Error::source(err).and_then(|s| s.downcast_ref::<mongodb::error::Error>())
+    else {
+        return false;
+    };
+    !matches!(
+        driver.kind.as_ref(),
+        DriverKind::Command(_)
+            | DriverKind::Write(WriteFailure::WriteError(_))
+            | DriverKind::ServerSelection { .. }
+            | DriverKind::InvalidArgument { .. }
+            | DriverKind::Authentication { .. }
+    )
 }
 
 /// Whether a write error is a duplicate `_id` (CongoDB reports it as code 1 with this message).
@@ -241,7 +265,12 @@ impl MongoEngine {
                 _ => NewValue::Inline(value),
             };
             if appending {
-                match self.update(vec![layout::append_statement(digest, key, new_value, at, options, now)])? {
+                let appended =
+                    self.update(vec![layout::append_statement(digest, key, new_value, at, options, now)]);
+                if appended.as_ref().is_err_and(reply_lost) {
+                    *chunks = None; // the append may have landed: its chunks stay
+                }
+                match appended? {
                     // No upsert: if the entry vanished, expired or grew meanwhile, nothing was written.
                     (0, None) => continue,
                     (_, None) => return self.keep_chunks(chunks, chunked),
@@ -267,7 +296,13 @@ impl MongoEngine {
                     return self.keep_chunks(chunks, chunked);
                 }
                 Err(e) if is_duplicate(error_code(&e).unwrap_or(0), &e.to_string()) => continue,
-                Err(e) => return Err(self.error(e, "write an entry")),
+                Err(e) => {
+                    let err = self.error(e, "write an entry");
+                    if reply_lost(&err) {
+                        *chunks = None; // the entry may list them now: they stay
+                    }
+                    return Err(err);
+                }
             }
         }
         Err(self.with_place(
@@ -505,6 +540,8 @@ impl Engine for MongoEngine {
             Ok(true) => Ok(true),
             // The document names our chunks: our write landed (its reply was lost).
             _ if ids.first().is_some_and(|id| self.lists_chunk(digest, *id)) => Ok(true),
+            // Not there yet, but the write may still land: its chunks stay.
+            Err(e) if reply_lost(&e) => Err(e),
             other => {
                 self.chunks.remove(&ids);
                 other

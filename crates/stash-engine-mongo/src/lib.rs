@@ -99,7 +99,10 @@
 //!   an `Unsupported` error giving its size, and nothing is written.
 //!
 //! A process that dies between writing chunks and writing their entry
-//! leaves unreferenced chunks; `clear` drops them with the rest. Very many
+//! leaves unreferenced chunks; `clear` drops them with the rest. So may a
+//! write that fails with its reply lost (a broken connection, a timeout):
+//! its chunks stay, since the entry the server applied (or will apply, if
+//! the request lands late) may list them. Very many
 //! appended versions can still outgrow a document (about 100 bytes per
 //! chunked version); a real server then refuses the write (`Backend` error).
 //!

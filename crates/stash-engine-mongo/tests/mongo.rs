@@ -755,3 +755,168 @@ fn put_if_absent_keeps_chunks_consistent() {
     a.clear().unwrap();
     assert_eq!(chunks(), 0);
 }
+
+/// How [`LosingProxy`] treats the request it is armed for.
+enum Loss {
+    /// Forwarded; the server's reply is dropped with the client's connection.
+    Reply,
+    /// The client's connection is dropped at once; the request reaches the
+    /// server only when the test sends on the channel (a request that was
+    /// stuck in a stalled server or network and lands after its caller gave up).
+    Late(std::sync::mpsc::Receiver<()>),
+}
+
+type Armed = Arc<std::sync::Mutex<Option<(&'static [u8], Loss)>>>;
+
+/// A TCP proxy in front of the server that forwards everything but the next
+/// request containing a marker, which it loses as [`Loss`] says.
+struct LosingProxy {
+    port: u16,
+    armed: Armed,
+    /// Armed requests that reached the server (and were applied).
+    landed: Arc<AtomicUsize>,
+}
+
+impl LosingProxy {
+    fn start(upstream: String) -> LosingProxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("proxy port");
+        let port = listener.local_addr().expect("proxy address").port();
+        let armed: Armed = Arc::default();
+        let landed = Arc::new(AtomicUsize::new(0));
+        let (a, l) = (armed.clone(), landed.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else { continue };
+                let (a, l) = (a.clone(), l.clone());
+                std::thread::spawn(move || LosingProxy::serve(client, server, a, l));
+            }
+        });
+        LosingProxy { port, armed, landed }
+    }
+
+    /// One wire-protocol message: its length prefix and body.
+    fn message(from: &mut std::net::TcpStream) -> Option<Vec<u8>> {
+        use std::io::Read;
+        let mut head = [0u8; 4];
+        from.read_exact(&mut head).ok()?;
+        let len = u32::from_le_bytes(head) as usize;
+        let mut msg = head.to_vec();
+        msg.resize(len.max(4), 0);
+        from.read_exact(&mut msg[4..]).ok()?;
+        Some(msg)
+    }
+
+    /// Requests and replies alternate on a connection (the driver does not
+    /// pipeline), so one thread relays both ways.
+    fn serve(
+        mut client: std::net::TcpStream,
+        mut server: std::net::TcpStream,
+        armed: Armed,
+        landed: Arc<AtomicUsize>,
+    ) {
+        use std::io::Write;
+        while let Some(request) = LosingProxy::message(&mut client) {
+            let loss = {
+                let mut armed = armed.lock().unwrap();
+                let hit = armed.as_ref().is_some_and(|(m, _)| request.windows(m.len()).any(|w| w == *m));
+                if hit { armed.take().map(|(_, loss)| loss) } else { None }
+            };
+            if let Some(Loss::Late(go)) = &loss {
+                let _ = client.shutdown(std::net::Shutdown::Both);
+                if go.recv_timeout(Duration::from_secs(60)).is_err() {
+                    break;
+                }
+            }
+            if server.write_all(&request).is_err() {
+                break;
+            }
+            let Some(reply) = LosingProxy::message(&mut server) else { break };
+            if loss.is_some() {
+                landed.fetch_add(1, Ordering::SeqCst);
+                break; // applied; its reply dies with the connection
+            }
+            if client.write_all(&reply).is_err() {
+                break;
+            }
+        }
+        let _ = client.shutdown(std::net::Shutdown::Both);
+        let _ = server.shutdown(std::net::Shutdown::Both);
+    }
+
+    fn lose(&self, marker: &'static [u8], loss: Loss) {
+        *self.armed.lock().unwrap() = Some((marker, loss));
+    }
+
+    /// Waits until `n` armed requests have landed.
+    fn wait_landed(&self, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.landed.load(Ordering::SeqCst) < n {
+            assert!(Instant::now() < deadline, "the lost request never reached the server");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+/// Large values whose entry write reached the server, but whose reply was
+/// lost, or which landed only after the caller gave up: the call fails, and
+/// the entry reads whole or not at all. The value's chunks are written
+/// first; the failed call used to remove them, so the entry the server kept
+/// listed chunks that were gone (a `Corrupt` read, for good).
+#[test]
+fn a_lost_reply_never_leaves_an_entry_without_its_chunks() {
+    let Some(url) = service_url(VAR) else { return };
+    let Some(upstream) =
+        url.strip_prefix("mongodb://").map(|rest| rest.split(['/', '?']).next().unwrap_or(""))
+    else {
+        return;
+    };
+    if upstream.contains(['@', ',']) {
+        eprintln!("skipped: the proxy test needs a plain mongodb://host:port URL");
+        return;
+    }
+    let proxy = LosingProxy::start(upstream.to_string());
+    let through = format!("mongodb://127.0.0.1:{}/?serverSelectionTimeoutMS=5000", proxy.port);
+    let s = open(config(&through, "lost-reply"));
+    let e = s.engine();
+    let big = |fill: u8| vec![fill; INLINE_VALUE_BYTES + 1];
+    let mut landed = 0;
+    // `set` of a new key and over a large value (the entry write is a
+    // findAndModify), and `setdefault` of a new key (an insert of the entry).
+    type Case = (&'static str, Option<Vec<u8>>, &'static [u8], bool);
+    let cases: [Case; 6] = [
+        ("new", None, b"findAndModify", false),
+        ("replaced", Some(big(1)), b"findAndModify", false),
+        ("new-late", None, b"findAndModify", true),
+        ("replaced-late", Some(big(1)), b"findAndModify", true),
+        ("absent", None, b"chunk_ids", false),
+        ("absent-late", None, b"chunk_ids", true),
+    ];
+    for (name, before, marker, late) in cases {
+        let k = s.encode_key(name).unwrap();
+        if let Some(old) = &before {
+            e.put(&k.digest, &k.bytes, old, WriteOptions::REPLACE).unwrap();
+        }
+        let (go, gate) = std::sync::mpsc::channel();
+        proxy.lose(marker, if late { Loss::Late(gate) } else { Loss::Reply });
+        let written = if name.starts_with("absent") {
+            e.put_if_absent(&k.digest, &k.bytes, &big(2), WriteOptions::REPLACE).map(drop)
+        } else {
+            e.put(&k.digest, &k.bytes, &big(2), WriteOptions::REPLACE)
+        };
+        if late {
+            assert!(written.is_err(), "{name}: the request had not reached the server");
+            go.send(()).unwrap();
+        }
+        landed += 1;
+        proxy.wait_landed(landed);
+        match e.get(&k.digest, &k.bytes) {
+            Ok(Some(v)) => assert!(v == big(2) || Some(&v) == before.as_ref(), "{name}: another value"),
+            Ok(None) => assert!(before.is_none(), "{name}: the old value vanished"),
+            Err(err) => panic!("{name}: a partial entry is visible after a lost reply: {err}"),
+        }
+        // And the stash goes on working.
+        e.put(&k.digest, &k.bytes, &big(3), WriteOptions::REPLACE).unwrap();
+        assert_eq!(e.get(&k.digest, &k.bytes).unwrap(), Some(big(3)), "{name}");
+    }
+    s.clear().unwrap();
+}
