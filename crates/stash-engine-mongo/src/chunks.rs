@@ -93,61 +93,93 @@ impl Chunks {
     /// The bytes of a stored value, reading its chunks if it has any.
     ///
     /// The stored `size` never sizes anything: it is checked against the
-    /// chunks the version lists (each holds at most [`CHUNK_BYTES`]) and the
-    /// stash's `max_value_bytes` before a chunk is read, reading stops as soon
-    /// as the chunks hold more than it claims, and the value is assembled
-    /// from what was actually read.
+    /// chunks the version lists and the stash's `max_value_bytes` before a
+    /// chunk is read ([`check_chunked`]), and the value is assembled from
+    /// what was actually read ([`assemble`]).
     pub(crate) fn load(&self, value: StoredValue<'_>) -> Result<Vec<u8>> {
-        let (size, ids) = match value {
-            StoredValue::Inline(bytes) => return Ok(bytes.to_vec()),
-            StoredValue::Chunked { size, ids } => (size, ids),
-        };
-        let most = (ids.len() as u64).saturating_mul(CHUNK_BYTES as u64);
-        if size as u64 > most {
-            return Err(corrupt(&format!(
-                "a large value claims {size} bytes but lists {} chunks of at most {CHUNK_BYTES} bytes",
-                ids.len()
-            )));
-        }
-        if size as u64 > self.max_value_bytes {
-            return Err(Error::new(
-                ErrorKind::TooLarge,
-                format!(
-                    "a stored value of {size} bytes is larger than max_value_bytes ({})",
-                    self.max_value_bytes
-                ),
-            ));
-        }
-        let wanted: Vec<Bson> = ids.iter().map(|id| Bson::ObjectId(*id)).collect();
-        let cursor = self
-            .collection
-            .find(doc! { "_id": { "$in": wanted } })
-            .batch_size(2)
-            .run()
-            .map_err(|e| self.error(e, "read a large value"))?;
-        let mut parts: HashMap<ObjectId, Vec<u8>> = HashMap::new();
-        let mut read = 0usize;
-        for doc in cursor {
-            let doc = doc.map_err(|e| self.error(e, "read a large value"))?;
-            let id = layout::id(&doc)?;
-            let Ok(Some(RawBsonRef::Binary(data))) = doc.get("data") else {
-                return Err(corrupt("a chunk has no binary `data`"));
-            };
-            read = read.saturating_add(data.bytes.len());
-            if read > size {
-                return Err(corrupt(&format!("the chunks of a large value hold more than its {size} bytes")));
-            }
-            parts.insert(id, data.bytes.to_vec());
-        }
-        let mut out = Vec::with_capacity(read);
-        for id in &ids {
-            let part =
-                parts.get(id).ok_or_else(|| corrupt(&format!("chunk {id} of a large value is missing")))?;
-            out.extend_from_slice(part);
-        }
-        if out.len() != size {
-            return Err(corrupt(&format!("a large value has {} bytes in its chunks, not {size}", out.len())));
-        }
-        Ok(out)
+        load_value(value, self.max_value_bytes, |ids| {
+            let wanted: Vec<Bson> = ids.iter().map(|id| Bson::ObjectId(*id)).collect();
+            let cursor = self
+                .collection
+                .find(doc! { "_id": { "$in": wanted } })
+                .batch_size(2)
+                .run()
+                .map_err(|e| self.error(e, "read a large value"))?;
+            Ok(cursor.map(|doc| doc.map_err(|e| self.error(e, "read a large value"))))
+        })
     }
+}
+
+/// The bytes of a stored value: inline, or its chunks as `fetch` returns
+/// them (the chunk documents whose `_id` is one of the ids it is given, in
+/// any order), once the claimed size has passed [`check_chunked`].
+pub(crate) fn load_value<I>(
+    value: StoredValue<'_>,
+    max_value_bytes: u64,
+    fetch: impl FnOnce(&[ObjectId]) -> Result<I>,
+) -> Result<Vec<u8>>
+where
+    I: IntoIterator<Item = Result<RawDocumentBuf>>,
+{
+    let (size, ids) = match value {
+        StoredValue::Inline(bytes) => return Ok(bytes.to_vec()),
+        StoredValue::Chunked { size, ids } => (size, ids),
+    };
+    check_chunked(size, &ids, max_value_bytes)?;
+    assemble(size, &ids, fetch(&ids)?)
+}
+
+/// Checks the `size` a chunked version claims before any chunk is read: no
+/// more than its `ids` can hold (each chunk at most [`CHUNK_BYTES`]), and no
+/// more than the stash's `max_value_bytes`.
+fn check_chunked(size: usize, ids: &[ObjectId], max_value_bytes: u64) -> Result<()> {
+    let most = (ids.len() as u64).saturating_mul(CHUNK_BYTES as u64);
+    if size as u64 > most {
+        return Err(corrupt(&format!(
+            "a large value claims {size} bytes but lists {} chunks of at most {CHUNK_BYTES} bytes",
+            ids.len()
+        )));
+    }
+    if size as u64 > max_value_bytes {
+        return Err(Error::new(
+            ErrorKind::TooLarge,
+            format!("a stored value of {size} bytes is larger than max_value_bytes ({max_value_bytes})"),
+        ));
+    }
+    Ok(())
+}
+
+/// The value of `size` bytes in the chunks `ids` (in order), from `docs`, the
+/// chunk documents the server returned for them (in any order): reading
+/// stops as soon as they hold more than `size` bytes, and the value is sized
+/// by what was read, never by the stored `size`.
+fn assemble(
+    size: usize,
+    ids: &[ObjectId],
+    docs: impl IntoIterator<Item = Result<RawDocumentBuf>>,
+) -> Result<Vec<u8>> {
+    let mut parts: HashMap<ObjectId, Vec<u8>> = HashMap::new();
+    let mut read = 0usize;
+    for doc in docs {
+        let doc = doc?;
+        let id = layout::id(&doc)?;
+        let Ok(Some(RawBsonRef::Binary(data))) = doc.get("data") else {
+            return Err(corrupt("a chunk has no binary `data`"));
+        };
+        read = read.saturating_add(data.bytes.len());
+        if read > size {
+            return Err(corrupt(&format!("the chunks of a large value hold more than its {size} bytes")));
+        }
+        parts.insert(id, data.bytes.to_vec());
+    }
+    let mut out = Vec::with_capacity(read);
+    for id in ids {
+        let part =
+            parts.get(id).ok_or_else(|| corrupt(&format!("chunk {id} of a large value is missing")))?;
+        out.extend_from_slice(part);
+    }
+    if out.len() != size {
+        return Err(corrupt(&format!("a large value has {} bytes in its chunks, not {size}", out.len())));
+    }
+    Ok(out)
 }

@@ -470,11 +470,13 @@ impl Drop for MongoLock {
     }
 }
 
-fn record_key(doc: &RawDocument) -> Result<Record> {
+/// The entry as `scan_keys` yields it.
+pub(crate) fn record_key(doc: &RawDocument) -> Result<Record> {
     Ok(Record { digest: layout::digest(doc)?, key: layout::key(doc)?.to_vec(), value: Vec::new() })
 }
 
-fn meta(doc: &RawDocument) -> Result<EntryMeta> {
+/// The entry as `scan_meta` yields it.
+pub(crate) fn meta(doc: &RawDocument) -> Result<EntryMeta> {
     let digest = layout::digest(doc)?;
     let located = |e: Error| e.with_context("digest", digest);
     Ok(EntryMeta {

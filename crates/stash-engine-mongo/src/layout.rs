@@ -111,14 +111,24 @@ impl NewValue<'_> {
 
 /// The fields of an entry whose only version is `value`.
 fn only_version(value: NewValue<'_>, at: i64, options: WriteOptions) -> Document {
+    entry_fields(&[(at, value)], options)
+}
+
+/// The fields of an entry holding `versions` (time, value; oldest first) as
+/// the writes leave them: one version from a replace ([`replace_update`]),
+/// more from appends ([`append_update`]: each one pushed, `written_at` the
+/// latest time, the counts summed).
+fn entry_fields(versions: &[(i64, NewValue<'_>)], options: WriteOptions) -> Document {
+    let bytes = versions.iter().fold(0i64, |sum, (_, v)| sum.saturating_add(v.size() as i64));
+    let inline = versions.iter().fold(0i64, |sum, (_, v)| sum.saturating_add(v.inline() as i64));
     doc! {
-        "versions": [value.version(at)],
-        "written_at": at,
+        "versions": versions.iter().map(|(at, v)| v.version(*at)).collect::<Vec<_>>(),
+        "written_at": versions.iter().map(|(at, _)| *at).max().unwrap_or_default(),
         "expires_at": expiry(options),
-        "count": 1i64,
-        "bytes": value.size() as i64,
-        "inline": value.inline() as i64,
-        "chunk_ids": value.ids().to_vec(),
+        "count": versions.len() as i64,
+        "bytes": bytes,
+        "inline": inline,
+        "chunk_ids": versions.iter().flat_map(|(_, v)| v.ids().iter().copied()).collect::<Vec<_>>(),
     }
 }
 
@@ -137,8 +147,18 @@ pub(crate) fn new_entry(
     at: i64,
     options: WriteOptions,
 ) -> Document {
+    entry_document(digest, key, &[(at, value)], options)
+}
+
+/// The whole document of an entry holding `versions` (see [`entry_fields`]).
+pub(crate) fn entry_document(
+    digest: &Digest,
+    key: &[u8],
+    versions: &[(i64, NewValue<'_>)],
+    options: WriteOptions,
+) -> Document {
     let mut entry = slot_filter(digest, key);
-    entry.extend(only_version(value, at, options));
+    entry.extend(entry_fields(versions, options));
     entry
 }
 

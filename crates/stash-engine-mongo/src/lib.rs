@@ -205,6 +205,8 @@
 mod chunks;
 mod client;
 mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 mod layout;
 mod scan;
 

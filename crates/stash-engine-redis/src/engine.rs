@@ -124,14 +124,42 @@ impl Shared {
     }
 
     fn corrupt(&self, digest: &[u8], why: &str) -> Error {
-        let e = Error::new(ErrorKind::Corrupt, format!("damaged Redis entry: {why}"))
-            .with_context("url", &self.pool.shown)
-            .with_context("namespace", &self.namespace);
+        let e = damaged(why).with_context("url", &self.pool.shown).with_context("namespace", &self.namespace);
         match <[u8; 16]>::try_from(digest) {
             Ok(d) => e.with_context("digest", Digest(d)),
             Err(_) => e.with_context("member", String::from_utf8_lossy(digest)),
         }
     }
+
+    /// The error of a damaged entry read at `digest`, with where it is.
+    fn damage(&self, digest: &Digest, damage: Damage) -> Error {
+        match damage {
+            Damage::KeyMismatch => key_mismatch(digest),
+            Damage::Corrupt(why) => self.corrupt(digest.as_bytes(), &why),
+        }
+    }
+}
+
+/// Why a stored entry cannot be read. The decoding below is pure (no server,
+/// no clock); the engine turns this into its error with the server, the
+/// namespace and the digest.
+#[derive(Debug)]
+pub(crate) enum Damage {
+    /// The entry holds another key.
+    KeyMismatch,
+    /// The entry is not shaped as the scripts write it.
+    Corrupt(String),
+}
+
+impl Damage {
+    fn corrupt(why: &str) -> Damage {
+        Damage::Corrupt(why.to_string())
+    }
+}
+
+/// A `Corrupt` error for a damaged entry, before saying where it is.
+pub(crate) fn damaged(why: &str) -> Error {
+    Error::new(ErrorKind::Corrupt, format!("damaged Redis entry: {why}"))
 }
 
 /// One stash's namespace on a Redis server or cluster.
@@ -211,29 +239,38 @@ impl RedisEngine {
         for f in fields {
             cmd.arg(*f);
         }
-        let mut reply: Vec<Option<Vec<u8>>> = self.shared.run(what, |s| s.query(&cmd))?;
-        if reply.len() != fields.len() + 2 {
-            return Err(self.shared.corrupt(digest.as_bytes(), "short HMGET reply"));
-        }
-        let Some(stored) = reply[0].take() else { return Ok(None) };
-        if stored != key {
-            return Err(key_mismatch(digest));
-        }
-        let expires = match &reply[1] {
-            None => None,
-            Some(x) => {
-                Some(parse_i64(x).ok_or_else(|| self.shared.corrupt(digest.as_bytes(), "bad expiry"))?)
-            }
-        };
-        if is_expired(expires, now_micros()) {
-            return Ok(None);
-        }
-        reply
-            .drain(2..)
-            .map(|v| v.ok_or_else(|| self.shared.corrupt(digest.as_bytes(), "a field is missing")))
-            .collect::<Result<Vec<_>>>()
-            .map(Some)
+        let reply: Vec<Option<Vec<u8>>> = self.shared.run(what, |s| s.query(&cmd))?;
+        visible_fields(reply, fields.len(), key, now_micros()).map_err(|d| self.shared.damage(digest, d))
     }
+}
+
+/// The reply of `HMGET entry k x <wanted fields>` read for `key`: the wanted
+/// fields, or `None` when there is no entry or it has expired at `now`.
+pub(crate) fn visible_fields(
+    mut reply: Vec<Option<Vec<u8>>>,
+    wanted: usize,
+    key: &[u8],
+    now: i64,
+) -> std::result::Result<Option<Vec<Vec<u8>>>, Damage> {
+    if reply.len() != wanted + 2 {
+        return Err(Damage::corrupt("short HMGET reply"));
+    }
+    let Some(stored) = reply[0].take() else { return Ok(None) };
+    if stored != key {
+        return Err(Damage::KeyMismatch);
+    }
+    let expires = match &reply[1] {
+        None => None,
+        Some(x) => Some(parse_i64(x).ok_or_else(|| Damage::corrupt("bad expiry"))?),
+    };
+    if is_expired(expires, now) {
+        return Ok(None);
+    }
+    reply
+        .drain(2..)
+        .map(|v| v.ok_or_else(|| Damage::corrupt("a field is missing")))
+        .collect::<Result<_, _>>()
+        .map(Some)
 }
 
 /// The id of one write: this process and its unique stamp (a retry after a
@@ -454,36 +491,44 @@ impl Engine for RedisEngine {
         let fields: Vec<(Vec<u8>, Vec<u8>)> = self
             .shared
             .run("read the versions of an entry", |s| s.query(redis::cmd("HGETALL").arg(&entry)))?;
-        if fields.is_empty() {
-            return Ok(None);
-        }
-        let corrupt = |why: &str| self.shared.corrupt(digest.as_bytes(), why);
-        let fields: HashMap<&[u8], &[u8]> =
-            fields.iter().map(|(f, v)| (f.as_slice(), v.as_slice())).collect();
-        let field = |name: &[u8]| fields.get(name).copied();
-        let number = |name: &[u8]| field(name).and_then(parse_i64);
-        let stored = field(b"k").ok_or_else(|| corrupt("no key"))?;
-        if stored != key {
-            return Err(key_mismatch(digest));
-        }
-        if is_expired(number(b"x"), now_micros()) {
-            return Ok(None);
-        }
-        let older = number(b"n").ok_or_else(|| corrupt("no version count"))?;
-        // Checked against what the hash holds before it sizes anything.
-        let older = older_versions(older, fields.len() as u64).map_err(|why| corrupt(&why))?;
-        let mut versions = Vec::with_capacity(older + 1);
-        for i in 1..=older {
-            let value = field(format!("o{i}").as_bytes()).ok_or_else(|| corrupt("a version is missing"))?;
-            let at =
-                number(format!("s{i}").as_bytes()).ok_or_else(|| corrupt("a version time is missing"))?;
-            versions.push(Version { number: i as u64, written_at_micros: at, value: value.to_vec() });
-        }
-        let value = field(b"v").ok_or_else(|| corrupt("no value"))?;
-        let at = number(b"t").ok_or_else(|| corrupt("no write time"))?;
-        versions.push(Version { number: older as u64 + 1, written_at_micros: at, value: value.to_vec() });
-        Ok(Some(versions))
+        decode_versions(&fields, key, now_micros()).map_err(|d| self.shared.damage(digest, d))
     }
+}
+
+/// The reply of `HGETALL entry` read for `key`: every version, oldest first,
+/// or `None` when there is no entry or it has expired at `now`.
+pub(crate) fn decode_versions(
+    fields: &[(Vec<u8>, Vec<u8>)],
+    key: &[u8],
+    now: i64,
+) -> std::result::Result<Option<Vec<Version>>, Damage> {
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    let corrupt = Damage::corrupt;
+    let fields: HashMap<&[u8], &[u8]> = fields.iter().map(|(f, v)| (f.as_slice(), v.as_slice())).collect();
+    let field = |name: &[u8]| fields.get(name).copied();
+    let number = |name: &[u8]| field(name).and_then(parse_i64);
+    let stored = field(b"k").ok_or_else(|| corrupt("no key"))?;
+    if stored != key {
+        return Err(Damage::KeyMismatch);
+    }
+    if is_expired(number(b"x"), now) {
+        return Ok(None);
+    }
+    let older = number(b"n").ok_or_else(|| corrupt("no version count"))?;
+    // Checked against what the hash holds before it sizes anything.
+    let older = older_versions(older, fields.len() as u64).map_err(Damage::Corrupt)?;
+    let mut versions = Vec::with_capacity(older + 1);
+    for i in 1..=older {
+        let value = field(format!("o{i}").as_bytes()).ok_or_else(|| corrupt("a version is missing"))?;
+        let at = number(format!("s{i}").as_bytes()).ok_or_else(|| corrupt("a version time is missing"))?;
+        versions.push(Version { number: i as u64, written_at_micros: at, value: value.to_vec() });
+    }
+    let value = field(b"v").ok_or_else(|| corrupt("no value"))?;
+    let at = number(b"t").ok_or_else(|| corrupt("no write time"))?;
+    versions.push(Version { number: older as u64 + 1, written_at_micros: at, value: value.to_vec() });
+    Ok(Some(versions))
 }
 
 /// The fields an entry's hash has whatever its history: `k v t n` (and
@@ -557,15 +602,20 @@ impl Drop for RedisLock {
     }
 }
 
+/// What a scan reads of each entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
+pub(crate) enum Mode {
+    /// Keys and newest values (`scan`).
     Records,
+    /// Keys only (`scan_keys`).
     Keys,
+    /// Keys and metadata (`scan_meta`).
     Meta,
 }
 
 impl Mode {
-    fn fields(self) -> &'static [&'static str] {
+    /// The fields `HMGET` reads, in the order [`scan_item`] expects them.
+    pub(crate) fn fields(self) -> &'static [&'static str] {
         match self {
             Mode::Records => &["k", "x", "v"],
             Mode::Keys => &["k", "x"],
@@ -578,8 +628,11 @@ impl Mode {
     }
 }
 
-enum Item {
+/// One entry as a scan yields it.
+pub(crate) enum Item {
+    /// From a scan of records or keys.
     Record(Record),
+    /// From a scan of metadata.
     Meta(EntryMeta),
 }
 
@@ -662,52 +715,61 @@ impl Scan {
         Ok(())
     }
 
-    /// One entry of a page: `None` when it is gone (deleted since the
-    /// page was listed) or, except for metadata, expired.
-    fn item(
-        &self,
-        d: &[u8],
-        (mut row, hash_fields): (Vec<Option<Vec<u8>>>, Option<u64>),
-    ) -> Result<Option<Item>> {
-        let corrupt = |why: &str| self.shared.corrupt(d, why);
-        if row.len() != self.mode.fields().len() {
-            return Err(corrupt("short HMGET reply"));
-        }
-        let Some(key) = row[0].take() else { return Ok(None) };
-        let digest = Digest(<[u8; 16]>::try_from(d).map_err(|_| corrupt("an index member is not a digest"))?);
-        let number = |v: &Option<Vec<u8>>| v.as_deref().and_then(parse_i64);
-        let expires = match &row[1] {
-            None => None,
-            some => Some(number(some).ok_or_else(|| corrupt("bad expiry"))?),
-        };
-        let expired = is_expired(expires, self.now);
-        Ok(match self.mode {
-            Mode::Records if expired => None,
-            Mode::Records => {
-                let value = row[2].take().ok_or_else(|| corrupt("no value"))?;
-                Some(Item::Record(Record { digest, key, value }))
-            }
-            Mode::Keys if expired => None,
-            Mode::Keys => Some(Item::Record(Record { digest, key, value: Vec::new() })),
-            Mode::Meta => {
-                let written = number(&row[2]).ok_or_else(|| corrupt("no write time"))?;
-                let older = number(&row[3]).ok_or_else(|| corrupt("no version count"))?;
-                let bytes = number(&row[4]).ok_or_else(|| corrupt("no size"))?;
-                let older = older_versions(older, hash_fields.unwrap_or(0)).map_err(|why| corrupt(&why))?;
-                let versions = older as u64 + 1;
-                let bytes = stored_bytes(bytes, versions, self.shared.max_value_bytes)
-                    .map_err(|why| corrupt(&why))?;
-                Some(Item::Meta(EntryMeta {
-                    digest,
-                    key,
-                    written_at_micros: written,
-                    expires_at_micros: expires,
-                    versions,
-                    value_bytes: bytes,
-                }))
-            }
-        })
+    /// One entry of a page (see [`scan_item`]).
+    fn item(&self, d: &[u8], row: (Vec<Option<Vec<u8>>>, Option<u64>)) -> Result<Option<Item>> {
+        scan_item(self.mode, d, row, self.now, self.shared.max_value_bytes)
+            .map_err(|why| self.shared.corrupt(d, &why))
     }
+}
+
+/// One entry of a scan page: the index member `d` and the reply of `HMGET
+/// entry <mode's fields>` (with `HLEN entry` for metadata). `None` when it
+/// is gone (deleted since the page was listed) or, except for metadata,
+/// expired at `now`. The error is why the entry is damaged.
+pub(crate) fn scan_item(
+    mode: Mode,
+    d: &[u8],
+    (mut row, hash_fields): (Vec<Option<Vec<u8>>>, Option<u64>),
+    now: i64,
+    max_value_bytes: u64,
+) -> std::result::Result<Option<Item>, String> {
+    let corrupt = |why: &str| why.to_string();
+    if row.len() != mode.fields().len() {
+        return Err(corrupt("short HMGET reply"));
+    }
+    let Some(key) = row[0].take() else { return Ok(None) };
+    let digest = Digest(<[u8; 16]>::try_from(d).map_err(|_| corrupt("an index member is not a digest"))?);
+    let number = |v: &Option<Vec<u8>>| v.as_deref().and_then(parse_i64);
+    let expires = match &row[1] {
+        None => None,
+        some => Some(number(some).ok_or_else(|| corrupt("bad expiry"))?),
+    };
+    let expired = is_expired(expires, now);
+    Ok(match mode {
+        Mode::Records if expired => None,
+        Mode::Records => {
+            let value = row[2].take().ok_or_else(|| corrupt("no value"))?;
+            Some(Item::Record(Record { digest, key, value }))
+        }
+        Mode::Keys if expired => None,
+        Mode::Keys => Some(Item::Record(Record { digest, key, value: Vec::new() })),
+        Mode::Meta => {
+            let written = number(&row[2]).ok_or_else(|| corrupt("no write time"))?;
+            let older = number(&row[3]).ok_or_else(|| corrupt("no version count"))?;
+            let bytes = number(&row[4]).ok_or_else(|| corrupt("no size"))?;
+            let older = older_versions(older, hash_fields.unwrap_or(0))?;
+            let versions = older as u64 + 1;
+            let bytes = stored_bytes(bytes, versions, max_value_bytes)?;
+            Some(Item::Meta(EntryMeta {
+                digest,
+                key,
+                written_at_micros: written,
+                expires_at_micros: expires,
+                versions,
+                value_bytes: bytes,
+            }))
+        }
+    })
 }
 
 impl Iterator for Scan {

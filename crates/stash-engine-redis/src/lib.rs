@@ -139,6 +139,8 @@
 
 mod conn;
 mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 mod scripts;
 
 use std::fmt;
