@@ -76,6 +76,8 @@ corpus_tests!(
     lmdb_record,
     lmdb_python,
     sled_record,
+    redis_record,
+    mongo_document,
 );
 
 /// Every target has a test above, every corpus and regression folder a target.

@@ -8,6 +8,11 @@
 //! this library, and, given `<python root>` (a folder `tests/python/interop.py write`
 //! filled, with combos `pairtree-<compress>[-b64]` and `lmdb-raw`), the files Python
 //! hashstash 1.2 wrote. `fuzz/README.md` says how the committed corpora were made.
+//!
+//! `redis_record` and `mongo_document` seeds are entries a stash wrote on a server:
+//! set `SEED_REDIS_URL` and `SEED_MONGO_URL` to empty private servers (every entry
+//! hash / document there becomes a seed). Chunked Mongo values with small chunks are
+//! encoded with the engine's own encoder, without a server.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -18,6 +23,7 @@ use heed::types::Bytes;
 use heed::{CommitOrAbort, EnvOpenOptions};
 use stash_codec::{Encoding, codec};
 use stash_core::{Stash, StashConfig, WriteOptions};
+use stash_fuzz_harness::{NOW, mongo_input, redis_input};
 use stash_serial::{Value, encode_value, serializer};
 
 struct Out {
@@ -159,6 +165,7 @@ fn rust_seeds(out: &mut Out) {
         out.put("pairtree_names", names.as_bytes());
     }
     engine_seeds(out, &values);
+    server_seeds(out, &values);
 }
 
 fn config(engine: &str, root: &Path) -> StashConfig {
@@ -246,6 +253,111 @@ fn engine_seeds(out: &mut Out, values: &[Value]) {
         out.put("sled_record", &[&[head], value.as_slice()].concat());
     }
     out.put("sled_record", b"\x03hashstash-sled/2");
+}
+
+/// Entries of every shape on the servers: versions appended, expiring after or
+/// before the harness's `NOW`, appended then expiring, a value in chunks.
+fn fill_server(stash: &Stash, values: &[Value]) {
+    fill(stash, values);
+    // Through the engine: the stash turns write options into a relative time to live.
+    let put = |key: &str, value: &Value, options: WriteOptions| {
+        let k = stash.encode_key(key).expect("encode a key");
+        let v = stash.encode_value(value).expect("encode a value");
+        stash.engine().put(&k.digest, &k.bytes, &v, options).expect("write");
+    };
+    let at = |x: i64| WriteOptions::default().expiring_at(Some(x));
+    put("live", &Value::Str("expires after NOW".into()), at(NOW + 3_600_000_000));
+    put("dead", &Value::Str("expired at NOW".into()), at(NOW));
+    put("av", &values[1], WriteOptions::APPEND);
+    put("av", &values[2], WriteOptions::APPEND.expiring_at(Some(NOW + 1)));
+    put("empty", &Value::Bytes(Vec::new()), WriteOptions::default());
+}
+
+fn server_config(engine: &str, url: String) -> StashConfig {
+    StashConfig { url: Some(url), ..config(engine, Path::new("seeds")) }
+}
+
+fn server_seeds(out: &mut Out, values: &[Value]) {
+    if let Ok(url) = std::env::var("SEED_REDIS_URL") {
+        let stash = Stash::open(server_config("redis", url.clone()), Arc::new(stash_engine_redis::Redis))
+            .expect("open a redis stash");
+        fill_server(&stash, values);
+        let mut con = redis::Client::open(url).expect("a redis url").get_connection().expect("connect");
+        let entries: Vec<Vec<u8>> = redis::cmd("KEYS").arg("hs:*:e:*").query(&mut con).expect("KEYS");
+        for entry in entries {
+            let hash: Vec<(Vec<u8>, Vec<u8>)> =
+                redis::cmd("HGETALL").arg(&entry).query(&mut con).expect("HGETALL");
+            out.put("redis_record", &redis_input(&hash).expect("small fields"));
+        }
+    }
+    if let Ok(url) = std::env::var("SEED_MONGO_URL") {
+        let stash = Stash::open(server_config("mongo", url.clone()), Arc::new(stash_engine_mongo::Mongo))
+            .expect("open a mongo stash");
+        fill_server(&stash, values);
+        // Over the inline limit: its entry lists two 4 MiB chunks (too large for a
+        // seed; the entry alone reads as too large for the harness's limit).
+        let big = vec![7u8; stash_engine_mongo::INLINE_VALUE_BYTES + 1];
+        stash.set("big", &Value::Bytes(big)).expect("write a chunked value");
+        let client = mongodb::sync::Client::with_uri_str(&url).expect("connect");
+        // The engine's database: the URL's, else `hashstash`.
+        let db = client.default_database().unwrap_or_else(|| client.database("hashstash"));
+        for name in db.list_collection_names().run().expect("list collections") {
+            if name.ends_with(".chunks") || name.ends_with(".locks") {
+                continue;
+            }
+            let docs = db.collection::<bson::RawDocumentBuf>(&name).find(bson::doc! {}).run().expect("find");
+            for doc in docs {
+                out.put("mongo_document", doc.expect("a document").as_bytes());
+            }
+        }
+    }
+    chunked_seeds(out);
+}
+
+/// Entries with chunked versions whose chunks are small, and their chunk documents.
+fn chunked_seeds(out: &mut Out) {
+    use stash_engine_mongo::fuzzing::{Stored, StoredVersion, encode};
+    let digest = stash_core::Digest([0x5a; 16]);
+    let owner = bson::oid::ObjectId::from_bytes([0x5a; 12]);
+    let chunk = |id: [u8; 12], at: i64, n: i32, data: &[u8]| {
+        let data = bson::Binary { subtype: bson::spec::BinarySubtype::Generic, bytes: data.to_vec() };
+        let doc = bson::doc! { "_id": bson::oid::ObjectId::from_bytes(id), "owner": owner, "at": at, "n": n, "data": data };
+        bson::to_vec(&doc).expect("a chunk encodes")
+    };
+    let chunked = |at: i64, parts: &[([u8; 12], &[u8])]| StoredVersion {
+        at,
+        stored: Stored::Chunked {
+            size: parts.iter().map(|(_, p)| p.len()).sum(),
+            ids: parts.iter().map(|(id, _)| *id).collect(),
+        },
+        value: parts.iter().flat_map(|(_, p)| p.iter().copied()).collect(),
+    };
+    let inline = |at: i64, value: &[u8]| StoredVersion { at, stored: Stored::Inline, value: value.to_vec() };
+    let (a, b, c) = ([1u8; 12], [2u8; 12], [3u8; 12]);
+    let t = NOW - 5_000_000;
+    let cases = [
+        (
+            vec![chunked(t, &[(a, b"\"chunk"), (b, b"ed\"")])],
+            None,
+            vec![chunk(a, t, 0, b"\"chunk"), chunk(b, t, 1, b"ed\"")],
+        ),
+        (
+            vec![inline(t, b"\"v1\""), chunked(t + 1, &[(c, b"\"v2\"")])],
+            Some(NOW + 1),
+            vec![chunk(c, t + 1, 0, b"\"v2\"")],
+        ),
+        (
+            vec![chunked(t, &[(a, b"42"), (b, b"")])],
+            Some(NOW),
+            vec![chunk(b, t, 1, b""), chunk(a, t, 0, b"42")],
+        ),
+        (vec![chunked(t, &[])], None, Vec::new()),
+    ];
+    for (versions, expires, chunks) in cases {
+        let entry = encode(&digest, b"\"k\"", expires, &versions).expect("an entry encodes");
+        let chunks: Vec<&[u8]> = chunks.iter().map(Vec::as_slice).collect();
+        out.put("mongo_document", &mongo_input(&entry, &chunks));
+    }
 }
 
 fn python_lmdb(out: &mut Out, records: &[(Vec<u8>, Vec<u8>)]) {

@@ -24,7 +24,7 @@ use tempfile::TempDir;
 
 /// The value-size limit of the fuzzed stashes: a stored size above it must be refused
 /// before anything that big is allocated.
-const MAX_VALUE: u64 = 1 << 20;
+pub(crate) const MAX_VALUE: u64 = 1 << 20;
 const OTHER: &str = "other";
 const OTHER_VALUE: &str = "another key's value";
 

@@ -5,17 +5,21 @@
 //! Every function takes the fuzzer's bytes and panics only when a claim of the stash
 //! does not hold: a decoder panics or overruns its limit, a value does not read back as
 //! written, canonical key bytes depend on map order, the hashstash reader and serde_json
-//! disagree on JSON, or a damaged stored entry breaks another key or a later write.
+//! disagree on JSON, a damaged stored entry breaks another key or a later write, or
+//! reading one allocates more than the value-size limit at once.
 
+mod alloc;
 mod codec;
 mod engines;
 mod model;
 mod serial;
+mod servers;
 
 pub use codec::{LIMIT, codec_base64, codec_decode};
 pub use engines::{lmdb_python, lmdb_record, pairtree_names, pairtree_value, sled_record};
 pub use model::{Record, arb_value, same};
 pub use serial::{differential_json, roundtrip, serial_decode};
+pub use servers::{NOW, mongo_document, mongo_input, redis_input, redis_record};
 
 /// A fuzz target: its name (the file under `fuzz/fuzz_targets/` and the corpus folder)
 /// and the check it runs on one input.
@@ -42,6 +46,8 @@ pub const TARGETS: &[Target] = &[
     ("lmdb_record", lmdb_record),
     ("lmdb_python", lmdb_python),
     ("sled_record", sled_record),
+    ("redis_record", redis_record),
+    ("mongo_document", mongo_document),
 ];
 
 /// The check of the target called `name`.
