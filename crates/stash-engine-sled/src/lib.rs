@@ -78,6 +78,19 @@
 //! closing (dropping the last handle) flushes too. A crash may lose the
 //! writes of the last half second, never tear a record.
 //!
+//! # A full disk
+//!
+//! sled 0.34 does not recover from a failed write of its files in the
+//! process that met it. Once its log cannot be written (`ENOSPC`), it keeps
+//! that error and fails every later call, reads and iteration included (an
+//! `Io` error naming the folder; a scan yields it once and ends); after
+//! other failures its log buffer waits for a write that never comes, and a
+//! flush (also the one of a close) never finishes: `flush` gives
+//! up after 10 s with an `Io` error, and the database then stays open until
+//! the process ends (closing it would flush). Writes acknowledged since the
+//! last flush are lost; what was flushed survives. Freeing space does not
+//! help that process: reopen the stash in a new one.
+//!
 //! # Costs
 //!
 //! `get` is one B-tree lookup and one copy of the value. Two exact counters

@@ -91,18 +91,28 @@ pub(crate) fn wait_for_release(dir: &Path) -> bool {
 pub(crate) struct Closer {
     dir: PathBuf,
     id: u64,
+    /// Whether sled will release its lock (not when it keeps the database open).
+    released: bool,
 }
 
 impl Closer {
     /// The closer of the store `id` of `dir`.
     pub(crate) fn new(dir: &Path, id: u64) -> Closer {
-        Closer { dir: dir.to_path_buf(), id }
+        Closer { dir: dir.to_path_buf(), id, released: true }
+    }
+
+    /// sled keeps the database open in this process (a flush that never
+    /// finished holds it): its lock stays, so the close does not wait for it.
+    pub(crate) fn kept_open(&mut self) {
+        self.released = false;
     }
 }
 
 impl Drop for Closer {
     fn drop(&mut self) {
-        wait_for_release(&self.dir);
+        if self.released {
+            wait_for_release(&self.dir);
+        }
         let mut stores = stores();
         if stores.get(&self.dir).is_some_and(|(id, _)| *id == self.id) {
             stores.remove(&self.dir);

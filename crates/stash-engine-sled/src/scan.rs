@@ -12,11 +12,38 @@ use stash_core::{Digest, EntryMeta, Error, ErrorKind, Record, Result};
 use crate::error::sled_error;
 use crate::store::Store;
 
+/// sled's iterator, ended after its first error. sled does not move past a
+/// step that failed, and once a write of its files failed (a full disk) it
+/// fails every step: without this, a scan would yield the same error forever.
+pub(crate) struct Cursor<I = sled::Iter> {
+    inner: I,
+    failed: bool,
+}
+
+impl<I> Cursor<I> {
+    pub(crate) fn new(inner: I) -> Cursor<I> {
+        Cursor { inner, failed: false }
+    }
+}
+
+impl<I: Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> Iterator for Cursor<I> {
+    type Item = sled::Result<(sled::IVec, sled::IVec)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed {
+            return None;
+        }
+        let item = self.inner.next()?;
+        self.failed = item.is_err();
+        Some(item)
+    }
+}
+
 /// The records of a store, newest value of each (or keys only); entries
 /// expired when the scan began are skipped.
 pub(crate) struct Scan {
     /// Declared first: dropped before the store it reads.
-    iter: sled::Iter,
+    iter: Cursor,
     store: Arc<Store>,
     keys_only: bool,
     now: i64,
@@ -35,7 +62,7 @@ fn digest_of(store: &Store, slot: &[u8]) -> Result<Digest> {
 
 impl Scan {
     pub(crate) fn new(store: Arc<Store>, keys_only: bool) -> Scan {
-        Scan { iter: store.iter(), store, keys_only, now: now_micros() }
+        Scan { iter: Cursor::new(store.iter()), store, keys_only, now: now_micros() }
     }
 
     /// The record, or `None` if it has expired.
@@ -74,13 +101,13 @@ impl Iterator for Scan {
 /// The metadata of every record, expired ones included; no value is copied.
 pub(crate) struct MetaScan {
     /// Declared first: dropped before the store it reads.
-    iter: sled::Iter,
+    iter: Cursor,
     store: Arc<Store>,
 }
 
 impl MetaScan {
     pub(crate) fn new(store: Arc<Store>) -> MetaScan {
-        MetaScan { iter: store.iter(), store }
+        MetaScan { iter: Cursor::new(store.iter()), store }
     }
 
     fn meta(&self, slot: &[u8], bytes: &[u8]) -> Result<EntryMeta> {
@@ -107,5 +134,20 @@ impl Iterator for MetaScan {
             Ok((slot, bytes)) => self.meta(&slot, &bytes),
             Err(e) => Err(sled_error(e, "list records", self.store.dir())),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_ends_after_its_first_error() {
+        let failing = std::iter::repeat_with(|| Err(sled::Error::Io(std::io::Error::other("disk full"))));
+        let items: Vec<_> = Cursor::new(failing).take(10).collect();
+        assert_eq!(items.len(), 1, "one error, then the end");
+        let ok = || Ok((sled::IVec::from(&b"k"[..]), sled::IVec::from(&b"v"[..])));
+        let mixed = vec![ok(), ok(), Err(sled::Error::Io(std::io::Error::other("x"))), ok()];
+        assert_eq!(Cursor::new(mixed.into_iter()).count(), 3, "the items before the error, and the error");
     }
 }

@@ -5,6 +5,8 @@ use std::fs;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use sled::IVec;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
@@ -33,6 +35,54 @@ const COUNT_KEY: &[u8] = b"count";
 /// clean close of a format-2 database.
 const EXPIRING_KEY: &[u8] = b"expiring";
 
+/// How long a flush is waited for. sled 0.34 never finishes a flush after
+/// some failed writes of its files (a full disk: its log buffer keeps a
+/// writer that never leaves, and stable never reaches it), and a close
+/// flushes too: without a bound, `flush` and dropping the last handle would
+/// hang forever.
+const FLUSH_WAIT: Duration = Duration::from_secs(10);
+
+/// `db.flush()`, waited for at most [`FLUSH_WAIT`]. A flush that does not
+/// finish goes on in its helper thread, which keeps a handle on the
+/// database: sled then never closes it in this process (its close would
+/// hang on the same flush), and `stuck` (if given) is set.
+fn flush_within(db: &sled::Db, dir: &Path, stuck: Option<&AtomicBool>) -> Result<()> {
+    if stuck.is_some_and(|s| s.load(Ordering::Acquire)) {
+        return Err(flush_stuck(dir));
+    }
+    let (tx, rx) = mpsc::sync_channel(1);
+    let handle = db.clone();
+    std::thread::Builder::new()
+        .name("hashstash-sled-flush".into())
+        .spawn(move || {
+            let _ = tx.send(handle.flush());
+        })
+        .map_err(|e| Error::io(e, "start a thread to flush the sled database", dir))?;
+    match rx.recv_timeout(FLUSH_WAIT) {
+        Ok(flushed) => flushed.map(drop).map_err(|e| sled_error(e, "flush the sled database", dir)),
+        Err(_) => {
+            if let Some(stuck) = stuck {
+                stuck.store(true, Ordering::Release);
+            }
+            Err(flush_stuck(dir))
+        }
+    }
+}
+
+/// The error of a flush that did not finish within [`FLUSH_WAIT`].
+fn flush_stuck(dir: &Path) -> Error {
+    Error::new(
+        ErrorKind::Io,
+        format!(
+            "cannot flush the sled database: sled did not finish within {} s, which sled 0.34 never \
+             does after a failed write of its files (a full disk?); writes since the last flush \
+             are lost when this process ends: reopen the stash in a new process once the disk has space",
+            FLUSH_WAIT.as_secs()
+        ),
+    )
+    .with_context("file", dir.display())
+}
+
 /// An open database. Records live in sled's default tree, keyed by the
 /// 16-byte digest. Dropped when the last handle goes: flushes, saves the
 /// count and closes.
@@ -49,6 +99,8 @@ pub(crate) struct Store {
     expiring: AtomicI64,
     /// Whether the format marker says 2 (records with an expiry may exist).
     format_v2: AtomicBool,
+    /// A flush did not finish (see [`flush_within`]): later ones fail at once.
+    stuck: AtomicBool,
     /// Last: runs after `db` and `meta` are dropped.
     _closer: Closer,
 }
@@ -119,7 +171,7 @@ fn check_and_count(db: &sled::Db, meta: &sled::Tree, dir: &Path, existed: bool) 
         }
         None if !existed && db.is_empty() => {
             meta.insert(FORMAT_KEY, FORMAT_V1).map_err(err)?;
-            db.flush().map_err(|e| sled_error(e, "flush the sled database", dir))?;
+            flush_within(db, dir, None)?;
             false
         }
         None if db.is_empty() => {
@@ -145,7 +197,7 @@ fn check_and_count(db: &sled::Db, meta: &sled::Tree, dir: &Path, existed: bool) 
     // A format-1 database holds no record with an expiry.
     let expiring = if format_v2 { expiring } else { Some(0) };
     if let (Some(keys), Some(expiring)) = (keys, expiring) {
-        db.flush().map_err(|e| sled_error(e, "flush the sled database", dir))?;
+        flush_within(db, dir, None)?;
         return Ok(Counts { keys, expiring, format_v2 });
     }
     let (mut keys, mut expiring) = (0, 0);
@@ -170,6 +222,7 @@ impl Store {
                 count: AtomicI64::new(counts.keys),
                 expiring: AtomicI64::new(counts.expiring),
                 format_v2: AtomicBool::new(counts.format_v2),
+                stuck: AtomicBool::new(false),
                 _closer: Closer::new(dir, id),
             }),
             Err(e) => {
@@ -245,7 +298,7 @@ impl Store {
     fn mark_expiring(&self) -> Result<()> {
         if !self.format_v2.load(Ordering::Acquire) {
             self.meta.insert(FORMAT_KEY, FORMAT_V2).map_err(self.sled_err("write the format marker"))?;
-            self.db.flush().map_err(self.sled_err("flush the sled database"))?;
+            self.flush()?;
             self.format_v2.store(true, Ordering::Release);
         }
         Ok(())
@@ -508,8 +561,9 @@ impl Store {
         ))
     }
 
+    /// Flushes, waiting at most [`FLUSH_WAIT`].
     pub(crate) fn flush(&self) -> Result<()> {
-        self.db.flush().map(drop).map_err(self.sled_err("flush the sled database"))
+        flush_within(&self.db, &self.dir, Some(&self.stuck))
     }
 
     /// A lazy iterator over the records; it takes no lock between items.
@@ -541,12 +595,19 @@ fn allocated(meta: &fs::Metadata) -> u64 {
 
 impl Drop for Store {
     /// Saves the counts and flushes; errors cannot be reported from here,
-    /// and counts not saved are recounted at the next open.
+    /// and counts not saved are recounted at the next open. After a flush
+    /// that did not finish, sled keeps the database open (see
+    /// [`flush_within`]) and this returns at once.
     fn drop(&mut self) {
-        let count = self.count.load(Ordering::Relaxed).max(0);
-        let expiring = self.expiring.load(Ordering::Relaxed).max(0);
-        let _ = self.meta.insert(EXPIRING_KEY, &expiring.to_le_bytes());
-        let _ = self.meta.insert(COUNT_KEY, &count.to_le_bytes());
-        let _ = self.db.flush();
+        if !self.stuck.load(Ordering::Acquire) {
+            let count = self.count.load(Ordering::Relaxed).max(0);
+            let expiring = self.expiring.load(Ordering::Relaxed).max(0);
+            let _ = self.meta.insert(EXPIRING_KEY, &expiring.to_le_bytes());
+            let _ = self.meta.insert(COUNT_KEY, &count.to_le_bytes());
+            let _ = self.flush();
+        }
+        if self.stuck.load(Ordering::Acquire) {
+            self._closer.kept_open();
+        }
     }
 }
