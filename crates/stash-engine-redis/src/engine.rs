@@ -513,7 +513,12 @@ pub(crate) fn decode_versions(
     if stored != key {
         return Err(Damage::KeyMismatch);
     }
-    if is_expired(number(b"x"), now) {
+    // A present expiry that is not a number is damage, as for every other read.
+    let expires = match field(b"x") {
+        None => None,
+        Some(x) => Some(parse_i64(x).ok_or_else(|| corrupt("bad expiry"))?),
+    };
+    if is_expired(expires, now) {
         return Ok(None);
     }
     let older = number(b"n").ok_or_else(|| corrupt("no version count"))?;
@@ -788,5 +793,25 @@ impl Iterator for Scan {
                 return Some(Err(e));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A damaged expiry `x` is a damaged entry for every read: `versions` once
+    /// took it for "never expires" and returned the versions that `get`
+    /// refused (found by the `redis_record` fuzz target).
+    #[test]
+    fn a_bad_expiry_is_corrupt_for_every_read() {
+        let field = |f: &str, v: &str| (f.as_bytes().to_vec(), v.as_bytes().to_vec());
+        let mut hash =
+            vec![field("k", "key"), field("v", "value"), field("t", "1"), field("n", "0"), field("b", "5")];
+        assert_eq!(decode_versions(&hash, b"key", 0).map(|v| v.map(|v| v.len())).ok(), Some(Some(1)));
+        hash.push(field("x", "2000000000000d\""));
+        assert!(matches!(decode_versions(&hash, b"key", 0), Err(Damage::Corrupt(_))));
+        let reply = vec![Some(b"key".to_vec()), Some(b"2000000000000d\"".to_vec()), Some(b"value".to_vec())];
+        assert!(matches!(visible_fields(reply, 1, b"key", 0), Err(Damage::Corrupt(_))));
     }
 }
