@@ -364,3 +364,47 @@ fn racing_setdefaults_agree_on_one_value() {
         }
     }
 }
+
+/// A stored key damaged so that it decodes to another key (one flipped bit
+/// turns `"key-5"` into `"key-4"`; found by `reliability flips` on pairtree)
+/// is never listed with the damaged slot's value: `get` of either key is
+/// checked by the engine, and iteration, `popitem` and `update_from` check
+/// that a key hashes to the slot it was read from (a `Corrupt` error naming
+/// the slot otherwise).
+#[test]
+fn a_damaged_key_that_reads_as_another_key_is_never_listed_with_its_slot_value() {
+    for engine in engines() {
+        let dir = tempfile::tempdir().unwrap();
+        let stash = open(dir.path(), engine).open().unwrap();
+        stash.set("key-4", "four").unwrap();
+        // The slot of "key-5" holding the key bytes of "key-4": what the damage leaves.
+        let four = stash.encode_key("key-4").unwrap();
+        let five = stash.encode_key("key-5").unwrap();
+        let value = stash.encode_value("five").unwrap();
+        stash.engine().put(&five.digest, &four.bytes, &value, WriteOptions::REPLACE).unwrap();
+
+        let items: Vec<_> = stash.items::<String, String>().unwrap().collect();
+        assert_eq!(items.len(), 2, "{engine}");
+        let ok: Vec<_> = items.iter().filter_map(|i| i.as_ref().ok()).collect();
+        assert_eq!(ok, [&("key-4".to_string(), "four".to_string())], "{engine}: {items:?}");
+        let err = items.into_iter().find_map(Result::err).unwrap();
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "{engine}: {err}");
+        assert_eq!(err.context_value("digest"), Some(five.digest.to_hex().as_str()), "{engine}: {err}");
+        for keys in [
+            stash.keys::<String>().unwrap().collect::<Vec<_>>(),
+            stash.raw_keys().unwrap().map(|k| k.map(|b| stash.decode_key::<String>(&b).unwrap())).collect(),
+        ] {
+            assert_eq!(keys.iter().filter(|k| k.is_ok()).count(), 1, "{engine}: {keys:?}");
+        }
+        assert_eq!(stash.values::<String>().unwrap().filter(|v| v.is_ok()).count(), 1, "{engine}");
+        assert_eq!(stash.raw_items().unwrap().filter(|i| i.is_ok()).count(), 1, "{engine}");
+
+        let copy = open(&dir.path().join("copy"), engine).open().unwrap();
+        assert_eq!(copy.update_from(&stash).unwrap_err().kind(), ErrorKind::Corrupt, "{engine}");
+        assert_ne!(copy.get::<_, String>("key-4").unwrap().as_deref(), Some("five"), "{engine}");
+        // popitem never hands out the damaged slot as ("key-4", "five").
+        while let Ok(Some((k, v))) = stash.popitem::<String, String>() {
+            assert_eq!((k.as_str(), v.as_str()), ("key-4", "four"), "{engine}");
+        }
+    }
+}

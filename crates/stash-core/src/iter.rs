@@ -2,7 +2,8 @@
 //!
 //! Each iterator owns a handle to the stash and a snapshot-free cursor from
 //! the engine, so the stash may be read and written while iterating. An entry
-//! that fails to decode yields an `Err` and iteration goes on with the next.
+//! that fails to decode, or whose stored key does not hash to its slot (a
+//! damaged key), yields an `Err` and iteration goes on with the next.
 
 use std::marker::PhantomData;
 
@@ -38,7 +39,10 @@ macro_rules! stash_iter {
             fn next(&mut self) -> Option<Self::Item> {
                 let $stash = &self.stash;
                 Some(match self.records.next()? {
-                    Ok($rec) => $map,
+                    Ok($rec) => match $stash.check_slot(&$rec) {
+                        Ok(()) => $map,
+                        Err(e) => Err(e),
+                    },
                     Err(e) => Err(e.with_context("stash", $stash)),
                 })
             }

@@ -14,7 +14,7 @@ use stash_serial::{Serializer, Value};
 
 use crate::config::{StashConfig, TildePath};
 use crate::digest::Digest;
-use crate::engine::{Engine, EngineFactory, Put};
+use crate::engine::{Engine, EngineFactory, Put, Record};
 use crate::error::{Error, ErrorKind, Result};
 use crate::iter::{Items, Keys, RawItems, Values};
 use crate::lifecycle::{Lifecycle, SetOptions, time_to_micros};
@@ -184,6 +184,24 @@ impl Stash {
 
     fn key_context(&self, err: Error, digest: &Digest) -> Error {
         self.context(err).with_context("digest", digest)
+    }
+
+    /// Checks that a record read by a scan holds a key that hashes to its
+    /// slot. A `get` is checked by the engine (the stored key must be the one
+    /// asked for), but a scan takes the key from the record: stored key bytes
+    /// damaged into another valid key (one flipped bit turns `"key-5"` into
+    /// `"key-4"`) would list that key with the damaged slot's value.
+    pub(crate) fn check_slot(&self, record: &Record) -> Result<()> {
+        if self.inner.config.digest.digest(&record.key) == record.digest {
+            return Ok(());
+        }
+        Err(self.key_context(
+            Error::new(
+                ErrorKind::Corrupt,
+                "the key stored in this slot does not hash to the slot: the stored key is damaged",
+            ),
+            &record.digest,
+        ))
     }
 
     /// Runs `f` over the plain (decompressed, base64-decoded) form of `bytes`.
@@ -397,6 +415,7 @@ impl Stash {
     pub fn popitem<K: DeserializeOwned, V: DeserializeOwned>(&self) -> Result<Option<(K, V)>> {
         for record in self.inner.engine.scan().map_err(|e| self.context(e))? {
             let record = record.map_err(|e| self.context(e))?;
+            self.check_slot(&record)?;
             let key = self.decode(&record.key).map_err(|e| self.key_context(e, &record.digest))?;
             let value = self.decode(&record.value).map_err(|e| self.key_context(e, &record.digest))?;
             // Another handle may have taken it since the scan saw it: try the next.
@@ -622,6 +641,7 @@ impl Stash {
         if same_bytes {
             for record in other.inner.engine.scan().map_err(|e| other.context(e))? {
                 let record = record.map_err(|e| other.context(e))?;
+                other.check_slot(&record)?;
                 let key =
                     other.key_for(self, &record.key).map_err(|e| e.with_context("digest", record.digest))?;
                 batch.push((key, record.value));
@@ -700,7 +720,11 @@ impl Stash {
     pub fn raw_keys(&self) -> Result<impl Iterator<Item = Result<Vec<u8>>> + Send + use<>> {
         let records = self.inner.engine.scan_keys().map_err(|e| self.context(e))?;
         let this = self.clone();
-        Ok(records.map(move |r| r.map(|rec| rec.key).map_err(|e| this.context(e))))
+        Ok(records.map(move |r| {
+            let rec = r.map_err(|e| this.context(e))?;
+            this.check_slot(&rec)?;
+            Ok(rec.key)
+        }))
     }
 
     /// Streams encoded values exactly as stored.
