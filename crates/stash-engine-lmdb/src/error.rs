@@ -49,6 +49,13 @@ pub(crate) fn to_error(fail: Fail, action: &str, file: &Path) -> Error {
 pub(crate) fn heed_error(err: heed::Error, action: &str, file: &Path) -> Error {
     let (kind, hint) = match &err {
         heed::Error::Io(io) if io.raw_os_error() == Some(28) => (ErrorKind::Io, ": the disk is full"),
+        // LMDB reports a write that wrote less than asked, as on a full disk,
+        // as EIO ("short write, filesystem full?" in mdb.c): say so, or a
+        // full disk reads as a broken one.
+        heed::Error::Io(io) if io.raw_os_error() == Some(5) => (
+            ErrorKind::Io,
+            ": an I/O error (EIO), which LMDB also reports for a short write: the disk may be full",
+        ),
         heed::Error::Io(_) => (ErrorKind::Io, ""),
         heed::Error::Mdb(MdbError::Invalid) => (ErrorKind::Corrupt, ": the file is not an LMDB database"),
         heed::Error::Mdb(MdbError::VersionMismatch) => {

@@ -1,0 +1,92 @@
+//! A stash on a full disk: a small tmpfs, mounted when the tests run as root
+//! (the test says it skips otherwise). A write that does not fit is an `Io`
+//! error naming the file and saying the disk may be full, and every write
+//! acknowledged before it still reads back.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use stash_core::{ErrorKind, Stash, StashConfig};
+use stash_engine_lmdb::Lmdb;
+
+/// A 2 MiB tmpfs, unmounted when dropped.
+struct Tmpfs {
+    dir: PathBuf,
+    _parent: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts one, or says why not (not root, no `mount`).
+    fn mount() -> Option<Tmpfs> {
+        let parent = tempfile::tempdir().ok()?;
+        let dir = parent.path().join("mnt");
+        std::fs::create_dir(&dir).ok()?;
+        let mounted =
+            Command::new("mount").args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"]).arg(&dir).output();
+        match mounted {
+            Ok(out) if out.status.success() => Some(Tmpfs { dir, _parent: parent }),
+            Ok(out) => {
+                eprintln!(
+                    "skipped: cannot mount a tmpfs (needs root): {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+fn open(root: &Path) -> Stash {
+    let config = StashConfig {
+        engine: "lmdb".into(),
+        root_dir: root.to_path_buf(),
+        compress: "raw".into(),
+        ..StashConfig::default()
+    };
+    Stash::open(config, Arc::new(Lmdb)).unwrap()
+}
+
+/// Text that follows from `n`, `len` bytes long.
+fn value(n: u64, len: usize) -> String {
+    let mut x = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'!' + (x % 94) as u8)
+        })
+        .collect()
+}
+
+#[test]
+fn a_write_that_does_not_fit_says_the_disk_may_be_full() {
+    let Some(fs) = Tmpfs::mount() else { return };
+    let stash = open(&fs.dir);
+    let mut acked = 0;
+    let err = loop {
+        match stash.set(&acked, &value(acked, 16 << 10)) {
+            Ok(()) => acked += 1,
+            Err(e) => break e,
+        }
+        assert!(acked < 1_000, "1000 writes of 16 KiB fit on a 2 MiB disk");
+    };
+    // LMDB reports the short write of a full disk as EIO, or ENOSPC.
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    assert!(err.context_value("file").is_some_and(|f| f.ends_with("data.mdb")), "names the file: {err}");
+    assert!(err.to_string().contains("full"), "says the disk may be full: {err}");
+    for n in 0..acked {
+        assert_eq!(stash.get::<_, String>(&n).unwrap(), Some(value(n, 16 << 10)), "acknowledged write {n}");
+    }
+}
