@@ -20,7 +20,7 @@ use crate::error::{Fail, damaged};
 use crate::options::{Durability, LmdbOptions};
 use crate::record::{self, RecordView};
 use crate::registry;
-use crate::scan::{self, Scan};
+use crate::scan::{self, DIGEST_KEY, KeyOrder, Scan, damaged_page};
 
 /// One LMDB stash: an environment in a `data.db/` folder, shared by every
 /// handle of this process opened on that folder.
@@ -119,8 +119,10 @@ impl LmdbEngine {
         let now = now_micros();
         self.env.read("count the keys", |rtxn, db| {
             let mut n = 0;
+            let mut order = KeyOrder::new(None, Some(DIGEST_KEY));
             for item in db.iter(rtxn)? {
-                let (_, stored) = item?;
+                let (key, stored) = item?;
+                order.check(key).map_err(|reason| damaged_page(reason, self.env.file()))?;
                 // A damaged record counts as present: reads report it.
                 n += usize::from(record::parse(stored).map_or(true, |v| !is_expired(v.expires, now)));
             }

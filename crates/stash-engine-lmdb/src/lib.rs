@@ -125,6 +125,19 @@
 //! is: restore it from a copy, or remove the stash's folder to start over (a
 //! cache can be rebuilt). A file truncated while this process already has it
 //! open cannot be caught this way: the check runs at open only.
+//!
+//! # A damaged page may kill the process too
+//!
+//! LMDB keeps no checksums and trusts its pages. A `get` of a key on a
+//! damaged page is usually a `Corrupt` error (or, when the damage is inside a
+//! value, a `Corrupt` or `Decode` error, or a value that decodes to something
+//! else). A walk (`len` while entries expire, iteration, `stats`) stops with
+//! a `Corrupt` error at the first key out of order or of the wrong length, a
+//! sign that the cursor reached damage. But damage that LMDB's cursor follows
+//! before it hands a key over (a zeroed leaf page in a debug build, node
+//! headers overwritten with garbage) crashes the process (`SIGSEGV`, or
+//! `SIGABRT` on an assertion of LMDB's debug build). `cargo xtask reliability
+//! flips` measures how often, over random damage.
 #![deny(missing_docs)]
 
 mod check;

@@ -7,6 +7,18 @@
 //! make the file grow). The price: an iteration is not one snapshot; a key
 //! written or deleted meanwhile may or may not be seen, but no key is seen
 //! twice (keys are visited in digest order).
+//!
+//! LMDB trusts its pages. On a damaged leaf (a zeroed page, nodes
+//! overwritten) its cursor reads nodes past the page's real ones, and the
+//! next step may follow a garbage pointer out of the map: the process
+//! crashes. A sound tree yields keys in strictly increasing order, of 1 to
+//! 511 bytes (16 in the native layout), so every walk checks each key
+//! ([`KeyOrder`]) and stops at the first that breaks the rule, with a
+//! `Corrupt` error naming the file, before LMDB steps further. (Damage the
+//! cursor meets before it hands the key over can still crash the process:
+//! there is no checksum to find it earlier; and LMDB's debug build, compiled
+//! with `debug_assertions`, aborts on its assertion `IS_LEAF(mp)` as soon as
+//! the cursor steps onto a page that is not a leaf.)
 
 use std::ops::Bound;
 use std::sync::Arc;
@@ -22,6 +34,47 @@ use crate::record;
 
 /// Records per chunk.
 const CHUNK_RECORDS: usize = 1024;
+/// The longest key LMDB stores (`mdb_env_get_maxkeysize` of its default build).
+const MAX_KEY: usize = 511;
+/// The LMDB key of the native layout: the key digest.
+pub(crate) const DIGEST_KEY: usize = 16;
+
+/// Checks the keys of one cursor walk as they come (see the module docs).
+pub(crate) struct KeyOrder<'a> {
+    prev: Option<&'a [u8]>,
+    /// The one length keys have (native layout), if any.
+    exact: Option<usize>,
+}
+
+impl<'a> KeyOrder<'a> {
+    /// A walk that starts after `after`, of keys of length `exact` if given.
+    pub fn new(after: Option<&'a [u8]>, exact: Option<usize>) -> KeyOrder<'a> {
+        KeyOrder { prev: after, exact }
+    }
+
+    /// Whether `key` may follow the keys seen so far in a sound tree; why not otherwise.
+    pub fn check(&mut self, key: &'a [u8]) -> std::result::Result<(), &'static str> {
+        if key.is_empty() || key.len() > MAX_KEY || self.exact.is_some_and(|n| key.len() != n) {
+            return Err("a page holds a key of an impossible length");
+        }
+        if self.prev.is_some_and(|prev| key <= prev) {
+            return Err("a page holds keys out of order");
+        }
+        self.prev = Some(key);
+        Ok(())
+    }
+}
+
+/// The error that ends a walk at a key [`KeyOrder`] refuses.
+pub(crate) fn damaged_page(reason: &str, file: &std::path::Path) -> Error {
+    Error::new(
+        ErrorKind::Corrupt,
+        format!(
+            "the LMDB database is damaged: {reason}; the walk stops there, before LMDB follows the damaged page"
+        ),
+    )
+    .with_context("file", file.display())
+}
 /// Bytes per chunk (a chunk holds at least one record, whatever its size).
 const CHUNK_BYTES: usize = 8 << 20;
 
@@ -51,6 +104,8 @@ pub(crate) struct Scan<T> {
     now: i64,
     /// The last LMDB key read; the next chunk starts after it.
     after: Option<Vec<u8>>,
+    /// The length of every LMDB key (native layout), if one.
+    key_len: Option<usize>,
     buffered: std::vec::IntoIter<Result<T>>,
     done: bool,
 }
@@ -61,12 +116,23 @@ impl<T> Scan<T> {
     where
         T: 'static,
     {
-        Scan::with(env, Box::new(move |env, _, _, key, value, now| convert(env, key, value, now)))
+        let mut scan =
+            Scan::with(env, Box::new(move |env, _, _, key, value, now| convert(env, key, value, now)));
+        scan.key_len = Some(DIGEST_KEY);
+        scan
     }
 
     /// Iterates over every record, converted by `convert`.
     pub fn with(env: Arc<LmdbEnv>, convert: Convert<T>) -> Scan<T> {
-        Scan { env, convert, now: now_micros(), after: None, buffered: Vec::new().into_iter(), done: false }
+        Scan {
+            env,
+            convert,
+            now: now_micros(),
+            after: None,
+            key_len: None,
+            buffered: Vec::new().into_iter(),
+            done: false,
+        }
     }
 
     /// Reads the next chunk.
@@ -81,12 +147,17 @@ impl<T> Scan<T> {
             let mut bytes = 0;
             let mut last: Option<&[u8]> = None;
             let mut ended = true;
+            let mut order = KeyOrder::new(self.after.as_deref(), self.key_len);
             for item in db.range(rtxn, &(lower, Bound::Unbounded))? {
                 if chunk.len() >= CHUNK_RECORDS || bytes >= CHUNK_BYTES {
                     ended = false;
                     break;
                 }
                 let (key, value) = item?;
+                if let Err(reason) = order.check(key) {
+                    chunk.push(Err(damaged_page(reason, env.file())));
+                    break;
+                }
                 bytes += key.len() + value.len();
                 last = Some(key);
                 if let Some(item) = (self.convert)(env, rtxn, db, key, value, self.now) {
@@ -182,5 +253,24 @@ impl<T> Iterator for Scan<T> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_accept_increasing_keys_of_the_layout_only() {
+        let (a, b, c) = ([1u8; 16], [2u8; 16], [3u8; 16]);
+        let mut order = KeyOrder::new(Some(&a), Some(DIGEST_KEY));
+        assert!(order.check(&b).is_ok() && order.check(&c).is_ok());
+        assert!(order.check(&c).is_err(), "a key seen twice");
+        assert!(KeyOrder::new(Some(&b), Some(DIGEST_KEY)).check(&a).is_err(), "a key before the start");
+        assert!(KeyOrder::new(None, Some(DIGEST_KEY)).check(&[]).is_err(), "an empty key (a zeroed page)");
+        assert!(KeyOrder::new(None, Some(DIGEST_KEY)).check(&[1; 15]).is_err());
+        let long = [1u8; MAX_KEY + 1];
+        assert!(KeyOrder::new(None, None).check(&long).is_err(), "longer than LMDB stores");
+        assert!(KeyOrder::new(None, None).check(b"0123.key").is_ok(), "any length in the Python layout");
     }
 }
