@@ -150,9 +150,10 @@ fn check_chunked(size: usize, ids: &[ObjectId], max_value_bytes: u64) -> Result<
 }
 
 /// The value of `size` bytes in the chunks `ids` (in order), from `docs`, the
-/// chunk documents the server returned for them (in any order): reading
-/// stops as soon as they hold more than `size` bytes, and the value is sized
-/// by what was read, never by the stored `size`.
+/// chunk documents the server returned for them (in any order): reading and
+/// assembling stop as soon as they hold more than `size` bytes (which
+/// [`check_chunked`] bounded), and the value is sized by what was read, never
+/// by the stored `size`.
 fn assemble(
     size: usize,
     ids: &[ObjectId],
@@ -176,10 +177,43 @@ fn assemble(
     for id in ids {
         let part =
             parts.get(id).ok_or_else(|| corrupt(&format!("chunk {id} of a large value is missing")))?;
+        // A chunk listed more than once is read once: the value stops at its claimed size.
+        if out.len().saturating_add(part.len()) > size {
+            return Err(corrupt(&format!("the chunks of a large value hold more than its {size} bytes")));
+        }
         out.extend_from_slice(part);
     }
     if out.len() != size {
         return Err(corrupt(&format!("a large value has {} bytes in its chunks, not {size}", out.len())));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use mongodb::bson::{Binary, spec::BinarySubtype};
+
+    use super::*;
+
+    fn chunk(id: ObjectId, data: &[u8]) -> Result<RawDocumentBuf> {
+        let data = Binary { subtype: BinarySubtype::Generic, bytes: data.to_vec() };
+        Ok(RawDocumentBuf::from_document(&doc! { "_id": id, "data": data }).expect("a chunk encodes"))
+    }
+
+    /// A version listing one chunk many times is refused as soon as its
+    /// chunks pass the size it claims: it was assembled whole first, so
+    /// 1,000 listings of a 1,500-byte chunk built 1.5 MB for a value of
+    /// 1,500 bytes (a 4 MiB chunk listed throughout a 16 MiB document would
+    /// be terabytes; found writing the `mongo_document` fuzz target).
+    #[test]
+    fn repeated_chunk_ids_stop_at_the_claimed_size() {
+        let id = ObjectId::from_bytes([1; 12]);
+        let ids = vec![id; 1000];
+        let err = assemble(1500, &ids, [chunk(id, &[7; 1500])]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+        assert!(err.to_string().contains("hold more than its 1500 bytes"), "{err}");
+        let two = [ObjectId::from_bytes([2; 12]), ObjectId::from_bytes([3; 12])];
+        let value = assemble(5, &two, [chunk(two[1], b"de"), chunk(two[0], b"abc")]).unwrap();
+        assert_eq!(value, b"abcde");
+    }
 }
