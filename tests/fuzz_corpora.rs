@@ -5,53 +5,35 @@
 //! The fuzzers themselves (nightly, cargo-fuzz) are described in `fuzz/README.md`.
 
 use std::fs;
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
 
+use stash_fuzz_harness::corpus::{Kind, fuzz_dir, replay};
 use stash_fuzz_harness::{TARGETS, target};
-
-fn fuzz_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz")
-}
-
-/// The files of `fuzz/<kind>/<target>/`, sorted (a missing folder is empty).
-fn inputs(kind: &str, target: &str) -> Vec<PathBuf> {
-    let Ok(entries) = fs::read_dir(fuzz_dir().join(kind).join(target)) else { return Vec::new() };
-    let mut files: Vec<PathBuf> = entries.flatten().map(|e| e.path()).filter(|p| p.is_file()).collect();
-    files.sort();
-    files
-}
 
 /// Runs every input of `kind` for `name`; returns how many ran, panicking with the list
 /// of failing files.
-fn replay(kind: &str, name: &str) -> usize {
+fn replay_all(kind: Kind, name: &str) -> usize {
     let check = target(name).expect("a known target");
-    let files = inputs(kind, name);
-    let failed: Vec<String> = files
-        .iter()
-        .filter(|file| {
-            let data = fs::read(file).expect("a readable corpus file");
-            catch_unwind(AssertUnwindSafe(|| check(&data))).is_err()
-        })
-        .map(|file| file.display().to_string())
-        .collect();
+    let done = replay(kind, name, check);
+    let failed: Vec<String> =
+        done.failed.iter().map(|(file, why)| format!("{}: {why}", file.display())).collect();
     assert!(
         failed.is_empty(),
-        "{name}: {} of {} {kind} inputs fail:\n{}",
+        "{name}: {} of {} {} inputs fail:\n{}",
         failed.len(),
-        files.len(),
+        done.ran,
+        kind.folder(),
         failed.join("\n")
     );
-    files.len()
+    done.ran
 }
 
 macro_rules! corpus_tests {
     ($($name:ident),* $(,)?) => {$(
         #[test]
         fn $name() {
-            let ran = replay("corpus", stringify!($name));
+            let ran = replay_all(Kind::Corpus, stringify!($name));
             assert!(ran > 0, "fuzz/corpus/{} is empty", stringify!($name));
-            replay("regressions", stringify!($name));
+            replay_all(Kind::Regressions, stringify!($name));
         }
     )*};
 }

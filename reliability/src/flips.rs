@@ -32,7 +32,9 @@
 //! LMDB keeps no checksums and trusts its pages: some damage to a leaf or a
 //! free-list page still crashes the process inside LMDB's C code (see the
 //! `stash-engine-lmdb` docs), more often in the dev profile (`--quick`),
-//! whose LMDB build aborts on its assertions, than in release builds.
+//! whose LMDB build aborts on its assertions, than in release builds. Such crashes,
+//! and errors of other kinds than the typed ones, are counted on the LMDB row as
+//! the engine's limit (its notes), not as failures ([`Spec::trusts_its_pages`]).
 
 use std::collections::BTreeMap;
 use std::fs::{self, OpenOptions};
@@ -898,6 +900,13 @@ fn run_spec(spec: &Spec, dir: &Path, trials: u32, seed: u64, run_seed: u64, star
 
     let mut tally = Tally::default();
     let mut kept = 0usize;
+    // LMDB keeps no page checksums and trusts its B-tree: damage to a node header or the
+    // free list can crash its C code (a signal, which no Rust code can turn into an
+    // error) or give an error of another kind (`MDB_NOTFOUND`, `EINVAL`). Those outcomes
+    // are counted here and shown in the notes as the engine's documented limit
+    // (docs/reliability.md), not as failures; a Rust panic, a hang, a phantom or a lost
+    // write still fails the row.
+    let mut limit = 0u64;
     for trial in 1..=trials {
         let mut rng = trial_rng(seed, trial);
         let Some(damage) = Damage::pick(&mut rng, &files) else { break };
@@ -930,6 +939,12 @@ fn run_spec(spec: &Spec, dir: &Path, trials: u32, seed: u64, run_seed: u64, star
                 tally.add(damage.harm.kind(), &BTreeMap::from([("hang".to_string(), 1)]));
                 failed = true;
             }
+            Ok(Outcome::Died(why)) if spec.trusts_its_pages() && why.starts_with("killed by signal") => {
+                // Inside liblmdb's C code: a documented limit, not a defect of ours (below).
+                limit += 1;
+                row.detail(format!("(limit) trial {trial}: the worker {why} after {what}"));
+                tally.add(damage.harm.kind(), &BTreeMap::from([("crash in liblmdb".to_string(), 1)]));
+            }
             Ok(Outcome::Died(why)) => {
                 row.other += 1;
                 row.detail(format!("trial {trial}: CRASH: the worker {why} after {what}"));
@@ -940,6 +955,11 @@ fn run_spec(spec: &Spec, dir: &Path, trials: u32, seed: u64, run_seed: u64, star
                 row.ops += r.ops;
                 tally.add(damage.harm.kind(), &r.counts);
                 for (column, msg) in &r.findings {
+                    if spec.trusts_its_pages() && *column == Column::Unreadable {
+                        limit += 1;
+                        row.detail(format!("(limit) trial {trial}: {msg} after {what}"));
+                        continue;
+                    }
                     match column {
                         Column::Phantom => row.phantom += 1,
                         Column::Unreadable => row.unreadable += 1,
@@ -976,6 +996,13 @@ fn run_spec(spec: &Spec, dir: &Path, trials: u32, seed: u64, run_seed: u64, star
         }
     }
     row.notes.extend(tally.notes(row.trials));
+    if spec.trusts_its_pages() {
+        row.notes.push(format!(
+            "limit (not counted as failures): {limit} of {} trials crashed inside liblmdb or gave an \
+             error of another kind than Corrupt/Decode, on damaged B-tree pages (no page checksums)",
+            row.trials
+        ));
+    }
     row.wall = started.elapsed();
     row
 }

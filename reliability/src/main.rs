@@ -2,13 +2,18 @@
 //! (run through `cargo xtask reliability`).
 //!
 //! ```text
-//! reliability [crash|processes|all] [--quick] [--engine E[/setting]]... [--kills N]
-//!             [--procs P] [--ops N] [--seed S] [--keep]
+//! reliability [HARNESS|all] [--quick] [--engine E[/setting]]... [--kills N]
+//!             [--procs P] [--ops N] [--trials N] [--seed S] [--keep]
 //! ```
 //!
+//! The harnesses: `crash` (SIGKILL mid-write), `processes` (many processes
+//! against a replay of their logs), `flips` (stored bytes flipped or cut in
+//! every engine's files), `disk` (a full disk and a read-only one), `servers`
+//! (a server killed mid-write) and `fuzz` (every fuzz corpus replayed).
+//!
 //! Prints one table (harness × engine × setting × trials × failures, wall
-//! time) and exits non-zero when anything failed. `crash-worker` and
-//! `proc-worker` are the children the harnesses start.
+//! time) and exits non-zero when anything failed. The `*-worker` tasks are the
+//! children the harnesses start.
 
 use std::fmt::Write as _;
 use std::process::ExitCode;
@@ -16,8 +21,12 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 mod crash;
+mod disk;
+mod flips;
+mod fuzz;
 mod model;
 mod processes;
+mod servers;
 mod spec;
 
 use spec::Spec;
@@ -192,8 +201,8 @@ fn table(rows: &[Row]) -> String {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: reliability [crash|processes|all] [--quick] [--engine E[/setting]]... [--kills N] \
-         [--procs P] [--ops N] [--seed S] [--keep]"
+        "usage: reliability [crash|processes|flips|disk|servers|fuzz|all] [--quick] \
+         [--engine E[/setting]]... [--kills N] [--procs P] [--ops N] [--trials N] [--seed S] [--keep]"
     );
     ExitCode::from(2)
 }
@@ -201,9 +210,10 @@ fn usage() -> ExitCode {
 fn main() -> ExitCode {
     let all: Vec<String> = std::env::args().skip(1).collect();
     let (task, rest) = match all.first().map(String::as_str) {
-        Some(t @ ("crash" | "processes" | "all" | "crash-worker" | "proc-worker")) => {
-            (t.to_string(), &all[1..])
-        }
+        Some(
+            t @ ("crash" | "processes" | "flips" | "disk" | "servers" | "fuzz" | "all" | "crash-worker"
+            | "proc-worker" | "flips-worker" | "disk-worker" | "servers-worker"),
+        ) => (t.to_string(), &all[1..]),
         Some(a) if !a.starts_with("--") => return usage(),
         _ => ("all".to_string(), &all[..]),
     };
@@ -211,6 +221,9 @@ fn main() -> ExitCode {
     let worker = match task.as_str() {
         "crash-worker" => Some(crash::worker(&args)),
         "proc-worker" => Some(processes::worker(&args)),
+        "flips-worker" => Some(flips::worker(&args)),
+        "disk-worker" => Some(disk::worker(&args)),
+        "servers-worker" => Some(servers::worker(&args)),
         _ => None,
     };
     if let Some(done) = worker {
@@ -278,6 +291,27 @@ fn harnesses(task: &str, args: &Args) -> Result<Vec<Row>, String> {
         let specs = pick(spec::PROCESSES);
         eprintln!("processes: {procs} processes x {ops} operations on each of {} engines", specs.len());
         rows.extend(processes::run(&specs, procs, ops, seed, keep));
+    }
+    if matches!(task, "flips" | "all") {
+        let trials = args.number_or("--trials", if quick { 50 } else { 1_000 })?;
+        let specs = pick(spec::FLIPS);
+        eprintln!("flips: {trials} damaged copies of each of {} engines", specs.len());
+        rows.extend(flips::run(&specs, trials, seed, keep));
+    }
+    if matches!(task, "disk" | "all") {
+        let specs = pick(spec::DISK);
+        eprintln!("disk: a full disk and a read-only one under {} engines", specs.len());
+        rows.extend(disk::run(&specs, seed, keep));
+    }
+    if matches!(task, "servers" | "all") {
+        let kills = args.number_or("--kills", if quick { 2 } else { 20 })?;
+        let specs = pick(spec::SERVERS);
+        eprintln!("servers: {kills} server kills mid-write on each of {} engines", specs.len());
+        rows.extend(servers::run(&specs, kills, seed, keep));
+    }
+    if matches!(task, "fuzz" | "all") && filters.is_empty() {
+        eprintln!("fuzz: every corpus replayed through its target's checks");
+        rows.extend(fuzz::run());
     }
     Ok(rows)
 }

@@ -57,6 +57,17 @@ pub const CRASH: &[Spec] = &[ALL[0], ALL[1], ALL[2], ALL[3], ALL[4], ALL[5], ALL
 /// The multi-process engines of the processes harness (servers only when their URL is set).
 pub const PROCESSES: &[Spec] = &[ALL[0], ALL[2], ALL[4], ALL[7], ALL[8], ALL[9]];
 
+/// One setting per file engine: the engines whose files the flips harness damages
+/// and the disk harness fills (the stored bytes do not depend on the durability setting).
+pub const FLIPS: &[Spec] = &[ALL[0], ALL[2], ALL[4], ALL[6]];
+
+/// The engines of the disk harness (full disk, read-only disk).
+pub const DISK: &[Spec] = FLIPS;
+
+/// The server engines whose server the servers harness kills mid-write (each
+/// harness starts its own server on a spare port; the shared ones are left alone).
+pub const SERVERS: &[Spec] = &[ALL[7], ALL[9]];
+
 impl Spec {
     /// `engine/setting`, the form the command line takes.
     pub fn label(&self) -> String {
@@ -108,6 +119,13 @@ impl Spec {
     /// Whether a batch commits in one transaction (all or nothing after a kill).
     pub fn atomic_batches(&self) -> bool {
         matches!(self.engine, "lmdb" | "sqlite" | "sled")
+    }
+
+    /// Whether the engine's storage library trusts its own pages (no checksums), so that
+    /// damage to them may crash its C code (LMDB): the flips harness reports such outcomes
+    /// as the engine's limit rather than as failures.
+    pub fn trusts_its_pages(&self) -> bool {
+        self.engine == "lmdb"
     }
 
     /// The promise in words, for the table's notes.

@@ -1,11 +1,13 @@
-//! `cargo xtask reliability [crash|processes] [options]`: the crash-consistency
-//! and many-process harnesses (the `reliability` binary of
-//! `hashstash-reliability`; in release mode, except with `--quick`, which
-//! builds in the dev profile so CI reuses the test build's artifacts instead of
-//! compiling every engine again). With neither `crash` nor
-//! `processes`, both run and print one table. Options: `--quick` (CI's
-//! size), `--engine E[/setting]` (repeatable), `--kills N`, `--procs P`,
-//! `--ops N`, `--seed S`, `--keep` (keep the stashes and logs).
+//! `cargo xtask reliability [HARNESS] [options]`: the reliability harnesses (the
+//! `reliability` binary of `hashstash-reliability`; in release mode, except with
+//! `--quick`, which builds in the dev profile so CI reuses the test build's artifacts
+//! instead of compiling every engine again). HARNESS is one of `crash` (SIGKILL
+//! mid-write), `processes` (many processes against a replay of their logs), `flips`
+//! (stored bytes damaged at random), `disk` (a full and a read-only disk), `servers`
+//! (a server killed mid-write), `fuzz` (every fuzz corpus replayed); without one, all
+//! run and print one table. Options: `--quick` (CI's size), `--engine E[/setting]`
+//! (repeatable), `--kills N`, `--procs P`, `--ops N`, `--trials N`, `--seed S`,
+//! `--keep` (keep the stashes and logs).
 //!
 //! The server engines run when their URL is set (`cargo xtask services up`
 //! starts the servers and prints the variables); they are skipped otherwise.

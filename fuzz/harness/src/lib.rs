@@ -10,6 +10,7 @@
 
 mod alloc;
 mod codec;
+pub mod corpus;
 mod engines;
 mod model;
 mod serial;
