@@ -147,3 +147,29 @@ fn migrate_and_copy_make_non_canonical_keys_reachable() {
         }
     }
 }
+
+/// An expiry given as an absolute time, through the engine-level `WriteOptions` or
+/// `SetOptions::expires_at`, is kept: the conversion to `SetOptions` once dropped it,
+/// so such an entry never expired.
+#[test]
+fn an_absolute_expiry_given_to_set_with_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    for engine in engines() {
+        let stash = open(&dir.path().join(engine), engine, "hashstash", false);
+        let past = std::time::SystemTime::now() - Duration::from_secs(60);
+        let future = std::time::SystemTime::now() + Duration::from_secs(3600);
+        let micros =
+            |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
+        stash
+            .set_with("gone", "x", hashstash::WriteOptions::REPLACE.expiring_at(Some(micros(past))))
+            .unwrap();
+        stash
+            .set_with("kept", "y", hashstash::WriteOptions::REPLACE.expiring_at(Some(micros(future))))
+            .unwrap();
+        stash.set_with("gone too", "z", SetOptions::new().expires_at(past)).unwrap();
+        assert_eq!(stash.get::<_, String>("gone").unwrap(), None, "{engine}");
+        assert_eq!(stash.get::<_, String>("gone too").unwrap(), None, "{engine}");
+        assert_eq!(stash.get::<_, String>("kept").unwrap().as_deref(), Some("y"), "{engine}");
+        assert_eq!(stash.len().unwrap(), 1, "{engine}");
+    }
+}

@@ -36,6 +36,8 @@ use crate::stash::Stash;
 pub struct SetOptions {
     append: Option<bool>,
     ttl: Option<Duration>,
+    /// An absolute expiry (microseconds since the epoch); wins over `ttl`.
+    expires_at_micros: Option<i64>,
 }
 
 impl SetOptions {
@@ -55,11 +57,18 @@ impl SetOptions {
         self.ttl = Some(ttl);
         self
     }
+
+    /// This entry expires at `when` (a time already past makes it invisible at once);
+    /// wins over a `ttl`.
+    pub fn expires_at(mut self, when: SystemTime) -> SetOptions {
+        self.expires_at_micros = Some(time_to_micros(when));
+        self
+    }
 }
 
 impl From<WriteOptions> for SetOptions {
     fn from(options: WriteOptions) -> SetOptions {
-        SetOptions { append: Some(options.append), ttl: None }
+        SetOptions { append: Some(options.append), ttl: None, expires_at_micros: options.expires_at_micros }
     }
 }
 
@@ -217,6 +226,9 @@ impl Stash {
         let config = self.config();
         let append = options.append.unwrap_or(config.append_mode);
         let base = if append { WriteOptions::APPEND } else { WriteOptions::REPLACE };
+        if let Some(at) = options.expires_at_micros {
+            return Ok(base.expiring_at(Some(at)));
+        }
         let Some(ttl) = options.ttl.or(config.ttl) else { return Ok(base) };
         check_ttl(ttl).map_err(|e| self.context(e))?;
         Ok(base.expiring_at(Some(now_micros().saturating_add(to_micros(ttl)))))
