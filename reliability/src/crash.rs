@@ -11,7 +11,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hashstash::{HashStash, SetOptions};
@@ -20,7 +19,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::model::{Id, Log, Val, now_ns};
 use crate::spec::{Promise, Spec};
-use crate::{Args, Row};
+use crate::{Args, Row, worker_command};
 
 /// The keys the writer uses: `0..KEYS`.
 pub const KEYS: u32 = 1_000;
@@ -252,17 +251,12 @@ fn run_spec(spec: &Spec, dir: &Path, kills: u32, seed: u64, started: Instant) ->
     for trial in 1..=kills {
         let log_path = dir.join(format!("trial-{trial}.log"));
         let err_path = dir.join(format!("trial-{trial}.stderr"));
-        let stderr = std::fs::File::create(&err_path).map(Stdio::from).unwrap_or_else(|_| Stdio::null());
-        let child = Command::new(&exe)
-            .args(["crash-worker", "--spec", &spec.label(), "--seed", &seed.to_string()])
-            .args(["--trial", &trial.to_string()])
+        let child = worker_command(&exe, "crash-worker", spec, &err_path)
+            .args(["--seed", &seed.to_string(), "--trial", &trial.to_string()])
             .arg("--root")
             .arg(&root)
             .arg("--log")
             .arg(&log_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
             .spawn();
         let mut child = match child {
             Ok(c) => c,

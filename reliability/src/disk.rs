@@ -44,7 +44,6 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hashstash::{ErrorKind, HashStash};
@@ -54,7 +53,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::Log;
 use crate::spec::{Promise, Spec};
-use crate::{Args, Row};
+use crate::{Args, Row, worker_command};
 
 /// The size of the tmpfs of the full-disk scenario.
 const FULL_BYTES: u64 = 2 << 20;
@@ -845,18 +844,14 @@ fn run_child(
             return out;
         }
     };
-    let stderr = std::fs::File::create(&err_path).map(Stdio::from).unwrap_or_else(|_| Stdio::null());
-    let child = Command::new(exe)
-        .args(["disk-worker", "--spec", &spec.label(), "--scenario", scenario])
+    let child = worker_command(&exe, "disk-worker", spec, &err_path)
+        .args(["--scenario", scenario])
         .args(["--size", &size.to_string(), "--seed", &seed.to_string()])
         .arg("--dir")
         .arg(mnt)
         .arg("--report")
         .arg(&report)
         .args(&model_args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
         .spawn();
     let mut child = match child {
         Ok(c) => c,

@@ -16,7 +16,7 @@
 //! children the harnesses start.
 
 use std::fmt::Write as _;
-use std::process::ExitCode;
+use std::process::{Command, ExitCode, Stdio};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -146,6 +146,21 @@ impl Row {
     fn failures(&self) -> u64 {
         self.unreadable + self.lost + self.phantom + self.errors + self.other
     }
+}
+
+/// A worker child of this program (`exe`, the current executable): `task --spec <label>`,
+/// with no input, its output discarded and its stderr written to `stderr_file` (read into
+/// the findings when the child fails). The caller adds the task's own arguments.
+pub fn worker_command(
+    exe: &std::path::Path,
+    task: &str,
+    spec: &Spec,
+    stderr_file: &std::path::Path,
+) -> Command {
+    let stderr = std::fs::File::create(stderr_file).map(Stdio::from).unwrap_or_else(|_| Stdio::null());
+    let mut cmd = Command::new(exe);
+    cmd.args([task, "--spec", &spec.label()]).stdin(Stdio::null()).stdout(Stdio::null()).stderr(stderr);
+    cmd
 }
 
 fn table(rows: &[Row]) -> String {

@@ -60,7 +60,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Log, Val, now_ns};
 use crate::spec::Spec;
-use crate::{Args, Row};
+use crate::{Args, Row, worker_command};
 
 /// The harness's name in the table.
 const HARNESS: &str = "server-kill";
@@ -659,10 +659,9 @@ fn run_spec(spec: &Spec, kind: Kind, dir: &Path, kills: u32, seed: u64, started:
         let log_path = dir.join(format!("writer-{trial}.log"));
         let err_path = dir.join(format!("writer-{trial}.stderr"));
         let stop_path = dir.join(format!("writer-{trial}.stop"));
-        let stderr = std::fs::File::create(&err_path).map(Stdio::from).unwrap_or_else(|_| Stdio::null());
         let short = if fault == Fault::Kill { "0" } else { "1" };
-        let child = Command::new(&exe)
-            .args(["servers-worker", "--spec", &spec.label(), "--url", &url, "--seed", &seed.to_string()])
+        let child = worker_command(&exe, "servers-worker", spec, &err_path)
+            .args(["--url", &url, "--seed", &seed.to_string()])
             .args(["--trial", &trial.to_string(), "--short", short])
             .arg("--root")
             .arg(&root)
@@ -670,9 +669,6 @@ fn run_spec(spec: &Spec, kind: Kind, dir: &Path, kills: u32, seed: u64, started:
             .arg(&log_path)
             .arg("--stop")
             .arg(&stop_path)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
             .spawn();
         let mut child = match child {
             Ok(c) => c,
