@@ -1062,3 +1062,50 @@ macro_rules! conformance_suite {
         )*
     };
 }
+
+/// A small tmpfs for full-disk tests, mounted in a fresh temporary folder and unmounted
+/// (lazily) when dropped. Mounting needs root: where it fails, [`Tmpfs::mount`] prints why
+/// the test skips and returns `None` (CI runs as root, so the tests run there).
+#[derive(Debug)]
+pub struct Tmpfs {
+    dir: std::path::PathBuf,
+    _parent: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` (`mount -o size=`, e.g. `"2m"`), or says why not.
+    pub fn mount(size: &str) -> Option<Tmpfs> {
+        let parent = tempfile::tempdir().ok()?;
+        let dir = parent.path().join("mnt");
+        std::fs::create_dir(&dir).ok()?;
+        let mounted = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(&dir)
+            .output();
+        match mounted {
+            Ok(out) if out.status.success() => Some(Tmpfs { dir, _parent: parent }),
+            Ok(out) => {
+                eprintln!(
+                    "skipped: cannot mount a tmpfs (needs root): {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                eprintln!("skipped: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+
+    /// The mounted folder.
+    pub fn path(&self) -> &std::path::Path {
+        &self.dir
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}

@@ -3,49 +3,12 @@
 //! error naming the file and saying the disk may be full, and every write
 //! acknowledged before it still reads back.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::sync::Arc;
 
+use stash_core::testkit::Tmpfs;
 use stash_core::{ErrorKind, Stash, StashConfig};
 use stash_engine_lmdb::Lmdb;
-
-/// A 2 MiB tmpfs, unmounted when dropped.
-struct Tmpfs {
-    dir: PathBuf,
-    _parent: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// Mounts one, or says why not (not root, no `mount`).
-    fn mount() -> Option<Tmpfs> {
-        let parent = tempfile::tempdir().ok()?;
-        let dir = parent.path().join("mnt");
-        std::fs::create_dir(&dir).ok()?;
-        let mounted =
-            Command::new("mount").args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"]).arg(&dir).output();
-        match mounted {
-            Ok(out) if out.status.success() => Some(Tmpfs { dir, _parent: parent }),
-            Ok(out) => {
-                eprintln!(
-                    "skipped: cannot mount a tmpfs (needs root): {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("skipped: cannot run mount: {e}");
-                None
-            }
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
-}
 
 fn open(root: &Path) -> Stash {
     let config = StashConfig {
@@ -72,8 +35,8 @@ fn value(n: u64, len: usize) -> String {
 
 #[test]
 fn a_write_that_does_not_fit_says_the_disk_may_be_full() {
-    let Some(fs) = Tmpfs::mount() else { return };
-    let stash = open(&fs.dir);
+    let Some(fs) = Tmpfs::mount("2m") else { return };
+    let stash = open(fs.path());
     let mut acked = 0;
     let err = loop {
         match stash.set(&acked, &value(acked, 16 << 10)) {

@@ -4,50 +4,13 @@
 //! close return, errors are typed and name the folder.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use stash_core::testkit::Tmpfs;
 use stash_core::{ErrorKind, Stash, StashConfig};
 use stash_engine_sled::Sled;
-
-/// A 2 MiB tmpfs, unmounted when dropped.
-struct Tmpfs {
-    dir: PathBuf,
-    _parent: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    /// Mounts one, or says why not (not root, no `mount`).
-    fn mount() -> Option<Tmpfs> {
-        let parent = tempfile::tempdir().ok()?;
-        let dir = parent.path().join("mnt");
-        std::fs::create_dir(&dir).ok()?;
-        let mounted =
-            Command::new("mount").args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"]).arg(&dir).output();
-        match mounted {
-            Ok(out) if out.status.success() => Some(Tmpfs { dir, _parent: parent }),
-            Ok(out) => {
-                eprintln!(
-                    "skipped: cannot mount a tmpfs (needs root): {}",
-                    String::from_utf8_lossy(&out.stderr).trim()
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("skipped: cannot run mount: {e}");
-                None
-            }
-        }
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
-}
 
 fn open(root: &Path) -> Stash {
     let config =
@@ -96,8 +59,8 @@ fn returns_within<T: Send + 'static>(
 /// Runs `body` on a fresh tmpfs, failing if it does not return within a minute
 /// (the mount goes even then: the test thread unmounts it).
 fn on_full_disk(body: impl FnOnce(&Path) + Send + 'static) {
-    let Some(fs) = Tmpfs::mount() else { return };
-    let dir = fs.dir.clone();
+    let Some(fs) = Tmpfs::mount("2m") else { return };
+    let dir = fs.path().to_path_buf();
     returns_within(Duration::from_secs(60), "the test", move || body(&dir));
 }
 
