@@ -3,7 +3,7 @@
 //! its files fails, every call must come back: iteration ends, flush and
 //! close return, errors are typed and name the folder.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
