@@ -21,7 +21,6 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use fs2::FileExt;
 use stash_core::Result;
 
 use crate::error::lock_file;
@@ -73,8 +72,9 @@ pub(crate) fn wait_for_release(dir: &Path) -> bool {
     let deadline = Instant::now() + CLOSE_WAIT;
     let mut pause = Duration::from_micros(200);
     loop {
-        if file.try_lock_exclusive().is_ok() {
-            let _ = FileExt::unlock(&file);
+        // std's advisory lock is `flock` on Unix, the lock sled itself takes.
+        if file.try_lock().is_ok() {
+            let _ = file.unlock();
             return true;
         }
         if Instant::now() >= deadline {
