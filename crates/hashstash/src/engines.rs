@@ -50,12 +50,16 @@ impl EngineKind {
         }
     }
 
-    /// For engines that talk to a server: the environment variable naming it
-    /// (used when the builder is given no `url`).
+    /// For engines that talk to a server, when compiled in: the environment variable
+    /// naming it (used when the builder is given no `url`), as the engine crate defines it.
+    // The fallback arm also takes the server engines whose feature is off.
+    #[allow(unreachable_patterns)]
     pub fn url_env(self) -> Option<&'static str> {
         match self {
-            EngineKind::Redis => Some("HASHSTASH_REDIS_URL"),
-            EngineKind::Mongo => Some("HASHSTASH_MONGO_URL"),
+            #[cfg(feature = "redis")]
+            EngineKind::Redis => Some(stash_engine_redis::URL_ENV),
+            #[cfg(feature = "mongo")]
+            EngineKind::Mongo => Some(stash_engine_mongo::URL_ENV),
             _ => None,
         }
     }

@@ -124,10 +124,24 @@ pub struct Capabilities {
 }
 
 impl Capabilities {
-    /// Capabilities with each flag given (the struct is non-exhaustive; later
-    /// flags default to `false`).
-    pub const fn new(persistent: bool, multi_process: bool, cheap_len: bool) -> Capabilities {
-        Capabilities { persistent, multi_process, cheap_len }
+    /// No capability: where an engine's declaration starts, naming each flag it has
+    /// (`Capabilities::NONE.with_persistence().with_cheap_len()`); flags added later
+    /// start `false` for engines that do not name them.
+    pub const NONE: Capabilities = Capabilities { persistent: false, multi_process: false, cheap_len: false };
+
+    /// Data survives the process.
+    pub const fn with_persistence(self) -> Capabilities {
+        Capabilities { persistent: true, ..self }
+    }
+
+    /// Several processes may write at once without losing data.
+    pub const fn with_multi_process(self) -> Capabilities {
+        Capabilities { multi_process: true, ..self }
+    }
+
+    /// `len()` does not visit every entry.
+    pub const fn with_cheap_len(self) -> Capabilities {
+        Capabilities { cheap_len: true, ..self }
     }
 }
 

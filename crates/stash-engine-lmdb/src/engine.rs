@@ -185,7 +185,7 @@ impl Engine for LmdbEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new(true, true, true)
+        Capabilities::NONE.with_persistence().with_multi_process().with_cheap_len()
     }
 
     fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {

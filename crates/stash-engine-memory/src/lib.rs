@@ -160,7 +160,7 @@ impl Engine for MemoryEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new(false, false, true)
+        Capabilities::NONE.with_cheap_len()
     }
 
     fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {

@@ -647,7 +647,7 @@ impl Engine for PairtreeEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new(true, true, false)
+        Capabilities::NONE.with_persistence().with_multi_process()
     }
 
     fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {

@@ -187,7 +187,7 @@ impl Engine for SledEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new(true, false, true)
+        Capabilities::NONE.with_persistence().with_cheap_len()
     }
 
     fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {

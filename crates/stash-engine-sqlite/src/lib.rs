@@ -303,7 +303,7 @@ impl Engine for SqliteEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::new(true, true, true)
+        Capabilities::NONE.with_persistence().with_multi_process().with_cheap_len()
     }
 
     fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {
