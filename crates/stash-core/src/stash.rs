@@ -508,10 +508,18 @@ impl Stash {
         K: Serialize,
         V: Serialize,
     {
+        self.write_in_batches(
+            pairs.into_iter().map(|(key, value)| Ok((self.encode_key(&key)?, self.encode_value(&value)?))),
+        )
+    }
+
+    /// Writes encoded entries in engine batches of [`BATCH`], stopping at the first
+    /// error (the batches before it are written); returns how many were written.
+    fn write_in_batches(&self, items: impl Iterator<Item = Result<(EncodedKey, Vec<u8>)>>) -> Result<usize> {
         let mut batch: Vec<(EncodedKey, Vec<u8>)> = Vec::new();
         let mut written = 0;
-        for (key, value) in pairs {
-            batch.push((self.encode_key(&key)?, self.encode_value(&value)?));
+        for item in items {
+            batch.push(item?);
             if batch.len() == BATCH {
                 written += self.put_batch(&mut batch)?;
             }
@@ -636,31 +644,20 @@ impl Stash {
     pub fn update_from(&self, other: &Stash) -> Result<usize> {
         let same_bytes = self.inner.config.serializer == other.inner.config.serializer
             && self.inner.encoding.label() == other.inner.encoding.label();
-        let mut batch: Vec<(EncodedKey, Vec<u8>)> = Vec::new();
-        let mut written = 0;
         if same_bytes {
-            for record in other.inner.engine.scan().map_err(|e| other.context(e))? {
+            let records = other.inner.engine.scan().map_err(|e| other.context(e))?;
+            return self.write_in_batches(records.map(|record| {
                 let record = record.map_err(|e| other.context(e))?;
                 other.check_slot(&record)?;
                 let key =
                     other.key_for(self, &record.key).map_err(|e| e.with_context("digest", record.digest))?;
-                batch.push((key, record.value));
-                if batch.len() == BATCH {
-                    written += self.put_batch(&mut batch)?;
-                }
-            }
-            written += self.put_batch(&mut batch)?;
-            return Ok(written);
+                Ok((key, record.value))
+            }));
         }
-        for item in other.items::<Value, Value>()? {
+        self.write_in_batches(other.items::<Value, Value>()?.map(|item| {
             let (k, v) = item?;
-            batch.push((self.encode_key(&k)?, self.encode_value(&v)?));
-            if batch.len() == BATCH {
-                written += self.put_batch(&mut batch)?;
-            }
-        }
-        written += self.put_batch(&mut batch)?;
-        Ok(written)
+            Ok((self.encode_key(&k)?, self.encode_value(&v)?))
+        }))
     }
 
     /// Removes every entry of this stash, and empties the function results
@@ -801,28 +798,13 @@ impl Stash {
             .collect())
     }
 
-    /// Every kept version with its number and write time, oldest first.
+    /// Every kept version with its number and write time, oldest first; a version
+    /// that does not decode fails the call, naming its number.
     pub fn get_all_with_metadata<K: Serialize + ?Sized, V: DeserializeOwned>(
         &self,
         key: &K,
     ) -> Result<Vec<Versioned<V>>> {
-        let k = self.encode_key(key)?;
-        let versions = self
-            .inner
-            .engine
-            .versions(&k.digest, &k.bytes)
-            .map_err(|e| self.key_context(e, &k.digest))?
-            .unwrap_or_default();
-        versions
-            .into_iter()
-            .map(|v| {
-                Ok(Versioned {
-                    version: v.number,
-                    written_at: v.written_at(),
-                    value: self.decode(&v.value).map_err(|e| self.key_context(e, &k.digest))?,
-                })
-            })
-            .collect()
+        self.versions_where(key, |_| true)?.into_iter().collect()
     }
 }
 
