@@ -310,6 +310,15 @@ pub trait EngineFactory: Send + Sync + fmt::Debug + 'static {
     /// Opens (creating if needed) the engine whose data lives at `path`
     /// (`.../<engine>.<serializer>.<compress>/data.db`).
     fn open(&self, path: &Path, config: &StashConfig) -> Result<Arc<dyn Engine>>;
+
+    /// Releases what the factory keeps for stashes whose data lies under `dir`: a
+    /// temporary stash ([`Stash::tmp`](crate::Stash::tmp)) went away with everything
+    /// under it. Most factories keep nothing (the default does nothing); one that keeps
+    /// stores by path for the life of the process (the memory engine) drops them here,
+    /// or every temporary stash would leak one.
+    fn forget_under(&self, dir: &Path) {
+        let _ = dir;
+    }
 }
 
 /// The error an engine returns when the key stored in a slot is not the key asked for.

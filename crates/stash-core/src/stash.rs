@@ -57,6 +57,7 @@ impl Drop for Inner {
             // the folder itself goes when `tmp_dir` drops. Nothing to report to in a drop.
             let _ = self.engine.clear();
             crate::functions::clear_and_forget_under(dir.path());
+            self.factory.forget_under(dir.path());
         }
     }
 }

@@ -33,8 +33,20 @@ use stash_core::{
 pub struct Memory;
 
 /// Every memory store of this process, by data path. Stores live until the
-/// process ends (or are emptied by `clear`), like a shared-memory cache.
+/// process ends (or are emptied by `clear`), like a shared-memory cache; those of a
+/// temporary stash go with it ([`EngineFactory::forget_under`]).
 static STORES: LazyLock<Mutex<HashMap<PathBuf, Arc<MemoryEngine>>>> = LazyLock::new(Default::default);
+
+fn stores() -> std::sync::MutexGuard<'static, HashMap<PathBuf, Arc<MemoryEngine>>> {
+    // The map stays consistent whatever panicked while it was held.
+    STORES.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// How many memory stores this process holds (one per data path opened, until a
+/// temporary stash's go away with it): for diagnostics and leak tests.
+pub fn store_count() -> usize {
+    stores().len()
+}
 
 impl EngineFactory for Memory {
     fn name(&self) -> &'static str {
@@ -46,11 +58,13 @@ impl EngineFactory for Memory {
     }
 
     fn open(&self, path: &Path, _config: &StashConfig) -> Result<Arc<dyn Engine>> {
-        let mut stores = STORES
-            .lock()
-            .map_err(|_| Error::new(ErrorKind::Backend, "memory store registry poisoned by a panic"))?;
-        let engine = stores.entry(path.to_path_buf()).or_insert_with(|| Arc::new(MemoryEngine::default()));
-        Ok(engine.clone())
+        let engine =
+            stores().entry(path.to_path_buf()).or_insert_with(|| Arc::new(MemoryEngine::default())).clone();
+        Ok(engine)
+    }
+
+    fn forget_under(&self, dir: &Path) {
+        stores().retain(|path, _| !path.starts_with(dir));
     }
 }
 
