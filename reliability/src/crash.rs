@@ -19,7 +19,7 @@ use rand::{Rng, SeedableRng};
 
 use crate::model::{Id, Log, Val, now_ns};
 use crate::spec::{Promise, Spec};
-use crate::{Args, Row, worker_command};
+use crate::{Args, Findings, Row, worker_command};
 
 /// The keys the writer uses: `0..KEYS`.
 pub const KEYS: u32 = 1_000;
@@ -190,16 +190,6 @@ impl ChildLog {
     fn last(&self) -> u64 {
         self.acked.keys().chain(self.failed.keys()).copied().max().unwrap_or(0)
     }
-}
-
-/// One trial's findings.
-#[derive(Debug, Default)]
-struct Findings {
-    unreadable: Vec<String>,
-    lost: Vec<String>,
-    phantom: Vec<String>,
-    errors: Vec<String>,
-    other: Vec<String>,
 }
 
 /// What the parent read back after a kill.
@@ -594,14 +584,7 @@ fn check_prefix(
 impl Row {
     fn add(&mut self, _trial: u32, f: Findings) {
         self.trials += 1;
-        self.unreadable += f.unreadable.len() as u64;
-        self.lost += f.lost.len() as u64;
-        self.phantom += f.phantom.len() as u64;
-        self.errors += f.errors.len() as u64;
-        self.other += f.other.len() as u64;
-        for m in f.unreadable.iter().chain(&f.lost).chain(&f.phantom).chain(&f.errors).chain(&f.other) {
-            self.detail(m.clone());
-        }
+        self.add_findings(f);
     }
 }
 

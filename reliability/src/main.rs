@@ -163,6 +163,30 @@ pub fn worker_command(
     cmd
 }
 
+/// One trial's findings, by the column they count in.
+#[derive(Debug, Default)]
+pub struct Findings {
+    unreadable: Vec<String>,
+    lost: Vec<String>,
+    phantom: Vec<String>,
+    errors: Vec<String>,
+    other: Vec<String>,
+}
+
+impl Row {
+    /// Counts `f` in this row's columns, each message a detail under the table.
+    fn add_findings(&mut self, f: Findings) {
+        self.unreadable += f.unreadable.len() as u64;
+        self.lost += f.lost.len() as u64;
+        self.phantom += f.phantom.len() as u64;
+        self.errors += f.errors.len() as u64;
+        self.other += f.other.len() as u64;
+        for m in f.unreadable.iter().chain(&f.lost).chain(&f.phantom).chain(&f.errors).chain(&f.other) {
+            self.detail(m.clone());
+        }
+    }
+}
+
 fn table(rows: &[Row]) -> String {
     let mut out = String::new();
     let _ = writeln!(

@@ -60,7 +60,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::{Log, Val, now_ns};
 use crate::spec::Spec;
-use crate::{Args, Row, worker_command};
+use crate::{Args, Findings, Row, worker_command};
 
 /// The harness's name in the table.
 const HARNESS: &str = "server-kill";
@@ -360,29 +360,6 @@ fn judge(got: Option<Id>, allowed: &[Option<Id>], written: &dyn Fn(Id) -> bool) 
         None => Verdict::Lost,
         Some(id) if written(id) => Verdict::Lost,
         Some(_) => Verdict::Phantom,
-    }
-}
-
-/// One trial's findings.
-#[derive(Debug, Default)]
-struct Findings {
-    unreadable: Vec<String>,
-    lost: Vec<String>,
-    phantom: Vec<String>,
-    errors: Vec<String>,
-    other: Vec<String>,
-}
-
-impl Row {
-    fn add_findings(&mut self, f: Findings) {
-        self.unreadable += f.unreadable.len() as u64;
-        self.lost += f.lost.len() as u64;
-        self.phantom += f.phantom.len() as u64;
-        self.errors += f.errors.len() as u64;
-        self.other += f.other.len() as u64;
-        for m in f.unreadable.iter().chain(&f.lost).chain(&f.phantom).chain(&f.errors).chain(&f.other) {
-            self.detail(m.clone());
-        }
     }
 }
 

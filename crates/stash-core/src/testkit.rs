@@ -1109,3 +1109,17 @@ impl Drop for Tmpfs {
         let _ = std::process::Command::new("umount").arg("-l").arg(&self.dir).status();
     }
 }
+
+/// `len` printable characters that follow from `seed` (xorshift): text no compressor
+/// shrinks, for tests that must fill storage with a known number of bytes.
+pub fn incompressible_text(seed: u64, len: usize) -> String {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'!' + (x % 94) as u8)
+        })
+        .collect()
+}

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use stash_core::testkit::Tmpfs;
+use stash_core::testkit::{Tmpfs, incompressible_text};
 use stash_core::{ErrorKind, Stash, StashConfig};
 use stash_engine_lmdb::Lmdb;
 
@@ -20,26 +20,13 @@ fn open(root: &Path) -> Stash {
     Stash::open(config, Arc::new(Lmdb)).unwrap()
 }
 
-/// Text that follows from `n`, `len` bytes long.
-fn value(n: u64, len: usize) -> String {
-    let mut x = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            char::from(b'!' + (x % 94) as u8)
-        })
-        .collect()
-}
-
 #[test]
 fn a_write_that_does_not_fit_says_the_disk_may_be_full() {
     let Some(fs) = Tmpfs::mount("2m") else { return };
     let stash = open(fs.path());
     let mut acked = 0;
     let err = loop {
-        match stash.set(&acked, &value(acked, 16 << 10)) {
+        match stash.set(&acked, &incompressible_text(acked, 16 << 10)) {
             Ok(()) => acked += 1,
             Err(e) => break e,
         }
@@ -50,6 +37,10 @@ fn a_write_that_does_not_fit_says_the_disk_may_be_full() {
     assert!(err.context_value("file").is_some_and(|f| f.ends_with("data.mdb")), "names the file: {err}");
     assert!(err.to_string().contains("full"), "says the disk may be full: {err}");
     for n in 0..acked {
-        assert_eq!(stash.get::<_, String>(&n).unwrap(), Some(value(n, 16 << 10)), "acknowledged write {n}");
+        assert_eq!(
+            stash.get::<_, String>(&n).unwrap(),
+            Some(incompressible_text(n, 16 << 10)),
+            "acknowledged write {n}"
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use stash_core::testkit::Tmpfs;
+use stash_core::testkit::{Tmpfs, incompressible_text};
 use stash_core::{ErrorKind, Stash, StashConfig};
 use stash_engine_sled::Sled;
 
@@ -18,23 +18,10 @@ fn open(root: &Path) -> Stash {
     Stash::open(config, Arc::new(Sled)).unwrap()
 }
 
-/// Random printable text: the default compressor cannot shrink it.
-fn filler(seed: u64, len: usize) -> String {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            char::from(b'!' + (x % 94) as u8)
-        })
-        .collect()
-}
-
 /// Writes values of `size` bytes until a write fails; returns how many were acknowledged.
 fn fill(stash: &Stash, size: usize) -> u64 {
     for n in 0..10_000u64 {
-        if let Err(e) = stash.set(&n, &filler(n, size)) {
+        if let Err(e) = stash.set(&n, &incompressible_text(n, size)) {
             assert_eq!(e.kind(), ErrorKind::Io, "{e}");
             assert!(e.to_string().contains("data.db"), "names the folder: {e}");
             return n;
