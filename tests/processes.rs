@@ -2,7 +2,6 @@
 //! (with its own random hash seed) is found by another.
 
 use std::collections::HashMap;
-use std::process::Command;
 
 use hashstash::HashStash;
 
@@ -34,11 +33,8 @@ fn child_writes_hashmap_keys() {
 fn hashmap_keys_hit_in_another_process() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().to_str().unwrap().to_string();
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_writes_hashmap_keys", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ROOT, &root)
-        .status()
-        .unwrap();
+    let status =
+        stash_core::testkit::child_test("child_writes_hashmap_keys").env(CHILD_ROOT, &root).status().unwrap();
     assert!(status.success(), "child failed: {status}");
     for serializer in hashstash::serializers() {
         let s = open(&root, serializer);

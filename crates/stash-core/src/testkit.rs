@@ -1123,3 +1123,14 @@ pub fn incompressible_text(seed: u64, len: usize) -> String {
         })
         .collect()
 }
+
+/// This test binary started again to run only the test `name` (`--exact`, its output
+/// shown, one thread): the way a test gets other processes. The child test reads what
+/// the parent sets with `.env(..)` and does nothing in a normal run (where it is unset).
+pub fn child_test(name: &str) -> std::process::Command {
+    // The path of the running test binary; a test that cannot name itself cannot run.
+    let exe = std::env::current_exe().expect("the test binary's own path");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["--exact", name, "--nocapture", "--test-threads=1"]);
+    cmd
+}

@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use stash_core::{Stash, StashConfig, WriteOptions};
@@ -84,11 +83,9 @@ fn four_processes_lose_nothing() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..CHILDREN)
         .map(|id| {
-            Command::new(&exe)
-                .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
+            stash_core::testkit::child_test("child_writer")
                 .env(ROOT_ENV, dir.path())
                 .env(ID_ENV, id.to_string())
                 .stdout(std::process::Stdio::piped())
@@ -207,11 +204,9 @@ fn four_processes_store_each_claimed_key_once() {
     let dir = tempfile::tempdir().unwrap();
     // Created first, so the children race on the keys rather than on creating the stash.
     drop(open_default(dir.path()));
-    let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..CHILDREN)
         .map(|id| {
-            Command::new(&exe)
-                .args(["--exact", "child_claimer", "--nocapture", "--test-threads=1"])
+            stash_core::testkit::child_test("child_claimer")
                 .env(CLAIM_ROOT_ENV, dir.path())
                 .env(ID_ENV, id.to_string())
                 .stdout(std::process::Stdio::piped())

@@ -13,7 +13,6 @@
 use std::fs::OpenOptions;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -116,8 +115,7 @@ fn walks_stop_at_a_zeroed_leaf_instead_of_crashing() {
             .write_all_at(&vec![0u8; psize as usize], children[leaf] * psize)
             .unwrap();
 
-        let out = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "child_reads_the_damaged_stash", "--nocapture", "--test-threads=1"])
+        let out = stash_core::testkit::child_test("child_reads_the_damaged_stash")
             .env(ROOT_ENV, dir.path())
             .output()
             .unwrap();

@@ -10,7 +10,6 @@
 
 use std::fs::OpenOptions;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
 use stash_core::{ErrorKind, Stash, StashConfig};
@@ -71,8 +70,7 @@ fn a_truncated_data_file_is_refused_not_mapped() {
     assert!(len > 1 << 20, "{len}");
     OpenOptions::new().write(true).open(&data).unwrap().set_len(len / 2).unwrap();
 
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_opens_the_truncated_stash", "--nocapture", "--test-threads=1"])
+    let out = stash_core::testkit::child_test("child_opens_the_truncated_stash")
         .env(ROOT_ENV, dir.path())
         .output()
         .unwrap();

@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 
 use stash_core::{Stash, StashConfig, WriteOptions};
@@ -86,11 +85,9 @@ fn four_processes_lose_nothing() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..CHILDREN)
         .map(|id| {
-            Command::new(&exe)
-                .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
+            stash_core::testkit::child_test("child_writer")
                 .env(ROOT_ENV, dir.path())
                 .env(ID_ENV, id.to_string())
                 .stdout(std::process::Stdio::piped())

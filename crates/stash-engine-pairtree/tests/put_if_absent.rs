@@ -8,7 +8,7 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -107,11 +107,9 @@ fn eight_threads_and_two_processes_store_once() {
     }
     let dir = tempfile::tempdir().unwrap();
     let s = open(&dir.path().join("stash"));
-    let exe = std::env::current_exe().unwrap();
     let children: Vec<_> = (0..CHILDREN)
         .map(|id| {
-            Command::new(&exe)
-                .args(["--exact", "child_racer", "--nocapture", "--test-threads=1"])
+            stash_core::testkit::child_test("child_racer")
                 .env(ROOT_ENV, dir.path())
                 .env(ID_ENV, id.to_string())
                 .stdout(Stdio::piped())

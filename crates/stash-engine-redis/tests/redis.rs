@@ -535,8 +535,7 @@ fn share_child() {
 fn run_child(role: &str, url: &str, dbname: &str, token: &str, home: &Path) -> String {
     let work = home.join("work");
     std::fs::create_dir_all(&work).unwrap();
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "share_child", "--nocapture", "--test-threads=1"])
+    let out = stash_core::testkit::child_test("share_child")
         .current_dir(&work)
         .env(SHARE_ROLE, role)
         .env("HASHSTASH_TEST_SHARE_URL", url)

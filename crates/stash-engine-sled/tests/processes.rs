@@ -8,7 +8,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -86,9 +86,7 @@ impl Drop for Guard {
 }
 
 fn spawn(role: &str, root: &Path, stdin: Stdio) -> Guard {
-    let exe = std::env::current_exe().unwrap();
-    let child = Command::new(exe)
-        .args(["--exact", "child", "--nocapture", "--test-threads=1"])
+    let child = stash_core::testkit::child_test("child")
         .env(ROLE_ENV, role)
         .env(ROOT_ENV, root)
         .stdin(stdin)
