@@ -10,8 +10,11 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use stash_core::{Stash, StashConfig, WriteOptions};
+use stash_core::{Stash, WriteOptions};
 use stash_engine_lmdb::{Lmdb, LmdbEngine, LmdbOptions};
+
+mod common;
+use common::raw_config;
 
 const ROOT_ENV: &str = "LMDB_CHILD_ROOT";
 const ID_ENV: &str = "LMDB_CHILD_ID";
@@ -23,24 +26,13 @@ const ROUNDS: u32 = 20;
 /// Padding that makes the data outgrow the children's first map several times.
 const PAD: usize = 1500;
 
-/// Raw compression: the padding must reach the map, whatever features the
-/// workspace build turns on (lz4 would shrink it to nothing).
-fn config(root: &Path) -> StashConfig {
-    StashConfig {
-        engine: "lmdb".into(),
-        root_dir: root.to_path_buf(),
-        compress: "raw".into(),
-        ..StashConfig::default()
-    }
-}
-
 /// The body of one child process; a no-op in a normal test run.
 #[test]
 fn child_writer() {
     let Some(root) = std::env::var_os(ROOT_ENV) else { return };
     let id: u32 = std::env::var(ID_ENV).unwrap().parse().unwrap();
     let tiny = LmdbOptions::new().map_size(64 << 10);
-    let s = Stash::open(config(Path::new(&root)), Arc::new(tiny)).unwrap();
+    let s = Stash::open(raw_config(Path::new(&root)), Arc::new(tiny)).unwrap();
     let per_round = DISTINCT / ROUNDS;
     for round in 0..ROUNDS {
         // Half one by one, half in one batch.
@@ -107,7 +99,7 @@ fn four_processes_lose_nothing() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"), "child {id} ran no test");
     }
 
-    let s = Stash::open(config(dir.path()), Arc::new(Lmdb)).unwrap();
+    let s = Stash::open(raw_config(dir.path()), Arc::new(Lmdb)).unwrap();
     for id in 0..CHILDREN {
         for i in 0..DISTINCT {
             assert_eq!(s.get::<_, String>(&format!("distinct-{id}-{i}")).unwrap(), Some(tag(id, i)));
@@ -144,7 +136,7 @@ fn four_processes_lose_nothing() {
 #[test]
 fn eight_threads_hammer_ten_keys_while_the_map_grows() {
     let dir = tempfile::tempdir().unwrap();
-    let s = Stash::open(config(dir.path()), Arc::new(LmdbOptions::new().map_size(64 << 10))).unwrap();
+    let s = Stash::open(raw_config(dir.path()), Arc::new(LmdbOptions::new().map_size(64 << 10))).unwrap();
     let engine = LmdbEngine::open(s.path(), LmdbOptions::new()).unwrap();
     let start = engine.map_size();
     stash_core::testkit::hammer(&s, 300, PAD);
@@ -153,7 +145,7 @@ fn eight_threads_hammer_ten_keys_while_the_map_grows() {
 
 /// A stash of the default options on `root`.
 fn open_default(root: &Path) -> Stash {
-    Stash::open(config(root), Arc::new(Lmdb)).unwrap()
+    Stash::open(raw_config(root), Arc::new(Lmdb)).unwrap()
 }
 
 /// Set in the children of the claim test: the stash root they claim keys in.

@@ -16,27 +16,21 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stash_core::{ErrorKind, SetOptions, Stash, StashConfig};
+use stash_core::{ErrorKind, SetOptions, Stash};
 use stash_engine_lmdb::Lmdb;
+
+mod common;
+use common::raw_config;
 
 const ROOT_ENV: &str = "DAMAGED_CHILD_ROOT";
 const DONE: &str = "child: every error was Corrupt; items read, errors: ";
-
-fn config(root: &Path) -> StashConfig {
-    StashConfig {
-        engine: "lmdb".into(),
-        root_dir: root.to_path_buf(),
-        compress: "raw".into(),
-        ..StashConfig::default()
-    }
-}
 
 /// The child: opens the stash and walks it (`len`, which walks because an
 /// entry expires, and iteration); a no-op in a normal test run.
 #[test]
 fn child_reads_the_damaged_stash() {
     let Some(root) = std::env::var_os(ROOT_ENV) else { return };
-    let stash = Stash::open(config(Path::new(&root)), Arc::new(Lmdb)).unwrap();
+    let stash = Stash::open(raw_config(Path::new(&root)), Arc::new(Lmdb)).unwrap();
     let (mut read, mut errors) = (0, 0);
     if let Err(e) = stash.len() {
         assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
@@ -100,7 +94,7 @@ fn walks_stop_at_a_zeroed_leaf_instead_of_crashing() {
     for leaf in [1, 2] {
         let dir = tempfile::tempdir().unwrap();
         let data = {
-            let stash = Stash::open(config(dir.path()), Arc::new(Lmdb)).unwrap();
+            let stash = Stash::open(raw_config(dir.path()), Arc::new(Lmdb)).unwrap();
             stash.update((0..80).map(|i| (format!("k{i}"), format!("{i:0>100}")))).unwrap();
             // An entry with an expiry: `len` then walks the records.
             stash.set_with("expiring", "soon", SetOptions::new().ttl(Duration::from_secs(3600))).unwrap();

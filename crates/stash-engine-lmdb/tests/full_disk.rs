@@ -7,17 +7,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use stash_core::testkit::{Tmpfs, incompressible_text};
-use stash_core::{ErrorKind, Stash, StashConfig};
+use stash_core::{ErrorKind, Stash};
 use stash_engine_lmdb::Lmdb;
 
+mod common;
+use common::raw_config;
+
 fn open(root: &Path) -> Stash {
-    let config = StashConfig {
-        engine: "lmdb".into(),
-        root_dir: root.to_path_buf(),
-        compress: "raw".into(),
-        ..StashConfig::default()
-    };
-    Stash::open(config, Arc::new(Lmdb)).unwrap()
+    Stash::open(raw_config(root), Arc::new(Lmdb)).unwrap()
 }
 
 #[test]

@@ -12,26 +12,20 @@ use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::Arc;
 
-use stash_core::{ErrorKind, Stash, StashConfig};
+use stash_core::{ErrorKind, Stash};
 use stash_engine_lmdb::Lmdb;
+
+mod common;
+use common::raw_config;
 
 const ROOT_ENV: &str = "TRUNCATED_CHILD_ROOT";
 const REFUSED: &str = "child: refused with Corrupt, naming ";
-
-fn config(root: &Path) -> StashConfig {
-    StashConfig {
-        engine: "lmdb".into(),
-        root_dir: root.to_path_buf(),
-        compress: "raw".into(),
-        ..StashConfig::default()
-    }
-}
 
 /// The child: opens the stash and reads all of it; a no-op in a normal test run.
 #[test]
 fn child_opens_the_truncated_stash() {
     let Some(root) = std::env::var_os(ROOT_ENV) else { return };
-    match Stash::open(config(Path::new(&root)), Arc::new(Lmdb)) {
+    match Stash::open(raw_config(Path::new(&root)), Arc::new(Lmdb)) {
         Err(err) => {
             assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
             let file = err.context_value("file").unwrap_or_else(|| panic!("no file named: {err}"));
@@ -56,7 +50,7 @@ fn a_truncated_data_file_is_refused_not_mapped() {
     }
     let dir = tempfile::tempdir().unwrap();
     let data = {
-        let stash = Stash::open(config(dir.path()), Arc::new(Lmdb)).unwrap();
+        let stash = Stash::open(raw_config(dir.path()), Arc::new(Lmdb)).unwrap();
         stash.update((0..2000).map(|i| (format!("k{i}"), format!("{i:0>400}")))).unwrap();
         for i in (0..2000).step_by(3) {
             stash.set(&format!("k{i}"), &format!("rewritten {i}")).unwrap();
