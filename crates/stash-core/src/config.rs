@@ -94,6 +94,7 @@ pub struct StashConfig {
 /// Which entries a bounded stash evicts first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum Eviction {
     /// The least recently written entries (the write time every engine stores).
     #[default]

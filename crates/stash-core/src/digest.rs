@@ -16,6 +16,7 @@ use crate::error::{Error, ErrorKind};
 /// compares the stored key bytes, so a collision never returns another key's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum DigestAlgo {
     /// BLAKE3, truncated to 128 bits.
     #[default]

@@ -17,6 +17,7 @@ pub const DEFAULT_MAX_MAP_SIZE: usize = if usize::BITS >= 64 { 1 << 40 } else { 
 
 /// How hard each commit works to survive a crash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum Durability {
     /// `fsync` at every commit (LMDB's default): a committed write survives
     /// a crash of the process and of the operating system.

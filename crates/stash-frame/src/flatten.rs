@@ -16,6 +16,7 @@ use stash_serial::Value;
 
 /// How keys become columns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum KeyColumns {
     /// A map key spreads into its fields; anything else goes in `_key`.
     #[default]
