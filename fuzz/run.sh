@@ -27,12 +27,19 @@ mkdir -p "$WORK/logs" "$WORK/tmp"
 [ -n "${FUZZ_NO_BUILD:-}" ] || nice -n 19 cargo +nightly fuzz build -s none -a >/dev/null
 run_one() {
     local t=$1 log="$WORK/logs/$1.log"
-    mkdir -p "$WORK/corpus/$t" "artifacts/$t"
+    mkdir -p "$WORK/corpus/$t" "artifacts/$t" "$WORK/tmp/$t"
     # The binaries run directly: `cargo fuzz run` would rebuild whenever a crate changes.
-    TMPDIR="$WORK/tmp" nice -n 19 "target/x86_64-unknown-linux-gnu/release/$t" \
+    # glibc's malloc hands blocks over 128 KiB back to the system at each free, so a
+    # codec that allocates megabytes per input (bzip2's 900k blocks) page-faults them in
+    # again every time: keeping them in the heap made codec_bz2 3.6 times faster.
+    TMPDIR="$WORK/tmp/$t" GLIBC_TUNABLES=glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=1073741824 \
+        nice -n 19 "target/x86_64-unknown-linux-gnu/release/$t" \
         -artifact_prefix="artifacts/$t/" "$WORK/corpus/$t" "corpus/$t" \
         -max_total_time="$SECONDS_EACH" -rss_limit_mb="$RSS_MB" -timeout=20 -max_len=65536 \
         -print_final_stats=1 >"$log" 2>&1 || true
+    # The engine targets keep their stashes open until the process ends, so nothing
+    # removes their folders.
+    rm -rf "${WORK:?}/tmp/$t"
     local execs secs rss crashes
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     secs=$(sed -n 's/^Done [0-9]* runs in \([0-9]*\) second.*/\1/p' "$log" | tail -1)

@@ -144,6 +144,8 @@ mod check;
 mod engine;
 mod env;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod options;
 mod python;
 mod record;

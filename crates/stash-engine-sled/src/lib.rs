@@ -119,6 +119,8 @@
 #![deny(missing_docs)]
 
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod record;
 mod registry;
 mod scan;

@@ -148,9 +148,23 @@ struct Counts {
 }
 
 /// A saved `u64` LE counter.
-fn saved_count(saved: Option<IVec>) -> Option<i64> {
-    let bytes: [u8; 8] = saved?.as_ref().try_into().ok()?;
+pub(crate) fn saved_count(saved: Option<&[u8]>) -> Option<i64> {
+    let bytes: [u8; 8] = saved?.try_into().ok()?;
     Some(i64::from_le_bytes(bytes))
+}
+
+/// The record format a stored marker names: `Some(true)` for format 2,
+/// `Some(false)` for format 1, `None` when there is no marker; an unknown
+/// marker is a `Corrupt` error naming it and the database.
+pub(crate) fn stored_format(format: Option<&[u8]>, dir: &Path) -> Result<Option<bool>> {
+    match format {
+        None => Ok(None),
+        Some(format) if format == FORMAT_V1 => Ok(Some(false)),
+        Some(format) if format == FORMAT_V2 => Ok(Some(true)),
+        Some(format) => Err(Error::new(ErrorKind::Corrupt, "this sled database has an unknown record format")
+            .with_context("format", String::from_utf8_lossy(format))
+            .with_context("file", dir.display())),
+    }
 }
 
 /// Checks the format marker (writing it into a new database) and finds the
@@ -161,14 +175,8 @@ fn saved_count(saved: Option<IVec>) -> Option<i64> {
 /// reads a damaged log as an empty database, which must not pass for a new one.
 fn check_and_count(db: &sled::Db, meta: &sled::Tree, dir: &Path, existed: bool) -> Result<Counts> {
     let err = |e| sled_error(e, "read the sled database", dir);
-    let format_v2 = match meta.get(FORMAT_KEY).map_err(err)? {
-        Some(format) if format == FORMAT_V1 => false,
-        Some(format) if format == FORMAT_V2 => true,
-        Some(format) => {
-            return Err(Error::new(ErrorKind::Corrupt, "this sled database has an unknown record format")
-                .with_context("format", String::from_utf8_lossy(&format))
-                .with_context("file", dir.display()));
-        }
+    let format_v2 = match stored_format(meta.get(FORMAT_KEY).map_err(err)?.as_deref(), dir)? {
+        Some(format_v2) => format_v2,
         None if !existed && db.is_empty() => {
             meta.insert(FORMAT_KEY, FORMAT_V1).map_err(err)?;
             flush_within(db, dir, None)?;
@@ -192,8 +200,8 @@ fn check_and_count(db: &sled::Db, meta: &sled::Tree, dir: &Path, existed: bool) 
     };
     // Take the saved counts away before any write, durably: if this session
     // crashes, the next open counts again instead of trusting stale numbers.
-    let keys = saved_count(meta.remove(COUNT_KEY).map_err(err)?);
-    let expiring = saved_count(meta.remove(EXPIRING_KEY).map_err(err)?);
+    let keys = saved_count(meta.remove(COUNT_KEY).map_err(err)?.as_deref());
+    let expiring = saved_count(meta.remove(EXPIRING_KEY).map_err(err)?.as_deref());
     // A format-1 database holds no record with an expiry.
     let expiring = if format_v2 { expiring } else { Some(0) };
     if let (Some(keys), Some(expiring)) = (keys, expiring) {
@@ -569,6 +577,12 @@ impl Store {
     /// A lazy iterator over the records; it takes no lock between items.
     pub(crate) fn iter(&self) -> sled::Iter {
         self.db.iter()
+    }
+
+    /// Stores raw bytes under a raw key, bypassing every check and count
+    /// (for [`crate::fuzzing`]).
+    pub(crate) fn raw_insert(&self, key: &[u8], value: &[u8]) -> Result<()> {
+        self.db.insert(key, value).map(drop).map_err(self.sled_err("write a raw record"))
     }
 }
 

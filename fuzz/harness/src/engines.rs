@@ -1,24 +1,26 @@
 //! The engines' stored layouts, fuzzed through the public stash API: the fuzzer's bytes
 //! are written where the engine keeps an entry (a pairtree value file or version file
-//! name, an LMDB record through heed, a sled tree entry), then the stash reads them.
+//! name, an LMDB record, a sled record), then the stash reads them.
 //!
 //! Claims checked on every input: no panic; another key's entry still reads as written
 //! (a damaged entry is never another key's value and does not hide one); a write of the
 //! damaged key is acknowledged and then read back (a write repairs).
 //!
-//! Each call works in a fresh temporary folder (see `tempdir`), so an input's outcome
-//! never depends on the inputs before it.
+//! Each target keeps one open stash per setting for the life of the process (opening a
+//! stash per input made the engine targets 20 to 500 times slower than the decoders),
+//! and before each input empties it and writes its entries again, so the only state an
+//! input inherits from the ones before it is what any long-lived handle keeps in memory.
+//! The damage goes in beside the open stash, as another process would write it: files
+//! for pairtree, and for LMDB and sled (which allow one handle per process) through the
+//! engines' hidden `fuzzing` modules, which use the stash's own environment.
 
+use std::cell::RefCell;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::thread::sleep;
-use std::time::{Duration, Instant};
 
-use heed::types::Bytes;
-use heed::{CommitOrAbort, Database, Env, EnvOpenOptions};
 use stash_codec::Encoding;
-use stash_core::{EngineFactory, Stash, StashConfig};
+use stash_core::{EngineFactory, Stash, StashConfig, WriteOptions};
 use stash_serial::Value;
 use tempfile::TempDir;
 
@@ -53,9 +55,59 @@ fn tempdir() -> TempDir {
     in_memory.unwrap_or_else(|| builder.tempdir().expect("a temporary folder"))
 }
 
-fn open(config: &StashConfig, factory: Arc<dyn EngineFactory>) -> Stash {
-    Stash::open(config.clone(), factory)
-        .unwrap_or_else(|e| panic!("opening a fresh {} stash: {e}", config.engine))
+/// One kept stash: its setting's label, the stash, then its folder (dropped last).
+struct Kept {
+    label: String,
+    stash: Stash,
+    _dir: TempDir,
+}
+
+thread_local! {
+    /// The stashes this thread keeps open, one per setting (libFuzzer runs every input
+    /// on one thread; each test of the replay runs its target on its own).
+    static KEPT: RefCell<Vec<Kept>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Empties `stash` and writes `k` (`k_writes` versions, the later ones appended) and
+/// [`OTHER`].
+fn refill(stash: &Stash, k_writes: usize) -> stash_core::Result<()> {
+    stash.clear()?;
+    for i in 0..k_writes.max(1) {
+        let options = if i == 0 { WriteOptions::default() } else { WriteOptions::APPEND };
+        stash.set_with("k", "v", options)?;
+    }
+    stash.set(OTHER, OTHER_VALUE)
+}
+
+/// Runs `body` on this thread's kept stash for `label` (opened by `open` in a fresh
+/// folder on first use), emptied and refilled (see [`refill`]) first. A stash that
+/// cannot be refilled (what the last input left defeats `clear`) is dropped and a
+/// fresh one opened, so that failure is never blamed on the next input.
+fn with_stash<R>(
+    label: &str,
+    open: impl Fn(&Path) -> (StashConfig, Arc<dyn EngineFactory>),
+    k_writes: usize,
+    body: impl FnOnce(&Stash) -> R,
+) -> R {
+    KEPT.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        let index = match kept.iter().position(|k| k.label == label) {
+            Some(i) if refill(&kept[i].stash, k_writes).is_ok() => i,
+            found => {
+                if let Some(i) = found {
+                    kept.swap_remove(i);
+                }
+                let dir = tempdir();
+                let (config, factory) = open(dir.path());
+                let stash = Stash::open(config.clone(), factory)
+                    .unwrap_or_else(|e| panic!("opening a fresh {} stash: {e}", config.engine));
+                refill(&stash, k_writes).unwrap_or_else(|e| panic!("filling a fresh {label} stash: {e}"));
+                kept.push(Kept { label: label.to_owned(), stash, _dir: dir });
+                kept.len() - 1
+            }
+        };
+        body(&kept[index].stash)
+    })
 }
 
 /// Reads everything of the stash, then checks the claims in the module docs.
@@ -108,25 +160,29 @@ const PAIRTREE_SETTINGS: &[(&str, &str, bool)] = &[
     ("hashstash", "blosc", false),
 ];
 
-/// A pairtree stash holding `k` and [`OTHER`], and the folder of `k`'s slot.
-fn pairtree_stash(dir: &Path, setting: (&str, &str, bool)) -> (Stash, PathBuf) {
+/// Runs `body` on the kept pairtree stash of `setting` with the folder of `k`'s slot.
+fn with_pairtree(setting: (&str, &str, bool), body: impl FnOnce(&Stash, &Path)) {
     let (serializer, compress, b64) = setting;
-    let stash =
-        open(&config("pairtree", dir, serializer, compress, b64), Arc::new(stash_engine_pairtree::Pairtree));
-    stash.set("k", "v").expect("a first write");
-    let slot = find_slot(stash.path()).expect("the slot of the first key");
-    stash.set(OTHER, OTHER_VALUE).expect("a second write");
-    (stash, slot)
+    let label = format!("pairtree.{serializer}.{compress}.{b64}");
+    let open = |dir: &Path| -> (StashConfig, Arc<dyn EngineFactory>) {
+        (config("pairtree", dir, serializer, compress, b64), Arc::new(stash_engine_pairtree::Pairtree))
+    };
+    with_stash(&label, open, 1, |stash| {
+        let key = stash.encode_key("k").expect("key k encodes").bytes;
+        let slot = find_slot(stash.path(), &key).expect("the slot of key k");
+        body(stash, &slot)
+    });
 }
 
-fn find_slot(dir: &Path) -> Option<PathBuf> {
+/// The slot folder under `dir` whose `.key` holds `key`.
+fn find_slot(dir: &Path, key: &[u8]) -> Option<PathBuf> {
     for entry in fs::read_dir(dir).ok()?.flatten() {
         let path = entry.path();
-        if path.join(".key").is_file() {
+        if fs::read(path.join(".key")).is_ok_and(|stored| stored == key) {
             return Some(path);
         }
         if path.is_dir()
-            && let Some(found) = find_slot(&path)
+            && let Some(found) = find_slot(&path, key)
         {
             return Some(found);
         }
@@ -150,119 +206,74 @@ fn clear_versions(slot: &Path) {
 pub fn pairtree_value(data: &[u8]) {
     let Some((&head, body)) = data.split_first() else { return };
     let setting = PAIRTREE_SETTINGS[usize::from(head & 0x7f) % PAIRTREE_SETTINGS.len()];
-    let dir = tempdir();
-    let (stash, slot) = pairtree_stash(dir.path(), setting);
     let bytes = if head & 0x80 != 0 {
         let encoding = Encoding::from_names(setting.1, setting.2).expect("built in");
         encoding.encode_to_vec(body).expect("compress")
     } else {
         body.to_vec()
     };
-    clear_versions(&slot);
-    fs::write(slot.join("1732700000000001.4242"), bytes).expect("write the value file");
-    exercise(&stash, setting.0 == "postcard", true);
+    with_pairtree(setting, |stash, slot| {
+        clear_versions(slot);
+        fs::write(slot.join("1732700000000001.4242"), bytes).expect("write the value file");
+        exercise(stash, setting.0 == "postcard", true);
+    });
 }
 
 /// Version file names: the input is up to four names, one per line, each a file in the
 /// slot holding a valid value.
 pub fn pairtree_names(data: &[u8]) {
     use std::os::unix::ffi::OsStrExt;
-    let dir = tempdir();
-    let (stash, slot) = pairtree_stash(dir.path(), PAIRTREE_SETTINGS[0]);
-    clear_versions(&slot);
-    for name in data.split(|&b| b == b'\n').take(4) {
-        let name = &name[..name.len().min(200)];
-        if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0) {
-            continue;
+    with_pairtree(PAIRTREE_SETTINGS[0], |stash, slot| {
+        clear_versions(slot);
+        for name in data.split(|&b| b == b'\n').take(4) {
+            let name = &name[..name.len().min(200)];
+            if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0)
+            {
+                continue;
+            }
+            let _ = fs::write(slot.join(std::ffi::OsStr::from_bytes(name)), b"\"v\"");
         }
-        let _ = fs::write(slot.join(std::ffi::OsStr::from_bytes(name)), b"\"v\"");
-    }
-    exercise(&stash, false, true);
+        exercise(stash, false, true);
+    });
 }
 
 // ---------------------------------------------------------------------------------
 // lmdb
 
-/// Opens the LMDB environment `dir` (no stash may have it open in this process).
-fn heed_env(dir: &Path) -> (Env, Database<'static, Bytes, Bytes>) {
-    // SAFETY: the stash on `dir` is dropped (its environment closed) before this is
-    // called, and the environment is closed again before a stash reopens it.
-    let env =
-        unsafe { EnvOpenOptions::new().map_size(64 << 20).open(dir) }.expect("heed opens the environment");
-    let rtxn = env.read_txn().expect("read txn");
-    let db = env
-        .open_databases_and_commit(rtxn, |opener, rtxn| {
-            opener.open_database::<Bytes, Bytes>(rtxn, None).map(CommitOrAbort::<_, ()>::Commit)
-        })
-        .expect("open the main database")
-        .commit()
-        .flatten()
-        .expect("the main database exists");
-    (env, db)
-}
-
-fn close(env: Env) {
-    env.prepare_for_closing().wait();
-}
-
-fn records(env: &Env, db: Database<'static, Bytes, Bytes>) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let rtxn = env.read_txn().expect("read txn");
-    let out = db
-        .iter(&rtxn)
-        .expect("iterate")
-        .map(|r| r.map(|(k, v)| (k.to_vec(), v.to_vec())).expect("a record"))
-        .collect();
-    drop(rtxn);
-    out
-}
-
-fn put(env: &Env, db: Database<'static, Bytes, Bytes>, key: &[u8], value: &[u8]) {
-    let mut wtxn = env.write_txn().expect("write txn");
-    db.put(&mut wtxn, key, value).expect("put");
-    wtxn.commit().expect("commit");
-}
-
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Writes `k` (as `k_writes` versions) and [`OTHER`] with `config`, closes the stash,
-/// and hands the environment to `damage` with the LMDB records of the stash.
-fn lmdb_case(
-    config: StashConfig,
-    k_writes: usize,
-    damage: impl FnOnce(&Env, Database<'static, Bytes, Bytes>, &[(Vec<u8>, Vec<u8>)]) -> bool,
-) {
-    let factory: Arc<dyn EngineFactory> = Arc::new(stash_engine_lmdb::Lmdb);
-    let stash = open(&config, factory.clone());
-    for i in 0..k_writes.max(1) {
-        let options =
-            if i == 0 { stash_core::WriteOptions::default() } else { stash_core::WriteOptions::APPEND };
-        stash.set_with("k", "v", options).expect("a write");
-    }
-    stash.set(OTHER, OTHER_VALUE).expect("a write");
-    let path = stash.path().to_path_buf();
-    drop(stash);
-    let (env, db) = heed_env(&path);
-    let all = records(&env, db);
-    let check_other = damage(&env, db, &all);
-    close(env);
-    let typed = false;
-    let stash = open(&config, factory);
-    exercise(&stash, typed, check_other);
+/// Runs the kept LMDB stash (`python`: in the Python library's layout) holding `k` (as
+/// `k_writes` versions) and [`OTHER`]; `damage` gets its folder and records, writes
+/// through `stash_engine_lmdb::fuzzing::put`, and says whether [`OTHER`] must still read.
+fn lmdb_case(python: bool, k_writes: usize, damage: impl FnOnce(&Path, &[(Vec<u8>, Vec<u8>)]) -> bool) {
+    let open = |dir: &Path| -> (StashConfig, Arc<dyn EngineFactory>) {
+        let config = config("lmdb", dir, "hashstash", "raw", false);
+        let config = if python { config.python() } else { config };
+        (config, Arc::new(stash_engine_lmdb::Lmdb))
+    };
+    let label = if python { "lmdb.python" } else { "lmdb" };
+    with_stash(label, open, k_writes, |stash| {
+        let all = stash_engine_lmdb::fuzzing::records(stash.path()).expect("the records list");
+        let check_other = damage(stash.path(), &all);
+        exercise(stash, false, check_other);
+    });
+}
+
+fn put(dir: &Path, key: &[u8], value: &[u8]) {
+    stash_engine_lmdb::fuzzing::put(dir, key, value).expect("a raw record is written");
 }
 
 /// The record of key `k` in the lmdb engine's own layout is the input (byte 0, low
 /// bits: how many versions `k` had before, from 1 to 4).
 pub fn lmdb_record(data: &[u8]) {
     let Some((&head, body)) = data.split_first() else { return };
-    let dir = tempdir();
-    let config = config("lmdb", dir.path(), "hashstash", "raw", false);
-    lmdb_case(config, usize::from(head & 3) + 1, |env, db, all| {
+    lmdb_case(false, usize::from(head & 3) + 1, |dir, all| {
         let Some((key, _)) = all.iter().find(|(_, v)| contains(v, b"\"k\"")) else {
             panic!("no record holds key k: {all:?}")
         };
-        put(env, db, key, body);
+        put(dir, key, body);
         true
     });
 }
@@ -272,23 +283,21 @@ pub fn lmdb_record(data: &[u8]) {
 /// record, 2 a stray record (name, a NUL, then its bytes).
 pub fn lmdb_python(data: &[u8]) {
     let Some((&head, body)) = data.split_first() else { return };
-    let dir = tempdir();
-    let config = config("lmdb", dir.path(), "hashstash", "raw", false).python();
-    lmdb_case(config, usize::from(head >> 6) + 1, |env, db, all| {
+    lmdb_case(true, usize::from(head >> 6) + 1, |dir, all| {
         let Some((key_name, _)) = all.iter().find(|(n, v)| n.ends_with(b".key") && v == b"\"k\"") else {
             panic!("no key record holds k: {all:?}")
         };
         let hex = &key_name[..key_name.len() - 4];
         match head % 3 {
-            0 => put(env, db, &[hex, b".value"].concat(), body),
-            1 => put(env, db, key_name, body),
+            0 => put(dir, &[hex, b".value"].concat(), body),
+            1 => put(dir, key_name, body),
             _ => {
                 let mut parts = body.splitn(2, |&b| b == 0);
                 let (name, value) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
                 if name.is_empty() || name.len() > 511 {
                     return true;
                 }
-                put(env, db, name, value);
+                put(dir, name, value);
                 // A stray record may name the other key's slot: only then may it change.
                 let other_hex =
                     all.iter().find(|(n, v)| n.ends_with(b".key") && contains(v, OTHER.as_bytes()));
@@ -302,59 +311,38 @@ pub fn lmdb_python(data: &[u8]) {
 // ---------------------------------------------------------------------------------
 // sled
 
-/// Opens the sled database of a stash that was just dropped (its close may still be
-/// releasing the lock: retried, bounded).
-fn sled_open(path: &Path) -> Option<sled::Db> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match sled::open(path) {
-            Ok(db) => return Some(db),
-            Err(_) if Instant::now() < deadline => sleep(Duration::from_millis(2)),
-            Err(_) => return None,
-        }
-    }
-}
-
 /// sled's trees: byte 0 picks what the rest of the input replaces: 0 (and 4..) the
 /// record of `k` (after 1 or 2 versions, by bit 7), 1 the meta `count`, 2 the meta
-/// `expiring`, 3 the meta `format`.
+/// `expiring`, 3 the meta `format`. The meta entries are read only when a database
+/// opens: those cases run the open's reading of them (`fuzzing::meta`), which must
+/// refuse an unknown format with a `Corrupt` error.
 pub fn sled_record(data: &[u8]) {
     let Some((&head, body)) = data.split_first() else { return };
-    let dir = tempdir();
-    let config = config("sled", dir.path(), "hashstash", "raw", false);
-    let factory: Arc<dyn EngineFactory> = Arc::new(stash_engine_sled::Sled);
-    let stash = open(&config, factory.clone());
-    stash.set("k", "v").expect("a write");
-    if head & 0x80 != 0 {
-        stash.set_with("k", "v2", stash_core::WriteOptions::APPEND).expect("an append");
-    }
-    stash.set(OTHER, OTHER_VALUE).expect("a write");
-    let path = stash.path().to_path_buf();
-    drop(stash);
-    let db = sled_open(&path).expect("sled reopens a closed stash");
-    match head & 0x7f {
-        1..=3 => {
-            let meta = db.open_tree("hashstash.meta").expect("the meta tree");
-            let name: &[u8] = match head & 0x7f {
-                1 => b"count",
-                2 => b"expiring",
-                _ => b"format",
-            };
-            meta.insert(name, body).expect("insert");
+    let case = head & 0x7f;
+    if (1..=3).contains(&case) {
+        let field = Some(body);
+        let (format, count, expiring) = match case {
+            1 => stash_engine_sled::fuzzing::meta(None, field, None),
+            2 => stash_engine_sled::fuzzing::meta(None, None, field),
+            _ => stash_engine_sled::fuzzing::meta(field, None, None),
+        };
+        if let Err(e) = format {
+            assert_eq!(e.kind(), stash_core::ErrorKind::Corrupt, "an unknown format: {e}");
         }
-        _ => {
-            let key = db
-                .iter()
-                .filter_map(Result::ok)
-                .find(|(_, v)| contains(v, b"\"k\""))
-                .map(|(k, _)| k)
-                .expect("a record holds key k");
-            db.insert(key, body).expect("insert");
-        }
+        assert_eq!(count.is_some(), case == 1 && body.len() == 8, "a saved count is 8 bytes");
+        assert_eq!(expiring.is_some(), case == 2 && body.len() == 8, "a saved count is 8 bytes");
+        return;
     }
-    db.flush().expect("flush");
-    drop(db);
-    // A refused database (a damaged meta `format`) is a clear error, not a panic.
-    let Ok(stash) = Stash::open(config, factory) else { return };
-    exercise(&stash, false, true);
+    let open = |dir: &Path| -> (StashConfig, Arc<dyn EngineFactory>) {
+        (config("sled", dir, "hashstash", "raw", false), Arc::new(stash_engine_sled::Sled))
+    };
+    let k_writes = if head & 0x80 != 0 { 2 } else { 1 };
+    with_stash("sled", open, k_writes, |stash| {
+        let all = stash_engine_sled::fuzzing::records(stash.path()).expect("the records list");
+        let Some((key, _)) = all.iter().find(|(_, v)| contains(v, b"\"k\"")) else {
+            panic!("no record holds key k: {all:?}")
+        };
+        stash_engine_sled::fuzzing::put(stash.path(), key, body).expect("a raw record is written");
+        exercise(stash, false, true);
+    });
 }
