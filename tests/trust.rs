@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, Barrier};
 
-use hashstash::{Digest, Engine, EngineFactory, ErrorKind, HashStash, StashConfig, WriteOptions};
+use hashstash::{Digest, Engine, EngineContext, EngineFactory, ErrorKind, HashStash, WriteOptions};
 
 /// The embedded engines this build has.
 fn engines() -> Vec<&'static str> {
@@ -54,8 +54,8 @@ impl EngineFactory for Hooked {
     fn display_name(&self) -> &'static str {
         self.inner.display_name()
     }
-    fn open(&self, path: &std::path::Path, config: &StashConfig) -> hashstash::Result<Arc<dyn Engine>> {
-        Ok(Arc::new(AfterScan { inner: self.inner.open(path, config)?, hook: self.hook.clone() }))
+    fn open(&self, context: &EngineContext) -> hashstash::Result<Arc<dyn Engine>> {
+        Ok(Arc::new(AfterScan { inner: self.inner.open(context)?, hook: self.hook.clone() }))
     }
 }
 

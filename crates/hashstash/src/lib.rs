@@ -36,10 +36,10 @@ use std::ops::Deref;
 pub use builder::Builder;
 pub use engines::EngineKind;
 pub use stash_core::{
-    Batch, Capabilities, DamagedEntry, Digest, DigestAlgo, EncodedKey, Engine, EngineFactory, EntryMeta,
-    Error, ErrorKind, Eviction, HeldLock, LockAttempt, MetaIter, MigrateReport, Prune, PruneReport, Put,
-    Record, RecordIter, Result, Set, SetOptions, Stash, StashConfig, Stats, TypedStash, Value, VerifyReport,
-    Version, Versioned, WriteOptions, redact_url,
+    Batch, ByteEncoding, Capabilities, DamagedEntry, Digest, DigestAlgo, EncodedKey, Engine, EngineContext,
+    EngineFactory, EntryMeta, Error, ErrorKind, Eviction, HeldLock, Layout, LockAttempt, MetaIter,
+    MigrateReport, Prune, PruneReport, Put, Record, RecordIter, Result, Set, SetOptions, Stash, StashConfig,
+    Stats, TypedStash, Value, VerifyReport, Version, Versioned, WriteOptions, redact_url,
 };
 /// Iterators returned by the stash.
 pub mod iter {

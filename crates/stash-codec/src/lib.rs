@@ -87,6 +87,7 @@ pub use codecs::Zlib;
 pub use codecs::Zstd;
 pub use encoding::{Encoding, decode, encode};
 pub use error::CodecError;
+pub use python::python_key_compressor;
 
 /// The default limit on how many bytes one decode may produce: 1 GiB.
 ///

@@ -16,7 +16,38 @@
 
 use crate::{CodecError, Encoding};
 
+/// Whether the compressor `compress` gives the Python library's key bytes in this
+/// build (key digests are taken over compressed keys, so a key written by one side is
+/// found by the other only if both compress it to the same bytes); `Err` says why not.
+///
+/// `raw`, `zlib`, `gzip` and `bz2` are byte-identical (zlib and bzip2 are the same C
+/// libraries CPython uses); `lz4` keys are recompressed with a port of Python's LZ4
+/// 1.9.4 ([`Encoding::python_key`]), which is byte-identical; `blosc` is not: this
+/// build has c-blosc2, whose chunks Python's c-blosc 1 cannot read; `zstd` is not
+/// offered by the Python library.
+///
+/// ```
+/// assert!(stash_codec::python_key_compressor("zlib").is_ok());
+/// assert!(stash_codec::python_key_compressor("zstd").is_err());
+/// ```
+pub fn python_key_compressor(compress: &str) -> Result<(), String> {
+    match compress {
+        "raw" | "zlib" | "gzip" | "bz2" | "lz4" => Ok(()),
+        "blosc" => Err("this build compresses with c-blosc2, whose chunks Python's c-blosc 1 cannot read, \
+                        and its key bytes differ from Python's (keys would never be found)"
+            .into()),
+        "zstd" => Err("the Python library has no zstd compressor".into()),
+        other => Err(format!("`{other}` is not a compressor of the Python library")),
+    }
+}
+
 impl Encoding {
+    /// Whether [`python_key`](Encoding::python_key) can differ from the encoded
+    /// bytes (`lz4` only): engines with a Python layout then recompress keys.
+    pub fn recompresses_python_keys(&self) -> bool {
+        self.codec().name() == "lz4"
+    }
+
     /// The bytes the Python library would store for the key whose encoded bytes
     /// (made by this encoding) are `encoded`: `Ok(None)` when they already are
     /// those bytes (every compressor but `lz4`), `Ok(Some(bytes))` for `lz4`.
@@ -24,7 +55,7 @@ impl Encoding {
     /// # Errors
     /// [`CodecError::Corrupt`] when `encoded` does not decode.
     pub fn python_key(&self, encoded: &[u8]) -> Result<Option<Vec<u8>>, CodecError> {
-        if self.codec().name() != "lz4" {
+        if !self.recompresses_python_keys() {
             return Ok(None);
         }
         use base64::Engine as _;

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use stash_codec::python_key_compressor;
+
 use crate::digest::DigestAlgo;
 use crate::error::{Error, ErrorKind, Result};
 
@@ -86,8 +88,10 @@ pub struct StashConfig {
     /// Use exactly the Python library's layout, so Python hashstash 1.2 reads and
     /// writes this stash too: needs serializer `hashstash` and digest `md5`
     /// ([`StashConfig::python`] sets both), and a compressor whose key bytes match
-    /// Python's ([`python_key_compressor`]). Engines with a layout of their own
-    /// (`lmdb`) switch to the Python one. See `docs/interop.md`.
+    /// Python's ([`python_key_compressor`]), on an engine that offers the Python
+    /// layout ([`EngineFactory::python_layout`](crate::EngineFactory::python_layout):
+    /// `pairtree` and `lmdb`, checked when the stash opens). Engines with a layout of
+    /// their own (`lmdb`) switch to the Python one. See `docs/interop.md`.
     pub python_compatible: bool,
 }
 
@@ -265,12 +269,6 @@ impl StashConfig {
     fn check_python(&self) -> Result<()> {
         let refuse =
             |msg: String| Err(Error::new(ErrorKind::Config, msg).with_context("python_compatible", true));
-        if !matches!(self.engine.as_str(), "pairtree" | "lmdb") {
-            return refuse(format!(
-                "engine `{}` has no Python-compatible layout: use `pairtree` or `lmdb`",
-                self.engine
-            ));
-        }
         if self.serializer != "hashstash" {
             return refuse(format!(
                 "a python_compatible stash needs the `hashstash` serializer, not `{}`: \
@@ -477,26 +475,6 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
-/// Whether `compress` gives the Python library's key bytes in this build (key digests
-/// are taken over compressed keys, so a key written by one side is found by the other
-/// only if both compress it to the same bytes); `Err` says why not.
-///
-/// `raw`, `zlib`, `gzip` and `bz2` are byte-identical (zlib and bzip2 are the same C
-/// libraries CPython uses); `lz4` keys are recompressed by the `pairtree` and `lmdb`
-/// engines with a port of Python's LZ4 1.9.4 (`stash_codec::Encoding::python_key`),
-/// which is byte-identical; `blosc` is not: this build has c-blosc2, whose chunks
-/// Python's c-blosc 1 cannot read; `zstd` is not offered by the Python library.
-pub fn python_key_compressor(compress: &str) -> std::result::Result<(), String> {
-    match compress {
-        "raw" | "zlib" | "gzip" | "bz2" | "lz4" => Ok(()),
-        "blosc" => Err("this build compresses with c-blosc2, whose chunks Python's c-blosc 1 cannot read, \
-                        and its key bytes differ from Python's (keys would never be found)"
-            .into()),
-        "zstd" => Err("the Python library has no zstd compressor".into()),
-        other => Err(format!("`{other}` is not a compressor of the Python library")),
-    }
-}
-
 /// Refuses a zero time to live (it would expire every entry as it is written).
 pub fn check_ttl(ttl: Duration) -> Result<()> {
     if ttl.is_zero() {
@@ -629,7 +607,6 @@ mod tests {
             StashConfig { digest: DigestAlgo::Blake3, ..ok.clone() },
             StashConfig { compress: "blosc".into(), ..ok.clone() },
             StashConfig { compress: "zstd".into(), ..ok.clone() },
-            StashConfig { engine: "memory".into(), ..ok.clone() },
         ] {
             let err = bad.validate().unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Config, "{err}");

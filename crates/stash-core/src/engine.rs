@@ -5,12 +5,11 @@
 //! listed and checked) and the encoded value bytes.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::config::StashConfig;
-use crate::digest::Digest;
+use crate::digest::{Digest, DigestAlgo};
 use crate::error::{Error, ErrorKind, Result};
 
 /// One stored entry, as the engine holds it: encoded key and newest encoded value.
@@ -307,9 +306,17 @@ pub trait EngineFactory: Send + Sync + fmt::Debug + 'static {
     /// The name used in `Display` (`"Pairtree"` prints `PairtreeHashStash(...)`).
     fn display_name(&self) -> &'static str;
 
-    /// Opens (creating if needed) the engine whose data lives at `path`
-    /// (`.../<engine>.<serializer>.<compress>/data.db`).
-    fn open(&self, path: &Path, config: &StashConfig) -> Result<Arc<dyn Engine>>;
+    /// Opens (creating if needed) the engine whose data lives at
+    /// [`context.path`](EngineContext::path), in the layout the context asks for.
+    fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>>;
+
+    /// Whether this engine can keep its entries in the Python library's layout
+    /// ([`Layout::Python`]), so that Python hashstash 1.2 reads and writes the same
+    /// stash. A stash opened `python_compatible` on an engine that does not is a
+    /// `Config` error. Default: no.
+    fn python_layout(&self) -> bool {
+        false
+    }
 
     /// Releases what the factory keeps for stashes whose data lies under `dir`: a
     /// temporary stash ([`Stash::tmp`](crate::Stash::tmp)) went away with everything
@@ -319,6 +326,111 @@ pub trait EngineFactory: Send + Sync + fmt::Debug + 'static {
     fn forget_under(&self, dir: &Path) {
         let _ = dir;
     }
+}
+
+/// Everything an engine is told when a stash opens it: where its data lives, the
+/// name a server keeps it under, which layout to use and the limits to enforce.
+/// Nothing of serializers or compressors beyond the one thing a Python layout
+/// needs ([`Layout::Python`]).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct EngineContext {
+    /// Where the engine keeps its data (`.../<engine>.<serializer>.<compress>/data.db`).
+    pub path: PathBuf,
+    /// The stash's identity independent of the machine (see
+    /// [`StashConfig::logical_name`](crate::StashConfig::logical_name)): what server
+    /// engines name their storage after, so machines configured alike share it.
+    pub logical_name: String,
+    /// The server address the stash was given (`None`: the engine's environment
+    /// variable or default).
+    pub url: Option<String>,
+    /// The layout to keep entries in.
+    pub layout: Layout,
+    /// The largest value the stash reads or writes: a stored size above it is
+    /// refused before anything that big is allocated.
+    pub max_value_bytes: u64,
+    /// The digest algorithm naming slots (engines that check a slot's name use it).
+    pub digest: DigestAlgo,
+}
+
+impl EngineContext {
+    /// A context for the data folder `path`, native layout, default limits and digest,
+    /// the path as logical name: what a test or a tool opening an engine by hand needs.
+    pub fn new(path: impl Into<PathBuf>) -> EngineContext {
+        let path = path.into();
+        EngineContext {
+            logical_name: path.display().to_string(),
+            path,
+            url: None,
+            layout: Layout::Native,
+            max_value_bytes: crate::config::DEFAULT_MAX_VALUE_BYTES,
+            digest: DigestAlgo::default(),
+        }
+    }
+
+    /// The same context with the logical name `name`.
+    pub fn with_logical_name(mut self, name: impl Into<String>) -> EngineContext {
+        self.logical_name = name.into();
+        self
+    }
+
+    /// The same context with the server address `url`.
+    pub fn with_url(mut self, url: Option<String>) -> EngineContext {
+        self.url = url;
+        self
+    }
+
+    /// The same context with the layout `layout`.
+    pub fn with_layout(mut self, layout: Layout) -> EngineContext {
+        self.layout = layout;
+        self
+    }
+
+    /// The same context with the value-size limit `bytes`.
+    pub fn with_max_value_bytes(mut self, bytes: u64) -> EngineContext {
+        self.max_value_bytes = bytes;
+        self
+    }
+
+    /// The same context with the digest algorithm `digest`.
+    pub fn with_digest(mut self, digest: DigestAlgo) -> EngineContext {
+        self.digest = digest;
+        self
+    }
+}
+
+/// How an engine lays out its entries.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub enum Layout {
+    /// The engine's own layout.
+    #[default]
+    Native,
+    /// The Python library's layout (hashstash 1.2), offered by engines whose factory
+    /// says so ([`EngineFactory::python_layout`]). It comes with the stash's byte
+    /// encoding, because Python stores some bytes differently (LZ4 keys compressed by
+    /// another implementation, values wrapped in a JSON envelope before compression).
+    Python(Arc<dyn ByteEncoding>),
+}
+
+/// The stash's byte encoding (compression, then optional base64), as a Python
+/// layout needs it: the only part of the stash's formats an engine may see.
+pub trait ByteEncoding: Send + Sync + fmt::Debug {
+    /// `plain` compressed (and base64-encoded) as the stash stores bytes.
+    fn encode(&self, plain: &[u8]) -> Result<Vec<u8>>;
+
+    /// The plain bytes of `encoded`, at most the stash's value-size limit.
+    fn decode(&self, encoded: &[u8]) -> Result<Vec<u8>>;
+
+    /// The bytes the Python library would store for the encoded key `key`:
+    /// `None` when they already are those bytes.
+    fn python_key(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
+
+    /// Whether [`python_key`](ByteEncoding::python_key) can ever return `Some`.
+    fn recompresses_python_keys(&self) -> bool;
+
+    /// A short name for messages (`lz4+b64`).
+    fn label(&self) -> String;
 }
 
 /// The error an engine returns when the key stored in a slot is not the key asked for.

@@ -14,6 +14,7 @@
 
 pub mod clock;
 pub mod config;
+mod context;
 pub mod digest;
 pub mod engine;
 pub mod error;
@@ -31,8 +32,8 @@ pub mod verify;
 pub use config::{Eviction, StashConfig, redact_url};
 pub use digest::{Digest, DigestAlgo};
 pub use engine::{
-    Capabilities, Engine, EngineFactory, EntryMeta, HeldLock, LockAttempt, MetaIter, Put, Record, RecordIter,
-    Version, WriteOptions,
+    ByteEncoding, Capabilities, Engine, EngineContext, EngineFactory, EntryMeta, HeldLock, Layout,
+    LockAttempt, MetaIter, Put, Record, RecordIter, Version, WriteOptions,
 };
 pub use error::{Error, ErrorKind, Result};
 pub use lifecycle::{Prune, PruneReport, SetOptions, Stats};

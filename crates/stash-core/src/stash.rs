@@ -118,12 +118,12 @@ impl Stash {
             ));
         }
         let serializer = stash_serial::serializer(&config.serializer)?;
-        // Decoders stop at the value-size limit (`usize` can only be smaller on 32-bit targets).
-        let max_decoded = usize::try_from(config.max_value_bytes).unwrap_or(usize::MAX);
-        let encoding = Encoding::from_names(&config.compress, config.b64)?.with_max_decoded(max_decoded);
+        // Decoders stop at the value-size limit.
+        let encoding = config.encoding()?;
         let data_path = config.data_path()?;
         let shown = format!("{}HashStash({})", factory.display_name(), TildePath(&data_path));
-        let engine = factory.open(&data_path, &config).map_err(|e| e.with_context("stash", &shown))?;
+        let context = config.engine_context(&*factory).map_err(|e| e.with_context("stash", &shown))?;
+        let engine = factory.open(&context).map_err(|e| e.with_context("stash", &shown))?;
         let identity_encoding = !config.b64 && encoding.codec().name() == "raw";
         let life = Lifecycle::new(&config);
         let stash = Stash {

@@ -1,9 +1,8 @@
 //! The factories: [`Lmdb`] (defaults) and [`LmdbOptions`] (settings), and [`Durability`].
 
-use std::path::Path;
 use std::sync::Arc;
 
-use stash_core::{Engine, EngineFactory, Result, StashConfig};
+use stash_core::{Engine, EngineContext, EngineFactory, Layout, Result};
 
 use crate::LmdbEngine;
 use crate::python::PythonLmdbEngine;
@@ -55,8 +54,12 @@ impl EngineFactory for Lmdb {
         "Lmdb"
     }
 
-    fn open(&self, path: &Path, config: &StashConfig) -> Result<Arc<dyn Engine>> {
-        LmdbOptions::default().open(path, config)
+    fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>> {
+        LmdbOptions::default().open(context)
+    }
+
+    fn python_layout(&self) -> bool {
+        true
     }
 }
 
@@ -138,13 +141,17 @@ impl EngineFactory for LmdbOptions {
         "Lmdb"
     }
 
-    /// Opens the native layout, or the Python library's when
-    /// `config.python_compatible` is set (see the crate docs).
-    fn open(&self, path: &Path, config: &StashConfig) -> Result<Arc<dyn Engine>> {
-        let engine = LmdbEngine::open(path, *self)?;
-        if config.python_compatible {
-            return Ok(Arc::new(PythonLmdbEngine::new(engine, config)?));
+    /// Opens the native layout, or the Python library's when the context asks
+    /// for it (see the crate docs).
+    fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>> {
+        let engine = LmdbEngine::open(&context.path, *self)?;
+        match &context.layout {
+            Layout::Python(encoding) => Ok(Arc::new(PythonLmdbEngine::new(engine, encoding.clone()))),
+            _ => Ok(engine),
         }
-        Ok(engine)
+    }
+
+    fn python_layout(&self) -> bool {
+        true
     }
 }

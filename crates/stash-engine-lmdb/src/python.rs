@@ -32,12 +32,11 @@ use base64::Engine as _;
 use heed::{RoTxn, RwTxn};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use stash_codec::Encoding;
 use stash_core::clock::{is_expired, now_micros, unique_micros};
 use stash_core::engine::key_mismatch;
 use stash_core::{
-    Capabilities, Digest, DigestAlgo, Engine, EntryMeta, Error, ErrorKind, LockAttempt, MetaIter, Put,
-    Record, RecordIter, Result, StashConfig, Version, WriteOptions,
+    ByteEncoding, Capabilities, Digest, DigestAlgo, Engine, EntryMeta, Error, ErrorKind, LockAttempt,
+    MetaIter, Put, Record, RecordIter, Result, Version, WriteOptions,
 };
 
 use crate::LmdbEngine;
@@ -52,7 +51,7 @@ const OPAQUE: &str = "__hs_opaque__";
 /// An LMDB stash in the Python library's layout.
 pub struct PythonLmdbEngine {
     inner: LmdbEngine,
-    encoding: Arc<Encoding>,
+    encoding: Arc<dyn ByteEncoding>,
 }
 
 impl fmt::Debug for PythonLmdbEngine {
@@ -168,9 +167,8 @@ fn build<'v>(versions: impl Iterator<Item = (i64, &'v str)> + Clone, expires: Op
 
 impl PythonLmdbEngine {
     /// The Python layout on the environment of `engine`, with the stash's encoding.
-    pub(crate) fn new(engine: Arc<LmdbEngine>, config: &StashConfig) -> Result<PythonLmdbEngine> {
-        let encoding = Encoding::from_names(&config.compress, config.b64)?;
-        Ok(PythonLmdbEngine { inner: LmdbEngine::from_env(engine.env.clone()), encoding: Arc::new(encoding) })
+    pub(crate) fn new(engine: Arc<LmdbEngine>, encoding: Arc<dyn ByteEncoding>) -> PythonLmdbEngine {
+        PythonLmdbEngine { inner: LmdbEngine::from_env(engine.env.clone()), encoding }
     }
 
     fn env(&self) -> &Arc<LmdbEnv> {
@@ -202,7 +200,7 @@ impl PythonLmdbEngine {
     /// Decodes stored envelope bytes to their JSON text.
     fn plain(&self, stored: &[u8], digest: &Digest) -> Result<Vec<u8>, Fail> {
         self.encoding
-            .decode_to_vec(stored)
+            .decode(stored)
             .map_err(|e| Fail::from(self.damaged(&format!("the value record does not decode: {e}"), digest)))
     }
 
@@ -215,12 +213,12 @@ impl PythonLmdbEngine {
         {
             return Ok(bytes);
         }
-        Ok(self.encoding.encode_to_vec(text.as_bytes())?)
+        Ok(self.encoding.encode(text.as_bytes())?)
     }
 
     /// The JSON text an encoded value is spliced in as.
     fn value_text(&self, encoded: &[u8]) -> String {
-        if let Ok(plain) = self.encoding.decode_to_vec(encoded)
+        if let Ok(plain) = self.encoding.decode(encoded)
             && let Ok(text) = String::from_utf8(plain)
             && serde_json::from_str::<&RawValue>(&text).is_ok()
         {
@@ -294,7 +292,7 @@ impl PythonLmdbEngine {
             }
             None => build(std::iter::once((unique_micros(), text.as_str())), options.expires_at_micros),
         };
-        let encoded = self.encoding.encode_to_vec(envelope.as_bytes()).map_err(Error::from)?;
+        let encoded = self.encoding.encode(envelope.as_bytes())?;
         if stored_key.is_none() {
             db.put(wtxn, &key_name, key)?;
         }
@@ -414,7 +412,7 @@ impl Engine for PythonLmdbEngine {
             // A damaged value may be deleted; an expired one was not there to the caller.
             let live = match db.get(wtxn, &value_name)? {
                 None => false,
-                Some(stored) => match self.encoding.decode_to_vec(stored) {
+                Some(stored) => match self.encoding.decode(stored) {
                     Ok(plain) => {
                         Envelope::parse(&plain).map_or(true, |e| !is_expired(e.expires, now_micros()))
                     }

@@ -24,8 +24,8 @@ use stash_core::clock::{is_expired, now_micros, unique_micros};
 use stash_core::digest::BuildDigestHasher;
 use stash_core::engine::key_mismatch;
 use stash_core::{
-    Capabilities, Digest, Engine, EngineFactory, EntryMeta, Error, ErrorKind, MetaIter, Put, Record,
-    RecordIter, Result, StashConfig, Version, WriteOptions,
+    Capabilities, Digest, Engine, EngineContext, EngineFactory, EntryMeta, Error, ErrorKind, MetaIter, Put,
+    Record, RecordIter, Result, Version, WriteOptions,
 };
 
 /// Opens memory engines: the factory to hand to `Stash::open`.
@@ -57,9 +57,9 @@ impl EngineFactory for Memory {
         "Memory"
     }
 
-    fn open(&self, path: &Path, _config: &StashConfig) -> Result<Arc<dyn Engine>> {
+    fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>> {
         let engine =
-            stores().entry(path.to_path_buf()).or_insert_with(|| Arc::new(MemoryEngine::default())).clone();
+            stores().entry(context.path.clone()).or_insert_with(|| Arc::new(MemoryEngine::default())).clone();
         Ok(engine)
     }
 

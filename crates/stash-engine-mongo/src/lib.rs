@@ -211,12 +211,11 @@ mod layout;
 mod scan;
 
 use std::fmt;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use stash_core::{Engine, EngineFactory, Result, StashConfig};
+use stash_core::{Engine, EngineContext, EngineFactory, Result};
 
 pub use engine::MongoEngine;
 pub use layout::{CHUNK_BYTES, INLINE_BUDGET_BYTES, INLINE_VALUE_BYTES, MAX_DOCUMENT_BYTES, MAX_KEY_BYTES};
@@ -246,8 +245,8 @@ impl EngineFactory for Mongo {
         "Mongo"
     }
 
-    fn open(&self, path: &Path, config: &StashConfig) -> Result<Arc<dyn Engine>> {
-        MongoOptions::default().open(path, config)
+    fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>> {
+        MongoOptions::default().open(context)
     }
 }
 
@@ -326,29 +325,29 @@ impl MongoOptions {
         self
     }
 
-    /// The URL a stash with `config` uses: these options, `config.url`,
-    /// [`URL_ENV`], then [`DEFAULT_URL`].
-    pub fn resolve_url(&self, config: &StashConfig) -> String {
+    /// The URL a stash given `url` uses: these options', `url`, [`URL_ENV`],
+    /// then [`DEFAULT_URL`].
+    pub fn resolve_url(&self, url: Option<&str>) -> String {
         self.url
             .clone()
-            .or_else(|| config.url.clone())
+            .or_else(|| url.map(str::to_owned))
             .or_else(|| std::env::var(URL_ENV).ok().filter(|u| !u.is_empty()))
             .unwrap_or_else(|| DEFAULT_URL.to_string())
     }
 
-    /// Opens the engine for the stash configured by `config` (its typed form,
-    /// for callers that want the collection's name). The collection comes from
-    /// the configuration ([`collection_name`]); the local data `path` is not
+    /// Opens the engine for the stash `context` describes (its typed form, for
+    /// callers that want the collection's name). The collection comes from the
+    /// stash's logical name ([`collection_name`]); the local data path is not
     /// used (a server stash has no local files).
-    pub fn open_engine(&self, _path: &Path, config: &StashConfig) -> Result<MongoEngine> {
-        let url = self.resolve_url(config);
+    pub fn open_engine(&self, context: &EngineContext) -> Result<MongoEngine> {
+        let url = self.resolve_url(context.url.as_deref());
         let conn = client::connect(&url, self.timeout.unwrap_or(DEFAULT_TIMEOUT), self.commands.clone())?;
         let database = self
             .database
             .clone()
             .or_else(|| conn.url_database.clone())
             .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
-        MongoEngine::open(conn, &database, &collection_name(config), config.max_value_bytes)
+        MongoEngine::open(conn, &database, &collection_name(&context.logical_name), context.max_value_bytes)
     }
 }
 
@@ -361,14 +360,14 @@ impl EngineFactory for MongoOptions {
         "Mongo"
     }
 
-    fn open(&self, path: &Path, config: &StashConfig) -> Result<Arc<dyn Engine>> {
-        Ok(Arc::new(self.open_engine(path, config)?))
+    fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>> {
+        Ok(Arc::new(self.open_engine(context)?))
     }
 }
 
-/// The collection of the stash configured by `config`, the same on every
-/// machine that configures it alike: `hs_`, the last two parts of its
-/// [`logical_name`](StashConfig::logical_name) (the dbname's last folder, or
+/// The collection of the stash whose logical name is `logical` (see
+/// [`StashConfig::logical_name`](stash_core::StashConfig::logical_name)), the same on every machine that configures
+/// it alike: `hs_`, the last two parts of the logical name (the dbname's last folder, or
 /// the explicit namespace, then `<engine>.<serializer>.<compress>`) joined
 /// by `.`, made safe and cut to 64 bytes, `_`, and 24 hex digits of the
 /// BLAKE3 hash of the whole logical name. At most 92 bytes of `[A-Za-z0-9._+-]`,
@@ -384,14 +383,13 @@ impl EngineFactory for MongoOptions {
 ///     compress: "lz4".into(),
 ///     ..StashConfig::default()
 /// };
-/// let name = stash_engine_mongo::collection_name(&config);
+/// let name = stash_engine_mongo::collection_name(&config.logical_name());
 /// assert!(name.starts_with("hs_db3.mongo.hashstash.lz4_"), "{name}");
 /// assert_eq!(name.len(), "hs_db3.mongo.hashstash.lz4_".len() + 24);
 /// let team = StashConfig { namespace: Some("team-cache".into()), ..config };
-/// assert!(stash_engine_mongo::collection_name(&team).starts_with("hs_team-cache.mongo.hashstash.lz4_"));
+/// assert!(stash_engine_mongo::collection_name(&team.logical_name()).starts_with("hs_team-cache.mongo.hashstash.lz4_"));
 /// ```
-pub fn collection_name(config: &StashConfig) -> String {
-    let logical = config.logical_name();
+pub fn collection_name(logical: &str) -> String {
     let mut tail: Vec<&str> = logical.rsplit('/').filter(|p| !p.is_empty()).take(2).collect();
     tail.reverse();
     let mut readable: String = tail

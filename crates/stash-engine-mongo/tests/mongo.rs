@@ -50,7 +50,7 @@ fn raw_documents(url: &str, stash: &Stash, suffix: &str) -> Vec<Document> {
         doc! { "data": 0 }
     };
     let client = Client::with_uri_str(url).expect("client");
-    let name = format!("{}{suffix}", collection_name(stash.config()));
+    let name = format!("{}{suffix}", collection_name(&stash.config().logical_name()));
     let cursor = client
         .database("hashstash")
         .collection::<Document>(&name)
@@ -66,7 +66,7 @@ fn namespaces_are_isolated() {
     let Some(url) = service_url(VAR) else { return };
     let a = open(config(&url, "iso-a"));
     let b = open(config(&url, "iso-b"));
-    let (na, nb) = (collection_name(a.config()), collection_name(b.config()));
+    let (na, nb) = (collection_name(&a.config().logical_name()), collection_name(&b.config().logical_name()));
     assert_ne!(na, nb);
     for name in [&na, &nb] {
         assert!(name.starts_with("hs_") && name.len() <= 93, "{name}");
@@ -92,7 +92,7 @@ fn namespaces_are_isolated() {
     other_db.set("k", "elsewhere").unwrap();
     let client = Client::with_uri_str(&url).unwrap();
     let names = client.database("hs_other").list_collection_names().run().unwrap();
-    assert!(names.contains(&collection_name(other_db.config())), "{names:?}");
+    assert!(names.contains(&collection_name(&other_db.config().logical_name())), "{names:?}");
     other_db.clear().unwrap();
 }
 
@@ -286,7 +286,7 @@ fn plant(url: &str, stash: &Stash, key: &str, fields: Document) {
     let client = Client::with_uri_str(url).expect("client");
     let done = client
         .database("hashstash")
-        .collection::<Document>(&collection_name(stash.config()))
+        .collection::<Document>(&collection_name(&stash.config().logical_name()))
         .update_one(doc! { "_id": id }, doc! { "$set": fields })
         .run()
         .expect("plant");
@@ -428,7 +428,7 @@ fn explicit_namespaces_share_and_formats_never_do() {
     };
     let a = open(named("a", "one"));
     let b = open(named("b", "two"));
-    assert_eq!(collection_name(a.config()), collection_name(b.config()));
+    assert_eq!(collection_name(&a.config().logical_name()), collection_name(&b.config().logical_name()));
     a.set("k", "shared").unwrap();
     assert_eq!(b.get::<_, String>("k").unwrap().as_deref(), Some("shared"));
 
@@ -439,9 +439,9 @@ fn explicit_namespaces_share_and_formats_never_do() {
         StashConfig { namespace: Some(format!("{team}-other")), ..named("a", "one") },
         StashConfig { namespace: None, ..named("a", "one") },
     ];
-    let mut seen = vec![collection_name(a.config())];
+    let mut seen = vec![collection_name(&a.config().logical_name())];
     for cfg in variants {
-        let name = collection_name(&cfg);
+        let name = collection_name(&cfg.logical_name());
         assert!(!seen.contains(&name), "{name} is shared by {cfg:?}");
         seen.push(name);
         let other = open(cfg);

@@ -166,8 +166,8 @@ use std::time::{Duration, Instant};
 use stash_core::clock::now_micros;
 use stash_core::config::{DEFAULT_MAX_VALUE_BYTES, LOCKS_NAME};
 use stash_core::{
-    Capabilities, Digest, Engine, EngineFactory, Error, LockAttempt, MetaIter, RecordIter, Result,
-    StashConfig, Version, WriteOptions,
+    Capabilities, Digest, Engine, EngineContext, EngineFactory, Error, Layout, LockAttempt, MetaIter,
+    RecordIter, Result, Version, WriteOptions,
 };
 
 use slot::{KEY_FILE, KeyState, Listing, RETRIES, Rules, VersionName, Want, Written};
@@ -195,8 +195,12 @@ impl EngineFactory for Pairtree {
         "Pairtree"
     }
 
-    fn open(&self, path: &Path, config: &StashConfig) -> Result<Arc<dyn Engine>> {
-        PairtreeOptions::default().open(path, config)
+    fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>> {
+        PairtreeOptions::default().open(context)
+    }
+
+    fn python_layout(&self) -> bool {
+        true
     }
 }
 
@@ -241,15 +245,21 @@ impl EngineFactory for PairtreeOptions {
         "Pairtree"
     }
 
-    /// Opens the store; a `python_compatible` lz4 stash gets its keys recompressed
-    /// as the Python library compresses them (see `docs/interop.md`).
-    fn open(&self, path: &Path, config: &StashConfig) -> Result<Arc<dyn Engine>> {
-        let engine = PairtreeEngine::open_with_config(path, *self, config)?;
-        if config.python_compatible && config.compress == "lz4" {
-            let encoding = stash_codec::Encoding::from_names(&config.compress, config.b64)?;
-            return Ok(Arc::new(python::PythonKeys { inner: engine, encoding }));
+    /// Opens the store. The layout already is the Python library's; in the Python
+    /// layout, keys are recompressed as the Python library compresses them where its
+    /// compressor differs (lz4, see `docs/interop.md`).
+    fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>> {
+        let engine = PairtreeEngine::open_in(context, *self)?;
+        match &context.layout {
+            Layout::Python(encoding) if encoding.recompresses_python_keys() => {
+                Ok(Arc::new(python::PythonKeys { inner: engine, encoding: encoding.clone() }))
+            }
+            _ => Ok(Arc::new(engine)),
         }
-        Ok(Arc::new(engine))
+    }
+
+    fn python_layout(&self) -> bool {
+        true
     }
 }
 
@@ -316,20 +326,17 @@ impl PairtreeEngine {
     /// Opens (creating if needed) the store in the folder `root`, with the
     /// default `max_value_bytes` (1 GiB) bounding the files it reads and any
     /// known digest algorithm naming slots (see "Damaged slots"). A stash opens
-    /// its engine with [`open_with_config`](Self::open_with_config) instead.
+    /// its engine with [`open_in`](Self::open_in) instead.
     pub fn open(root: &Path, options: PairtreeOptions) -> Result<PairtreeEngine> {
         Self::create(root, options, Rules::new(DEFAULT_MAX_VALUE_BYTES, None))
     }
 
-    /// Opens (creating if needed) the store in the folder `root` for the stash
-    /// `config`: its `max_value_bytes` bounds the files read, its digest
-    /// algorithm tells a damaged key file from another key's.
-    pub fn open_with_config(
-        root: &Path,
-        options: PairtreeOptions,
-        config: &StashConfig,
-    ) -> Result<PairtreeEngine> {
-        Self::create(root, options, Rules::new(config.max_value_bytes, Some(config.digest)))
+    /// Opens (creating if needed) the store in the folder
+    /// [`context.path`](EngineContext::path): the context's `max_value_bytes`
+    /// bounds the files read, its digest algorithm tells a damaged key file from
+    /// another key's.
+    pub fn open_in(context: &EngineContext, options: PairtreeOptions) -> Result<PairtreeEngine> {
+        Self::create(&context.path, options, Rules::new(context.max_value_bytes, Some(context.digest)))
     }
 
     fn create(root: &Path, options: PairtreeOptions, rules: Rules) -> Result<PairtreeEngine> {

@@ -3,17 +3,17 @@
 //! The layout already is the Python library's; only the key bytes of an lz4
 //! stash differ (`lz4_flex` picks other matches than the LZ4 1.9.4 that Python
 //! uses, and the slot is the md5 of the compressed key). This wrapper
-//! recompresses each key as LZ4 1.9.4 does (`stash_codec::Encoding::python_key`)
+//! recompresses each key as LZ4 1.9.4 does (the stash's `ByteEncoding::python_key`)
 //! before it reaches the engine, so the `.key` file and the slot folder are the
 //! ones Python writes and reads.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
-use stash_codec::Encoding;
 use stash_core::{
-    Capabilities, Digest, DigestAlgo, Engine, LockAttempt, MetaIter, Put, RecordIter, Result, Version,
-    WriteOptions,
+    ByteEncoding, Capabilities, Digest, DigestAlgo, Engine, LockAttempt, MetaIter, Put, RecordIter, Result,
+    Version, WriteOptions,
 };
 
 use crate::PairtreeEngine;
@@ -22,7 +22,7 @@ use crate::PairtreeEngine;
 #[derive(Debug)]
 pub(crate) struct PythonKeys {
     pub(crate) inner: PairtreeEngine,
-    pub(crate) encoding: Encoding,
+    pub(crate) encoding: Arc<dyn ByteEncoding>,
 }
 
 impl PythonKeys {

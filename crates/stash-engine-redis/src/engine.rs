@@ -12,7 +12,7 @@ use stash_core::clock::{is_expired, now_micros, unique_micros};
 use stash_core::engine::key_mismatch;
 use stash_core::{
     Capabilities, Digest, Engine, EntryMeta, Error, ErrorKind, HeldLock, LockAttempt, MetaIter, Put, Record,
-    RecordIter, Result, StashConfig, Version, WriteOptions,
+    RecordIter, Result, Version, WriteOptions,
 };
 
 use crate::conn::{Pool, evalsha};
@@ -38,9 +38,9 @@ static PROCESS_NONCE: LazyLock<u64> = LazyLock::new(|| {
     h.finish()
 });
 
-/// The namespace of the stash configured by `config`, the same on every
-/// machine that configures it alike: a readable tail of its
-/// [`logical_name`](StashConfig::logical_name) (the last two parts: the
+/// The namespace of the stash whose logical name is `logical` (see
+/// [`StashConfig::logical_name`](stash_core::StashConfig::logical_name)), the same on every machine that configures
+/// it alike: a readable tail of the logical name (the last two parts: the
 /// dbname's last folder, or the explicit namespace, then
 /// `<engine>.<serializer>.<compress>`; braces and other unusual characters
 /// made `_`, at most 48 characters), `~`, and 16 hex digits of the BLAKE3
@@ -51,13 +51,12 @@ static PROCESS_NONCE: LazyLock<u64> = LazyLock::new(|| {
 /// ```
 /// use stash_core::StashConfig;
 /// let config = StashConfig { engine: "redis".into(), compress: "raw".into(), ..StashConfig::default() };
-/// let ns = stash_engine_redis::namespace(&config);
+/// let ns = stash_engine_redis::namespace(&config.logical_name());
 /// assert!(ns.starts_with("main/redis.hashstash.raw~"), "{ns}");
 /// let team = StashConfig { namespace: Some("team-cache".into()), ..config };
-/// assert!(stash_engine_redis::namespace(&team).starts_with("team-cache/redis.hashstash.raw~"));
+/// assert!(stash_engine_redis::namespace(&team.logical_name()).starts_with("team-cache/redis.hashstash.raw~"));
 /// ```
-pub fn namespace(config: &StashConfig) -> String {
-    let logical = config.logical_name();
+pub fn namespace(logical: &str) -> String {
     let hash = blake3::hash(logical.as_bytes()).to_hex();
     let mut tail: Vec<&str> = logical.rsplit('/').filter(|p| !p.is_empty()).take(2).collect();
     tail.reverse();

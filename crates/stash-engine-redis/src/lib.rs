@@ -144,12 +144,11 @@ pub mod fuzzing;
 mod scripts;
 
 use std::fmt;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use stash_core::{Engine, EngineFactory, Error, ErrorKind, Result, StashConfig, redact_url};
+use stash_core::{Engine, EngineContext, EngineFactory, Error, ErrorKind, Result, redact_url};
 
 pub use engine::{RedisEngine, namespace};
 
@@ -175,8 +174,8 @@ impl EngineFactory for Redis {
         "Redis"
     }
 
-    fn open(&self, path: &Path, config: &StashConfig) -> Result<Arc<dyn Engine>> {
-        Ok(RedisOptions::default().open_engine(path, config)?)
+    fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>> {
+        Ok(RedisOptions::default().open_engine(context)?)
     }
 }
 
@@ -280,20 +279,22 @@ impl RedisOptions {
         self.trips.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    /// The URL an engine opened with `config` would use.
-    pub fn resolve_url(&self, config: &StashConfig) -> String {
+    /// The URL an engine opened with the stash's `url` would use: these options',
+    /// `url`, [`URL_ENV`], then [`DEFAULT_URL`].
+    pub fn resolve_url(&self, url: Option<&str>) -> String {
         self.url
             .clone()
-            .or_else(|| config.url.clone())
+            .or_else(|| url.map(str::to_owned))
             .or_else(|| std::env::var(URL_ENV).ok().filter(|u| !u.is_empty()))
             .unwrap_or_else(|| DEFAULT_URL.to_string())
     }
 
-    /// Opens the engine for the stash configured by `config`, checking that the
-    /// server answers. Its namespace comes from the configuration ([`namespace`]);
-    /// the local data `path` is not used (a server stash has no local files).
-    pub fn open_engine(&self, _path: &Path, config: &StashConfig) -> Result<Arc<RedisEngine>> {
-        let url = self.resolve_url(config);
+    /// Opens the engine for the stash `context` describes, checking that the
+    /// server answers. Its namespace comes from the stash's logical name
+    /// ([`namespace`]); the local data path is not used (a server stash has no
+    /// local files).
+    pub fn open_engine(&self, context: &EngineContext) -> Result<Arc<RedisEngine>> {
+        let url = self.resolve_url(context.url.as_deref());
         let cluster = self.cluster.unwrap_or_else(|| {
             std::env::var(CLUSTER_ENV).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"))
         });
@@ -309,7 +310,12 @@ impl RedisOptions {
             checkout_timeout: self.checkout_timeout,
         };
         let pool = Pool::get(settings, redact_url(&url))?;
-        let engine = RedisEngine::new(pool, namespace(config), self.trips.clone(), config.max_value_bytes);
+        let engine = RedisEngine::new(
+            pool,
+            namespace(&context.logical_name),
+            self.trips.clone(),
+            context.max_value_bytes,
+        );
         engine.ping()?;
         Ok(Arc::new(engine))
     }
@@ -324,7 +330,7 @@ impl EngineFactory for RedisOptions {
         "Redis"
     }
 
-    fn open(&self, path: &Path, config: &StashConfig) -> Result<Arc<dyn Engine>> {
-        Ok(self.open_engine(path, config)?)
+    fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>> {
+        Ok(self.open_engine(context)?)
     }
 }

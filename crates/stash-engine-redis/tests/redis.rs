@@ -27,7 +27,7 @@ fn open(options: &RedisOptions, cfg: StashConfig) -> Stash {
 }
 
 fn engine(options: &RedisOptions, cfg: &StashConfig) -> Arc<RedisEngine> {
-    options.open_engine(&cfg.data_path().unwrap(), cfg).expect("open engine")
+    options.open_engine(&cfg.engine_context(options).unwrap()).expect("open engine")
 }
 
 /// Every Redis key whose name starts with `prefix`, on a standalone server.
@@ -50,8 +50,8 @@ fn namespaces_are_isolated() {
     assert_eq!(a.get::<_, String>("k").unwrap().as_deref(), Some("a"));
     assert_eq!(b.get::<_, String>("k").unwrap().as_deref(), Some("b"));
 
-    let ns_a = namespace(a.config());
-    let ns_b = namespace(b.config());
+    let ns_a = namespace(&a.config().logical_name());
+    let ns_b = namespace(&b.config().logical_name());
     assert_ne!(ns_a, ns_b);
     assert!(ns_a.contains("redis.hashstash."), "{ns_a}");
     let prefix_a = format!("hs:{{{ns_a}}}:");
@@ -427,7 +427,8 @@ fn cluster_stash_lives_in_one_slot() {
 /// The Redis hash of `key`'s entry in `stash` (named as the engine names it).
 fn entry_key(stash: &Stash, key: &str) -> Vec<u8> {
     let digest = stash.encode_key(key).unwrap().digest;
-    [format!("hs:{{{}}}:e:", namespace(stash.config())).as_bytes(), digest.as_bytes()].concat()
+    [format!("hs:{{{}}}:e:", namespace(&stash.config().logical_name())).as_bytes(), digest.as_bytes()]
+        .concat()
 }
 
 /// A stored version count or size that lies (planted on the server) is a
@@ -587,7 +588,7 @@ fn explicit_namespaces_share_and_formats_never_do() {
     let options = RedisOptions::new();
     let a = open(&options, named(one.path(), "a"));
     let b = open(&options, named(two.path(), "b"));
-    assert_eq!(namespace(a.config()), namespace(b.config()));
+    assert_eq!(namespace(&a.config().logical_name()), namespace(&b.config().logical_name()));
     a.set("k", "shared").unwrap();
     assert_eq!(b.get::<_, String>("k").unwrap().as_deref(), Some("shared"));
 
@@ -598,9 +599,9 @@ fn explicit_namespaces_share_and_formats_never_do() {
         StashConfig { namespace: Some(format!("{team}-other")), ..named(one.path(), "a") },
         StashConfig { namespace: None, ..named(one.path(), "a") },
     ];
-    let mut seen = vec![namespace(a.config())];
+    let mut seen = vec![namespace(&a.config().logical_name())];
     for cfg in variants {
-        let ns = namespace(&cfg);
+        let ns = namespace(&cfg.logical_name());
         assert!(!seen.contains(&ns), "{ns} is shared by {cfg:?}");
         seen.push(ns);
         let other = open(&options, cfg);

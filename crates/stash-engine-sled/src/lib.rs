@@ -132,8 +132,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stash_core::{
-    Capabilities, Digest, Engine, EngineFactory, Error, LockAttempt, MetaIter, Put, RecordIter, Result,
-    StashConfig, Version, WriteOptions,
+    Capabilities, Digest, Engine, EngineContext, EngineFactory, Error, LockAttempt, MetaIter, Put,
+    RecordIter, Result, Version, WriteOptions,
 };
 
 use scan::{MetaScan, Scan};
@@ -152,8 +152,8 @@ impl EngineFactory for Sled {
         "Sled"
     }
 
-    fn open(&self, path: &Path, _config: &StashConfig) -> Result<Arc<dyn Engine>> {
-        Ok(Arc::new(SledEngine::open(path)?))
+    fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>> {
+        Ok(Arc::new(SledEngine::open(&context.path)?))
     }
 }
 

@@ -161,9 +161,11 @@ pub(crate) fn stored_format(format: Option<&[u8]>, dir: &Path) -> Result<Option<
         None => Ok(None),
         Some(format) if format == FORMAT_V1 => Ok(Some(false)),
         Some(format) if format == FORMAT_V2 => Ok(Some(true)),
-        Some(format) => Err(Error::new(ErrorKind::Corrupt, "this sled database has an unknown record format")
-            .with_context("format", String::from_utf8_lossy(format))
-            .with_context("file", dir.display())),
+        Some(format) => {
+            Err(Error::new(ErrorKind::Corrupt, "this sled database has an unknown record format")
+                .with_context("format", String::from_utf8_lossy(format))
+                .with_context("file", dir.display()))
+        }
     }
 }
 

@@ -129,8 +129,8 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use stash_core::clock::now_micros;
 use stash_core::engine::key_mismatch;
 use stash_core::{
-    Capabilities, Digest, Engine, EngineFactory, Error, LockAttempt, MetaIter, Put, RecordIter, Result,
-    StashConfig, Version, WriteOptions,
+    Capabilities, Digest, Engine, EngineContext, EngineFactory, Error, LockAttempt, MetaIter, Put,
+    RecordIter, Result, Version, WriteOptions,
 };
 
 use error::corrupt;
@@ -153,8 +153,8 @@ impl EngineFactory for Sqlite {
         "Sqlite"
     }
 
-    fn open(&self, path: &Path, config: &StashConfig) -> Result<Arc<dyn Engine>> {
-        SqliteOptions::default().open(path, config)
+    fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>> {
+        SqliteOptions::default().open(context)
     }
 }
 
@@ -215,8 +215,8 @@ impl EngineFactory for SqliteOptions {
         "Sqlite"
     }
 
-    fn open(&self, path: &Path, _config: &StashConfig) -> Result<Arc<dyn Engine>> {
-        Ok(Arc::new(SqliteEngine::open(path, *self)?))
+    fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>> {
+        Ok(Arc::new(SqliteEngine::open(&context.path, *self)?))
     }
 }
 
