@@ -50,6 +50,42 @@ fn config_round_trips_through_serde_and_reopens() {
     assert_eq!(again.get::<_, String>("k").unwrap().as_deref(), Some("v"));
 }
 
+#[cfg(feature = "lmdb")]
+#[test]
+fn engine_options_are_saved_in_the_config_and_reopen_alike() {
+    use hashstash::ErrorKind;
+    use hashstash::lmdb::{Durability, LmdbOptions};
+    let dir = tempfile::tempdir().unwrap();
+    let options = LmdbOptions::new().durability(Durability::Relaxed).map_size(1 << 20);
+    let first = HashStash::builder()
+        .root_dir(dir.path())
+        .engine_factory(std::sync::Arc::new(options))
+        .open()
+        .unwrap();
+    first.set("k", "v").unwrap();
+    let recorded = &first.config().engine_options;
+    assert_eq!(recorded.get("durability").map(String::as_str), Some("relaxed"));
+    assert_eq!(recorded.get("map_size").map(String::as_str), Some("1048576"));
+
+    let json = serde_json::to_string(first.config()).unwrap();
+    let saved: StashConfig = serde_json::from_str(&json).unwrap();
+    assert_eq!(&saved, first.config());
+    // LMDB refuses a second handle of one path with another durability in one process:
+    // a saved configuration that lost the option would reopen with `full` and fail here.
+    let again = HashStash::open(saved).unwrap();
+    assert_eq!(again.get::<_, String>("k").unwrap().as_deref(), Some("v"));
+
+    let by_name = || HashStash::builder().root_dir(dir.path()).engine("lmdb");
+    by_name().engine_option("durability", "relaxed").open().unwrap();
+    let full = by_name().engine_option("durability", "full").open().unwrap_err();
+    assert_eq!(full.kind(), ErrorKind::Config, "{full}");
+    let misspelt = by_name().engine_option("durabilty", "relaxed").open().unwrap_err();
+    assert_eq!(misspelt.kind(), ErrorKind::Config);
+    assert!(misspelt.to_string().contains("unknown option `durabilty` for engine `lmdb`"), "{misspelt}");
+    let bad = by_name().engine_option("durability", "sometimes").open().unwrap_err();
+    assert!(bad.to_string().contains("`sometimes` is not a durability"), "{bad}");
+}
+
 #[test]
 fn relative_roots_live_under_the_root_env_or_home_cache() {
     // Only this test touches the environment variable.

@@ -64,6 +64,15 @@ impl Builder {
         self
     }
 
+    /// One of the engine's own settings, as text (`.engine_option("durability",
+    /// "relaxed")` for lmdb): kept in the configuration, parsed by the engine when
+    /// it opens (an unknown name is a `Config` error). Each engine crate lists its
+    /// names on its options type's `with_options`.
+    pub fn engine_option(mut self, name: impl Into<String>, value: impl ToString) -> Self {
+        self.config.engine_options.insert(name.into(), value.to_string());
+        self
+    }
+
     /// Serializer by name: `"hashstash"`, `"json"`, `"msgpack"`, or the binary one.
     pub fn serializer(mut self, serializer: impl Into<String>) -> Self {
         self.config.serializer = serializer.into();

@@ -10,6 +10,7 @@ pub use stash_codec::python_key_compressor;
 
 use crate::digest::DigestAlgo;
 use crate::error::{Error, ErrorKind, Result};
+use crate::options::EngineOptions;
 
 /// The environment variable that relocates relative roots.
 pub const ROOT_DIR_ENV: &str = "HASHSTASH_ROOT_DIR";
@@ -93,6 +94,14 @@ pub struct StashConfig {
     /// `pairtree` and `lmdb`, checked when the stash opens). Engines with a layout of
     /// their own (`lmdb`) switch to the Python one. See `docs/interop.md`.
     pub python_compatible: bool,
+    /// The engine's own settings (`durability = "relaxed"` for lmdb,
+    /// `busy_timeout_ms` for sqlite, ...), as text: each engine documents its
+    /// names and parses them when it opens (an unknown name is a `Config`
+    /// error). A stash opened with an options factory (`LmdbOptions`, ...)
+    /// records that factory's settings here, so this configuration, saved and
+    /// reopened, opens the engine alike. See [`crate::options`].
+    #[serde(skip_serializing_if = "EngineOptions::is_empty")]
+    pub engine_options: EngineOptions,
 }
 
 /// Which entries a bounded stash evicts first.
@@ -146,6 +155,7 @@ impl Default for StashConfig {
             eviction: Eviction::LeastRecentlyWritten,
             max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
             python_compatible: false,
+            engine_options: EngineOptions::new(),
         }
     }
 }
@@ -391,6 +401,7 @@ impl fmt::Debug for StashConfig {
             eviction,
             max_value_bytes,
             python_compatible,
+            engine_options,
         } = self;
         f.debug_struct("StashConfig")
             .field("root_dir", root_dir)
@@ -410,6 +421,7 @@ impl fmt::Debug for StashConfig {
             .field("eviction", eviction)
             .field("max_value_bytes", max_value_bytes)
             .field("python_compatible", python_compatible)
+            .field("engine_options", engine_options)
             .finish()
     }
 }

@@ -37,7 +37,8 @@ impl StashConfig {
             .with_url(self.url.clone())
             .with_layout(layout)
             .with_max_value_bytes(self.max_value_bytes)
-            .with_digest(self.digest))
+            .with_digest(self.digest)
+            .with_options(self.engine_options.clone()))
     }
 
     /// The byte encoding of this stash (compressor, base64), its decodes bounded by

@@ -11,6 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::digest::{Digest, DigestAlgo};
 use crate::error::{Error, ErrorKind, Result};
+use crate::options::EngineOptions;
 
 /// One stored entry, as the engine holds it: encoded key and newest encoded value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -318,6 +319,16 @@ pub trait EngineFactory: Send + Sync + fmt::Debug + 'static {
         false
     }
 
+    /// The settings this factory was made with, where they differ from the
+    /// engine's defaults (an options type that is also a factory reports its
+    /// own). A stash opened with it records them in its configuration
+    /// ([`StashConfig::engine_options`](crate::StashConfig::engine_options)),
+    /// so the configuration, saved and reopened, opens the engine alike.
+    /// Default: none.
+    fn options(&self) -> EngineOptions {
+        EngineOptions::new()
+    }
+
     /// Releases what the factory keeps for stashes whose data lies under `dir`: a
     /// temporary stash ([`Stash::tmp`](crate::Stash::tmp)) went away with everything
     /// under it. Most factories keep nothing (the default does nothing); one that keeps
@@ -351,6 +362,9 @@ pub struct EngineContext {
     pub max_value_bytes: u64,
     /// The digest algorithm naming slots (engines that check a slot's name use it).
     pub digest: DigestAlgo,
+    /// The engine's own settings from the configuration, to read with
+    /// [`OptionReader`](crate::OptionReader).
+    pub options: EngineOptions,
 }
 
 impl EngineContext {
@@ -365,7 +379,14 @@ impl EngineContext {
             layout: Layout::Native,
             max_value_bytes: crate::config::DEFAULT_MAX_VALUE_BYTES,
             digest: DigestAlgo::default(),
+            options: EngineOptions::new(),
         }
+    }
+
+    /// The same context with the engine settings `options`.
+    pub fn with_options(mut self, options: EngineOptions) -> EngineContext {
+        self.options = options;
+        self
     }
 
     /// The same context with the logical name `name`.

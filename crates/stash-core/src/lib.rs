@@ -22,6 +22,7 @@ pub mod functions;
 pub mod iter;
 pub mod lifecycle;
 pub mod locks;
+pub mod options;
 pub mod stash;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -37,6 +38,7 @@ pub use engine::{
 };
 pub use error::{Error, ErrorKind, Result};
 pub use lifecycle::{Prune, PruneReport, SetOptions, Stats};
+pub use options::{EngineOptions, OptionReader, OptionWriter};
 pub use stash::{Batch, EncodedKey, Stash, Versioned};
 pub use transfer::MigrateReport;
 pub use typed::TypedStash;

@@ -106,11 +106,14 @@ impl Stash {
     }
 
     fn open_in(
-        config: StashConfig,
+        mut config: StashConfig,
         factory: Arc<dyn EngineFactory>,
         tmp_dir: Option<tempfile::TempDir>,
     ) -> Result<Stash> {
         config.validate()?;
+        // The factory's own settings go into the configuration (over those it
+        // had), so `config()` saved and reopened opens the engine alike.
+        config.engine_options.extend(factory.options());
         if config.engine != factory.name() {
             return Err(Error::new(
                 ErrorKind::Config,

@@ -1,8 +1,12 @@
 //! The factories: [`Lmdb`] (defaults) and [`LmdbOptions`] (settings), and [`Durability`].
 
+use std::fmt;
+use std::str::FromStr;
 use std::sync::Arc;
 
-use stash_core::{Engine, EngineContext, EngineFactory, Layout, Result};
+use stash_core::{
+    Engine, EngineContext, EngineFactory, EngineOptions, Layout, OptionReader, OptionWriter, Result,
+};
 
 use crate::LmdbEngine;
 use crate::python::PythonLmdbEngine;
@@ -37,6 +41,25 @@ impl Durability {
         match self {
             Durability::Full => "full",
             Durability::Relaxed => "relaxed",
+        }
+    }
+}
+
+impl fmt::Display for Durability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Durability {
+    type Err = String;
+
+    /// `"full"` or `"relaxed"`.
+    fn from_str(s: &str) -> std::result::Result<Durability, String> {
+        match s {
+            "full" => Ok(Durability::Full),
+            "relaxed" => Ok(Durability::Relaxed),
+            other => Err(format!("`{other}` is not a durability (full, relaxed)")),
         }
     }
 }
@@ -130,6 +153,18 @@ impl LmdbOptions {
     pub fn durability_setting(&self) -> Durability {
         self.durability
     }
+
+    /// These options with the settings of `options` over them: `durability`
+    /// (`full`, `relaxed`), `map_size` and `max_map_size` (bytes). An unknown name
+    /// or a bad value is a `Config` error.
+    pub fn with_options(self, options: &EngineOptions) -> Result<LmdbOptions> {
+        let mut read = OptionReader::new("lmdb", options);
+        let durability = read.get("durability")?.unwrap_or(self.durability);
+        let map_size = read.get("map_size")?.unwrap_or(self.map_size);
+        let max_map_size = read.get("max_map_size")?.unwrap_or(self.max_map_size);
+        read.finish()?;
+        Ok(LmdbOptions { durability, map_size, max_map_size })
+    }
 }
 
 impl EngineFactory for LmdbOptions {
@@ -144,7 +179,7 @@ impl EngineFactory for LmdbOptions {
     /// Opens the native layout, or the Python library's when the context asks
     /// for it (see the crate docs).
     fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>> {
-        let engine = LmdbEngine::open(&context.path, *self)?;
+        let engine = LmdbEngine::open(&context.path, self.with_options(&context.options)?)?;
         match &context.layout {
             Layout::Python(encoding) => Ok(Arc::new(PythonLmdbEngine::new(engine, encoding.clone()))),
             _ => Ok(engine),
@@ -153,5 +188,14 @@ impl EngineFactory for LmdbOptions {
 
     fn python_layout(&self) -> bool {
         true
+    }
+
+    fn options(&self) -> EngineOptions {
+        let defaults = LmdbOptions::new();
+        OptionWriter::new()
+            .set("durability", self.durability, defaults.durability)
+            .set("map_size", self.map_size, defaults.map_size)
+            .set("max_map_size", self.max_map_size, defaults.max_map_size)
+            .finish()
     }
 }

@@ -215,7 +215,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use stash_core::{Engine, EngineContext, EngineFactory, Result};
+use stash_core::{Engine, EngineContext, EngineFactory, EngineOptions, OptionReader, Result};
 
 pub use engine::MongoEngine;
 pub use layout::{CHUNK_BYTES, INLINE_BUDGET_BYTES, INLINE_VALUE_BYTES, MAX_DOCUMENT_BYTES, MAX_KEY_BYTES};
@@ -340,6 +340,23 @@ impl MongoOptions {
     /// stash's logical name ([`collection_name`]); the local data path is not
     /// used (a server stash has no local files).
     pub fn open_engine(&self, context: &EngineContext) -> Result<MongoEngine> {
+        self.with_options(&context.options)?.open_configured(context)
+    }
+
+    /// These options with the settings of `options` over them: `database` and
+    /// `timeout_ms`. The server's URL is not among them: it belongs in
+    /// `StashConfig::url`, which hides its password when shown. An unknown name or a
+    /// bad value is a `Config` error.
+    pub fn with_options(&self, options: &EngineOptions) -> Result<MongoOptions> {
+        let mut read = OptionReader::new("mongo", options);
+        let mut out = self.clone();
+        out.database = read.get("database")?.or_else(|| self.database.clone());
+        out.timeout = read.millis("timeout_ms")?.or(self.timeout);
+        read.finish()?;
+        Ok(out)
+    }
+
+    fn open_configured(&self, context: &EngineContext) -> Result<MongoEngine> {
         let url = self.resolve_url(context.url.as_deref());
         let conn = client::connect(&url, self.timeout.unwrap_or(DEFAULT_TIMEOUT), self.commands.clone())?;
         let database = self
@@ -362,6 +379,17 @@ impl EngineFactory for MongoOptions {
 
     fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>> {
         Ok(Arc::new(self.open_engine(context)?))
+    }
+
+    fn options(&self) -> EngineOptions {
+        let mut options = EngineOptions::new();
+        if let Some(database) = &self.database {
+            options.insert("database".into(), database.clone());
+        }
+        if let Some(timeout) = self.timeout {
+            options.insert("timeout_ms".into(), timeout.as_millis().to_string());
+        }
+        options
     }
 }
 

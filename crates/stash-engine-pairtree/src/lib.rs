@@ -166,8 +166,8 @@ use std::time::{Duration, Instant};
 use stash_core::clock::now_micros;
 use stash_core::config::{DEFAULT_MAX_VALUE_BYTES, LOCKS_NAME};
 use stash_core::{
-    Capabilities, Digest, Engine, EngineContext, EngineFactory, Error, Layout, LockAttempt, MetaIter,
-    RecordIter, Result, Version, WriteOptions,
+    Capabilities, Digest, Engine, EngineContext, EngineFactory, EngineOptions, Error, Layout, LockAttempt,
+    MetaIter, OptionReader, OptionWriter, RecordIter, Result, Version, WriteOptions,
 };
 
 use slot::{KEY_FILE, KeyState, Listing, RETRIES, Rules, VersionName, Want, Written};
@@ -234,6 +234,15 @@ impl PairtreeOptions {
         self.fsync = on;
         self
     }
+
+    /// These options with the settings of `options` over them: `fsync` (`true`,
+    /// `false`). An unknown name or a bad value is a `Config` error.
+    pub fn with_options(self, options: &EngineOptions) -> Result<PairtreeOptions> {
+        let mut read = OptionReader::new("pairtree", options);
+        let fsync = read.get("fsync")?.unwrap_or(self.fsync);
+        read.finish()?;
+        Ok(PairtreeOptions { fsync })
+    }
 }
 
 impl EngineFactory for PairtreeOptions {
@@ -245,11 +254,15 @@ impl EngineFactory for PairtreeOptions {
         "Pairtree"
     }
 
+    fn options(&self) -> EngineOptions {
+        OptionWriter::new().set("fsync", self.fsync, false).finish()
+    }
+
     /// Opens the store. The layout already is the Python library's; in the Python
     /// layout, keys are recompressed as the Python library compresses them where its
     /// compressor differs (lz4, see `docs/interop.md`).
     fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>> {
-        let engine = PairtreeEngine::open_in(context, *self)?;
+        let engine = PairtreeEngine::open_in(context, self.with_options(&context.options)?)?;
         match &context.layout {
             Layout::Python(encoding) if encoding.recompresses_python_keys() => {
                 Ok(Arc::new(python::PythonKeys { inner: engine, encoding: encoding.clone() }))

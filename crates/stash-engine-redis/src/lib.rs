@@ -148,7 +148,10 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use stash_core::{Engine, EngineContext, EngineFactory, Error, ErrorKind, Result, redact_url};
+use stash_core::{
+    Engine, EngineContext, EngineFactory, EngineOptions, Error, ErrorKind, OptionReader, OptionWriter,
+    Result, redact_url,
+};
 
 pub use engine::{RedisEngine, namespace};
 
@@ -274,6 +277,23 @@ impl RedisOptions {
         self
     }
 
+    /// These options with the settings of `options` over them: `cluster` (`true`,
+    /// `false`), `connect_timeout_ms`, `response_timeout_ms`, `checkout_timeout_ms`
+    /// and `max_connections`. The server's URL is not among them: it belongs in
+    /// `StashConfig::url`, which hides its password when shown. An unknown name or a
+    /// bad value is a `Config` error.
+    pub fn with_options(&self, options: &EngineOptions) -> Result<RedisOptions> {
+        let mut read = OptionReader::new("redis", options);
+        let mut out = self.clone();
+        out.cluster = read.get("cluster")?.or(self.cluster);
+        out.connect_timeout = read.millis("connect_timeout_ms")?.unwrap_or(self.connect_timeout);
+        out.response_timeout = read.millis("response_timeout_ms")?.unwrap_or(self.response_timeout);
+        out.checkout_timeout = read.millis("checkout_timeout_ms")?.unwrap_or(self.checkout_timeout);
+        out.max_connections = read.get("max_connections")?.unwrap_or(self.max_connections);
+        read.finish()?;
+        Ok(out)
+    }
+
     /// Round trips to the server made so far by the engines these options opened.
     pub fn round_trips(&self) -> u64 {
         self.trips.load(std::sync::atomic::Ordering::Relaxed)
@@ -294,6 +314,11 @@ impl RedisOptions {
     /// ([`namespace`]); the local data path is not used (a server stash has no
     /// local files).
     pub fn open_engine(&self, context: &EngineContext) -> Result<Arc<RedisEngine>> {
+        let this = self.with_options(&context.options)?;
+        this.open_configured(context)
+    }
+
+    fn open_configured(&self, context: &EngineContext) -> Result<Arc<RedisEngine>> {
         let url = self.resolve_url(context.url.as_deref());
         let cluster = self.cluster.unwrap_or_else(|| {
             std::env::var(CLUSTER_ENV).is_ok_and(|v| matches!(v.trim(), "1" | "true" | "yes" | "on"))
@@ -332,5 +357,19 @@ impl EngineFactory for RedisOptions {
 
     fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>> {
         Ok(self.open_engine(context)?)
+    }
+
+    fn options(&self) -> EngineOptions {
+        let defaults = RedisOptions::default();
+        let mut options = OptionWriter::new()
+            .millis("connect_timeout_ms", self.connect_timeout, defaults.connect_timeout)
+            .millis("response_timeout_ms", self.response_timeout, defaults.response_timeout)
+            .millis("checkout_timeout_ms", self.checkout_timeout, defaults.checkout_timeout)
+            .set("max_connections", self.max_connections, defaults.max_connections)
+            .finish();
+        if let Some(cluster) = self.cluster {
+            options.insert("cluster".into(), cluster.to_string());
+        }
+        options
     }
 }

@@ -129,8 +129,8 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use stash_core::clock::now_micros;
 use stash_core::engine::key_mismatch;
 use stash_core::{
-    Capabilities, Digest, Engine, EngineContext, EngineFactory, Error, LockAttempt, MetaIter, Put,
-    RecordIter, Result, Version, WriteOptions,
+    Capabilities, Digest, Engine, EngineContext, EngineFactory, EngineOptions, Error, LockAttempt, MetaIter,
+    OptionReader, OptionWriter, Put, RecordIter, Result, Version, WriteOptions,
 };
 
 use error::corrupt;
@@ -204,6 +204,17 @@ impl SqliteOptions {
         self.durable = on;
         self
     }
+
+    /// These options with the settings of `options` over them: `busy_timeout_ms`
+    /// and `durable` (`true`, `false`). An unknown name or a bad value is a
+    /// `Config` error.
+    pub fn with_options(self, options: &EngineOptions) -> Result<SqliteOptions> {
+        let mut read = OptionReader::new("sqlite", options);
+        let busy_timeout = read.millis("busy_timeout_ms")?.unwrap_or(self.busy_timeout);
+        let durable = read.get("durable")?.unwrap_or(self.durable);
+        read.finish()?;
+        Ok(SqliteOptions { busy_timeout, durable })
+    }
 }
 
 impl EngineFactory for SqliteOptions {
@@ -216,7 +227,15 @@ impl EngineFactory for SqliteOptions {
     }
 
     fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>> {
-        Ok(Arc::new(SqliteEngine::open(&context.path, *self)?))
+        Ok(Arc::new(SqliteEngine::open(&context.path, self.with_options(&context.options)?)?))
+    }
+
+    fn options(&self) -> EngineOptions {
+        let defaults = SqliteOptions::default();
+        OptionWriter::new()
+            .millis("busy_timeout_ms", self.busy_timeout, defaults.busy_timeout)
+            .set("durable", self.durable, defaults.durable)
+            .finish()
     }
 }
 
