@@ -76,7 +76,10 @@ fn a_value_read_as_the_wrong_type_is_a_decode_error() {
     s.set("k", &vec![1, 2, 3]).unwrap();
     let err = s.get::<_, String>("k").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Decode);
-    assert!(err.to_string().contains("String"), "{err}");
+    // What was asked for is in the cause, which `report()` (and `{:?}`) print once.
+    assert!(err.to_string().starts_with("stored bytes do not read as the requested type"), "{err}");
+    assert!(std::error::Error::source(&err).is_some_and(|s| s.to_string().contains("String")), "{err:?}");
+    assert!(err.report().to_string().contains("String"), "{}", err.report());
     assert_eq!(s.get::<_, Vec<i32>>("k").unwrap(), Some(vec![1, 2, 3]));
 }
 

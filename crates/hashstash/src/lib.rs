@@ -50,9 +50,11 @@ pub use stash_codec::available as available_compressors;
 pub use stash_codec::{Codec, Encoding};
 pub use stash_serial::Serializer;
 
-/// Stashed function results: `stash.run(f, args)`, `stash.map(f, inputs)`, `#[stashed_result]`.
-/// The macros' generated code refers to `::hashstash::func`.
+/// Stashed function results: `stash.run(f, args)`, `stash.map(f, inputs)`, `#[stashed_result]`
+/// (feature `func`, on by default). The macros' generated code refers to `::hashstash::func`.
+#[cfg(feature = "func")]
 pub use stash_func as func;
+#[cfg(feature = "func")]
 pub use stash_func::{FunctionStash, RunOptions, StashRun, stash_mapped, stashed_result};
 
 /// Tables: flattened records and polars DataFrames (`stash.df()`), CSV, JSON lines, Parquet.
@@ -152,12 +154,12 @@ impl fmt::Debug for HashStash {
 /// # Ok::<(), hashstash::Error>(())
 /// ```
 pub fn serialize<T: serde::Serialize + ?Sized>(value: &T, serializer: &str) -> Result<Vec<u8>> {
-    Ok(stash_serial::serialize(value, serializer)?)
+    stash_serial::serialize(value, serializer).map_err(stash_core::formats::serial_error)
 }
 
 /// Deserializes bytes written by [`serialize`] (Python's `deserialize`).
 pub fn deserialize<T: serde::de::DeserializeOwned>(bytes: &[u8], serializer: &str) -> Result<T> {
-    Ok(stash_serial::deserialize(bytes, serializer)?)
+    stash_serial::deserialize(bytes, serializer).map_err(stash_core::formats::serial_error)
 }
 
 /// Compresses `data` with `compress`, then base64-encodes it when `b64` (Python's `encode`).
@@ -168,12 +170,12 @@ pub fn deserialize<T: serde::de::DeserializeOwned>(bytes: &[u8], serializer: &st
 /// # Ok::<(), hashstash::Error>(())
 /// ```
 pub fn encode(data: &[u8], compress: &str, b64: bool) -> Result<Vec<u8>> {
-    Ok(stash_codec::encode(data, compress, b64)?)
+    stash_codec::encode(data, compress, b64).map_err(stash_core::formats::codec_error)
 }
 
 /// Reverses [`encode`] (Python's `decode`).
 pub fn decode(data: &[u8], compress: &str, b64: bool) -> Result<Vec<u8>> {
-    Ok(stash_codec::decode(data, compress, b64)?)
+    stash_codec::decode(data, compress, b64).map_err(stash_core::formats::codec_error)
 }
 
 /// The compressors compiled into this build.

@@ -15,15 +15,8 @@ use crate::options::EngineOptions;
 /// The environment variable that relocates relative roots.
 pub const ROOT_DIR_ENV: &str = "HASHSTASH_ROOT_DIR";
 
-/// The default [`StashConfig::max_value_bytes`]: 1 GiB.
-pub const DEFAULT_MAX_VALUE_BYTES: u64 = 1 << 30;
-
-/// The folder (or file) an engine keeps its data in, under the stash folder.
-pub const DATA_NAME: &str = "data.db";
-
-/// The folder of the lock files file engines share between processes
-/// ([`locks`](crate::locks)), beside [`DATA_NAME`].
-pub const LOCKS_NAME: &str = ".locks";
+pub use stash_engine_api::redact::redact_url;
+pub use stash_engine_api::{DATA_NAME, DEFAULT_MAX_VALUE_BYTES, LOCKS_NAME};
 
 /// Everything that identifies and shapes a stash, like the Python library's
 /// `to_dict()`. Serializable, so a configuration can be saved and reopened.
@@ -424,67 +417,6 @@ impl fmt::Debug for StashConfig {
             .field("engine_options", engine_options)
             .finish()
     }
-}
-
-/// Query parameters whose values are secrets (`?password=`, the `?pass=` of
-/// Redis unix-socket URLs, ...).
-const SECRET_PARAMS: &[&str] = &["password", "pass", "passwd", "pwd", "secret", "token", "authtoken"];
-
-/// `url` with every password replaced by `***`: the one of `user:password@`
-/// (every host of a multi-host URL shares it) and the values of query
-/// parameters that carry one (`password`, `pass`, `token`, ...). What every
-/// message, `Debug` and `Display` of this workspace shows of a server URL.
-///
-/// ```
-/// use stash_core::config::redact_url;
-/// assert_eq!(redact_url("redis://admin:s3cr3t@host:6379/0"), "redis://admin:***@host:6379/0");
-/// assert_eq!(redact_url("redis://:s3cr3t@host"), "redis://:***@host");
-/// assert_eq!(redact_url("redis+unix:///run/redis.sock?db=1&pass=s3cr3t"), "redis+unix:///run/redis.sock?db=1&pass=***");
-/// assert_eq!(redact_url("mongodb://u:p%40ss@a:1,b:2/db?authSource=admin"), "mongodb://u:***@a:1,b:2/db?authSource=admin");
-/// assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
-/// ```
-pub fn redact_url(url: &str) -> String {
-    let (scheme, rest) = match url.find("://") {
-        Some(i) => url.split_at(i + 3),
-        None => ("", url),
-    };
-    let (before_query, query) = match rest.find('?') {
-        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-        None => (rest, None),
-    };
-    let authority_end = before_query.find('/').unwrap_or(before_query.len());
-    let mut out = String::with_capacity(url.len());
-    out.push_str(scheme);
-    match before_query[..authority_end].rfind('@') {
-        Some(at) => {
-            let userinfo = &before_query[..at];
-            match userinfo.find(':') {
-                Some(colon) => {
-                    out.push_str(&userinfo[..colon]);
-                    out.push_str(":***");
-                }
-                None => out.push_str(userinfo),
-            }
-            out.push_str(&before_query[at..]);
-        }
-        None => out.push_str(before_query),
-    }
-    if let Some(query) = query {
-        out.push('?');
-        for (i, pair) in query.split('&').enumerate() {
-            if i > 0 {
-                out.push('&');
-            }
-            match pair.split_once('=') {
-                Some((name, _)) if SECRET_PARAMS.iter().any(|p| p.eq_ignore_ascii_case(name)) => {
-                    out.push_str(name);
-                    out.push_str("=***");
-                }
-                _ => out.push_str(pair),
-            }
-        }
-    }
-    out
 }
 
 /// Refuses a zero time to live (it would expire every entry as it is written).

@@ -46,7 +46,9 @@ impl StashConfig {
     pub fn encoding(&self) -> Result<Encoding> {
         // `usize` can only be smaller than `u64` on 32-bit targets.
         let max_decoded = usize::try_from(self.max_value_bytes).unwrap_or(usize::MAX);
-        Ok(Encoding::from_names(&self.compress, self.b64)?.with_max_decoded(max_decoded))
+        Ok(Encoding::from_names(&self.compress, self.b64)
+            .map_err(crate::formats::codec_error)?
+            .with_max_decoded(max_decoded))
     }
 }
 
@@ -56,15 +58,15 @@ struct StashEncoding(Encoding);
 
 impl ByteEncoding for StashEncoding {
     fn encode(&self, plain: &[u8]) -> Result<Vec<u8>> {
-        Ok(self.0.encode_to_vec(plain)?)
+        self.0.encode_to_vec(plain).map_err(crate::formats::codec_error)
     }
 
     fn decode(&self, encoded: &[u8]) -> Result<Vec<u8>> {
-        Ok(self.0.decode_to_vec(encoded)?)
+        self.0.decode_to_vec(encoded).map_err(crate::formats::codec_error)
     }
 
     fn python_key(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        Ok(self.0.python_key(key)?)
+        self.0.python_key(key).map_err(crate::formats::codec_error)
     }
 
     fn recompresses_python_keys(&self) -> bool {

@@ -12,17 +12,12 @@
 //! from `stash-codec`. The `hashstash` facade wires them together by name.
 #![deny(missing_docs)]
 
-pub mod clock;
 pub mod config;
 mod context;
-pub mod digest;
-pub mod engine;
-pub mod error;
+pub mod formats;
 pub mod functions;
 pub mod iter;
 pub mod lifecycle;
-pub mod locks;
-pub mod options;
 pub mod stash;
 #[cfg(feature = "testkit")]
 pub mod testkit;
@@ -30,16 +25,16 @@ pub mod transfer;
 pub mod typed;
 pub mod verify;
 
-pub use config::{Eviction, StashConfig, redact_url};
-pub use digest::{Digest, DigestAlgo};
-pub use engine::{
-    ByteEncoding, Capabilities, Engine, EngineContext, EngineFactory, EntryMeta, HeldLock, Layout,
-    LockAttempt, MetaIter, Put, Record, RecordIter, Version, WriteOptions,
-};
-pub use error::{Error, ErrorKind, Result};
+pub use config::{Eviction, StashConfig};
+// The engine contract, re-exported whole: engines depend on `stash-engine-api` alone.
 pub use lifecycle::{Prune, PruneReport, SetOptions, Stats};
-pub use options::{EngineOptions, OptionReader, OptionWriter};
 pub use stash::{Batch, EncodedKey, Stash, Versioned};
+pub use stash_engine_api::{
+    ByteEncoding, Capabilities, Digest, DigestAlgo, Engine, EngineContext, EngineFactory, EngineOptions,
+    EntryMeta, Error, ErrorKind, HeldLock, Layout, LockAttempt, MetaIter, OptionReader, OptionWriter, Put,
+    Record, RecordIter, Result, Version, WriteOptions, clock, digest, engine, error, locks, options,
+    redact_url,
+};
 pub use transfer::MigrateReport;
 pub use typed::TypedStash;
 pub use verify::{DamagedEntry, VerifyReport};

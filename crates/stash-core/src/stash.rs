@@ -120,7 +120,8 @@ impl Stash {
                 format!("config names engine `{}` but the factory opens `{}`", config.engine, factory.name()),
             ));
         }
-        let serializer = stash_serial::serializer(&config.serializer)?;
+        let serializer =
+            stash_serial::serializer(&config.serializer).map_err(crate::formats::serial_error)?;
         // Decoders stop at the value-size limit.
         let encoding = config.encoding()?;
         let data_path = config.data_path()?;
@@ -223,7 +224,7 @@ impl Stash {
             return f(bytes);
         }
         with_scratch(|buf| {
-            self.inner.encoding.decode(bytes, buf)?;
+            self.inner.encoding.decode(bytes, buf).map_err(crate::formats::codec_error)?;
             f(buf)
         })
     }
@@ -238,7 +239,7 @@ impl Stash {
         with_scratch(|plain| {
             serialize(plain)?;
             let mut out = Vec::with_capacity(plain.len() / 2 + 32);
-            self.inner.encoding.encode(plain, &mut out)?;
+            self.inner.encoding.encode(plain, &mut out).map_err(crate::formats::codec_error)?;
             Ok(out)
         })
     }
@@ -247,7 +248,7 @@ impl Stash {
     pub fn encode_key<K: Serialize + ?Sized>(&self, key: &K) -> Result<EncodedKey> {
         let ser = &*self.inner.serializer;
         let bytes = self
-            .encode_with(|out| Ok(stash_serial::encode_key(ser, key, out)?))
+            .encode_with(|out| stash_serial::encode_key(ser, key, out).map_err(crate::formats::serial_error))
             .map_err(|e| self.context(e))?;
         let digest = self.inner.config.digest.digest(&bytes);
         Ok(EncodedKey { bytes, digest })
@@ -262,7 +263,7 @@ impl Stash {
         let ser = &*self.inner.serializer;
         let max = self.inner.config.max_value_bytes;
         self.encode_with(|out| {
-            stash_serial::encode_value(ser, value, out)?;
+            stash_serial::encode_value(ser, value, out).map_err(crate::formats::serial_error)?;
             if out.len() as u64 > max {
                 return Err(Error::new(
                     ErrorKind::TooLarge,
@@ -290,7 +291,9 @@ impl Stash {
 
     fn decode<T: DeserializeOwned>(&self, bytes: &[u8]) -> Result<T> {
         let ser = &*self.inner.serializer;
-        self.with_plain(bytes, |plain| Ok(stash_serial::decode::<T>(ser, plain)?))
+        self.with_plain(bytes, |plain| {
+            stash_serial::decode::<T>(ser, plain).map_err(crate::formats::serial_error)
+        })
     }
 
     /// Stores `value` under `key` (in append mode, as a new version; with a

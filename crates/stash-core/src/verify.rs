@@ -129,7 +129,10 @@ impl Stash {
             self.decode_value::<Value>(bytes).map(drop)
         } else {
             // The encoding stops at `max_value_bytes`, as every read does.
-            self.encoding().decode_to_vec(bytes).map(drop).map_err(|e| self.context(e.into()))
+            self.encoding()
+                .decode_to_vec(bytes)
+                .map(drop)
+                .map_err(|e| self.context(crate::formats::codec_error(e)))
         }
     }
 }

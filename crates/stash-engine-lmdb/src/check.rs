@@ -30,7 +30,7 @@
 use std::fs::File;
 use std::path::Path;
 
-use stash_core::{Error, ErrorKind, Result};
+use stash_engine_api::{Error, ErrorKind, Result};
 
 /// Checks that the data file `file` holds every page its newest snapshot
 /// uses; `Ok` for a missing or empty file (a new environment).
@@ -388,7 +388,7 @@ mod tests {
 
     use heed::types::Bytes;
     use heed::{CommitOrAbort, Database, EnvOpenOptions};
-    use stash_core::{Digest, Engine};
+    use stash_engine_api::{Digest, Engine};
 
     use super::*;
     use crate::{LmdbEngine, LmdbOptions};

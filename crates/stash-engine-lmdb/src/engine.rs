@@ -8,9 +8,9 @@ use std::time::Duration;
 use std::sync::atomic::Ordering;
 
 use heed::RwTxn;
-use stash_core::clock::{is_expired, now_micros, unique_micros};
-use stash_core::engine::key_mismatch;
-use stash_core::{
+use stash_engine_api::clock::{is_expired, now_micros, unique_micros};
+use stash_engine_api::engine::key_mismatch;
+use stash_engine_api::{
     Capabilities, Digest, Engine, Error, ErrorKind, LockAttempt, MetaIter, Put, RecordIter, Result, Version,
     WriteOptions,
 };
@@ -91,7 +91,7 @@ impl LmdbEngine {
     /// the `data.db/` folder (so `clear` and the environment never touch them).
     pub(crate) fn locks_dir(&self) -> PathBuf {
         let data_dir = self.env.file().parent().unwrap_or(self.env.file());
-        data_dir.parent().unwrap_or(data_dir).join(stash_core::config::LOCKS_NAME)
+        data_dir.parent().unwrap_or(data_dir).join(stash_engine_api::LOCKS_NAME)
     }
 
     /// Creates the expiry marker before the first expiring write of this process.
@@ -282,7 +282,7 @@ impl Engine for LmdbEngine {
     /// machine; `lease` is not needed: the kernel releases the lock of a
     /// process that dies.
     fn try_lock(&self, name: &Digest, _lease: Duration) -> Result<LockAttempt> {
-        stash_core::locks::try_lock_file(&self.locks_dir(), name)
+        stash_engine_api::locks::try_lock_file(&self.locks_dir(), name)
     }
 
     fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
@@ -380,7 +380,7 @@ impl Engine for LmdbEngine {
 
 #[cfg(test)]
 mod tests {
-    use stash_core::ErrorKind;
+    use stash_engine_api::ErrorKind;
 
     use super::*;
 

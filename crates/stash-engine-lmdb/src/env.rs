@@ -14,7 +14,7 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, RoTxn, RwTxn};
-use stash_core::{Error, ErrorKind, Result};
+use stash_engine_api::{Error, ErrorKind, Result};
 
 use crate::error::{Fail, heed_error, is_map_full, is_map_resized, to_error};
 use crate::options::{Durability, LmdbOptions};

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use heed::MdbError;
-use stash_core::{Error, ErrorKind};
+use stash_engine_api::{Error, ErrorKind};
 
 /// What a transaction body may fail with: an LMDB error (which the retry
 /// loop inspects for `MapFull`/`MapResized`) or a finished stash error.

@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use stash_core::Result;
+use stash_engine_api::Result;
 
 use crate::error::Fail;
 use crate::options::LmdbOptions;

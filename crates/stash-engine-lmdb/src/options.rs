@@ -4,7 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use stash_core::{
+use stash_engine_api::{
     Engine, EngineContext, EngineFactory, EngineOptions, Layout, OptionReader, OptionWriter, Result,
 };
 

@@ -32,9 +32,9 @@ use base64::Engine as _;
 use heed::{RoTxn, RwTxn};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use stash_core::clock::{is_expired, now_micros, unique_micros};
-use stash_core::engine::key_mismatch;
-use stash_core::{
+use stash_engine_api::clock::{is_expired, now_micros, unique_micros};
+use stash_engine_api::engine::key_mismatch;
+use stash_engine_api::{
     ByteEncoding, Capabilities, Digest, DigestAlgo, Engine, EntryMeta, Error, ErrorKind, LockAttempt,
     MetaIter, Put, Record, RecordIter, Result, Version, WriteOptions,
 };
@@ -213,7 +213,7 @@ impl PythonLmdbEngine {
         {
             return Ok(bytes);
         }
-        Ok(self.encoding.encode(text.as_bytes())?)
+        self.encoding.encode(text.as_bytes())
     }
 
     /// The JSON text an encoded value is spliced in as.

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
-use stash_core::{Error, ErrorKind, Result};
+use stash_engine_api::{Error, ErrorKind, Result};
 
 use crate::LmdbEngine;
 use crate::env::LmdbEnv;

@@ -23,8 +23,8 @@
 use std::ops::Bound;
 use std::sync::Arc;
 
-use stash_core::clock::{is_expired, now_micros};
-use stash_core::{Digest, EntryMeta, Error, ErrorKind, Record, Result};
+use stash_engine_api::clock::{is_expired, now_micros};
+use stash_engine_api::{Digest, EntryMeta, Error, ErrorKind, Record, Result};
 
 use heed::RoTxn;
 

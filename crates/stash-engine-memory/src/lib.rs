@@ -20,10 +20,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use stash_core::clock::{is_expired, now_micros, unique_micros};
-use stash_core::digest::BuildDigestHasher;
-use stash_core::engine::key_mismatch;
-use stash_core::{
+use stash_engine_api::clock::{is_expired, now_micros, unique_micros};
+use stash_engine_api::digest::BuildDigestHasher;
+use stash_engine_api::engine::key_mismatch;
+use stash_engine_api::{
     Capabilities, Digest, Engine, EngineContext, EngineFactory, EntryMeta, Error, ErrorKind, MetaIter, Put,
     Record, RecordIter, Result, Version, WriteOptions,
 };

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Bson, RawBsonRef, RawDocumentBuf, doc};
 use mongodb::sync::{Collection, Database};
-use stash_core::{Error, ErrorKind, Result};
+use stash_engine_api::{Error, ErrorKind, Result};
 
 use crate::client::backend;
 use crate::layout::{self, CHUNK_BYTES, StoredValue, corrupt};

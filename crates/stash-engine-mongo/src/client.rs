@@ -11,7 +11,7 @@ use mongodb::event::EventHandler;
 use mongodb::event::command::CommandEvent;
 use mongodb::options::ClientOptions;
 use mongodb::sync::Client;
-use stash_core::{Error, ErrorKind, Result, redact_url};
+use stash_engine_api::{Error, ErrorKind, Result, redact_url};
 
 /// The least connect timeout.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);

@@ -8,9 +8,9 @@ use mongodb::bson::{Bson, Document, RawDocument, RawDocumentBuf, doc};
 use mongodb::error::{ErrorKind as DriverKind, WriteFailure};
 use mongodb::options::ReturnDocument;
 use mongodb::sync::{Collection, Database};
-use stash_core::clock::{now_micros, unique_micros};
-use stash_core::engine::key_mismatch;
-use stash_core::{
+use stash_engine_api::clock::{now_micros, unique_micros};
+use stash_engine_api::engine::key_mismatch;
+use stash_engine_api::{
     Capabilities, Digest, Engine, EntryMeta, Error, ErrorKind, HeldLock, LockAttempt, MetaIter, Put, Record,
     RecordIter, Result, Version, WriteOptions,
 };

@@ -8,7 +8,7 @@
 
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{RawDocument, RawDocumentBuf};
-use stash_core::{Digest, EntryMeta, Error, ErrorKind, Record, Result, WriteOptions};
+use stash_engine_api::{Digest, EntryMeta, Error, ErrorKind, Record, Result, WriteOptions};
 
 use crate::chunks::load_value;
 use crate::engine::{meta, record_key};

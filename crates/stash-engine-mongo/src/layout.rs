@@ -4,8 +4,8 @@
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::spec::BinarySubtype;
 use mongodb::bson::{Binary, Bson, Document, RawArray, RawBsonRef, RawDocument, doc};
-use stash_core::clock::is_expired;
-use stash_core::{Digest, Error, ErrorKind, Result, WriteOptions};
+use stash_engine_api::clock::is_expired;
+use stash_engine_api::{Digest, Error, ErrorKind, Result, WriteOptions};
 
 /// MongoDB's limit on one document (`maxBsonObjectSize`).
 pub const MAX_DOCUMENT_BYTES: usize = 16 * 1024 * 1024;

@@ -26,7 +26,7 @@
 //! (`mongodb://host/mydb`), else `hashstash`. Each stash gets its own
 //! collection, named from its configuration, not from where it would live on
 //! this machine ([`collection_name`]): its
-//! [`logical_name`](StashConfig::logical_name) is the explicit
+//! `logical_name` (`StashConfig::logical_name` in `stash-core`) is the explicit
 //! `config.namespace` if set (`namespace("team-cache")` on the builder), else
 //! the root as configured plus the dbname (which carries the sub-stash path),
 //! followed by `<engine>.<serializer>.<compress>[+b64]`. The collection is
@@ -65,9 +65,9 @@
 //! Keys and values are stored as BSON binary, never base64. Every read
 //! compares the stored `digest` and `key` with the ones asked for: a slot
 //! holding another key (a damaged document, or two digests sharing their
-//! first 12 bytes) is a `Corrupt` error ([`stash_core::engine::key_mismatch`]),
+//! first 12 bytes) is a `Corrupt` error ([`stash_engine_api::engine::key_mismatch`]),
 //! never another key's value; so is a write or delete aimed at it. Times
-//! come from [`stash_core::clock::unique_micros`] on the writing machine.
+//! come from [`stash_engine_api::clock::unique_micros`] on the writing machine.
 //! Integers may come back from a server as Int32, Int64 or integral
 //! doubles; all are read.
 //!
@@ -137,7 +137,7 @@
 //! 5 s with a `Backend` error whose message names the URL (any password
 //! shown as `***`: every URL this crate shows, in errors and in the `Debug`
 //! of [`MongoOptions`] and [`MongoEngine`], goes through
-//! [`stash_core::redact_url`]). A malformed URL is a `Config` error. `mongodb+srv://`
+//! [`stash_engine_api::redact_url`]). A malformed URL is a `Config` error. `mongodb+srv://`
 //! URLs need this crate's `srv` feature. TLS (`tls=true`) uses rustls.
 //!
 //! # Conditional deletes and locks
@@ -215,7 +215,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use stash_core::{Engine, EngineContext, EngineFactory, EngineOptions, OptionReader, Result};
+use stash_engine_api::{Engine, EngineContext, EngineFactory, EngineOptions, OptionReader, Result};
 
 pub use engine::MongoEngine;
 pub use layout::{CHUNK_BYTES, INLINE_BUDGET_BYTES, INLINE_VALUE_BYTES, MAX_DOCUMENT_BYTES, MAX_KEY_BYTES};
@@ -282,7 +282,7 @@ pub struct MongoOptions {
 impl fmt::Debug for MongoOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MongoOptions")
-            .field("url", &self.url.as_deref().map(stash_core::redact_url))
+            .field("url", &self.url.as_deref().map(stash_engine_api::redact_url))
             .field("database", &self.database)
             .field("timeout", &self.timeout)
             .field("count_commands", &self.commands.is_some())
@@ -394,7 +394,7 @@ impl EngineFactory for MongoOptions {
 }
 
 /// The collection of the stash whose logical name is `logical` (see
-/// [`StashConfig::logical_name`](stash_core::StashConfig::logical_name)), the same on every machine that configures
+/// `StashConfig::logical_name` in `stash-core`), the same on every machine that configures
 /// it alike: `hs_`, the last two parts of the logical name (the dbname's last folder, or
 /// the explicit namespace, then `<engine>.<serializer>.<compress>`) joined
 /// by `.`, made safe and cut to 64 bytes, `_`, and 24 hex digits of the

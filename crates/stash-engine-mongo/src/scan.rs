@@ -5,7 +5,7 @@
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Document, RawDocument, RawDocumentBuf, doc};
 use mongodb::sync::{Collection, Cursor};
-use stash_core::{Error, Result};
+use stash_engine_api::{Error, Result};
 
 use crate::client::{backend, error_code};
 use crate::layout;

@@ -124,7 +124,7 @@
 //!
 //! [`Engine::try_lock`] takes a file lock in `<stash folder>/.locks`, beside
 //! `data.db` (never inside it, so walks and `clear` never see it), shared by
-//! every process on the machine; see [`stash_core::locks`].
+//! every process on the machine; see [`stash_engine_api::locks`].
 //!
 //! # What pairtree trades
 //!
@@ -163,12 +163,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stash_core::clock::now_micros;
-use stash_core::config::{DEFAULT_MAX_VALUE_BYTES, LOCKS_NAME};
-use stash_core::{
+use stash_engine_api::clock::now_micros;
+use stash_engine_api::{
     Capabilities, Digest, Engine, EngineContext, EngineFactory, EngineOptions, Error, Layout, LockAttempt,
     MetaIter, OptionReader, OptionWriter, RecordIter, Result, Version, WriteOptions,
 };
+use stash_engine_api::{DEFAULT_MAX_VALUE_BYTES, LOCKS_NAME};
 
 use slot::{KEY_FILE, KeyState, Listing, RETRIES, Rules, VersionName, Want, Written};
 
@@ -294,7 +294,7 @@ pub struct PairtreeEngine {
 /// Bounded: emptied when it grows past [`Verified::CAPACITY`] slots.
 #[derive(Debug, Default)]
 struct Verified(
-    std::sync::RwLock<std::collections::HashMap<Digest, u64, stash_core::digest::BuildDigestHasher>>,
+    std::sync::RwLock<std::collections::HashMap<Digest, u64, stash_engine_api::digest::BuildDigestHasher>>,
 );
 
 impl Verified {
@@ -537,7 +537,7 @@ impl PairtreeEngine {
                 dir.pop();
             }
             return Err(Error::new(
-                stash_core::ErrorKind::Io,
+                stash_engine_api::ErrorKind::Io,
                 format!("the slot folder kept vanishing under the writer ({RETRIES} attempts)"),
             )
             .with_context("file", dir.display()));
@@ -563,17 +563,17 @@ impl PairtreeEngine {
         let mut bytes = Vec::with_capacity(48);
         bytes.extend_from_slice(b"pairtree put_if_absent claim ");
         bytes.extend_from_slice(digest.as_bytes());
-        stash_core::DigestAlgo::Md5.digest(&bytes)
+        stash_engine_api::DigestAlgo::Md5.digest(&bytes)
     }
 
     /// Takes the claim of `put_if_absent` on `digest`, waiting at most [`CLAIM_WAIT`].
-    fn claim(&self, digest: &Digest) -> Result<Box<dyn stash_core::HeldLock>> {
+    fn claim(&self, digest: &Digest) -> Result<Box<dyn stash_engine_api::HeldLock>> {
         let dir = self.locks_dir();
         let name = Self::claim_name(digest);
         let deadline = Instant::now() + CLAIM_WAIT;
         let mut attempt = 0;
         loop {
-            match stash_core::locks::try_lock_file(&dir, &name)? {
+            match stash_engine_api::locks::try_lock_file(&dir, &name)? {
                 LockAttempt::Acquired(held) => return Ok(held),
                 LockAttempt::Busy if Instant::now() < deadline => {
                     slot::backoff(attempt);
@@ -581,7 +581,7 @@ impl PairtreeEngine {
                 }
                 _ => {
                     return Err(Error::new(
-                        stash_core::ErrorKind::Unavailable,
+                        stash_engine_api::ErrorKind::Unavailable,
                         format!(
                             "another caller kept its put_if_absent claim on this key for {} s",
                             CLAIM_WAIT.as_secs()
@@ -817,6 +817,6 @@ impl Engine for PairtreeEngine {
     /// A file lock in `<stash folder>/.locks` (see "Locks"); `lease` is not
     /// needed: the kernel releases the lock of a process that dies.
     fn try_lock(&self, name: &Digest, _lease: Duration) -> Result<LockAttempt> {
-        stash_core::locks::try_lock_file(&self.locks_dir(), name)
+        stash_engine_api::locks::try_lock_file(&self.locks_dir(), name)
     }
 }

@@ -11,7 +11,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stash_core::{
+use stash_engine_api::{
     ByteEncoding, Capabilities, Digest, DigestAlgo, Engine, LockAttempt, MetaIter, Put, RecordIter, Result,
     Version, WriteOptions,
 };

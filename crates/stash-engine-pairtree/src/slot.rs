@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::SystemTime;
 
-use stash_core::clock::unique_micros;
-use stash_core::engine::key_mismatch;
-use stash_core::{Digest, DigestAlgo, Error, ErrorKind, Result, Version};
+use stash_engine_api::clock::unique_micros;
+use stash_engine_api::engine::key_mismatch;
+use stash_engine_api::{Digest, DigestAlgo, Error, ErrorKind, Result, Version};
 
 /// The file holding the encoded key inside a slot folder.
 pub(crate) const KEY_FILE: &str = ".key";
@@ -158,7 +158,7 @@ impl VersionName {
 
     /// Whether this version's expiry has passed at `now`.
     pub fn expired(&self, now: i64) -> bool {
-        stash_core::clock::is_expired(self.expires, now)
+        stash_engine_api::clock::is_expired(self.expires, now)
     }
 }
 
@@ -531,7 +531,7 @@ pub(crate) fn read_once(
         Err(e) => return Err(Error::io(e, "list slot folder", path)),
     };
     let Some(newest) = listing.newest() else { return Ok(Read::Absent) };
-    if want != Want::Any && newest.expired(stash_core::clock::now_micros()) {
+    if want != Want::Any && newest.expired(stash_engine_api::clock::now_micros()) {
         return Ok(Read::Absent);
     }
     if !listing.has_key {
@@ -638,7 +638,7 @@ pub(crate) fn versions(
         }
         listing.hide_replaced();
         listing.versions.sort_unstable();
-        if listing.versions.last().is_some_and(|v| v.expired(stash_core::clock::now_micros())) {
+        if listing.versions.last().is_some_and(|v| v.expired(stash_engine_api::clock::now_micros())) {
             return Ok(None);
         }
         path.push(KEY_FILE);

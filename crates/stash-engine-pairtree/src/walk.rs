@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use std::os::unix::fs::MetadataExt;
 
-use stash_core::{Digest, EntryMeta, Error, Record, Result};
+use stash_engine_api::{Digest, EntryMeta, Error, Record, Result};
 
 use crate::slot::{self, Rules, Want};
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use redis::cluster::{ClusterClient, ClusterConnection, ClusterPipeline};
 use redis::{Cmd, ConnectionLike, FromRedisValue, Pipeline, RedisError, RedisResult, Script, Value};
-use stash_core::{Error, ErrorKind, Result, redact_url};
+use stash_engine_api::{Error, ErrorKind, Result, redact_url};
 
 use crate::scripts;
 

@@ -8,9 +8,9 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use redis::{Cmd, RedisResult};
-use stash_core::clock::{is_expired, now_micros, unique_micros};
-use stash_core::engine::key_mismatch;
-use stash_core::{
+use stash_engine_api::clock::{is_expired, now_micros, unique_micros};
+use stash_engine_api::engine::key_mismatch;
+use stash_engine_api::{
     Capabilities, Digest, Engine, EntryMeta, Error, ErrorKind, HeldLock, LockAttempt, MetaIter, Put, Record,
     RecordIter, Result, Version, WriteOptions,
 };
@@ -39,7 +39,7 @@ static PROCESS_NONCE: LazyLock<u64> = LazyLock::new(|| {
 });
 
 /// The namespace of the stash whose logical name is `logical` (see
-/// [`StashConfig::logical_name`](stash_core::StashConfig::logical_name)), the same on every machine that configures
+/// `StashConfig::logical_name` in `stash-core`), the same on every machine that configures
 /// it alike: a readable tail of the logical name (the last two parts: the
 /// dbname's last folder, or the explicit namespace, then
 /// `<engine>.<serializer>.<compress>`; braces and other unusual characters

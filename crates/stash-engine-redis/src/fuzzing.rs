@@ -7,8 +7,8 @@
 //! server would make them (`HMGET` looks fields up, `HGETALL` lists them,
 //! `HLEN` counts them).
 
-use stash_core::engine::key_mismatch;
-use stash_core::{Digest, EntryMeta, Error, Record, Result, Version};
+use stash_engine_api::engine::key_mismatch;
+use stash_engine_api::{Digest, EntryMeta, Error, Record, Result, Version};
 
 use crate::engine::{Damage, Item, Mode, damaged, decode_versions, scan_item, visible_fields};
 

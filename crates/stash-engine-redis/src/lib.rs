@@ -32,7 +32,7 @@
 //!
 //! Each stash has a *namespace* derived from its configuration, not from
 //! where it would live on this machine ([`namespace`]): its
-//! [`logical_name`](StashConfig::logical_name) is the explicit
+//! `logical_name` (`StashConfig::logical_name` in `stash-core`) is the explicit
 //! `config.namespace` if set (`namespace("team-cache")` on the builder), else
 //! the root as configured plus the dbname (which carries the sub-stash path),
 //! followed by `<engine>.<serializer>.<compress>[+b64]`. The namespace is the
@@ -128,7 +128,7 @@
 //! Opening a stash pings the server: a server that is not running is a
 //! `Backend` error naming the URL. Every URL this crate shows (in errors,
 //! and in the `Debug` of [`RedisOptions`] and [`RedisEngine`]) goes through
-//! [`stash_core::redact_url`]: the password of `user:password@` and of
+//! [`stash_engine_api::redact_url`]: the password of `user:password@` and of
 //! `?pass=` / `?password=` reads `***`. A connection that
 //! breaks (server restarted, timeout) is dropped with every idle one and
 //! the operation is tried once more on a new connection, so a restarted
@@ -148,7 +148,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use stash_core::{
+use stash_engine_api::{
     Engine, EngineContext, EngineFactory, EngineOptions, Error, ErrorKind, OptionReader, OptionWriter,
     Result, redact_url,
 };

@@ -4,7 +4,7 @@ use std::any::Any;
 use std::io;
 use std::path::Path;
 
-use stash_core::{Digest, Error, ErrorKind};
+use stash_engine_api::{Digest, Error, ErrorKind};
 
 use crate::record::{Damaged, TooLong};
 

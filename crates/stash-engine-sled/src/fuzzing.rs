@@ -10,7 +10,7 @@
 use std::fs;
 use std::path::Path;
 
-use stash_core::{Error, Result};
+use stash_engine_api::{Error, Result};
 
 use crate::error::sled_error;
 use crate::registry;

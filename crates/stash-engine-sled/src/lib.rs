@@ -55,7 +55,7 @@
 //! # Concurrency
 //!
 //! sled locks its directory: **one process at a time**. A second process
-//! gets an error of kind [`ErrorKind::Locked`](stash_core::ErrorKind::Locked)
+//! gets an error of kind [`ErrorKind::Locked`](stash_engine_api::ErrorKind::Locked)
 //! naming the lock file `data.db/db`, at once, without waiting. Within a
 //! process, every handle on one path shares one open database (a registry
 //! of weak references keyed by the canonical path); when the last handle
@@ -66,7 +66,7 @@
 //! Threads write without a lock of ours: each write reads the record and
 //! replaces it with a compare-and-swap, retrying if another writer got in
 //! between, so key checks, append lists and the key count stay exact.
-//! [`put_many`](stash_core::Engine::put_many) is one sled transaction:
+//! [`put_many`](stash_engine_api::Engine::put_many) is one sled transaction:
 //! checked, atomic, retried by sled on conflict. Iteration takes no lock
 //! between items, so writing while iterating is fine (entries written
 //! meanwhile may or may not be seen).
@@ -74,7 +74,7 @@
 //! # Durability
 //!
 //! sled writes its log in the background every 500 ms;
-//! [`flush`](stash_core::Stash::flush) forces it to disk (`Db::flush`), and
+//! `Stash::flush` forces it to disk (`Db::flush`), and
 //! closing (dropping the last handle) flushes too. A crash may lose the
 //! writes of the last half second, never tear a record.
 //!
@@ -131,7 +131,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stash_core::{
+use stash_engine_api::{
     Capabilities, Digest, Engine, EngineContext, EngineFactory, Error, LockAttempt, MetaIter, Put,
     RecordIter, Result, Version, WriteOptions,
 };
@@ -236,8 +236,8 @@ impl Engine for SledEngine {
     /// that process (and kept by a process that only holds locks).
     fn try_lock(&self, name: &Digest, _lease: Duration) -> Result<LockAttempt> {
         let dir = self.path();
-        stash_core::locks::try_lock_file(
-            &dir.parent().unwrap_or(dir).join(stash_core::config::LOCKS_NAME),
+        stash_engine_api::locks::try_lock_file(
+            &dir.parent().unwrap_or(dir).join(stash_engine_api::LOCKS_NAME),
             name,
         )
     }

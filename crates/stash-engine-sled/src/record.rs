@@ -91,7 +91,7 @@ impl<'a> View<'a> {
 
     /// Whether the entry is live at `now` (not expired).
     pub fn live(&self, now: i64) -> bool {
-        !stash_core::clock::is_expired(self.expires_at, now)
+        !stash_engine_api::clock::is_expired(self.expires_at, now)
     }
 
     /// How many versions there are and their values' total length, without

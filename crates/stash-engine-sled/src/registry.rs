@@ -21,7 +21,7 @@ use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
-use stash_core::Result;
+use stash_engine_api::Result;
 
 use crate::error::lock_file;
 use crate::store::Store;

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use stash_core::clock::now_micros;
-use stash_core::{Digest, EntryMeta, Error, ErrorKind, Record, Result};
+use stash_engine_api::clock::now_micros;
+use stash_engine_api::{Digest, EntryMeta, Error, ErrorKind, Record, Result};
 
 use crate::error::sled_error;
 use crate::store::Store;

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use sled::IVec;
 use sled::transaction::{ConflictableTransactionError, TransactionError};
-use stash_core::clock::{is_expired, now_micros, unique_micros};
-use stash_core::engine::key_mismatch;
-use stash_core::{Digest, Error, ErrorKind, Put, Result, Version, WriteOptions};
+use stash_engine_api::clock::{is_expired, now_micros, unique_micros};
+use stash_engine_api::engine::key_mismatch;
+use stash_engine_api::{Digest, Error, ErrorKind, Put, Result, Version, WriteOptions};
 
 use crate::error::{damaged, lock_file, open_panic, sled_error, too_long};
 use crate::record::{self, View};

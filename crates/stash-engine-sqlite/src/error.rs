@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use rusqlite::ErrorCode;
-use stash_core::{Error, ErrorKind};
+use stash_engine_api::{Error, ErrorKind};
 
 /// A SQLite error met while doing `action` on the database at `path`.
 ///

@@ -126,9 +126,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{Connection, TransactionBehavior, params};
-use stash_core::clock::now_micros;
-use stash_core::engine::key_mismatch;
-use stash_core::{
+use stash_engine_api::clock::now_micros;
+use stash_engine_api::engine::key_mismatch;
+use stash_engine_api::{
     Capabilities, Digest, Engine, EngineContext, EngineFactory, EngineOptions, Error, LockAttempt, MetaIter,
     OptionReader, OptionWriter, Put, RecordIter, Result, Version, WriteOptions,
 };
@@ -275,7 +275,7 @@ impl SqliteEngine {
     /// [`Engine::try_lock`].
     fn locks_dir(&self) -> PathBuf {
         let path = self.path();
-        path.parent().unwrap_or(path).join(stash_core::config::LOCKS_NAME)
+        path.parent().unwrap_or(path).join(stash_engine_api::LOCKS_NAME)
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction, applies the counter
@@ -403,7 +403,7 @@ impl Engine for SqliteEngine {
     /// machine; `lease` is not needed: the kernel releases the lock of a
     /// process that dies.
     fn try_lock(&self, name: &Digest, _lease: Duration) -> Result<LockAttempt> {
-        stash_core::locks::try_lock_file(&self.locks_dir(), name)
+        stash_engine_api::locks::try_lock_file(&self.locks_dir(), name)
     }
 
     fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {

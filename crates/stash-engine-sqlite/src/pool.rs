@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, ErrorCode, OpenFlags};
-use stash_core::{Error, ErrorKind, Result};
+use stash_engine_api::{Error, ErrorKind, Result};
 
 use crate::SqliteOptions;
 use crate::error::sql_error;

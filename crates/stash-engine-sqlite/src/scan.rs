@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use rusqlite::Row;
-use stash_core::{Digest, EntryMeta, Record, Result};
+use stash_engine_api::{Digest, EntryMeta, Record, Result};
 
 use crate::error::corrupt;
 use crate::pool::Pool;

@@ -1,7 +1,7 @@
 //! The tables, their version, and checking a file before trusting it.
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
-use stash_core::{Error, ErrorKind, Result};
+use stash_engine_api::{Error, ErrorKind, Result};
 
 use crate::pool::Pool;
 
@@ -194,8 +194,8 @@ fn schema_error(pool: &Pool, message: impl Into<String>) -> Error {
 #[cfg(test)]
 mod tests {
     use rusqlite::{Connection, params};
-    use stash_core::clock::now_micros;
-    use stash_core::{Digest, Engine, WriteOptions};
+    use stash_engine_api::clock::now_micros;
+    use stash_engine_api::{Digest, Engine, WriteOptions};
 
     use super::*;
     use crate::{SqliteEngine, SqliteOptions};
@@ -280,7 +280,7 @@ mod tests {
         ))
         .unwrap();
         let err = SqliteEngine::open(&path, SqliteOptions::default()).unwrap_err();
-        assert_eq!(err.kind(), stash_core::ErrorKind::Config, "{err}");
+        assert_eq!(err.kind(), stash_engine_api::ErrorKind::Config, "{err}");
         assert_eq!(int(&db, "PRAGMA user_version"), 1);
         assert_eq!(int(&db, "SELECT count(*) FROM pragma_table_info('entries')"), 1);
     }
@@ -293,7 +293,7 @@ mod tests {
         let db = Connection::open(&path).unwrap();
         db.pragma_update(None, "user_version", FORMAT_VERSION + 1).unwrap();
         let err = SqliteEngine::open(&path, SqliteOptions::default()).unwrap_err();
-        assert_eq!(err.kind(), stash_core::ErrorKind::Config, "{err}");
+        assert_eq!(err.kind(), stash_engine_api::ErrorKind::Config, "{err}");
         assert!(err.to_string().contains("a newer format"), "{err}");
         assert_eq!(
             int(&db, "SELECT count(*) FROM pragma_table_info('entries') WHERE name = 'expires_at'"),

@@ -9,9 +9,9 @@
 //! insert then runs a sub-program and journals its statement.)
 
 use rusqlite::{Connection, OptionalExtension, params};
-use stash_core::clock::{is_expired, now_micros, unique_micros};
-use stash_core::engine::key_mismatch;
-use stash_core::{Digest, Error, Result, WriteOptions};
+use stash_engine_api::clock::{is_expired, now_micros, unique_micros};
+use stash_engine_api::engine::key_mismatch;
+use stash_engine_api::{Digest, Error, Result, WriteOptions};
 
 use crate::error::corrupt;
 use crate::pool::Pool;

@@ -31,7 +31,7 @@ fn too_deep_is_refused_at_set_and_the_limit_reads_back() {
         let dir = tempfile::tempdir().unwrap();
         let stash = open(dir.path(), serializer);
         let e = stash.set("deep", &lists(1200)).unwrap_err();
-        assert!(e.to_string().contains("MAX_DEPTH"), "{serializer}: {e}");
+        assert!(e.report().to_string().contains("MAX_DEPTH"), "{serializer}: {e:?}");
         assert!(!stash.contains("deep").unwrap(), "{serializer}: nothing written");
         stash.set("limit", &lists(MAX_DEPTH)).unwrap();
         if serializer != "postcard" {

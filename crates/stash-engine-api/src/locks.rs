@@ -22,7 +22,7 @@ const REOPEN_TRIES: usize = 8;
 ///
 /// ```
 /// # let dir = tempfile::tempdir()?;
-/// use stash_core::{Digest, LockAttempt, locks::try_lock_file};
+/// use stash_engine_api::{Digest, LockAttempt, locks::try_lock_file};
 /// let name = Digest([1; 16]);
 /// let held = try_lock_file(dir.path(), &name)?;
 /// assert!(matches!(held, LockAttempt::Acquired(_)));

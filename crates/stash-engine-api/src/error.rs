@@ -3,9 +3,6 @@
 use std::fmt;
 use std::path::Path;
 
-use stash_codec::CodecError;
-use stash_serial::SerialError;
-
 /// A boxed source error.
 type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -69,7 +66,7 @@ impl fmt::Display for ErrorKind {
 /// (which stash, which key digest, which file) and the underlying cause.
 ///
 /// ```
-/// use stash_core::{Error, ErrorKind};
+/// use stash_engine_api::{Error, ErrorKind};
 /// let err = Error::new(ErrorKind::Corrupt, "value file is empty")
 ///     .with_context("file", "/tmp/x/data.db/ab/cd/ef/0123/17000.42");
 /// assert_eq!(err.kind(), ErrorKind::Corrupt);
@@ -129,6 +126,19 @@ impl Error {
         &self.context
     }
 
+    /// The error and its causes on one line (`message (context): cause: cause`).
+    ///
+    /// ```
+    /// use stash_engine_api::Error;
+    /// let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+    /// let err = Error::io(io, "read value file", std::path::Path::new("/x/y"));
+    /// assert_eq!(err.to_string(), "cannot read value file (file: /x/y)");
+    /// assert_eq!(err.report().to_string(), "cannot read value file (file: /x/y): gone");
+    /// ```
+    pub fn report(&self) -> Report<'_> {
+        Report(self)
+    }
+
     /// The value of one context pair.
     pub fn context_value(&self, key: &str) -> Option<&str> {
         self.context.iter().find(|(k, _)| *k == key).map(|(_, v)| v.as_str())
@@ -136,6 +146,9 @@ impl Error {
 }
 
 impl fmt::Display for Error {
+    /// The message and the context. The cause is not repeated here: it is
+    /// [`source`](std::error::Error::source), which `{:?}`, [`Error::report`] and
+    /// error reporters (anyhow, eyre) print once.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The message says what happened; the kind is for matching, not for reading.
         f.write_str(&self.message)?;
@@ -149,16 +162,42 @@ impl fmt::Display for Error {
             }
             f.write_str(")")?;
         }
-        if let Some(source) = &self.source {
-            write!(f, ": {source}")?;
-        }
         Ok(())
     }
 }
 
 impl fmt::Debug for Error {
+    /// What `unwrap()` and `main() -> Result` print: the error, then each cause
+    /// on a line of its own.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Debug is what `unwrap()` and `main() -> Result` print: keep it readable.
+        fmt::Display::fmt(self, f)?;
+        let mut cause = std::error::Error::source(self);
+        while let Some(err) = cause {
+            write!(f, "\n  caused by: {err}")?;
+            cause = err.source();
+        }
+        Ok(())
+    }
+}
+
+/// An [`Error`] with its causes on one line, for logs: from [`Error::report`].
+#[derive(Clone, Copy)]
+pub struct Report<'a>(&'a Error);
+
+impl fmt::Display for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.0, f)?;
+        let mut cause = std::error::Error::source(self.0);
+        while let Some(err) = cause {
+            write!(f, ": {err}")?;
+            cause = err.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Report<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
 }
@@ -169,52 +208,21 @@ impl std::error::Error for Error {
     }
 }
 
-impl From<CodecError> for Error {
-    fn from(err: CodecError) -> Self {
-        let kind = if err.is_too_large() {
-            ErrorKind::TooLarge
-        } else if err.is_corrupt() {
-            ErrorKind::Corrupt
-        } else if matches!(err, CodecError::NotCompiled { .. }) {
-            ErrorKind::NotCompiled
-        } else if matches!(err, CodecError::Unknown { .. }) {
-            ErrorKind::Config
-        } else {
-            ErrorKind::Encode
-        };
-        Error::new(kind, err.to_string())
-    }
-}
-
-impl From<SerialError> for Error {
-    fn from(err: SerialError) -> Self {
-        let kind = match &err {
-            SerialError::Decode { .. } | SerialError::NotSelfDescribing { .. } => ErrorKind::Decode,
-            SerialError::Encode { .. } => ErrorKind::Encode,
-            SerialError::Unknown { .. } => ErrorKind::Config,
-            SerialError::Unsupported { .. } => ErrorKind::Unsupported,
-            #[allow(unreachable_patterns)]
-            _ => ErrorKind::Decode,
-        };
-        Error::new(kind, err.to_string())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn display_lists_context_and_source() {
+    fn display_lists_context_and_debug_adds_the_source() {
         let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
         let err = Error::io(io, "read value file", Path::new("/x/y"))
             .with_context("stash", "PairtreeHashStash(/x)")
             .with_context("digest", "abcd");
         let text = err.to_string();
-        assert_eq!(
-            text,
-            "cannot read value file (file: /x/y, stash: PairtreeHashStash(/x), digest: abcd): gone"
-        );
+        assert_eq!(text, "cannot read value file (file: /x/y, stash: PairtreeHashStash(/x), digest: abcd)");
+        assert_eq!(format!("{err:?}"), format!("{text}\n  caused by: gone"));
+        assert_eq!(err.report().to_string(), format!("{text}: gone"));
+        assert_eq!(std::error::Error::source(&err).map(ToString::to_string).as_deref(), Some("gone"));
         assert_eq!(err.context_value("digest"), Some("abcd"));
     }
 

@@ -322,7 +322,7 @@ pub trait EngineFactory: Send + Sync + fmt::Debug + 'static {
     /// The settings this factory was made with, where they differ from the
     /// engine's defaults (an options type that is also a factory reports its
     /// own). A stash opened with it records them in its configuration
-    /// ([`StashConfig::engine_options`](crate::StashConfig::engine_options)),
+    /// (`StashConfig::engine_options` in `stash-core`),
     /// so the configuration, saved and reopened, opens the engine alike.
     /// Default: none.
     fn options(&self) -> EngineOptions {
@@ -330,7 +330,7 @@ pub trait EngineFactory: Send + Sync + fmt::Debug + 'static {
     }
 
     /// Releases what the factory keeps for stashes whose data lies under `dir`: a
-    /// temporary stash ([`Stash::tmp`](crate::Stash::tmp)) went away with everything
+    /// temporary stash (`Stash::tmp` in `stash-core`) went away with everything
     /// under it. Most factories keep nothing (the default does nothing); one that keeps
     /// stores by path for the life of the process (the memory engine) drops them here,
     /// or every temporary stash would leak one.
@@ -349,7 +349,7 @@ pub struct EngineContext {
     /// Where the engine keeps its data (`.../<engine>.<serializer>.<compress>/data.db`).
     pub path: PathBuf,
     /// The stash's identity independent of the machine (see
-    /// [`StashConfig::logical_name`](crate::StashConfig::logical_name)): what server
+    /// `StashConfig::logical_name` in `stash-core`): what server
     /// engines name their storage after, so machines configured alike share it.
     pub logical_name: String,
     /// The server address the stash was given (`None`: the engine's environment
@@ -377,7 +377,7 @@ impl EngineContext {
             path,
             url: None,
             layout: Layout::Native,
-            max_value_bytes: crate::config::DEFAULT_MAX_VALUE_BYTES,
+            max_value_bytes: crate::DEFAULT_MAX_VALUE_BYTES,
             digest: DigestAlgo::default(),
             options: EngineOptions::new(),
         }

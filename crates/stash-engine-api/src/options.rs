@@ -1,5 +1,5 @@
 //! An engine's own settings, kept in the configuration as text so a saved
-//! [`StashConfig`](crate::StashConfig) reopens with them.
+//! `StashConfig` (in `stash-core`) reopens with them.
 //!
 //! The configuration holds them as a map of names to text values
 //! ([`EngineOptions`]: `durability = "relaxed"`, `busy_timeout_ms = "500"`), the
@@ -24,7 +24,7 @@ pub type EngineOptions = BTreeMap<String, String>;
 /// Reads an engine's typed settings out of [`EngineOptions`], once, at open.
 ///
 /// ```
-/// use stash_core::options::{EngineOptions, OptionReader};
+/// use stash_engine_api::options::{EngineOptions, OptionReader};
 /// let mut map = EngineOptions::new();
 /// map.insert("fsync".into(), "true".into());
 /// let mut reader = OptionReader::new("pairtree", &map);
@@ -35,7 +35,7 @@ pub type EngineOptions = BTreeMap<String, String>;
 /// let mut reader = OptionReader::new("pairtree", &map);
 /// reader.get::<bool>("fsync")?;
 /// assert!(reader.finish().unwrap_err().to_string().contains("unknown option `fsinc`"));
-/// # Ok::<(), stash_core::Error>(())
+/// # Ok::<(), stash_engine_api::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct OptionReader<'a> {
