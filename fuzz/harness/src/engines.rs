@@ -227,8 +227,7 @@ pub fn pairtree_names(data: &[u8]) {
         clear_versions(slot);
         for name in data.split(|&b| b == b'\n').take(4) {
             let name = &name[..name.len().min(200)];
-            if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0)
-            {
+            if name.is_empty() || name == b"." || name == b".." || name.contains(&b'/') || name.contains(&0) {
                 continue;
             }
             let _ = fs::write(slot.join(std::ffi::OsStr::from_bytes(name)), b"\"v\"");
