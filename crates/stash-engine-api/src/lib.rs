@@ -18,6 +18,7 @@ pub mod error;
 pub mod locks;
 pub mod options;
 pub mod redact;
+pub mod registry;
 
 pub use digest::{Digest, DigestAlgo};
 pub use engine::{

@@ -5,12 +5,12 @@
 //! on a path shares one environment. The registry holds weak references:
 //! the environment closes when the last handle (or iterator) is dropped.
 
-use std::collections::HashMap;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use stash_engine_api::registry::{Found, Hold, PathRegistry};
 use stash_engine_api::{Error, ErrorKind, Result};
 
 use crate::LmdbEngine;
@@ -18,7 +18,7 @@ use crate::env::LmdbEnv;
 use crate::options::LmdbOptions;
 
 /// Open environments by canonical folder path.
-static OPEN: LazyLock<Mutex<HashMap<PathBuf, Weak<LmdbEnv>>>> = LazyLock::new(Default::default);
+static OPEN: PathRegistry<LmdbEnv> = PathRegistry::new();
 
 /// How long to wait for an environment that is being closed by another thread.
 const CLOSE_WAIT: Duration = Duration::from_secs(10);
@@ -28,31 +28,31 @@ const CLOSE_WAIT: Duration = Duration::from_secs(10);
 pub(crate) fn open(dir: &Path, options: LmdbOptions) -> Result<Arc<LmdbEngine>> {
     fs::create_dir_all(dir).map_err(|e| Error::io(e, "create the LMDB folder", dir))?;
     let canonical = fs::canonicalize(dir).map_err(|e| Error::io(e, "resolve the LMDB folder", dir))?;
-    // The map protects no invariant a panic could break: recover from poison.
-    let mut open = OPEN.lock().unwrap_or_else(|e| e.into_inner());
-    open.retain(|_, engine| engine.strong_count() > 0);
-    if let Some(env) = open.get(&canonical).and_then(Weak::upgrade) {
-        let durability = env.durability();
-        if durability != options.durability {
-            return Err(Error::new(
-                ErrorKind::Config,
-                format!(
-                    "this LMDB stash is already open in this process with durability `{}`, \
-                     not `{}`: open every handle of one path with the same durability",
-                    durability.name(),
-                    options.durability.name()
-                ),
-            )
-            .with_context("file", env.file().display()));
+    OPEN.with(|open| {
+        open.prune_closed();
+        if let Found::Open(env) = open.find(&canonical) {
+            let durability = env.durability();
+            if durability != options.durability {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    format!(
+                        "this LMDB stash is already open in this process with durability `{}`, \
+                         not `{}`: open every handle of one path with the same durability",
+                        durability.name(),
+                        options.durability.name()
+                    ),
+                )
+                .with_context("file", env.file().display()));
+            }
+            return Ok(Arc::new(LmdbEngine::from_env(env)));
         }
-        return Ok(Arc::new(LmdbEngine::from_env(env)));
-    }
-    // The last handle may have been dropped a moment ago and its environment
-    // still be closing in another thread: wait for that, then open.
-    if let Some(closing) = heed::env_closing_event(&canonical) {
-        closing.wait_timeout(CLOSE_WAIT);
-    }
-    let env = Arc::new(LmdbEnv::open(&canonical, &options)?);
-    open.insert(canonical, Arc::downgrade(&env));
-    Ok(Arc::new(LmdbEngine::from_env(env)))
+        // The last handle may have been dropped a moment ago and its environment
+        // still be closing in another thread: wait for that, then open.
+        if let Some(closing) = heed::env_closing_event(&canonical) {
+            closing.wait_timeout(CLOSE_WAIT);
+        }
+        let env = Arc::new(LmdbEnv::open(&canonical, &options)?);
+        open.insert(&canonical, &env, Hold::WhileUsed);
+        Ok(Arc::new(LmdbEngine::from_env(env)))
+    })
 }

@@ -17,12 +17,13 @@
 #![deny(missing_docs)]
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::path::Path;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use stash_engine_api::clock::{is_expired, now_micros, unique_micros};
 use stash_engine_api::digest::BuildDigestHasher;
 use stash_engine_api::engine::key_mismatch;
+use stash_engine_api::registry::{Found, Hold, PathRegistry};
 use stash_engine_api::{
     Capabilities, Digest, Engine, EngineContext, EngineFactory, EntryMeta, Error, ErrorKind, MetaIter, Put,
     Record, RecordIter, Result, Version, WriteOptions,
@@ -35,17 +36,12 @@ pub struct Memory;
 /// Every memory store of this process, by data path. Stores live until the
 /// process ends (or are emptied by `clear`), like a shared-memory cache; those of a
 /// temporary stash go with it ([`EngineFactory::forget_under`]).
-static STORES: LazyLock<Mutex<HashMap<PathBuf, Arc<MemoryEngine>>>> = LazyLock::new(Default::default);
-
-fn stores() -> std::sync::MutexGuard<'static, HashMap<PathBuf, Arc<MemoryEngine>>> {
-    // The map stays consistent whatever panicked while it was held.
-    STORES.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+static STORES: PathRegistry<MemoryEngine> = PathRegistry::new();
 
 /// How many memory stores this process holds (one per data path opened, until a
 /// temporary stash's go away with it): for diagnostics and leak tests.
 pub fn store_count() -> usize {
-    stores().len()
+    STORES.with(|stores| stores.len())
 }
 
 impl EngineFactory for Memory {
@@ -58,13 +54,18 @@ impl EngineFactory for Memory {
     }
 
     fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>> {
-        let engine =
-            stores().entry(context.path.clone()).or_insert_with(|| Arc::new(MemoryEngine::default())).clone();
-        Ok(engine)
+        Ok(STORES.with(|stores| match stores.find(&context.path) {
+            Found::Open(engine) => engine,
+            _ => {
+                let engine = Arc::new(MemoryEngine::default());
+                stores.insert(&context.path, &engine, Hold::Kept);
+                engine
+            }
+        }))
     }
 
     fn forget_under(&self, dir: &Path) {
-        stores().retain(|path, _| !path.starts_with(dir));
+        STORES.with(|stores| stores.remove_under(dir));
     }
 }
 

@@ -13,15 +13,14 @@
 //! an open that finds a store still closing waits for it. Reopening right
 //! after closing, in this process or another, thus never sees a stale lock.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
+use std::sync::Arc;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use stash_engine_api::Result;
+use stash_engine_api::registry::{Found, Hold, PathRegistry};
 
 use crate::error::lock_file;
 use crate::store::Store;
@@ -29,40 +28,31 @@ use crate::store::Store;
 /// How long a close waits for sled to release its lock, and an open for a close.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
-/// Open stores by canonical path, with the id of the store registered.
-type Registry = HashMap<PathBuf, (u64, Weak<Store>)>;
-
-static STORES: LazyLock<Mutex<Registry>> = LazyLock::new(Default::default);
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-fn stores() -> MutexGuard<'static, Registry> {
-    // The map stays consistent whatever panicked while it was held.
-    STORES.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+/// Open stores by canonical path.
+static STORES: PathRegistry<Store> = PathRegistry::new();
 
 /// The store of `dir` (canonical), opened if no handle of this process has it open.
 pub(crate) fn open(dir: &Path) -> Result<Arc<Store>> {
     let deadline = Instant::now() + CLOSE_WAIT;
     loop {
-        {
-            let mut stores = stores();
-            let closing = match stores.get(dir) {
-                Some((_, weak)) => match weak.upgrade() {
-                    Some(store) => return Ok(store),
-                    None => Instant::now() < deadline,
-                },
-                None => false,
-            };
-            if !closing {
-                let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-                // Nothing is dropped while the map is held: a failed open has no `Closer`.
-                let store = Arc::new(Store::open(dir, id)?);
-                stores.insert(dir.to_path_buf(), (id, Arc::downgrade(&store)));
-                return Ok(store);
+        let opened = STORES.with(|stores| match stores.find(dir) {
+            Found::Open(store) => Some(Ok(store)),
+            // The last handle was just dropped; its close is releasing the lock.
+            Found::Closing if Instant::now() < deadline => None,
+            _ => {
+                let id = stores.reserve_id();
+                // Nothing is dropped while the registry is held: a failed open has no `Closer`.
+                Some(Store::open(dir, id).map(|store| {
+                    let store = Arc::new(store);
+                    stores.insert_as(dir, &store, Hold::WhileUsed, id);
+                    store
+                }))
             }
+        });
+        match opened {
+            Some(result) => return result,
+            None => sleep(Duration::from_millis(1)),
         }
-        // The last handle was just dropped; its close is releasing the lock.
-        sleep(Duration::from_millis(1));
     }
 }
 
@@ -113,9 +103,6 @@ impl Drop for Closer {
         if self.released {
             wait_for_release(&self.dir);
         }
-        let mut stores = stores();
-        if stores.get(&self.dir).is_some_and(|(id, _)| *id == self.id) {
-            stores.remove(&self.dir);
-        }
+        STORES.with(|stores| stores.remove(&self.dir, self.id));
     }
 }
