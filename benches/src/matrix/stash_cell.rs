@@ -60,7 +60,7 @@ where
     let (mut plain, mut stored, mut count) = (0usize, 0usize, 0usize);
     for i in (0..n).step_by(step) {
         let v = value(i as u64);
-        plain += hashstash::serialize(&v, &stash.config().serializer)?.len();
+        plain += hashstash::serialize(&v, stash.config().serializer)?.len();
         stored += stash.encode_value(&v)?.len();
         count += 1;
     }

@@ -3,9 +3,32 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use stash_core::{DigestAlgo, EngineFactory, Eviction, Result, Stash, StashConfig};
+use stash_core::{
+    Compression, DigestAlgo, EngineFactory, Error, ErrorKind, Eviction, Format, Result, Stash, StashConfig,
+};
 
 use crate::HashStash;
+
+/// A name given to the builder that did not parse (kept to be returned by `open`,
+/// where the builder can fail).
+#[derive(Debug, Clone)]
+enum InvalidName {
+    Compress(stash_codec::CodecError),
+    /// The name (its `SerialError` is not `Clone`, as the builder is: parsed again at open).
+    Serializer(String),
+}
+
+impl InvalidName {
+    fn into_error(self) -> Error {
+        match self {
+            InvalidName::Compress(e) => stash_core::formats::codec_error(e),
+            InvalidName::Serializer(name) => match name.parse::<Format>() {
+                Err(e) => stash_core::formats::serial_error(e),
+                Ok(_) => Error::new(ErrorKind::Config, format!("serializer `{name}` was refused")),
+            },
+        }
+    }
+}
 
 /// Configures and opens a [`HashStash`]; from [`HashStash::builder`].
 ///
@@ -28,12 +51,14 @@ use crate::HashStash;
 pub struct Builder {
     config: StashConfig,
     factory: Option<Arc<dyn EngineFactory>>,
+    /// The first name given that does not parse, returned by `open`.
+    invalid: Option<InvalidName>,
 }
 
 impl Builder {
     /// Starts from `config`.
     pub fn from_config(config: StashConfig) -> Builder {
-        Builder { config, factory: None }
+        Builder { config, factory: None, invalid: None }
     }
 
     /// Root directory. A bare name (`"project_stash"`) lives under `$HASHSTASH_ROOT_DIR` or
@@ -73,15 +98,27 @@ impl Builder {
         self
     }
 
-    /// Serializer by name: `"hashstash"`, `"json"`, `"msgpack"`, or the binary one.
-    pub fn serializer(mut self, serializer: impl Into<String>) -> Self {
-        self.config.serializer = serializer.into();
+    /// Serializer by name (`"hashstash"`, `"json"`, `"msgpack"`, `"postcard"`) or
+    /// [`Format`]; an unknown name is the error `open` returns.
+    pub fn serializer(mut self, serializer: impl AsRef<str>) -> Self {
+        match serializer.as_ref().parse::<Format>() {
+            Ok(format) => self.config.serializer = format,
+            Err(_) => {
+                self.invalid.get_or_insert(InvalidName::Serializer(serializer.as_ref().to_owned()));
+            }
+        }
         self
     }
 
-    /// Compressor by name: `"raw"`, `"lz4"`, `"zstd"`, `"blosc"`, `"zlib"`, `"gzip"`, `"bz2"`.
-    pub fn compress(mut self, compress: impl Into<String>) -> Self {
-        self.config.compress = compress.into();
+    /// Compressor by name (`"raw"`, `"lz4"`, `"zstd"`, `"blosc"`, `"zlib"`, `"gzip"`,
+    /// `"bz2"`) or [`Compression`]; an unknown name is the error `open` returns.
+    pub fn compress(mut self, compress: impl AsRef<str>) -> Self {
+        match compress.as_ref().parse::<Compression>() {
+            Ok(compress) => self.config.compress = compress,
+            Err(e) => {
+                self.invalid.get_or_insert(InvalidName::Compress(e));
+            }
+        }
         self
     }
 
@@ -187,6 +224,9 @@ impl Builder {
 
     /// Opens the stash, creating it if needed.
     pub fn open(self) -> Result<HashStash> {
+        if let Some(invalid) = self.invalid {
+            return Err(invalid.into_error());
+        }
         let factory = match self.factory {
             Some(f) => f,
             None => crate::engines::factory(&self.config.engine)?,

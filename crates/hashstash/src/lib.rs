@@ -36,10 +36,10 @@ use std::ops::Deref;
 pub use builder::Builder;
 pub use engines::EngineKind;
 pub use stash_core::{
-    Batch, ByteEncoding, Capabilities, DamagedEntry, Digest, DigestAlgo, EncodedKey, Engine, EngineContext,
-    EngineFactory, EntryMeta, Error, ErrorKind, Eviction, HeldLock, Layout, LockAttempt, MetaIter,
-    MigrateReport, Prune, PruneReport, Put, Record, RecordIter, Result, Set, SetOptions, Stash, StashConfig,
-    Stats, TypedStash, Value, VerifyReport, Version, Versioned, WriteOptions, redact_url,
+    Batch, ByteEncoding, Capabilities, Compression, DamagedEntry, Digest, DigestAlgo, EncodedKey, Engine,
+    EngineContext, EngineFactory, EntryMeta, Error, ErrorKind, Eviction, HeldLock, Layout, LockAttempt,
+    MetaIter, MigrateReport, Prune, PruneReport, Put, Record, RecordIter, Result, Set, SetOptions, Stash,
+    StashConfig, Stats, TypedStash, Value, VerifyReport, Version, Versioned, WriteOptions, redact_url,
 };
 /// Iterators returned by the stash.
 pub mod iter {
@@ -153,13 +153,13 @@ impl fmt::Debug for HashStash {
 /// assert_eq!(back, ("bad".to_string(), "good".to_string()));
 /// # Ok::<(), hashstash::Error>(())
 /// ```
-pub fn serialize<T: serde::Serialize + ?Sized>(value: &T, serializer: &str) -> Result<Vec<u8>> {
-    stash_serial::serialize(value, serializer).map_err(stash_core::formats::serial_error)
+pub fn serialize<T: serde::Serialize + ?Sized>(value: &T, serializer: impl AsRef<str>) -> Result<Vec<u8>> {
+    stash_serial::serialize(value, serializer.as_ref()).map_err(stash_core::formats::serial_error)
 }
 
 /// Deserializes bytes written by [`serialize`] (Python's `deserialize`).
-pub fn deserialize<T: serde::de::DeserializeOwned>(bytes: &[u8], serializer: &str) -> Result<T> {
-    stash_serial::deserialize(bytes, serializer).map_err(stash_core::formats::serial_error)
+pub fn deserialize<T: serde::de::DeserializeOwned>(bytes: &[u8], serializer: impl AsRef<str>) -> Result<T> {
+    stash_serial::deserialize(bytes, serializer.as_ref()).map_err(stash_core::formats::serial_error)
 }
 
 /// Compresses `data` with `compress`, then base64-encodes it when `b64` (Python's `encode`).
@@ -169,13 +169,13 @@ pub fn deserialize<T: serde::de::DeserializeOwned>(bytes: &[u8], serializer: &st
 /// assert_eq!(hashstash::decode(&enc, "lz4", true)?, b"Hello, World!");
 /// # Ok::<(), hashstash::Error>(())
 /// ```
-pub fn encode(data: &[u8], compress: &str, b64: bool) -> Result<Vec<u8>> {
-    stash_codec::encode(data, compress, b64).map_err(stash_core::formats::codec_error)
+pub fn encode(data: &[u8], compress: impl AsRef<str>, b64: bool) -> Result<Vec<u8>> {
+    stash_codec::encode(data, compress.as_ref(), b64).map_err(stash_core::formats::codec_error)
 }
 
 /// Reverses [`encode`] (Python's `decode`).
-pub fn decode(data: &[u8], compress: &str, b64: bool) -> Result<Vec<u8>> {
-    stash_codec::decode(data, compress, b64).map_err(stash_core::formats::codec_error)
+pub fn decode(data: &[u8], compress: impl AsRef<str>, b64: bool) -> Result<Vec<u8>> {
+    stash_codec::decode(data, compress.as_ref(), b64).map_err(stash_core::formats::codec_error)
 }
 
 /// The compressors compiled into this build.

@@ -123,6 +123,11 @@ impl Encoding {
         Ok(Encoding::new(codec(compress)?, b64))
     }
 
+    /// The encoding of `compression`, base64-encoded after it when `b64`.
+    pub fn of(compression: crate::Compression, b64: bool) -> Result<Self, CodecError> {
+        Ok(Encoding::new(compression.codec()?, b64))
+    }
+
     /// Parse a [`label`](Self::label) such as `"lz4+b64"` or `"raw"`.
     pub fn from_label(label: &str) -> Result<Self, CodecError> {
         match label.strip_suffix("+b64") {

@@ -65,6 +65,7 @@
 #![deny(missing_docs)]
 
 mod codecs;
+mod compression;
 mod encoding;
 mod error;
 mod python;
@@ -85,6 +86,7 @@ pub use codecs::Raw;
 pub use codecs::Zlib;
 #[cfg(feature = "zstd")]
 pub use codecs::Zstd;
+pub use compression::Compression;
 pub use encoding::{Encoding, decode, encode};
 pub use error::CodecError;
 pub use python::python_key_compressor;

@@ -14,7 +14,7 @@
 //! for every input size), byte-identical to Python's output on 3000 inputs of 0 to
 //! 300 KB (keys, text, binary), and checked again by the interop test.
 
-use crate::{CodecError, Encoding};
+use crate::{CodecError, Compression, Encoding};
 
 /// Whether the compressor `compress` gives the Python library's key bytes in this
 /// build (key digests are taken over compressed keys, so a key written by one side is
@@ -27,17 +27,18 @@ use crate::{CodecError, Encoding};
 /// offered by the Python library.
 ///
 /// ```
-/// assert!(stash_codec::python_key_compressor("zlib").is_ok());
-/// assert!(stash_codec::python_key_compressor("zstd").is_err());
+/// use stash_codec::{Compression, python_key_compressor};
+/// assert!(python_key_compressor(Compression::Zlib).is_ok());
+/// assert!(python_key_compressor(Compression::Zstd).is_err());
 /// ```
-pub fn python_key_compressor(compress: &str) -> Result<(), String> {
+pub fn python_key_compressor(compress: Compression) -> Result<(), &'static str> {
     match compress {
-        "raw" | "zlib" | "gzip" | "bz2" | "lz4" => Ok(()),
-        "blosc" => Err("this build compresses with c-blosc2, whose chunks Python's c-blosc 1 cannot read, \
-                        and its key bytes differ from Python's (keys would never be found)"
-            .into()),
-        "zstd" => Err("the Python library has no zstd compressor".into()),
-        other => Err(format!("`{other}` is not a compressor of the Python library")),
+        Compression::Raw | Compression::Zlib | Compression::Gzip | Compression::Bz2 | Compression::Lz4 => {
+            Ok(())
+        }
+        Compression::Blosc => Err("this build compresses with c-blosc2, whose chunks Python's c-blosc 1 \
+                                   cannot read, and its key bytes differ from Python's (keys would never be found)"),
+        Compression::Zstd => Err("the Python library has no zstd compressor"),
     }
 }
 

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use stash_codec::Compression;
 pub use stash_codec::python_key_compressor;
+use stash_serial::Format;
 
 use crate::digest::DigestAlgo;
 use crate::error::{Error, ErrorKind, Result};
@@ -42,10 +44,10 @@ pub struct StashConfig {
     pub dbname: String,
     /// Engine name.
     pub engine: String,
-    /// Serializer name.
-    pub serializer: String,
-    /// Compressor name.
-    pub compress: String,
+    /// The serializer (saved by name: `"hashstash"`).
+    pub serializer: Format,
+    /// The compressor (saved by name: `"lz4"`).
+    pub compress: Compression,
     /// Base64-encode keys and values after compression.
     pub b64: bool,
     /// Keep every version of every key.
@@ -134,8 +136,8 @@ impl Default for StashConfig {
             root_dir: PathBuf::from("default_stash"),
             dbname: "main".into(),
             engine: "pairtree".into(),
-            serializer: "hashstash".into(),
-            compress: default_compress().into(),
+            serializer: Format::Hashstash,
+            compress: default_compress(),
             b64: false,
             append_mode: false,
             clear: false,
@@ -155,8 +157,8 @@ impl Default for StashConfig {
 
 /// `lz4` when it is compiled in, else `raw`: the default, never a fallback
 /// for a compressor someone asked for by name.
-pub fn default_compress() -> &'static str {
-    if stash_codec::available().contains(&"lz4") { "lz4" } else { "raw" }
+pub fn default_compress() -> Compression {
+    if Compression::Lz4.is_available() { Compression::Lz4 } else { Compression::Raw }
 }
 
 impl StashConfig {
@@ -214,7 +216,7 @@ impl StashConfig {
         }
         check_no_escape("dbname", dbname)?;
         check_not_layout("dbname", dbname)?;
-        for name in [&self.engine, &self.serializer, &self.compress] {
+        for name in [&self.engine] {
             if name.is_empty() || name.contains(['/', '\\']) || name == ".." {
                 return Err(Error::new(ErrorKind::Config, format!("invalid name `{name}`")));
             }
@@ -226,16 +228,16 @@ impl StashConfig {
     /// `hashstash`, digest `md5` (the other settings are kept).
     ///
     /// ```
-    /// use stash_core::{DigestAlgo, StashConfig};
-    /// let cfg = StashConfig { compress: "raw".into(), ..StashConfig::default() }.python();
+    /// use stash_core::{Compression, DigestAlgo, Format, StashConfig};
+    /// let cfg = StashConfig { compress: Compression::Raw, ..StashConfig::default() }.python();
     /// assert!(cfg.python_compatible);
-    /// assert_eq!((cfg.serializer.as_str(), cfg.digest), ("hashstash", DigestAlgo::Md5));
+    /// assert_eq!((cfg.serializer, cfg.digest), (Format::Hashstash, DigestAlgo::Md5));
     /// cfg.validate()?;
     /// # Ok::<(), stash_core::Error>(())
     /// ```
     pub fn python(mut self) -> StashConfig {
         self.python_compatible = true;
-        self.serializer = "hashstash".into();
+        self.serializer = Format::Hashstash;
         self.digest = DigestAlgo::Md5;
         self
     }
@@ -272,7 +274,7 @@ impl StashConfig {
     fn check_python(&self) -> Result<()> {
         let refuse =
             |msg: String| Err(Error::new(ErrorKind::Config, msg).with_context("python_compatible", true));
-        if self.serializer != "hashstash" {
+        if self.serializer != Format::Hashstash {
             return refuse(format!(
                 "a python_compatible stash needs the `hashstash` serializer, not `{}`: \
                  only its bytes are the Python library's",
@@ -285,7 +287,7 @@ impl StashConfig {
                 self.digest
             ));
         }
-        if let Err(reason) = python_key_compressor(&self.compress) {
+        if let Err(reason) = python_key_compressor(self.compress) {
             return refuse(format!(
                 "compressor `{}` cannot be used in a python_compatible stash: {reason}",
                 self.compress
@@ -309,7 +311,7 @@ impl StashConfig {
     ///
     /// ```
     /// use stash_core::StashConfig;
-    /// let cfg = StashConfig { engine: "redis".into(), compress: "raw".into(), ..StashConfig::default() };
+    /// let cfg = StashConfig { engine: "redis".into(), compress: stash_core::Compression::Raw, ..StashConfig::default() };
     /// assert_eq!(cfg.logical_name(), "default_stash/main/redis.hashstash.raw");
     /// let named = StashConfig { namespace: Some("team-cache".into()), ..cfg };
     /// assert_eq!(named.logical_name(), "team-cache/redis.hashstash.raw");
@@ -502,7 +504,7 @@ mod tests {
         StashConfig {
             root_dir: root.into(),
             dbname: dbname.into(),
-            compress: "lz4".into(),
+            compress: Compression::Lz4,
             b64: true,
             ..StashConfig::default()
         }
@@ -544,13 +546,13 @@ mod tests {
     fn python_compatible_is_checked() {
         let ok = cfg("/srv/x", "main").python();
         ok.validate().unwrap();
-        let lmdb = StashConfig { engine: "lmdb".into(), compress: "zlib".into(), ..ok.clone() };
+        let lmdb = StashConfig { engine: "lmdb".into(), compress: Compression::Zlib, ..ok.clone() };
         lmdb.validate().unwrap();
         for bad in [
-            StashConfig { serializer: "json".into(), ..ok.clone() },
+            StashConfig { serializer: Format::Json, ..ok.clone() },
             StashConfig { digest: DigestAlgo::Blake3, ..ok.clone() },
-            StashConfig { compress: "blosc".into(), ..ok.clone() },
-            StashConfig { compress: "zstd".into(), ..ok.clone() },
+            StashConfig { compress: Compression::Blosc, ..ok.clone() },
+            StashConfig { compress: Compression::Zstd, ..ok.clone() },
         ] {
             let err = bad.validate().unwrap_err();
             assert_eq!(err.kind(), ErrorKind::Config, "{err}");
@@ -568,5 +570,14 @@ mod tests {
         assert!(json.contains("\"digest\":\"blake3\""));
         let back: StashConfig = serde_json::from_str(&json).unwrap();
         assert_eq!(back, c);
+        // Names are saved as names and parsed on the way in.
+        assert!(
+            json.contains("\"serializer\":\"hashstash\"") && json.contains("\"compress\":\"lz4\""),
+            "{json}"
+        );
+        let bad = serde_json::from_str::<StashConfig>(r#"{"compress":"lzma"}"#).unwrap_err();
+        assert!(bad.to_string().contains("unknown compressor `lzma`"), "{bad}");
+        let bad = serde_json::from_str::<StashConfig>(r#"{"serializer":"pickle"}"#).unwrap_err();
+        assert!(bad.to_string().contains("Python-only"), "{bad}");
     }
 }

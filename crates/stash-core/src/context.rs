@@ -46,7 +46,7 @@ impl StashConfig {
     pub fn encoding(&self) -> Result<Encoding> {
         // `usize` can only be smaller than `u64` on 32-bit targets.
         let max_decoded = usize::try_from(self.max_value_bytes).unwrap_or(usize::MAX);
-        Ok(Encoding::from_names(&self.compress, self.b64)
+        Ok(Encoding::of(self.compress, self.b64)
             .map_err(crate::formats::codec_error)?
             .with_max_decoded(max_decoded))
     }

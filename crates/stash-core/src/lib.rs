@@ -40,5 +40,6 @@ pub use typed::TypedStash;
 pub use verify::{DamagedEntry, VerifyReport};
 
 pub use stash_codec;
+pub use stash_codec::Compression;
 pub use stash_serial;
-pub use stash_serial::{Set, Value};
+pub use stash_serial::{Format, Set, Value};

@@ -120,8 +120,7 @@ impl Stash {
                 format!("config names engine `{}` but the factory opens `{}`", config.engine, factory.name()),
             ));
         }
-        let serializer =
-            stash_serial::serializer(&config.serializer).map_err(crate::formats::serial_error)?;
+        let serializer = config.serializer.serializer();
         // Decoders stop at the value-size limit.
         let encoding = config.encoding()?;
         let data_path = config.data_path()?;

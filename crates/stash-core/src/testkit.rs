@@ -49,14 +49,14 @@ impl Harness {
     }
 
     /// A fresh configuration (unique `dbname`) for this engine.
-    pub fn config(&self, serializer: &str, compress: &str, b64: bool) -> StashConfig {
+    pub fn config(&self, serializer: impl AsRef<str>, compress: impl AsRef<str>, b64: bool) -> StashConfig {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         (self.adjust)(StashConfig {
             root_dir: self.root.path().to_path_buf(),
             dbname: format!("db{n}"),
             engine: self.factory.name().to_string(),
-            serializer: serializer.into(),
-            compress: compress.into(),
+            serializer: serializer.as_ref().parse().expect("a serializer name"),
+            compress: compress.as_ref().parse().expect("a compressor name"),
             b64,
             ..StashConfig::default()
         })

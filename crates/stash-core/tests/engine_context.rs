@@ -33,7 +33,7 @@ fn config(root: &std::path::Path) -> StashConfig {
     StashConfig {
         engine: "memory".into(),
         root_dir: root.into(),
-        compress: "raw".into(),
+        compress: stash_core::Compression::Raw,
         ..Default::default()
     }
 }

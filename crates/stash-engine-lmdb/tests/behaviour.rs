@@ -10,8 +10,8 @@ use stash_engine_lmdb::{Durability, Lmdb, LmdbEngine, LmdbOptions};
 fn config(root: &Path, serializer: &str, compress: &str) -> StashConfig {
     StashConfig {
         engine: "lmdb".into(),
-        serializer: serializer.into(),
-        compress: compress.into(),
+        serializer: serializer.parse().expect("a serializer name"),
+        compress: compress.parse().expect("a compressor name"),
         root_dir: root.to_path_buf(),
         ..StashConfig::default()
     }

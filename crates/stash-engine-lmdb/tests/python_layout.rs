@@ -11,7 +11,7 @@ use stash_engine_lmdb::Lmdb;
 fn python(config: StashConfig) -> StashConfig {
     // Python has no zstd, and cannot read c-blosc2: those stay in the native layout
     // (a compatible stash refuses them, tested below).
-    let python_codec = !matches!(config.compress.as_str(), "zstd" | "blosc");
+    let python_codec = !matches!(config.compress.name(), "zstd" | "blosc");
     if config.serializer == "hashstash" && python_codec { config.python() } else { config }
 }
 
@@ -21,7 +21,7 @@ fn open(root: &std::path::Path, compress: &str, b64: bool) -> Stash {
     let config = StashConfig {
         engine: "lmdb".into(),
         root_dir: root.into(),
-        compress: compress.into(),
+        compress: compress.parse().expect("a compressor name"),
         b64,
         ..StashConfig::default()
     }
@@ -99,9 +99,9 @@ fn python_mode_refuses_other_formats() {
     let base =
         StashConfig { engine: "lmdb".into(), root_dir: dir.path().into(), ..StashConfig::default() }.python();
     for bad in [
-        StashConfig { serializer: "json".into(), ..base.clone() },
+        StashConfig { serializer: stash_core::Format::Json, ..base.clone() },
         StashConfig { digest: stash_core::DigestAlgo::Blake3, ..base.clone() },
-        StashConfig { compress: "zstd".into(), ..base.clone() },
+        StashConfig { compress: stash_core::Compression::Zstd, ..base.clone() },
     ] {
         let err = Stash::open(bad, Arc::new(Lmdb)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config, "{err}");

@@ -408,7 +408,7 @@ impl EngineFactory for MongoOptions {
 /// let config = StashConfig {
 ///     engine: "mongo".into(),
 ///     dbname: "db3".into(),
-///     compress: "lz4".into(),
+///     compress: stash_core::Compression::Lz4,
 ///     ..StashConfig::default()
 /// };
 /// let name = stash_engine_mongo::collection_name(&config.logical_name());

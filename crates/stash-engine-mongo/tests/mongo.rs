@@ -30,8 +30,8 @@ fn config(url: &str, name: &str) -> StashConfig {
         engine: "mongo".into(),
         root_dir: std::env::temp_dir().join("hashstash-mongo-tests"),
         dbname: unique,
-        serializer: "hashstash".into(),
-        compress: "raw".into(),
+        serializer: stash_core::Format::Hashstash,
+        compress: stash_core::Compression::Raw,
         url: Some(url.to_string()),
         ..StashConfig::default()
     }
@@ -433,8 +433,8 @@ fn explicit_namespaces_share_and_formats_never_do() {
     assert_eq!(b.get::<_, String>("k").unwrap().as_deref(), Some("shared"));
 
     let variants = [
-        StashConfig { serializer: "json".into(), ..named("a", "one") },
-        StashConfig { serializer: "msgpack".into(), ..named("a", "one") },
+        StashConfig { serializer: stash_core::Format::Json, ..named("a", "one") },
+        StashConfig { serializer: stash_core::Format::Msgpack, ..named("a", "one") },
         StashConfig { b64: true, ..named("a", "one") },
         StashConfig { namespace: Some(format!("{team}-other")), ..named("a", "one") },
         StashConfig { namespace: None, ..named("a", "one") },

@@ -145,7 +145,7 @@
 //! use stash_engine_pairtree::Pairtree;
 //!
 //! let dir = tempfile::tempdir()?;
-//! let config = StashConfig { root_dir: dir.path().into(), compress: "raw".into(), ..Default::default() };
+//! let config = StashConfig { root_dir: dir.path().into(), compress: stash_core::Compression::Raw, ..Default::default() };
 //! let stash = Stash::open(config, Arc::new(Pairtree))?;
 //! stash.set("cat", &"meow")?;
 //! assert_eq!(stash.get::<_, String>("cat")?.as_deref(), Some("meow"));

@@ -23,7 +23,7 @@ const ROUNDS: u32 = 20;
 fn open(root: &Path) -> Stash {
     let config = StashConfig {
         root_dir: root.to_path_buf(),
-        compress: stash_core::config::default_compress().into(),
+        compress: stash_core::config::default_compress(),
         ..StashConfig::default()
     };
     Stash::open(config, Arc::new(Pairtree)).unwrap()

@@ -13,8 +13,11 @@ use stash_core::{Stash, StashConfig, WriteOptions};
 use stash_engine_pairtree::{Pairtree, PairtreeEngine, PairtreeOptions};
 
 fn open(root: &Path) -> Stash {
-    let config =
-        StashConfig { root_dir: root.to_path_buf(), compress: "raw".into(), ..StashConfig::default() };
+    let config = StashConfig {
+        root_dir: root.to_path_buf(),
+        compress: stash_core::Compression::Raw,
+        ..StashConfig::default()
+    };
     Stash::open(config, Arc::new(Pairtree)).unwrap()
 }
 

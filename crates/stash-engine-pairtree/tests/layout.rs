@@ -10,8 +10,8 @@ use stash_engine_pairtree::{Pairtree, PairtreeEngine, PairtreeOptions};
 fn config(root: &Path, compress: &str) -> StashConfig {
     StashConfig {
         engine: "pairtree".into(),
-        serializer: "hashstash".into(),
-        compress: compress.into(),
+        serializer: stash_core::Format::Hashstash,
+        compress: compress.parse().expect("a compressor name"),
         digest: DigestAlgo::Md5,
         root_dir: root.to_path_buf(),
         ..StashConfig::default()
@@ -117,7 +117,7 @@ fn versions_order_numerically_not_as_strings() {
 fn a_damaged_value_is_an_error_and_spares_other_keys() {
     let dir = tempfile::tempdir().unwrap();
     // lz4 when compiled in (a bad frame is Corrupt); else garbage JSON (Decode).
-    let s = open(dir.path(), stash_core::config::default_compress());
+    let s = open(dir.path(), stash_core::config::default_compress().name());
     s.set("a", &vec![1u32; 100]).unwrap();
     s.set("b", &vec![2u32; 100]).unwrap();
     let slot = slot_of(&s, "a");

@@ -24,8 +24,11 @@ const CHILDREN: usize = 2;
 const START_WAIT: Duration = Duration::from_secs(60);
 
 fn open(root: &Path) -> Stash {
-    let config =
-        StashConfig { root_dir: root.to_path_buf(), compress: "raw".into(), ..StashConfig::default() };
+    let config = StashConfig {
+        root_dir: root.to_path_buf(),
+        compress: stash_core::Compression::Raw,
+        ..StashConfig::default()
+    };
     Stash::open(config, Arc::new(Pairtree)).unwrap()
 }
 

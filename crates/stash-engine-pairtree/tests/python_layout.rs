@@ -8,7 +8,7 @@ use stash_core::testkit::Harness;
 fn python(config: StashConfig) -> StashConfig {
     // Python has no zstd, and cannot read c-blosc2: those stay in the native layout
     // (a compatible stash refuses them, tested below).
-    let python_codec = !matches!(config.compress.as_str(), "zstd" | "blosc");
+    let python_codec = !matches!(config.compress.name(), "zstd" | "blosc");
     if config.serializer == "hashstash" && python_codec { config.python() } else { config }
 }
 

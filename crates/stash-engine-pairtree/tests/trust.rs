@@ -14,8 +14,8 @@ use stash_engine_pairtree::{Pairtree, PairtreeEngine, PairtreeOptions, STALE_TMP
 fn config(root: &Path) -> StashConfig {
     StashConfig {
         engine: "pairtree".into(),
-        serializer: "hashstash".into(),
-        compress: "raw".into(),
+        serializer: stash_core::Format::Hashstash,
+        compress: stash_core::Compression::Raw,
         digest: DigestAlgo::Md5,
         root_dir: root.to_path_buf(),
         ..StashConfig::default()
@@ -376,7 +376,8 @@ fn try_lock_is_exclusive_and_lives_beside_data_db() {
     let dir = tempfile::tempdir().unwrap();
     for python in [false, true] {
         let cfg = config(&dir.path().join(python.to_string()));
-        let cfg = if python { StashConfig { compress: "lz4".into(), ..cfg }.python() } else { cfg };
+        let cfg =
+            if python { StashConfig { compress: stash_core::Compression::Lz4, ..cfg }.python() } else { cfg };
         let s = Stash::open(cfg, Arc::new(Pairtree)).unwrap();
         s.set("k", "v").unwrap();
         let name = s.encode_key("lock name").unwrap().digest;

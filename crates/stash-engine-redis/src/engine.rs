@@ -50,7 +50,7 @@ static PROCESS_NONCE: LazyLock<u64> = LazyLock::new(|| {
 ///
 /// ```
 /// use stash_core::StashConfig;
-/// let config = StashConfig { engine: "redis".into(), compress: "raw".into(), ..StashConfig::default() };
+/// let config = StashConfig { engine: "redis".into(), compress: stash_core::Compression::Raw, ..StashConfig::default() };
 /// let ns = stash_engine_redis::namespace(&config.logical_name());
 /// assert!(ns.starts_with("main/redis.hashstash.raw~"), "{ns}");
 /// let team = StashConfig { namespace: Some("team-cache".into()), ..config };

@@ -582,7 +582,7 @@ fn explicit_namespaces_share_and_formats_never_do() {
     let team = format!("team-cache-{}-{}", std::process::id(), now_micros());
     let named = |root: &Path, dbname: &str| StashConfig {
         namespace: Some(team.clone()),
-        compress: "raw".into(),
+        compress: stash_core::Compression::Raw,
         ..config(root, dbname, &url)
     };
     let options = RedisOptions::new();
@@ -593,8 +593,8 @@ fn explicit_namespaces_share_and_formats_never_do() {
     assert_eq!(b.get::<_, String>("k").unwrap().as_deref(), Some("shared"));
 
     let variants = [
-        StashConfig { serializer: "json".into(), ..named(one.path(), "a") },
-        StashConfig { serializer: "msgpack".into(), ..named(one.path(), "a") },
+        StashConfig { serializer: stash_core::Format::Json, ..named(one.path(), "a") },
+        StashConfig { serializer: stash_core::Format::Msgpack, ..named(one.path(), "a") },
         StashConfig { b64: true, ..named(one.path(), "a") },
         StashConfig { namespace: Some(format!("{team}-other")), ..named(one.path(), "a") },
         StashConfig { namespace: None, ..named(one.path(), "a") },

@@ -10,8 +10,8 @@ use stash_engine_sled::Sled;
 fn config(root: &Path, serializer: &str, compress: &str) -> StashConfig {
     StashConfig {
         engine: "sled".into(),
-        serializer: serializer.into(),
-        compress: compress.into(),
+        serializer: serializer.parse().expect("a serializer name"),
+        compress: compress.parse().expect("a compressor name"),
         root_dir: root.to_path_buf(),
         ..StashConfig::default()
     }
@@ -165,7 +165,7 @@ fn a_damaged_record_is_corrupt_and_spares_the_others() {
 #[test]
 fn another_serializer_or_compressor_forced_on_the_path_gives_decode_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let formats = [("postcard", "raw"), ("hashstash", stash_core::config::default_compress())];
+    let formats = [("postcard", "raw"), ("hashstash", stash_core::config::default_compress().name())];
     for (serializer, compress) in formats {
         let written = Stash::open(config(dir.path(), serializer, compress), Arc::new(Sled)).unwrap();
         written.set("k", &vec![1.5f64, 2.5]).unwrap();

@@ -12,8 +12,8 @@ fn config(root: &Path, serializer: &str, compress: &str) -> StashConfig {
     StashConfig {
         engine: "sqlite".into(),
         root_dir: root.to_path_buf(),
-        serializer: serializer.into(),
-        compress: compress.into(),
+        serializer: serializer.parse().expect("a serializer name"),
+        compress: compress.parse().expect("a compressor name"),
         ..StashConfig::default()
     }
 }

@@ -24,7 +24,7 @@ fn open(root: &Path) -> Stash {
     let config = StashConfig {
         engine: "sqlite".into(),
         root_dir: root.to_path_buf(),
-        compress: stash_core::config::default_compress().into(),
+        compress: stash_core::config::default_compress(),
         ..StashConfig::default()
     };
     Stash::open(config, Arc::new(Sqlite)).unwrap()

@@ -10,7 +10,7 @@ fn open(root: &std::path::Path) -> Stash {
     let config = StashConfig {
         engine: "sqlite".into(),
         root_dir: root.to_path_buf(),
-        compress: "raw".into(),
+        compress: stash_core::Compression::Raw,
         ..StashConfig::default()
     };
     Stash::open(config, Arc::new(Sqlite)).unwrap()

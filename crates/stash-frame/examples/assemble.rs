@@ -53,7 +53,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cfg = StashConfig {
         root_dir: dir.path().into(),
         engine: "memory".into(),
-        compress: "raw".into(),
+        compress: stash_core::Compression::Raw,
         ..Default::default()
     };
     let stash = Stash::open(cfg, Arc::new(stash_engine_memory::Memory))?;

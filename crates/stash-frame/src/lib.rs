@@ -233,7 +233,7 @@ where
 
 fn untyped(stash: &Stash, options: FrameOptions, out: &mut impl Rows) -> Result<()> {
     if !stash.serializer().is_self_describing() {
-        return Err(FrameError::NotSelfDescribing { serializer: stash.config().serializer.clone() });
+        return Err(FrameError::NotSelfDescribing { serializer: stash.config().serializer.to_string() });
     }
     let mut path = String::new();
     each_entry::<Value, Value>(

@@ -10,8 +10,8 @@ fn open(dir: &std::path::Path, serializer: &str) -> Stash {
     let cfg = StashConfig {
         root_dir: dir.into(),
         engine: "pairtree".into(),
-        serializer: serializer.into(),
-        compress: "raw".into(),
+        serializer: serializer.parse().expect("a serializer name"),
+        compress: stash_core::Compression::Raw,
         ..Default::default()
     };
     Stash::open(cfg, Arc::new(stash_engine_pairtree::Pairtree)).unwrap()

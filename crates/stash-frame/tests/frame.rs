@@ -15,8 +15,8 @@ fn open(dir: &std::path::Path, serializer: &str, append: bool) -> Stash {
     let cfg = StashConfig {
         root_dir: dir.into(),
         engine: "pairtree".into(),
-        serializer: serializer.into(),
-        compress: "raw".into(),
+        serializer: serializer.parse().expect("a serializer name"),
+        compress: stash_core::Compression::Raw,
         append_mode: append,
         ..Default::default()
     };

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::depth::{Bounded, Budget, Checked, Nesting};
-use crate::{Builtin, Serializer, Visit, canonical, decode_error, hashstash};
+use crate::{Format, Serializer, Visit, canonical, decode_error, hashstash};
 
 fn erased_to_decode(name: &'static str, e: impl std::fmt::Display) -> SerialError {
     SerialError::decode(name, e)
@@ -21,8 +21,8 @@ impl Serializer for Hashstash {
     fn name(&self) -> &'static str {
         "hashstash"
     }
-    fn builtin(&self) -> Option<Builtin> {
-        Some(Builtin::Hashstash)
+    fn builtin(&self) -> Option<Format> {
+        Some(Format::Hashstash)
     }
     fn is_self_describing(&self) -> bool {
         true
@@ -57,8 +57,8 @@ impl Serializer for Json {
     fn name(&self) -> &'static str {
         "json"
     }
-    fn builtin(&self) -> Option<Builtin> {
-        Some(Builtin::Json)
+    fn builtin(&self) -> Option<Format> {
+        Some(Format::Json)
     }
     fn is_self_describing(&self) -> bool {
         true
@@ -112,8 +112,8 @@ impl Serializer for Msgpack {
     fn name(&self) -> &'static str {
         "msgpack"
     }
-    fn builtin(&self) -> Option<Builtin> {
-        Some(Builtin::Msgpack)
+    fn builtin(&self) -> Option<Format> {
+        Some(Format::Msgpack)
     }
     fn is_self_describing(&self) -> bool {
         true
@@ -172,8 +172,8 @@ impl Serializer for Postcard {
     fn name(&self) -> &'static str {
         "postcard"
     }
-    fn builtin(&self) -> Option<Builtin> {
-        Some(Builtin::Postcard)
+    fn builtin(&self) -> Option<Format> {
+        Some(Format::Postcard)
     }
     fn is_self_describing(&self) -> bool {
         false
@@ -213,53 +213,51 @@ impl Serializer for Postcard {
 
 /// Serialize a value with a built-in format, without `erased-serde`.
 pub(crate) fn encode_value<T: Serialize + ?Sized>(
-    b: Builtin,
+    b: Format,
     v: &T,
     out: &mut Vec<u8>,
 ) -> Result<(), SerialError> {
     match b {
-        Builtin::Hashstash => {
-            hashstash::write(v, out, false).map_err(|e| SerialError::encode("hashstash", e))
-        }
-        Builtin::Json => json_write(v, out),
-        Builtin::Msgpack => msgpack_write(v, out),
-        Builtin::Postcard => postcard_write(v, out),
+        Format::Hashstash => hashstash::write(v, out, false).map_err(|e| SerialError::encode("hashstash", e)),
+        Format::Json => json_write(v, out),
+        Format::Msgpack => msgpack_write(v, out),
+        Format::Postcard => postcard_write(v, out),
     }
 }
 
 /// Serialize a key canonically with a built-in format, without `erased-serde`.
 pub(crate) fn encode_key<T: Serialize + ?Sized>(
-    b: Builtin,
+    b: Format,
     k: &T,
     out: &mut Vec<u8>,
 ) -> Result<(), SerialError> {
     let name = builtin_name(b);
-    if b == Builtin::Hashstash {
+    if b == Format::Hashstash {
         return hashstash::write(k, out, true).map_err(|e| SerialError::encode(name, e));
     }
-    let nesting = if b == Builtin::Json { Nesting::JsonKey } else { Nesting::Binary };
+    let nesting = if b == Format::Json { Nesting::JsonKey } else { Nesting::Binary };
     let c =
         canonical::canonical(&Checked::new(k, nesting, name)).map_err(|e| SerialError::encode(name, e))?;
     encode_value(b, &c, out)
 }
 
-fn builtin_name(b: Builtin) -> &'static str {
+fn builtin_name(b: Format) -> &'static str {
     match b {
-        Builtin::Hashstash => "hashstash",
-        Builtin::Json => "json",
-        Builtin::Msgpack => "msgpack",
-        Builtin::Postcard => "postcard",
+        Format::Hashstash => "hashstash",
+        Format::Json => "json",
+        Format::Msgpack => "msgpack",
+        Format::Postcard => "postcard",
     }
 }
 
 /// Decode with a built-in format, without `erased-serde`.
-pub(crate) fn decode<T: DeserializeOwned>(b: Builtin, bytes: &[u8]) -> Result<T, SerialError> {
+pub(crate) fn decode<T: DeserializeOwned>(b: Format, bytes: &[u8]) -> Result<T, SerialError> {
     let name = builtin_name(b);
     let err = |e: &dyn std::fmt::Display| decode_error::<T>(name, e);
     match b {
-        Builtin::Hashstash => hashstash::from_slice(bytes).map_err(|e| err(&e)),
-        Builtin::Json => hashstash::from_plain_slice(bytes).map_err(|e| err(&e)),
-        Builtin::Msgpack => {
+        Format::Hashstash => hashstash::from_slice(bytes).map_err(|e| err(&e)),
+        Format::Json => hashstash::from_plain_slice(bytes).map_err(|e| err(&e)),
+        Format::Msgpack => {
             let mut rest = bytes;
             let mut de = rmp_serde::Deserializer::new(&mut rest);
             let left = Budget::new();
@@ -269,7 +267,7 @@ pub(crate) fn decode<T: DeserializeOwned>(b: Builtin, bytes: &[u8]) -> Result<T,
             }
             Ok(v)
         }
-        Builtin::Postcard => {
+        Format::Postcard => {
             let mut de = postcard::Deserializer::from_bytes(bytes);
             let left = Budget::new();
             let v = T::deserialize(Bounded::new(&mut de, &left)).map_err(|e| match e {

@@ -109,16 +109,28 @@ pub trait Serializer: Send + Sync + fmt::Debug {
     /// Which built-in format this is, letting the generic helpers skip `erased-serde`
     /// (measured: decoding a 10-field record through the erased path is ~4x slower).
     #[doc(hidden)]
-    fn builtin(&self) -> Option<Builtin> {
+    fn builtin(&self) -> Option<Format> {
         None
     }
 }
 
-/// The built-in formats, for the devirtualized fast path of the generic helpers.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Builtin {
-    /// [`Hashstash`].
+/// A serializer by name: what a stash's configuration holds. Parsed from its
+/// name (`"postcard".parse()`), shown and serialized as its name; an unknown name
+/// is [`SerialError::Unknown`], and a Python-only one (`"pickle"`)
+/// [`SerialError::Unsupported`]. The generic helpers also use it for their
+/// devirtualized fast path.
+///
+/// ```
+/// use stash_serial::Format;
+/// let f: Format = "postcard".parse()?;
+/// assert_eq!((f, f.name()), (Format::Postcard, "postcard"));
+/// assert!("pickle".parse::<Format>().is_err());
+/// # Ok::<(), stash_serial::SerialError>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Format {
+    /// [`Hashstash`]: the Python library's tagged JSON.
     Hashstash,
     /// [`Json`].
     Json,
@@ -128,6 +140,89 @@ pub enum Builtin {
     Postcard,
 }
 
+impl Format {
+    /// Every format, in [`KNOWN`] order.
+    pub const ALL: [Format; 4] = [Format::Hashstash, Format::Json, Format::Msgpack, Format::Postcard];
+
+    /// Its name (`"hashstash"`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Format::Hashstash => "hashstash",
+            Format::Json => "json",
+            Format::Msgpack => "msgpack",
+            Format::Postcard => "postcard",
+        }
+    }
+
+    /// The serializer itself.
+    pub fn serializer(self) -> Arc<dyn Serializer> {
+        match self {
+            Format::Hashstash => Arc::new(Hashstash),
+            Format::Json => Arc::new(Json),
+            Format::Msgpack => Arc::new(Msgpack),
+            Format::Postcard => Arc::new(Postcard),
+        }
+    }
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = SerialError;
+
+    /// `"pickle"` (and `"jsonpickle"`) are Python-only: [`SerialError::Unsupported`].
+    fn from_str(name: &str) -> Result<Format, SerialError> {
+        if let Some(format) = Format::ALL.into_iter().find(|f| f.name() == name) {
+            return Ok(format);
+        }
+        Err(match name {
+            "pickle" | "jsonpickle" => SerialError::Unsupported {
+                name: name.to_owned(),
+                reason: format!(
+                    "{name} is Python-only (it stores Python objects); use \"postcard\" for a fast binary \
+                     format or \"hashstash\" to share a stash with Python"
+                ),
+            },
+            _ => SerialError::Unknown { name: name.to_owned() },
+        })
+    }
+}
+
+impl AsRef<str> for Format {
+    fn as_ref(&self) -> &str {
+        self.name()
+    }
+}
+
+impl PartialEq<str> for Format {
+    fn eq(&self, name: &str) -> bool {
+        self.name() == name
+    }
+}
+
+impl PartialEq<&str> for Format {
+    fn eq(&self, name: &&str) -> bool {
+        self.name() == *name
+    }
+}
+
+impl Serialize for Format {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Format {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Format, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// The names [`serializer`] accepts.
 pub const KNOWN: &[&str] = &["hashstash", "json", "msgpack", "postcard"];
 
@@ -135,20 +230,7 @@ pub const KNOWN: &[&str] = &["hashstash", "json", "msgpack", "postcard"];
 ///
 /// `"pickle"` (and `"jsonpickle"`) are Python-only and give [`SerialError::Unsupported`].
 pub fn serializer(name: &str) -> Result<Arc<dyn Serializer>, SerialError> {
-    match name {
-        "hashstash" => Ok(Arc::new(Hashstash)),
-        "json" => Ok(Arc::new(Json)),
-        "msgpack" => Ok(Arc::new(Msgpack)),
-        "postcard" => Ok(Arc::new(Postcard)),
-        "pickle" | "jsonpickle" => Err(SerialError::Unsupported {
-            name: name.to_owned(),
-            reason: format!(
-                "{name} is Python-only (it stores Python objects); use \"postcard\" for a fast binary \
-                 format or \"hashstash\" to share a stash with Python"
-            ),
-        }),
-        _ => Err(SerialError::Unknown { name: name.to_owned() }),
-    }
+    Ok(name.parse::<Format>()?.serializer())
 }
 
 /// Lets unsized values (`str`, slices) go through `&dyn erased_serde::Serialize`.

@@ -172,8 +172,8 @@ fn config(engine: &str, root: &Path) -> StashConfig {
     StashConfig {
         engine: engine.into(),
         root_dir: root.into(),
-        serializer: "hashstash".into(),
-        compress: "raw".into(),
+        serializer: stash_core::Format::Hashstash,
+        compress: stash_core::Compression::Raw,
         ..StashConfig::default()
     }
 }

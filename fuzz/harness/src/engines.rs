@@ -34,8 +34,8 @@ fn config(engine: &str, root: &Path, serializer: &str, compress: &str, b64: bool
     StashConfig {
         engine: engine.into(),
         root_dir: root.into(),
-        serializer: serializer.into(),
-        compress: compress.into(),
+        serializer: serializer.parse().expect("a serializer name"),
+        compress: compress.parse().expect("a compressor name"),
         b64,
         max_value_bytes: MAX_VALUE,
         ..StashConfig::default()

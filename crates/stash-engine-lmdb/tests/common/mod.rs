@@ -11,7 +11,7 @@ pub fn raw_config(root: &Path) -> StashConfig {
     StashConfig {
         engine: "lmdb".into(),
         root_dir: root.to_path_buf(),
-        compress: "raw".into(),
+        compress: stash_core::Compression::Raw,
         ..StashConfig::default()
     }
 }
