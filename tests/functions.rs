@@ -127,7 +127,7 @@ fn results_expire_with_the_stash_ttl_on_every_engine() {
         // a batched map write (file engines) and a forced run follow the TTL too
         let mapped = stash.map(ttl_probe, [10u64, 11]).unwrap().progress(false).results().unwrap();
         assert_eq!(mapped.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [11, 12], "{engine}");
-        stash.run_with(ttl_probe, (20,), RunOptions { force: true, ..Default::default() }).unwrap();
+        stash.run_with(ttl_probe, (20,), RunOptions::new().force(true)).unwrap();
         let fs = stash.function_stash(&ttl_probe).unwrap();
         assert_eq!(fs.len().unwrap(), 4, "{engine}");
         // every result was written with the stash's expiry
@@ -229,7 +229,7 @@ fn fill_results(stash: &HashStash) -> hashstash::Stash {
     assert_eq!(stash.run(double, (3,)).unwrap(), 6);
     let mapped = stash.map(double, [4u64, 5]).unwrap().progress(false).stash_map(true).results().unwrap();
     assert_eq!(mapped.len(), 2);
-    let cache = RunOptions { cache_errors: true, ..Default::default() };
+    let cache = RunOptions::new().cache_errors(true);
     assert!(stash.run_with(failing, (-1,), cache).unwrap().is_err());
     stash.set("own", "entry").unwrap();
     let user_sub = stash.sub("child").unwrap();
@@ -371,7 +371,7 @@ fn run_and_map_store_ok_values_only_on_every_engine() {
         let fs = stash.function_stash(&parse).unwrap();
         assert_eq!(fs.len().unwrap(), 2, "{engine}: only Ok values are stored");
         // errors are cached only when asked
-        let cache = RunOptions { cache_errors: true, ..Default::default() };
+        let cache = RunOptions::new().cache_errors(true);
         assert!(stash.run_with(parse, ("z".to_string(),), cache.clone()).unwrap().is_err());
         assert!(stash.run_with(parse, ("z".to_string(),), cache.clone()).unwrap().is_err());
         assert!(stash.try_run_with(parse, ("z".to_string(),), cache).unwrap().is_err());
@@ -410,8 +410,7 @@ fn flaky(x: i64) -> Result<i64, String> {
 #[test]
 fn error_ttl_keeps_its_microseconds_on_every_engine() {
     let dir = tempfile::tempdir().unwrap();
-    let opts =
-        RunOptions { cache_errors: true, error_ttl: Some(Duration::from_millis(300)), ..Default::default() };
+    let opts = RunOptions::new().cache_errors(true).error_ttl(Duration::from_millis(300));
     let stashes: Vec<_> = engines().into_iter().map(|e| (e, open_on(&dir.path().join(e), e))).collect();
     let before = FLAKES.load(Ordering::SeqCst);
     for (engine, stash) in &stashes {

@@ -332,14 +332,24 @@ fn relative_roots_resolve_like_python() {
     let python_roots: Vec<PathBuf> = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     // The same rule, applied by Rust from its own working folder and cache root.
     let cwd = std::env::current_dir().unwrap();
-    let rust_cache_root = StashConfig { root_dir: "x".into(), ..StashConfig::default() }
-        .resolved_root()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    let rust_cache_root = {
+        let mut config = StashConfig::default();
+        config.root_dir = "x".into();
+        config
+    }
+    .resolved_root()
+    .unwrap()
+    .parent()
+    .unwrap()
+    .to_path_buf();
     for (root, from_python) in roots.iter().zip(python_roots) {
-        let rust = StashConfig { root_dir: root.into(), ..StashConfig::default() }.resolved_root().unwrap();
+        let rust = {
+            let mut config = StashConfig::default();
+            config.root_dir = root.into();
+            config
+        }
+        .resolved_root()
+        .unwrap();
         let expected_rust = if let Ok(rest) = from_python.strip_prefix(work.path()) {
             cwd.join(rest)
         } else if let Ok(rest) = from_python.strip_prefix(cache_root.path()) {

@@ -212,8 +212,15 @@ impl Builder {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn python_compatible(mut self, on: bool) -> Self {
-        self.config =
-            if on { self.config.python() } else { StashConfig { python_compatible: false, ..self.config } };
+        self.config = if on {
+            self.config.python()
+        } else {
+            {
+                let mut config = self.config;
+                config.python_compatible = false;
+                config
+            }
+        };
         self
     }
 

@@ -35,6 +35,7 @@ pub use stash_engine_api::{DATA_NAME, DEFAULT_MAX_VALUE_BYTES, LOCKS_NAME};
 /// a configuration saved to be reopened.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
+#[non_exhaustive]
 pub struct StashConfig {
     /// Root directory. A bare name lives under `$HASHSTASH_ROOT_DIR` or
     /// `~/.cache/hashstash`; a relative path (`./x`, `a/b`) resolves from the
@@ -229,7 +230,11 @@ impl StashConfig {
     ///
     /// ```
     /// use stash_core::{Compression, DigestAlgo, Format, StashConfig};
-    /// let cfg = StashConfig { compress: Compression::Raw, ..StashConfig::default() }.python();
+    /// let cfg = {
+    ///     let mut config = StashConfig::default();
+    ///     config.compress = Compression::Raw;
+    ///     config
+    /// }.python();
     /// assert!(cfg.python_compatible);
     /// assert_eq!((cfg.serializer, cfg.digest), (Format::Hashstash, DigestAlgo::Md5));
     /// cfg.validate()?;
@@ -311,9 +316,12 @@ impl StashConfig {
     ///
     /// ```
     /// use stash_core::StashConfig;
-    /// let cfg = StashConfig { engine: "redis".into(), compress: stash_core::Compression::Raw, ..StashConfig::default() };
+    /// let mut cfg = StashConfig::default();
+    /// cfg.engine = "redis".into();
+    /// cfg.compress = stash_core::Compression::Raw;
     /// assert_eq!(cfg.logical_name(), "default_stash/main/redis.hashstash.raw");
-    /// let named = StashConfig { namespace: Some("team-cache".into()), ..cfg };
+    /// let mut named = cfg;
+    /// named.namespace = Some("team-cache".into());
     /// assert_eq!(named.logical_name(), "team-cache/redis.hashstash.raw");
     /// ```
     pub fn logical_name(&self) -> String {
@@ -328,7 +336,8 @@ impl StashConfig {
     ///
     /// ```
     /// use stash_core::StashConfig;
-    /// let cfg = StashConfig { url: Some("redis://app:s3cr3t@db:6379/0".into()), ..StashConfig::default() };
+    /// let mut cfg = StashConfig::default();
+    /// cfg.url = Some("redis://app:s3cr3t@db:6379/0".into());
     /// let shown = serde_json::to_string(&cfg)?;
     /// assert!(shown.contains("redis://app:***@db:6379/0") && !shown.contains("s3cr3t"));
     /// let saved = serde_json::to_string(&cfg.with_secrets())?;

@@ -122,7 +122,9 @@ impl Stash {
     /// # use std::sync::Arc;
     /// # let dir = tempfile::tempdir()?;
     /// # let open = || {
-    /// #     let cfg = stash_core::StashConfig { root_dir: dir.path().into(), engine: "memory".into(), ..Default::default() };
+    /// #     let mut cfg = stash_core::StashConfig::default();
+    /// #     cfg.root_dir = dir.path().into();
+    /// #     cfg.engine = "memory".into();
     /// #     stash_core::Stash::open(cfg, Arc::new(stash_engine_memory::Memory))
     /// # };
     /// let stash = open()?;

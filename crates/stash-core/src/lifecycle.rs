@@ -23,7 +23,9 @@ use crate::stash::Stash;
 /// ```
 /// # use std::{sync::Arc, time::Duration};
 /// # let dir = tempfile::tempdir()?;
-/// # let cfg = stash_core::StashConfig { root_dir: dir.path().into(), engine: "memory".into(), ..Default::default() };
+/// # let mut cfg = stash_core::StashConfig::default();
+/// # cfg.root_dir = dir.path().into();
+/// # cfg.engine = "memory".into();
 /// # let stash = stash_core::Stash::open(cfg, Arc::new(stash_engine_memory::Memory))?;
 /// use stash_core::SetOptions;
 /// stash.set_with("session", "abc", SetOptions::new().ttl(Duration::from_secs(3600)))?;
@@ -361,7 +363,9 @@ impl Stash {
     /// ```
     /// # use std::{sync::Arc, time::Duration};
     /// # let dir = tempfile::tempdir()?;
-    /// # let cfg = stash_core::StashConfig { root_dir: dir.path().into(), engine: "memory".into(), ..Default::default() };
+    /// # let mut cfg = stash_core::StashConfig::default();
+    /// # cfg.root_dir = dir.path().into();
+    /// # cfg.engine = "memory".into();
     /// # let stash = stash_core::Stash::open(cfg, Arc::new(stash_engine_memory::Memory))?;
     /// use stash_core::Prune;
     /// stash.set("old", &1)?;

@@ -592,7 +592,9 @@ impl Stash {
     /// ```
     /// # use std::sync::Arc;
     /// # let dir = tempfile::tempdir()?;
-    /// # let cfg = stash_core::StashConfig { root_dir: dir.path().into(), engine: "memory".into(), ..Default::default() };
+    /// # let mut cfg = stash_core::StashConfig::default();
+    /// # cfg.root_dir = dir.path().into();
+    /// # cfg.engine = "memory".into();
     /// # let stash = stash_core::Stash::open(cfg, Arc::new(stash_engine_memory::Memory))?;
     /// let (path, results) = {
     ///     let tmp = stash.tmp()?;
@@ -631,7 +633,9 @@ impl Stash {
     /// ```
     /// # use std::sync::Arc;
     /// # let dir = tempfile::tempdir()?;
-    /// # let cfg = stash_core::StashConfig { root_dir: dir.path().into(), engine: "memory".into(), ..Default::default() };
+    /// # let mut cfg = stash_core::StashConfig::default();
+    /// # cfg.root_dir = dir.path().into();
+    /// # cfg.engine = "memory".into();
     /// # let stash = stash_core::Stash::open(cfg, Arc::new(stash_engine_memory::Memory))?;
     /// let mut batch = stash.batch();
     /// batch.set("a", &1)?.set("b", &2)?;

@@ -55,7 +55,9 @@ impl Stash {
     /// ```
     /// # use std::sync::Arc;
     /// # let dir = tempfile::tempdir()?;
-    /// # let cfg = stash_core::StashConfig { root_dir: dir.path().into(), engine: "memory".into(), ..Default::default() };
+    /// # let mut cfg = stash_core::StashConfig::default();
+    /// # cfg.root_dir = dir.path().into();
+    /// # cfg.engine = "memory".into();
     /// # let stash = stash_core::Stash::open(cfg, Arc::new(stash_engine_memory::Memory))?;
     /// stash.set("good", "value")?;
     /// let bad = stash.encode_key("bad")?;

@@ -30,12 +30,11 @@ impl EngineFactory for Recording {
 }
 
 fn config(root: &std::path::Path) -> StashConfig {
-    StashConfig {
-        engine: "memory".into(),
-        root_dir: root.into(),
-        compress: stash_core::Compression::Raw,
-        ..Default::default()
-    }
+    let mut config = StashConfig::default();
+    config.engine = "memory".into();
+    config.root_dir = root.into();
+    config.compress = stash_core::Compression::Raw;
+    config
 }
 
 #[test]
@@ -50,7 +49,8 @@ fn python_layout_is_refused_by_engines_without_one() {
 fn an_engine_that_offers_the_python_layout_gets_it_with_the_stash_encoding() {
     let dir = tempfile::tempdir().unwrap();
     let factory = Arc::new(Recording::default());
-    let cfg = StashConfig { max_value_bytes: 1000, ..config(dir.path()).python() };
+    let mut cfg = config(dir.path()).python();
+    cfg.max_value_bytes = 1000;
     Stash::open(cfg.clone(), factory.clone()).unwrap();
     let context = factory.0.lock().unwrap().take().unwrap();
     assert_eq!(context.path, cfg.data_path().unwrap());

@@ -9,7 +9,9 @@
 //! use stash_engine_lmdb::Lmdb;
 //!
 //! let dir = tempfile::tempdir()?;
-//! let config = StashConfig { engine: "lmdb".into(), root_dir: dir.path().into(), ..Default::default() };
+//! let mut config = StashConfig::default();
+//! config.engine = "lmdb".into();
+//! config.root_dir = dir.path().into();
 //! let stash = Stash::open(config, Arc::new(Lmdb))?;
 //! stash.set("cat", &"meow")?;
 //! assert_eq!(stash.get::<_, String>("cat")?.as_deref(), Some("meow"));

@@ -99,7 +99,9 @@ impl EngineFactory for Lmdb {
 /// use stash_engine_lmdb::{Durability, LmdbOptions};
 ///
 /// let dir = tempfile::tempdir()?;
-/// let config = StashConfig { engine: "lmdb".into(), root_dir: dir.path().into(), ..Default::default() };
+/// let mut config = StashConfig::default();
+/// config.engine = "lmdb".into();
+/// config.root_dir = dir.path().into();
 /// let cache = Stash::open(config, Arc::new(LmdbOptions::new().durability(Durability::Relaxed)))?;
 /// cache.set("rebuildable", &1)?;
 /// cache.flush()?; // sync now, if wanted

@@ -18,12 +18,13 @@ fn python(config: StashConfig) -> StashConfig {
 stash_core::conformance_suite!(harness: Harness::new(Lmdb).with_config(python));
 
 fn open(root: &std::path::Path, compress: &str, b64: bool) -> Stash {
-    let config = StashConfig {
-        engine: "lmdb".into(),
-        root_dir: root.into(),
-        compress: compress.parse().expect("a compressor name"),
-        b64,
-        ..StashConfig::default()
+    let config = {
+        let mut config = StashConfig::default();
+        config.engine = "lmdb".into();
+        config.root_dir = root.into();
+        config.compress = compress.parse().expect("a compressor name");
+        config.b64 = b64;
+        config
     }
     .python();
     Stash::open(config, Arc::new(Lmdb)).unwrap()
@@ -96,12 +97,29 @@ fn lz4_keys_are_the_c_librarys_bytes() {
 #[test]
 fn python_mode_refuses_other_formats() {
     let dir = tempfile::tempdir().unwrap();
-    let base =
-        StashConfig { engine: "lmdb".into(), root_dir: dir.path().into(), ..StashConfig::default() }.python();
+    let base = {
+        let mut config = StashConfig::default();
+        config.engine = "lmdb".into();
+        config.root_dir = dir.path().into();
+        config
+    }
+    .python();
     for bad in [
-        StashConfig { serializer: stash_core::Format::Json, ..base.clone() },
-        StashConfig { digest: stash_core::DigestAlgo::Blake3, ..base.clone() },
-        StashConfig { compress: stash_core::Compression::Zstd, ..base.clone() },
+        {
+            let mut config = base.clone();
+            config.serializer = stash_core::Format::Json;
+            config
+        },
+        {
+            let mut config = base.clone();
+            config.digest = stash_core::DigestAlgo::Blake3;
+            config
+        },
+        {
+            let mut config = base.clone();
+            config.compress = stash_core::Compression::Zstd;
+            config
+        },
     ] {
         let err = Stash::open(bad, Arc::new(Lmdb)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Config, "{err}");

@@ -7,7 +7,9 @@
 //! use stash_core::{Stash, StashConfig};
 //! use stash_engine_memory::Memory;
 //!
-//! let config = StashConfig { engine: "memory".into(), root_dir: "/tmp/doc-memory".into(), ..Default::default() };
+//! let mut config = StashConfig::default();
+//! config.engine = "memory".into();
+//! config.root_dir = "/tmp/doc-memory".into();
 //! let a = Stash::open(config.clone(), Arc::new(Memory))?;
 //! let b = Stash::open(config, Arc::new(Memory))?;
 //! a.set("answer", &42)?;

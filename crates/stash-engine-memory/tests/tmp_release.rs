@@ -9,8 +9,12 @@ use stash_engine_memory::{Memory, store_count};
 #[test]
 fn temporary_stashes_leave_no_store_behind() {
     let dir = tempfile::tempdir().unwrap();
-    let config =
-        StashConfig { engine: "memory".into(), root_dir: dir.path().into(), ..StashConfig::default() };
+    let config = {
+        let mut config = StashConfig::default();
+        config.engine = "memory".into();
+        config.root_dir = dir.path().into();
+        config
+    };
     let stash = Stash::open(config, Arc::new(Memory)).unwrap();
     stash.set("kept", "value").unwrap();
     let before = store_count();

@@ -7,11 +7,9 @@
 //! use stash_core::{Stash, StashConfig};
 //! use stash_engine_mongo::Mongo;
 //!
-//! let config = StashConfig {
-//!     engine: "mongo".into(),
-//!     url: Some("mongodb://127.0.0.1:27017".into()), // else $HASHSTASH_MONGO_URL, else this default
-//!     ..Default::default()
-//! };
+//! let mut config = StashConfig::default();
+//! config.engine = "mongo".into();
+//! config.url = Some("mongodb://127.0.0.1:27017".into()); // else $HASHSTASH_MONGO_URL, else this default
 //! let stash = Stash::open(config, Arc::new(Mongo))?;
 //! stash.set("cat", &"meow")?;
 //! assert_eq!(stash.get::<_, String>("cat")?.as_deref(), Some("meow"));
@@ -265,7 +263,8 @@ impl EngineFactory for Mongo {
 ///     .database("caches")
 ///     .timeout(Duration::from_secs(2))
 ///     .count_commands(commands.clone());
-/// let config = StashConfig { engine: "mongo".into(), ..Default::default() };
+/// let mut config = StashConfig::default();
+/// config.engine = "mongo".into();
 /// let stash = Stash::open(config, Arc::new(options))?;
 /// stash.update((0..5_000).map(|i| (i, i)))?;
 /// assert!(commands.load(Ordering::Relaxed) < 20);
@@ -405,16 +404,15 @@ impl EngineFactory for MongoOptions {
 ///
 /// ```
 /// use stash_core::StashConfig;
-/// let config = StashConfig {
-///     engine: "mongo".into(),
-///     dbname: "db3".into(),
-///     compress: stash_core::Compression::Lz4,
-///     ..StashConfig::default()
-/// };
+/// let mut config = StashConfig::default();
+/// config.engine = "mongo".into();
+/// config.dbname = "db3".into();
+/// config.compress = stash_core::Compression::Lz4;
 /// let name = stash_engine_mongo::collection_name(&config.logical_name());
 /// assert!(name.starts_with("hs_db3.mongo.hashstash.lz4_"), "{name}");
 /// assert_eq!(name.len(), "hs_db3.mongo.hashstash.lz4_".len() + 24);
-/// let team = StashConfig { namespace: Some("team-cache".into()), ..config };
+/// let mut team = config;
+/// team.namespace = Some("team-cache".into());
 /// assert!(stash_engine_mongo::collection_name(&team.logical_name()).starts_with("hs_team-cache.mongo.hashstash.lz4_"));
 /// ```
 pub fn collection_name(logical: &str) -> String {

@@ -26,14 +26,15 @@ fn config(url: &str, name: &str) -> StashConfig {
             .unwrap_or(0),
         N.fetch_add(1, Ordering::Relaxed)
     );
-    StashConfig {
-        engine: "mongo".into(),
-        root_dir: std::env::temp_dir().join("hashstash-mongo-tests"),
-        dbname: unique,
-        serializer: stash_core::Format::Hashstash,
-        compress: stash_core::Compression::Raw,
-        url: Some(url.to_string()),
-        ..StashConfig::default()
+    {
+        let mut config = StashConfig::default();
+        config.engine = "mongo".into();
+        config.root_dir = std::env::temp_dir().join("hashstash-mongo-tests");
+        config.dbname = unique;
+        config.serializer = stash_core::Format::Hashstash;
+        config.compress = stash_core::Compression::Raw;
+        config.url = Some(url.to_string());
+        config
     }
 }
 
@@ -319,7 +320,11 @@ fn lying_sizes_are_corrupt_not_allocations() {
     let size = s.encode_value(&big).unwrap().len() as i64;
     plant(&url, &s, "victim", doc! { "versions.0.size": size });
     // The size is honest again, but over the limit of this handle: refused before it is read.
-    let strict = open(StashConfig { max_value_bytes: 1 << 20, ..s.config().clone() });
+    let strict = open({
+        let mut config = s.config().clone();
+        config.max_value_bytes = 1 << 20;
+        config
+    });
     assert_eq!(strict.get::<_, Vec<u8>>("victim").unwrap_err().kind(), ErrorKind::TooLarge);
     assert_eq!(s.get::<_, Vec<u8>>("victim").unwrap(), Some(big));
 
@@ -353,13 +358,12 @@ const SHARE_ROLE: &str = "HASHSTASH_TEST_SHARE_ROLE";
 /// The stash the two children of `relative_roots_share_across_homes` open:
 /// a relative root, so it resolves under each child's own home folder.
 fn shared_config(url: &str, dbname: &str) -> StashConfig {
-    StashConfig {
-        engine: "mongo".into(),
-        root_dir: "team_root".into(),
-        dbname: dbname.into(),
-        url: Some(url.into()),
-        ..StashConfig::default()
-    }
+    let mut config = StashConfig::default();
+    config.engine = "mongo".into();
+    config.root_dir = "team_root".into();
+    config.dbname = dbname.into();
+    config.url = Some(url.into());
+    config
 }
 
 /// Not a test by itself: the body of the child processes of
@@ -421,10 +425,11 @@ fn relative_roots_share_across_homes() {
 fn explicit_namespaces_share_and_formats_never_do() {
     let Some(url) = service_url(VAR) else { return };
     let team = config(&url, "team-cache").dbname;
-    let named = |dbname: &str, root: &str| StashConfig {
-        namespace: Some(team.clone()),
-        root_dir: std::env::temp_dir().join(root),
-        ..config(&url, dbname)
+    let named = |dbname: &str, root: &str| {
+        let mut config = config(&url, dbname);
+        config.namespace = Some(team.clone());
+        config.root_dir = std::env::temp_dir().join(root);
+        config
     };
     let a = open(named("a", "one"));
     let b = open(named("b", "two"));
@@ -433,11 +438,31 @@ fn explicit_namespaces_share_and_formats_never_do() {
     assert_eq!(b.get::<_, String>("k").unwrap().as_deref(), Some("shared"));
 
     let variants = [
-        StashConfig { serializer: stash_core::Format::Json, ..named("a", "one") },
-        StashConfig { serializer: stash_core::Format::Msgpack, ..named("a", "one") },
-        StashConfig { b64: true, ..named("a", "one") },
-        StashConfig { namespace: Some(format!("{team}-other")), ..named("a", "one") },
-        StashConfig { namespace: None, ..named("a", "one") },
+        {
+            let mut config = named("a", "one");
+            config.serializer = stash_core::Format::Json;
+            config
+        },
+        {
+            let mut config = named("a", "one");
+            config.serializer = stash_core::Format::Msgpack;
+            config
+        },
+        {
+            let mut config = named("a", "one");
+            config.b64 = true;
+            config
+        },
+        {
+            let mut config = named("a", "one");
+            config.namespace = Some(format!("{team}-other"));
+            config
+        },
+        {
+            let mut config = named("a", "one");
+            config.namespace = None;
+            config
+        },
     ];
     let mut seen = vec![collection_name(&a.config().logical_name())];
     for cfg in variants {

@@ -145,7 +145,9 @@
 //! use stash_engine_pairtree::Pairtree;
 //!
 //! let dir = tempfile::tempdir()?;
-//! let config = StashConfig { root_dir: dir.path().into(), compress: stash_core::Compression::Raw, ..Default::default() };
+//! let mut config = StashConfig::default();
+//! config.root_dir = dir.path().into();
+//! config.compress = stash_core::Compression::Raw;
 //! let stash = Stash::open(config, Arc::new(Pairtree))?;
 //! stash.set("cat", &"meow")?;
 //! assert_eq!(stash.get::<_, String>("cat")?.as_deref(), Some("meow"));
@@ -212,7 +214,8 @@ impl EngineFactory for Pairtree {
 /// use stash_engine_pairtree::PairtreeOptions;
 ///
 /// let dir = tempfile::tempdir()?;
-/// let config = StashConfig { root_dir: dir.path().into(), ..Default::default() };
+/// let mut config = StashConfig::default();
+/// config.root_dir = dir.path().into();
 /// let stash = Stash::open(config, Arc::new(PairtreeOptions::new().fsync(true)))?;
 /// stash.set("durable", &1)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -21,11 +21,9 @@ const SHARED: u32 = 20;
 const ROUNDS: u32 = 20;
 
 fn open(root: &Path) -> Stash {
-    let config = StashConfig {
-        root_dir: root.to_path_buf(),
-        compress: stash_core::config::default_compress(),
-        ..StashConfig::default()
-    };
+    let mut config = StashConfig::default();
+    config.root_dir = root.to_path_buf();
+    config.compress = stash_core::config::default_compress();
     Stash::open(config, Arc::new(Pairtree)).unwrap()
 }
 

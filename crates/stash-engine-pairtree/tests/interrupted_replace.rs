@@ -13,11 +13,9 @@ use stash_core::{Stash, StashConfig, WriteOptions};
 use stash_engine_pairtree::{Pairtree, PairtreeEngine, PairtreeOptions};
 
 fn open(root: &Path) -> Stash {
-    let config = StashConfig {
-        root_dir: root.to_path_buf(),
-        compress: stash_core::Compression::Raw,
-        ..StashConfig::default()
-    };
+    let mut config = StashConfig::default();
+    config.root_dir = root.to_path_buf();
+    config.compress = stash_core::Compression::Raw;
     Stash::open(config, Arc::new(Pairtree)).unwrap()
 }
 

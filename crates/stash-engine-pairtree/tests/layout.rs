@@ -8,14 +8,13 @@ use stash_core::{DigestAlgo, ErrorKind, Stash, StashConfig, WriteOptions};
 use stash_engine_pairtree::{Pairtree, PairtreeEngine, PairtreeOptions};
 
 fn config(root: &Path, compress: &str) -> StashConfig {
-    StashConfig {
-        engine: "pairtree".into(),
-        serializer: stash_core::Format::Hashstash,
-        compress: compress.parse().expect("a compressor name"),
-        digest: DigestAlgo::Md5,
-        root_dir: root.to_path_buf(),
-        ..StashConfig::default()
-    }
+    let mut config = StashConfig::default();
+    config.engine = "pairtree".into();
+    config.serializer = stash_core::Format::Hashstash;
+    config.compress = compress.parse().expect("a compressor name");
+    config.digest = DigestAlgo::Md5;
+    config.root_dir = root.to_path_buf();
+    config
 }
 
 fn open(root: &Path, compress: &str) -> Stash {

@@ -24,11 +24,9 @@ const CHILDREN: usize = 2;
 const START_WAIT: Duration = Duration::from_secs(60);
 
 fn open(root: &Path) -> Stash {
-    let config = StashConfig {
-        root_dir: root.to_path_buf(),
-        compress: stash_core::Compression::Raw,
-        ..StashConfig::default()
-    };
+    let mut config = StashConfig::default();
+    config.root_dir = root.to_path_buf();
+    config.compress = stash_core::Compression::Raw;
     Stash::open(config, Arc::new(Pairtree)).unwrap()
 }
 

@@ -12,14 +12,13 @@ use stash_core::{DigestAlgo, ErrorKind, LockAttempt, Prune, SetOptions, Stash, S
 use stash_engine_pairtree::{Pairtree, PairtreeEngine, PairtreeOptions, STALE_TMP_AGE};
 
 fn config(root: &Path) -> StashConfig {
-    StashConfig {
-        engine: "pairtree".into(),
-        serializer: stash_core::Format::Hashstash,
-        compress: stash_core::Compression::Raw,
-        digest: DigestAlgo::Md5,
-        root_dir: root.to_path_buf(),
-        ..StashConfig::default()
-    }
+    let mut config = StashConfig::default();
+    config.engine = "pairtree".into();
+    config.serializer = stash_core::Format::Hashstash;
+    config.compress = stash_core::Compression::Raw;
+    config.digest = DigestAlgo::Md5;
+    config.root_dir = root.to_path_buf();
+    config
 }
 
 fn open(root: &Path) -> Stash {
@@ -199,7 +198,8 @@ fn a_colliding_key_is_never_overwritten_nor_removed() {
 #[test]
 fn a_huge_sparse_version_file_is_too_large_and_spares_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = StashConfig { max_value_bytes: 1 << 20, ..config(dir.path()) };
+    let mut cfg = config(dir.path());
+    cfg.max_value_bytes = 1 << 20;
     let s = Stash::open(cfg, Arc::new(Pairtree)).unwrap();
     s.set("a", "x").unwrap();
     s.set("b", "y").unwrap();
@@ -376,8 +376,16 @@ fn try_lock_is_exclusive_and_lives_beside_data_db() {
     let dir = tempfile::tempdir().unwrap();
     for python in [false, true] {
         let cfg = config(&dir.path().join(python.to_string()));
-        let cfg =
-            if python { StashConfig { compress: stash_core::Compression::Lz4, ..cfg }.python() } else { cfg };
+        let cfg = if python {
+            {
+                let mut config = cfg;
+                config.compress = stash_core::Compression::Lz4;
+                config
+            }
+            .python()
+        } else {
+            cfg
+        };
         let s = Stash::open(cfg, Arc::new(Pairtree)).unwrap();
         s.set("k", "v").unwrap();
         let name = s.encode_key("lock name").unwrap().digest;

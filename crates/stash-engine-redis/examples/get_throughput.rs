@@ -12,12 +12,10 @@ use stash_engine_redis::Redis;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::env::temp_dir().join("hashstash-redis-throughput");
-    let config = StashConfig {
-        engine: "redis".into(),
-        root_dir: root,
-        compress: stash_core::Compression::Raw,
-        ..Default::default()
-    };
+    let mut config = StashConfig::default();
+    config.engine = "redis".into();
+    config.root_dir = root;
+    config.compress = stash_core::Compression::Raw;
     let stash = Stash::open(config, Arc::new(Redis))?;
     let value = vec![7u8; 600];
     let keys = 10_000u32;

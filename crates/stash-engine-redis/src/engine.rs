@@ -50,10 +50,13 @@ static PROCESS_NONCE: LazyLock<u64> = LazyLock::new(|| {
 ///
 /// ```
 /// use stash_core::StashConfig;
-/// let config = StashConfig { engine: "redis".into(), compress: stash_core::Compression::Raw, ..StashConfig::default() };
+/// let mut config = StashConfig::default();
+/// config.engine = "redis".into();
+/// config.compress = stash_core::Compression::Raw;
 /// let ns = stash_engine_redis::namespace(&config.logical_name());
 /// assert!(ns.starts_with("main/redis.hashstash.raw~"), "{ns}");
-/// let team = StashConfig { namespace: Some("team-cache".into()), ..config };
+/// let mut team = config;
+/// team.namespace = Some("team-cache".into());
 /// assert!(stash_engine_redis::namespace(&team.logical_name()).starts_with("team-cache/redis.hashstash.raw~"));
 /// ```
 pub fn namespace(logical: &str) -> String {

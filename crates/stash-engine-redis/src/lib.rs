@@ -7,11 +7,9 @@
 //! use stash_core::{Stash, StashConfig};
 //! use stash_engine_redis::Redis;
 //!
-//! let config = StashConfig {
-//!     engine: "redis".into(),
-//!     url: Some("redis://127.0.0.1:6379/0".into()),
-//!     ..Default::default()
-//! };
+//! let mut config = StashConfig::default();
+//! config.engine = "redis".into();
+//! config.url = Some("redis://127.0.0.1:6379/0".into());
 //! let stash = Stash::open(config, Arc::new(Redis))?;
 //! stash.set("cat", &"meow")?;
 //! assert_eq!(stash.get::<_, String>("cat")?.as_deref(), Some("meow"));

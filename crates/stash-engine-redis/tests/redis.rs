@@ -13,13 +13,12 @@ use stash_core::{Digest, Engine, ErrorKind, LockAttempt, Put, Stash, StashConfig
 use stash_engine_redis::{RedisEngine, RedisOptions, namespace};
 
 fn config(root: &Path, dbname: &str, url: &str) -> StashConfig {
-    StashConfig {
-        engine: "redis".into(),
-        root_dir: root.to_path_buf(),
-        dbname: dbname.into(),
-        url: Some(url.into()),
-        ..StashConfig::default()
-    }
+    let mut config = StashConfig::default();
+    config.engine = "redis".into();
+    config.root_dir = root.to_path_buf();
+    config.dbname = dbname.into();
+    config.url = Some(url.into());
+    config
 }
 
 fn open(options: &RedisOptions, cfg: StashConfig) -> Stash {
@@ -507,13 +506,12 @@ const SHARE_ROLE: &str = "HASHSTASH_TEST_SHARE_ROLE";
 /// The stash the two children of `relative_roots_share_across_homes` open:
 /// a relative root, so it resolves under each child's own home folder.
 fn shared_config(url: &str, dbname: &str) -> StashConfig {
-    StashConfig {
-        engine: "redis".into(),
-        root_dir: "team_root".into(),
-        dbname: dbname.into(),
-        url: Some(url.into()),
-        ..StashConfig::default()
-    }
+    let mut config = StashConfig::default();
+    config.engine = "redis".into();
+    config.root_dir = "team_root".into();
+    config.dbname = dbname.into();
+    config.url = Some(url.into());
+    config
 }
 
 /// Not a test by itself: the body of the child processes of
@@ -580,10 +578,11 @@ fn explicit_namespaces_share_and_formats_never_do() {
     let Some(url) = service_url("HASHSTASH_REDIS_URL") else { return };
     let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let team = format!("team-cache-{}-{}", std::process::id(), now_micros());
-    let named = |root: &Path, dbname: &str| StashConfig {
-        namespace: Some(team.clone()),
-        compress: stash_core::Compression::Raw,
-        ..config(root, dbname, &url)
+    let named = |root: &Path, dbname: &str| {
+        let mut config = config(root, dbname, &url);
+        config.namespace = Some(team.clone());
+        config.compress = stash_core::Compression::Raw;
+        config
     };
     let options = RedisOptions::new();
     let a = open(&options, named(one.path(), "a"));
@@ -593,11 +592,31 @@ fn explicit_namespaces_share_and_formats_never_do() {
     assert_eq!(b.get::<_, String>("k").unwrap().as_deref(), Some("shared"));
 
     let variants = [
-        StashConfig { serializer: stash_core::Format::Json, ..named(one.path(), "a") },
-        StashConfig { serializer: stash_core::Format::Msgpack, ..named(one.path(), "a") },
-        StashConfig { b64: true, ..named(one.path(), "a") },
-        StashConfig { namespace: Some(format!("{team}-other")), ..named(one.path(), "a") },
-        StashConfig { namespace: None, ..named(one.path(), "a") },
+        {
+            let mut config = named(one.path(), "a");
+            config.serializer = stash_core::Format::Json;
+            config
+        },
+        {
+            let mut config = named(one.path(), "a");
+            config.serializer = stash_core::Format::Msgpack;
+            config
+        },
+        {
+            let mut config = named(one.path(), "a");
+            config.b64 = true;
+            config
+        },
+        {
+            let mut config = named(one.path(), "a");
+            config.namespace = Some(format!("{team}-other"));
+            config
+        },
+        {
+            let mut config = named(one.path(), "a");
+            config.namespace = None;
+            config
+        },
     ];
     let mut seen = vec![namespace(&a.config().logical_name())];
     for cfg in variants {

@@ -7,7 +7,9 @@
 //! use stash_engine_sled::Sled;
 //!
 //! let dir = tempfile::tempdir()?;
-//! let config = StashConfig { engine: "sled".into(), root_dir: dir.path().into(), ..Default::default() };
+//! let mut config = StashConfig::default();
+//! config.engine = "sled".into();
+//! config.root_dir = dir.path().into();
 //! let stash = Stash::open(config.clone(), Arc::new(Sled))?;
 //! stash.set("cat", &"meow")?;
 //! stash.set_with("cat", &"purr", WriteOptions::APPEND)?;

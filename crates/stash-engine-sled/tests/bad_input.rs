@@ -8,13 +8,12 @@ use stash_core::{ErrorKind, Stash, StashConfig};
 use stash_engine_sled::Sled;
 
 fn config(root: &Path, serializer: &str, compress: &str) -> StashConfig {
-    StashConfig {
-        engine: "sled".into(),
-        serializer: serializer.parse().expect("a serializer name"),
-        compress: compress.parse().expect("a compressor name"),
-        root_dir: root.to_path_buf(),
-        ..StashConfig::default()
-    }
+    let mut config = StashConfig::default();
+    config.engine = "sled".into();
+    config.serializer = serializer.parse().expect("a serializer name");
+    config.compress = compress.parse().expect("a compressor name");
+    config.root_dir = root.to_path_buf();
+    config
 }
 
 fn open(root: &Path) -> stash_core::Result<Stash> {

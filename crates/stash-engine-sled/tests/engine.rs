@@ -8,7 +8,10 @@ use stash_core::{ErrorKind, Stash, StashConfig, WriteOptions};
 use stash_engine_sled::{Sled, SledEngine};
 
 fn config(root: &Path) -> StashConfig {
-    StashConfig { engine: "sled".into(), root_dir: root.to_path_buf(), ..StashConfig::default() }
+    let mut config = StashConfig::default();
+    config.engine = "sled".into();
+    config.root_dir = root.to_path_buf();
+    config
 }
 
 fn open(root: &Path) -> Stash {

@@ -13,8 +13,12 @@ use stash_core::{ErrorKind, Stash, StashConfig};
 use stash_engine_sled::Sled;
 
 fn open(root: &Path) -> Stash {
-    let config =
-        StashConfig { engine: "sled".into(), root_dir: root.to_path_buf(), ..StashConfig::default() };
+    let config = {
+        let mut config = StashConfig::default();
+        config.engine = "sled".into();
+        config.root_dir = root.to_path_buf();
+        config
+    };
     Stash::open(config, Arc::new(Sled)).unwrap()
 }
 

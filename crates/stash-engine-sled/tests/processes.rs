@@ -23,7 +23,10 @@ const KEYS: u32 = 300;
 const BOUND: Duration = Duration::from_secs(60);
 
 fn config(root: &Path) -> StashConfig {
-    StashConfig { engine: "sled".into(), root_dir: root.to_path_buf(), ..StashConfig::default() }
+    let mut config = StashConfig::default();
+    config.engine = "sled".into();
+    config.root_dir = root.to_path_buf();
+    config
 }
 
 fn open(root: &Path) -> stash_core::Result<Stash> {

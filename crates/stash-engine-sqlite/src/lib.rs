@@ -7,7 +7,9 @@
 //! use stash_engine_sqlite::Sqlite;
 //!
 //! let dir = tempfile::tempdir()?;
-//! let config = StashConfig { engine: "sqlite".into(), root_dir: dir.path().into(), ..Default::default() };
+//! let mut config = StashConfig::default();
+//! config.engine = "sqlite".into();
+//! config.root_dir = dir.path().into();
 //! let stash = Stash::open(config, Arc::new(Sqlite))?;
 //! stash.set("cat", &"meow")?;
 //! assert_eq!(stash.get::<_, String>("cat")?.as_deref(), Some("meow"));
@@ -167,7 +169,9 @@ impl EngineFactory for Sqlite {
 /// use stash_engine_sqlite::SqliteOptions;
 ///
 /// let dir = tempfile::tempdir()?;
-/// let config = StashConfig { engine: "sqlite".into(), root_dir: dir.path().into(), ..Default::default() };
+/// let mut config = StashConfig::default();
+/// config.engine = "sqlite".into();
+/// config.root_dir = dir.path().into();
 /// let options = SqliteOptions::new().durable(true).busy_timeout(Duration::from_secs(5));
 /// let stash = Stash::open(config, Arc::new(options))?;
 /// stash.set("durable", &1)?;

@@ -9,13 +9,12 @@ use stash_core::{Engine, ErrorKind, Stash, StashConfig, Value, WriteOptions};
 use stash_engine_sqlite::{Sqlite, SqliteEngine, SqliteOptions};
 
 fn config(root: &Path, serializer: &str, compress: &str) -> StashConfig {
-    StashConfig {
-        engine: "sqlite".into(),
-        root_dir: root.to_path_buf(),
-        serializer: serializer.parse().expect("a serializer name"),
-        compress: compress.parse().expect("a compressor name"),
-        ..StashConfig::default()
-    }
+    let mut config = StashConfig::default();
+    config.engine = "sqlite".into();
+    config.root_dir = root.to_path_buf();
+    config.serializer = serializer.parse().expect("a serializer name");
+    config.compress = compress.parse().expect("a compressor name");
+    config
 }
 
 /// Writes `bytes` where the stash's database goes and returns the config and path.

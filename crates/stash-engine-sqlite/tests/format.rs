@@ -7,12 +7,10 @@ use stash_core::{Stash, StashConfig, WriteOptions};
 use stash_engine_sqlite::{APPLICATION_ID, FORMAT_VERSION, Sqlite};
 
 fn open(root: &std::path::Path) -> Stash {
-    let config = StashConfig {
-        engine: "sqlite".into(),
-        root_dir: root.to_path_buf(),
-        compress: stash_core::Compression::Raw,
-        ..StashConfig::default()
-    };
+    let mut config = StashConfig::default();
+    config.engine = "sqlite".into();
+    config.root_dir = root.to_path_buf();
+    config.compress = stash_core::Compression::Raw;
     Stash::open(config, Arc::new(Sqlite)).unwrap()
 }
 

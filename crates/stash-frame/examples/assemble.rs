@@ -50,12 +50,10 @@ fn status_kb(field: &str) -> u64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: u64 = std::env::args().nth(1).map(|a| a.parse()).transpose()?.unwrap_or(100_000);
     let dir = tempfile::tempdir()?;
-    let cfg = StashConfig {
-        root_dir: dir.path().into(),
-        engine: "memory".into(),
-        compress: stash_core::Compression::Raw,
-        ..Default::default()
-    };
+    let mut cfg = StashConfig::default();
+    cfg.root_dir = dir.path().into();
+    cfg.engine = "memory".into();
+    cfg.compress = stash_core::Compression::Raw;
     let stash = Stash::open(cfg, Arc::new(stash_engine_memory::Memory))?;
     stash.update((0..n).map(|i| (format!("Animal {i}"), record(i))))?;
 

@@ -7,13 +7,11 @@ use stash_core::{Stash, StashConfig};
 use stash_serial::{MAX_DEPTH, Value};
 
 fn open(dir: &std::path::Path, serializer: &str) -> Stash {
-    let cfg = StashConfig {
-        root_dir: dir.into(),
-        engine: "pairtree".into(),
-        serializer: serializer.parse().expect("a serializer name"),
-        compress: stash_core::Compression::Raw,
-        ..Default::default()
-    };
+    let mut cfg = StashConfig::default();
+    cfg.root_dir = dir.into();
+    cfg.engine = "pairtree".into();
+    cfg.serializer = serializer.parse().expect("a serializer name");
+    cfg.compress = stash_core::Compression::Raw;
     Stash::open(cfg, Arc::new(stash_engine_pairtree::Pairtree)).unwrap()
 }
 

@@ -12,14 +12,12 @@ use stash_func::StashRun;
 use stash_serial::Value;
 
 fn open(dir: &std::path::Path, serializer: &str, append: bool) -> Stash {
-    let cfg = StashConfig {
-        root_dir: dir.into(),
-        engine: "pairtree".into(),
-        serializer: serializer.parse().expect("a serializer name"),
-        compress: stash_core::Compression::Raw,
-        append_mode: append,
-        ..Default::default()
-    };
+    let mut cfg = StashConfig::default();
+    cfg.root_dir = dir.into();
+    cfg.engine = "pairtree".into();
+    cfg.serializer = serializer.parse().expect("a serializer name");
+    cfg.compress = stash_core::Compression::Raw;
+    cfg.append_mode = append;
     Stash::open(cfg, Arc::new(stash_engine_pairtree::Pairtree)).unwrap()
 }
 

@@ -8,7 +8,9 @@
 //! use std::sync::Arc;
 //! use stash_func::StashRun;
 //! # let dir = tempfile::tempdir()?;
-//! # let cfg = stash_core::StashConfig { root_dir: dir.path().into(), engine: "memory".into(), ..Default::default() };
+//! # let mut cfg = stash_core::StashConfig::default();
+//! # cfg.root_dir = dir.path().into();
+//! # cfg.engine = "memory".into();
 //! let stash = stash_core::Stash::open(cfg, Arc::new(stash_engine_memory::Memory))?;
 //! fn add(a: i64, b: i64) -> i64 { a + b }
 //! assert_eq!(stash.run(add, (1, 2))?, 3);   // computed

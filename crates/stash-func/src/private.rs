@@ -243,7 +243,11 @@ mod tests {
     use std::sync::Arc;
 
     fn memory() -> Stash {
-        let cfg = stash_core::StashConfig { engine: "memory".into(), ..Default::default() };
+        let cfg = {
+            let mut config = stash_core::StashConfig::default();
+            config.engine = "memory".into();
+            config
+        };
         Stash::open(cfg, Arc::new(stash_engine_memory::Memory)).unwrap()
     }
 

@@ -22,8 +22,9 @@ pub use stash_core::functions::ERRORS_DIR;
 /// The folder under a stash holding function results (as in the Python library).
 pub use stash_core::functions::RESULTS_DIR;
 
-/// How `run_with` / `try_run_with` behave.
+/// How `run_with` / `try_run_with` behave: `RunOptions::new().force(true)`.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct RunOptions {
     /// Recompute even when a result (or a cached error) is stored, and overwrite it.
     pub force: bool,
@@ -43,6 +44,36 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// The defaults: use what is stored, store only `Ok` values, wait
+    /// [`DEFAULT_WAIT`](crate::DEFAULT_WAIT) for another caller.
+    pub fn new() -> RunOptions {
+        RunOptions::default()
+    }
+
+    /// Recompute (and overwrite) even when a result is stored.
+    pub fn force(mut self, on: bool) -> RunOptions {
+        self.force = on;
+        self
+    }
+
+    /// Store `Err` results too (see [`cache_errors`](RunOptions::cache_errors)).
+    pub fn cache_errors(mut self, on: bool) -> RunOptions {
+        self.cache_errors = on;
+        self
+    }
+
+    /// How long a cached error counts (see [`error_ttl`](RunOptions::error_ttl)).
+    pub fn error_ttl(mut self, ttl: Duration) -> RunOptions {
+        self.error_ttl = Some(ttl);
+        self
+    }
+
+    /// How long to wait for another caller computing the same arguments.
+    pub fn wait_timeout(mut self, wait: Duration) -> RunOptions {
+        self.wait_timeout = Some(wait);
+        self
+    }
+
     /// The wait timeout in effect: [`wait_timeout`](RunOptions::wait_timeout)
     /// or [`DEFAULT_WAIT`](crate::DEFAULT_WAIT).
     pub fn wait(&self) -> Duration {

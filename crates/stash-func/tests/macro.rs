@@ -16,7 +16,11 @@ mod hs {
     pub struct Builder(stash_core::StashConfig);
     impl HashStash {
         pub fn builder() -> Builder {
-            Builder(stash_core::StashConfig { engine: "memory".into(), ..Default::default() })
+            Builder({
+                let mut config = stash_core::StashConfig::default();
+                config.engine = "memory".into();
+                config
+            })
         }
     }
     impl Builder {
@@ -216,10 +220,11 @@ static FLAKY_OPENS: AtomicUsize = AtomicUsize::new(0);
 /// `blocker` is a file.
 fn flaky_stash() -> stash_core::Result<stash_core::Stash> {
     FLAKY_OPENS.fetch_add(1, Ordering::SeqCst);
-    let cfg = stash_core::StashConfig {
-        engine: "pairtree".into(),
-        root_dir: FLAKY.path().join("blocker").join("stash"),
-        ..Default::default()
+    let cfg = {
+        let mut config = stash_core::StashConfig::default();
+        config.engine = "pairtree".into();
+        config.root_dir = FLAKY.path().join("blocker").join("stash");
+        config
     };
     stash_core::Stash::open(cfg, std::sync::Arc::new(stash_engine_pairtree::Pairtree))
 }

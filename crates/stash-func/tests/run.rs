@@ -24,7 +24,7 @@ fn run_computes_once_then_returns_stored() {
         assert_eq!(a, b);
         assert_eq!(CALLS.load(Ordering::SeqCst), before + 1);
         // force recomputes and overwrites
-        stash.run_with(expensive, args.clone(), RunOptions { force: true, ..Default::default() }).unwrap();
+        stash.run_with(expensive, args.clone(), RunOptions::new().force(true)).unwrap();
         assert_eq!(CALLS.load(Ordering::SeqCst), before + 2);
         let fs = stash.function_stash(&expensive).unwrap();
         assert_eq!(fs.len().unwrap(), 1);
@@ -99,7 +99,7 @@ fn results_store_ok_only_unless_errors_are_cached() {
     assert!(stash.try_run(flaky, (-1,)).unwrap().is_err());
     assert!(stash.try_run(flaky, (-1,)).unwrap().is_err());
     assert_eq!(TRIES.load(Ordering::SeqCst), t0 + 3, "errors are retried");
-    let cache = RunOptions { cache_errors: true, ..Default::default() };
+    let cache = RunOptions::new().cache_errors(true);
     assert!(stash.try_run_with(flaky, (-2,), cache.clone()).unwrap().is_err());
     assert_eq!(stash.try_run_with(flaky, (-2,), cache.clone()).unwrap(), Err("negative: -2".to_string()));
     assert_eq!(TRIES.load(Ordering::SeqCst), t0 + 4, "cached error is returned");
@@ -109,8 +109,7 @@ fn results_store_ok_only_unless_errors_are_cached() {
     let errors = stash.error_stash(&flaky).unwrap();
     assert_eq!(errors.get::<_, Result<i32, String>>(&(-2,)).unwrap(), Some(Err("negative: -2".to_string())));
     // an expired error counts as missing (the TTL is kept to the microsecond)
-    let ttl =
-        RunOptions { cache_errors: true, error_ttl: Some(Duration::from_millis(300)), ..Default::default() };
+    let ttl = RunOptions::new().cache_errors(true).error_ttl(Duration::from_millis(300));
     assert!(stash.try_run_with(flaky, (-3,), ttl.clone()).unwrap().is_err());
     assert!(stash.try_run_with(flaky, (-3,), ttl.clone()).unwrap().is_err());
     assert_eq!(TRIES.load(Ordering::SeqCst), t0 + 5);
@@ -118,10 +117,10 @@ fn results_store_ok_only_unless_errors_are_cached() {
     assert!(stash.try_run_with(flaky, (-3,), ttl).unwrap().is_err());
     assert_eq!(TRIES.load(Ordering::SeqCst), t0 + 6);
     // force recomputes past a cached error
-    assert!(stash.try_run_with(flaky, (-2,), RunOptions { force: true, ..cache.clone() }).unwrap().is_err());
+    assert!(stash.try_run_with(flaky, (-2,), cache.clone().force(true)).unwrap().is_err());
     assert_eq!(TRIES.load(Ordering::SeqCst), t0 + 7);
     // a zero error TTL caches nothing
-    let none = RunOptions { cache_errors: true, error_ttl: Some(Duration::ZERO), ..Default::default() };
+    let none = RunOptions::new().cache_errors(true).error_ttl(Duration::ZERO);
     assert!(stash.try_run_with(flaky, (-4,), none.clone()).unwrap().is_err());
     assert!(stash.try_run_with(flaky, (-4,), none).unwrap().is_err());
     assert_eq!(TRIES.load(Ordering::SeqCst), t0 + 9);
@@ -214,7 +213,7 @@ fn a_held_engine_lock_costs_a_computation_not_a_hang() {
     let digest = fs.encode_key(&(7u32,)).unwrap().digest;
     let held = fs.engine().try_lock(&digest, Duration::from_secs(60)).unwrap();
     assert!(matches!(held, stash_core::LockAttempt::Acquired(_)), "pairtree has a per-key lock: {held:?}");
-    let quick = RunOptions { wait_timeout: Some(Duration::from_millis(50)), ..Default::default() };
+    let quick = RunOptions::new().wait_timeout(Duration::from_millis(50));
     assert_eq!(stash.run_with(tripled, (7,), quick.clone()).unwrap(), 21);
     // stored, so the next call does not wait at all; other keys never waited
     assert_eq!(fs.get_func(&(7,)).unwrap(), Some(21));
@@ -232,11 +231,11 @@ fn fails_once(x: u32) -> Result<u32, String> {
 fn a_success_replaces_a_cached_error() {
     let dir = tempfile::tempdir().unwrap();
     let stash = common::pairtree(dir.path());
-    let cache = RunOptions { cache_errors: true, ..Default::default() };
+    let cache = RunOptions::new().cache_errors(true);
     assert!(stash.run_with(fails_once, (5,), cache.clone()).unwrap().is_err());
     assert!(stash.run_with(fails_once, (5,), cache.clone()).unwrap().is_err(), "the cached error");
     assert_eq!(RECOVERS.load(Ordering::SeqCst), 1);
-    let forced = RunOptions { force: true, ..cache.clone() };
+    let forced = cache.clone().force(true);
     assert_eq!(stash.run_with(fails_once, (5,), forced).unwrap(), Ok(50));
     assert_eq!(stash.run_with(fails_once, (5,), cache).unwrap(), Ok(50));
     assert_eq!(stash.run(fails_once, (5,)).unwrap(), Ok(50));

@@ -61,12 +61,10 @@ fn factory(engine: &str) -> Arc<dyn EngineFactory> {
 
 /// A stash on `engine` at `url` (a `redis+cluster://` URL is a cluster).
 fn open(engine: &str, url: &str, root: &Path) -> Stash {
-    let cfg = StashConfig {
-        engine: engine.into(),
-        root_dir: root.into(),
-        url: Some(url.into()),
-        ..Default::default()
-    };
+    let mut cfg = StashConfig::default();
+    cfg.engine = engine.into();
+    cfg.root_dir = root.into();
+    cfg.url = Some(url.into());
     Stash::open(cfg, factory(engine)).unwrap()
 }
 
@@ -194,7 +192,7 @@ macro_rules! server_suite {
                 assert_eq!(RUNS.load(Ordering::SeqCst), 1);
                 let fs = stash.function_stash(&square).unwrap();
                 assert_eq!(fs.get_func(&(4,)).unwrap(), Some(16));
-                let force = RunOptions { force: true, ..Default::default() };
+                let force = RunOptions::new().force(true);
                 assert_eq!(stash.run_with(square, (4,), force).unwrap(), 16);
                 assert_eq!(RUNS.load(Ordering::SeqCst), 2);
                 // threads asking for one missing key at once: computed once

@@ -19,7 +19,9 @@
 //! use stash_engine_files::Files;
 //!
 //! let dir = tempfile::tempdir()?;
-//! let config = StashConfig { engine: "files".into(), root_dir: dir.path().into(), ..Default::default() };
+//! let mut config = StashConfig::default();
+//! config.engine = "files".into();
+//! config.root_dir = dir.path().into();
 //! let stash = Stash::open(config, Arc::new(Files))?;
 //! stash.set("answer", &42)?;
 //! assert_eq!(stash.get::<_, i32>("answer")?, Some(42));

@@ -169,13 +169,12 @@ fn rust_seeds(out: &mut Out) {
 }
 
 fn config(engine: &str, root: &Path) -> StashConfig {
-    StashConfig {
-        engine: engine.into(),
-        root_dir: root.into(),
-        serializer: stash_core::Format::Hashstash,
-        compress: stash_core::Compression::Raw,
-        ..StashConfig::default()
-    }
+    let mut config = StashConfig::default();
+    config.engine = engine.into();
+    config.root_dir = root.into();
+    config.serializer = stash_core::Format::Hashstash;
+    config.compress = stash_core::Compression::Raw;
+    config
 }
 
 fn fill(stash: &Stash, values: &[Value]) {
@@ -274,7 +273,9 @@ fn fill_server(stash: &Stash, values: &[Value]) {
 }
 
 fn server_config(engine: &str, url: String) -> StashConfig {
-    StashConfig { url: Some(url), ..config(engine, Path::new("seeds")) }
+    let mut config = config(engine, Path::new("seeds"));
+    config.url = Some(url);
+    config
 }
 
 fn server_seeds(out: &mut Out, values: &[Value]) {

@@ -31,15 +31,14 @@ const OTHER: &str = "other";
 const OTHER_VALUE: &str = "another key's value";
 
 fn config(engine: &str, root: &Path, serializer: &str, compress: &str, b64: bool) -> StashConfig {
-    StashConfig {
-        engine: engine.into(),
-        root_dir: root.into(),
-        serializer: serializer.parse().expect("a serializer name"),
-        compress: compress.parse().expect("a compressor name"),
-        b64,
-        max_value_bytes: MAX_VALUE,
-        ..StashConfig::default()
-    }
+    let mut config = StashConfig::default();
+    config.engine = engine.into();
+    config.root_dir = root.into();
+    config.serializer = serializer.parse().expect("a serializer name");
+    config.compress = compress.parse().expect("a compressor name");
+    config.b64 = b64;
+    config.max_value_bytes = MAX_VALUE;
+    config
 }
 
 /// A fresh folder, in memory (`/dev/shm`) where there is one: the engines sync their

@@ -8,10 +8,9 @@ use stash_core::StashConfig;
 /// ones, so padding reaches the map and damage lands where the test puts it, whatever
 /// compressors the workspace build turns on.
 pub fn raw_config(root: &Path) -> StashConfig {
-    StashConfig {
-        engine: "lmdb".into(),
-        root_dir: root.to_path_buf(),
-        compress: stash_core::Compression::Raw,
-        ..StashConfig::default()
-    }
+    let mut config = StashConfig::default();
+    config.engine = "lmdb".into();
+    config.root_dir = root.to_path_buf();
+    config.compress = stash_core::Compression::Raw;
+    config
 }
