@@ -9,7 +9,8 @@
 //! (a [`record`] of a few length-prefixed fields). A write reads the file,
 //! changes it in memory, writes a temporary file and renames it over the old
 //! one, so a reader sees the old entry or the new one, never half of either.
-//! Writes of one key take a lock file (`.locks/w/<digest>.lock`, through
+//! A damaged file is a `Corrupt` error for reads, and a write or delete of that
+//! key replaces or removes it. Writes of one key take a lock file (`.locks/w/<digest>.lock`, through
 //! [`locks::try_lock_file`]) so that handles and processes sharing the folder
 //! never lose each other's versions; readers take no lock.
 //!
@@ -72,7 +73,7 @@ impl EngineFactory for Files {
 const WRITE_WAIT: Duration = Duration::from_secs(10);
 
 /// One stash: a folder of entry files.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct FilesEngine {
     dir: PathBuf,
     /// `.locks/` beside the data folder: function-result locks ([`Engine::try_lock`]).
@@ -178,7 +179,15 @@ impl FilesEngine {
                 _ => sleep(Duration::from_millis(1)),
             }
         };
-        let (new, out) = change(self.load(digest)?)?;
+        // A damaged file cannot be anyone's entry: a write replaces it, a delete removes it.
+        let old = match self.load(digest) {
+            Err(e) if e.kind() == ErrorKind::Corrupt => {
+                self.store(digest, None)?;
+                None
+            }
+            other => other?,
+        };
+        let (new, out) = change(old)?;
         if let Some(new) = new {
             self.store(digest, new.as_ref())?;
         }
@@ -231,21 +240,13 @@ impl FilesEngine {
 
     /// Every entry (expired ones included), read one by one as the iterator goes.
     fn entries(&self) -> Result<impl Iterator<Item = Result<(Digest, Entry)>> + Send + 'static> {
-        let this = FilesEngine { ..self.clone_paths() };
+        // The iterator owns what it needs, so the stash may be written while it runs.
+        let this = self.clone();
         Ok(self.names()?.into_iter().filter_map(move |digest| match this.load(&digest) {
             Ok(Some(entry)) => Some(Ok((digest, entry))),
             Ok(None) => None, // removed since the listing
             Err(e) => Some(Err(e)),
         }))
-    }
-
-    fn clone_paths(&self) -> FilesEngine {
-        FilesEngine {
-            dir: self.dir.clone(),
-            locks: self.locks.clone(),
-            write_locks: self.write_locks.clone(),
-            max_value_bytes: self.max_value_bytes,
-        }
     }
 }
 
