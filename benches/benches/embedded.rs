@@ -18,11 +18,12 @@ use std::time::{Duration, Instant};
 
 use cached::{ConcurrentCached, RedbCache};
 use criterion::{
-    BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+    Bencher, BenchmarkGroup, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
     measurement::WallTime,
 };
 use hashstash::lmdb::{Durability, LmdbOptions};
 use hashstash::{EngineFactory, HashStash};
+use hashstash_benches::baseline::RawBaseline;
 use hashstash_benches::baseline::lmdb::RawHeed;
 use hashstash_benches::baseline::sled::RawSled;
 use hashstash_benches::baseline::sqlite::RawSqlite;
@@ -88,91 +89,190 @@ fn timed(iters: u64, mut reset: impl FnMut(), mut pass: impl FnMut()) -> Duratio
     total
 }
 
-fn fill(stash: &HashStash, data: &[(String, Record)]) {
-    let mut batch = stash.batch();
-    for (k, v) in data {
-        batch.set(k, v).expect("batch set");
-    }
-    batch.commit().expect("commit");
+/// What the rows do to a store, the same for the stash and for its raw
+/// floors, so one function per row serves both (as redb's `BenchDatabase`).
+trait Store {
+    /// Removes every entry.
+    fn empty(&self);
+    /// Writes one record (one commit).
+    fn put_record(&self, key: &str, value: &Record);
+    /// Writes every record in one batch (one transaction).
+    fn put_records(&self, data: &[(String, Record)]);
+    /// Writes what is still in memory to disk (where the store defers it).
+    fn sync(&self);
+    /// The number of entries.
+    fn entries(&self) -> usize;
+    /// Reads and decodes the record stored under `key`, which must be there.
+    fn record(&self, key: &str) -> Record;
+    /// Reads and decodes every record; returns the count.
+    fn walk(&self) -> usize;
 }
 
-/// `set/hashstash+<label>`: one `set` (one commit) per item, then a flush.
-fn stash_set(
+impl Store for HashStash {
+    fn empty(&self) {
+        self.clear().expect("clear");
+    }
+
+    fn put_record(&self, key: &str, value: &Record) {
+        self.set(key, value).expect("set");
+    }
+
+    fn put_records(&self, data: &[(String, Record)]) {
+        let mut batch = self.batch();
+        for (k, v) in data {
+            batch.set(k, v).expect("batch set");
+        }
+        batch.commit().expect("commit");
+    }
+
+    fn sync(&self) {
+        self.flush().expect("flush");
+    }
+
+    fn entries(&self) -> usize {
+        self.len().expect("len")
+    }
+
+    fn record(&self, key: &str) -> Record {
+        self.get::<_, Record>(key).expect("get").expect("present")
+    }
+
+    fn walk(&self) -> usize {
+        let mut count = 0;
+        for item in self.items::<String, Record>().expect("items") {
+            black_box(item.expect("item"));
+            count += 1;
+        }
+        count
+    }
+}
+
+/// A raw floor storing each record's compact JSON under the same key digest.
+struct Json<B>(B);
+
+impl<B: RawBaseline> Store for Json<B> {
+    fn empty(&self) {
+        self.0.clear().expect("clear");
+    }
+
+    fn put_record(&self, key: &str, value: &Record) {
+        self.0.put(key, &serde_json::to_vec(value).expect("serialize")).expect("put");
+    }
+
+    fn put_records(&self, data: &[(String, Record)]) {
+        let values: Vec<Vec<u8>> =
+            data.iter().map(|(_, v)| serde_json::to_vec(v).expect("serialize")).collect();
+        let mut pairs = data.iter().zip(&values).map(|((k, _), v)| (k.as_str(), v.as_slice()));
+        self.0.put_all(&mut pairs).expect("put_all");
+    }
+
+    /// sled's flush; nothing for heed and rusqlite, which commit to disk.
+    fn sync(&self) {
+        self.0.flush().expect("flush");
+    }
+
+    fn entries(&self) -> usize {
+        self.0.count().expect("count")
+    }
+
+    /// Decoded from the bytes the storage lends.
+    fn record(&self, key: &str) -> Record {
+        let mut found = None;
+        self.0
+            .get(key, &mut |bytes| found = Some(serde_json::from_slice(bytes).expect("deserialize")))
+            .expect("get");
+        found.expect("present")
+    }
+
+    fn walk(&self) -> usize {
+        self.0
+            .for_each(&mut |bytes| {
+                black_box(serde_json::from_slice::<Record>(bytes).expect("deserialize"));
+            })
+            .expect("iterate")
+    }
+}
+
+/// A write row: `pass` timed over `store` emptied outside the timing, then,
+/// if the row ran (a filter or `--list` skips it), a check that the pass
+/// wrote the whole workload.
+fn write_row<S: Store>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    id: String,
+    store: &S,
+    data: &[(String, Record)],
+    pass: impl Fn(&S),
+) {
+    let ran = row(g, id, |b| b.iter_custom(|iters| timed(iters, || store.empty(), || pass(store))));
+    if ran {
+        assert_eq!(store.entries(), data.len());
+    }
+}
+
+/// Runs the row `id`; says whether it ran.
+fn row(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    id: String,
+    mut f: impl FnMut(&mut Bencher<'_, WallTime>),
+) -> bool {
+    let mut ran = false;
+    g.bench_function(id, |b| {
+        ran = true;
+        f(b)
+    });
+    ran
+}
+
+/// `set/<label>`: one write (one commit) per item, then a flush.
+fn set_row(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, store: &impl Store, data: &[(String, Record)]) {
+    write_row(g, format!("set/{label}"), store, data, |s| {
+        for (k, v) in data {
+            s.put_record(k, v);
+        }
+        s.sync();
+    });
+}
+
+/// `set/<label>` with the engine's per-item settings, then
+/// `set-batch/<label>`: the whole workload in one batch, then a flush.
+fn write_rows(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    engine: &str,
+    label: &str,
+    store: &impl Store,
+    data: &[(String, Record)],
+) {
+    per_item_write_settings(g, engine);
+    set_row(g, label, store, data);
+    fast(g);
+    write_row(g, format!("set-batch/{label}"), store, data, |s| {
+        s.put_records(data);
+        s.sync();
+    });
+}
+
+/// `get/<label>` of every item of `store`, filled with the workload in one batch.
+fn get_row(g: &mut BenchmarkGroup<'_, WallTime>, label: &str, store: &impl Store, data: &[(String, Record)]) {
+    store.put_records(data);
+    row(g, format!("get/{label}"), |b| {
+        b.iter(|| {
+            for (k, _) in data {
+                black_box(store.record(k));
+            }
+        })
+    });
+}
+
+/// [`get_row`], then `iterate/<label>`.
+fn read_rows(
     g: &mut BenchmarkGroup<'_, WallTime>,
     label: &str,
-    stash: &HashStash,
+    store: &impl Store,
     data: &[(String, Record)],
 ) {
-    g.bench_function(format!("set/hashstash+{label}"), |b| {
-        b.iter_custom(|iters| {
-            timed(
-                iters,
-                || stash.clear().expect("clear"),
-                || {
-                    for (k, v) in data {
-                        stash.set(k, v).expect("set");
-                    }
-                    stash.flush().expect("flush");
-                },
-            )
-        })
-    });
-    assert_eq!(stash.len().expect("len"), data.len());
-}
-
-/// The stash rows every engine has: set, set-batch, get, iterate, postcard get.
-fn stash_rows(
-    g: &mut BenchmarkGroup<'_, WallTime>,
-    root: &Path,
-    factory: Arc<dyn EngineFactory>,
-    data: &[(String, Record)],
-) {
-    let writes = open_with(&root.join("stash-set"), factory.clone(), "hashstash");
-    per_item_write_settings(g, factory.name());
-    stash_set(g, "raw", &writes, data);
-    fast(g);
-    g.bench_function("set-batch/hashstash+raw", |b| {
-        b.iter_custom(|iters| {
-            timed(
-                iters,
-                || writes.clear().expect("clear"),
-                || {
-                    fill(&writes, data);
-                    writes.flush().expect("flush");
-                },
-            )
-        })
-    });
-    assert_eq!(writes.len().expect("len"), data.len());
-    drop(writes);
-
-    let stash = open_with(&root.join("stash-read"), factory.clone(), "hashstash");
-    fill(&stash, data);
-    g.bench_function("get/hashstash+raw", |b| {
-        b.iter(|| {
-            for (k, _) in data {
-                black_box(stash.get::<_, Record>(k).expect("get").expect("present"));
-            }
-        })
-    });
-    assert_eq!(stash.items::<String, Record>().expect("items").count(), data.len());
-    g.bench_function("iterate/hashstash+raw", |b| {
-        b.iter(|| {
-            for item in stash.items::<String, Record>().expect("items") {
-                black_box(item.expect("item"));
-            }
-        })
-    });
-
-    let postcard = open_with(&root.join("stash-postcard"), factory, "postcard");
-    fill(&postcard, data);
-    g.bench_function("get/postcard+raw", |b| {
-        b.iter(|| {
-            for (k, _) in data {
-                black_box(postcard.get::<_, Record>(k).expect("get").expect("present"));
-            }
-        })
-    });
+    get_row(g, label, store, data);
+    assert_eq!(store.walk(), data.len());
+    row(g, format!("iterate/{label}"), |b| b.iter(|| store.walk()));
 }
 
 /// Per-item writes commit each item: with a sync on LMDB (its default
@@ -185,99 +285,68 @@ fn per_item_write_settings(g: &mut BenchmarkGroup<'_, WallTime>, engine: &str) {
     }
 }
 
-fn lmdb(c: &mut Criterion) {
+/// An engine's group: the stash rows (`hashstash+raw`: set, set-batch, get,
+/// iterate; `get/postcard+raw`), then its raw floor's (`baseline-<floor>`:
+/// set, set-batch, get, iterate; written into the storage `open(dir, "set")`
+/// opens, read from the one `open(dir, "read")` opens), then the engine's own
+/// rows (`extra`).
+fn engine_group<B: RawBaseline>(
+    c: &mut Criterion,
+    factory: Arc<dyn EngineFactory>,
+    floor: &str,
+    open: impl Fn(&Path, &str) -> B,
+    extra: impl FnOnce(&mut BenchmarkGroup<'_, WallTime>, &Path, &[(String, Record)]),
+) {
+    let engine = factory.name().to_string();
     let data = workload(N);
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut g = group(c, "lmdb");
-    stash_rows(&mut g, dir.path(), Arc::new(LmdbOptions::new()), &data);
+    let root = dir.path();
+    let mut g = group(c, &engine);
+    let stash = |name: &str, serializer: &str| open_with(&root.join(name), factory.clone(), serializer);
+    write_rows(&mut g, &engine, "hashstash+raw", &stash("stash-set", "hashstash"), &data);
+    read_rows(&mut g, "hashstash+raw", &stash("stash-read", "hashstash"), &data);
+    get_row(&mut g, "postcard+raw", &stash("stash-postcard", "postcard"), &data);
+    let label = format!("baseline-{floor}");
+    write_rows(&mut g, &engine, &label, &Json(open(root, "set")), &data);
+    read_rows(&mut g, &label, &Json(open(root, "read")), &data);
+    extra(&mut g, root, &data);
+    g.finish();
+}
 
-    // The same per-item writes without the syncs (`Durability::Relaxed`).
-    let relaxed = open_with(
-        &dir.path().join("stash-relaxed"),
-        Arc::new(LmdbOptions::new().durability(Durability::Relaxed)),
-        "hashstash",
+/// lmdb: heed at LMDB's default sync; then the stash and heed without the
+/// syncs, and the Rust peer.
+fn lmdb(c: &mut Criterion) {
+    let heed =
+        |root: &Path, name: &str, sync: bool| RawHeed::open(&root.join(name), sync).expect("open heed");
+    engine_group(
+        c,
+        Arc::new(LmdbOptions::new()),
+        "heed",
+        |root, role| heed(root, &format!("heed-{role}"), true),
+        |g, root, data| {
+            // The same per-item writes without the syncs (`Durability::Relaxed`).
+            let relaxed = open_with(
+                &root.join("stash-relaxed"),
+                Arc::new(LmdbOptions::new().durability(Durability::Relaxed)),
+                "hashstash",
+            );
+            set_row(g, "hashstash+raw+relaxed", &relaxed, data);
+            drop(relaxed);
+            set_row(g, "baseline-heed-nosync", &Json(heed(root, "heed-nosync", false)), data);
+            peer_rows(g, root, data);
+        },
     );
-    stash_set(&mut g, "raw+relaxed", &relaxed, &data);
-    drop(relaxed);
+}
 
-    // The floor: heed with the same key digest and JSON value.
-    let heed = RawHeed::open(&dir.path().join("heed-set"), true).expect("open heed");
-    slow(&mut g);
-    g.bench_function("set/baseline-heed", |b| {
-        b.iter_custom(|iters| {
-            timed(
-                iters,
-                || heed.clear().expect("clear"),
-                || {
-                    for (k, v) in &data {
-                        heed.set(k, v).expect("heed set");
-                    }
-                },
-            )
-        })
-    });
-    assert_eq!(heed.count().expect("count"), N);
-    fast(&mut g);
-    g.bench_function("set-batch/baseline-heed", |b| {
-        b.iter_custom(|iters| {
-            timed(
-                iters,
-                || heed.clear().expect("clear"),
-                || heed.set_all(data.iter().map(|(k, v)| (k.as_str(), v))).expect("heed set_all"),
-            )
-        })
-    });
-    assert_eq!(heed.count().expect("count"), N);
-    drop(heed);
-    let nosync = RawHeed::open(&dir.path().join("heed-nosync"), false).expect("open heed");
-    g.bench_function("set/baseline-heed-nosync", |b| {
-        b.iter_custom(|iters| {
-            timed(
-                iters,
-                || nosync.clear().expect("clear"),
-                || {
-                    for (k, v) in &data {
-                        nosync.set(k, v).expect("heed set");
-                    }
-                },
-            )
-        })
-    });
-    drop(nosync);
-    let heed = RawHeed::open(&dir.path().join("heed-read"), true).expect("open heed");
-    heed.set_all(data.iter().map(|(k, v)| (k.as_str(), v))).expect("heed set_all");
-    g.bench_function("get/baseline-heed", |b| {
-        b.iter(|| {
-            for (k, _) in &data {
-                black_box(heed.get::<Record>(k).expect("heed get").expect("present"));
-            }
-        })
-    });
-    assert_eq!(
-        heed.iterate(|r: Record| {
-            black_box(r);
-        })
-        .expect("heed iterate"),
-        data.len()
-    );
-    g.bench_function("iterate/baseline-heed", |b| {
-        b.iter(|| {
-            heed.iterate(|r: Record| {
-                black_box(r);
-            })
-            .expect("heed iterate")
-        })
-    });
-    drop(heed);
-
-    // The Rust peer: `cached`'s redb store (MessagePack values, durable by
-    // default: each `cache_set` is one redb commit with `Durability::Immediate`,
-    // about 3 ms here, so the row writes the first 1,000 items of the workload:
-    // the throughput is per item, like every other row's).
+/// The Rust peer: `cached`'s redb store (MessagePack values, durable by
+/// default: each `cache_set` is one redb commit with `Durability::Immediate`,
+/// about 3 ms here, so the `set` row writes the first 1,000 items of the
+/// workload: the throughput is per item, like every other row's).
+fn peer_rows(g: &mut BenchmarkGroup<'_, WallTime>, root: &Path, data: &[(String, Record)]) {
     let peer: RedbCache<String, Record> =
-        RedbCache::builder("set").disk_dir(dir.path().join("cached-set")).build().expect("build redb cache");
+        RedbCache::builder("set").disk_dir(root.join("cached-set")).build().expect("build redb cache");
     let some = &data[..PEER_SET_ITEMS];
-    slow(&mut g);
+    slow(g);
     g.throughput(Throughput::Elements(PEER_SET_ITEMS as u64));
     g.bench_function("set/peer-cached-redb", |b| {
         b.iter_custom(|iters| {
@@ -294,154 +363,39 @@ fn lmdb(c: &mut Criterion) {
     });
     g.throughput(Throughput::Elements(N));
     drop(peer);
-    fast(&mut g);
+    fast(g);
     // Filled without a sync per item (then one durable commit): the reads are the same.
     let peer: RedbCache<String, Record> = RedbCache::builder("get")
-        .disk_dir(dir.path().join("cached-get"))
+        .disk_dir(root.join("cached-get"))
         .durable(false)
         .build()
         .expect("build redb cache");
-    for (k, v) in &data {
+    for (k, v) in data {
         peer.cache_set(k.clone(), v.clone()).expect("cache_set");
     }
     peer.flush().expect("flush");
     g.bench_function("get/peer-cached-redb", |b| {
         b.iter(|| {
-            for (k, _) in &data {
+            for (k, _) in data {
                 black_box(peer.cache_get(k).expect("cache_get").expect("present"));
             }
         })
     });
-    g.finish();
 }
 
 fn sled(c: &mut Criterion) {
-    let data = workload(N);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut g = group(c, "sled");
-    stash_rows(&mut g, dir.path(), hashstash::engines::factory("sled").expect("sled"), &data);
-
-    // The floor: sled with the same key digest and JSON value.
-    let raw = RawSled::open(&dir.path().join("sled-set")).expect("open sled");
-    g.bench_function("set/baseline-sled", |b| {
-        b.iter_custom(|iters| {
-            timed(
-                iters,
-                || raw.clear().expect("clear"),
-                || {
-                    for (k, v) in &data {
-                        raw.set(k, v).expect("sled set");
-                    }
-                    raw.flush().expect("flush");
-                },
-            )
-        })
-    });
-    assert_eq!(raw.count(), data.len());
-    g.bench_function("set-batch/baseline-sled", |b| {
-        b.iter_custom(|iters| {
-            timed(
-                iters,
-                || raw.clear().expect("clear"),
-                || {
-                    raw.set_all(data.iter().map(|(k, v)| (k.as_str(), v))).expect("sled batch");
-                    raw.flush().expect("flush");
-                },
-            )
-        })
-    });
-    assert_eq!(raw.count(), data.len());
-    drop(raw);
-    let raw = RawSled::open(&dir.path().join("sled-read")).expect("open sled");
-    raw.set_all(data.iter().map(|(k, v)| (k.as_str(), v))).expect("sled batch");
-    g.bench_function("get/baseline-sled", |b| {
-        b.iter(|| {
-            for (k, _) in &data {
-                black_box(raw.get::<Record>(k).expect("sled get").expect("present"));
-            }
-        })
-    });
-    assert_eq!(
-        raw.iterate(|r: Record| {
-            black_box(r);
-        })
-        .expect("sled iterate"),
-        data.len()
-    );
-    g.bench_function("iterate/baseline-sled", |b| {
-        b.iter(|| {
-            raw.iterate(|r: Record| {
-                black_box(r);
-            })
-            .expect("sled iterate")
-        })
-    });
-    g.finish();
+    let factory = hashstash::engines::factory("sled").expect("sled");
+    let open =
+        |root: &Path, role: &str| RawSled::open(&root.join(format!("sled-{role}"))).expect("open sled");
+    engine_group(c, factory, "sled", open, |_, _, _| {});
 }
 
 fn sqlite(c: &mut Criterion) {
-    let data = workload(N);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut g = group(c, "sqlite");
-    stash_rows(&mut g, dir.path(), hashstash::engines::factory("sqlite").expect("sqlite"), &data);
-
-    // The floor: rusqlite with the same key digest and JSON value.
-    let mut raw = RawSqlite::open(&dir.path().join("rusqlite-set.db")).expect("open sqlite");
-    medium(&mut g);
-    g.bench_function("set/baseline-rusqlite", |b| {
-        b.iter_custom(|iters| {
-            timed(
-                iters,
-                || raw.clear().expect("clear"),
-                || {
-                    for (k, v) in &data {
-                        raw.set(k, v).expect("sqlite set");
-                    }
-                },
-            )
-        })
-    });
-    assert_eq!(raw.count().expect("count"), data.len());
-    fast(&mut g);
-    g.bench_function("set-batch/baseline-rusqlite", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                raw.clear().expect("clear");
-                let start = Instant::now();
-                raw.set_all(data.iter().map(|(k, v)| (k.as_str(), v))).expect("sqlite set_all");
-                total += start.elapsed();
-            }
-            total
-        })
-    });
-    assert_eq!(raw.count().expect("count"), data.len());
-    drop(raw);
-    let mut raw = RawSqlite::open(&dir.path().join("rusqlite-read.db")).expect("open sqlite");
-    raw.set_all(data.iter().map(|(k, v)| (k.as_str(), v))).expect("sqlite set_all");
-    g.bench_function("get/baseline-rusqlite", |b| {
-        b.iter(|| {
-            for (k, _) in &data {
-                black_box(raw.get::<Record>(k).expect("sqlite get").expect("present"));
-            }
-        })
-    });
-    assert_eq!(
-        raw.iterate(|r: Record| {
-            black_box(r);
-        })
-        .expect("sqlite iterate"),
-        data.len()
-    );
-    g.bench_function("iterate/baseline-rusqlite", |b| {
-        b.iter(|| {
-            raw.iterate(|r: Record| {
-                black_box(r);
-            })
-            .expect("sqlite iterate")
-        })
-    });
-    g.finish();
+    let factory = hashstash::engines::factory("sqlite").expect("sqlite");
+    let open = |root: &Path, role: &str| {
+        RawSqlite::open(&root.join(format!("rusqlite-{role}.db"))).expect("open sqlite")
+    };
+    engine_group(c, factory, "rusqlite", open, |_, _, _| {});
 }
 
 criterion_group!(benches, lmdb, sled, sqlite);

@@ -1,15 +1,13 @@
 //! LMDB through `heed` directly: the floor of the `lmdb` engine. The key is
-//! [`key_md5_hex`](super::key_md5_hex), the value the record's compact JSON,
-//! in the environment's unnamed database, as in the limits file's heed rows.
+//! [`key_md5_hex`](super::key_md5_hex), the value the bytes given, in the
+//! environment's unnamed database, as in the limits file's heed rows.
 
 use std::path::Path;
 
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-use super::key_md5_hex;
+use super::{RawBaseline, Result, key_md5_hex};
 
 /// An LMDB environment and its unnamed database, keys and values as bytes.
 pub struct RawHeed {
@@ -43,75 +41,32 @@ impl RawHeed {
             .expect("LMDB always has an unnamed database");
         Ok(RawHeed { env, db })
     }
+}
 
-    /// Stores `value` as JSON in a write transaction of its own.
-    pub fn set<T: Serialize>(&self, key: &str, value: &T) -> heed::Result<()> {
-        let bytes = serde_json::to_vec(value).expect("serialize");
+/// A write transaction per [`put`](RawBaseline::put), one for all of
+/// [`put_all`](RawBaseline::put_all); a read transaction per read.
+impl RawBaseline for RawHeed {
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
         let mut wtxn = self.env.write_txn()?;
-        self.db.put(&mut wtxn, key_md5_hex(key).as_bytes(), &bytes)?;
-        wtxn.commit()
+        self.db.put(&mut wtxn, key_md5_hex(key).as_bytes(), bytes)?;
+        Ok(wtxn.commit()?)
     }
 
-    /// Stores every pair as JSON in one write transaction.
-    pub fn set_all<'a, T: Serialize + 'a>(
-        &self,
-        pairs: impl IntoIterator<Item = (&'a str, &'a T)>,
-    ) -> heed::Result<()> {
-        let mut wtxn = self.env.write_txn()?;
-        for (key, value) in pairs {
-            let bytes = serde_json::to_vec(value).expect("serialize");
-            self.db.put(&mut wtxn, key_md5_hex(key).as_bytes(), &bytes)?;
-        }
-        wtxn.commit()
-    }
-
-    /// Decodes the JSON stored under `key`, in a read transaction of its own.
-    pub fn get<T: DeserializeOwned>(&self, key: &str) -> heed::Result<Option<T>> {
-        let rtxn = self.env.read_txn()?;
-        let found = self.db.get(&rtxn, key_md5_hex(key).as_bytes())?;
-        Ok(found.map(|bytes| serde_json::from_slice(bytes).expect("deserialize")))
-    }
-
-    /// Decodes every value in one read transaction, handing each to `each`;
-    /// returns the count.
-    pub fn iterate<T: DeserializeOwned>(&self, mut each: impl FnMut(T)) -> heed::Result<usize> {
-        let rtxn = self.env.read_txn()?;
-        let mut count = 0;
-        for entry in self.db.iter(&rtxn)? {
-            let (_digest, bytes) = entry?;
-            each(serde_json::from_slice(bytes).expect("deserialize"));
-            count += 1;
-        }
-        Ok(count)
-    }
-
-    /// Stores `bytes` under `key` in a write transaction of its own.
-    pub fn put_bytes(&self, key: &[u8], bytes: &[u8]) -> heed::Result<()> {
-        let mut wtxn = self.env.write_txn()?;
-        self.db.put(&mut wtxn, key, bytes)?;
-        wtxn.commit()
-    }
-
-    /// Stores every pair in one write transaction.
-    pub fn put_all_bytes<'a>(
-        &self,
-        pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
-    ) -> heed::Result<()> {
+    fn put_all(&self, pairs: &mut dyn Iterator<Item = (&str, &[u8])>) -> Result<()> {
         let mut wtxn = self.env.write_txn()?;
         for (key, bytes) in pairs {
-            self.db.put(&mut wtxn, key, bytes)?;
+            self.db.put(&mut wtxn, key_md5_hex(key).as_bytes(), bytes)?;
         }
-        wtxn.commit()
+        Ok(wtxn.commit()?)
     }
 
-    /// Hands the bytes stored under `key` to `f`, in a read transaction of its own.
-    pub fn get_bytes<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> heed::Result<Option<R>> {
+    /// The bytes are LMDB's own, borrowed from the map.
+    fn get(&self, key: &str, found: &mut dyn FnMut(&[u8])) -> Result<bool> {
         let rtxn = self.env.read_txn()?;
-        Ok(self.db.get(&rtxn, key)?.map(f))
+        Ok(self.db.get(&rtxn, key_md5_hex(key).as_bytes())?.map(found).is_some())
     }
 
-    /// Hands every value to `each` in one read transaction; returns the count.
-    pub fn for_each_bytes(&self, mut each: impl FnMut(&[u8])) -> heed::Result<usize> {
+    fn for_each(&self, each: &mut dyn FnMut(&[u8])) -> Result<usize> {
         let rtxn = self.env.read_txn()?;
         let mut count = 0;
         for entry in self.db.iter(&rtxn)? {
@@ -121,16 +76,15 @@ impl RawHeed {
         Ok(count)
     }
 
-    /// Empties the database (one transaction).
-    pub fn clear(&self) -> heed::Result<()> {
+    /// One transaction.
+    fn clear(&self) -> Result<()> {
         let mut wtxn = self.env.write_txn()?;
         self.db.clear(&mut wtxn)?;
-        wtxn.commit()
+        Ok(wtxn.commit()?)
     }
 
-    /// The number of entries.
-    pub fn count(&self) -> heed::Result<u64> {
+    fn count(&self) -> Result<usize> {
         let rtxn = self.env.read_txn()?;
-        self.db.len(&rtxn)
+        Ok(usize::try_from(self.db.len(&rtxn)?)?)
     }
 }

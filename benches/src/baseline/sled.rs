@@ -1,14 +1,10 @@
 //! sled used directly: the floor of the `sled` engine. The key is
-//! [`key_md5_hex`](super::key_md5_hex), the value the record's compact JSON,
-//! in the default tree, as in the limits file's sled row (insert each, flush
-//! at the end).
+//! [`key_md5_hex`](super::key_md5_hex), the value the bytes given, in the
+//! default tree, as in the limits file's sled row (insert each, flush at the end).
 
 use std::path::Path;
 
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-
-use super::key_md5_hex;
+use super::{RawBaseline, Result, key_md5_hex};
 
 /// A sled database, keys and values as bytes in its default tree.
 pub struct RawSled {
@@ -20,73 +16,31 @@ impl RawSled {
     pub fn open(dir: &Path) -> ::sled::Result<RawSled> {
         Ok(RawSled { db: ::sled::open(dir)? })
     }
+}
 
-    /// Stores `value` as JSON (in sled's log, written to disk in the background).
-    pub fn set<T: Serialize>(&self, key: &str, value: &T) -> ::sled::Result<()> {
-        let bytes = serde_json::to_vec(value).expect("serialize");
+/// Inserts go to sled's log, written to disk in the background (and by
+/// [`flush`](RawBaseline::flush)); [`put_all`](RawBaseline::put_all) is one
+/// atomic `sled::Batch`.
+impl RawBaseline for RawSled {
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
         self.db.insert(key_md5_hex(key).as_bytes(), bytes)?;
         Ok(())
     }
 
-    /// Stores every pair as JSON in one atomic `sled::Batch`.
-    pub fn set_all<'a, T: Serialize + 'a>(
-        &self,
-        pairs: impl IntoIterator<Item = (&'a str, &'a T)>,
-    ) -> ::sled::Result<()> {
-        let mut batch = ::sled::Batch::default();
-        for (key, value) in pairs {
-            batch.insert(key_md5_hex(key).as_bytes(), serde_json::to_vec(value).expect("serialize"));
-        }
-        self.db.apply_batch(batch)
-    }
-
-    /// Writes everything inserted so far to disk.
-    pub fn flush(&self) -> ::sled::Result<()> {
-        self.db.flush().map(drop)
-    }
-
-    /// Decodes the JSON stored under `key`.
-    pub fn get<T: DeserializeOwned>(&self, key: &str) -> ::sled::Result<Option<T>> {
-        let found = self.db.get(key_md5_hex(key).as_bytes())?;
-        Ok(found.map(|bytes| serde_json::from_slice(&bytes).expect("deserialize")))
-    }
-
-    /// Decodes every value, handing each to `each`; returns the count.
-    pub fn iterate<T: DeserializeOwned>(&self, mut each: impl FnMut(T)) -> ::sled::Result<usize> {
-        let mut count = 0;
-        for entry in self.db.iter() {
-            let (_digest, bytes) = entry?;
-            each(serde_json::from_slice(&bytes).expect("deserialize"));
-            count += 1;
-        }
-        Ok(count)
-    }
-
-    /// Stores `bytes` under `key`.
-    pub fn put_bytes(&self, key: &[u8], bytes: &[u8]) -> ::sled::Result<()> {
-        self.db.insert(key, bytes)?;
-        Ok(())
-    }
-
-    /// Stores every pair in one atomic `sled::Batch`.
-    pub fn put_all_bytes<'a>(
-        &self,
-        pairs: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
-    ) -> ::sled::Result<()> {
+    fn put_all(&self, pairs: &mut dyn Iterator<Item = (&str, &[u8])>) -> Result<()> {
         let mut batch = ::sled::Batch::default();
         for (key, bytes) in pairs {
-            batch.insert(key, bytes);
+            batch.insert(key_md5_hex(key).as_bytes(), bytes);
         }
-        self.db.apply_batch(batch)
+        Ok(self.db.apply_batch(batch)?)
     }
 
-    /// Hands the bytes stored under `key` to `f`.
-    pub fn get_bytes<R>(&self, key: &[u8], f: impl FnOnce(&[u8]) -> R) -> ::sled::Result<Option<R>> {
-        Ok(self.db.get(key)?.map(|b| f(&b)))
+    /// The bytes are sled's own `IVec` (shared, not copied).
+    fn get(&self, key: &str, found: &mut dyn FnMut(&[u8])) -> Result<bool> {
+        Ok(self.db.get(key_md5_hex(key).as_bytes())?.map(|b| found(&b)).is_some())
     }
 
-    /// Hands every value to `each`; returns the count.
-    pub fn for_each_bytes(&self, mut each: impl FnMut(&[u8])) -> ::sled::Result<usize> {
+    fn for_each(&self, each: &mut dyn FnMut(&[u8])) -> Result<usize> {
         let mut count = 0;
         for entry in self.db.iter() {
             each(&entry?.1);
@@ -95,13 +49,17 @@ impl RawSled {
         Ok(count)
     }
 
-    /// Empties the database.
-    pub fn clear(&self) -> ::sled::Result<()> {
-        self.db.clear()
+    fn clear(&self) -> Result<()> {
+        Ok(self.db.clear()?)
     }
 
-    /// The number of entries (a scan).
-    pub fn count(&self) -> usize {
-        self.db.len()
+    fn flush(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// A scan.
+    fn count(&self) -> Result<usize> {
+        Ok(self.db.len())
     }
 }

@@ -1,15 +1,13 @@
 //! SQLite through `rusqlite` directly: the floor of the `sqlite` engine. One
 //! `WITHOUT ROWID` table keyed by [`key_md5_hex`](super::key_md5_hex), the
-//! value the record's compact JSON, WAL mode with `synchronous=NORMAL`, as in
-//! the limits file's rusqlite rows.
+//! value the bytes given, WAL mode with `synchronous=NORMAL`, as in the
+//! limits file's rusqlite rows.
 
 use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension as _, params};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-use super::key_md5_hex;
+use super::{RawBaseline, Result, key_md5_hex};
 
 const PUT: &str = "INSERT OR REPLACE INTO kv(key, value) VALUES (?1, ?2)";
 
@@ -33,81 +31,42 @@ impl RawSqlite {
         )?;
         Ok(RawSqlite { conn })
     }
+}
 
-    /// Stores `value` as JSON: one autocommit statement.
-    pub fn set<T: Serialize>(&self, key: &str, value: &T) -> rusqlite::Result<()> {
-        let bytes = serde_json::to_vec(value).expect("serialize");
+/// One autocommit statement per [`put`](RawBaseline::put), one transaction
+/// for all of [`put_all`](RawBaseline::put_all); cached prepared statements.
+impl RawBaseline for RawSqlite {
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<()> {
         self.conn.prepare_cached(PUT)?.execute(params![key_md5_hex(key), bytes])?;
         Ok(())
     }
 
-    /// Stores every pair as JSON in one transaction.
-    pub fn set_all<'a, T: Serialize + 'a>(
-        &mut self,
-        pairs: impl IntoIterator<Item = (&'a str, &'a T)>,
-    ) -> rusqlite::Result<()> {
-        let tx = self.conn.transaction()?;
-        {
-            let mut put = tx.prepare_cached(PUT)?;
-            for (key, value) in pairs {
-                put.execute(params![key_md5_hex(key), serde_json::to_vec(value).expect("serialize")])?;
-            }
-        }
-        tx.commit()
-    }
-
-    /// Decodes the JSON stored under `key`.
-    pub fn get<T: DeserializeOwned>(&self, key: &str) -> rusqlite::Result<Option<T>> {
-        let mut select = self.conn.prepare_cached("SELECT value FROM kv WHERE key = ?1")?;
-        select
-            .query_row([key_md5_hex(key)], |row| {
-                let bytes = row.get_ref(0)?.as_blob()?;
-                Ok(serde_json::from_slice(bytes).expect("deserialize"))
-            })
-            .optional()
-    }
-
-    /// Decodes every value in one statement, handing each to `each`; returns the count.
-    pub fn iterate<T: DeserializeOwned>(&self, mut each: impl FnMut(T)) -> rusqlite::Result<usize> {
-        let mut select = self.conn.prepare_cached("SELECT value FROM kv")?;
-        let mut rows = select.query([])?;
-        let mut count = 0;
-        while let Some(row) = rows.next()? {
-            each(serde_json::from_slice(row.get_ref(0)?.as_blob()?).expect("deserialize"));
-            count += 1;
-        }
-        Ok(count)
-    }
-
-    /// Stores `bytes` under `key`: one autocommit statement.
-    pub fn put_bytes(&self, key: &str, bytes: &[u8]) -> rusqlite::Result<()> {
-        self.conn.prepare_cached(PUT)?.execute(params![key, bytes])?;
-        Ok(())
-    }
-
-    /// Stores every pair in one transaction.
-    pub fn put_all_bytes<'a>(
-        &mut self,
-        pairs: impl IntoIterator<Item = (&'a str, &'a [u8])>,
-    ) -> rusqlite::Result<()> {
-        let tx = self.conn.transaction()?;
+    /// `BEGIN DEFERRED` ... `COMMIT` (`unchecked_transaction` only because
+    /// the connection is shared: nothing else runs on it meanwhile).
+    fn put_all(&self, pairs: &mut dyn Iterator<Item = (&str, &[u8])>) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
         {
             let mut put = tx.prepare_cached(PUT)?;
             for (key, bytes) in pairs {
-                put.execute(params![key, bytes])?;
+                put.execute(params![key_md5_hex(key), bytes])?;
             }
         }
-        tx.commit()
+        Ok(tx.commit()?)
     }
 
-    /// Hands the bytes stored under `key` to `f`.
-    pub fn get_bytes<R>(&self, key: &str, f: impl FnOnce(&[u8]) -> R) -> rusqlite::Result<Option<R>> {
+    /// The bytes are SQLite's own, borrowed from the row.
+    fn get(&self, key: &str, found: &mut dyn FnMut(&[u8])) -> Result<bool> {
         let mut select = self.conn.prepare_cached("SELECT value FROM kv WHERE key = ?1")?;
-        select.query_row([key], |row| Ok(f(row.get_ref(0)?.as_blob()?))).optional()
+        let hit = select
+            .query_row([key_md5_hex(key)], |row| {
+                found(row.get_ref(0)?.as_blob()?);
+                Ok(())
+            })
+            .optional()?;
+        Ok(hit.is_some())
     }
 
-    /// Hands every value to `each` in one statement; returns the count.
-    pub fn for_each_bytes(&self, mut each: impl FnMut(&[u8])) -> rusqlite::Result<usize> {
+    fn for_each(&self, each: &mut dyn FnMut(&[u8])) -> Result<usize> {
         let mut select = self.conn.prepare_cached("SELECT value FROM kv")?;
         let mut rows = select.query([])?;
         let mut count = 0;
@@ -118,14 +77,14 @@ impl RawSqlite {
         Ok(count)
     }
 
-    /// Empties the table.
-    pub fn clear(&self) -> rusqlite::Result<()> {
-        self.conn.execute("DELETE FROM kv", []).map(drop)
+    fn clear(&self) -> Result<()> {
+        self.conn.execute("DELETE FROM kv", [])?;
+        Ok(())
     }
 
-    /// The number of rows (a scan).
-    pub fn count(&self) -> rusqlite::Result<usize> {
+    /// A scan.
+    fn count(&self) -> Result<usize> {
         let rows: i64 = self.conn.query_row("SELECT count(*) FROM kv", [], |row| row.get(0))?;
-        Ok(usize::try_from(rows).expect("a row count"))
+        Ok(usize::try_from(rows)?)
     }
 }

@@ -14,10 +14,7 @@ use super::measure::{disk_usage, proc_status_kib, rate, timed_loop};
 use super::payload::{self, doc_at, pool, record_at};
 use super::stash_cell::{BATCH, compression, summarize};
 use super::{CellResult, CellSpec, Kind, Op, Params, Result, SizeClass};
-use crate::baseline::lmdb::RawHeed;
-use crate::baseline::sled::RawSled;
-use crate::baseline::sqlite::RawSqlite;
-use crate::baseline::{MemoryBytes, RawPairtree, key_md5_hex};
+use crate::baseline::open_raw;
 use crate::{Record, key};
 
 pub(super) fn run(spec: &CellSpec, params: &Params) -> Result<CellResult> {
@@ -41,116 +38,61 @@ pub(super) fn run(spec: &CellSpec, params: &Params) -> Result<CellResult> {
     }
 }
 
-/// The raw storage of an engine, holding bytes under the md5 of the key.
-enum RawStore {
-    Memory(MemoryBytes),
-    Pairtree(RawPairtree),
-    Lmdb(RawHeed),
-    Sqlite(RawSqlite),
-    Sled(RawSled),
-}
-
-impl RawStore {
-    fn open(engine: &str, dir: &Path) -> Result<RawStore> {
-        Ok(match engine {
-            "memory" => RawStore::Memory(MemoryBytes::default()),
-            "pairtree" => RawStore::Pairtree(RawPairtree::new(&dir.join("pairtree"))),
-            // LMDB's default sync, as the stash's default durability.
-            "lmdb" => RawStore::Lmdb(RawHeed::open(&dir.join("heed"), true)?),
-            "sqlite" => RawStore::Sqlite(RawSqlite::open(&dir.join("rusqlite.db"))?),
-            "sled" => RawStore::Sled(RawSled::open(&dir.join("sled"))?),
-            other => return Err(format!("no raw baseline for engine {other}").into()),
-        })
-    }
-
-    fn put(&self, key: &str, bytes: &[u8], stamp: u64) -> Result<()> {
-        let digest = key_md5_hex(key);
-        match self {
-            RawStore::Memory(m) => m.set_bytes(&digest, bytes.to_vec()),
-            RawStore::Pairtree(p) => p.set_bytes(key, bytes, stamp)?,
-            RawStore::Lmdb(h) => h.put_bytes(digest.as_bytes(), bytes)?,
-            RawStore::Sqlite(s) => s.put_bytes(&digest, bytes)?,
-            RawStore::Sled(s) => s.put_bytes(digest.as_bytes(), bytes)?,
-        }
-        Ok(())
-    }
-
-    /// Stores `pairs` in one transaction where the storage has them.
-    fn put_all(&mut self, pairs: &[(String, Vec<u8>)], stamp: u64) -> Result<()> {
-        let digests: Vec<String> = pairs.iter().map(|(k, _)| key_md5_hex(k)).collect();
-        match self {
-            RawStore::Lmdb(h) => {
-                h.put_all_bytes(digests.iter().zip(pairs).map(|(d, (_, v))| (d.as_bytes(), v.as_slice())))?
-            }
-            RawStore::Sqlite(s) => {
-                s.put_all_bytes(digests.iter().zip(pairs).map(|(d, (_, v))| (d.as_str(), v.as_slice())))?
-            }
-            RawStore::Sled(s) => {
-                s.put_all_bytes(digests.iter().zip(pairs).map(|(d, (_, v))| (d.as_bytes(), v.as_slice())))?
-            }
-            _ => {
-                for (k, v) in pairs {
-                    self.put(k, v, stamp)?;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn get<R>(&self, key: &str, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
-        let digest = key_md5_hex(key);
-        Ok(match self {
-            RawStore::Memory(m) => m.get_bytes(&digest, f),
-            RawStore::Pairtree(p) => p.get_bytes(key)?.map(|b| f(&b)),
-            RawStore::Lmdb(h) => h.get_bytes(digest.as_bytes(), f)?,
-            RawStore::Sqlite(s) => s.get_bytes(&digest, f)?,
-            RawStore::Sled(s) => s.get_bytes(digest.as_bytes(), f)?,
-        })
-    }
-
-    fn for_each(&self, f: impl FnMut(&[u8])) -> Result<usize> {
-        Ok(match self {
-            RawStore::Memory(m) => m.for_each_bytes(f),
-            RawStore::Pairtree(p) => p.for_each_bytes(f)?,
-            RawStore::Lmdb(h) => h.for_each_bytes(f)?,
-            RawStore::Sqlite(s) => s.for_each_bytes(f)?,
-            RawStore::Sled(s) => s.for_each_bytes(f)?,
-        })
-    }
-
-    fn clear(&self) -> Result<()> {
-        match self {
-            RawStore::Memory(m) => m.clear(),
-            RawStore::Pairtree(p) => p.clear()?,
-            RawStore::Lmdb(h) => h.clear()?,
-            RawStore::Sqlite(s) => s.clear()?,
-            RawStore::Sled(s) => s.clear()?,
-        }
-        Ok(())
-    }
-
-    fn flush(&self) -> Result<()> {
-        if let RawStore::Sled(s) = self {
-            s.flush()?;
-        }
-        Ok(())
-    }
-}
-
-/// Runs `op` once per repetition, each after an untimed `reset`, collecting `(items, ops/s)`.
+/// When the cell wants `op`: runs `pass` once per repetition, each after an
+/// untimed `reset`, and records the median of the `(items, items/s)` runs in `out`.
 fn reps(
+    out: &mut CellResult,
+    op: Op,
     params: &Params,
     mut reset: impl FnMut() -> Result<()>,
-    mut op: impl FnMut() -> Result<usize>,
-) -> Result<Vec<(usize, f64)>> {
+    mut pass: impl FnMut() -> Result<usize>,
+) -> Result<()> {
+    if !params.wants(op) {
+        return Ok(());
+    }
     let mut runs = Vec::new();
     for _ in 0..params.reps.max(1) {
         reset()?;
         let start = Instant::now();
-        let done = op()?;
+        let done = pass()?;
         runs.push((done, rate(done, start.elapsed())));
     }
-    Ok(runs)
+    out.ops.push(summarize(op, &runs));
+    Ok(())
+}
+
+/// [`reps`] with nothing to reset.
+fn passes(out: &mut CellResult, op: Op, params: &Params, pass: impl FnMut() -> Result<usize>) -> Result<()> {
+    reps(out, op, params, || Ok(()), pass)
+}
+
+/// [`reps`] of a [`timed_loop`] of `each` over the items, ended by `finish`
+/// inside the timing.
+fn per_item_reps(
+    out: &mut CellResult,
+    op: Op,
+    params: &Params,
+    n: usize,
+    reset: impl FnMut() -> Result<()>,
+    mut each: impl FnMut(usize) -> Result<()>,
+    mut finish: impl FnMut() -> Result<()>,
+) -> Result<()> {
+    reps(out, op, params, reset, || {
+        let (done, _) = timed_loop(n, params.budget(), &mut each)?;
+        finish()?;
+        Ok(done)
+    })
+}
+
+/// [`per_item_reps`] with nothing to reset or finish.
+fn per_item(
+    out: &mut CellResult,
+    op: Op,
+    params: &Params,
+    n: usize,
+    each: impl FnMut(usize) -> Result<()>,
+) -> Result<()> {
+    per_item_reps(out, op, params, n, || Ok(()), each, || Ok(()))
 }
 
 fn cell<O, F, V>(spec: &CellSpec, params: &Params, value: F, owned: impl Fn(u64) -> O) -> Result<CellResult>
@@ -187,57 +129,38 @@ where
         Kind::Codec => {
             let encoded: Vec<Vec<u8>> =
                 (0..n as u64).map(|i| codec.encode_value(&value(i))).collect::<Result<_, _>>()?;
-            if params.wants(Op::Set) {
-                let runs = reps(
-                    params,
-                    || Ok(()),
-                    || {
-                        let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
-                            black_box(codec.encode_value(&value(i as u64))?);
-                            Ok(())
-                        })?;
-                        Ok(done)
-                    },
-                )?;
-                out.ops.push(summarize(Op::Set, &runs));
-            }
-            if params.wants(Op::Get) {
-                let runs = reps(
-                    params,
-                    || Ok(()),
-                    || {
-                        let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
-                            black_box(decode(&encoded[i])?);
-                            Ok(())
-                        })?;
-                        Ok(done)
-                    },
-                )?;
-                out.ops.push(summarize(Op::Get, &runs));
-            }
+            per_item(&mut out, Op::Set, params, n, |i| {
+                black_box(codec.encode_value(&value(i as u64))?);
+                Ok(())
+            })?;
+            per_item(&mut out, Op::Get, params, n, |i| {
+                black_box(decode(&encoded[i])?);
+                Ok(())
+            })?;
         }
         Kind::Raw => {
-            let mut store = RawStore::open(&spec.engine, dir.path())?;
-            if params.wants(Op::Set) {
-                let runs = reps(
-                    params,
-                    || store.clear(),
-                    || {
-                        let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
-                            store.put(&keys[i], &codec.encode_value(&value(i as u64))?, i as u64)
-                        })?;
-                        store.flush()?;
-                        Ok(done)
-                    },
-                )?;
-                out.ops.push(summarize(Op::Set, &runs));
-            }
+            let store = open_raw(&spec.engine, dir.path())?;
+            per_item_reps(
+                &mut out,
+                Op::Set,
+                params,
+                n,
+                || store.clear(),
+                |i| store.put(&keys[i], &codec.encode_value(&value(i as u64))?),
+                || store.flush(),
+            )?;
             store.clear()?;
+            // Stores `pairs` in one transaction where the storage has them.
+            let put_all = |pairs: &[(String, Vec<u8>)]| {
+                store.put_all(&mut pairs.iter().map(|(k, v)| (k.as_str(), v.as_slice())))
+            };
             let mut stored = 0;
-            if params.wants(Op::Batch) {
-                let mut runs = Vec::new();
-                for _ in 0..params.reps.max(1) {
-                    store.clear()?;
+            reps(
+                &mut out,
+                Op::Batch,
+                params,
+                || store.clear(),
+                || {
                     let start = Instant::now();
                     let mut done = 0;
                     while done < n {
@@ -245,140 +168,104 @@ where
                         let pairs: Vec<(String, Vec<u8>)> = (done..hi)
                             .map(|i| Ok((keys[i].clone(), codec.encode_value(&value(i as u64))?)))
                             .collect::<Result<_>>()?;
-                        store.put_all(&pairs, 0)?;
+                        put_all(&pairs)?;
                         done = hi;
                         if start.elapsed() >= budget {
                             break;
                         }
                     }
                     store.flush()?;
-                    runs.push((done, rate(done, start.elapsed())));
                     stored = done;
-                }
-                out.ops.push(summarize(Op::Batch, &runs));
-            }
+                    Ok(done)
+                },
+            )?;
             if stored < n {
                 let pairs: Vec<(String, Vec<u8>)> = (stored..n)
                     .map(|i| Ok((keys[i].clone(), codec.encode_value(&value(i as u64))?)))
                     .collect::<Result<_>>()?;
                 for chunk in pairs.chunks(BATCH) {
-                    store.put_all(chunk, 0)?;
+                    put_all(chunk)?;
                 }
                 store.flush()?;
             }
             if spec.engine != "memory" {
                 per_item_disk(&mut out, dir.path(), &["codec"], n)?;
             }
-            if params.wants(Op::Get) {
-                let runs = reps(
-                    params,
-                    || Ok(()),
-                    || {
-                        let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
-                            match store.get(&keys[i], decode)? {
-                                Some(v) => {
-                                    black_box(v?);
-                                    Ok(())
-                                }
-                                None => Err(format!("raw get({}) found nothing", keys[i]).into()),
-                            }
-                        })?;
-                        Ok(done)
-                    },
-                )?;
-                out.ops.push(summarize(Op::Get, &runs));
-            }
-            if params.wants(Op::Iterate) {
-                let runs = reps(
-                    params,
-                    || Ok(()),
-                    || {
-                        let mut failed = None;
-                        let count = store.for_each(|b| {
-                            if let Err(e) = decode(b).map(black_box) {
-                                failed = Some(e);
-                            }
-                        })?;
-                        match failed {
-                            Some(e) => Err(e),
-                            None if count != n => Err(format!("raw iteration yielded {count} of {n}").into()),
-                            None => Ok(count),
-                        }
-                    },
-                )?;
-                out.ops.push(summarize(Op::Iterate, &runs));
-            }
+            per_item(&mut out, Op::Get, params, n, |i| {
+                // Decoded from the bytes the storage lends, as the stash decodes.
+                let mut decoded = None;
+                store.get(&keys[i], &mut |b| decoded = Some(decode(b)))?;
+                match decoded {
+                    Some(v) => {
+                        black_box(v?);
+                        Ok(())
+                    }
+                    None => Err(format!("raw get({}) found nothing", keys[i]).into()),
+                }
+            })?;
+            passes(&mut out, Op::Iterate, params, || {
+                let mut failed = None;
+                let count = store.for_each(&mut |b| {
+                    if let Err(e) = decode(b).map(black_box) {
+                        failed = Some(e);
+                    }
+                })?;
+                match failed {
+                    Some(e) => Err(e),
+                    None if count != n => Err(format!("raw iteration yielded {count} of {n}").into()),
+                    None => Ok(count),
+                }
+            })?;
         }
         Kind::Cacache => {
             let root = dir.path().join("cacache");
-            if params.wants(Op::Set) {
-                let runs = reps(
-                    params,
-                    || clear_cacache(&root),
-                    || {
-                        let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
-                            cacache::write_sync(&root, &keys[i], codec.encode_value(&value(i as u64))?)?;
-                            Ok(())
-                        })?;
-                        Ok(done)
-                    },
-                )?;
-                out.ops.push(summarize(Op::Set, &runs));
-            }
+            per_item_reps(
+                &mut out,
+                Op::Set,
+                params,
+                n,
+                || clear_cacache(&root),
+                |i| {
+                    cacache::write_sync(&root, &keys[i], codec.encode_value(&value(i as u64))?)?;
+                    Ok(())
+                },
+                || Ok(()),
+            )?;
             clear_cacache(&root)?;
             for (i, k) in keys.iter().enumerate() {
                 cacache::write_sync(&root, k, codec.encode_value(&value(i as u64))?)?;
             }
             per_item_disk(&mut out, dir.path(), &["codec"], n)?;
-            if params.wants(Op::Get) {
-                let runs = reps(
-                    params,
-                    || Ok(()),
-                    || {
-                        let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
-                            black_box(decode(&cacache::read_sync(&root, &keys[i])?)?);
-                            Ok(())
-                        })?;
-                        Ok(done)
-                    },
-                )?;
-                out.ops.push(summarize(Op::Get, &runs));
-            }
-            if params.wants(Op::Iterate) {
-                let runs = reps(
-                    params,
-                    || Ok(()),
-                    || {
-                        let mut count = 0;
-                        for entry in cacache::list_sync(&root) {
-                            let entry = entry?;
-                            black_box(decode(&cacache::read_hash_sync(&root, &entry.integrity)?)?);
-                            count += 1;
-                        }
-                        Ok(count)
-                    },
-                )?;
-                out.ops.push(summarize(Op::Iterate, &runs));
-            }
+            per_item(&mut out, Op::Get, params, n, |i| {
+                black_box(decode(&cacache::read_sync(&root, &keys[i])?)?);
+                Ok(())
+            })?;
+            passes(&mut out, Op::Iterate, params, || {
+                let mut count = 0;
+                for entry in cacache::list_sync(&root) {
+                    let entry = entry?;
+                    black_box(decode(&cacache::read_hash_sync(&root, &entry.integrity)?)?);
+                    count += 1;
+                }
+                Ok(count)
+            })?;
         }
         Kind::CachedRedb => {
             // Durable by default: each `cache_set` is one redb commit that syncs.
             let writes: RedbCache<String, O> =
                 RedbCache::builder("set").disk_dir(dir.path().join("cached-set")).build()?;
-            if params.wants(Op::Set) {
-                let runs = reps(
-                    params,
-                    || Ok(writes.cache_clear()?),
-                    || {
-                        let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
-                            writes.cache_set_ref(&keys[i], &owned_values[i])?;
-                            Ok(())
-                        })?;
-                        Ok(done)
-                    },
-                )?;
-                out.ops.push(summarize(Op::Set, &runs));
-            }
+            per_item_reps(
+                &mut out,
+                Op::Set,
+                params,
+                n,
+                || Ok(writes.cache_clear()?),
+                |i| {
+                    writes.cache_set_ref(&keys[i], &owned_values[i])?;
+                    Ok(())
+                },
+                || Ok(()),
+            )?;
             drop(writes);
             // Reads from a store filled without a sync per item (the reads are the same).
             let reads: RedbCache<String, O> =
@@ -388,25 +275,13 @@ where
             }
             reads.flush()?;
             per_item_disk(&mut out, &dir.path().join("cached-get"), &[], n)?;
-            if params.wants(Op::Get) {
-                let runs = reps(
-                    params,
-                    || Ok(()),
-                    || {
-                        let (done, _) = timed_loop(n, budget, |i| -> Result<()> {
-                            match reads.cache_get(&keys[i])? {
-                                Some(v) => {
-                                    black_box(v);
-                                    Ok(())
-                                }
-                                None => Err(format!("cache_get({}) found nothing", keys[i]).into()),
-                            }
-                        })?;
-                        Ok(done)
-                    },
-                )?;
-                out.ops.push(summarize(Op::Get, &runs));
-            }
+            per_item(&mut out, Op::Get, params, n, |i| match reads.cache_get(&keys[i])? {
+                Some(v) => {
+                    black_box(v);
+                    Ok(())
+                }
+                None => Err(format!("cache_get({}) found nothing", keys[i]).into()),
+            })?;
         }
         Kind::Stash | Kind::Python => return Err("not a baseline".into()),
     }

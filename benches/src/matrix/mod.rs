@@ -243,21 +243,14 @@ impl fmt::Display for CellSpec {
     }
 }
 
-/// What the raw baseline of `engine` is.
+/// What the raw baseline of `engine` is (`?` when it has none).
 pub fn raw_name(engine: &str) -> &'static str {
-    match engine {
-        "memory" => "RwLock<HashMap>",
-        "pairtree" => "std::fs pairtree",
-        "lmdb" => "heed",
-        "sqlite" => "rusqlite",
-        "sled" => "sled",
-        _ => "?",
-    }
+    crate::baseline::raw_engine(engine).map_or("?", |raw| raw.name)
 }
 
 /// Whether the engine has a raw baseline.
 pub fn has_raw(engine: &str) -> bool {
-    matches!(engine, "memory" | "pairtree" | "lmdb" | "sqlite" | "sled")
+    crate::baseline::raw_engine(engine).is_some()
 }
 
 /// How hard each cell works.
