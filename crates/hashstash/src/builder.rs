@@ -4,28 +4,24 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use stash_core::{
-    Compression, DigestAlgo, EngineFactory, Error, ErrorKind, Eviction, Format, Result, Stash, StashConfig,
+    Compression, DigestAlgo, EngineFactory, Error, Eviction, Format, Result, Stash, StashConfig,
 };
 
 use crate::HashStash;
 
-/// A name given to the builder that did not parse (kept to be returned by `open`,
-/// where the builder can fail).
+/// A name given to the builder that did not parse, kept to be returned by `open`
+/// (where the builder can fail).
 #[derive(Debug, Clone)]
 enum InvalidName {
     Compress(stash_codec::CodecError),
-    /// The name (its `SerialError` is not `Clone`, as the builder is: parsed again at open).
-    Serializer(String),
+    Serializer(stash_serial::SerialError),
 }
 
 impl InvalidName {
     fn into_error(self) -> Error {
         match self {
             InvalidName::Compress(e) => stash_core::formats::codec_error(e),
-            InvalidName::Serializer(name) => match name.parse::<Format>() {
-                Err(e) => stash_core::formats::serial_error(e),
-                Ok(_) => Error::new(ErrorKind::Config, format!("serializer `{name}` was refused")),
-            },
+            InvalidName::Serializer(e) => stash_core::formats::serial_error(e),
         }
     }
 }
@@ -103,8 +99,8 @@ impl Builder {
     pub fn serializer(mut self, serializer: impl AsRef<str>) -> Self {
         match serializer.as_ref().parse::<Format>() {
             Ok(format) => self.config.serializer = format,
-            Err(_) => {
-                self.invalid.get_or_insert(InvalidName::Serializer(serializer.as_ref().to_owned()));
+            Err(e) => {
+                self.invalid.get_or_insert(InvalidName::Serializer(e));
             }
         }
         self

@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// Why serializing or deserializing failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum SerialError {
     /// No serializer has this name.
