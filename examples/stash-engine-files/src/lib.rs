@@ -9,7 +9,10 @@
 //! (a [`record`] of a few length-prefixed fields). A write reads the file,
 //! changes it in memory, writes a temporary file and renames it over the old
 //! one, so a reader sees the old entry or the new one, never half of either.
-//! A damaged file is a `Corrupt` error for reads, and a write or delete of that
+//! An entry (its key and every kept version) takes at most the stash's
+//! `max_value_bytes` plus room for headers: a write that would pass it is refused
+//! with `TooLarge` before anything is written, so no read ever refuses what a write
+//! acknowledged. A damaged file is a `Corrupt` error for reads, and a write or delete of that
 //! key replaces or removes it. Writes of one key take a lock file (`.locks/w/<digest>.lock`, through
 //! [`locks::try_lock_file`]) so that handles and processes sharing the folder
 //! never lose each other's versions; readers take no lock.
@@ -95,6 +98,12 @@ impl FilesEngine {
         Ok(FilesEngine { dir: dir.into(), write_locks: locks.join("w"), locks, max_value_bytes })
     }
 
+    /// The largest entry file this engine writes or reads: the key and every kept
+    /// version within `max_value_bytes`, plus room for headers.
+    fn max_file_bytes(&self) -> u64 {
+        self.max_value_bytes.saturating_add(record::HEADERS)
+    }
+
     fn path(&self, digest: &Digest) -> PathBuf {
         self.dir.join(digest.to_hex())
     }
@@ -107,9 +116,9 @@ impl FilesEngine {
             Err(e) if e.kind() == IoKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::io(e, "open an entry file", &path)),
         };
-        // Read at most the limit plus the key's room and headers: a file that
-        // claims or holds more is refused before it is allocated.
-        let cap = self.max_value_bytes.saturating_add(record::MAX_KEY + record::OVERHEAD);
+        // Read at most what a write may store: a file that holds more is refused
+        // before it is allocated.
+        let cap = self.max_file_bytes();
         let mut bytes = Vec::new();
         file.take(cap.saturating_add(1))
             .read_to_end(&mut bytes)
@@ -147,13 +156,27 @@ impl FilesEngine {
                 _ => Ok(()),
             };
         };
+        // Refused here, before anything is written, rather than stored and then
+        // refused by every read.
+        let too_large = || {
+            Error::new(
+                ErrorKind::TooLarge,
+                "this entry (its key and kept versions) would exceed the stash's size limit",
+            )
+            .with_context("digest", digest)
+            .with_context("file", path.display())
+        };
+        let bytes = entry.to_bytes().map_err(|_| too_large())?;
+        if bytes.len() as u64 > self.max_file_bytes() {
+            return Err(too_large());
+        }
         let tmp = self.dir.join(format!(
             ".tmp.{}.{}.{}",
             digest.to_hex(),
             std::process::id(),
             TMP.fetch_add(1, Ordering::Relaxed)
         ));
-        fs::write(&tmp, entry.to_bytes()).map_err(|e| Error::io(e, "write an entry file", &tmp))?;
+        fs::write(&tmp, bytes).map_err(|e| Error::io(e, "write an entry file", &tmp))?;
         fs::rename(&tmp, &path).map_err(|e| {
             let _ = fs::remove_file(&tmp);
             Error::io(e, "rename an entry file into place", &path)

@@ -9,10 +9,9 @@
 
 /// The file's first bytes.
 const MAGIC: &[u8; 4] = b"HSF1";
-/// The fixed bytes of a file besides its key and values, for a few versions.
-pub const OVERHEAD: u64 = 4 + 4 + 8 + 4 + 16 * 12;
-/// The largest key a file may hold.
-pub const MAX_KEY: u64 = 1 << 30;
+/// Room for the headers of a file beside its key and values (20 bytes, and 12 per
+/// version: over 5,000 versions).
+pub const HEADERS: u64 = 64 << 10;
 const NEVER: i64 = i64::MIN;
 
 /// One stored entry.
@@ -27,21 +26,22 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// The file's bytes.
-    pub fn to_bytes(&self) -> Vec<u8> {
+    /// The file's bytes; `Err` when a key, a value or the version count does not fit
+    /// its 32-bit length field (a file that would lie about its lengths is never written).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, &'static str> {
         let size = self.key.len() + self.versions.iter().map(|(_, v)| v.len() + 12).sum::<usize>() + 20;
         let mut out = Vec::with_capacity(size);
         out.extend_from_slice(MAGIC);
-        put_len(&mut out, self.key.len());
+        put_len(&mut out, self.key.len())?;
         out.extend_from_slice(&self.key);
         out.extend_from_slice(&self.expires_at.unwrap_or(NEVER).to_le_bytes());
-        put_len(&mut out, self.versions.len());
+        put_len(&mut out, self.versions.len())?;
         for (at, value) in &self.versions {
             out.extend_from_slice(&at.to_le_bytes());
-            put_len(&mut out, value.len());
+            put_len(&mut out, value.len())?;
             out.extend_from_slice(value);
         }
-        out
+        Ok(out)
     }
 
     /// Parses a file; `Err` says what is wrong with it.
@@ -49,10 +49,11 @@ impl Entry {
     /// ```
     /// use stash_engine_files::record::Entry;
     /// let e = Entry { key: b"k".to_vec(), expires_at: None, versions: vec![(7, b"v".to_vec())] };
-    /// assert_eq!(Entry::parse(&e.to_bytes()), Ok(e.clone()));
-    /// let mut lying = e.to_bytes();
+    /// assert_eq!(Entry::parse(&e.to_bytes()?), Ok(e.clone()));
+    /// let mut lying = e.to_bytes()?;
     /// lying[4] = 0xff; // a key length far past the end
     /// assert!(Entry::parse(&lying).is_err());
+    /// # Ok::<(), &'static str>(())
     /// ```
     pub fn parse(bytes: &[u8]) -> Result<Entry, &'static str> {
         let mut r = Reader(bytes);
@@ -80,9 +81,10 @@ impl Entry {
     }
 }
 
-fn put_len(out: &mut Vec<u8>, len: usize) {
-    // Keys and values are bounded far below 4 GiB by the stash's size limit.
-    out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_le_bytes());
+fn put_len(out: &mut Vec<u8>, len: usize) -> Result<(), &'static str> {
+    let len = u32::try_from(len).map_err(|_| "a length does not fit in 32 bits")?;
+    out.extend_from_slice(&len.to_le_bytes());
+    Ok(())
 }
 
 /// Takes fields off the front of the bytes, refusing to read past the end.
