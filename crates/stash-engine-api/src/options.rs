@@ -108,6 +108,14 @@ impl OptionWriter {
         self
     }
 
+    /// Records `value` under `name` when it is set (a setting whose default is "not set").
+    pub fn some<T: Display>(mut self, name: &str, value: Option<T>) -> OptionWriter {
+        if let Some(value) = value {
+            self.0.insert(name.to_owned(), value.to_string());
+        }
+        self
+    }
+
     /// Records a duration (whole milliseconds) when it differs from `default`.
     pub fn millis(self, name: &str, value: Duration, default: Duration) -> OptionWriter {
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);

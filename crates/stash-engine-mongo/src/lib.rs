@@ -213,7 +213,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use stash_engine_api::{Engine, EngineContext, EngineFactory, EngineOptions, OptionReader, Result};
+use stash_engine_api::{
+    Engine, EngineContext, EngineFactory, EngineOptions, OptionReader, OptionWriter, Result,
+};
 
 pub use engine::MongoEngine;
 pub use layout::{CHUNK_BYTES, INLINE_BUDGET_BYTES, INLINE_VALUE_BYTES, MAX_DOCUMENT_BYTES, MAX_KEY_BYTES};
@@ -381,14 +383,10 @@ impl EngineFactory for MongoOptions {
     }
 
     fn options(&self) -> EngineOptions {
-        let mut options = EngineOptions::new();
-        if let Some(database) = &self.database {
-            options.insert("database".into(), database.clone());
-        }
-        if let Some(timeout) = self.timeout {
-            options.insert("timeout_ms".into(), timeout.as_millis().to_string());
-        }
-        options
+        OptionWriter::new()
+            .some("database", self.database.as_ref())
+            .some("timeout_ms", self.timeout.map(|t| t.as_millis()))
+            .finish()
     }
 }
 

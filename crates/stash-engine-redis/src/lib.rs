@@ -359,15 +359,12 @@ impl EngineFactory for RedisOptions {
 
     fn options(&self) -> EngineOptions {
         let defaults = RedisOptions::default();
-        let mut options = OptionWriter::new()
+        OptionWriter::new()
+            .some("cluster", self.cluster)
             .millis("connect_timeout_ms", self.connect_timeout, defaults.connect_timeout)
             .millis("response_timeout_ms", self.response_timeout, defaults.response_timeout)
             .millis("checkout_timeout_ms", self.checkout_timeout, defaults.checkout_timeout)
             .set("max_connections", self.max_connections, defaults.max_connections)
-            .finish();
-        if let Some(cluster) = self.cluster {
-            options.insert("cluster".into(), cluster.to_string());
-        }
-        options
+            .finish()
     }
 }
