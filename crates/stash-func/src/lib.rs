@@ -100,4 +100,4 @@ pub use error::{Error, Result};
 pub use flight::DEFAULT_WAIT;
 pub use map::{MAPS_DIR, MapBuilder, StashMap};
 pub use run::{ERRORS_DIR, FunctionStash, RESULTS_DIR, RunOptions, StashRun};
-pub use stash_func_macros::{stash_mapped, stashed_result};
+pub use stash_func_macros::{stash_fingerprint, stash_mapped, stashed_result};

@@ -236,6 +236,70 @@ where
     )
 }
 
+/// A function's own settings (`#[stashed_result(ttl = .., max_entries = ..,
+/// append = ..)]`), over those of the stash its results live under.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Settings {
+    /// How long a result counts.
+    pub ttl: Option<Duration>,
+    /// How many results are kept.
+    pub max_entries: Option<u64>,
+    /// Whether a recomputed result is a new version of its key.
+    pub append: Option<bool>,
+}
+
+/// The stash a function's results live under: `parent` itself, or, when the
+/// function has settings of its own, `parent` opened again with them (same
+/// folder and engine, never cleared by this open), so its function stash
+/// inherits them.
+pub fn configure(parent: &Stash, settings: Settings) -> Result<Stash, Error> {
+    let Settings { ttl, max_entries, append } = settings;
+    if ttl.is_none() && max_entries.is_none() && append.is_none() {
+        return Ok(parent.clone());
+    }
+    let mut config = parent.config().clone();
+    config.clear = false;
+    if let Some(ttl) = ttl {
+        config.ttl = Some(ttl);
+    }
+    if let Some(max) = max_entries {
+        config.max_entries = Some(max);
+    }
+    if let Some(append) = append {
+        config.append_mode = append;
+    }
+    Ok(Stash::open(config, parent.engine_factory().clone())?)
+}
+
+/// A code version with its dependencies' fingerprints: `code-<16 hex>` of
+/// all of them when `own` is a code fingerprint, `<own>-deps-<8 hex>` when it
+/// is an explicit `v<version>`.
+pub fn combine_fingerprints(own: &str, deps: &[&str]) -> String {
+    let mut h = blake3::Hasher::new();
+    h.update(own.as_bytes());
+    for d in deps {
+        h.update(b"\n");
+        h.update(d.as_bytes());
+    }
+    let hex = h.finalize().to_hex();
+    if own.starts_with("code-") {
+        format!("code-{}", &hex[..16])
+    } else {
+        format!("{own}-deps-{}", &hex[..8])
+    }
+}
+
+/// The key of a call under `store_args = false`: the digest of the encoded
+/// key (32 hex characters), stored in its place.
+pub fn encode_digest_key<K: Serialize + ?Sized, Args, R>(
+    fs: &Result<FunctionStash<Args, R>, Error>,
+    key: &K,
+) -> Result<stash_core::EncodedKey, Error> {
+    let fs = fs.as_ref().map_err(Clone::clone)?;
+    let digest = fs.args_digest(key)?;
+    Ok(fs.stash().encode_key(&digest)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

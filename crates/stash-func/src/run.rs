@@ -574,6 +574,14 @@ impl<Args, R> FunctionStash<Args, R> {
         Ok(self.stash.get(args)?)
     }
 
+    /// The key a function with `#[stashed_result(store_args = false)]`
+    /// stores for the key `args` (its arguments, or its `key = ...`): the
+    /// digest of `args` encoded by this stash, 32 hex characters. Look a
+    /// result up with `get_func(&fs.args_digest(&args)?)`.
+    pub fn args_digest<K: Serialize + ?Sized>(&self, args: &K) -> Result<String> {
+        Ok(self.stash.encode_key(args)?.digest.to_hex())
+    }
+
     /// Streams `(args, result)` pairs.
     pub fn items(&self) -> Result<impl Iterator<Item = Result<(Args, R)>> + use<Args, R>>
     where

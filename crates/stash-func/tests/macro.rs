@@ -32,14 +32,6 @@ mod hs {
             self.0.engine = e.into();
             self
         }
-        pub fn ttl(mut self, ttl: std::time::Duration) -> Self {
-            self.0.ttl = Some(ttl);
-            self
-        }
-        pub fn max_entries(mut self, max: u64) -> Self {
-            self.0.max_entries = Some(max);
-            self
-        }
         pub fn open(self) -> stash_core::Result<stash_core::Stash> {
             stash_core::Stash::open(self.0, Arc::new(stash_engine_memory::Memory))
         }
