@@ -169,6 +169,95 @@ impl StashConfig {
         format!("{}.{}.{}{}", self.engine, self.serializer, self.compress, b64)
     }
 
+    /// The inverse of [`dir_name`](StashConfig::dir_name): this configuration with
+    /// the engine, serializer, compressor and `b64` a stash folder's name encodes
+    /// (`lmdb.hashstash.zstd+b64`). A name of another shape, an unknown serializer
+    /// or compressor is a `Config` error (a Python-only serializer such as `pickle`
+    /// is `Unsupported`); whether the engine is compiled in is checked when the
+    /// stash opens.
+    ///
+    /// ```
+    /// use stash_core::{Compression, StashConfig};
+    /// let cfg = StashConfig::default().with_dir_name("lmdb.json.zstd+b64")?;
+    /// assert_eq!((cfg.engine.as_str(), cfg.compress, cfg.b64), ("lmdb", Compression::Zstd, true));
+    /// assert_eq!(cfg.dir_name(), "lmdb.json.zstd+b64");
+    /// assert!(StashConfig::default().with_dir_name("not a stash").is_err());
+    /// # Ok::<(), stash_core::Error>(())
+    /// ```
+    pub fn with_dir_name(mut self, name: &str) -> Result<StashConfig> {
+        let bad = |why: &str| {
+            Error::new(
+                ErrorKind::Config,
+                format!(
+                    "`{name}` is not a stash folder name ({why}): expected `<engine>.<serializer>.<compress>[+b64]`"
+                ),
+            )
+        };
+        let (settings, b64) = match name.strip_suffix("+b64") {
+            Some(rest) => (rest, true),
+            None => (name, false),
+        };
+        let parts: Vec<&str> = settings.split('.').collect();
+        let [engine, serializer, compress] = parts[..] else {
+            return Err(bad("not three names separated by dots"));
+        };
+        if engine.is_empty() || engine.contains(['/', '\\', '+']) {
+            return Err(bad("no engine name"));
+        }
+        self.serializer = serializer.parse().map_err(crate::formats::serial_error)?;
+        self.compress = compress.parse().map_err(crate::formats::codec_error)?;
+        self.engine = engine.to_string();
+        self.b64 = b64;
+        Ok(self)
+    }
+
+    /// The inverse of [`data_path`](StashConfig::data_path) and
+    /// [`stash_dir`](StashConfig::stash_dir): the configuration of the stash at
+    /// `path`, its `data.db` or the stash folder holding it
+    /// (`<root>/<dbname>/<engine>.<serializer>.<compress>[+b64]`), with the settings
+    /// the folder's name encodes ([`with_dir_name`](StashConfig::with_dir_name)),
+    /// `dbname` the folder above it and `root_dir` the one above that (the Python
+    /// library, given no `dbname`, places a stash directly under its root: that
+    /// root's name becomes `dbname`, which names the same folder). The other
+    /// settings are the defaults; nothing is read from disk.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use stash_core::StashConfig;
+    /// let path = Path::new("/srv/cache/main/sqlite.msgpack.raw/data.db");
+    /// let cfg = StashConfig::from_data_path(path)?;
+    /// assert_eq!((cfg.engine.as_str(), cfg.dbname.as_str()), ("sqlite", "main"));
+    /// assert_eq!(cfg.root_dir, Path::new("/srv/cache"));
+    /// assert_eq!(cfg.data_path()?, path);
+    /// # Ok::<(), stash_core::Error>(())
+    /// ```
+    pub fn from_data_path(path: &Path) -> Result<StashConfig> {
+        let stash_dir =
+            if path.file_name().is_some_and(|n| n == DATA_NAME) { path.parent() } else { Some(path) };
+        let parts = stash_dir.and_then(|dir| {
+            let name = dir.file_name()?.to_str()?;
+            let db_dir = dir.parent()?;
+            let dbname = db_dir.file_name()?.to_str()?;
+            Some((name, dbname, db_dir.parent()?))
+        });
+        let Some((name, dbname, root)) = parts else {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "not a stash path: expected `<root>/<dbname>/<engine>.<serializer>.<compress>[+b64]/data.db`",
+            )
+            .with_context("path", path.display()));
+        };
+        let mut config =
+            StashConfig::default().with_dir_name(name).map_err(|e| e.with_context("path", path.display()))?;
+        config.dbname = dbname.to_string();
+        // Absolute, so that a relative path is not read as a bare root name (placed
+        // under `$HASHSTASH_ROOT_DIR`) by `resolved_root`.
+        let root = if root.as_os_str().is_empty() { Path::new(".") } else { root };
+        config.root_dir = std::path::absolute(root)
+            .map_err(|e| Error::io(e, "find the working folder to place a relative stash path", root))?;
+        Ok(config)
+    }
+
     /// The absolute root, by the Python library's rule (hashstash 1.2), so one
     /// `root_dir` string names one folder in both languages:
     ///
@@ -570,6 +659,38 @@ mod tests {
         assert!(json.contains("\"python_compatible\":false"), "{json}");
         let old: StashConfig = serde_json::from_str(r#"{"engine":"lmdb"}"#).unwrap();
         assert!(!old.python_compatible);
+    }
+
+    #[test]
+    fn folder_names_and_data_paths_read_back() {
+        for name in
+            ["pairtree.hashstash.lz4", "lmdb.json.raw+b64", "sled.postcard.raw", "my_engine.msgpack.raw"]
+        {
+            let c = StashConfig::default().with_dir_name(name).unwrap();
+            assert_eq!(c.dir_name(), name);
+        }
+        for bad in ["", "lmdb", "lmdb.json", "a.b.c.d", ".json.raw", "lmdb.json.lzma", "lmdb.yaml.raw"] {
+            let err = StashConfig::default().with_dir_name(bad).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{bad}: {err}");
+        }
+        let pickle = StashConfig::default().with_dir_name("pairtree.pickle.raw").unwrap_err();
+        assert_eq!(pickle.kind(), ErrorKind::Unsupported, "{pickle}");
+        let c = cfg("/srv/project_stash", "sub_stash");
+        let path = c.data_path().unwrap();
+        for given in [path.clone(), c.stash_dir().unwrap()] {
+            let back = StashConfig::from_data_path(&given).unwrap();
+            assert_eq!(back.data_path().unwrap(), path);
+            assert_eq!((back.engine.as_str(), back.compress, back.b64), ("pairtree", Compression::Lz4, true));
+        }
+        let relative = StashConfig::from_data_path(Path::new("x/main/lmdb.json.raw")).unwrap();
+        assert_eq!(
+            relative.stash_dir().unwrap(),
+            std::env::current_dir().unwrap().join("x/main/lmdb.json.raw")
+        );
+        for bad in ["/", "/srv/main/data.db", "data.db", "/srv/x/not-a-stash"] {
+            let err = StashConfig::from_data_path(Path::new(bad)).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Config, "{bad}: {err}");
+        }
     }
 
     #[test]
