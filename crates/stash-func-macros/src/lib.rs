@@ -129,16 +129,14 @@ fn parse_options(attr: TokenStream2, kind: Kind) -> syn::Result<Options> {
             input.parse::<Token![=]>()?;
             let same = |a: &str| seen.iter().any(|s| s == a);
             let twin = match key.as_str() {
-                "ttl" | "ttl_secs" if same("ttl") || same("ttl_secs") => Some("a ttl is"),
+                "ttl" | "ttl_secs" if same("ttl") || same("ttl_secs") => {
+                    Some("a ttl is given twice: give `ttl` or `ttl_secs`, not both")
+                }
                 _ if same(&key) => Some(""),
                 _ => None,
             };
             if let Some(what) = twin {
-                let msg = if what.is_empty() {
-                    format!("`{key}` is given twice")
-                } else {
-                    format!("{what} given twice")
-                };
+                let msg = if what.is_empty() { format!("`{key}` is given twice") } else { what.to_string() };
                 return Err(syn::Error::new_spanned(&name, msg));
             }
             seen.push(key.clone());
@@ -630,7 +628,13 @@ fn expand(attr: TokenStream2, func: ItemFn, kind: Kind) -> syn::Result<TokenStre
             }
             FnArg::Receiver(r) => receiver = Some(r),
             FnArg::Typed(pt) => {
-                if kind == Kind::Mapped && matches!(*pt.ty, Type::Reference(_) | Type::ImplTrait(_)) {
+                if kind == Kind::Mapped && matches!(*pt.ty, Type::ImplTrait(_)) {
+                    return Err(syn::Error::new_spanned(
+                        &pt.ty,
+                        "#[stash_mapped] does not support generic functions (`impl Trait` arguments)",
+                    ));
+                }
+                if kind == Kind::Mapped && matches!(*pt.ty, Type::Reference(_)) {
                     return Err(syn::Error::new_spanned(
                         &pt.ty,
                         "#[stash_mapped] needs owned arguments (they go to worker threads): \

@@ -1,0 +1,32 @@
+//! Signatures the macros do not take.
+use stash_func_macros::{stash_mapped, stashed_result};
+
+#[stashed_result]
+async fn asynchronous(x: u32) -> u32 { x }
+
+struct S;
+
+impl S {
+    #[stashed_result]
+    fn mutating(&mut self, x: u32) -> u32 { x }
+
+    #[stashed_result]
+    fn boxed(self: Box<Self>, x: u32) -> u32 { x }
+
+    #[stash_mapped]
+    fn mapped_method(&self, x: u32) -> u32 { x }
+}
+
+#[stash_mapped]
+fn mapped_without_arguments() -> u32 { 1 }
+
+#[stash_mapped]
+fn mapped_generic<T: Clone>(x: T) -> u32 { 1 }
+
+#[stash_mapped]
+fn mapped_reference(x: &str) -> usize { x.len() }
+
+#[stash_mapped]
+fn mapped_impl_trait(x: impl Clone) -> usize { 1 }
+
+fn main() {}
