@@ -295,10 +295,11 @@ fn verify(args: &StashArgs, repair: bool) -> Res {
     }
     writeln!(
         out,
-        "{} healthy entr{} ({} versions), {} damaged{}",
+        "{} healthy entr{} ({} version{}), {} damaged{}",
         report.healthy,
         if report.healthy == 1 { "y" } else { "ies" },
         report.versions,
+        if report.versions == 1 { "" } else { "s" },
         report.damaged.len(),
         if repair { format!(", {} removed", report.damaged.len() - left) } else { String::new() }
     )?;

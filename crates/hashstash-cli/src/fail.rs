@@ -17,6 +17,8 @@ pub enum Failure {
         /// What happened, with the stash, path and digest concerned.
         message: String,
     },
+    /// The command line asks for something impossible (exit code 2, as clap's own errors).
+    Usage(String),
     /// Standard output was closed (`hashstash keys ... | head`): stop quietly.
     ClosedPipe,
 }
@@ -64,6 +66,10 @@ impl Failure {
                 eprintln!("hashstash: error: {}: {}", kind_name(e.kind()), redact(&e.report().to_string()))
             }
             Failure::Plain { kind, message } => eprintln!("hashstash: error: {kind}: {}", redact(&message)),
+            Failure::Usage(message) => {
+                eprintln!("hashstash: error: usage: {}", redact(&message));
+                return ExitCode::from(2);
+            }
         }
         ExitCode::FAILURE
     }

@@ -109,7 +109,12 @@ fn local(target: &str, settings: &Settings, need: Need) -> Res<StashConfig> {
         ));
     }
     let path = Path::new(target);
-    if let Ok(config) = StashConfig::from_data_path(path) {
+    let parsed = match StashConfig::from_data_path(path) {
+        // `pairtree.pickle.raw`, `lmdb.hashstash.lzma`: say what is wrong with the name.
+        Err(e) if looks_like_stash_folder(path) => return Err(Failure::Stash(e)),
+        parsed => parsed,
+    };
+    if let Ok(config) = parsed {
         agree(&config, settings, target)?;
         let data = config.data_path()?;
         if need == Need::Existing && !data.exists() {
@@ -120,8 +125,12 @@ fn local(target: &str, settings: &Settings, need: Need) -> Res<StashConfig> {
         }
         return Ok(config);
     }
-    let meta = std::fs::metadata(path)
-        .map_err(|e| Failure::from(hashstash::Error::io(e, "find the stash", path)))?;
+    let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            Failure::plain("not a stash", format!("no such file or folder: {target}"))
+        }
+        _ => Failure::from(hashstash::Error::io(e, "find the stash", path)),
+    })?;
     if !meta.is_dir() {
         return Err(Failure::plain(
             "not a stash",
@@ -165,6 +174,16 @@ fn local(target: &str, settings: &Settings, need: Need) -> Res<StashConfig> {
     }
 }
 
+/// Whether the name of `path` (or of its folder, for a `data.db`) has the shape
+/// `<a>.<b>.<c>[+b64]` of a stash folder.
+fn looks_like_stash_folder(path: &Path) -> bool {
+    let folder = if path.file_name().is_some_and(|n| n == DATA_NAME) { path.parent() } else { Some(path) };
+    folder.and_then(Path::file_name).and_then(|n| n.to_str()).is_some_and(|name| {
+        let name = name.strip_suffix("+b64").unwrap_or(name);
+        name.split('.').count() == 3 && name.split('.').all(|part| !part.is_empty())
+    })
+}
+
 fn has_filters(s: &Settings) -> bool {
     s.engine.is_some() || s.serializer.is_some() || s.compress.is_some() || s.b64 || s.dbname.is_some()
 }
@@ -191,11 +210,12 @@ fn agree(config: &StashConfig, settings: &Settings, target: &str) -> Res<()> {
     Ok(())
 }
 
-/// The stashes in `dir`, its children and grandchildren (`root/dbname/stash`).
+/// The stashes in `dir` and up to three folders below it (`root/dbname/stash`,
+/// `parent/root/dbname/stash`).
 fn stashes_under(dir: &Path) -> Res<Vec<StashConfig>> {
     let mut found = Vec::new();
     let mut level = vec![dir.to_path_buf()];
-    for _depth in 0..3 {
+    for _depth in 0..4 {
         let mut next = Vec::new();
         for folder in level {
             if let Ok(config) = StashConfig::from_data_path(&folder)

@@ -31,9 +31,8 @@ pub fn export(
 ) -> Res {
     let opened = locate::open(&args.path, &args.settings, Need::Existing)?;
     if format == ExportFormat::Parquet && output.is_none() && std::io::stdout().is_terminal() {
-        return Err(Failure::plain(
-            "usage",
-            "Parquet is binary: give -o FILE, or send standard output to a file",
+        return Err(Failure::Usage(
+            "Parquet is binary: give -o FILE, or send standard output to a file".into(),
         ));
     }
     let temp = match output {
@@ -45,7 +44,7 @@ pub fn export(
     let path = match (&temp, output) {
         (Some(t), _) => t.path().to_path_buf(),
         (None, Some(p)) => p.to_path_buf(),
-        (None, None) => return Err(Failure::plain("usage", "no output")),
+        (None, None) => return Err(Failure::Usage("no output file".into())),
     };
     let mut options = FrameOptions::new().with_metadata(with_metadata);
     if all_versions {
@@ -196,10 +195,7 @@ fn target(source: &Opened, args: &TargetArgs) -> Res<Opened> {
         && config.data_path().ok() == src.data_path().ok()
         && config.logical_name() == src.logical_name();
     if same {
-        return Err(Failure::plain(
-            "usage",
-            format!("the target is the source ({shown}): name another stash"),
-        ));
+        return Err(Failure::Usage(format!("the target is the source ({shown}): name another stash")));
     }
     locate::open_config(config, &args.settings, shown)
 }

@@ -28,8 +28,9 @@ pub fn to_json(value: &Value) -> Res<String> {
 /// or `{"_key": K, field: ...}` (a record: the value is the map of its other fields).
 /// `_version` and `_written_at` (from an export with metadata) are ignored.
 pub fn import_pair(line: &str) -> Result<(Value, Value), String> {
+    serde_json::from_str::<serde_json::Value>(line).map_err(|e| format!("not JSON: {e}"))?;
     let parsed = hashstash::deserialize::<Value>(line.as_bytes(), "hashstash")
-        .map_err(|e| format!("not JSON: {}", e.report()))?;
+        .map_err(|e| format!("not a hashstash JSON value: {}", e.report()))?;
     let Value::Map(fields) = parsed else {
         return Err("not a JSON object with a `_key` field".into());
     };
