@@ -56,8 +56,12 @@ fn the_macro_caches_and_exposes_the_functions_stash() {
 fn map_computes_each_input_once_and_keeps_order() {
     let stash = HashStash::builder().root_dir(ROOT.path().join("map")).engine("memory").open().unwrap();
     let animals = ["cat", "dog", "aardvark", "zebra"].map(String::from);
-    let m =
-        stash.map(|a: String| a.to_uppercase(), animals.clone()).unwrap().threads(2).ordered(true).start();
+    let m = stash
+        .map_named("uppercase", |a: String| a.to_uppercase(), animals.clone())
+        .unwrap()
+        .threads(2)
+        .ordered(true)
+        .start();
     let results: Vec<String> = m.results().unwrap().into_iter().collect::<Result<_, _>>().unwrap();
     assert_eq!(results, ["CAT", "DOG", "AARDVARK", "ZEBRA"]);
     let mapped = describe_map(vec!["mole".into(), "lizard".into()], "!".into());
@@ -456,8 +460,9 @@ fn closures_that_capture_state_are_refused_by_run() {
         let got: Vec<u64> =
             [1, 100].map(|n| stash.run_named(&format!("adder+{n}"), make_adder(n), (5,)).unwrap()).into();
         assert_eq!(got, [6, 105]);
-        // fn items and closures that capture nothing keep working
-        assert_eq!(stash.run(|x: u64| x + 1, (5,)).unwrap(), 6);
+        // fn items keep working; a closure has no stable name, even one that captures nothing
+        assert!(stash.run(|x: u64| x + 1, (5,)).is_err(), "{engine}: a closure needs run_named");
+        assert_eq!(stash.run_named("plus_one", |x: u64| x + 1, (5,)).unwrap(), 6);
         assert_eq!(stash.run(double, (5,)).unwrap(), 10);
         let f: fn(u64) -> u64 = double;
         assert!(stash.run(f, (5,)).is_err(), "{engine}: a function pointer is not told apart by its type");

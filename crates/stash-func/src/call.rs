@@ -41,52 +41,55 @@ impl_call!(A, B, C, D, E, F, G, H, I, J);
 impl_call!(A, B, C, D, E, F, G, H, I, J, K);
 impl_call!(A, B, C, D, E, F, G, H, I, J, K, L);
 
-/// The name results of `F` are stored under: its type name (module path and
-/// fn name, e.g. `my_crate::stats::mean`). Closures all print as
-/// `path::{{closure}}`, so theirs gets the call site and a hash of the type
-/// id appended: closures never share results (but their results are only
-/// found again by the same build; use `run_named` for a durable name).
-/// Closures that capture state are told apart by neither: `run` refuses them
-/// (see `StashRun`).
-pub fn function_name<F>(location: &std::panic::Location<'_>) -> String
-where
-    F: 'static,
-{
+/// The name results of `F` are stored under by `run`, `map` and
+/// `function_stash`: its type name, `std::any::type_name::<F>()`, which for a
+/// fn item is its module path and name (`my_crate::stats::mean`). Rust does
+/// not promise that text across compiler versions (it has been the path for
+/// fn items in every release so far); for a name that depends on the source
+/// alone, use `run_named` or `#[stashed_result]` (whose name is
+/// `module_path!()::f`, a literal).
+///
+/// `None` for a closure: every closure prints as `<enclosing fn>::{{closure}}`,
+/// so several closures in one function would share a name, and nothing else
+/// about a closure is stable (its `TypeId` changes with the build). Closures
+/// go through `run_named` (see `StashRun`).
+pub fn function_name<F: 'static>() -> Option<String> {
     let name = std::any::type_name::<F>();
-    if !name.contains("{{closure}}") {
-        return name.to_string();
-    }
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    std::any::TypeId::of::<F>().hash(&mut h);
-    let file = location.file().replace(['/', '\\'], "_");
-    format!("{name}@{file}:{}:{}#{:016x}", location.line(), location.column(), h.finish())
+    if name.contains("{{closure}}") { None } else { Some(name.to_string()) }
 }
 
 /// [`function_name`] of a function whose type tells it apart from every
-/// other: a fn item or a closure that captures nothing (both zero-sized).
-/// Anything else (a closure that captures variables, a function pointer, a
-/// boxed `dyn Fn`) shares its type with functions that compute other things,
-/// so two of them would share results: refused with a `Config` error naming
-/// `what` and pointing to the `_named` form.
+/// other: a fn item (zero-sized, not a closure). Anything else is refused with
+/// a `Config` error naming `what` and pointing to the `_named` form: a closure
+/// (no stable name), and any `F` with state (a function pointer, a boxed
+/// `dyn Fn`: they share their type with functions that compute other things).
 pub(crate) fn checked_function_name<F: 'static>(
     location: &std::panic::Location<'_>,
     what: &str,
 ) -> crate::Result<String> {
-    if std::mem::size_of::<F>() == 0 {
-        return Ok(function_name::<F>(location));
-    }
     let ty = std::any::type_name::<F>();
-    let kind = if ty.contains("{{closure}}") { "a closure that captures variables" } else { "a value" };
+    let size = std::mem::size_of::<F>();
+    let why = match function_name::<F>() {
+        Some(name) if size == 0 => return Ok(name),
+        Some(_) => format!(
+            "`{ty}` is a value ({size} bytes of state) that its type cannot tell apart from \
+             another: two such functions would share results"
+        ),
+        None if size == 0 => format!(
+            "`{ty}` is a closure, and a closure has no stable name: its type name is shared by \
+             every closure of the function it is in, and its type id changes with the build"
+        ),
+        None => format!(
+            "`{ty}` is a closure that captures variables ({size} bytes of state), and a \
+             closure has no stable name: two closures from one place would share results"
+        ),
+    };
     Err(stash_core::Error::new(
         stash_core::ErrorKind::Config,
         format!(
-            "`{what}` keys results by the function's type, and `{ty}` is {kind} \
-             ({} bytes of state) that its type cannot tell apart from another: two \
-             such functions from one place would share results. Use `run_named` \
-             (or `map_named`, `function_stash_named`) with a name that says what it \
-             captured, or pass a fn item or a closure that captures nothing",
-            std::mem::size_of::<F>()
+            "`{what}` names results by the function, and {why}. Use `run_named` (or \
+             `map_named`, `function_stash_named`) with a name that says what it computes, or \
+             pass a fn item"
         ),
     )
     .with_context("call site", location)

@@ -36,12 +36,13 @@
 //!   `error_ttl`, to the microsecond). `run` needs no specialization for this: a
 //!   `Result` says what it is when serialized (serde's `Result` enum, `Err`
 //!   variant), and only the outermost type counts.
-//! - Results are keyed by the function's name: a fn item's path, or a
-//!   closure's type and call site. A closure that captures state (or any `F`
-//!   that is not zero-sized: a function pointer, a boxed `dyn Fn`) cannot be
-//!   told apart from another of its type, so `run`, `map` and `function_stash`
-//!   refuse it with a `Config` error; `run_named` / `map_named` take it under a
-//!   name that says what it captured.
+//! - Results are keyed by the function's name: a fn item's path (its
+//!   `type_name`, see [`function_name`]). A closure has no stable name, and a
+//!   function pointer or boxed `dyn Fn` cannot be told apart from another of
+//!   its type, so `run`, `map` and `function_stash` refuse them with a
+//!   `Config` error; `run_named` / `map_named` take them under a name that
+//!   says what they compute. `#[stashed_result]` names a function
+//!   `module_path!()::f`, a literal that depends on the source alone.
 //!
 //! Errors: every `StashRun` method returns [`Result`]; the macros never
 //! compute without caching when the stash fails. `#[stashed_result] fn f`

@@ -234,13 +234,16 @@ where
 ///   next time; errors are cached only when asked ([`RunOptions::cache_errors`]).
 ///   `run` tells a `Result` by how it serializes (serde's `Result` enum, `Err`
 ///   variant), so this holds for `run`, `try_run` and `map` alike.
-/// - **Names.** Results are keyed by the function's name: the path of a fn
-///   item, or the type and call site of a closure. A function whose value
-///   carries state its type does not show (a closure that captures variables,
-///   a function pointer, a boxed `dyn Fn`: anything not zero-sized) cannot be
-///   told apart from another of its type, so `run`, `map` and `function_stash`
-///   refuse it (a `Config` error): use [`run_named`](StashRun::run_named) with
-///   a name that says what it captured.
+/// - **Names.** Results are keyed by the function's name: for a fn item, its
+///   type name (`std::any::type_name`, the item's path: see
+///   [`function_name`](crate::function_name) on how stable that is). A
+///   closure has no stable name (its type name is shared by every closure of
+///   the function it is in, its type id changes with the build), and a value
+///   with state (a function pointer, a boxed `dyn Fn`) cannot be told apart
+///   from another of its type, so `run`, `map` and `function_stash` refuse them
+///   (a `Config` error): use [`run_named`](StashRun::run_named) with a name
+///   that says what it computes. `#[stashed_result]` names a function
+///   `module_path!()::f`, a literal.
 pub trait StashRun {
     /// The stash this runs in.
     fn as_stash(&self) -> &Stash;
@@ -273,9 +276,9 @@ pub trait StashRun {
     }
 
     /// [`run`](StashRun::run) with an explicit function name (the sub-stash
-    /// is `stashed_result/<name>`): the way to stash a closure that captures
-    /// state (name it after what it captured), a durable name for closures, or
-    /// a way to share results between functions on purpose.
+    /// is `stashed_result/<name>`): the way to stash a closure (name it after
+    /// what it computes and what it captured), a name that does not depend on
+    /// the compiler, or a way to share results between functions on purpose.
     fn run_named<F, Args>(&self, name: &str, f: F, args: Args) -> Result<F::Output>
     where
         F: Call<Args>,
@@ -329,7 +332,7 @@ pub trait StashRun {
     }
 
     /// The stash holding `f`'s results (the Python library's `func.stash`).
-    /// Pass the same function (or closure) given to `run`.
+    /// Pass the same fn item given to `run` (closures: `function_stash_named`).
     #[track_caller]
     fn function_stash<F, Args>(&self, _f: &F) -> Result<FunctionStash<Args, F::Output>>
     where
@@ -361,8 +364,8 @@ pub trait StashRun {
     /// returning `Result`, only `Ok` values are stored). Configure the
     /// returned builder, then `start()` (returns at once) or `results()`.
     /// Inputs are kept by the map (for `keys()`, `items()`, `Display`) and
-    /// cloned once for their call: wrap large inputs in `Arc`. A closure that
-    /// captures state is refused as by `run`: use `map_named`.
+    /// cloned once for their call: wrap large inputs in `Arc`. A closure is
+    /// refused as by `run`: use `map_named`.
     #[track_caller]
     fn map<F, I, R>(&self, f: F, inputs: impl IntoIterator<Item = I>) -> Result<MapBuilder<I, R>>
     where

@@ -404,3 +404,25 @@ fn a_changed_dependency_invalidates_the_dependant() {
     assert_eq!(built_with_v1::__stash_fingerprint_dependant(), v1.version().unwrap());
     assert_eq!(chain::__stash_fingerprint_outer(), chain::outer_stash().unwrap().version().unwrap());
 }
+
+#[stashed_result(stash = mem(), crate = "crate::hs", name = "billing::invoice_total")]
+fn renamed(x: u32) -> u32 {
+    x
+}
+
+/// Names are literals from the source: `module_path!()::f` (here the test
+/// crate `options`), or `name = ...`; no type name or type id is involved,
+/// so a new compiler finds the same folders.
+#[test]
+fn names_are_literals_from_the_source() {
+    let fs = lookup_stash().unwrap();
+    assert_eq!(fs.name(), "options::lookup");
+    assert_eq!(fs.name(), concat!(module_path!(), "::lookup"));
+    let folder = fs.path().to_string_lossy().into_owned();
+    assert!(folder.contains("stashed_result/options::lookup/code-"), "{folder}");
+    assert_eq!(built_with_v1::dependant_stash().unwrap().name(), "dependant");
+    assert_eq!(renamed(1), 1);
+    let fs = renamed_stash().unwrap();
+    assert_eq!(fs.name(), "billing::invoice_total");
+    assert!(fs.path().to_string_lossy().contains("stashed_result/billing::invoice_total/code-"));
+}

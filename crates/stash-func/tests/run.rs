@@ -48,13 +48,19 @@ mod b {
 }
 
 #[test]
-fn same_name_in_other_modules_and_closures_do_not_share() {
+fn same_name_in_other_modules_do_not_share_and_closures_need_a_name() {
     let dir = tempfile::tempdir().unwrap();
     let stash = common::memory(dir.path());
     assert_eq!(stash.run(a::same, (1,)).unwrap(), "a1");
     assert_eq!(stash.run(b::same, (1,)).unwrap(), "b1");
-    assert_eq!(stash.run(|x: u32| x + 1, (1,)).unwrap(), 2);
-    assert_eq!(stash.run(|x: u32| x + 2, (1,)).unwrap(), 3);
+    assert_eq!(stash.function_stash(&a::same).unwrap().name(), "run::a::same");
+    // A closure has no stable name (no TypeId hash): refused, even one that
+    // captures nothing, with the way out in the message.
+    let e = stash_core::Error::from(stash.run(|x: u32| x + 1, (1,)).unwrap_err());
+    assert_eq!(e.kind(), stash_core::ErrorKind::Config);
+    assert!(e.to_string().contains("run_named") && e.to_string().contains("no stable name"), "{e}");
+    assert!(stash.function_stash(&|x: u32| x + 2).is_err());
+    assert!(stash.map(|x: u32| x + 2, [1u32]).is_err());
     let named = stash.run_named("mine", |x: u32| x * 10, (2,)).unwrap();
     assert_eq!(named, 20);
     // the named stash keeps it under the given name
