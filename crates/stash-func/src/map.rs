@@ -348,6 +348,20 @@ where
     }
 }
 
+impl<I, T, E> MapBuilder<I, std::result::Result<T, E>>
+where
+    I: Serialize + Clone + Send + Sync + 'static,
+    T: Serialize + DeserializeOwned + Send + 'static,
+    E: Serialize + DeserializeOwned + fmt::Display + Send + 'static,
+{
+    /// For a function returning `Result`: starts, waits, and returns one
+    /// outcome per input in input order, each error the function returned as
+    /// [`Error::Failed`] (see [`StashMap::try_results`]).
+    pub fn try_results(self) -> Result<Vec<Result<T>>> {
+        self.ordered(true).start().try_results()
+    }
+}
+
 fn open_map_stash<I>(fs: &Stash, map_key: &MapKeyFn<I>, inputs: &[I]) -> Result<(Stash, EncodedKey)> {
     let ms = sub_stash_at(fs, MAPS_DIR.to_string())?;
     let key = map_key(&ms, inputs)?;
@@ -699,6 +713,32 @@ impl<I, R> StashMap<I, R> {
     {
         self.wait()?;
         Ok(self.slots.into_iter().flatten().collect())
+    }
+}
+
+impl<I, T, E: fmt::Display> StashMap<I, std::result::Result<T, E>> {
+    /// For a function returning `Result`: waits for every result and returns
+    /// one outcome per input, in input order, with each error the function
+    /// returned as [`Error::Failed`] (the call, `name(#index)`, and the
+    /// error's text) beside panics and stash errors. Only `Ok` values were
+    /// stored, so a later map computes the failed inputs again. The outer
+    /// error: storing the whole map (`stash_map`) failed.
+    pub fn try_results(self) -> Result<Vec<Result<T>>>
+    where
+        T: Serialize,
+        E: Serialize,
+    {
+        let name = self.name.clone();
+        let all = self.results()?;
+        Ok(all
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| match r {
+                Ok(Ok(v)) => Ok(v),
+                Ok(Err(e)) => Err(Error::Failed { call: format!("{name}(#{i})"), message: e.to_string() }),
+                Err(e) => Err(e),
+            })
+            .collect())
     }
 }
 

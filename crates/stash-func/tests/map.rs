@@ -184,3 +184,40 @@ fn batched_writes_on_a_file_engine() {
     assert_eq!(r.len(), 10);
     assert_eq!(fs.len().unwrap(), 260);
 }
+
+static PARSED: AtomicUsize = AtomicUsize::new(0);
+fn parse(s: String) -> Result<u32, String> {
+    PARSED.fetch_add(1, Ordering::SeqCst);
+    s.parse().map_err(|_| format!("not a number: {s}"))
+}
+
+/// A map over a function returning `Result` stores `Ok` values only and
+/// reports each `Err` for its own input.
+#[test]
+fn a_map_of_a_result_function_stores_ok_only_and_reports_each_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let stash = common::memory(dir.path());
+    let inputs = || ["1", "x", "3", "y"].map(String::from);
+    let before = PARSED.load(Ordering::SeqCst);
+    let out = stash.map(parse, inputs()).unwrap().threads(2).progress(false).try_results().unwrap();
+    assert_eq!(out.len(), 4);
+    assert_eq!(out[0].as_ref().unwrap(), &1);
+    assert_eq!(out[2].as_ref().unwrap(), &3);
+    for (i, bad) in [(1, "x"), (3, "y")] {
+        match &out[i] {
+            Err(stash_func::Error::Failed { call, message }) => {
+                assert!(call.ends_with(&format!("map::parse(#{i})")), "{call}");
+                assert_eq!(*message, format!("not a number: {bad}"));
+            }
+            other => panic!("input {i}: {other:?}"),
+        }
+    }
+    assert_eq!(PARSED.load(Ordering::SeqCst) - before, 4);
+    let fs = stash.function_stash(&parse).unwrap();
+    assert_eq!(fs.len().unwrap(), 2, "only the Ok values are stored");
+    assert_eq!(fs.get_func(&("1".to_string(),)).unwrap(), Some(Ok(1)));
+    // Again: the two failures are computed again, the rest is read.
+    let again = stash.map(parse, inputs()).unwrap().progress(false).results().unwrap();
+    assert_eq!(again[1].as_ref().unwrap(), &Err("not a number: x".to_string()));
+    assert_eq!(PARSED.load(Ordering::SeqCst) - before, 6);
+}
