@@ -446,9 +446,20 @@ fn server_stash(var: &str) {
         all.extend(args[1..].iter().map(|s| s.to_string()));
         all
     };
+    // The password of the URL, if it has one: no output may show it.
+    let secret = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split('/').next()?.rsplit_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, password)| password.to_string())
+        .filter(|p| !p.is_empty());
     let run = |args: &[&str]| {
         let all = with(args);
-        ok(&all.iter().map(String::as_str).collect::<Vec<_>>())
+        let out = ok(&all.iter().map(String::as_str).collect::<Vec<_>>());
+        if let Some(secret) = &secret {
+            assert!(!out.contains(secret.as_str()), "the password is shown: {out}");
+        }
+        out
     };
     run(&["clear", "--yes"]);
     run(&["set", "cat", "meow"]);
@@ -461,6 +472,13 @@ fn server_stash(var: &str) {
     assert!(run(&["verify"]).contains("2 healthy entries"));
     assert!(run(&["export", "--format", "pairs"]).contains("\"_key\":\"cat\""));
     assert!(run(&["clear", "--yes"]).contains("cleared 2 entries"));
+    // A wrong password: the error shows neither it nor the right one.
+    if let Some(secret) = &secret {
+        let wrong = url.replacen(&format!(":{secret}@"), ":not-the-password@", 1);
+        let err = fails(1, &["keys", &wrong, "--namespace", &namespace]);
+        assert!(!err.contains("not-the-password") && !err.contains(secret.as_str()), "{err}");
+        assert!(err.contains(":***@"), "{err}");
+    }
 }
 
 #[test]
