@@ -41,6 +41,9 @@ pub use stash_core::{
     MetaIter, MigrateReport, Prune, PruneReport, Put, Record, RecordIter, Result, Set, SetOptions, Stash,
     StashConfig, Stats, TypedStash, Value, VerifyReport, Version, Versioned, WriteOptions, redact_url,
 };
+/// The life cycle layer every stash goes through (`stash.lifecycle()`): time to
+/// live, counters, bounds and eviction over any engine.
+pub use stash_core::lifecycle;
 /// Iterators returned by the stash.
 pub mod iter {
     pub use stash_core::iter::{Items, Keys, RawItems, Values};

@@ -17,7 +17,7 @@ use crate::digest::Digest;
 use crate::engine::{Engine, EngineFactory, Put, Record};
 use crate::error::{Error, ErrorKind, Result};
 use crate::iter::{Items, Keys, RawItems, Values};
-use crate::lifecycle::{Lifecycle, SetOptions, time_to_micros};
+use crate::lifecycle::{Lifecycle, Policy, SetOptions, time_to_micros};
 use crate::typed::TypedStash;
 
 /// How many entries a batch write (`update`) hands the engine at once.
@@ -43,9 +43,11 @@ struct Inner {
     encoding: Encoding,
     /// `raw` without base64: encoded bytes are the serialized bytes.
     identity_encoding: bool,
+    /// The engine seen through `life`: every read and write is counted and bounded.
     engine: Arc<dyn Engine>,
     factory: Arc<dyn EngineFactory>,
-    life: Lifecycle,
+    /// The life cycle layer over the factory's engine (the same object as `engine`).
+    life: Arc<Lifecycle>,
     /// For [`Stash::tmp`]: the folder removed (after the entries) when the last handle goes.
     tmp_dir: Option<tempfile::TempDir>,
 }
@@ -126,9 +128,10 @@ impl Stash {
         let data_path = config.data_path()?;
         let shown = format!("{}HashStash({})", factory.display_name(), TildePath(&data_path));
         let context = config.engine_context(&*factory).map_err(|e| e.with_context("stash", &shown))?;
-        let engine = factory.open(&context).map_err(|e| e.with_context("stash", &shown))?;
+        let opened = factory.open(&context).map_err(|e| e.with_context("stash", &shown))?;
+        let life = Lifecycle::wrap(opened, Policy::of(&config));
+        let engine: Arc<dyn Engine> = life.clone();
         let identity_encoding = !config.b64 && encoding.codec().name() == "raw";
-        let life = Lifecycle::new(&config);
         let stash = Stash {
             inner: Arc::new(Inner {
                 config,
@@ -158,7 +161,9 @@ impl Stash {
         &self.inner.data_path
     }
 
-    /// The engine underneath, for raw access.
+    /// The engine, for raw access: the factory's engine wrapped in this
+    /// stash's [`Lifecycle`] layer (its default time to live, counters and
+    /// bounds apply to what goes through it).
     pub fn engine(&self) -> &Arc<dyn Engine> {
         &self.inner.engine
     }
@@ -178,7 +183,8 @@ impl Stash {
         &self.inner.encoding
     }
 
-    pub(crate) fn lifecycle(&self) -> &Lifecycle {
+    /// The life cycle layer: counters, bounds, `prune` and `stats`.
+    pub fn lifecycle(&self) -> &Lifecycle {
         &self.inner.life
     }
 
@@ -329,9 +335,7 @@ impl Stash {
         self.inner
             .engine
             .put(&key.digest, &key.bytes, &v, options)
-            .map_err(|e| self.key_context(e, &key.digest))?;
-        self.wrote(1, v.len() as u64);
-        Ok(())
+            .map_err(|e| self.key_context(e, &key.digest))
     }
 
     /// Stores values already encoded by [`encode_value`](Stash::encode_value)
@@ -349,8 +353,6 @@ impl Stash {
         }
         let options = self.resolve(SetOptions::new())?;
         self.inner.engine.put_many(&puts, options).map_err(|e| self.context(e))?;
-        let bytes = puts.iter().map(|p| p.value.len() as u64).sum();
-        self.wrote(puts.len() as u64, bytes);
         Ok(puts.len())
     }
 
@@ -377,11 +379,9 @@ impl Stash {
     }
 
     fn read_encoded<V: DeserializeOwned>(&self, key: &EncodedKey, count: bool) -> Result<Option<V>> {
-        let stored =
-            self.inner.engine.get(&key.digest, &key.bytes).map_err(|e| self.key_context(e, &key.digest))?;
-        if count {
-            self.inner.life.read(&key.digest, stored.is_some());
-        }
+        // Past the life cycle layer when not counted.
+        let engine = if count { &self.inner.engine } else { self.inner.life.inner() };
+        let stored = engine.get(&key.digest, &key.bytes).map_err(|e| self.key_context(e, &key.digest))?;
         match stored {
             None => Ok(None),
             Some(bytes) => self.decode(&bytes).map(Some).map_err(|e| self.key_context(e, &key.digest)),
@@ -445,16 +445,12 @@ impl Stash {
         for _ in 0..TRIES {
             let versions =
                 engine.versions(&k.digest, &k.bytes).map_err(|e| self.key_context(e, &k.digest))?;
-            let Some(newest) = versions.and_then(|mut v| v.pop()) else {
-                self.inner.life.read(&k.digest, false);
-                return Ok(None);
-            };
+            let Some(newest) = versions.and_then(|mut v| v.pop()) else { return Ok(None) };
             let value = self.decode(&newest.value).map_err(|e| self.key_context(e, &k.digest))?;
             if engine
                 .delete_unless_rewritten(&k.digest, &k.bytes, newest.written_at_micros)
                 .map_err(|e| self.key_context(e, &k.digest))?
             {
-                self.inner.life.read(&k.digest, true);
                 return Ok(Some(value));
             }
             // Removed by another caller (the next look finds nothing) or written
@@ -491,7 +487,6 @@ impl Stash {
                 .put_if_absent(&k.digest, &k.bytes, &v, options)
                 .map_err(|e| self.key_context(e, &k.digest))?;
             if stored {
-                self.wrote(1, v.len() as u64);
                 return Ok(default.clone());
             }
             // Someone else's value is there: return it (unless it was removed since).
@@ -689,9 +684,7 @@ impl Stash {
 
     /// Removes this stash's own entries, nothing else.
     pub(crate) fn clear_own(&self) -> Result<()> {
-        self.inner.engine.clear().map_err(|e| self.context(e))?;
-        self.inner.life.forget_size();
-        Ok(())
+        self.inner.engine.clear().map_err(|e| self.context(e))
     }
 
     /// Makes written data durable where the engine buffers writes.

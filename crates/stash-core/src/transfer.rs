@@ -80,7 +80,10 @@ impl Stash {
     /// Migrates the versions of one encoded key; returns how many.
     fn migrate_one(&self, target: &Stash, key: &[u8], same_bytes: bool, dry_run: bool) -> Result<usize> {
         let digest = self.config().digest.digest(key);
-        let versions = self.engine().versions(&digest, key).map_err(|e| self.context(e))?.unwrap_or_default();
+        // A bulk read, not a lookup: past the life cycle layer, so neither counted
+        // nor taken as recent use by least-recently-read eviction.
+        let versions =
+            self.lifecycle().inner().versions(&digest, key).map_err(|e| self.context(e))?.unwrap_or_default();
         let append = versions.len() > 1;
         let target_key = self.key_for(target, key)?;
         let mut encoded = Vec::with_capacity(versions.len());
@@ -106,7 +109,6 @@ impl Stash {
                 .put(&target_key.digest, &target_key.bytes, bytes, options)
                 .map_err(|e| target.context(e).with_context("digest", target_key.digest))?;
         }
-        target.wrote(encoded.len() as u64, encoded.iter().map(|b| b.len() as u64).sum());
         Ok(encoded.len())
     }
 
@@ -124,7 +126,8 @@ impl Stash {
                 Err(e) => return vec![Err(e)],
             };
             let digest = this.config().digest.digest(&key);
-            let versions = match this.engine().versions(&digest, &key) {
+            // A bulk read: past the life cycle layer (not counted, not recent use).
+            let versions = match this.lifecycle().inner().versions(&digest, &key) {
                 Ok(v) => v.unwrap_or_default(),
                 Err(e) => return vec![Err(this.context(e).with_context("digest", digest))],
             };

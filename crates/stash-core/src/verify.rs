@@ -117,7 +117,9 @@ impl Stash {
     /// Reads one entry back; returns how many versions it keeps.
     fn check_one(&self, meta: &EntryMeta) -> Result<u64> {
         self.check_bytes(&meta.key)?;
-        let versions = self.engine().versions(&meta.digest, &meta.key).map_err(|e| self.context(e))?;
+        // A bulk read: past the life cycle layer (not counted, not recent use).
+        let versions =
+            self.lifecycle().inner().versions(&meta.digest, &meta.key).map_err(|e| self.context(e))?;
         let versions = versions.unwrap_or_default();
         for version in &versions {
             self.check_bytes(&version.value).map_err(|e| e.with_context("version", version.number))?;

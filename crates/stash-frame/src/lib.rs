@@ -223,7 +223,8 @@ where
     for key in stash.raw_keys()? {
         let key = key?;
         let digest = stash.config().digest.digest(&key);
-        let Some(versions) = stash.engine().versions(&digest, &key)? else { continue };
+        // A bulk read: past the life cycle layer (not counted, not recent use).
+        let Some(versions) = stash.lifecycle().inner().versions(&digest, &key)? else { continue };
         let skip = if all_versions { 0 } else { versions.len().saturating_sub(1) };
         for v in versions.into_iter().skip(skip) {
             let (k, value) = convert(stash.decode_key(&key)?, stash.decode_value(&v.value)?)?;

@@ -1,0 +1,466 @@
+//! The life cycle as an engine layer: [`Lifecycle`] wraps any [`Engine`] and is
+//! an engine itself, adding a default time to live, hit/miss/write counters,
+//! bounds with eviction, `prune` and `stats` (as OpenDAL's layers wrap an
+//! accessor). Every [`Stash`](crate::Stash) reads and writes through one, so
+//! every path to the engine (the dictionary, batches, `setdefault`, transfers,
+//! function results) is counted and bounded alike, with nothing to remember at
+//! the call sites.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use crate::clock::{is_expired, now_micros, unique_micros};
+use crate::config::{Eviction, StashConfig};
+use crate::digest::{BuildDigestHasher, Digest};
+use crate::engine::{
+    Capabilities, Engine, EntryMeta, LockAttempt, MetaIter, Put, RecordIter, Version, WriteOptions,
+};
+use crate::error::Result;
+use crate::lifecycle::{Prune, PruneReport, Stats, to_micros};
+
+/// What a [`Lifecycle`] layer enforces: a default time to live and size bounds.
+///
+/// ```
+/// use std::time::Duration;
+/// use stash_core::lifecycle::Policy;
+/// let policy = Policy::default().ttl(Duration::from_secs(60)).max_entries(1_000);
+/// assert_eq!(policy.max_entries, Some(1_000));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Policy {
+    /// Writes that give no expiry expire this long after they are written.
+    pub ttl: Option<Duration>,
+    /// Evict once more than this many entries are stored.
+    pub max_entries: Option<u64>,
+    /// Evict once values take more than this many bytes.
+    pub max_bytes: Option<u64>,
+    /// Which entries go first.
+    pub eviction: Eviction,
+}
+
+impl Policy {
+    /// The policy a stash's settings ask for (`ttl`, `max_entries`, `max_bytes`, `eviction`).
+    pub fn of(config: &StashConfig) -> Policy {
+        Policy {
+            ttl: config.ttl,
+            max_entries: config.max_entries,
+            max_bytes: config.max_bytes,
+            eviction: config.eviction,
+        }
+    }
+
+    /// A default time to live.
+    pub fn ttl(mut self, ttl: Duration) -> Policy {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// A bound on the number of entries.
+    pub fn max_entries(mut self, max: u64) -> Policy {
+        self.max_entries = Some(max);
+        self
+    }
+
+    /// A bound on the bytes of values.
+    pub fn max_bytes(mut self, max: u64) -> Policy {
+        self.max_bytes = Some(max);
+        self
+    }
+
+    /// Which entries go first when a bound is passed.
+    pub fn eviction(mut self, eviction: Eviction) -> Policy {
+        self.eviction = eviction;
+        self
+    }
+
+    fn bounded(&self) -> bool {
+        self.max_entries.is_some() || self.max_bytes.is_some()
+    }
+}
+
+/// An engine with a life cycle: the [`Policy`]'s default time to live on
+/// writes that give none, counters of hits, misses and writes (reads are
+/// `get` and `versions`), eviction past the bounds, [`prune`](Lifecycle::prune)
+/// and [`stats`](Lifecycle::stats).
+///
+/// Costs: with no bound set, two virtual calls and one relaxed counter
+/// increment per operation; with a bound, one short lock per write, and a
+/// metadata scan once per tenth of the bound (eviction goes down to 90%).
+///
+/// ```
+/// use std::sync::Arc;
+/// use stash_core::lifecycle::{Lifecycle, Policy};
+/// use stash_core::{DigestAlgo, Engine, EngineContext, EngineFactory, WriteOptions};
+/// # let dir = tempfile::tempdir()?;
+/// let raw = stash_engine_memory::Memory.open(&EngineContext::new(dir.path()))?;
+/// let engine = Lifecycle::wrap(raw, Policy::default().max_entries(10));
+/// for i in 0..25u32 {
+///     let key = i.to_be_bytes();
+///     engine.put(&DigestAlgo::Md5.digest(&key), &key, b"v", WriteOptions::REPLACE)?;
+/// }
+/// assert!(engine.len()? <= 10);
+/// assert_eq!(engine.stats()?.writes, 25);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Lifecycle {
+    inner: Arc<dyn Engine>,
+    policy: Policy,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    writes: AtomicU64,
+    evictions: AtomicU64,
+    eviction_errors: AtomicU64,
+    bounds: Mutex<BoundsState>,
+    /// Last read time per entry, kept only for [`Eviction::LeastRecentlyRead`].
+    reads: Option<Mutex<HashMap<Digest, i64, BuildDigestHasher>>>,
+}
+
+/// This process's view of a bounded stash's size, corrected by an exact count
+/// whenever the estimate passes a bound.
+#[derive(Debug, Default)]
+struct BoundsState {
+    /// Entries, counting every write as new (an upper bound); `None` before the first count.
+    entries: Option<u64>,
+    /// Value bytes, adding every write's size (an upper bound).
+    bytes: Option<u64>,
+}
+
+impl Lifecycle {
+    /// Wraps `inner` with `policy`.
+    pub fn wrap(inner: Arc<dyn Engine>, policy: Policy) -> Arc<Lifecycle> {
+        let reads =
+            (policy.bounded() && policy.eviction == Eviction::LeastRecentlyRead).then(Default::default);
+        Arc::new(Lifecycle {
+            inner,
+            policy,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+            writes: AtomicU64::new(0),
+            evictions: AtomicU64::new(0),
+            eviction_errors: AtomicU64::new(0),
+            bounds: Mutex::new(BoundsState::default()),
+            reads,
+        })
+    }
+
+    /// The engine underneath: reads through it are not counted.
+    pub fn inner(&self) -> &Arc<dyn Engine> {
+        &self.inner
+    }
+
+    /// The policy this layer enforces.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// `options` with the policy's time to live when they give no expiry.
+    fn with_default_ttl(&self, options: WriteOptions) -> WriteOptions {
+        match (options.expires_at_micros, self.policy.ttl) {
+            (None, Some(ttl)) => options.expiring_at(Some(now_micros().saturating_add(to_micros(ttl)))),
+            _ => options,
+        }
+    }
+
+    fn read(&self, digest: &Digest, found: bool) {
+        if found {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            if let Some(reads) = &self.reads
+                && let Ok(mut reads) = reads.lock()
+            {
+                reads.insert(*digest, unique_micros());
+            }
+        } else {
+            self.misses.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Drops this process's estimate of the stash's size (after `clear` or a
+    /// `prune`): the next write past a bound counts exactly again.
+    fn forget_size(&self) {
+        *self.bounds.lock().unwrap_or_else(|e| e.into_inner()) = BoundsState::default();
+        if let Some(reads) = &self.reads {
+            reads.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+    }
+
+    /// Counts `entries` written with `bytes` of values, and evicts if a bound is
+    /// passed. Never fails: the write it follows has succeeded, and what eviction
+    /// could not read or remove is counted in [`Stats::eviction_errors`] instead
+    /// of being reported as the write's failure.
+    fn wrote(&self, entries: u64, bytes: u64) {
+        self.writes.fetch_add(entries, Ordering::Relaxed);
+        if !self.policy.bounded() {
+            return;
+        }
+        let over = {
+            let mut state = self.bounds.lock().unwrap_or_else(|e| e.into_inner());
+            let entries = state.entries.map(|n| n.saturating_add(entries));
+            let bytes = state.bytes.map(|n| n.saturating_add(bytes));
+            state.entries = entries;
+            state.bytes = bytes;
+            let over_entries = self.policy.max_entries.is_some_and(|max| entries.is_none_or(|n| n > max));
+            let over_bytes = self.policy.max_bytes.is_some_and(|max| bytes.is_none_or(|n| n > max));
+            over_entries || over_bytes
+        };
+        if over {
+            self.evict();
+        }
+    }
+
+    /// Counts exactly, and evicts down to 90% of each bound passed (so the
+    /// metadata scan is paid once per tenth of the bound, not once per write).
+    ///
+    /// Decides from a snapshot, so every removal is conditional
+    /// ([`Engine::delete_unless_rewritten`]): an entry written after the scan
+    /// is never evicted by it. An entry whose metadata cannot be read (a
+    /// damaged file) is skipped and counted, and so is a removal that fails:
+    /// neither stops the eviction of the others.
+    fn evict(&self) {
+        let policy = &self.policy;
+        let now = now_micros();
+        let mut live = Vec::new();
+        let mut expired = Vec::new();
+        let mut errors = 0u64;
+        let Ok(scan) = self.inner.scan_meta() else {
+            self.eviction_errors.fetch_add(1, Ordering::Relaxed);
+            return;
+        };
+        for meta in scan {
+            match meta {
+                Ok(meta) if is_expired(meta.expires_at_micros, now) => expired.push(meta),
+                Ok(meta) => live.push(meta),
+                Err(_) => errors += 1,
+            }
+        }
+        let mut entries = live.len() as u64;
+        // Sizes come from storage: saturate rather than overflow on a lying one.
+        let mut bytes: u64 = live.iter().fold(0, |sum, m| sum.saturating_add(m.value_bytes));
+        let over_entries = policy.max_entries.is_some_and(|max| entries > max);
+        let over_bytes = policy.max_bytes.is_some_and(|max| bytes > max);
+        let mut gone = 0;
+        // Removes `meta` unless it was written after the scan; `None` when the removal failed.
+        let remove = |meta: &EntryMeta| {
+            self.inner.delete_unless_rewritten(&meta.digest, &meta.key, meta.written_at_micros).ok()
+        };
+        if over_entries || over_bytes {
+            // Expired entries cost nothing to drop once we are evicting anyway.
+            for meta in &expired {
+                if remove(meta).is_none() {
+                    errors += 1;
+                }
+            }
+            let low = |max: u64| max - max / 10;
+            let target_entries = policy.max_entries.filter(|_| over_entries).map(low).unwrap_or(u64::MAX);
+            let target_bytes = policy.max_bytes.filter(|_| over_bytes).map(low).unwrap_or(u64::MAX);
+            let reads = self.reads.as_ref().map(|r| r.lock().unwrap_or_else(|e| e.into_inner()));
+            let recency = |m: &EntryMeta| {
+                let read = reads.as_ref().and_then(|r| r.get(&m.digest).copied()).unwrap_or(i64::MIN);
+                m.written_at_micros.max(read)
+            };
+            live.sort_by_cached_key(|m| std::cmp::Reverse(recency(m)));
+            drop(reads);
+            while entries > target_entries || bytes > target_bytes {
+                let Some(oldest) = live.pop() else { break };
+                match remove(&oldest) {
+                    // Removed by this eviction.
+                    Some(true) => {
+                        entries -= 1;
+                        bytes = bytes.saturating_sub(oldest.value_bytes);
+                        gone += 1;
+                    }
+                    // Written again since the scan (a conditional delete left it): it stays, and counts.
+                    Some(false) if self.inner.contains(&oldest.digest, &oldest.key).unwrap_or(false) => {}
+                    // Already gone (another process, a concurrent delete).
+                    Some(false) => {
+                        entries -= 1;
+                        bytes = bytes.saturating_sub(oldest.value_bytes);
+                    }
+                    None => errors += 1,
+                }
+                if let Some(reads) = &self.reads {
+                    reads.lock().unwrap_or_else(|e| e.into_inner()).remove(&oldest.digest);
+                }
+            }
+        }
+        self.evictions.fetch_add(gone, Ordering::Relaxed);
+        self.eviction_errors.fetch_add(errors, Ordering::Relaxed);
+        let mut state = self.bounds.lock().unwrap_or_else(|e| e.into_inner());
+        state.entries = Some(entries);
+        state.bytes = Some(bytes);
+    }
+
+    /// Removes expired entries, and with [`Prune::older_than`] entries last
+    /// written longer ago than that; [`Prune::dry_run`] only reports them.
+    /// An error removing one entry names its digest.
+    pub fn prune(&self, prune: Prune) -> Result<PruneReport> {
+        let now = now_micros();
+        let cutoff = prune.older_than.map(|age| now.saturating_sub(to_micros(age)));
+        let mut report = PruneReport { dry_run: prune.dry_run, ..PruneReport::default() };
+        for meta in self.inner.scan_meta()? {
+            let meta = match meta {
+                Ok(meta) => meta,
+                // A damaged entry does not stop the others from being pruned.
+                Err(_) => {
+                    report.damaged += 1;
+                    continue;
+                }
+            };
+            let old = cutoff.is_some_and(|at| meta.written_at_micros < at);
+            if !(is_expired(meta.expires_at_micros, now) || old) {
+                continue;
+            }
+            // Written again since the scan: no longer old nor expired, so it stays.
+            if !prune.dry_run
+                && !self
+                    .inner
+                    .delete_unless_rewritten(&meta.digest, &meta.key, meta.written_at_micros)
+                    .map_err(|e| e.with_context("digest", meta.digest))?
+            {
+                continue;
+            }
+            report.value_bytes = report.value_bytes.saturating_add(meta.value_bytes);
+            report.entries.push(meta);
+        }
+        if !prune.dry_run && !report.is_empty() {
+            *self.bounds.lock().unwrap_or_else(|e| e.into_inner()) = BoundsState::default();
+        }
+        Ok(report)
+    }
+
+    /// Entries and sizes (one metadata scan) with this layer's counters.
+    pub fn stats(&self) -> Result<Stats> {
+        let mut stats = Stats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+            writes: self.writes.load(Ordering::Relaxed),
+            evictions: self.evictions.load(Ordering::Relaxed),
+            eviction_errors: self.eviction_errors.load(Ordering::Relaxed),
+            disk_bytes: self.inner.disk_usage()?,
+            ..Stats::default()
+        };
+        let now = now_micros();
+        for meta in self.inner.scan_meta()? {
+            let Ok(meta) = meta else {
+                stats.damaged += 1;
+                continue;
+            };
+            if is_expired(meta.expires_at_micros, now) {
+                stats.expired += 1;
+                continue;
+            }
+            stats.entries += 1;
+            stats.versions = stats.versions.saturating_add(meta.versions);
+            stats.value_bytes = stats.value_bytes.saturating_add(meta.value_bytes);
+            stats.key_bytes += meta.key.len() as u64;
+        }
+        Ok(stats)
+    }
+}
+
+impl Engine for Lifecycle {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        self.inner.capabilities()
+    }
+
+    fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let found = self.inner.get(digest, key)?;
+        self.read(digest, found.is_some());
+        Ok(found)
+    }
+
+    fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
+        self.inner.put(digest, key, value, self.with_default_ttl(options))?;
+        self.wrote(1, value.len() as u64);
+        Ok(())
+    }
+
+    fn put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {
+        self.inner.put_many(items, self.with_default_ttl(options))?;
+        self.wrote(items.len() as u64, items.iter().map(|p| p.value.len() as u64).sum());
+        Ok(())
+    }
+
+    fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
+        self.inner.delete(digest, key)
+    }
+
+    fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
+        self.inner.contains(digest, key)
+    }
+
+    fn len(&self) -> Result<usize> {
+        self.inner.len()
+    }
+
+    fn is_empty(&self) -> Result<bool> {
+        self.inner.is_empty()
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.inner.clear()?;
+        self.forget_size();
+        Ok(())
+    }
+
+    fn scan(&self) -> Result<RecordIter> {
+        self.inner.scan()
+    }
+
+    fn scan_keys(&self) -> Result<RecordIter> {
+        self.inner.scan_keys()
+    }
+
+    fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
+        let found = self.inner.versions(digest, key)?;
+        self.read(digest, found.is_some());
+        Ok(found)
+    }
+
+    fn scan_meta(&self) -> Result<MetaIter> {
+        self.inner.scan_meta()
+    }
+
+    fn disk_usage(&self) -> Result<Option<u64>> {
+        self.inner.disk_usage()
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.inner.flush()
+    }
+
+    fn delete_unless_rewritten(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        seen_written_at_micros: i64,
+    ) -> Result<bool> {
+        self.inner.delete_unless_rewritten(digest, key, seen_written_at_micros)
+    }
+
+    fn put_if_absent(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        value: &[u8],
+        options: WriteOptions,
+    ) -> Result<bool> {
+        let stored = self.inner.put_if_absent(digest, key, value, self.with_default_ttl(options))?;
+        if stored {
+            self.wrote(1, value.len() as u64);
+        }
+        Ok(stored)
+    }
+
+    fn try_lock(&self, name: &Digest, lease: Duration) -> Result<LockAttempt> {
+        self.inner.try_lock(name, lease)
+    }
+}
