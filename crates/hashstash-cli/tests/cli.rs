@@ -191,14 +191,17 @@ fn every_subcommand(engine: &str) {
     let csv = ok(&["export", &folder, "--format", "csv"]);
     assert!(csv.lines().next().is_some_and(|h| h.starts_with("_key,")), "{csv}");
     assert!(csv.lines().any(|l| l.starts_with("cat,") && l.contains(",meow")), "{csv}");
-    let parquet = dir.path().join("out.parquet");
-    hashstash()
-        .args(["export", &folder, "--format", "parquet", "-o", parquet.to_str().expect("UTF-8")])
-        .assert()
-        .success()
-        .stderr(contains("exported"));
-    let bytes = std::fs::read(&parquet).expect("parquet written");
-    assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"));
+    #[cfg(feature = "parquet")]
+    {
+        let parquet = dir.path().join("out.parquet");
+        hashstash()
+            .args(["export", &folder, "--format", "parquet", "-o", parquet.to_str().expect("UTF-8")])
+            .assert()
+            .success()
+            .stderr(contains("exported"));
+        let bytes = std::fs::read(&parquet).expect("parquet written");
+        assert!(bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"));
+    }
     let pairs_file = dir.path().join("pairs.jsonl");
     ok(&["export", &folder, "--format", "pairs", "-o", pairs_file.to_str().expect("UTF-8")]);
     let pairs = std::fs::read_to_string(&pairs_file).expect("pairs written");
@@ -406,6 +409,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+#[cfg(feature = "servers")]
 #[test]
 fn server_urls_never_show_their_password() {
     for url in [
@@ -421,6 +425,7 @@ fn server_urls_never_show_their_password() {
 }
 
 /// A server URL from the environment, as the workspace's server tests take it.
+#[cfg(feature = "servers")]
 fn service_url(var: &str) -> Option<String> {
     match std::env::var(var) {
         Ok(url) if !url.is_empty() => Some(url),
@@ -436,6 +441,7 @@ fn service_url(var: &str) -> Option<String> {
     }
 }
 
+#[cfg(feature = "servers")]
 fn server_stash(var: &str) {
     let Some(url) = service_url(var) else { return };
     let namespace = format!("cli-test-{}-{}", std::process::id(), var.to_lowercase());
@@ -481,11 +487,20 @@ fn server_stash(var: &str) {
     }
 }
 
+#[cfg(not(feature = "servers"))]
+#[test]
+fn server_engines_left_out_are_named() {
+    let err = fails(1, &["info", "redis://app:s3cr3t@127.0.0.1:1/0"]);
+    assert!(err.contains("not compiled in") && !err.contains("s3cr3t"), "{err}");
+}
+
+#[cfg(feature = "servers")]
 #[test]
 fn redis_stash_by_url() {
     server_stash("HASHSTASH_REDIS_URL");
 }
 
+#[cfg(feature = "servers")]
 #[test]
 fn mongo_stash_by_url() {
     server_stash("HASHSTASH_MONGO_URL");
