@@ -562,6 +562,10 @@ for engine in ["pairtree", "lmdb"]:
         s[("bad", "good")] = [1, 2, 3]
         s[{"goodness": "bad"}] = {"x": (1, 2)}
         s[b"ab"] = {1, 2}
+# Without a dbname, Python places the stash directly under its root.
+bare = HashStash(root_dir=f"{root}/no-dbname", engine="pairtree", compress="raw")
+bare.clear()
+bare["a"] = 1
 "#;
 
 const PY_READ: &str = r#"
@@ -639,4 +643,13 @@ fn python_written_pairtree_and_lmdb_stashes() {
         }
     }
     assert_eq!(run_python(&python, PY_READ, dir.path()).trim(), "python read it");
+    let bare = dir.path().join("no-dbname");
+    let bare = bare.to_str().expect("UTF-8");
+    let info = info_json(bare);
+    assert_eq!((info["layout"].as_str(), info["entries"].as_u64()), (Some("python"), Some(1)), "{info}");
+    assert!(
+        info["stash"].as_str().is_some_and(|p| p.ends_with("no-dbname/pairtree.hashstash.raw/data.db")),
+        "{info}"
+    );
+    assert_eq!(ok(&["get", bare, "a"]), "1\n");
 }
