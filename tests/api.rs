@@ -207,3 +207,20 @@ fn md5_digests_place_keys_where_python_does() {
     s.set("cat", "meow").unwrap();
     assert!(s.path().join("58/68/e2/98eaa67371d8c10cfe937a2e1a/.key").is_file());
 }
+
+#[test]
+fn a_stash_opened_by_name_hands_out_sub_and_tmp_stashes_of_its_own_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = stash(dir.path(), "memory");
+    // Typed as `HashStash`: a function taking `&HashStash` takes them without conversion.
+    fn use_it(stash: &HashStash, key: &str) {
+        stash.set(key, "v").unwrap();
+    }
+    let child: HashStash = s.sub("child").unwrap();
+    let tmp: HashStash = s.tmp().unwrap();
+    use_it(&child, "in child");
+    use_it(&tmp, "in tmp");
+    assert!(s.get::<_, String>("in child").unwrap().is_none(), "a sub-stash shares its parent's entries");
+    assert_eq!(child.get::<_, String>("in child").unwrap().as_deref(), Some("v"));
+    assert_eq!(tmp.len().unwrap(), 1);
+}

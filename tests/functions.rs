@@ -229,7 +229,7 @@ fn failing(x: i64) -> Result<i64, String> {
 }
 
 /// Fills a stash with function results (run, map, a cached error) and a user sub-stash.
-fn fill_results(stash: &HashStash) -> hashstash::Stash {
+fn fill_results(stash: &HashStash) -> HashStash {
     assert_eq!(stash.run(double, (3,)).unwrap(), 6);
     let mapped = stash.map(double, [4u64, 5]).unwrap().progress(false).stash_map(true).results().unwrap();
     assert_eq!(mapped.len(), 2);

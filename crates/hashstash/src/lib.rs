@@ -106,6 +106,17 @@ impl HashStash {
         Builder::from_config(config).open()
     }
 
+    /// A child stash with the same settings: [`Stash::sub`], as a `HashStash`
+    /// (so a stash opened by name hands out stashes of its own type).
+    pub fn sub(&self, name: &str) -> Result<HashStash> {
+        self.0.sub(name).map(HashStash)
+    }
+
+    /// A temporary stash with the same settings: [`Stash::tmp`], as a `HashStash`.
+    pub fn tmp(&self) -> Result<HashStash> {
+        self.0.tmp().map(HashStash)
+    }
+
     /// The underlying [`Stash`].
     pub fn as_stash(&self) -> &Stash {
         &self.0
