@@ -387,6 +387,11 @@ pub fn stash_mapped(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// beside it. Options: `deps = [...]` (its own helpers, counted in its
 /// fingerprint), `crate = "path"` (default `::hashstash`).
 ///
+/// `deps` finds the hidden function by the path given to it (`helper`,
+/// `super::text::helper`, `Self::helper`): a `use` that imports `helper`
+/// alone does not bring it, so name a helper from another module by its path
+/// (or import `__stash_fingerprint_helper` too).
+///
 /// ```text
 /// #[hashstash::func::stash_fingerprint]
 /// fn normalize(s: &str) -> String { s.trim().to_lowercase() }
