@@ -22,6 +22,8 @@ use stash_serial::{Set, Value};
 
 use crate::{EngineFactory, ErrorKind, Stash, StashConfig, WriteOptions};
 
+pub mod processes;
+
 /// A temporary root and an engine factory; hands out fresh, isolated stashes.
 pub struct Harness {
     factory: Arc<dyn EngineFactory>,
