@@ -1,5 +1,7 @@
-//! Function results: the cost of a `run` cache hit, and of mapping 200
-//! trivial calls cold (computing and storing) and warm (all stored).
+//! Function results: the cost of a `run` cache hit, of a `#[stashed_result]`
+//! hit with one `&str` argument (plain, with `ignore`, with `key =`: the
+//! options should cost nothing measurable; target <= 2 us on memory), and of
+//! mapping 200 trivial calls cold (computing and storing) and warm (all stored).
 //!
 //! `cargo bench -p hashstash-benches --bench func`
 
@@ -7,7 +9,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use hashstash::{HashStash, StashRun};
+use hashstash::{HashStash, StashRun, stashed_result};
 
 fn trivial(x: u64, y: u64) -> u64 {
     x + y
@@ -15,6 +17,40 @@ fn trivial(x: u64, y: u64) -> u64 {
 
 fn plus_one(x: u64) -> u64 {
     x + 1
+}
+
+#[stashed_result(root_dir = std::env::temp_dir().join("hashstash-bench-func"), engine = "memory")]
+fn words(text: &str) -> usize {
+    text.split_whitespace().count()
+}
+
+#[stashed_result(root_dir = std::env::temp_dir().join("hashstash-bench-func"), engine = "memory", ignore = [log])]
+fn words_ignoring(text: &str, log: &std::sync::Mutex<Vec<String>>) -> usize {
+    if let Ok(mut log) = log.lock() {
+        log.push(text.to_string());
+    }
+    text.split_whitespace().count()
+}
+
+#[stashed_result(root_dir = std::env::temp_dir().join("hashstash-bench-func"), engine = "memory", key = text)]
+fn words_keyed(text: &str, verbose: bool) -> usize {
+    if verbose {
+        eprintln!("{text}");
+    }
+    text.split_whitespace().count()
+}
+
+fn macro_hit(c: &mut Criterion) {
+    let text = "the quick brown fox jumps over the lazy dog";
+    let log = std::sync::Mutex::new(Vec::new());
+    assert_eq!((words(text), words_ignoring(text, &log), words_keyed(text, false)), (9, 9, 9));
+    let mut g = c.benchmark_group("stashed_result");
+    g.bench_function("hit/memory/&str", |b| b.iter(|| black_box(words(black_box(text)))));
+    g.bench_function("hit/memory/&str+ignore", |b| {
+        b.iter(|| black_box(words_ignoring(black_box(text), &log)))
+    });
+    g.bench_function("hit/memory/&str+key", |b| b.iter(|| black_box(words_keyed(black_box(text), false))));
+    g.finish();
 }
 
 fn open(root: &std::path::Path, engine: &str) -> HashStash {
@@ -83,5 +119,5 @@ fn map_200(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, run_hit, map_200);
+criterion_group!(benches, run_hit, macro_hit, map_200);
 criterion_main!(benches);
