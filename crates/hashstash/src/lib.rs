@@ -35,15 +35,18 @@ use std::ops::Deref;
 
 pub use builder::Builder;
 pub use engines::EngineKind;
+/// The life cycle layer every stash goes through (`stash.lifecycle()`): time to
+/// live, counters, bounds and eviction over any engine.
+pub use stash_core::lifecycle;
+/// Logs through `tracing` (feature `tracing`): the events, their levels and fields,
+/// and the slow-operation threshold.
+pub use stash_core::observe;
 pub use stash_core::{
     Batch, ByteEncoding, Capabilities, Compression, DamagedEntry, Digest, DigestAlgo, EncodedKey, Engine,
     EngineContext, EngineFactory, EntryMeta, Error, ErrorKind, Eviction, HeldLock, Layout, LockAttempt,
     MetaIter, MigrateReport, Prune, PruneReport, Put, Record, RecordIter, Result, Set, SetOptions, Stash,
     StashConfig, Stats, TypedStash, Value, VerifyReport, Version, Versioned, WriteOptions, redact_url,
 };
-/// The life cycle layer every stash goes through (`stash.lifecycle()`): time to
-/// live, counters, bounds and eviction over any engine.
-pub use stash_core::lifecycle;
 /// Iterators returned by the stash.
 pub mod iter {
     pub use stash_core::iter::{Items, Keys, RawItems, Values};

@@ -18,6 +18,7 @@ pub mod formats;
 pub mod functions;
 pub mod iter;
 pub mod lifecycle;
+pub mod observe;
 pub mod stash;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -157,6 +157,39 @@ pub struct Stats {
     pub eviction_errors: u64,
 }
 
+impl Stats {
+    /// The snapshot as metrics, `(name, value)`, named as Prometheus names
+    /// them (`_total` for counters since opening), for a metrics exporter:
+    /// `hashstash_entries`, `hashstash_expired_entries`, `hashstash_versions`,
+    /// `hashstash_value_bytes`, `hashstash_key_bytes`, `hashstash_disk_bytes`
+    /// (when the engine has files), `hashstash_damaged_entries`,
+    /// `hashstash_hits_total`, `hashstash_misses_total`, `hashstash_writes_total`,
+    /// `hashstash_evictions_total`, `hashstash_eviction_errors_total`.
+    ///
+    /// ```
+    /// let stats = stash_core::Stats::default();
+    /// let metrics: std::collections::BTreeMap<_, _> = stats.metrics().collect();
+    /// assert_eq!(metrics["hashstash_hits_total"], 0);
+    /// assert!(!metrics.contains_key("hashstash_disk_bytes"));
+    /// ```
+    pub fn metrics(&self) -> impl Iterator<Item = (&'static str, u64)> + use<> {
+        let gauges = [
+            ("hashstash_entries", self.entries),
+            ("hashstash_expired_entries", self.expired),
+            ("hashstash_versions", self.versions),
+            ("hashstash_value_bytes", self.value_bytes),
+            ("hashstash_key_bytes", self.key_bytes),
+            ("hashstash_damaged_entries", self.damaged),
+            ("hashstash_hits_total", self.hits),
+            ("hashstash_misses_total", self.misses),
+            ("hashstash_writes_total", self.writes),
+            ("hashstash_evictions_total", self.evictions),
+            ("hashstash_eviction_errors_total", self.eviction_errors),
+        ];
+        gauges.into_iter().chain(self.disk_bytes.map(|bytes| ("hashstash_disk_bytes", bytes)))
+    }
+}
+
 pub(crate) fn to_micros(d: Duration) -> i64 {
     i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
 }

@@ -127,9 +127,13 @@ impl Stash {
         let encoding = config.encoding()?;
         let data_path = config.data_path()?;
         let shown = format!("{}HashStash({})", factory.display_name(), TildePath(&data_path));
+        #[cfg(feature = "tracing")]
+        let _span = crate::observe::open_span(&shown, factory.name());
+        let started = std::time::Instant::now();
         let context = config.engine_context(&*factory).map_err(|e| e.with_context("stash", &shown))?;
         let opened = factory.open(&context).map_err(|e| e.with_context("stash", &shown))?;
-        let life = Lifecycle::wrap(opened, Policy::of(&config));
+        crate::observe::opened(started.elapsed());
+        let life = Lifecycle::wrap_as(opened, Policy::of(&config), shown);
         let engine: Arc<dyn Engine> = life.clone();
         let identity_encoding = !config.b64 && encoding.codec().name() == "raw";
         let stash = Stash {
@@ -442,7 +446,10 @@ impl Stash {
         const TRIES: usize = 16;
         let k = self.encode_key(key)?;
         let engine = &self.inner.engine;
-        for _ in 0..TRIES {
+        for attempt in 0..TRIES {
+            if attempt > 0 {
+                crate::observe::retry(self.inner.life.source(), "pop", &k.digest, attempt);
+            }
             let versions =
                 engine.versions(&k.digest, &k.bytes).map_err(|e| self.key_context(e, &k.digest))?;
             let Some(newest) = versions.and_then(|mut v| v.pop()) else { return Ok(None) };
@@ -480,7 +487,10 @@ impl Stash {
         let k = self.encode_key(key)?;
         let v = self.encode_value(default)?;
         let options = self.resolve(SetOptions::new())?;
-        for _ in 0..TRIES {
+        for attempt in 0..TRIES {
+            if attempt > 0 {
+                crate::observe::retry(self.inner.life.source(), "setdefault", &k.digest, attempt);
+            }
             let stored = self
                 .inner
                 .engine

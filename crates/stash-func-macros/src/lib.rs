@@ -47,6 +47,8 @@ struct Options {
     append: Option<Expr>,
     /// `false`: keys are the digest of the arguments.
     store_args: bool,
+    /// Delete other code versions' folders when the stash is first opened.
+    prune_old_versions: bool,
     /// Functions whose fingerprints count in this one's.
     deps: Vec<Path>,
     /// Where `stash` or a builder option was given (they exclude each other).
@@ -69,8 +71,18 @@ const BUILDER_KEYS: &[&str] = &[
 ];
 
 /// Options about the function itself (every kind but `#[stash_fingerprint]`).
-const FUNCTION_KEYS: &[&str] =
-    &["stash", "version", "name", "crate", "ttl", "ttl_secs", "max_entries", "append", "deps"];
+const FUNCTION_KEYS: &[&str] = &[
+    "stash",
+    "version",
+    "name",
+    "crate",
+    "ttl",
+    "ttl_secs",
+    "max_entries",
+    "append",
+    "deps",
+    "prune_old_versions",
+];
 
 /// Options about the key (`#[stashed_result]` only).
 const KEY_KEYS: &[&str] = &["ignore", "key", "key_type", "store_args"];
@@ -90,6 +102,13 @@ fn lit_str(key: &str, e: &Expr) -> syn::Result<String> {
     }
 }
 
+fn lit_bool(key: &str, e: &Expr) -> syn::Result<bool> {
+    match e {
+        Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) => Ok(b.value),
+        other => Err(syn::Error::new_spanned(other, format!("`{key}` takes `true` or `false`"))),
+    }
+}
+
 fn parse_options(attr: TokenStream2, kind: Kind) -> syn::Result<Options> {
     let parser = |input: ParseStream| -> syn::Result<Options> {
         let mut o = Options {
@@ -105,6 +124,7 @@ fn parse_options(attr: TokenStream2, kind: Kind) -> syn::Result<Options> {
             max_entries: None,
             append: None,
             store_args: true,
+            prune_old_versions: false,
             deps: vec![],
             stash_span: None,
         };
@@ -170,15 +190,8 @@ fn parse_options(attr: TokenStream2, kind: Kind) -> syn::Result<Options> {
                         "ttl_secs" => o.ttl = Some(quote!(::std::time::Duration::from_secs(#value))),
                         "max_entries" => o.max_entries = Some(value),
                         "append" => o.append = Some(value),
-                        "store_args" => match &value {
-                            Expr::Lit(ExprLit { lit: Lit::Bool(b), .. }) => o.store_args = b.value,
-                            other => {
-                                return Err(syn::Error::new_spanned(
-                                    other,
-                                    "`store_args` takes `true` or `false`",
-                                ));
-                            }
-                        },
+                        "store_args" => o.store_args = lit_bool(&key, &value)?,
+                        "prune_old_versions" => o.prune_old_versions = lit_bool(&key, &value)?,
                         _ => {
                             builder_span.get_or_insert(name.span());
                             o.builder.push((name, value));
@@ -268,7 +281,11 @@ fn parse_duration(text: &str) -> Option<(u64, u32)> {
 ///   a result expires that long after it was computed, then is computed again;
 /// - `max_entries = N`: at most `N` results are kept (the oldest go first);
 /// - `append = true`: a recomputed result is stored as a new version of its
-///   key (`get_all`), not over the old one.
+///   key (`get_all`), not over the old one;
+/// - `prune_old_versions = true`: when a process first opens the function's
+///   stash, the folders of its other code versions are deleted (off by
+///   default: another program still built from the old code would lose its
+///   results). `FunctionStash::old_versions_bytes()` tells what they take.
 ///
 /// The key (by default the tuple of all arguments, `self` first for methods):
 /// - `ignore = [conn, log]`: arguments (or `self`) left out of the key, such
@@ -736,6 +753,10 @@ impl Parts<'_> {
     ) -> TokenStream2 {
         let (p, err, open, settings) = (self.private(), self.err(), self.open(), self.settings());
         let (own, version) = (self.own_version, &self.version);
+        let prune = self
+            .o
+            .prune_old_versions
+            .then(|| quote!(#p::prune_other_versions::<#key_ty, #stored>(&s, #name, #version)?;));
         quote! {{
             static __STASH_PARENT: ::std::sync::OnceLock<&'static #p::ParentCell> = ::std::sync::OnceLock::new();
             let __parent = #p::parent(
@@ -745,7 +766,9 @@ impl Parts<'_> {
                 || match #open {
                     ::core::result::Result::Ok(s) => {
                         let s: &#p::Stash = &s;
-                        #p::configure(s, #settings)
+                        let s = #p::configure(s, #settings)?;
+                        #prune
+                        ::core::result::Result::Ok(s)
                     }
                     ::core::result::Result::Err(e) => ::core::result::Result::Err(#err::from(e)),
                 },

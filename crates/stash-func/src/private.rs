@@ -271,6 +271,13 @@ pub fn configure(parent: &Stash, settings: Settings) -> Result<Stash, Error> {
     Ok(Stash::open(config, parent.engine_factory().clone())?)
 }
 
+/// `prune_old_versions = true`: deletes the folders of the function's other
+/// code versions under `parent` (see [`FunctionStash::prune_old_versions`]).
+pub fn prune_other_versions<Args, R>(parent: &Stash, name: &str, version: &str) -> Result<(), Error> {
+    function_stash::<Args, R>(Ok(parent), name, version)?.prune_old_versions()?;
+    Ok(())
+}
+
 /// A code version with its dependencies' fingerprints: `code-<16 hex>` of
 /// all of them when `own` is a code fingerprint, `<own>-deps-<8 hex>` when it
 /// is an explicit `v<version>`.

@@ -220,6 +220,30 @@ where
     })
 }
 
+/// The bytes of the files under `path` (itself included), not following links.
+fn disk_bytes(path: &std::path::Path) -> Result<u64> {
+    let io_err = |e: std::io::Error, p: &std::path::Path| {
+        crate::Error::from(
+            stash_core::Error::new(stash_core::ErrorKind::Io, format!("measuring old versions: {e}"))
+                .with_context("path", p.display()),
+        )
+    };
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(io_err(e, path)),
+    };
+    if !meta.is_dir() {
+        return Ok(if meta.is_file() { meta.len() } else { 0 });
+    }
+    let mut total = 0;
+    for entry in std::fs::read_dir(path).map_err(|e| io_err(e, path))? {
+        let entry = entry.map_err(|e| io_err(e, path))?;
+        total += disk_bytes(&entry.path())?;
+    }
+    Ok(total)
+}
+
 /// Stashed function calls on a stash: implemented for [`Stash`], so the
 /// facade's `HashStash` has them through `Deref`.
 ///
@@ -532,6 +556,19 @@ impl<Args, R> FunctionStash<Args, R> {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// The bytes the files of [`old_versions`](FunctionStash::old_versions)
+    /// take on disk (every engine's data in their folders; links are not
+    /// followed): what [`prune_old_versions`](FunctionStash::prune_old_versions)
+    /// would free. 0 when there are none.
+    pub fn old_versions_bytes(&self) -> Result<u64> {
+        let Some((dir, _)) = self.versions_dir() else { return Ok(0) };
+        let mut total = 0;
+        for name in self.old_versions()? {
+            total += disk_bytes(&dir.join(name))?;
+        }
+        Ok(total)
     }
 
     /// Deletes the folders of [`old_versions`](FunctionStash::old_versions)

@@ -426,3 +426,35 @@ fn names_are_literals_from_the_source() {
     assert_eq!(fs.name(), "billing::invoice_total");
     assert!(fs.path().to_string_lossy().contains("stashed_result/billing::invoice_total/code-"));
 }
+
+fn disk() -> stash_core::Result<stash_core::Stash> {
+    Ok(common::pairtree(&DIR.path().join("disk")))
+}
+
+#[stashed_result(stash = disk(), crate = "crate::hs", prune_old_versions = true)]
+fn pruned(x: u32) -> u32 {
+    x + 1
+}
+
+/// `prune_old_versions = true`: the first open in a process deletes what
+/// earlier code versions left; `old_versions_bytes` tells what that was.
+#[test]
+fn old_code_versions_are_pruned_on_first_open_when_asked() {
+    let parent = disk().unwrap();
+    let name = "options::pruned";
+    let old =
+        stash_func::__private::function_stash::<(u32,), u32>(Ok(&parent), name, "code-0123456789abcdef")
+            .unwrap();
+    old.set(&(1u32,), &5u32).unwrap();
+    old.flush().unwrap();
+    let current =
+        stash_func::__private::function_stash::<(u32,), u32>(Ok(&parent), name, __stash_fingerprint_pruned())
+            .unwrap();
+    assert_eq!(current.old_versions().unwrap(), ["code-0123456789abcdef"]);
+    let bytes = current.old_versions_bytes().unwrap();
+    assert!(bytes > 0, "{bytes}");
+    assert_eq!(pruned(1), 2, "the first call opens the stash, and prunes");
+    assert_eq!(current.old_versions().unwrap(), Vec::<String>::new());
+    assert_eq!(current.old_versions_bytes().unwrap(), 0);
+    assert_eq!(pruned_stash().unwrap().get_func(&(1,)).unwrap(), Some(2), "the current version stays");
+}

@@ -20,6 +20,7 @@ use crate::engine::{
 };
 use crate::error::Result;
 use crate::lifecycle::{Prune, PruneReport, Stats, to_micros};
+use crate::observe::{self, Removal, Source, Timer};
 
 /// What a [`Lifecycle`] layer enforces: a default time to live and size bounds.
 ///
@@ -110,6 +111,8 @@ impl Policy {
 pub struct Lifecycle {
     inner: Arc<dyn Engine>,
     policy: Policy,
+    /// Who its log events are about.
+    source: Source,
     hits: AtomicU64,
     misses: AtomicU64,
     writes: AtomicU64,
@@ -131,13 +134,22 @@ struct BoundsState {
 }
 
 impl Lifecycle {
-    /// Wraps `inner` with `policy`.
+    /// Wraps `inner` with `policy` (its log events name the engine as the stash).
     pub fn wrap(inner: Arc<dyn Engine>, policy: Policy) -> Arc<Lifecycle> {
+        let name = inner.name();
+        Lifecycle::wrap_as(inner, policy, name)
+    }
+
+    /// Wraps `inner` with `policy`; its log events ([`observe`](crate::observe))
+    /// name the stash `stash` (a display form without credentials).
+    pub fn wrap_as(inner: Arc<dyn Engine>, policy: Policy, stash: impl Into<Arc<str>>) -> Arc<Lifecycle> {
         let reads =
             (policy.bounded() && policy.eviction == Eviction::LeastRecentlyRead).then(Default::default);
+        let source = Source { stash: stash.into(), engine: inner.name() };
         Arc::new(Lifecycle {
             inner,
             policy,
+            source,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
             writes: AtomicU64::new(0),
@@ -153,6 +165,11 @@ impl Lifecycle {
         &self.inner
     }
 
+    /// Who this layer's log events are about.
+    pub(crate) fn source(&self) -> &Source {
+        &self.source
+    }
+
     /// The policy this layer enforces.
     pub fn policy(&self) -> &Policy {
         &self.policy
@@ -166,7 +183,8 @@ impl Lifecycle {
         }
     }
 
-    fn read(&self, digest: &Digest, found: bool) {
+    fn read(&self, op: &'static str, digest: &Digest, found: bool) {
+        observe::read(&self.source, op, digest, found);
         if found {
             self.hits.fetch_add(1, Ordering::Relaxed);
             if let Some(reads) = &self.reads
@@ -250,8 +268,15 @@ impl Lifecycle {
         if over_entries || over_bytes {
             // Expired entries cost nothing to drop once we are evicting anyway.
             for meta in &expired {
-                if remove(meta).is_none() {
-                    errors += 1;
+                match remove(meta) {
+                    Some(true) => observe::removed(
+                        &self.source,
+                        &meta.digest,
+                        meta.value_bytes,
+                        Removal::ExpiredByEviction,
+                    ),
+                    Some(false) => {}
+                    None => errors += 1,
                 }
             }
             let low = |max: u64| max - max / 10;
@@ -272,6 +297,7 @@ impl Lifecycle {
                         entries -= 1;
                         bytes = bytes.saturating_sub(oldest.value_bytes);
                         gone += 1;
+                        observe::removed(&self.source, &oldest.digest, oldest.value_bytes, Removal::Evicted);
                     }
                     // Written again since the scan (a conditional delete left it): it stays, and counts.
                     Some(false) if self.inner.contains(&oldest.digest, &oldest.key).unwrap_or(false) => {}
@@ -289,6 +315,7 @@ impl Lifecycle {
         }
         self.evictions.fetch_add(gone, Ordering::Relaxed);
         self.eviction_errors.fetch_add(errors, Ordering::Relaxed);
+        observe::eviction_errors(&self.source, errors);
         let mut state = self.bounds.lock().unwrap_or_else(|e| e.into_inner());
         state.entries = Some(entries);
         state.bytes = Some(bytes);
@@ -311,7 +338,8 @@ impl Lifecycle {
                 }
             };
             let old = cutoff.is_some_and(|at| meta.written_at_micros < at);
-            if !(is_expired(meta.expires_at_micros, now) || old) {
+            let expired = is_expired(meta.expires_at_micros, now);
+            if !(expired || old) {
                 continue;
             }
             // Written again since the scan: no longer old nor expired, so it stays.
@@ -322,6 +350,10 @@ impl Lifecycle {
                     .map_err(|e| e.with_context("digest", meta.digest))?
             {
                 continue;
+            }
+            if !prune.dry_run {
+                let why = if expired { Removal::ExpiredByPrune } else { Removal::Pruned };
+                observe::removed(&self.source, &meta.digest, meta.value_bytes, why);
             }
             report.value_bytes = report.value_bytes.saturating_add(meta.value_bytes);
             report.entries.push(meta);
@@ -372,29 +404,44 @@ impl Engine for Lifecycle {
     }
 
     fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let timer = Timer::start();
         let found = self.inner.get(digest, key)?;
-        self.read(digest, found.is_some());
+        timer.done(&self.source, "get");
+        self.read("get", digest, found.is_some());
         Ok(found)
     }
 
     fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
+        let timer = Timer::start();
         self.inner.put(digest, key, value, self.with_default_ttl(options))?;
+        timer.done(&self.source, "put");
+        observe::write(&self.source, Some(digest), 1, value.len() as u64);
         self.wrote(1, value.len() as u64);
         Ok(())
     }
 
     fn put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {
+        let timer = Timer::start();
         self.inner.put_many(items, self.with_default_ttl(options))?;
-        self.wrote(items.len() as u64, items.iter().map(|p| p.value.len() as u64).sum());
+        timer.done(&self.source, "put_many");
+        let (entries, bytes) = (items.len() as u64, items.iter().map(|p| p.value.len() as u64).sum());
+        observe::write(&self.source, None, entries, bytes);
+        self.wrote(entries, bytes);
         Ok(())
     }
 
     fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
-        self.inner.delete(digest, key)
+        let timer = Timer::start();
+        let removed = self.inner.delete(digest, key)?;
+        timer.done(&self.source, "delete");
+        Ok(removed)
     }
 
     fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
-        self.inner.contains(digest, key)
+        let timer = Timer::start();
+        let found = self.inner.contains(digest, key)?;
+        timer.done(&self.source, "contains");
+        Ok(found)
     }
 
     fn len(&self) -> Result<usize> {
@@ -406,7 +453,9 @@ impl Engine for Lifecycle {
     }
 
     fn clear(&self) -> Result<()> {
+        let timer = Timer::start();
         self.inner.clear()?;
+        timer.done(&self.source, "clear");
         self.forget_size();
         Ok(())
     }
@@ -420,8 +469,10 @@ impl Engine for Lifecycle {
     }
 
     fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
+        let timer = Timer::start();
         let found = self.inner.versions(digest, key)?;
-        self.read(digest, found.is_some());
+        timer.done(&self.source, "versions");
+        self.read("versions", digest, found.is_some());
         Ok(found)
     }
 
@@ -434,7 +485,10 @@ impl Engine for Lifecycle {
     }
 
     fn flush(&self) -> Result<()> {
-        self.inner.flush()
+        let timer = Timer::start();
+        self.inner.flush()?;
+        timer.done(&self.source, "flush");
+        Ok(())
     }
 
     fn delete_unless_rewritten(
@@ -453,8 +507,11 @@ impl Engine for Lifecycle {
         value: &[u8],
         options: WriteOptions,
     ) -> Result<bool> {
+        let timer = Timer::start();
         let stored = self.inner.put_if_absent(digest, key, value, self.with_default_ttl(options))?;
+        timer.done(&self.source, "put_if_absent");
         if stored {
+            observe::write(&self.source, Some(digest), 1, value.len() as u64);
             self.wrote(1, value.len() as u64);
         }
         Ok(stored)
