@@ -22,6 +22,8 @@ use stash_serial::{Set, Value};
 
 use crate::{EngineFactory, ErrorKind, Stash, StashConfig, WriteOptions};
 
+#[cfg(feature = "tracing")]
+pub mod logs;
 pub mod processes;
 
 /// A temporary root and an engine factory; hands out fresh, isolated stashes.

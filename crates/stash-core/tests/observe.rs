@@ -1,59 +1,14 @@
 //! Logs through `tracing` (feature `tracing`): a subscriber sees hits, misses,
 //! writes, evictions, retries-free opens and prunes with the documented fields,
 //! and never a key's or a value's contents.
-#![cfg(feature = "tracing")]
+#![cfg(all(feature = "tracing", feature = "testkit"))]
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use stash_core::testkit::logs::capture;
 use stash_core::{Prune, SetOptions, Stash, StashConfig};
-use tracing::field::{Field, Visit};
-use tracing_subscriber::Layer;
-use tracing_subscriber::layer::{Context, SubscriberExt};
-
-/// One event as seen by the subscriber: its level, target and fields as text.
-#[derive(Debug, Clone)]
-struct Seen {
-    level: tracing::Level,
-    target: String,
-    fields: BTreeMap<String, String>,
-}
-
-impl Seen {
-    fn message(&self) -> &str {
-        self.fields.get("message").map(String::as_str).unwrap_or("")
-    }
-}
-
-#[derive(Default)]
-struct Fields(BTreeMap<String, String>);
-
-impl Visit for Fields {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_string(), format!("{value:?}"));
-    }
-    fn record_str(&mut self, field: &Field, value: &str) {
-        self.0.insert(field.name().to_string(), value.to_string());
-    }
-}
-
-/// A layer that keeps every event.
-#[derive(Clone, Default)]
-struct Collect(Arc<Mutex<Vec<Seen>>>);
-
-impl<S: tracing::Subscriber> Layer<S> for Collect {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        let meta = event.metadata();
-        self.0.lock().unwrap().push(Seen {
-            level: *meta.level(),
-            target: meta.target().to_string(),
-            fields: fields.0,
-        });
-    }
-}
 
 fn memory_stash(dir: &std::path::Path, adjust: impl FnOnce(&mut StashConfig)) -> Stash {
     let mut config = StashConfig::default();
@@ -65,12 +20,10 @@ fn memory_stash(dir: &std::path::Path, adjust: impl FnOnce(&mut StashConfig)) ->
 
 #[test]
 fn a_subscriber_sees_hits_misses_writes_and_evictions_without_contents() {
-    let collect = Collect::default();
-    let subscriber = tracing_subscriber::registry().with(collect.clone());
     let dir = tempfile::tempdir().unwrap();
     let secret_key = "secret-key-text";
     let secret_value = "secret-value-text";
-    let (stash, digest) = tracing::subscriber::with_default(subscriber, || {
+    let ((stash, digest), seen) = capture(|| {
         let s = memory_stash(dir.path(), |c| c.max_entries = Some(3));
         s.set(secret_key, secret_value).unwrap();
         assert_eq!(s.get::<_, String>(secret_key).unwrap().as_deref(), Some(secret_value));
@@ -84,7 +37,6 @@ fn a_subscriber_sees_hits_misses_writes_and_evictions_without_contents() {
         let digest = s.encode_key(secret_key).unwrap().digest.to_string();
         (s.to_string(), digest)
     });
-    let seen = collect.0.lock().unwrap().clone();
     let find = |message: &str| seen.iter().filter(|e| e.message() == message).cloned().collect::<Vec<_>>();
 
     for event in &seen {
@@ -129,16 +81,13 @@ fn a_subscriber_sees_hits_misses_writes_and_evictions_without_contents() {
 
 #[test]
 fn a_slow_engine_call_is_a_warning_with_its_operation() {
-    let collect = Collect::default();
-    let subscriber = tracing_subscriber::registry().with(collect.clone());
     let dir = tempfile::tempdir().unwrap();
-    tracing::subscriber::with_default(subscriber, || {
+    let ((), seen) = capture(|| {
         let s = memory_stash(dir.path(), |_| {});
         stash_core::observe::set_slow_threshold(Duration::ZERO);
         s.set("k", "v").unwrap();
         stash_core::observe::set_slow_threshold(Duration::from_millis(100));
     });
-    let seen = collect.0.lock().unwrap().clone();
     let slow: Vec<_> = seen.iter().filter(|e| e.message() == "slow operation").collect();
     assert!(!slow.is_empty(), "{seen:#?}");
     assert_eq!(slow[0].level, tracing::Level::WARN);

@@ -16,6 +16,7 @@ pub mod digest;
 pub mod engine;
 pub mod error;
 pub mod locks;
+pub mod observe;
 pub mod options;
 pub mod redact;
 pub mod registry;

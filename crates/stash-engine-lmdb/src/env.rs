@@ -148,7 +148,10 @@ impl LmdbEnv {
         action: &str,
         mut body: impl FnMut(&RoTxn<'_>, Db) -> Result<R, Fail>,
     ) -> Result<R> {
-        for _ in 0..MAX_RETRIES {
+        for attempt in 0..MAX_RETRIES {
+            if attempt > 0 {
+                stash_engine_api::observe::retry("lmdb", "read after the map grew", None, attempt);
+            }
             let result = {
                 let _guard = self.shared();
                 self.env.read_txn().map_err(Fail::from).and_then(|rtxn| body(&rtxn, self.db))
@@ -168,7 +171,10 @@ impl LmdbEnv {
         action: &str,
         mut body: impl FnMut(&mut RwTxn<'_>, Db) -> Result<R, Fail>,
     ) -> Result<R> {
-        for _ in 0..MAX_RETRIES {
+        for attempt in 0..MAX_RETRIES {
+            if attempt > 0 {
+                stash_engine_api::observe::retry("lmdb", "write after the map grew", None, attempt);
+            }
             let (result, seen) = {
                 let _guard = self.shared();
                 let seen = self.map_size();

@@ -233,7 +233,10 @@ impl MongoEngine {
         chunks: &mut Option<Vec<ObjectId>>,
     ) -> Result<()> {
         let (digest, key, value) = (&put.digest, put.key, put.value);
-        for _ in 0..RETRIES {
+        for attempt in 0..RETRIES {
+            if attempt > 0 {
+                stash_engine_api::observe::retry("mongo", "put", Some(digest), attempt);
+            }
             let now = now_micros();
             let current = self
                 .collection
@@ -330,7 +333,10 @@ impl MongoEngine {
         options: WriteOptions,
     ) -> Result<bool> {
         let entries = self.collection.clone_with_type::<Document>();
-        for _ in 0..RETRIES {
+        for attempt in 0..RETRIES {
+            if attempt > 0 {
+                stash_engine_api::observe::retry("mongo", "put_if_absent", Some(digest), attempt);
+            }
             match entries.insert_one(layout::new_entry(digest, key, value, at, options)).run() {
                 Ok(_) => return Ok(true),
                 Err(e) if is_duplicate(error_code(&e).unwrap_or(0), &e.to_string()) => {}
@@ -599,7 +605,10 @@ impl Engine for MongoEngine {
     }
 
     fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
-        for _ in 0..RETRIES {
+        for attempt in 0..RETRIES {
+            if attempt > 0 {
+                stash_engine_api::observe::retry("mongo", "delete", Some(digest), attempt);
+            }
             let removed = self
                 .collection
                 .find_one_and_delete(layout::slot_filter(digest, key))

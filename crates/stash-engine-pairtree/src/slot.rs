@@ -614,7 +614,10 @@ pub(crate) fn read(
         match read_once(path, digest, expected, want, rules)? {
             Read::Found(data) => return Ok(Some(data)),
             Read::Absent => return Ok(None),
-            Read::Raced => backoff(attempt),
+            Read::Raced => {
+                stash_engine_api::observe::retry("pairtree", "read", Some(digest), attempt + 1);
+                backoff(attempt)
+            }
         }
     }
     Err(kept_changing(path, digest))

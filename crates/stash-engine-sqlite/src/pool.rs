@@ -102,7 +102,9 @@ impl Pool {
 
 /// Runs `f` again while it fails with BUSY or LOCKED, for at most `timeout`.
 fn retry_busy<T>(timeout: Duration, mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
-    let deadline = Instant::now() + timeout;
+    let started = Instant::now();
+    let deadline = started + timeout;
+    let mut waited = false;
     loop {
         match f() {
             Err(e)
@@ -111,9 +113,15 @@ fn retry_busy<T>(timeout: Duration, mut f: impl FnMut() -> rusqlite::Result<T>) 
                     Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
                 ) && Instant::now() < deadline =>
             {
+                waited = true;
                 std::thread::sleep(Duration::from_millis(5));
             }
-            other => return other,
+            other => {
+                if waited {
+                    stash_engine_api::observe::lock_wait("sqlite", "busy database", started.elapsed());
+                }
+                return other;
+            }
         }
     }
 }
