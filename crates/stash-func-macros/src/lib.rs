@@ -49,6 +49,8 @@ struct Options {
     store_args: bool,
     /// Delete other code versions' folders when the stash is first opened.
     prune_old_versions: bool,
+    /// `false`: the function alone, no `try_f`, `f_stash` or fingerprint items.
+    accessors: bool,
     /// Functions whose fingerprints count in this one's.
     deps: Vec<Path>,
     /// Where `stash` or a builder option was given (they exclude each other).
@@ -84,8 +86,8 @@ const FUNCTION_KEYS: &[&str] = &[
     "prune_old_versions",
 ];
 
-/// Options about the key (`#[stashed_result]` only).
-const KEY_KEYS: &[&str] = &["ignore", "key", "key_type", "store_args"];
+/// Options of `#[stashed_result]` only: the key, and whether to add items.
+const KEY_KEYS: &[&str] = &["ignore", "key", "key_type", "store_args", "accessors"];
 
 fn allowed(kind: Kind) -> Vec<&'static str> {
     match kind {
@@ -125,6 +127,7 @@ fn parse_options(attr: TokenStream2, kind: Kind) -> syn::Result<Options> {
             append: None,
             store_args: true,
             prune_old_versions: false,
+            accessors: true,
             deps: vec![],
             stash_span: None,
         };
@@ -192,6 +195,7 @@ fn parse_options(attr: TokenStream2, kind: Kind) -> syn::Result<Options> {
                         "append" => o.append = Some(value),
                         "store_args" => o.store_args = lit_bool(&key, &value)?,
                         "prune_old_versions" => o.prune_old_versions = lit_bool(&key, &value)?,
+                        "accessors" => o.accessors = lit_bool(&key, &value)?,
                         _ => {
                             builder_span.get_or_insert(name.span());
                             o.builder.push((name, value));
@@ -346,10 +350,15 @@ fn parse_duration(text: &str) -> Option<(u64, u32)> {
 ///   key type above;
 /// - a hidden `fn __stash_fingerprint_f() -> &'static str` for `deps`.
 ///
+/// `accessors = false` generates the function alone (no `try_f`, `f_stash`
+/// or fingerprint function): the way to stash a method of a trait impl, where
+/// no other item may be added. Its results live where they would otherwise
+/// (`stashed_result/<name>/<version>`, cleared with its stash), without an
+/// accessor; the default name of a method is `type_name::<Self>()::f`.
+///
 /// Generic functions work when their key does not use the generic arguments
 /// (`key =`, `ignore`) and their result type is not generic. Methods of
-/// inherent impls (not trait impls: the extra items would not be trait
-/// items): `&self` and `self` receivers (not `&mut self`, nor typed receivers
+/// inherent impls (of trait impls with `accessors = false`): `&self` and `self` receivers (not `&mut self`, nor typed receivers
 /// such as `self: Box<Self>`). The receiver is part of the key unless
 /// `ignore = [self]`, so `Self: Serialize` is required and two values with
 /// different state never share results; `Foo::f_stash()`, `foo.try_f(..)`.
@@ -1092,6 +1101,7 @@ fn expand_result(
         args.iter().zip(tys).map(|(a, t)| -> FnArg { syn::parse_quote!(#a: #t) }).collect();
     let (constness, unsafety, abi, output) = (&sig.constness, &sig.unsafety, &sig.abi, &sig.output);
     let (generics, where_clause) = (&sig.generics, &sig.generics.where_clause);
+    let accessor_fn = if o.accessors { accessor_fn } else { TokenStream2::new() };
     if let Some((_, e)) = &result {
         return Ok(quote! {
             #accessor_fn
@@ -1123,6 +1133,18 @@ fn expand_result(
     };
     // Methods call `Self::try_f`; free and associated functions (which cannot
     // name a sibling the same way in both places) run the body inline.
+    if !o.accessors {
+        // The function alone (trait impls take no other items): its body inline.
+        return Ok(quote! {
+            #(#attrs)*
+            #vis #constness #unsafety #abi fn #fname #generics (#recv_tokens #outer_inputs) #output #where_clause {
+                match (move || -> ::core::result::Result<#ret, #err> { #try_body })() {
+                    ::core::result::Result::Ok(v) => v,
+                    ::core::result::Result::Err(e) => #p::fail(#name, &#fs_open, e),
+                }
+            }
+        });
+    }
     let panicking = if receiver.is_some() {
         let turbofish = generics.split_for_impl().1;
         let turbofish = turbofish.as_turbofish();

@@ -145,3 +145,41 @@ fn old_code_versions_are_listed_and_pruned() {
     assert_eq!(mem_fs.prune_old_versions().unwrap(), 0);
     assert_eq!(mem_fs.get_func(&(1,)).unwrap(), Some(101));
 }
+
+/// A trait the stashed method implements: a trait impl takes no extra items.
+trait Describe {
+    fn describe(&self, x: u32) -> String;
+    fn checked_describe(&self, x: u32) -> Result<String, stash_core::Error>;
+}
+
+static DESCRIBED: AtomicUsize = AtomicUsize::new(0);
+
+impl Describe for Scaler {
+    #[stashed_result(stash = mem(), crate = "crate::hs", accessors = false, name = "scaler::describe")]
+    fn describe(&self, x: u32) -> String {
+        DESCRIBED.fetch_add(1, Ordering::SeqCst);
+        format!("{x} x {}", self.factor)
+    }
+
+    #[stashed_result(stash = mem(), crate = "crate::hs", accessors = false)]
+    fn checked_describe(&self, x: u32) -> Result<String, stash_core::Error> {
+        DESCRIBED.fetch_add(1, Ordering::SeqCst);
+        Ok(format!("checked {x} x {}", self.factor))
+    }
+}
+
+#[test]
+fn trait_impl_methods_are_stashed_without_accessors() {
+    let _l = LOCK.lock().unwrap();
+    let before = DESCRIBED.load(Ordering::SeqCst);
+    let (two, three) = (Scaler { factor: 2 }, Scaler { factor: 3 });
+    assert_eq!(two.describe(5), "5 x 2");
+    assert_eq!(two.describe(5), "5 x 2");
+    assert_eq!(three.describe(5), "5 x 3", "self is in the key");
+    assert_eq!(two.checked_describe(5).unwrap(), "checked 5 x 2");
+    assert_eq!(two.checked_describe(5).unwrap(), "checked 5 x 2");
+    assert_eq!(DESCRIBED.load(Ordering::SeqCst) - before, 3);
+    let dynamic: &dyn Describe = &two;
+    assert_eq!(dynamic.describe(5), "5 x 2");
+    assert_eq!(DESCRIBED.load(Ordering::SeqCst) - before, 3, "through the trait object too");
+}
