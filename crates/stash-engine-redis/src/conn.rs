@@ -4,12 +4,16 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Condvar, LazyLock, Mutex, MutexGuard, Once, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use redis::cluster::{ClusterClient, ClusterConnection, ClusterPipeline};
-use redis::{Cmd, ConnectionLike, FromRedisValue, Pipeline, RedisError, RedisResult, Script, Value};
+use redis::{
+    ClientTlsConfig, Cmd, ConnectionLike, FromRedisValue, Pipeline, RedisError, RedisResult, Script,
+    TlsCertificates, Value,
+};
 use stash_engine_api::{Error, ErrorKind, Result, redact_url};
 
 use crate::scripts;
@@ -79,6 +83,81 @@ impl Target {
         let _ = path; // databases do not exist in a cluster; query options are not used
         Ok(Target::Cluster(nodes))
     }
+
+    /// Whether the connections use TLS (`rediss://`, `valkeys://`).
+    pub(crate) fn is_tls(&self) -> bool {
+        let tls = |url: &str| url.starts_with("rediss://") || url.starts_with("valkeys://");
+        match self {
+            Target::Single(url) => tls(url),
+            Target::Cluster(nodes) => nodes.iter().any(|n| tls(n)),
+        }
+    }
+}
+
+/// The files a TLS connection reads its certificates from (paths only, so
+/// they can be shown; the files are read when the pool is made).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct TlsFiles {
+    /// PEM CA certificates trusted instead of the system's store.
+    pub(crate) ca: Option<PathBuf>,
+    /// PEM client certificate chain and private key, for mutual TLS.
+    pub(crate) client: Option<(PathBuf, PathBuf)>,
+}
+
+impl TlsFiles {
+    /// Reads the files. An error names the file and why, never its contents
+    /// (the `redis` crate's own errors about them do not show contents either).
+    fn load(&self, shown: &str) -> Result<TlsCertificates> {
+        let read = |what: &str, path: &Path| {
+            std::fs::read(path).map_err(|e| {
+                Error::new(ErrorKind::Config, format!("cannot read the Redis TLS {what} file: {e}"))
+                    .with_context("file", path.display().to_string())
+                    .with_context("url", shown)
+            })
+        };
+        // A file with no certificate in it (a key given for the CA, say) would
+        // otherwise be read as an empty list, trusting nothing or presenting nothing.
+        let certificates = |what: &str, path: &Path| {
+            let pem = read(what, path)?;
+            if pem.windows(CERT_BEGIN.len()).any(|w| w == CERT_BEGIN) {
+                Ok(pem)
+            } else {
+                Err(Error::new(
+                    ErrorKind::Config,
+                    format!(
+                        "the Redis TLS {what} file holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)"
+                    ),
+                )
+                .with_context("file", path.display().to_string())
+                .with_context("url", shown))
+            }
+        };
+        let root_cert = self.ca.as_deref().map(|p| certificates("CA certificate", p)).transpose()?;
+        let client_tls = match &self.client {
+            Some((cert, key)) => Some(ClientTlsConfig {
+                client_cert: certificates("client certificate", cert)?,
+                client_key: read("client key", key)?,
+            }),
+            None => None,
+        };
+        Ok(TlsCertificates { client_tls, root_cert })
+    }
+}
+
+/// How a PEM certificate starts.
+const CERT_BEGIN: &[u8] = b"-----BEGIN CERTIFICATE-----";
+
+/// Makes rustls' `ring` provider the process default unless one is set:
+/// the `redis` crate builds its TLS settings with the default provider, and
+/// rustls picks one by itself only when exactly one is compiled in.
+fn ensure_crypto_provider() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(|| {
+        if rustls::crypto::CryptoProvider::get_default().is_none() {
+            // Losing a race with another installer leaves theirs, which is as good.
+            let _ = rustls::crypto::ring::default_provider().install_default();
+        }
+    });
 }
 
 /// Connection settings; pools are shared per distinct settings. (No `Debug`:
@@ -86,6 +165,8 @@ impl Target {
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Settings {
     pub(crate) target: Target,
+    /// The certificates of a TLS target, when not only the defaults.
+    pub(crate) tls: Option<TlsFiles>,
     pub(crate) connect_timeout: Duration,
     pub(crate) response_timeout: Duration,
     /// How many connections the pool opens at most: a thread that finds them
@@ -324,16 +405,33 @@ impl Pool {
         let invalid = |e: RedisError| {
             Error::new(ErrorKind::Config, "invalid Redis URL").with_context("url", &shown).with_source(e)
         };
-        let client = match &settings.target {
-            Target::Single(url) => Client::Single(redis::Client::open(url.as_str()).map_err(invalid)?),
-            Target::Cluster(nodes) => Client::Cluster(
-                ClusterClient::builder(nodes.iter().map(String::as_str))
+        let bad_tls = |e: RedisError| {
+            Error::new(ErrorKind::Config, "invalid Redis URL or TLS certificate files")
+                .with_context("url", &shown)
+                .with_source(e)
+        };
+        if settings.target.is_tls() {
+            ensure_crypto_provider();
+        }
+        let certs = settings.tls.as_ref().map(|files| files.load(&shown)).transpose()?;
+        let client = match (&settings.target, certs) {
+            (Target::Single(url), None) => {
+                Client::Single(redis::Client::open(url.as_str()).map_err(invalid)?)
+            }
+            (Target::Single(url), Some(certs)) => {
+                Client::Single(redis::Client::build_with_tls(url.as_str(), certs).map_err(bad_tls)?)
+            }
+            (Target::Cluster(nodes), certs) => {
+                let mut builder = ClusterClient::builder(nodes.iter().map(String::as_str))
                     .connection_timeout(settings.connect_timeout)
                     .response_timeout(settings.response_timeout)
-                    .retries(4)
-                    .build()
-                    .map_err(invalid)?,
-            ),
+                    .retries(4);
+                if let Some(certs) = certs {
+                    builder = builder.certs(certs);
+                }
+                let tls = settings.tls.is_some();
+                Client::Cluster(builder.build().map_err(|e| if tls { bad_tls(e) } else { invalid(e) })?)
+            }
         };
         let pool = Arc::new(Pool {
             settings: settings.clone(),
@@ -510,6 +608,11 @@ mod tests {
             Target::parse("redis://h1:7001/0", true).unwrap(),
             Target::Cluster(vec!["redis://h1:7001".into()])
         );
+        assert!(Target::parse("rediss://h:6380/0", false).unwrap().is_tls());
+        assert!(Target::parse("rediss+cluster://h1:7001,h2:7002", false).unwrap().is_tls());
+        assert!(Target::parse("valkeys://h:6380", true).unwrap().is_tls());
+        assert!(!Target::parse("redis://h:6379/0", false).unwrap().is_tls());
+        assert!(!Target::parse("redis+cluster://h1:7001", false).unwrap().is_tls());
         assert_eq!(Target::parse("http://x", false).unwrap_err().kind(), ErrorKind::Config);
         assert_eq!(Target::parse("nonsense", false).unwrap_err().kind(), ErrorKind::Config);
     }
@@ -520,6 +623,7 @@ mod tests {
         let url = stash_core::testkit::service_url("HASHSTASH_REDIS_URL")?;
         let settings = Settings {
             target: Target::parse(&url, false).unwrap(),
+            tls: None,
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(30),
             max_connections: max,

@@ -26,6 +26,35 @@
 //! URL when `HASHSTASH_REDIS_CLUSTER=1` is set. A cluster has only database 0.
 //! [`RedisOptions`] sets the URL, timeouts and cluster mode in code.
 //!
+//! # TLS
+//!
+//! A `rediss://` URL (`rediss+cluster://` for a cluster, `valkeys://` alike)
+//! connects over TLS (rustls; TLS 1.2 and 1.3), as managed Redis services
+//! require. The server's certificate must be valid for the host named in the
+//! URL (a name, or an IP address listed in the certificate) and chain to a
+//! trusted root: the system's trust store by default, or only the CA
+//! certificates of a PEM file given as the engine option `tls_ca_file` (a
+//! private CA). A server that asks for client certificates (mutual TLS,
+//! `tls-auth-clients yes`) gets the PEM certificate chain of `tls_cert_file`
+//! and the PEM private key of `tls_key_file` (both or neither). In code:
+//! [`RedisOptions::tls_ca_file`] and [`RedisOptions::tls_client_cert`]; in a
+//! saved configuration (`StashConfig::engine_options` in `stash-core`):
+//!
+//! ```text
+//! url = "rediss://default:password@cache.example.com:6380/0"
+//! engine_options = { tls_ca_file = "/etc/ssl/private-ca.pem",
+//!                    tls_cert_file = "/etc/hashstash/client.pem", tls_key_file = "/etc/hashstash/client.key" }
+//! ```
+//!
+//! The files are read when a stash first connects to the server (a pool
+//! keeps what it read while it lives); a missing or unreadable file, or a
+//! TLS option with a URL that is not `rediss://`, is a `Config` error naming
+//! the file or option, never showing what the files hold. Certificate checks
+//! cannot be turned off: the `redis` crate's `#insecure` URL fragment is
+//! refused; give the server's CA as `tls_ca_file` instead. When the process
+//! has no default rustls crypto provider yet, the first TLS connection
+//! installs rustls' `ring` provider as the default.
+//!
 //! # Layout
 //!
 //! Each stash has a *namespace* derived from its configuration, not from
@@ -142,6 +171,7 @@ pub mod fuzzing;
 mod scripts;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
@@ -153,7 +183,7 @@ use stash_engine_api::{
 
 pub use engine::{RedisEngine, namespace};
 
-use conn::{Pool, Settings, Target};
+use conn::{Pool, Settings, Target, TlsFiles};
 
 /// The server used when neither the configuration nor the environment names one.
 pub const DEFAULT_URL: &str = "redis://127.0.0.1:6379/0";
@@ -187,8 +217,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 16;
 /// [`RedisOptions::checkout_timeout`] says otherwise.
 pub const DEFAULT_CHECKOUT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A Redis factory with options: URL, cluster mode, timeouts, pool size.
-/// Engines it opens share one round-trip counter ([`RedisOptions::round_trips`]).
+/// A Redis factory with options: URL, cluster mode, timeouts, pool size,
+/// TLS certificates. Engines it opens share one round-trip counter
+/// ([`RedisOptions::round_trips`]).
 #[derive(Clone)]
 pub struct RedisOptions {
     url: Option<String>,
@@ -197,6 +228,9 @@ pub struct RedisOptions {
     response_timeout: Duration,
     max_connections: usize,
     checkout_timeout: Duration,
+    tls_ca_file: Option<PathBuf>,
+    tls_cert_file: Option<PathBuf>,
+    tls_key_file: Option<PathBuf>,
     trips: Arc<AtomicU64>,
 }
 
@@ -209,6 +243,9 @@ impl Default for RedisOptions {
             response_timeout: Duration::from_secs(30),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             checkout_timeout: DEFAULT_CHECKOUT_TIMEOUT,
+            tls_ca_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
             trips: Arc::default(),
         }
     }
@@ -223,6 +260,9 @@ impl fmt::Debug for RedisOptions {
             .field("response_timeout", &self.response_timeout)
             .field("max_connections", &self.max_connections)
             .field("checkout_timeout", &self.checkout_timeout)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_cert_file", &self.tls_cert_file)
+            .field("tls_key_file", &self.tls_key_file)
             .field("round_trips", &self.round_trips())
             .finish()
     }
@@ -275,11 +315,30 @@ impl RedisOptions {
         self
     }
 
+    /// Trusts only the CA certificates of the PEM file at `path` (one or
+    /// more) for the server's certificate, in place of the system's trust
+    /// store: for a server whose certificate a private CA signed. Needs a
+    /// `rediss://` URL.
+    pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls_ca_file = Some(path.into());
+        self
+    }
+
+    /// Presents the PEM certificate chain at `cert` and the PEM private key
+    /// (PKCS #8, PKCS #1 or SEC1) at `key` to a server that asks for client
+    /// certificates (mutual TLS). Needs a `rediss://` URL.
+    pub fn tls_client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls_cert_file = Some(cert.into());
+        self.tls_key_file = Some(key.into());
+        self
+    }
+
     /// These options with the settings of `options` over them: `cluster` (`true`,
-    /// `false`), `connect_timeout_ms`, `response_timeout_ms`, `checkout_timeout_ms`
-    /// and `max_connections`. The server's URL is not among them: it belongs in
-    /// `StashConfig::url`, which hides its password when shown. An unknown name or a
-    /// bad value is a `Config` error.
+    /// `false`), `connect_timeout_ms`, `response_timeout_ms`, `checkout_timeout_ms`,
+    /// `max_connections`, and the paths `tls_ca_file`, `tls_cert_file` and
+    /// `tls_key_file` (see [TLS](crate#tls)). The server's URL is not among them: it
+    /// belongs in `StashConfig::url`, which hides its password when shown. An
+    /// unknown name or a bad value is a `Config` error.
     pub fn with_options(&self, options: &EngineOptions) -> Result<RedisOptions> {
         let mut read = OptionReader::new("redis", options);
         let mut out = self.clone();
@@ -288,6 +347,9 @@ impl RedisOptions {
         out.response_timeout = read.millis("response_timeout_ms")?.unwrap_or(self.response_timeout);
         out.checkout_timeout = read.millis("checkout_timeout_ms")?.unwrap_or(self.checkout_timeout);
         out.max_connections = read.get("max_connections")?.unwrap_or(self.max_connections);
+        out.tls_ca_file = read.get("tls_ca_file")?.or_else(|| self.tls_ca_file.clone());
+        out.tls_cert_file = read.get("tls_cert_file")?.or_else(|| self.tls_cert_file.clone());
+        out.tls_key_file = read.get("tls_key_file")?.or_else(|| self.tls_key_file.clone());
         read.finish()?;
         Ok(out)
     }
@@ -325,8 +387,11 @@ impl RedisOptions {
             return Err(Error::new(ErrorKind::Config, "max_connections must be at least 1")
                 .with_context("url", redact_url(&url)));
         }
+        let target = Target::parse(&url, cluster)?;
+        let tls = self.tls_files(&target, &url)?;
         let settings = Settings {
-            target: Target::parse(&url, cluster)?,
+            target,
+            tls,
             connect_timeout: self.connect_timeout,
             response_timeout: self.response_timeout,
             max_connections: self.max_connections,
@@ -341,6 +406,34 @@ impl RedisOptions {
         );
         engine.ping()?;
         Ok(Arc::new(engine))
+    }
+
+    /// The TLS files to use for `target`, checked for consistency: a client
+    /// certificate needs its key (and the other way round), and any TLS file
+    /// needs a TLS URL.
+    fn tls_files(&self, target: &Target, url: &str) -> Result<Option<TlsFiles>> {
+        let client = match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            (None, None) => None,
+            (Some(_), None) | (None, Some(_)) => {
+                return Err(Error::new(
+                    ErrorKind::Config,
+                    "the redis options `tls_cert_file` and `tls_key_file` go together: set both or neither",
+                )
+                .with_context("url", redact_url(url)));
+            }
+        };
+        if self.tls_ca_file.is_none() && client.is_none() {
+            return Ok(None);
+        }
+        if !target.is_tls() {
+            return Err(Error::new(
+                ErrorKind::Config,
+                "the redis TLS options (`tls_ca_file`, `tls_cert_file`, `tls_key_file`) need a rediss:// URL",
+            )
+            .with_context("url", redact_url(url)));
+        }
+        Ok(Some(TlsFiles { ca: self.tls_ca_file.clone(), client }))
     }
 }
 
@@ -365,6 +458,9 @@ impl EngineFactory for RedisOptions {
             .millis("response_timeout_ms", self.response_timeout, defaults.response_timeout)
             .millis("checkout_timeout_ms", self.checkout_timeout, defaults.checkout_timeout)
             .set("max_connections", self.max_connections, defaults.max_connections)
+            .some("tls_ca_file", self.tls_ca_file.as_deref().map(std::path::Path::display))
+            .some("tls_cert_file", self.tls_cert_file.as_deref().map(std::path::Path::display))
+            .some("tls_key_file", self.tls_key_file.as_deref().map(std::path::Path::display))
             .finish()
     }
 }

@@ -1,6 +1,7 @@
-//! `cargo xtask services up|down|env`: the servers the tests need (Redis, a
-//! MongoDB-compatible server), installed and started on loopback on
-//! non-default ports, their state under `target/services/`.
+//! `cargo xtask services up|down|env`: the servers the tests need (Redis, Redis
+//! over TLS with certificates made at start, a MongoDB-compatible server),
+//! installed and started on loopback on non-default ports, their state under
+//! `target/services/`.
 //!
 //! `cargo xtask test` brings them up, passes their URLs to the tests through
 //! environment variables (with `HASHSTASH_REQUIRE_SERVICES=1`, so a server that
@@ -12,6 +13,7 @@ use crate::Result;
 
 pub mod mongo;
 pub mod redis;
+pub mod redis_tls;
 
 /// Environment variables a started service exports: `(name, value)`.
 pub type Vars = Vec<(String, String)>;
@@ -30,6 +32,7 @@ pub struct Service {
 /// Every service, started in this order and stopped in reverse.
 pub const SERVICES: &[Service] = &[
     Service { name: "redis", up: redis::up, down: redis::down },
+    Service { name: "redis-tls", up: redis_tls::up, down: redis_tls::down },
     Service { name: "mongo", up: mongo::up, down: mongo::down },
 ];
 

@@ -96,7 +96,8 @@ pub fn down(state: &Path) -> Result {
     Ok(())
 }
 
-fn install() -> Result {
+/// Installs `redis-server` and `redis-cli` (Debian's package) if missing.
+pub(crate) fn install() -> Result {
     if crate::have("redis-server") && crate::have("redis-cli") {
         return Ok(());
     }
