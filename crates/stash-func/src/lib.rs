@@ -82,6 +82,19 @@
 //! opened; a failed open is returned to callers for a short pause (100 ms
 //! after the first failure, doubling up to 5 s), then retried, so a server
 //! down at start-up does not break the function until a restart.
+//!
+//! # Logs
+//!
+//! With the feature `tracing` (off by default; it turns on `stash-core`'s,
+//! whose `hit`, `miss` and `write` events name the function's stash), target
+//! `hashstash`, never arguments or results:
+//!
+//! | message | level | fields |
+//! |---|---|---|
+//! | `compute` | DEBUG | `function`, `digest` (the key's), `took_us`: a missing result was computed |
+//! | `wait` | DEBUG | `function`, `digest`, `waited_us`, `found`: a caller waited (1 ms or more) for another computing the same key, then found its result or computed it |
+//!
+//! The counts are in the function stash's `stats()` (hits, misses, writes).
 #![deny(missing_docs)]
 
 mod call;
@@ -92,6 +105,7 @@ pub mod __private {
     pub use crate::private::*;
 }
 mod map;
+mod observe;
 mod outcome;
 mod private;
 mod run;

@@ -454,6 +454,7 @@ where
         let fs = &self.fs;
         let key = (self.key)(fs, &input)?;
         get_or_compute(
+            &self.name,
             fs,
             &key,
             self.force,

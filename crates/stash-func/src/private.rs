@@ -191,8 +191,10 @@ pub fn call_keyed<Args, R>(
 where
     R: Serialize + DeserializeOwned,
 {
-    let fs = fs.as_ref().map_err(Clone::clone)?.stash();
+    let fs = fs.as_ref().map_err(Clone::clone)?;
+    let (name, fs) = (fs.name(), fs.stash());
     get_or_compute(
+        name,
         fs,
         &key,
         false,
@@ -218,8 +220,10 @@ pub fn call_keyed_ok<Args, T, E>(
 where
     T: Serialize + DeserializeOwned,
 {
-    let fs = fs.as_ref().map_err(Clone::clone)?.stash();
+    let fs = fs.as_ref().map_err(Clone::clone)?;
+    let (name, fs) = (fs.name(), fs.stash());
     get_or_compute(
+        name,
         fs,
         &key,
         false,

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 use std::panic::Location;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -15,6 +15,7 @@ use crate::call::{Call, checked_function_name, folder_name};
 use crate::error::Result;
 use crate::flight::{DEFAULT_WAIT, Flight};
 use crate::map::MapBuilder;
+use crate::observe;
 use crate::outcome::is_err;
 
 /// The folder under a stash holding cached errors (`cache_errors`).
@@ -159,7 +160,11 @@ fn store_error<R: Serialize>(
 /// `look(count)` looks the key up; only the first look is counted in the
 /// stash's statistics (and not even that one when `counted` is false: the
 /// caller counted it already), so a call is one hit or one miss.
+///
+/// `function` names the function in log events (feature `tracing`).
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn get_or_compute<T>(
+    function: &str,
     stash: &Stash,
     key: &EncodedKey,
     force: bool,
@@ -171,11 +176,18 @@ pub(crate) fn get_or_compute<T>(
     if !force && let Some(v) = look(counted)? {
         return Ok(v);
     }
+    let asked = Instant::now();
     let _flight = Flight::acquire(stash, key.digest, wait)?;
+    let waited = asked.elapsed();
     if !force && let Some(v) = look(false)? {
+        observe::waited(function, &key.digest, waited, true);
         return Ok(v);
     }
-    compute()
+    observe::waited(function, &key.digest, waited, false);
+    let started = Instant::now();
+    let out = compute();
+    observe::computed(function, &key.digest, started.elapsed());
+    out
 }
 
 /// Runs `f(args)` or returns its stored result, in the function stash `fs`.
@@ -185,6 +197,7 @@ pub(crate) fn get_or_compute<T>(
 /// `opts.error_ttl`) and found there until it expires. Every read and write
 /// goes through the stashes' own paths (TTL, bounds, statistics).
 pub(crate) fn run_in<F, Args>(
+    name: &str,
     fs: &Stash,
     errs: Option<&Stash>,
     f: &F,
@@ -206,7 +219,7 @@ where
             None => Ok(None),
         }
     };
-    get_or_compute(fs, &key, opts.force, true, opts.wait(), look, || {
+    get_or_compute(name, fs, &key, opts.force, true, opts.wait(), look, || {
         let out = f.call(args);
         if !is_err(&out) {
             store(fs, &key, &out)?;
@@ -462,7 +475,7 @@ where
 {
     let fs = sub_stash(parent, RESULTS_DIR, name)?;
     let errs = if opts.cache_errors { Some(sub_stash(parent, ERRORS_DIR, name)?) } else { None };
-    run_in(&fs, errs.as_ref(), f, args, opts)
+    run_in(name, &fs, errs.as_ref(), f, args, opts)
 }
 
 impl StashRun for Stash {
