@@ -14,7 +14,7 @@ use serde::ser::{
 };
 
 use crate::error::ValueError;
-use crate::set::SET_MAGIC;
+use crate::set::{FROZENSET_MAGIC, SET_MAGIC};
 
 /// An `f64` ordered by `total_cmp`.
 #[derive(Debug, Clone, Copy)]
@@ -88,7 +88,7 @@ impl Content {
             Content::Some(b) | Content::NewtypeVariant(_, _, _, b) => b.sort(),
             Content::NewtypeStruct(name, b) => {
                 b.sort();
-                if *name == SET_MAGIC
+                if (*name == SET_MAGIC || *name == FROZENSET_MAGIC)
                     && let Content::Seq(items) = &mut **b
                 {
                     items.sort();

@@ -77,7 +77,7 @@ pub use bigint::BigInt;
 pub use depth::MAX_DEPTH;
 pub use error::{SerialError, ValueError};
 pub use formats::{Hashstash, Json, Msgpack, Postcard};
-pub use set::Set;
+pub use set::{FrozenSet, Set};
 pub use value::{Value, from_value, to_value};
 
 /// The callback [`Serializer::deserialize_with`] hands a deserializer to.

@@ -9,7 +9,7 @@ use serde::{Serialize, de::DeserializeOwned};
 
 use crate::bigint::BigInt;
 use crate::error::SerialError;
-use crate::set::SET_MAGIC;
+use crate::set::{FROZENSET_MAGIC, SET_MAGIC};
 
 pub(crate) use de::VALUE_MAGIC;
 pub(crate) use ser::ValueSerializer;
@@ -46,8 +46,11 @@ pub enum Value {
     List(Vec<Value>),
     /// A Python tuple.
     Tuple(Vec<Value>),
-    /// A Python set or frozenset.
+    /// A Python `set` (written `builtins.set`).
     Set(Vec<Value>),
+    /// A Python `frozenset` (written `builtins.frozenset`): a different key from the
+    /// [`Set`](Value::Set) of the same items, as in Python's stash.
+    FrozenSet(Vec<Value>),
     /// A dict, in insertion order.
     Map(Vec<(Value, Value)>),
 }
@@ -138,6 +141,7 @@ pub(crate) fn untag(v: Value) -> Value {
         Keep,
         Tuple(usize),
         Set(usize),
+        FrozenSet(usize),
         Bytes(Vec<u8>),
         Dict(usize),
         Float(f64),
@@ -147,8 +151,14 @@ pub(crate) fn untag(v: Value) -> Value {
             Some(i) if matches!(entries[i].1, Value::List(_)) => Out::Tuple(i),
             _ => Out::Keep,
         },
-        (Some("builtins.set" | "builtins.frozenset"), None) if entries.len() == 2 => match data {
-            Some(i) if matches!(entries[i].1, Value::List(_)) => Out::Set(i),
+        (Some(kind @ ("builtins.set" | "builtins.frozenset")), None) if entries.len() == 2 => match data {
+            Some(i) if matches!(entries[i].1, Value::List(_)) => {
+                if kind == "builtins.set" {
+                    Out::Set(i)
+                } else {
+                    Out::FrozenSet(i)
+                }
+            }
             _ => Out::Keep,
         },
         (Some("builtins.bytes"), Some("bytes")) | (None, Some("bytes")) => {
@@ -182,6 +192,7 @@ pub(crate) fn untag(v: Value) -> Value {
         Out::Keep => Value::Map(entries),
         Out::Tuple(i) => Value::Tuple(take(entries, i)),
         Out::Set(i) => Value::Set(take(entries, i)),
+        Out::FrozenSet(i) => Value::FrozenSet(take(entries, i)),
         Out::Bytes(b) => Value::Bytes(b),
         Out::Float(f) => Value::Float(f),
         Out::Dict(i) => Value::Map(
@@ -220,6 +231,7 @@ impl Serialize for Value {
                 t.end()
             }
             Value::Set(items) => s.serialize_newtype_struct(SET_MAGIC, items),
+            Value::FrozenSet(items) => s.serialize_newtype_struct(FROZENSET_MAGIC, items),
             Value::Map(entries) => {
                 let mut m = s.serialize_map(Some(entries.len()))?;
                 for (k, v) in entries {

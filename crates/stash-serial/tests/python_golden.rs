@@ -202,7 +202,10 @@ fn decode_python_values_into_value() {
         dec_value(r#"{"__py__":"builtins.set","__data__":[1,2]}"#),
         Value::Set(vec![1.into(), 2.into()])
     );
-    assert_eq!(dec_value(r#"{"__data__": [3], "__py__": "builtins.frozenset"}"#), Value::Set(vec![3.into()]));
+    assert_eq!(
+        dec_value(r#"{"__data__": [3], "__py__": "builtins.frozenset"}"#),
+        Value::FrozenSet(vec![3.into()])
+    );
     assert_eq!(
         dec_value(r#"{"__py__":"builtins.bytes","__pytype__":"bytes","__data__":"YWI="}"#),
         Value::Bytes(b"ab".to_vec())

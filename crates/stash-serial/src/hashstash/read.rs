@@ -1484,7 +1484,8 @@ mod tests {
             (Value::BigInt(n), Value::Float(_)) => same(&Value::Float(n.to_f64()), b),
             (Value::List(x), Value::List(y))
             | (Value::Tuple(x), Value::Tuple(y))
-            | (Value::Set(x), Value::Set(y)) => {
+            | (Value::Set(x), Value::Set(y))
+            | (Value::FrozenSet(x), Value::FrozenSet(y)) => {
                 x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
             }
             (Value::Map(x), Value::Map(y)) => {

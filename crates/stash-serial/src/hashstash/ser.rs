@@ -17,7 +17,7 @@ use super::float;
 use crate::bigint::{BIGINT_MAGIC, Digits};
 use crate::depth::MAX_DEPTH;
 use crate::error::ValueError;
-use crate::set::SET_MAGIC;
+use crate::set::{FROZENSET_MAGIC, SET_MAGIC};
 
 /// Keys that force the tagged `__items__` form of a dict.
 const RESERVED: [&str; 3] = ["__py__", "__pytype__", "__data__"];
@@ -296,7 +296,7 @@ impl ser::Serializer for StrProbe<'_> {
         name: &'static str,
         value: &T,
     ) -> Result<(), NotStr> {
-        if name == SET_MAGIC || name == BIGINT_MAGIC {
+        if name == SET_MAGIC || name == FROZENSET_MAGIC || name == BIGINT_MAGIC {
             return Err(NotStr);
         }
         value.serialize(self)
@@ -867,18 +867,28 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
             self.out.extend_from_slice(digits.as_str().as_bytes());
             return Ok(());
         }
-        if name != SET_MAGIC {
-            return v.serialize(self);
-        }
+        let frozen = match name {
+            SET_MAGIC => false,
+            FROZENSET_MAGIC => true,
+            _ => return v.serialize(self),
+        };
         self.enter(1)?;
         if self.key {
             self.out.extend_from_slice(br#"{"__data__": "#);
             self.set_next = true;
             v.serialize(&mut *self)?;
             self.set_next = false;
-            self.out.extend_from_slice(br#", "__py__": "builtins.set"}"#);
+            self.out.extend_from_slice(if frozen {
+                br#", "__py__": "builtins.frozenset"}"#.as_slice()
+            } else {
+                br#", "__py__": "builtins.set"}"#.as_slice()
+            });
         } else {
-            self.out.extend_from_slice(br#"{"__py__":"builtins.set","__data__":"#);
+            self.out.extend_from_slice(if frozen {
+                br#"{"__py__":"builtins.frozenset","__data__":"#.as_slice()
+            } else {
+                br#"{"__py__":"builtins.set","__data__":"#.as_slice()
+            });
             v.serialize(&mut *self)?;
             self.out.push(b'}');
         }

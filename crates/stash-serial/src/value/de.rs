@@ -18,6 +18,7 @@ pub(crate) const VALUE_MAGIC: &str = "$hashstash::private::Value";
 /// One-entry map keys carrying a tuple or set from a `Value` to a `Value`.
 const TUPLE_MARK: &str = "$hashstash::private::Tuple";
 const SET_MARK: &str = "$hashstash::private::Set";
+const FROZENSET_MARK: &str = "$hashstash::private::FrozenSet";
 /// One-entry map key carrying a [`BigInt`]'s digits from a `Value` to a `Value`.
 const BIGINT_MARK: &str = "$hashstash::private::BigInt";
 
@@ -91,11 +92,16 @@ impl<'de> Visitor<'de> for ValueVisitor {
                 .ok_or_else(|| de::Error::custom(format_args!("{digits:?} is not an integer")));
         }
         if let [(Value::Str(mark), Value::List(_))] = v.as_slice() {
-            let tuple = mark == TUPLE_MARK;
-            if (tuple || mark == SET_MARK)
+            let make: Option<fn(Vec<Value>) -> Value> = match mark.as_str() {
+                TUPLE_MARK => Some(Value::Tuple),
+                SET_MARK => Some(Value::Set),
+                FROZENSET_MARK => Some(Value::FrozenSet),
+                _ => None,
+            };
+            if let Some(make) = make
                 && let Some((_, Value::List(items))) = v.pop()
             {
-                return Ok(if tuple { Value::Tuple(items) } else { Value::Set(items) });
+                return Ok(make(items));
             }
         }
         Ok(Value::Map(v))
@@ -127,7 +133,7 @@ impl Value {
             Value::Float(f) => Unexpected::Float(*f),
             Value::Str(s) => Unexpected::Str(s),
             Value::Bytes(b) => Unexpected::Bytes(b),
-            Value::List(_) | Value::Tuple(_) | Value::Set(_) => Unexpected::Seq,
+            Value::List(_) | Value::Tuple(_) | Value::Set(_) | Value::FrozenSet(_) => Unexpected::Seq,
             Value::Map(_) => Unexpected::Map,
         }
     }
@@ -175,7 +181,7 @@ impl<'de> Deserializer<'de> for Value {
             Value::Float(f) => visitor.visit_f64(f),
             Value::Str(s) => visitor.visit_string(s),
             Value::Bytes(b) => visitor.visit_byte_buf(b),
-            Value::List(v) | Value::Tuple(v) | Value::Set(v) => visit_items(v, visitor),
+            Value::List(v) | Value::Tuple(v) | Value::Set(v) | Value::FrozenSet(v) => visit_items(v, visitor),
             Value::Map(m) => {
                 let mut map = MapDeserializer::new(m.into_iter());
                 let out = visitor.visit_map(&mut map)?;
@@ -218,6 +224,7 @@ impl<'de> Deserializer<'de> for Value {
         let (mark, payload) = match self {
             Value::Tuple(items) => (TUPLE_MARK, Value::List(items)),
             Value::Set(items) => (SET_MARK, Value::List(items)),
+            Value::FrozenSet(items) => (FROZENSET_MARK, Value::List(items)),
             Value::BigInt(b) => (BIGINT_MARK, Value::Str(b.to_string())),
             other => return other.deserialize_any(visitor),
         };
@@ -242,7 +249,7 @@ impl<'de> Deserializer<'de> for Value {
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
         match self {
             Value::Bytes(b) => visit_bytes_as_seq(b, visitor),
-            Value::List(v) | Value::Tuple(v) | Value::Set(v) => visit_items(v, visitor),
+            Value::List(v) | Value::Tuple(v) | Value::Set(v) | Value::FrozenSet(v) => visit_items(v, visitor),
             other => Err(de::Error::invalid_type(other.unexpected(), &visitor)),
         }
     }

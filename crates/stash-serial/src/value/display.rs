@@ -99,6 +99,12 @@ impl fmt::Display for Value {
                 write_items(f, items)?;
                 f.write_char('}')
             }
+            Value::FrozenSet(items) if items.is_empty() => f.write_str("frozenset()"),
+            Value::FrozenSet(items) => {
+                f.write_str("frozenset({")?;
+                write_items(f, items)?;
+                f.write_str("})")
+            }
             Value::Map(entries) => {
                 f.write_char('{')?;
                 for (i, (k, v)) in entries.iter().enumerate() {

@@ -5,7 +5,7 @@ use serde::ser::{self, Serialize};
 use super::Value;
 use crate::bigint::{BIGINT_MAGIC, Digits};
 use crate::error::ValueError;
-use crate::set::SET_MAGIC;
+use crate::set::{FROZENSET_MAGIC, SET_MAGIC};
 
 /// A serde serializer producing a [`Value`].
 pub(crate) struct ValueSerializer;
@@ -220,9 +220,11 @@ impl ser::Serializer for ValueSerializer {
             return v.serialize(Digits).map(Value::from).map_err(|e| ValueError(e.to_string()));
         }
         let inner = v.serialize(self)?;
-        if name == SET_MAGIC {
+        if name == SET_MAGIC || name == FROZENSET_MAGIC {
             return match inner {
-                Value::List(items) | Value::Tuple(items) | Value::Set(items) => Ok(Value::Set(items)),
+                Value::List(items) | Value::Tuple(items) | Value::Set(items) | Value::FrozenSet(items) => {
+                    Ok(if name == SET_MAGIC { Value::Set(items) } else { Value::FrozenSet(items) })
+                }
                 other => Ok(other),
             };
         }
