@@ -153,6 +153,7 @@ fn describe(v: &Value) -> Json {
         Value::List(xs) => json!(["list", all(xs)]),
         Value::Tuple(xs) => json!(["tuple", all(xs)]),
         Value::Set(xs) => json!(["set", all(xs)]),
+        Value::FrozenSet(xs) => json!(["frozenset", all(xs)]),
         Value::Map(kv) => {
             json!(["dict", kv.iter().map(|(k, v)| json!([describe(k), describe(v)])).collect::<Vec<_>>()])
         }
@@ -166,7 +167,7 @@ fn normalize(d: Json) -> Json {
         Json::Array(items) => {
             let mut items: Vec<Json> = items.into_iter().map(normalize).collect();
             if let [Json::String(tag), Json::Array(members)] = items.as_mut_slice()
-                && (tag == "set" || tag == "dict")
+                && (tag == "set" || tag == "frozenset" || tag == "dict")
             {
                 members.sort_by_cached_key(|m| m.to_string());
             }
@@ -359,4 +360,97 @@ fn relative_roots_resolve_like_python() {
         };
         assert_eq!(rust, expected_rust, "root_dir {root:?}: Python gave {}", from_python.display());
     }
+}
+
+/// Runs `tests/python/kinds.py <command> <root>` and returns its JSON report.
+fn run_kinds(python: &Path, command: &str, root: &Path) -> Json {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/python/kinds.py");
+    let out = Command::new(python)
+        .arg(&script)
+        .arg(command)
+        .arg(root)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "python kinds.py {command} failed ({}):\n{stdout}\n{stderr}", out.status);
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| panic!("python printed no JSON ({e}):\n{stdout}\n{stderr}"))
+}
+
+/// The stashes kinds.py uses: its `ENGINES`.
+fn kinds_stashes(root: &Path) -> Vec<HashStash> {
+    [("pairtree", "lz4", true), ("lmdb", "raw", false)]
+        .into_iter()
+        .map(|(engine, compress, b64)| {
+            HashStash::builder()
+                .root_dir(root.join(engine))
+                .dbname("main")
+                .engine(engine)
+                .compress(compress)
+                .b64(b64)
+                .python_compatible(true)
+                .open()
+                .unwrap_or_else(|e| panic!("open {engine}: {e}"))
+        })
+        .collect()
+}
+
+/// Keep in step with `FROZEN` in tests/python/kinds.py.
+fn frozen_data() -> Vec<(Value, Value)> {
+    vec![
+        (Value::FrozenSet(vec![]), s("empty frozenset")),
+        (Value::FrozenSet(vec![s("a"), Value::Int(1), Value::Int(3)]), s("frozenset")),
+        (Value::Set(vec![s("x"), s("y")]), s("set")),
+        (s("frozenset value"), Value::FrozenSet(ints(&[1, 2]))),
+    ]
+}
+
+/// Issue 16: `frozenset` keys both ways. A key Python wrote (empty frozenset, a
+/// non-empty one, a set) finds its own entry when Rust reads it back from `keys()`,
+/// native `FrozenSet`/`Set` keys find Python's entries, and what Rust writes Python
+/// reads back as frozensets and sets.
+#[test]
+fn frozenset_keys_cross_languages() {
+    use hashstash::FrozenSet;
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let from_python = dir.path().join("python-wrote");
+    run_kinds(&python, "frozen-write", &from_python);
+    for stash in kinds_stashes(&from_python) {
+        let ctx = stash.to_string();
+        let keys: Vec<Value> = stash.keys().unwrap().collect::<Result<_, _>>().unwrap();
+        assert_eq!(keys.len(), frozen_data().len(), "{ctx}");
+        for key in &keys {
+            let got: Option<Value> = stash.get(key).unwrap();
+            assert!(got.is_some(), "{ctx}: the key {key} read from the stash finds nothing");
+        }
+        for (k, v) in frozen_data() {
+            assert!(keys.contains(&k), "{ctx}: {k} not among {keys:?}");
+            assert_eq!(stash.get::<_, Value>(&k).unwrap(), Some(v), "{ctx}: {k}");
+        }
+        let empty: Option<String> = stash.get(&FrozenSet::<i64>::new()).unwrap();
+        assert_eq!(empty.as_deref(), Some("empty frozenset"), "{ctx}");
+        let some = FrozenSet::from(vec![Value::Int(3), s("a"), Value::Int(1)]);
+        assert_eq!(stash.get::<_, String>(&some).unwrap().as_deref(), Some("frozenset"), "{ctx}");
+        // A set and a frozenset of the same items are different keys, as in Python.
+        assert_eq!(stash.get::<_, String>(&some.clone().into_set()).unwrap(), None, "{ctx}");
+        let set = Set::from(vec!["y", "x"]);
+        assert_eq!(stash.get::<_, String>(&set).unwrap().as_deref(), Some("set"), "{ctx}");
+        assert_eq!(stash.get::<_, String>(&FrozenSet::from(vec!["y", "x"])).unwrap(), None, "{ctx}");
+        let value: Option<FrozenSet<i64>> = stash.get("frozenset value").unwrap();
+        assert_eq!(value.map(FrozenSet::into_inner), Some(vec![1, 2]), "{ctx}");
+    }
+
+    let from_rust = dir.path().join("rust-wrote");
+    for stash in kinds_stashes(&from_rust) {
+        stash.clear().unwrap();
+        stash.set(&FrozenSet::<i64>::new(), "empty frozenset").unwrap();
+        stash.set(&FrozenSet::from(vec![Value::Int(1), Value::Int(3), s("a")]), "frozenset").unwrap();
+        stash.set(&Set::from(vec!["x", "y"]), "set").unwrap();
+        stash.set("frozenset value", &FrozenSet::from(vec![2, 1])).unwrap();
+        stash.flush().unwrap();
+    }
+    let report = run_kinds(&python, "frozen-check", &from_rust);
+    assert_eq!(report["checked"], json!(2), "{report}");
 }

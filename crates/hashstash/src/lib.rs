@@ -54,6 +54,8 @@ pub mod iter {
 /// The compressor names compiled into this build (`["raw", "lz4"]` by default).
 pub use stash_codec::available as available_compressors;
 pub use stash_codec::{Codec, Encoding};
+/// A Python `frozenset` key (written `builtins.frozenset`, as Python writes it); see [`Set`].
+pub use stash_serial::FrozenSet;
 pub use stash_serial::Serializer;
 
 /// Stashed function results: `stash.run(f, args)`, `stash.map(f, inputs)`, `#[stashed_result]`

@@ -68,7 +68,9 @@ impl Cells {
             (Current::Float(b), Value::UInt(v)) => b.append_value(v as f64),
             (Current::Str(b), Value::Str(v)) => b.append_value(&v),
             (Current::Str(b), other) => b.append_value(text_of(other)),
-            (Current::List(rows), Value::List(v) | Value::Tuple(v) | Value::Set(v)) => rows.push(Some(v)),
+            (Current::List(rows), Value::List(v) | Value::Tuple(v) | Value::Set(v) | Value::FrozenSet(v)) => {
+                rows.push(Some(v))
+            }
             (Current::Time(b), Value::Int(v)) => b.append_value(v),
             (Current::Int(_), wider @ (Value::Float(_) | Value::UInt(_))) => {
                 self.switch(Current::Float(PrimitiveChunkedBuilder::new(PlSmallStr::EMPTY, 0)));
@@ -131,7 +133,9 @@ impl Current {
             Value::Float(_) | Value::UInt(_) => {
                 Current::Float(PrimitiveChunkedBuilder::new(PlSmallStr::EMPTY, nulls + 16))
             }
-            Value::List(_) | Value::Tuple(_) | Value::Set(_) => Current::List(Vec::new()),
+            Value::List(_) | Value::Tuple(_) | Value::Set(_) | Value::FrozenSet(_) => {
+                Current::List(Vec::new())
+            }
             _ => Current::Str(StringChunkedBuilder::new(PlSmallStr::EMPTY, nulls + 16)),
         };
         for _ in 0..nulls {

@@ -105,7 +105,7 @@ fn json_of(value: &Value) -> serde_json::Value {
         Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
         Value::Str(s) => J::String(s.clone()),
         Value::Bytes(b) => J::String(base64::engine::general_purpose::STANDARD.encode(b)),
-        Value::List(items) | Value::Tuple(items) | Value::Set(items) => {
+        Value::List(items) | Value::Tuple(items) | Value::Set(items) | Value::FrozenSet(items) => {
             J::Array(items.iter().map(json_of).collect())
         }
         Value::Map(fields) => J::Object(
