@@ -1,8 +1,11 @@
 //! `cargo xtask <task>`: the project's tasks, runnable on a fresh machine.
 //!
-//! - `tour`  — install what the build needs, then run the feature tour
+//! - `tour [--lean]` — install what the build needs, then run the feature tour (`--lean`:
+//!   without DataFrames, server engines and blosc, a first build of a few minutes)
+//! - `examples [--services]` — run every example program of the facade that needs no server
+//!   (`--services`: start the servers and the Python library, and run those too)
 //! - `test`  — install what the build needs, then run every test
-//! - `setup` — only install what the build needs
+//! - `setup` — only install what the build needs, and the checkers CI runs (cargo-deny)
 //! - `services up|down` — start or stop the servers the tests use (see `services`)
 //! - `bench [options]` — the profiling matrix, tables and plots in `target/bench/` (see `bench`)
 //! - `python` — make the interop test's virtualenv (hashstash 1.2.0) and print its interpreter
@@ -20,12 +23,23 @@ mod services;
 const TEST_ARGS: &[&str] = &["test", "--workspace", "--all-features", "--all-targets"];
 const DOC_TEST_ARGS: &[&str] = &["test", "--workspace", "--all-features", "--doc"];
 const TOUR_ARGS: &[&str] = &["run", "--release", "-p", "hashstash", "--features", "all", "--example", "tour"];
+/// `tour --lean`: every embedded engine and compressor but blosc (a C build with cmake), no
+/// DataFrames (polars is most of a first build) and no server engines (their drivers, tokio
+/// and rustls). The tour skips the sections of what is left out.
+const LEAN_FEATURES: &str = "pairtree,memory,lmdb,sqlite,sled,func,lz4,zstd,zlib,gzip,bz2";
+
+/// The facade's example programs, each run as `cargo run --release -p hashstash --features
+/// all --example <name>`: the tour's profile and features, so after the tour only the
+/// examples themselves are compiled. `servers` runs with `--services` (it needs the URLs).
+const EXAMPLES: &[&str] =
+    &["basic", "engines", "append", "lifecycle", "functions", "frames", "python_interop"];
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
     let result = match task.as_str() {
-        "setup" => setup(),
-        "tour" => setup().and_then(|_| cargo(TOUR_ARGS)),
+        "setup" => setup().and_then(|_| cargo_deny()),
+        "tour" => setup().and_then(|_| tour(&std::env::args().skip(2).collect::<Vec<_>>())),
+        "examples" => setup().and_then(|_| examples(&std::env::args().skip(2).collect::<Vec<_>>())),
         "test" => setup().and_then(|_| test()),
         "services" => services::command(std::env::args().nth(2).as_deref()),
         // The interop test's Python: `HASHSTASH_PYTHON=$(cargo xtask python) cargo test --test interop`.
@@ -35,7 +49,9 @@ fn main() -> ExitCode {
             setup().and_then(|_| reliability::reliability(&std::env::args().skip(2).collect::<Vec<_>>()))
         }
         _ => {
-            eprintln!("usage: cargo xtask <setup|tour|test|services|bench|python|reliability>");
+            eprintln!(
+                "usage: cargo xtask <setup|tour [--lean]|examples [--services]|test|services|bench|python|reliability>"
+            );
             return ExitCode::from(2);
         }
     };
@@ -58,6 +74,61 @@ fn run(cmd: &mut Command) -> Result {
 
 fn cargo(args: &[&str]) -> Result {
     run(Command::new(env!("CARGO")).args(args))
+}
+
+/// `cargo xtask tour [--lean]`.
+fn tour(args: &[String]) -> Result {
+    match args {
+        [] => cargo(TOUR_ARGS),
+        [lean] if lean == "--lean" => {
+            let mut lean: Vec<&str> = TOUR_ARGS.to_vec();
+            let features =
+                lean.iter().position(|a| *a == "all").ok_or("the tour's features are not `all`")?;
+            lean[features] = LEAN_FEATURES;
+            cargo(&lean)
+        }
+        _ => Err(format!("unknown arguments {args:?}; usage: cargo xtask tour [--lean]")),
+    }
+}
+
+/// `cargo xtask examples [--services]`: every example that needs no server; with
+/// `--services`, the servers (and the Python library for `python_interop`) too.
+fn examples(args: &[String]) -> Result {
+    let with_services = match args {
+        [] => false,
+        [flag] if flag == "--services" => true,
+        _ => return Err(format!("unknown arguments {args:?}; usage: cargo xtask examples [--services]")),
+    };
+    let run_all = |vars: &[(String, String)], names: &[&str]| -> Result {
+        for name in names {
+            let mut cmd = Command::new(env!("CARGO"));
+            cmd.args(["run", "--release", "-p", "hashstash", "--features", "all", "--example", name]);
+            cmd.envs(vars.iter().map(|(k, v)| (k, v)));
+            run(&mut cmd)?;
+        }
+        Ok(())
+    };
+    if !with_services {
+        return run_all(&[], EXAMPLES);
+    }
+    let mut vars = services::up()?;
+    let ran = python::ensure_venv()
+        .map(|python| vars.push((python::PYTHON_ENV.to_string(), python.display().to_string())))
+        .and_then(|_| run_all(&vars, EXAMPLES))
+        .and_then(|_| run_all(&vars, &["servers"]));
+    let stopped = services::down();
+    ran.and(stopped)
+}
+
+/// Installs cargo-deny (from crates.io, a pinned version) when `cargo deny` is missing: CI
+/// runs `cargo deny check licenses bans` with the repository's `deny.toml`.
+fn cargo_deny() -> Result {
+    let installed =
+        Command::new(env!("CARGO")).args(["deny", "--version"]).output().is_ok_and(|o| o.status.success());
+    if installed {
+        return Ok(());
+    }
+    cargo(&["install", "--locked", "cargo-deny@0.20.2"])
 }
 
 fn have(program: &str) -> bool {
