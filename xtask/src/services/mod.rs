@@ -48,8 +48,13 @@ pub fn state_dir(name: &str) -> Result<PathBuf> {
 
 /// Starts every service; returns the variables to export.
 pub fn up() -> Result<Vars> {
+    up_only(None)
+}
+
+/// Starts the service called `only`, or every one; returns the variables to export.
+fn up_only(only: Option<&str>) -> Result<Vars> {
     let mut vars = vec![(REQUIRE_ENV.to_string(), "1".to_string())];
-    for service in SERVICES {
+    for service in selected(only)? {
         eprintln!("xtask: starting {}", service.name);
         let found = (service.up)(&state_dir(service.name)?).map_err(|e| format!("{}: {e}", service.name))?;
         vars.extend(found);
@@ -59,8 +64,14 @@ pub fn up() -> Result<Vars> {
 
 /// Stops every service, reporting the first failure after trying them all.
 pub fn down() -> Result {
+    down_only(None)
+}
+
+/// Stops the service called `only`, or every one (in reverse order),
+/// reporting the first failure after trying them all.
+fn down_only(only: Option<&str>) -> Result {
     let mut first = Ok(());
-    for service in SERVICES.iter().rev() {
+    for service in selected(only)?.into_iter().rev() {
         let stopped = state_dir(service.name).and_then(|dir| (service.down)(&dir));
         if let Err(e) = stopped {
             eprintln!("xtask: stopping {}: {e}", service.name);
@@ -70,16 +81,31 @@ pub fn down() -> Result {
     first
 }
 
-/// `cargo xtask services <up|down|env>`.
+/// The service called `only` (an error naming the known ones if none is), or every one.
+fn selected(only: Option<&str>) -> Result<Vec<&'static Service>> {
+    let Some(name) = only else { return Ok(SERVICES.iter().collect()) };
+    match SERVICES.iter().find(|s| s.name == name) {
+        Some(service) => Ok(vec![service]),
+        None => {
+            let known: Vec<&str> = SERVICES.iter().map(|s| s.name).collect();
+            Err(format!("no service `{name}` (there are: {})", known.join(", ")))
+        }
+    }
+}
+
+/// `cargo xtask services <up|down|env> [service]`: one service (`redis`,
+/// `redis-tls`, `mongo`) when named, else all of them.
 pub fn command(action: Option<&str>) -> Result {
+    // The service's name follows the action: `cargo xtask services down redis-tls`.
+    let only = std::env::args().nth(3);
     match action {
         Some("up") | Some("env") => {
-            for (name, value) in up()? {
+            for (name, value) in up_only(only.as_deref())? {
                 println!("export {name}={value}");
             }
             Ok(())
         }
-        Some("down") => down(),
-        _ => Err("usage: cargo xtask services <up|down|env>".into()),
+        Some("down") => down_only(only.as_deref()),
+        _ => Err("usage: cargo xtask services <up|down|env> [redis|redis-tls|mongo]".into()),
     }
 }

@@ -91,7 +91,11 @@ pub fn down(state: &Path) -> Result {
         let pidfile = pid_file(state, *port);
         let Ok(pid) = std::fs::read_to_string(&pidfile) else { continue };
         let pid = pid.trim();
-        let alive = || Path::new("/proc").join(pid).exists();
+        // A pid file left from before a reboot may name another program now: only a redis-server is stopped.
+        let alive = || {
+            std::fs::read_to_string(Path::new("/proc").join(pid).join("comm"))
+                .is_ok_and(|name| name.trim() == "redis-server")
+        };
         while answers(&certs, *port) && Instant::now() < deadline {
             sleep(Duration::from_millis(100));
         }
