@@ -1,8 +1,19 @@
 //! Server URLs shown without their passwords.
 
 /// Query parameters whose values are secrets (`?password=`, the `?pass=` of
-/// Redis unix-socket URLs, ...).
-const SECRET_PARAMS: &[&str] = &["password", "pass", "passwd", "pwd", "secret", "token", "authtoken"];
+/// Redis unix-socket URLs, MongoDB's `tlsCertificateKeyFilePassword` and
+/// `proxyPassword`, ...).
+const SECRET_PARAMS: &[&str] = &[
+    "password",
+    "pass",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "authtoken",
+    "tlscertificatekeyfilepassword",
+    "proxypassword",
+];
 
 /// `url` with every password replaced by `***`: the one of `user:password@`
 /// (every host of a multi-host URL shares it) and the values of query
@@ -15,6 +26,10 @@ const SECRET_PARAMS: &[&str] = &["password", "pass", "passwd", "pwd", "secret", 
 /// assert_eq!(redact_url("redis://:s3cr3t@host"), "redis://:***@host");
 /// assert_eq!(redact_url("redis+unix:///run/redis.sock?db=1&pass=s3cr3t"), "redis+unix:///run/redis.sock?db=1&pass=***");
 /// assert_eq!(redact_url("mongodb://u:p%40ss@a:1,b:2/db?authSource=admin"), "mongodb://u:***@a:1,b:2/db?authSource=admin");
+/// assert_eq!(
+///     redact_url("mongodb://h/?tls=true&tlsCertificateKeyFile=/k.pem&tlsCertificateKeyFilePassword=s3cr3t"),
+///     "mongodb://h/?tls=true&tlsCertificateKeyFile=/k.pem&tlsCertificateKeyFilePassword=***"
+/// );
 /// assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
 /// ```
 pub fn redact_url(url: &str) -> String {
