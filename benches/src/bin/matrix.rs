@@ -12,7 +12,9 @@ use std::time::Instant;
 use hashstash_benches::matrix::measure::proc_status_kib;
 use hashstash_benches::matrix::report::{self, Meta, Report, fmt_rate};
 use hashstash_benches::matrix::scale::{self, ScaleResult};
-use hashstash_benches::matrix::{self, CellResult, CellSpec, Kind, Options, Params, criterion, python};
+use hashstash_benches::matrix::{
+    self, CellResult, CellSpec, Kind, Options, Params, compare, criterion, python,
+};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 const HELP: &str = "\
@@ -33,6 +35,7 @@ cargo xtask bench [options]  (this binary: hashstash-benches --bin matrix)
   --scale-n-lmdb N      default 1000000;  --scale-n-pairtree N  default 100000
   --vs-python           compare with the Python library (--python PATH, default target/bench/venv/bin/python)
   --out DIR             default target/bench
+  --compare PREV.tsv    this run's rates over a previous matrix.tsv's, cells >30% slower flagged
   --criterion-summary DIR   summarize criterion's output folder instead
   --verbose             a line per cell
 ";
@@ -298,7 +301,18 @@ fn parent(options: &Options, args: &[String]) -> matrix::Result<bool> {
         },
     };
     print!("{}", report.text());
+    // Read before this run's files are written: the previous one may be `out/matrix.tsv`.
+    let previous = match &options.compare {
+        Some(path) => {
+            Some(std::fs::read_to_string(path).map_err(|e| format!("--compare {}: {e}", path.display()))?)
+        }
+        None => None,
+    };
     let written = report.write(&options.out)?;
+    if let Some(previous) = previous {
+        let compared = compare::compare(&previous, &report.tsv())?;
+        print!("\n{}", compare::table(&compared));
+    }
     let _ = std::fs::remove_dir_all(&params.work_dir);
     eprintln!(
         "matrix: {} cells in {:.1} s; wrote {}",

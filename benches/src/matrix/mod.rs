@@ -16,6 +16,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 mod baseline_cell;
+pub mod compare;
 pub mod criterion;
 pub mod measure;
 pub mod payload;
@@ -426,6 +427,8 @@ pub struct Options {
     pub out: PathBuf,
     /// `--verbose`: a line per cell.
     pub verbose: bool,
+    /// `--compare PREVIOUS.tsv`: a previous run's `matrix.tsv` to compare this run with.
+    pub compare: Option<PathBuf>,
 }
 
 impl Options {
@@ -449,6 +452,7 @@ impl Options {
             python: None,
             out: default_out_dir(),
             verbose: false,
+            compare: None,
         };
         let mut vs_python = false;
         let mut scale_forced = None;
@@ -488,6 +492,7 @@ impl Options {
                 "--scale-n-lmdb" => o.scale_n_lmdb = number(&flag, value(&flag)?)?,
                 "--scale-n-pairtree" => o.scale_n_pairtree = number(&flag, value(&flag)?)?,
                 "--vs-python" => vs_python = true,
+                "--compare" => o.compare = Some(PathBuf::from(value(&flag)?)),
                 "--python" => {
                     vs_python = true;
                     o.python = Some(PathBuf::from(value(&flag)?));

@@ -63,7 +63,7 @@ pub use stash_serial::Serializer;
 #[cfg(feature = "func")]
 pub use stash_func as func;
 #[cfg(feature = "func")]
-pub use stash_func::{FunctionStash, RunOptions, StashRun, stash_mapped, stashed_result};
+pub use stash_func::{FunctionStash, RunOptions, StashRun, stash_fingerprint, stash_mapped, stashed_result};
 
 /// Tables: flattened records and polars DataFrames (`stash.df()`), CSV, JSON lines, Parquet.
 #[cfg(feature = "frame")]
