@@ -110,6 +110,14 @@ fn a_certificate_from_an_unknown_ca_is_refused() {
         assert!(shown.to_lowercase().contains("certificate"), "{var}: {shown}");
         assert_ne!(err.kind(), ErrorKind::Config, "{var}: {shown}");
 
+        // A password in the URL stays hidden in that error.
+        let secret = url.replacen("://", "://admin:s3cr3t@", 1);
+        let options = RedisOptions::new().connect_timeout(Duration::from_secs(2));
+        let err = Stash::open(config(root.path(), "no-ca", &secret), Arc::new(options)).unwrap_err();
+        let shown = shown_error(&err);
+        assert!(!shown.contains("s3cr3t"), "{var}: {shown}");
+        assert!(err.context_value("url").is_some_and(|u| u.contains("admin:***@")), "{var}: {shown}");
+
         // The server's own certificate is no CA: trusting it alone does not do either.
         let server_cert = ca_file().with_file_name("server.crt");
         let options = RedisOptions::new().connect_timeout(Duration::from_secs(2)).tls_ca_file(server_cert);
