@@ -65,6 +65,21 @@ pub use stash_func as func;
 #[cfg(feature = "func")]
 pub use stash_func::{FunctionStash, RunOptions, StashRun, stash_fingerprint, stash_mapped, stashed_result};
 
+/// The async API for tokio programs (feature `async`): `stash.asynchronous()` gives an
+/// [`AsyncStash`] with the dictionary methods as `async fn`s, streams, `run_async` and
+/// `map_async`; see the crate docs of `stash_async` for how it works and what it costs.
+#[cfg(feature = "async")]
+pub use stash_async as asynchronous;
+#[cfg(feature = "async")]
+pub use stash_async::{AsyncBatch, AsyncMap, AsyncStash, AsyncStashExt, StashStream};
+
+#[cfg(feature = "async")]
+impl From<HashStash> for AsyncStash {
+    fn from(stash: HashStash) -> Self {
+        AsyncStash::new(stash.0)
+    }
+}
+
 /// Tables: flattened records and polars DataFrames (`stash.df()`), CSV, JSON lines, Parquet.
 #[cfg(feature = "frame")]
 pub use stash_frame as frame;
