@@ -52,6 +52,7 @@ mod columns;
 mod error;
 mod export;
 mod flatten;
+mod pandas;
 
 use polars::prelude::DataFrame;
 use serde::Serialize;
@@ -65,6 +66,7 @@ pub use error::{FrameError, Result};
 pub use export::to_parquet;
 pub use export::{to_csv, to_json_lines, write_json_lines};
 pub use flatten::KeyColumns;
+pub use pandas::Frame;
 pub use polars;
 
 use columns::TableBuilder;

@@ -65,6 +65,7 @@ mod formats;
 mod guard;
 mod hashstash;
 mod set;
+mod tagged;
 mod value;
 
 use std::fmt;
@@ -78,6 +79,7 @@ pub use depth::MAX_DEPTH;
 pub use error::{SerialError, ValueError};
 pub use formats::{Hashstash, Json, Msgpack, Postcard};
 pub use set::{FrozenSet, Set};
+pub use tagged::Tagged;
 pub use value::{Value, from_value, to_value};
 
 /// The callback [`Serializer::deserialize_with`] hands a deserializer to.

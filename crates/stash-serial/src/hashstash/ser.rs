@@ -18,6 +18,7 @@ use crate::bigint::{BIGINT_MAGIC, Digits};
 use crate::depth::MAX_DEPTH;
 use crate::error::ValueError;
 use crate::set::{FROZENSET_MAGIC, SET_MAGIC};
+use crate::tagged::TAGGED_MAGIC;
 
 /// Keys that force the tagged `__items__` form of a dict.
 const RESERVED: [&str; 3] = ["__py__", "__pytype__", "__data__"];
@@ -50,6 +51,9 @@ pub(crate) struct Writer<'a> {
     scratch: Vec<u8>,
     /// The next sequence is a set's items: sort and deduplicate them (key mode).
     set_next: bool,
+    /// The next map is a Python tagged object ([`Tagged`](crate::Tagged)): its
+    /// reserved keys are written as they are.
+    tagged_next: bool,
     /// JSON arrays and objects open around the current position.
     depth: usize,
     /// The deepest nesting reached inside the innermost open compound.
@@ -67,6 +71,7 @@ impl<'a> Writer<'a> {
             strs: Vec::new(),
             scratch: Vec::new(),
             set_next: false,
+            tagged_next: false,
             depth: 0,
             peak: 0,
         }
@@ -350,6 +355,8 @@ pub(crate) struct Compound<'w, 'a> {
     count: usize,
     /// Value mode: rewritten into the `__items__` form. Key mode: needs the `__items__` form.
     items: bool,
+    /// A Python tagged object: reserved keys do not force the `__items__` form.
+    tagged: bool,
     /// JSON containers this compound opened (closed at its end).
     levels: usize,
     /// `w.peak` outside this compound.
@@ -368,7 +375,18 @@ impl<'w, 'a> Compound<'w, 'a> {
             Kind::Map | Kind::StructVariant if !w.key => w.out.push(b'{'),
             _ => {}
         }
-        Compound { w, kind, start, base, strs_base, count: 0, items: false, levels, outer_peak }
+        Compound {
+            w,
+            kind,
+            start,
+            base,
+            strs_base,
+            count: 0,
+            items: false,
+            tagged: false,
+            levels,
+            outer_peak,
+        }
     }
 
     /// The map takes the `__items__` form: what it holds moves two levels down (into
@@ -464,12 +482,12 @@ impl<'w, 'a> Compound<'w, 'a> {
             escape_ascii(w.out, s);
             let ke = w.out.len();
             w.entries.push(KEntry { raw: Some((rs, re)), k: (ks, ke), v: (ke, ke) });
-            if is_reserved(s) {
+            if !self.tagged && is_reserved(s) {
                 self.items_form()?;
             }
             return Ok(());
         }
-        if !self.items && is_reserved(s) {
+        if !self.items && !self.tagged && is_reserved(s) {
             self.convert()?;
         }
         let w = &mut *self.w;
@@ -492,7 +510,8 @@ impl<'w, 'a> Compound<'w, 'a> {
 
     /// A string key held in `w.strs[rs..]`.
     fn key_arena(&mut self, rs: usize) -> Result<(), ValueError> {
-        let reserved = is_reserved(std::str::from_utf8(&self.w.strs[rs..]).unwrap_or_default());
+        let reserved =
+            !self.tagged && is_reserved(std::str::from_utf8(&self.w.strs[rs..]).unwrap_or_default());
         if !self.w.key && !self.items && reserved {
             self.convert()?;
         }
@@ -867,6 +886,12 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
             self.out.extend_from_slice(digits.as_str().as_bytes());
             return Ok(());
         }
+        if name == TAGGED_MAGIC {
+            self.tagged_next = true;
+            let out = v.serialize(&mut *self);
+            self.tagged_next = false;
+            return out;
+        }
         let frozen = match name {
             SET_MAGIC => false,
             FROZENSET_MAGIC => true,
@@ -910,12 +935,14 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
         Ok(())
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Compound<'w, 'a>, ValueError> {
+        self.tagged_next = false;
         let kind = if std::mem::take(&mut self.set_next) { Kind::SortedSeq } else { Kind::Seq };
         self.enter(1)?;
         Ok(Compound::new(self, kind, 1))
     }
     fn serialize_tuple(self, _: usize) -> Result<Compound<'w, 'a>, ValueError> {
         self.set_next = false;
+        self.tagged_next = false;
         self.enter(2)?;
         self.tuple_open();
         Ok(Compound::new(self, Kind::Tuple, 2))
@@ -936,13 +963,19 @@ impl<'w, 'a> ser::Serializer for &'w mut Writer<'a> {
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Compound<'w, 'a>, ValueError> {
         self.set_next = false;
+        let tagged = std::mem::take(&mut self.tagged_next);
         self.enter(1)?;
-        Ok(Compound::new(self, Kind::Map, 1))
+        let mut c = Compound::new(self, Kind::Map, 1);
+        c.tagged = tagged;
+        Ok(c)
     }
     fn serialize_struct(self, _: &'static str, _: usize) -> Result<Compound<'w, 'a>, ValueError> {
         self.set_next = false;
+        let tagged = std::mem::take(&mut self.tagged_next);
         self.enter(1)?;
-        Ok(Compound::new(self, Kind::Map, 1))
+        let mut c = Compound::new(self, Kind::Map, 1);
+        c.tagged = tagged;
+        Ok(c)
     }
     fn serialize_struct_variant(
         self,
