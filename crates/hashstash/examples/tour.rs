@@ -281,6 +281,13 @@ fn assembling_dataframes<Args, R>(
         frame::to_parquet(&df, dir.join("animals.parquet"))?;
         println!("exported to {}", dir.display());
     }
+
+    section("Look inside, from the shell");
+    // The `hashstash` command (crates/hashstash-cli) opens any stash on disk by its folder:
+    // here the first stash of the tour (pairtree, lz4 + base64).
+    println!("cargo install --path crates/hashstash-cli");
+    println!("hashstash info {}", stash.path().display());
+    println!("hashstash keys {} --limit 3", stash.path().display());
     Ok(())
 }
 
