@@ -58,6 +58,7 @@ fn main() -> Result<(), hashstash::Error> {
         .open()?;
     println!("{stash}");
     println!("{}", to_json(stash.config()));
+    let first_stash = stash.path().to_path_buf(); // shown at the end, for the shell
 
     section("Stashing objects: anything serde can serialize is a key or a value");
     stash.set("bad", "cat")?; // string key
@@ -286,8 +287,8 @@ fn assembling_dataframes<Args, R>(
     // The `hashstash` command (crates/hashstash-cli) opens any stash on disk by its folder:
     // here the first stash of the tour (pairtree, lz4 + base64).
     println!("cargo install --path crates/hashstash-cli");
-    println!("hashstash info {}", stash.path().display());
-    println!("hashstash keys {} --limit 3", stash.path().display());
+    println!("hashstash info {}", first_stash.display());
+    println!("hashstash keys {} --limit 3", first_stash.display());
     Ok(())
 }
 
