@@ -233,6 +233,13 @@ fn main() -> Result<(), hashstash::Error> {
     println!("compressors in this build: {:?}", hashstash::compressors());
     println!("engines in this build: {:?}", hashstash::engines::available());
     println!("engines ready to open here (servers need their URL): {:?}", hashstash::engines::ready());
+
+    section("Look inside, from the shell");
+    // The `hashstash` command (crates/hashstash-cli) opens any stash on disk by its folder:
+    // here the first stash of the tour (pairtree, lz4 + base64).
+    println!("cargo install --path crates/hashstash-cli");
+    println!("hashstash info {}", first_stash.display());
+    println!("hashstash keys {} --limit 3", first_stash.display());
     Ok(())
 }
 
@@ -282,13 +289,6 @@ fn assembling_dataframes<Args, R>(
         frame::to_parquet(&df, dir.join("animals.parquet"))?;
         println!("exported to {}", dir.display());
     }
-
-    section("Look inside, from the shell");
-    // The `hashstash` command (crates/hashstash-cli) opens any stash on disk by its folder:
-    // here the first stash of the tour (pairtree, lz4 + base64).
-    println!("cargo install --path crates/hashstash-cli");
-    println!("hashstash info {}", first_stash.display());
-    println!("hashstash keys {} --limit 3", first_stash.display());
     Ok(())
 }
 
