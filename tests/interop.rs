@@ -454,3 +454,86 @@ fn frozenset_keys_cross_languages() {
     let report = run_kinds(&python, "frozen-check", &from_rust);
     assert_eq!(report["checked"], json!(2), "{report}");
 }
+
+/// The polars twin of `frame()` in tests/python/kinds.py.
+#[cfg(feature = "frame")]
+fn expected_frame() -> hashstash::frame::polars::prelude::DataFrame {
+    use hashstash::frame::polars::prelude::*;
+    let when =
+        Series::new("when".into(), [Some(1_704_067_200_000_000i64), Some(1_704_164_645_123_456), None])
+            .cast(&DataType::Datetime(TimeUnit::Microseconds, None))
+            .unwrap();
+    DataFrame::new(
+        3,
+        vec![
+            Series::new("name".into(), [Some("a"), None, Some("ünï")]).into_column(),
+            Series::new("n".into(), [1i64, -2, 1 << 40]).into_column(),
+            Series::new("x".into(), [1.5f64, f64::NAN, -0.25]).into_column(),
+            Series::new("ok".into(), [true, false, true]).into_column(),
+            when.into_column(),
+        ],
+    )
+    .unwrap()
+}
+
+/// Issue 16: a pandas DataFrame (str, int, float, bool, datetime and missing cells) written
+/// by Python reads in Rust as a polars DataFrame, equal cell by cell, and Rust's equal
+/// frame finds Python's DataFrame key; the reverse, checked by pandas.
+#[cfg(feature = "frame")]
+#[test]
+fn dataframes_cross_languages() {
+    use hashstash::Frame;
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let from_python = dir.path().join("python-wrote");
+    let report = run_kinds(&python, "frame-write", &from_python);
+    assert_eq!(
+        report["dtypes"],
+        json!({"name": "str", "n": "int64", "x": "float64", "ok": "bool", "when": "datetime64[us]"}),
+        "pandas made other column types than this test expects"
+    );
+    let want = expected_frame();
+    for stash in kinds_stashes(&from_python) {
+        let ctx = stash.to_string();
+        let got: Frame = stash.get("frame").unwrap().unwrap_or_else(|| panic!("{ctx}: no frame"));
+        assert_eq!(got.schema(), want.schema(), "{ctx}");
+        assert_eq!(got.height(), 3, "{ctx}");
+        let (name, n, x) = (got.column("name").unwrap(), got.column("n").unwrap(), got.column("x").unwrap());
+        let (ok, when) = (got.column("ok").unwrap(), got.column("when").unwrap());
+        for row in 0..3 {
+            assert_eq!(
+                name.str().unwrap().get(row),
+                want.column("name").unwrap().str().unwrap().get(row),
+                "{ctx}"
+            );
+            assert_eq!(n.i64().unwrap().get(row), want.column("n").unwrap().i64().unwrap().get(row), "{ctx}");
+            let (a, b) = (
+                x.f64().unwrap().get(row).unwrap(),
+                want.column("x").unwrap().f64().unwrap().get(row).unwrap(),
+            );
+            assert!(a == b || (a.is_nan() && b.is_nan()), "{ctx}: x[{row}] = {a}, expected {b}");
+            assert_eq!(
+                ok.bool().unwrap().get(row),
+                want.column("ok").unwrap().bool().unwrap().get(row),
+                "{ctx}"
+            );
+            assert_eq!(
+                when.datetime().unwrap().physical().get(row),
+                want.column("when").unwrap().datetime().unwrap().physical().get(row),
+                "{ctx}"
+            );
+        }
+        // The DataFrame key Python wrote is found by Rust's equal polars frame.
+        assert_eq!(stash.get::<_, String>(&Frame::from(&want)).unwrap().as_deref(), Some("cat"), "{ctx}");
+    }
+
+    let from_rust = dir.path().join("rust-wrote");
+    for stash in kinds_stashes(&from_rust) {
+        stash.clear().unwrap();
+        stash.set("frame", &Frame::from(&want)).unwrap();
+        stash.set(&Frame::from(&want), "cat").unwrap();
+        stash.flush().unwrap();
+    }
+    let report = run_kinds(&python, "frame-check", &from_rust);
+    assert_eq!(report["checked"], json!(2), "{report}");
+}

@@ -83,6 +83,9 @@ impl From<HashStash> for AsyncStash {
 /// Tables: flattened records and polars DataFrames (`stash.df()`), CSV, JSON lines, Parquet.
 #[cfg(feature = "frame")]
 pub use stash_frame as frame;
+/// A polars DataFrame as a key or value (Python's pandas form with the `hashstash` serializer).
+#[cfg(feature = "frame")]
+pub use stash_frame::Frame;
 #[cfg(feature = "frame")]
 pub use stash_frame::{FrameOptions, StashFrame};
 
