@@ -92,7 +92,7 @@ const KEY_KEYS: &[&str] = &["ignore", "key", "key_type", "store_args", "accessor
 fn allowed(kind: Kind) -> Vec<&'static str> {
     match kind {
         Kind::Result => [FUNCTION_KEYS, KEY_KEYS, BUILDER_KEYS].concat(),
-        Kind::Mapped => [FUNCTION_KEYS, BUILDER_KEYS].concat(),
+        Kind::Mapped => [FUNCTION_KEYS, &["ignore"], BUILDER_KEYS].concat(),
         Kind::Fingerprint => vec!["deps", "crate"],
     }
 }
@@ -320,9 +320,23 @@ fn parse_duration(text: &str) -> Option<(u64, u32)> {
 /// `prune_old_versions()`.
 ///
 /// Names: `name = "..."`, else `module_path!()::f`, a literal that depends on
-/// the source only (methods: `type_name::<Self>()::f`; give `name` for a name
-/// that never depends on the compiler). Results live in
-/// `stashed_result/<name>/<version>` under the stash.
+/// the source only. Methods: mark their `impl` block `#[stashed_result]` too
+/// (no options) and their names are the literals `module_path!()::Type::f`
+/// (`module_path!()::<Type as Trait>::f` in a trait impl; the module is the
+/// impl's, the type as written without generic arguments; not for generic
+/// impls). Without it a method's name is `type_name::<Self>()::f`, which may
+/// change with the compiler. Results live in `stashed_result/<name>/<version>`
+/// under the stash.
+///
+/// ```text
+/// #[hashstash::stashed_result]
+/// impl Model {
+///     #[hashstash::stashed_result(engine = "lmdb")] // named `<module>::Model::predict`
+///     fn predict(&self, x: u32) -> f64 { ... }
+///     #[hashstash::stash_mapped(engine = "lmdb")]   // `<module>::Model::score`
+///     fn score(&self, text: String) -> f64 { ... }
+/// }
+/// ```
 ///
 /// The stash is opened on the first call and kept once it opened; a failed
 /// open is returned for a short pause (100 ms after the first failure,
@@ -354,7 +368,8 @@ fn parse_duration(text: &str) -> Option<(u64, u32)> {
 /// or fingerprint function): the way to stash a method of a trait impl, where
 /// no other item may be added. Its results live where they would otherwise
 /// (`stashed_result/<name>/<version>`, cleared with its stash), without an
-/// accessor; the default name of a method is `type_name::<Self>()::f`.
+/// accessor; a method's default name is `type_name::<Self>()::f`, or a
+/// literal when its impl block is marked `#[stashed_result]`.
 ///
 /// Generic functions work when their key does not use the generic arguments
 /// (`key =`, `ignore`) and their result type is not generic. Methods of
@@ -368,8 +383,15 @@ fn parse_duration(text: &str) -> Option<(u64, u32)> {
 /// the body is not shared by them.
 #[proc_macro_attribute]
 pub fn stashed_result(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let func = syn::parse_macro_input!(item as ItemFn);
-    match expand(attr.into(), func, Kind::Result) {
+    let expanded = match syn::parse_macro_input!(item as syn::Item) {
+        syn::Item::Fn(func) => expand(attr.into(), func, Kind::Result, None),
+        syn::Item::Impl(block) => expand_impl(attr.into(), block),
+        other => Err(syn::Error::new_spanned(
+            other,
+            "#[stashed_result] goes on a function, or on an `impl` block to name its stashed methods",
+        )),
+    };
+    match expanded {
         Ok(ts) => ts.into(),
         Err(e) => e.to_compile_error().into(),
     }
@@ -394,13 +416,23 @@ pub fn stashed_result(attr: TokenStream, item: TokenStream) -> TokenStream {
 ///   threads): no references, no generics;
 /// - `fn f_map_stash() -> Result<FunctionStash<key, R>, stash_func::Error>`.
 ///
-/// Options as for `#[stashed_result]` but those of the key (`ignore`, `key`,
-/// `key_type`, `store_args`); results live in
-/// `stashed_result/<module_path>::f/<code fingerprint or version>`.
+/// Methods (`&self` or `self` receivers, inherent impls): `f_map(&self,
+/// inputs, rest...)` clones `self` for the workers; `self` is the first common
+/// argument, part of every key (`(a, Self)`, `(a, (Self, b, ...))`, so `Self:
+/// Serialize + Clone + Debug + Send + Sync`) unless `ignore = [self]` (then
+/// `Self: Clone + Send + Sync` only); `Foo::f_map_stash()`. Associated
+/// functions without receiver work like free functions. A function without
+/// receiver is run by `f_map` through its body (`f` itself is not called).
+///
+/// Options as for `#[stashed_result]` but those of the key (`key`,
+/// `key_type`, `store_args`; `ignore` takes `self` only); names as for
+/// `#[stashed_result]` (mark the `impl` block `#[stashed_result]` for literal
+/// method names); results live in `stashed_result/<name>/<code fingerprint or
+/// version>`.
 #[proc_macro_attribute]
 pub fn stash_mapped(attr: TokenStream, item: TokenStream) -> TokenStream {
     let func = syn::parse_macro_input!(item as ItemFn);
-    match expand(attr.into(), func, Kind::Mapped) {
+    match expand(attr.into(), func, Kind::Mapped, None) {
         Ok(ts) => ts.into(),
         Err(e) => e.to_compile_error().into(),
     }
@@ -428,10 +460,108 @@ pub fn stash_mapped(attr: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn stash_fingerprint(attr: TokenStream, item: TokenStream) -> TokenStream {
     let func = syn::parse_macro_input!(item as ItemFn);
-    match expand(attr.into(), func, Kind::Fingerprint) {
+    match expand(attr.into(), func, Kind::Fingerprint, None) {
         Ok(ts) => ts.into(),
         Err(e) => e.to_compile_error().into(),
     }
+}
+
+/// `#[stashed_result]` on an `impl` block: expands its methods marked
+/// `#[stashed_result]` or `#[stash_mapped]` itself, knowing the impl's type,
+/// so their default names are the literals `module_path!()::Type::f` (or
+/// `module_path!()::<Type as Trait>::f` in a trait impl).
+fn expand_impl(attr: TokenStream2, block: syn::ItemImpl) -> syn::Result<TokenStream2> {
+    if let Some(first) = attr.clone().into_iter().next() {
+        return Err(syn::Error::new_spanned(
+            first,
+            "#[stashed_result] on an `impl` block takes no options: it only names the stashed \
+             methods `<module>::<Type>::<method>`; give the options on each method",
+        ));
+    }
+    if let Some(g) = block.generics.params.iter().find(|g| !matches!(g, syn::GenericParam::Lifetime(_))) {
+        return Err(syn::Error::new_spanned(
+            g,
+            "#[stashed_result] on a generic `impl` block: its methods have one name per type \
+             (`type_name::<Self>()`), not a literal; remove the attribute from the `impl`, or give \
+             each method `name = \"...\"`",
+        ));
+    }
+    let ty = match &*block.self_ty {
+        Type::Path(tp) if tp.qself.is_none() => path_name(&tp.path),
+        other => {
+            return Err(syn::Error::new_spanned(
+                other,
+                "#[stashed_result] on an `impl` block needs a type named by a path (such as \
+                 `Foo` or `module::Foo<'a>`); give each method `name = \"...\"` instead",
+            ));
+        }
+    };
+    let owner = match &block.trait_ {
+        Some((_, t, _)) => {
+            let name = t.segments.last().map(|s| s.ident.to_string()).unwrap_or_default();
+            format!("<{ty} as {name}>")
+        }
+        None => ty,
+    };
+    let mut items = vec![];
+    let mut marked = 0;
+    for item in &block.items {
+        let syn::ImplItem::Fn(method) = item else {
+            items.push(quote!(#item));
+            continue;
+        };
+        let kind_of = |a: &syn::Attribute| {
+            let last = a.path().segments.last().map(|s| s.ident.to_string());
+            match last.as_deref() {
+                Some("stashed_result") => Some(Kind::Result),
+                Some("stash_mapped") => Some(Kind::Mapped),
+                _ => None,
+            }
+        };
+        let Some(at) = method.attrs.iter().position(|a| kind_of(a).is_some()) else {
+            items.push(quote!(#method));
+            continue;
+        };
+        marked += 1;
+        let mut attrs = method.attrs.clone();
+        let mark = attrs.remove(at);
+        let kind = kind_of(&mark).unwrap_or(Kind::Result);
+        let args = match &mark.meta {
+            syn::Meta::List(l) => l.tokens.clone(),
+            _ => TokenStream2::new(),
+        };
+        let func = ItemFn {
+            attrs,
+            vis: method.vis.clone(),
+            sig: method.sig.clone(),
+            block: Box::new(method.block.clone()),
+        };
+        items.push(expand(args, func, kind, Some(&owner)).unwrap_or_else(|e| e.to_compile_error()));
+    }
+    if marked == 0 {
+        return Err(syn::Error::new_spanned(
+            &block.self_ty,
+            "#[stashed_result] on an `impl` block names its methods marked `#[stashed_result]` or \
+             `#[stash_mapped]`, and this one has none",
+        ));
+    }
+    let (attrs, defaultness, unsafety, generics, self_ty) =
+        (&block.attrs, &block.defaultness, &block.unsafety, &block.generics, &block.self_ty);
+    let where_clause = &generics.where_clause;
+    let trait_ = block.trait_.as_ref().map(|(bang, path, for_)| quote!(#bang #path #for_));
+    Ok(quote! {
+        #(#attrs)*
+        #defaultness #unsafety impl #generics #trait_ #self_ty #where_clause {
+            #(#items)*
+        }
+    })
+}
+
+/// A path as a name: its segments without generic arguments (`a::Foo<'x>` -> `a::Foo`).
+fn path_name(path: &Path) -> String {
+    let segs: Vec<String> = path.segments.iter().map(|s| s.ident.to_string()).collect();
+    let lead = if path.leading_colon.is_some() { "::" } else { "" };
+    format!("{lead}{}", segs.join("::"))
 }
 
 /// `(T, E)` of a return type spelled `Result<T, E>` (any path ending in `Result`).
@@ -599,7 +729,9 @@ fn fingerprint_fn(func: &ItemFn, version: &TokenStream2) -> TokenStream2 {
     }
 }
 
-fn expand(attr: TokenStream2, func: ItemFn, kind: Kind) -> syn::Result<TokenStream2> {
+/// Expands one function. `owner`: the impl's type as a literal name part
+/// (`Type`, `<Type as Trait>`) when `#[stashed_result]` is on the impl block.
+fn expand(attr: TokenStream2, func: ItemFn, kind: Kind, owner: Option<&str>) -> syn::Result<TokenStream2> {
     let what = kind.attr();
     let o = parse_options(attr, kind)?;
     let sig = &func.sig;
@@ -639,22 +771,16 @@ fn expand(attr: TokenStream2, func: ItemFn, kind: Kind) -> syn::Result<TokenStre
     let mut receiver: Option<&syn::Receiver> = None;
     for input in &sig.inputs {
         match input {
-            FnArg::Receiver(r) if kind == Kind::Mapped => {
-                return Err(syn::Error::new_spanned(
-                    r,
-                    "#[stash_mapped] on methods with `self` is not supported",
-                ));
-            }
             FnArg::Receiver(r) if r.colon_token.is_some() => {
                 return Err(syn::Error::new_spanned(
                     r,
-                    "#[stashed_result] supports `&self` and `self` receivers only",
+                    format!("{what} supports `&self` and `self` receivers only"),
                 ));
             }
             FnArg::Receiver(r) if r.mutability.is_some() && r.reference.is_some() => {
                 return Err(syn::Error::new_spanned(
                     r,
-                    "#[stashed_result] does not support `&mut self`: a stored result would skip the mutation",
+                    format!("{what} does not support `&mut self`: a stored result would skip the mutation"),
                 ));
             }
             FnArg::Receiver(r) => receiver = Some(r),
@@ -680,6 +806,16 @@ fn expand(attr: TokenStream2, func: ItemFn, kind: Kind) -> syn::Result<TokenStre
     if kind == Kind::Mapped && tys.is_empty() {
         return Err(syn::Error::new_spanned(sig, "#[stash_mapped] needs an argument to map over"));
     }
+    check_ignore(&o, &sig.ident, receiver, &pats)?;
+    if kind == Kind::Mapped
+        && let Some(ig) = o.ignore.iter().find(|i| *i != "self")
+    {
+        return Err(syn::Error::new_spanned(
+            ig,
+            "#[stash_mapped] can leave only `self` out of the key (`ignore = [self]`): \
+             the mapped argument and the common ones make each result's key",
+        ));
+    }
     let ret: syn::Type = match &sig.output {
         syn::ReturnType::Default => syn::parse_quote!(()),
         syn::ReturnType::Type(_, t) => (**t).clone(),
@@ -693,11 +829,52 @@ fn expand(attr: TokenStream2, func: ItemFn, kind: Kind) -> syn::Result<TokenStre
             ),
         ));
     }
-    let parts = Parts { o: &o, version, own_version: &own_version, generics: &generics };
+    let name = default_name(&o, &sig.ident, receiver.is_some(), owner);
+    let parts = Parts { o: &o, version, own_version: &own_version, generics: &generics, name };
     if kind == Kind::Result {
         return expand_result(&parts, &func, receiver, &tys, &pats, ret);
     }
-    expand_mapped(&parts, &func, &tys, ret)
+    expand_mapped(&parts, &func, receiver, &tys, ret)
+}
+
+/// The function's stash name: `name = ".."`; else, on an impl block marked
+/// `#[stashed_result]`, the literal `module_path!()::Type::f`; else for
+/// methods `type_name::<Self>()::f` (at run time); else `module_path!()::f`.
+fn default_name(o: &Options, fname: &Ident, receiver: bool, owner: Option<&str>) -> TokenStream2 {
+    let fstr = fname.to_string();
+    match (&o.name, owner, receiver) {
+        (Some(n), _, _) => quote!(#n),
+        (None, Some(t), _) => quote!(::core::concat!(::core::module_path!(), "::", #t, "::", #fstr)),
+        (None, None, true) => {
+            quote!(&::std::format!("{}::{}", ::core::any::type_name::<Self>(), #fstr))
+        }
+        (None, None, false) => quote!(::core::concat!(::core::module_path!(), "::", #fstr)),
+    }
+}
+
+/// Checks that every name in `ignore` is an argument (or `self`) of the function.
+fn check_ignore(
+    o: &Options,
+    fname: &Ident,
+    receiver: Option<&syn::Receiver>,
+    pats: &[syn::Pat],
+) -> syn::Result<()> {
+    let names: Vec<Option<&Ident>> = pats.iter().map(pat_ident).collect();
+    for ig in &o.ignore {
+        let known = if ig == "self" { receiver.is_some() } else { names.contains(&Some(ig)) };
+        if !known {
+            let list: Vec<String> = receiver
+                .map(|_| "self".to_string())
+                .into_iter()
+                .chain(names.iter().flatten().map(|n| n.to_string()))
+                .collect();
+            return Err(syn::Error::new_spanned(
+                ig,
+                format!("`ignore`: `{ig}` is not an argument of `{fname}` (it has: {})", list.join(", ")),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// What every expansion shares.
@@ -709,6 +886,8 @@ struct Parts<'a> {
     own_version: &'a str,
     /// Names of the generic type and const parameters.
     generics: &'a [String],
+    /// The function's stash name, a `&str` expression ([`default_name`]).
+    name: TokenStream2,
 }
 
 impl Parts<'_> {
@@ -758,9 +937,9 @@ impl Parts<'_> {
         id_tail: &str,
         key_ty: &TokenStream2,
         stored: &TokenStream2,
-        name: &TokenStream2,
     ) -> TokenStream2 {
         let (p, err, open, settings) = (self.private(), self.err(), self.open(), self.settings());
+        let name = &self.name;
         let (own, version) = (self.own_version, &self.version);
         let prune = self
             .o
@@ -787,9 +966,15 @@ impl Parts<'_> {
     }
 }
 
+/// `#[stash_mapped]`: free functions, associated functions and methods. As
+/// for `#[stashed_result]`, every generated item opens the function stash
+/// itself and none names a sibling item, so the same code works in an `impl`.
+/// A method's receiver is the first common argument (part of every key unless
+/// `ignore = [self]`); `f_map` takes `&self` and clones it for the workers.
 fn expand_mapped(
     parts: &Parts,
     func: &ItemFn,
+    receiver: Option<&syn::Receiver>,
     tys: &[syn::Type],
     ret: syn::Type,
 ) -> syn::Result<TokenStream2> {
@@ -799,70 +984,112 @@ fn expand_mapped(
     let fname = &sig.ident;
     let vis = &func.vis;
     let cfgs: Vec<_> = func.attrs.iter().filter(|a| a.path().is_ident("cfg")).collect();
-    let name = match &o.name {
-        Some(n) => quote!(#n),
-        None => {
-            let f = fname.to_string();
-            quote!(::core::concat!(::core::module_path!(), "::", #f))
-        }
-    };
     let (p, err) = (parts.private(), parts.err());
     let args: Vec<_> = (0..tys.len()).map(|i| format_ident!("__stash_arg{}", i)).collect();
-    // What the function stash holds: keys and stored values.
+    let me = format_ident!("__stash_self");
+    let self_kept = receiver.is_some() && !o.ignore.iter().any(|i| i == "self");
+    // The common arguments (the same for every call, part of every key):
+    // the receiver first when it is kept, then the arguments after the first.
+    let mut common_ids: Vec<&Ident> = vec![];
+    let mut common_tys: Vec<TokenStream2> = vec![];
+    let mut common_vals: Vec<TokenStream2> = vec![];
+    if self_kept {
+        common_ids.push(&me);
+        common_tys.push(quote!(Self));
+        common_vals.push(quote!(::core::clone::Clone::clone(self)));
+    }
+    for (a, t) in args[1..].iter().zip(&tys[1..]) {
+        common_ids.push(a);
+        common_tys.push(quote!(#t));
+        common_vals.push(quote!(#a));
+    }
     let first = &tys[0];
-    let key_ty = match &tys[1..] {
-        [] => quote!((#first,)),
-        [c] => quote!((#first, #c)),
-        rest => quote!((#first, (#(#rest,)*))),
+    let (key_ty, pattern, common) = match common_ids.as_slice() {
+        [] => (quote!((#first,)), None, None),
+        [c] => {
+            let (t, v) = (&common_tys[0], &common_vals[0]);
+            (quote!((#first, #t)), Some(quote!(#c)), Some(v.clone()))
+        }
+        _ => (
+            quote!((#first, (#(#common_tys,)*))),
+            Some(quote!((#(#common_ids,)*))),
+            Some(quote!((#(#common_vals,)*))),
+        ),
+    };
+    // One call on a worker thread: the method through `Self::f` (the
+    // receiver from the key, or captured when ignored); a function without
+    // receiver runs its body, which names no item (free and associated alike).
+    let call = match receiver {
+        Some(r) => {
+            let recv = match (r.reference.is_some(), self_kept) {
+                (true, _) => quote!(&#me),
+                (false, true) => quote!(#me),
+                (false, false) => quote!(::core::clone::Clone::clone(&#me)),
+            };
+            quote!(Self::#fname(#recv, #(#args),*))
+        }
+        None => {
+            let (pats, body) = (
+                sig.inputs.iter().filter_map(|i| match i {
+                    FnArg::Typed(pt) => Some(&pt.pat),
+                    FnArg::Receiver(_) => None,
+                }),
+                &func.block,
+            );
+            quote!((move || -> #ret { #(let #pats = #args;)* #body })())
+        }
+    };
+    let captured =
+        (receiver.is_some() && !self_kept).then(|| quote!(let #me = ::core::clone::Clone::clone(self);));
+    let first_arg = &args[0];
+    let start = match (pattern, common) {
+        (None, _) | (_, None) => quote!(#p::map1(&__fs, move |#first_arg| #call, inputs)),
+        (Some(pat), Some(common)) => {
+            quote!(#p::map(&__fs, move |#first_arg, #pat| #call, inputs, #common))
+        }
     };
     let stored = quote!(#ret);
     let fs_ty = quote!(#krate::func::FunctionStash<#key_ty, #stored>);
-    let (cell, accessor) =
-        (format_ident!("__{}_map_stash_cell", fname), format_ident!("{}_map_stash", fname));
-    let fs_open = parts.open_function_stash(&fname.to_string(), "/map", &key_ty, &stored, &name);
+    let accessor = format_ident!("{}_map_stash", fname);
+    let fs_open = parts.open_function_stash(&fname.to_string(), "/map", &key_ty, &stored);
     let acc_doc = format!(
-        "The stash of [`{fname}`]'s results (`Err`: it could not be opened): iterate `(args) -> result`, or `get_func(&args)`."
+        "The stash of [`{fname}`]'s mapped results (`Err`: it could not be opened): iterate `(key) -> result`, or `get_func(&key)`."
     );
     let map_fn = format_ident!("{}_map", fname);
     let rest_tys = &tys[1..];
     let rest_args = &args[1..];
     let doc = format!(
         "Maps [`{fname}`] over `inputs` (its first argument{}) on a thread pool with stashed results: configure the returned builder, then `start()` or `results()`.",
-        if rest_tys.is_empty() {
+        if common_ids.is_empty() {
             ""
         } else {
-            "; the other arguments are the same for every call and part of each result's key"
+            "; the other arguments (and `self`, unless ignored) are the same for every call and part of each result's key"
         }
     );
-    let call = match rest_args {
-        [] => quote!(#p::map1(&#cell(), #fname, inputs)),
-        [c] => quote!(#p::map(&#cell(), #fname, inputs, #c)),
-        rest => quote!(#p::map(&#cell(), |__x, (#(#rest,)*)| #fname(__x, #(#rest),*), inputs, (#(#rest,)*))),
-    };
+    let recv = receiver.map(|_| quote!(&self,));
+    // Without a receiver, `f_map` runs the body itself and never names `f`.
+    let allow = receiver.is_none().then(|| quote!(#[allow(dead_code)]));
     Ok(quote! {
+        #allow
         #func
 
         #(#cfgs)*
         #[doc = #doc]
         #[allow(dead_code)]
         #vis fn #map_fn(
+            #recv
             inputs: impl ::core::iter::IntoIterator<Item = #first>,
             #(#rest_args: #rest_tys),*
         ) -> ::core::result::Result<#krate::func::MapBuilder<#first, #ret>, #err> {
-            #call
+            #captured
+            let __fs: ::core::result::Result<#fs_ty, #err> = #fs_open;
+            #start
         }
 
         #(#cfgs)*
         #[doc = #acc_doc]
         #[allow(dead_code)]
         #vis fn #accessor() -> ::core::result::Result<#fs_ty, #err> {
-            #p::accessor(&#cell())
-        }
-
-        #(#cfgs)*
-        #[doc(hidden)]
-        #[allow(non_snake_case)]
-        fn #cell() -> ::core::result::Result<#fs_ty, #err> {
             #fs_open
         }
     })
@@ -923,7 +1150,6 @@ fn infer_key_type(
 /// (`self` first); checks the options of the key against the signature.
 fn key_plan(
     parts: &Parts,
-    fname: &Ident,
     receiver: Option<&syn::Receiver>,
     tys: &[syn::Type],
     pats: &[syn::Pat],
@@ -931,20 +1157,6 @@ fn key_plan(
 ) -> syn::Result<KeyPlan> {
     let o = parts.o;
     let names: Vec<Option<&Ident>> = pats.iter().map(pat_ident).collect();
-    for ig in &o.ignore {
-        let known = if ig == "self" { receiver.is_some() } else { names.contains(&Some(ig)) };
-        if !known {
-            let list: Vec<String> = receiver
-                .map(|_| "self".to_string())
-                .into_iter()
-                .chain(names.iter().flatten().map(|n| n.to_string()))
-                .collect();
-            return Err(syn::Error::new_spanned(
-                ig,
-                format!("`ignore`: `{ig}` is not an argument of `{fname}` (it has: {})", list.join(", ")),
-            ));
-        }
-    }
     if let (Some(_), Some(ig)) = (&o.key, o.ignore.first()) {
         return Err(syn::Error::new_spanned(
             ig,
@@ -1045,13 +1257,7 @@ fn expand_result(
     let vis = &func.vis;
     let attrs = &func.attrs;
     let cfgs: Vec<_> = attrs.iter().filter(|a| a.path().is_ident("cfg")).collect();
-    let name = match (&o.name, receiver) {
-        (Some(n), _) => quote!(#n),
-        (None, Some(_)) => {
-            quote!(&::std::format!("{}::{}", ::core::any::type_name::<Self>(), #fstr))
-        }
-        (None, None) => quote!(::core::concat!(::core::module_path!(), "::", #fstr)),
-    };
+    let name = &parts.name;
     let (p, err) = (parts.private(), parts.err());
     let args: Vec<_> = (0..tys.len()).map(|i| format_ident!("__stash_arg{}", i)).collect();
     let result = result_parts(&ret);
@@ -1059,12 +1265,12 @@ fn expand_result(
         Some((t, _)) => quote!(#t),
         None => quote!(#ret),
     };
-    let plan = key_plan(parts, fname, receiver, tys, pats, &args)?;
+    let plan = key_plan(parts, receiver, tys, pats, &args)?;
     let key_ty = &plan.ty;
     let key_value = &plan.value;
     let encode = if o.store_args { quote!(#p::encode_key) } else { quote!(#p::encode_digest_key) };
     let fs_ty = quote!(#krate::func::FunctionStash<#key_ty, #stored>);
-    let fs_open = parts.open_function_stash(&fstr, "", key_ty, &stored, &name);
+    let fs_open = parts.open_function_stash(&fstr, "", key_ty, &stored);
     let accessor = format_ident!("{}_stash", fname);
     let acc_doc = format!(
         "The stash of [`{fname}`]'s results (`Err`: it could not be opened): iterate `(key) -> result`, or `get_func(&key)`."

@@ -42,7 +42,10 @@
 //!   its type, so `run`, `map` and `function_stash` refuse them with a
 //!   `Config` error; `run_named` / `map_named` take them under a name that
 //!   says what they compute. `#[stashed_result]` names a function
-//!   `module_path!()::f`, a literal that depends on the source alone.
+//!   `module_path!()::f`, a literal that depends on the source alone; a method
+//!   `module_path!()::Type::f` when its `impl` block is marked
+//!   `#[stashed_result]` too (else `type_name::<Self>()::f`). Guide:
+//!   `docs/functions.md` in the repository.
 //!
 //! Errors: every `StashRun` method returns [`Result`]; the macros never
 //! compute without caching when the stash fails. `#[stashed_result] fn f`

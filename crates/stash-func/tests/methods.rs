@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LazyLock, Mutex};
 
 use serde::{Deserialize, Serialize};
-use stash_func::stashed_result;
+use stash_func::{stash_mapped, stashed_result};
 
 /// What the facade offers the macro.
 mod hs {
@@ -182,4 +182,189 @@ fn trait_impl_methods_are_stashed_without_accessors() {
     let dynamic: &dyn Describe = &two;
     assert_eq!(dynamic.describe(5), "5 x 2");
     assert_eq!(DESCRIBED.load(Ordering::SeqCst) - before, 3, "through the trait object too");
+}
+
+static MAPPED: AtomicUsize = AtomicUsize::new(0);
+
+/// `#[stash_mapped]` on methods: the receiver is the first common argument.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct Tagger {
+    tag: String,
+}
+
+impl Tagger {
+    /// `self` in the key: key `(input, Self)`.
+    #[stash_mapped(stash = mem(), crate = "crate::hs")]
+    fn tag(&self, word: String) -> String {
+        MAPPED.fetch_add(1, Ordering::SeqCst);
+        format!("{}:{word}", self.tag)
+    }
+
+    /// `self` and another common argument: key `(input, (Self, times))`.
+    #[stash_mapped(stash = mem(), crate = "crate::hs")]
+    fn tag_times(self, word: String, times: usize) -> String {
+        MAPPED.fetch_add(1, Ordering::SeqCst);
+        format!("{}:{word}", self.tag).repeat(times)
+    }
+
+    /// `ignore = [self]`: the results do not depend on it, key `(input,)`.
+    #[stash_mapped(stash = mem(), crate = "crate::hs", ignore = [self])]
+    fn shout(&self, word: String) -> String {
+        MAPPED.fetch_add(1, Ordering::SeqCst);
+        word.to_uppercase()
+    }
+
+    /// An associated function without receiver, in an impl.
+    #[stash_mapped(stash = mem(), crate = "crate::hs")]
+    fn length(word: String) -> usize {
+        MAPPED.fetch_add(1, Ordering::SeqCst);
+        Self::count(&word)
+    }
+
+    fn count(word: &str) -> usize {
+        word.chars().count()
+    }
+}
+
+fn ok<R>(runs: Vec<stash_func::Result<R>>) -> Vec<R> {
+    runs.into_iter().map(|r| r.unwrap()).collect()
+}
+
+#[test]
+fn mapped_methods_key_on_self_unless_ignored() {
+    let _l = LOCK.lock().unwrap();
+    let words = || ["cat", "dog"].map(String::from);
+    let (a, b) = (Tagger { tag: "a".into() }, Tagger { tag: "b".into() });
+    let before = MAPPED.load(Ordering::SeqCst);
+    assert_eq!(ok(a.tag_map(words()).unwrap().threads(2).results().unwrap()), ["a:cat", "a:dog"]);
+    assert_eq!(ok(a.tag_map(words()).unwrap().results().unwrap()), ["a:cat", "a:dog"]);
+    assert_eq!(MAPPED.load(Ordering::SeqCst), before + 2, "the second map reads stored results");
+    assert_eq!(ok(b.tag_map(words()).unwrap().results().unwrap()), ["b:cat", "b:dog"]);
+    assert_eq!(MAPPED.load(Ordering::SeqCst), before + 4, "another self, other results");
+    let fs = Tagger::tag_map_stash().unwrap();
+    assert_eq!(fs.get_func(&("dog".to_string(), a.clone())).unwrap(), Some("a:dog".into()));
+    assert_eq!(fs.len().unwrap(), 4);
+    assert!(fs.name().ends_with("Tagger::tag"), "{}", fs.name());
+    assert_eq!(a.tag("x".into()), "a:x", "the method itself is unchanged");
+
+    let before = MAPPED.load(Ordering::SeqCst);
+    assert_eq!(ok(a.tag_times_map(words(), 2).unwrap().results().unwrap()), ["a:cata:cat", "a:doga:dog"]);
+    assert_eq!(ok(a.tag_times_map(words(), 2).unwrap().results().unwrap()).len(), 2);
+    assert_eq!(MAPPED.load(Ordering::SeqCst), before + 2);
+    let fs = Tagger::tag_times_map_stash().unwrap();
+    assert_eq!(fs.get_func(&("cat".to_string(), (a.clone(), 2))).unwrap(), Some("a:cata:cat".into()));
+    assert_eq!(fs.get_func(&("cat".to_string(), (b.clone(), 2))).unwrap(), None);
+
+    let before = MAPPED.load(Ordering::SeqCst);
+    assert_eq!(ok(a.shout_map(words()).unwrap().results().unwrap()), ["CAT", "DOG"]);
+    assert_eq!(ok(b.shout_map(words()).unwrap().results().unwrap()), ["CAT", "DOG"]);
+    assert_eq!(MAPPED.load(Ordering::SeqCst), before + 2, "self ignored: b finds a's results");
+    let fs = Tagger::shout_map_stash().unwrap();
+    assert_eq!(fs.get_func(&("cat".to_string(),)).unwrap(), Some("CAT".into()));
+
+    let before = MAPPED.load(Ordering::SeqCst);
+    assert_eq!(ok(Tagger::length_map(words()).unwrap().results().unwrap()), [3, 3]);
+    assert_eq!(ok(Tagger::length_map(words()).unwrap().results().unwrap()), [3, 3]);
+    assert_eq!(MAPPED.load(Ordering::SeqCst), before + 2);
+    assert_eq!(Tagger::length_map_stash().unwrap().get_func(&("cat".to_string(),)).unwrap(), Some(3));
+}
+
+/// The type is defined here, its stashed methods elsewhere: `type_name` says
+/// `methods::shapes::Square`, the names say where the impl is.
+mod shapes {
+    #[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq)]
+    pub struct Square(pub u32);
+}
+
+mod geometry {
+    use super::shapes::Square;
+    use super::*;
+
+    fn broken() -> stash_core::Result<stash_core::Stash> {
+        Err(stash_core::Error::new(stash_core::ErrorKind::Io, "disk on fire"))
+    }
+
+    pub static CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    #[stashed_result]
+    impl Square {
+        #[stashed_result(stash = mem(), crate = "crate::hs")]
+        pub fn area(&self) -> u32 {
+            CALLS.fetch_add(1, Ordering::SeqCst);
+            self.0 * self.0
+        }
+
+        #[stashed_result(stash = mem(), crate = "crate::hs", name = "squares::scaled")]
+        pub fn scaled(&self, by: u32) -> Square {
+            Square(self.0 * by)
+        }
+
+        #[stash_mapped(stash = mem(), crate = "crate::hs")]
+        pub fn sides(&self, n: u32) -> u32 {
+            CALLS.fetch_add(1, Ordering::SeqCst);
+            self.0 * n
+        }
+
+        #[stashed_result(stash = mem(), crate = "crate::hs")]
+        pub fn unit() -> Square {
+            Square(1)
+        }
+
+        /// Unmarked items stay as they are.
+        pub fn side(&self) -> u32 {
+            self.0
+        }
+    }
+
+    #[stashed_result]
+    impl super::Describe for Square {
+        /// Its stash cannot open: the panic names the function.
+        #[stashed_result(stash = broken(), crate = "crate::hs", accessors = false)]
+        fn describe(&self, x: u32) -> String {
+            format!("{x} squares of {}", self.0)
+        }
+
+        #[stashed_result(stash = mem(), crate = "crate::hs", accessors = false)]
+        fn checked_describe(&self, x: u32) -> Result<String, stash_core::Error> {
+            Ok(format!("checked {x} squares of {}", self.0))
+        }
+    }
+}
+
+/// Issue 17 (stable names): `#[stashed_result]` on the impl block gives its
+/// methods literal names, `module_path!()::Type::method` where the impl is,
+/// which do not come from `type_name` (whose output may change between
+/// compilers).
+#[test]
+fn an_impl_marked_stashed_result_names_its_methods_by_literals() {
+    let _l = LOCK.lock().unwrap();
+    use shapes::Square;
+    assert_eq!(std::any::type_name::<Square>(), "methods::shapes::Square", "where the type is");
+    let before = geometry::CALLS.load(Ordering::SeqCst);
+    assert_eq!(Square(3).area(), 9);
+    assert_eq!(Square(3).area(), 9);
+    assert_eq!(Square(3).try_area().unwrap(), 9);
+    assert_eq!(geometry::CALLS.load(Ordering::SeqCst), before + 1);
+    let fs = Square::area_stash().unwrap();
+    assert_eq!(fs.name(), "methods::geometry::Square::area");
+    assert_eq!(fs.get_func(&(Square(3),)).unwrap(), Some(9));
+    assert!(fs.path().to_string_lossy().contains("stashed_result/methods::geometry::Square::area/code-"));
+
+    assert_eq!(Square(2).scaled(3), Square(6));
+    assert_eq!(Square::scaled_stash().unwrap().name(), "squares::scaled", "`name` still wins");
+    assert_eq!(Square::unit(), Square(1));
+    assert_eq!(Square::unit_stash().unwrap().name(), "methods::geometry::Square::unit");
+    assert_eq!(Square(1).side(), 1);
+
+    let runs = Square(2).sides_map([1, 2]).unwrap().results().unwrap();
+    assert_eq!(ok(runs), [2, 4]);
+    let fs = Square::sides_map_stash().unwrap();
+    assert_eq!(fs.name(), "methods::geometry::Square::sides");
+    assert_eq!(fs.get_func(&(2, Square(2))).unwrap(), Some(4));
+
+    // A trait impl: `<Type as Trait>`, as a failure names the function.
+    assert_eq!(Square(2).checked_describe(3).unwrap(), "checked 3 squares of 2");
+    let panic = std::panic::catch_unwind(|| Square(2).describe(3)).unwrap_err();
+    let message = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(message.contains("`methods::geometry::<Square as Describe>::describe`"), "{message}");
 }

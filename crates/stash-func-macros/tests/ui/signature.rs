@@ -14,7 +14,10 @@ impl S {
     fn boxed(self: Box<Self>, x: u32) -> u32 { x }
 
     #[stash_mapped]
-    fn mapped_method(&self, x: u32) -> u32 { x }
+    fn mapped_mutating(&mut self, x: u32) -> u32 { x }
+
+    #[stash_mapped(ignore = [x])]
+    fn mapped_ignoring(&self, x: u32, y: u32) -> u32 { x + y }
 }
 
 #[stash_mapped]
