@@ -76,7 +76,11 @@ fn server(url: &str, settings: &Settings) -> Res<StashConfig> {
     let scheme = url.split_once("://").map_or("", |(s, _)| s);
     let engine = match (&settings.engine, scheme) {
         (Some(engine), _) => engine.clone(),
-        (None, "redis" | "rediss" | "redis+unix" | "unix" | "redis+cluster") => "redis".into(),
+        (
+            None,
+            "redis" | "rediss" | "valkey" | "valkeys" | "redis+unix" | "unix" | "redis+cluster"
+            | "rediss+cluster",
+        ) => "redis".into(),
         (None, "mongodb" | "mongodb+srv") => "mongo".into(),
         (None, other) => {
             return Err(config_error(format!(
@@ -296,5 +300,28 @@ fn first_entry(config: &StashConfig) -> Probe {
                 && meta.digest != DigestAlgo::Blake3.digest(&meta.key),
         },
         Some(Err(_)) => Probe::Unreadable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_redis_scheme_the_engine_takes_opens_the_redis_engine() {
+        for url in [
+            "redis://h:6379/0",
+            "rediss://h:6380/0",
+            "valkey://h:6379",
+            "valkeys://h:6380",
+            "redis+cluster://h1:7001,h2:7002",
+            "rediss+cluster://h1:7101,h2:7102",
+            "unix:///tmp/redis.sock",
+        ] {
+            let config = server(url, &Settings { namespace: Some("ns".into()), ..Settings::default() });
+            assert_eq!(config.map(|c| c.engine).ok().as_deref(), Some("redis"), "{url}");
+        }
+        let other = server("ftp://h", &Settings { namespace: Some("ns".into()), ..Settings::default() });
+        assert!(other.is_err());
     }
 }
