@@ -39,7 +39,20 @@ pub fn bench(args: &[String]) -> Result {
         rest.extend(["--python".into(), python.display().to_string()]);
     }
     rest.extend(["--out".into(), out.display().to_string()]);
-    cargo_matrix(&root, &rest)
+    // The scale rows also time `hashstash info` on their stashes: build the command first.
+    let quick = rest.iter().any(|a| a == "--quick" || a == "--no-scale");
+    let mut matrix = matrix_command(&root, &rest);
+    if !quick || rest.iter().any(|a| a == "--scale") {
+        run(Command::new(env!("CARGO")).current_dir(&root).args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "hashstash-cli",
+        ]))?;
+        matrix.env("HASHSTASH_BENCH_CLI", target_dir(&root).join("release").join("hashstash"));
+    }
+    run(&mut matrix)
 }
 
 /// `cargo run --release -p hashstash-benches --bin matrix -- args`. The
@@ -47,10 +60,16 @@ pub fn bench(args: &[String]) -> Result {
 /// matrix takes those engines when `HASHSTASH_REDIS_URL` / `HASHSTASH_MONGO_URL`
 /// are set, and notes that it skipped them otherwise.
 fn cargo_matrix(root: &Path, args: &[String]) -> Result {
-    run(Command::new(env!("CARGO"))
-        .current_dir(root)
+    run(&mut matrix_command(root, args))
+}
+
+/// The command [`cargo_matrix`] runs.
+fn matrix_command(root: &Path, args: &[String]) -> Command {
+    let mut cmd = Command::new(env!("CARGO"));
+    cmd.current_dir(root)
         .args(["run", "--release", "--quiet", "-p", "hashstash-benches", "--bin", "matrix", "--"])
-        .args(args))
+        .args(args);
+    cmd
 }
 
 fn target_dir(root: &Path) -> PathBuf {

@@ -245,6 +245,7 @@ impl Report {
                 "RSS before → max",
                 "disk/entry",
                 "alloc/entry",
+                "`hashstash info`",
             ]
             .iter()
             .map(|s| s.to_string())
@@ -267,6 +268,7 @@ impl Report {
                 format!("{} → {}", kib(s.rss_before_kib), kib(s.rss_max_kib)),
                 fmt_bytes(s.disk_apparent),
                 fmt_bytes(s.disk_allocated),
+                s.info_ms.map(|ms| format!("{ms:.0} ms")).unwrap_or_else(|| "–".into()),
             ]);
         }
         rows

@@ -3,6 +3,8 @@
 //! memory with the number of entries.
 
 use std::hint::black_box;
+use std::path::Path;
+use std::process::Command;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +22,10 @@ pub struct Small {
     /// `name-{i}`.
     pub name: String,
 }
+
+/// Names the `hashstash` command-line binary whose `info` each scale row times
+/// (`cargo xtask bench` builds it and sets this when the scale rows run).
+pub const CLI_ENV: &str = "HASHSTASH_BENCH_CLI";
 
 /// The serializer and compressor of the scale rows: the defaults.
 pub const SCALE_CODEC: (&str, &str) = ("hashstash", "lz4");
@@ -57,6 +63,10 @@ pub struct ScaleResult {
     pub disk_apparent: f64,
     /// Bytes on disk per entry, allocated.
     pub disk_allocated: f64,
+    /// Wall time of `hashstash info <stash>` (the command-line tool, a process of its
+    /// own, start-up included) in milliseconds, when [`CLI_ENV`] names the binary.
+    #[serde(default)]
+    pub info_ms: Option<f64>,
     /// The error that stopped the row, if any.
     pub error: Option<String>,
 }
@@ -124,6 +134,10 @@ pub fn run(engine: &str, n: usize, params: &Params) -> Result<ScaleResult> {
         return Err(format!("items() yielded {count} of {n}").into());
     }
     let usage = disk_usage(stash.path().parent().unwrap_or(stash.path()))?;
+    let info_ms = match std::env::var_os(CLI_ENV) {
+        Some(cli) if engine != "memory" => Some(time_info(Path::new(&cli), stash.path())?),
+        _ => None,
+    };
     drop(stash);
     Ok(ScaleResult {
         engine: engine.to_string(),
@@ -141,8 +155,22 @@ pub fn run(engine: &str, n: usize, params: &Params) -> Result<ScaleResult> {
         rss_max_kib: rss_max,
         disk_apparent: usage.apparent as f64 / n as f64,
         disk_allocated: usage.allocated as f64 / n as f64,
+        info_ms,
         error: None,
     })
+}
+
+/// Runs `cli info <stash>` and returns its wall time in milliseconds (an error if it fails).
+fn time_info(cli: &Path, stash: &Path) -> Result<f64> {
+    let start = Instant::now();
+    let out = Command::new(cli).arg("info").arg(stash).output()?;
+    let ms = start.elapsed().as_secs_f64() * 1e3;
+    if !out.status.success() {
+        return Err(
+            format!("`{} info` failed: {}", cli.display(), String::from_utf8_lossy(&out.stderr)).into()
+        );
+    }
+    Ok(ms)
 }
 
 impl ScaleResult {
@@ -164,6 +192,7 @@ impl ScaleResult {
             rss_max_kib: None,
             disk_apparent: f64::NAN,
             disk_allocated: f64::NAN,
+            info_ms: None,
             error: Some(error.into()),
         }
     }
