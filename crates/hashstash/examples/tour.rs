@@ -79,6 +79,16 @@ fn main() -> Result<(), hashstash::Error> {
     ];
     println!("{hits:?}");
     assert!(hits.iter().all(|h| h.as_deref() == Some("cat")));
+    // More kinds of keys, in a sub-stash so the dictionary below keeps its six items.
+    let kinds = stash.sub("more_kinds")?;
+    kinds.clear()?;
+    // A frozenset is another key than the set of the same items, as in Python.
+    kinds.set(&hashstash::FrozenSet::from(vec!["bad", "good"]), "dog")?;
+    let frozen: Option<String> = kinds.get(&hashstash::FrozenSet::from(vec!["good", "bad"]))?;
+    println!("frozenset key -> {frozen:?}");
+    assert_eq!(frozen.as_deref(), Some("dog"));
+    #[cfg(feature = "frame")]
+    dataframe_key(&kinds)?;
 
     section("Works like a dictionary");
     assert_eq!(stash.get::<_, String>(&struct_key)?.as_deref(), Some("cat"));
@@ -205,6 +215,8 @@ fn main() -> Result<(), hashstash::Error> {
     let encoded = hashstash::encode(b"Hello, World!", "lz4", true)?;
     println!("encode(b'Hello, World!', lz4, b64) = {}", lossy(&encoded));
     assert_eq!(hashstash::decode(&encoded, "lz4", true)?, b"Hello, World!");
+    #[cfg(feature = "frame")]
+    dataframe_round_trip()?;
 
     section("Bad input is an error, never a panic");
     match stash.get::<_, u32>("bad") {
@@ -289,6 +301,38 @@ fn assembling_dataframes<Args, R>(
         frame::to_parquet(&df, dir.join("animals.parquet"))?;
         println!("exported to {}", dir.display());
     }
+    Ok(())
+}
+
+/// A polars DataFrame as a key (`hashstash::Frame`): an equal DataFrame finds the entry.
+#[cfg(feature = "frame")]
+fn dataframe_key(stash: &HashStash) -> Result<(), hashstash::Error> {
+    use hashstash::Frame;
+    use hashstash::frame::polars::prelude::*;
+    let frame = |df: PolarsResult<DataFrame>| {
+        df.map(Frame::from).map_err(|e| hashstash::Error::new(hashstash::ErrorKind::Backend, e.to_string()))
+    };
+    let df_key = frame(df!("name" => ["cat", "dog"], "goodness" => ["bad", "good"]))?;
+    stash.set(&df_key, "cat")?; // DataFrame key (Python's pandas form, so pandas finds it too)
+    let same = frame(df!("name" => ["cat", "dog"], "goodness" => ["bad", "good"]))?;
+    let hit: Option<String> = stash.get(&same)?;
+    println!("DataFrame key -> {hit:?}");
+    assert_eq!(hit.as_deref(), Some("cat"));
+    Ok(())
+}
+
+/// `serialize` / `deserialize` of a DataFrame: `data.equals(deserialized_data)` is true.
+#[cfg(feature = "frame")]
+fn dataframe_round_trip() -> Result<(), hashstash::Error> {
+    use hashstash::Frame;
+    use hashstash::frame::polars::prelude::*;
+    let data = df!("n" => [Some(1i64), None], "x" => [0.5, 2.0], "ok" => [true, false])
+        .map_err(|e| hashstash::Error::new(hashstash::ErrorKind::Backend, e.to_string()))?;
+    let bytes = hashstash::serialize(&Frame::from(&data), "hashstash")?;
+    println!("serialize(DataFrame) = {}...", lossy(&bytes[..bytes.len().min(80)]));
+    let deserialized_data: Frame = hashstash::deserialize(&bytes, "hashstash")?;
+    println!("data.equals(deserialized_data) = {}", deserialized_data.equals_missing(&data));
+    assert!(deserialized_data.equals_missing(&data));
     Ok(())
 }
 
