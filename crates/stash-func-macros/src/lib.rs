@@ -419,8 +419,8 @@ pub fn stashed_result(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// Methods (`&self` or `self` receivers, inherent impls): `f_map(&self,
 /// inputs, rest...)` clones `self` for the workers; `self` is the first common
 /// argument, part of every key (`(a, Self)`, `(a, (Self, b, ...))`, so `Self:
-/// Serialize + Clone + Debug + Send + Sync`) unless `ignore = [self]` (then
-/// `Self: Clone + Send + Sync` only); `Foo::f_map_stash()`. Associated
+/// Serialize + Clone + Debug + Send + Sync + 'static`) unless `ignore = [self]`
+/// (then `Self: Clone + Send + Sync + 'static` only); `Foo::f_map_stash()`. Associated
 /// functions without receiver work like free functions. A function without
 /// receiver is run by `f_map` through its body (`f` itself is not called).
 ///

@@ -48,13 +48,6 @@ fn short(name: &str) -> &str {
     name.rsplit("::").next().unwrap_or(name)
 }
 
-/// The accessor's value: the function stash, or why it could not be opened.
-pub fn accessor<Args, R>(
-    fs: &Result<FunctionStash<Args, R>, Error>,
-) -> Result<FunctionStash<Args, R>, Error> {
-    fs.clone()
-}
-
 /// `#[stash_mapped]`: a map over the function stash (`common` is part of every key).
 pub fn map<F, I, C, R>(
     fs: &Result<FunctionStash<(I, C), R>, Error>,

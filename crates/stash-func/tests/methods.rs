@@ -214,6 +214,13 @@ impl Tagger {
         word.to_uppercase()
     }
 
+    /// A by-value receiver left out of the key: each call gets a clone.
+    #[stash_mapped(stash = mem(), crate = "crate::hs", ignore = [self])]
+    fn into_padded(self, word: String) -> String {
+        MAPPED.fetch_add(1, Ordering::SeqCst);
+        format!("{word:>5}")
+    }
+
     /// An associated function without receiver, in an impl.
     #[stash_mapped(stash = mem(), crate = "crate::hs")]
     fn length(word: String) -> usize {
@@ -261,6 +268,13 @@ fn mapped_methods_key_on_self_unless_ignored() {
     assert_eq!(MAPPED.load(Ordering::SeqCst), before + 2, "self ignored: b finds a's results");
     let fs = Tagger::shout_map_stash().unwrap();
     assert_eq!(fs.get_func(&("cat".to_string(),)).unwrap(), Some("CAT".into()));
+
+    let before = MAPPED.load(Ordering::SeqCst);
+    assert_eq!(ok(a.into_padded_map(words()).unwrap().threads(2).results().unwrap()), ["  cat", "  dog"]);
+    assert_eq!(ok(b.into_padded_map(words()).unwrap().results().unwrap()), ["  cat", "  dog"]);
+    assert_eq!(MAPPED.load(Ordering::SeqCst), before + 2);
+    let fs = Tagger::into_padded_map_stash().unwrap();
+    assert_eq!(fs.get_func(&("dog".to_string(),)).unwrap(), Some("  dog".into()));
 
     let before = MAPPED.load(Ordering::SeqCst);
     assert_eq!(ok(Tagger::length_map(words()).unwrap().results().unwrap()), [3, 3]);
@@ -347,6 +361,7 @@ fn an_impl_marked_stashed_result_names_its_methods_by_literals() {
     assert_eq!(geometry::CALLS.load(Ordering::SeqCst), before + 1);
     let fs = Square::area_stash().unwrap();
     assert_eq!(fs.name(), "methods::geometry::Square::area");
+    assert_ne!(fs.name(), format!("{}::area", std::any::type_name::<Square>()), "not from type_name");
     assert_eq!(fs.get_func(&(Square(3),)).unwrap(), Some(9));
     assert!(fs.path().to_string_lossy().contains("stashed_result/methods::geometry::Square::area/code-"));
 
