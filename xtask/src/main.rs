@@ -24,8 +24,8 @@ const TEST_ARGS: &[&str] = &["test", "--workspace", "--all-features", "--all-tar
 const DOC_TEST_ARGS: &[&str] = &["test", "--workspace", "--all-features", "--doc"];
 const TOUR_ARGS: &[&str] = &["run", "--release", "-p", "hashstash", "--features", "all", "--example", "tour"];
 /// `tour --lean`: every embedded engine and compressor but blosc (a C build with cmake), no
-/// DataFrames (polars is most of a first build) and no server engines (their drivers, tokio
-/// and rustls). The tour skips the sections of what is left out.
+/// DataFrames (polars is most of a first build) and no server engines (their drivers and
+/// rustls). The tour skips the sections of what is left out.
 const LEAN_FEATURES: &str = "pairtree,memory,lmdb,sqlite,sled,func,lz4,zstd,zlib,gzip,bz2";
 
 /// The facade's example programs, each run as `cargo run --release -p hashstash --features

@@ -1,5 +1,5 @@
 //! LMDB through `heed` directly: the floor of the `lmdb` engine. The key is
-//! [`key_md5_hex`](super::key_md5_hex), the value the bytes given, in the
+//! [`key_md5_hex`], the value the bytes given, in the
 //! environment's unnamed database, as in the limits file's heed rows.
 
 use std::path::Path;

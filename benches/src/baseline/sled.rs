@@ -1,5 +1,5 @@
 //! sled used directly: the floor of the `sled` engine. The key is
-//! [`key_md5_hex`](super::key_md5_hex), the value the bytes given, in the
+//! [`key_md5_hex`], the value the bytes given, in the
 //! default tree, as in the limits file's sled row (insert each, flush at the end).
 
 use std::path::Path;

@@ -1,5 +1,5 @@
 //! SQLite through `rusqlite` directly: the floor of the `sqlite` engine. One
-//! `WITHOUT ROWID` table keyed by [`key_md5_hex`](super::key_md5_hex), the
+//! `WITHOUT ROWID` table keyed by [`key_md5_hex`], the
 //! value the bytes given, WAL mode with `synchronous=NORMAL`, as in the
 //! limits file's rusqlite rows.
 

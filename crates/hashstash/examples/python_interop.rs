@@ -18,7 +18,7 @@ const PYTHON: &str = r#"
 import json, sys
 from hashstash import HashStash
 stash = HashStash(root_dir=sys.argv[1], dbname="main", engine="pairtree", compress="lz4",
-                  serializer="hashstash")
+                  b64=True, serializer="hashstash")
 print(json.dumps({"cat": stash["cat"], "tuple": list(stash[("bad", "good")]),
                   "map": stash[{"goodness": "bad"}], "len": len(stash)}))
 "#;
@@ -34,6 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .dbname("main")
         .engine("pairtree") // or "lmdb" (feature `lmdb`)
         .compress("lz4") // raw, lz4, zlib, gzip, bz2; not zstd or blosc (refused)
+        .b64(true)
         .python_compatible(true) // serializer hashstash, md5 digests, Python's layout
         .clear(true)
         .open()?;
