@@ -49,6 +49,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let Some(python) = std::env::var_os("HASHSTASH_PYTHON") else {
         println!("\nRead it from Python (pip install hashstash==1.2.0):\n{PYTHON}");
         println!("with sys.argv[1] = {}", root.display());
+        if std::env::args_os().nth(1).is_none() {
+            println!("(a temporary folder, removed on exit: pass a folder to keep the stash)");
+        }
         println!("python_interop: ok (Python not run: HASHSTASH_PYTHON is not set)");
         return Ok(());
     };
