@@ -206,6 +206,7 @@ mod engine;
 #[doc(hidden)]
 pub mod fuzzing;
 mod layout;
+mod off_runtime;
 mod scan;
 
 use std::fmt;
@@ -379,7 +380,8 @@ impl EngineFactory for MongoOptions {
     }
 
     fn open(&self, context: &EngineContext) -> Result<Arc<dyn Engine>> {
-        Ok(Arc::new(self.open_engine(context)?))
+        // Callable from a tokio runtime's thread too (see `off_runtime`).
+        Ok(Arc::new(off_runtime::OffRuntime(off_runtime::call(|| self.open_engine(context))?)))
     }
 
     fn options(&self) -> EngineOptions {
