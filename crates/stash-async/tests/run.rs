@@ -56,8 +56,9 @@ async fn run_async_stores_in_the_sync_run_function_stash() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_thousand_tasks_on_one_key_compute_once() {
     let dir = tempfile::tempdir().unwrap();
-    for engine in ["memory", "pairtree", "lmdb"] {
-        let s = common::open(engine, dir.path()).unwrap().asynchronous();
+    for engine in ["memory", "pairtree", "lmdb", "redis", "mongo"] {
+        let Some(stash) = common::open(engine, dir.path()) else { continue };
+        let s = stash.asynchronous();
         let computed = Arc::new(AtomicUsize::new(0));
         let tasks: Vec<_> = (0..1000)
             .map(|_| {
@@ -174,4 +175,44 @@ async fn only_ok_values_are_stored_unless_errors_are_cached() {
     let errs = stash.error_stash_named(&format!("{}::checked", module_path!())).unwrap();
     assert_eq!(errs.len().unwrap(), 1, "the Err was cached in the error stash");
     assert!(s.run_async_with(checked, (-5,), opts).await.unwrap().is_err());
+}
+
+static SLOW_SYNC: AtomicUsize = AtomicUsize::new(0);
+
+fn slow_sync(x: u64) -> u64 {
+    SLOW_SYNC.fetch_add(1, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(400));
+    x + 1
+}
+
+/// A sync `run` and an async `run_async` of one function on one key wait for
+/// each other through the engine's lock (pairtree: a lock file), as two
+/// processes would: one computation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_and_async_callers_of_one_key_compute_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let stash = common::open("pairtree", dir.path()).unwrap();
+    let s = stash.asynchronous();
+    let before = SLOW_SYNC.load(Ordering::SeqCst);
+    let sync = {
+        let stash = stash.clone();
+        tokio::task::spawn_blocking(move || stash.run_named("slow-shared", slow_sync, (5u64,)).unwrap())
+    };
+    while SLOW_SYNC.load(Ordering::SeqCst) == before {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let from_async = s
+        .run_async_named(
+            "slow-shared",
+            |x: u64| async move {
+                SLOW_SYNC.fetch_add(1, Ordering::SeqCst);
+                x + 1
+            },
+            (5,),
+        )
+        .await
+        .unwrap();
+    assert_eq!(from_async, 6);
+    assert_eq!(sync.await.unwrap(), 6);
+    assert_eq!(SLOW_SYNC.load(Ordering::SeqCst) - before, 1, "the async caller waited for the sync one");
 }
