@@ -155,6 +155,12 @@ where
     }
 }
 
+/// The write options of a call that sets none: the stash's append mode (its
+/// `ttl` is applied by the life cycle layer every write goes through).
+fn default_options(stash: &Stash) -> WriteOptions {
+    if stash.config().append_mode { WriteOptions::APPEND } else { WriteOptions::REPLACE }
+}
+
 /// The sync API's context for an error about one key.
 fn key_context(stash: &Stash, err: Error, key: &EncodedKey) -> Error {
     err.with_context("stash", stash).with_context("digest", key.digest)
@@ -211,8 +217,10 @@ impl AsyncStash {
     {
         let k = self.stash.encode_key(key)?;
         let v = self.stash.encode_value(value)?;
+        // The sync `set`'s write: the stash's own options (its append mode; its
+        // `ttl`, applied by the life cycle layer), through that layer.
         blocking(&self.stash, move |s| {
-            s.set_encoded_many([(&k, v.as_slice())]).map(drop).map_err(|e| e.with_context("digest", k.digest))
+            s.engine().put(&k.digest, &k.bytes, &v, default_options(s)).map_err(|e| key_context(s, e, &k))
         })
         .await
     }
@@ -309,7 +317,7 @@ impl AsyncStash {
             if let Some(found) = s.get_encoded(&k)? {
                 return Ok(found);
             }
-            let options = if s.config().append_mode { WriteOptions::APPEND } else { WriteOptions::REPLACE };
+            let options = default_options(s);
             for _ in 0..TRIES {
                 if s.engine()
                     .put_if_absent(&k.digest, &k.bytes, &v, options)

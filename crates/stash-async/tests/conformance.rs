@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use stash_async::{AsyncStash, AsyncStashExt};
-use stash_core::{ErrorKind, Prune, SetOptions, Value};
+use stash_core::{ErrorKind, Prune, SetOptions, Stash, Value};
 
 async fn conformance(engine: &str) {
     let dir = tempfile::tempdir().unwrap();
@@ -81,6 +81,18 @@ async fn conformance(engine: &str) {
     assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [1, 2]);
     assert_eq!(stash.get_all::<_, String>("log").unwrap(), ["first", "second"]);
     assert_eq!(s.get::<_, String>("log").await.unwrap().as_deref(), Some("second"));
+
+    // a stash in append mode: plain `set`s keep versions, counted as writes
+    let mut cfg = stash.config().clone();
+    cfg.append_mode = true;
+    cfg.dbname = format!("{}-append", cfg.dbname);
+    cfg.clear = true;
+    let appending = Stash::open(cfg, stash.engine_factory().clone()).unwrap().asynchronous();
+    appending.set("v", &1).await.unwrap();
+    appending.set("v", &2).await.unwrap();
+    assert_eq!(appending.get_all::<_, i32>("v").await.unwrap(), [1, 2]);
+    assert_eq!(appending.stats().await.unwrap().writes, 2);
+    appending.clear().await.unwrap();
 
     // time to live
     s.set_with("short", 1u8, SetOptions::new().ttl(Duration::from_millis(300))).await.unwrap();
