@@ -10,6 +10,15 @@ use std::time::Duration;
 use stash_core::testkit::logs::capture;
 use stash_core::{Prune, SetOptions, Stash, StashConfig};
 
+/// The tests of this file run one at a time: `tracing` caches whether a call site is
+/// wanted, and a site first reached on another test's thread (with no subscriber) can
+/// be missed by the thread-local subscriber `capture` installs.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn memory_stash(dir: &std::path::Path, adjust: impl FnOnce(&mut StashConfig)) -> Stash {
     let mut config = StashConfig::default();
     config.root_dir = dir.into();
@@ -20,6 +29,7 @@ fn memory_stash(dir: &std::path::Path, adjust: impl FnOnce(&mut StashConfig)) ->
 
 #[test]
 fn a_subscriber_sees_hits_misses_writes_and_evictions_without_contents() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let secret_key = "secret-key-text";
     let secret_value = "secret-value-text";
@@ -81,6 +91,7 @@ fn a_subscriber_sees_hits_misses_writes_and_evictions_without_contents() {
 
 #[test]
 fn a_slow_engine_call_is_a_warning_with_its_operation() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let ((), seen) = capture(|| {
         let s = memory_stash(dir.path(), |_| {});
@@ -97,6 +108,7 @@ fn a_slow_engine_call_is_a_warning_with_its_operation() {
 
 #[test]
 fn stats_read_as_metrics() {
+    let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
     let s = memory_stash(dir.path(), |_| {});
     s.set("a", &1).unwrap();
