@@ -77,7 +77,6 @@
 //! runtimes on every engine, the servers included when their URLs are set.
 #![deny(missing_docs)]
 
-mod outcome;
 mod run;
 mod stream;
 

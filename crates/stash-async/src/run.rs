@@ -16,8 +16,8 @@ use stash_core::{Digest, EncodedKey, ErrorKind, HeldLock, LockAttempt, SetOption
 use stash_func::{Call, RunOptions, StashRun};
 use tokio::sync::OwnedMutexGuard;
 
-use crate::outcome::is_err;
 use crate::{AsyncStash, blocking};
+use stash_func::__private::{is_err, store_error};
 
 /// The first pause between two tries of a busy engine lock (as the sync `run`).
 const FIRST_PAUSE: Duration = Duration::from_millis(1);
@@ -324,16 +324,7 @@ fn store<R: Serialize>(
         return Ok(());
     }
     let Some(errs) = errs else { return Ok(()) };
-    let ttl = match (error_ttl, errs.config().ttl) {
-        (Some(mine), Some(stash)) => Some(mine.min(stash)),
-        (mine, stash) => mine.or(stash),
-    };
-    let options = match ttl {
-        Some(ttl) if ttl.is_zero() => return Ok(()),
-        Some(ttl) => SetOptions::new().ttl(ttl),
-        None => SetOptions::new(),
-    };
-    errs.set_encoded(key, out, options)
+    Ok(store_error(errs, key, out, error_ttl)?)
 }
 
 type SlotKey = (PathBuf, Digest);

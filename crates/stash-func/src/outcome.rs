@@ -15,7 +15,7 @@ use serde::ser;
 
 /// Whether `value` serializes as `Result::Err` (its outermost type is a
 /// `Result` holding an error). Costs one call: nothing is serialized.
-pub(crate) fn is_err<T: Serialize + ?Sized>(value: &T) -> bool {
+pub fn is_err<T: Serialize + ?Sized>(value: &T) -> bool {
     value.serialize(Probe).unwrap_or(false)
 }
 

@@ -13,7 +13,9 @@ use crate::call::folder_name;
 pub use crate::error::Error;
 use crate::flight::DEFAULT_WAIT;
 use crate::map::MapBuilder;
-use crate::outcome::is_err;
+// Also for `stash-async`, which stores results by the same rules.
+pub use crate::outcome::is_err;
+pub use crate::run::store_error;
 use crate::run::{FunctionStash, RESULTS_DIR, get_or_compute, lookup, lookup_result, store, sub_stash_at};
 
 /// Opens the function stash `stashed_result/<name>/<version>` under `parent`.

@@ -136,7 +136,7 @@ where
 
 /// Stores the `Err` result `out` in the error stash, expiring after `error_ttl`
 /// (microseconds, as every entry's expiry), never later than the stash's own TTL.
-fn store_error<R: Serialize>(
+pub fn store_error<R: Serialize>(
     errs: &Stash,
     key: &EncodedKey,
     out: &R,
