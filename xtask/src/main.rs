@@ -32,7 +32,7 @@ const LEAN_FEATURES: &str = "pairtree,memory,lmdb,sqlite,sled,func,lz4,zstd,zlib
 /// all --example <name>`: the tour's profile and features, so after the tour only the
 /// examples themselves are compiled. `servers` runs with `--services` (it needs the URLs).
 const EXAMPLES: &[&str] =
-    &["basic", "engines", "append", "lifecycle", "functions", "frames", "python_interop"];
+    &["basic", "engines", "append", "lifecycle", "functions", "async_cache", "frames", "python_interop"];
 
 fn main() -> ExitCode {
     let task = std::env::args().nth(1).unwrap_or_default();
