@@ -149,8 +149,14 @@ fn setup() -> Result {
     if missing.is_empty() {
         return Ok(());
     }
+    apt_install(&missing)
+}
+
+/// `apt-get install` of `packages` (Debian), through sudo unless root; an error
+/// naming them where there is no apt-get.
+pub(crate) fn apt_install(packages: &[&str]) -> Result {
     if !have("apt-get") {
-        return Err(format!("please install: {} (no apt-get here)", missing.join(" ")));
+        return Err(format!("please install: {} (no apt-get here)", packages.join(" ")));
     }
     let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };
     let apt = |args: &[&str]| {
@@ -163,7 +169,7 @@ fn setup() -> Result {
     };
     apt(&["update", "-q"])?;
     let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
-    args.extend(missing);
+    args.extend_from_slice(packages);
     apt(&args)
 }
 

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::{Result, have, is_root, run};
+use crate::{Result, run};
 
 /// The variable that names the interpreter to the tests.
 pub const PYTHON_ENV: &str = "HASHSTASH_PYTHON";
@@ -58,18 +58,5 @@ fn ready(python: &std::path::Path) -> bool {
 
 /// `apt-get install python3 python3-venv` (Debian), for a machine without them.
 fn install_python() -> Result {
-    if !have("apt-get") {
-        return Err("python3 with its venv module is needed for the interop test (no apt-get here)".into());
-    }
-    let sudo: &[&str] = if is_root() { &[] } else { &["sudo"] };
-    let apt = |args: &[&str]| {
-        let mut all: Vec<&str> = sudo.to_vec();
-        all.push("apt-get");
-        all.extend_from_slice(args);
-        let mut cmd = Command::new(all[0]);
-        cmd.args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive");
-        run(&mut cmd)
-    };
-    apt(&["update", "-q"])?;
-    apt(&["install", "-y", "-q", "--no-install-recommends", "python3", "python3-venv", "python3-pip"])
+    crate::apt_install(&["python3", "python3-venv", "python3-pip"])
 }

@@ -101,20 +101,7 @@ pub(crate) fn install() -> Result {
     if crate::have("redis-server") && crate::have("redis-cli") {
         return Ok(());
     }
-    if !crate::have("apt-get") {
-        return Err("please install redis-server (no apt-get here)".into());
-    }
-    let sudo: &[&str] = if crate::is_root() { &[] } else { &["sudo"] };
-    let apt = |args: &[&str]| {
-        let mut all: Vec<&str> = sudo.to_vec();
-        all.push("apt-get");
-        all.extend_from_slice(args);
-        let mut cmd = Command::new(all[0]);
-        cmd.args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive");
-        crate::run(&mut cmd)
-    };
-    apt(&["update", "-q"])?;
-    apt(&["install", "-y", "-q", "--no-install-recommends", "redis-server"])
+    crate::apt_install(&["redis-server"])
 }
 
 fn node_dir(state: &Path, port: u16) -> PathBuf {

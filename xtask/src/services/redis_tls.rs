@@ -116,20 +116,7 @@ fn install_openssl() -> Result {
     if crate::have("openssl") {
         return Ok(());
     }
-    if !crate::have("apt-get") {
-        return Err("please install openssl (no apt-get here)".into());
-    }
-    let sudo: &[&str] = if crate::is_root() { &[] } else { &["sudo"] };
-    let apt = |args: &[&str]| {
-        let mut all: Vec<&str> = sudo.to_vec();
-        all.push("apt-get");
-        all.extend_from_slice(args);
-        let mut cmd = Command::new(all[0]);
-        cmd.args(&all[1..]).env("DEBIAN_FRONTEND", "noninteractive");
-        crate::run(&mut cmd)
-    };
-    apt(&["update", "-q"])?;
-    apt(&["install", "-y", "-q", "--no-install-recommends", "openssl"])
+    crate::apt_install(&["openssl"])
 }
 
 /// `openssl <args>` in `dir`, its output hidden unless it fails.
