@@ -6,7 +6,7 @@
 //! function results) is counted and bounded alike, with nothing to remember at
 //! the call sites.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -199,6 +199,13 @@ impl Lifecycle {
 
     /// Drops this process's estimate of the stash's size (after `clear` or a
     /// `prune`): the next write past a bound counts exactly again.
+    /// Forgets the read time of an entry that is gone.
+    fn forget_read(&self, digest: &Digest) {
+        if let Some(reads) = &self.reads {
+            reads.lock().unwrap_or_else(|e| e.into_inner()).remove(digest);
+        }
+    }
+
     fn forget_size(&self) {
         *self.bounds.lock().unwrap_or_else(|e| e.into_inner()) = BoundsState::default();
         if let Some(reads) = &self.reads {
@@ -254,6 +261,13 @@ impl Lifecycle {
                 Ok(meta) => live.push(meta),
                 Err(_) => errors += 1,
             }
+        }
+        // Read times are kept for stored entries only: those removed since (by this
+        // handle's deletes, by other processes, by expiry) are forgotten here, so the
+        // map stays as large as the stash, whatever the churn of keys.
+        if let Some(reads) = &self.reads {
+            let stored: HashSet<Digest, BuildDigestHasher> = live.iter().map(|m| m.digest).collect();
+            reads.lock().unwrap_or_else(|e| e.into_inner()).retain(|digest, _| stored.contains(digest));
         }
         let mut entries = live.len() as u64;
         // Sizes come from storage: saturate rather than overflow on a lying one.
@@ -433,6 +447,7 @@ impl Engine for Lifecycle {
     fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
         let timer = Timer::start();
         let removed = self.inner.delete(digest, key)?;
+        self.forget_read(digest);
         timer.done(&self.source, "delete");
         Ok(removed)
     }
@@ -497,7 +512,11 @@ impl Engine for Lifecycle {
         key: &[u8],
         seen_written_at_micros: i64,
     ) -> Result<bool> {
-        self.inner.delete_unless_rewritten(digest, key, seen_written_at_micros)
+        let removed = self.inner.delete_unless_rewritten(digest, key, seen_written_at_micros)?;
+        if removed {
+            self.forget_read(digest);
+        }
+        Ok(removed)
     }
 
     fn put_if_absent(
@@ -519,5 +538,40 @@ impl Engine for Lifecycle {
 
     fn try_lock(&self, name: &Digest, lease: Duration) -> Result<LockAttempt> {
         self.inner.try_lock(name, lease)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DigestAlgo, EngineContext, EngineFactory};
+
+    fn tracked(engine: &Lifecycle) -> usize {
+        engine.reads.as_ref().map_or(0, |r| r.lock().unwrap_or_else(|e| e.into_inner()).len())
+    }
+
+    /// Least-recently-read eviction keeps a read time per entry: keys written,
+    /// read and removed, by this handle or by another, must not pile up in it.
+    #[test]
+    fn read_times_of_removed_entries_are_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = stash_engine_memory::Memory.open(&EngineContext::new(dir.path())).unwrap();
+        let policy = Policy::default().max_entries(10).eviction(Eviction::LeastRecentlyRead);
+        let engine = Lifecycle::wrap(raw.clone(), policy);
+        for i in 0..1_000u32 {
+            let key = i.to_be_bytes();
+            let digest = DigestAlgo::Md5.digest(&key);
+            engine.put(&digest, &key, b"v", WriteOptions::REPLACE).unwrap();
+            assert!(engine.get(&digest, &key).unwrap().is_some());
+            if i % 2 == 0 {
+                // Removed through this handle.
+                assert!(engine.delete(&digest, &key).unwrap());
+            } else {
+                // Removed by someone else (the engine underneath, as another process would).
+                assert!(raw.delete(&digest, &key).unwrap());
+            }
+        }
+        assert_eq!(engine.len().unwrap(), 0);
+        assert!(tracked(&engine) <= 20, "{} read times kept for an empty stash", tracked(&engine));
     }
 }
