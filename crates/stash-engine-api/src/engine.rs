@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::asynchronous::AsyncEngine;
 use crate::digest::{Digest, DigestAlgo};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::EngineOptions;
@@ -280,6 +281,17 @@ pub trait Engine: Send + Sync + fmt::Debug + 'static {
     fn try_lock(&self, name: &Digest, lease: Duration) -> Result<LockAttempt> {
         let _ = (name, lease);
         Ok(LockAttempt::Unsupported)
+    }
+
+    /// The engine's natively async operations, if it has any: a server engine
+    /// built with async support returns itself, so an async caller awaits the
+    /// server on its own task. The default, `None`, tells the caller to run
+    /// the sync methods on a blocking pool (what embedded engines want: their
+    /// calls take microseconds and block on a disk). A layer wrapping another
+    /// engine (the stash's life cycle) returns `Some` only when every step it
+    /// adds can run without blocking.
+    fn as_async(&self) -> Option<&dyn AsyncEngine> {
+        None
     }
 }
 

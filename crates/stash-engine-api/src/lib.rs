@@ -1,8 +1,9 @@
 //! The contract between a hashstash stash and its storage engines, and the
 //! little an engine needs to keep it: [`Engine`] and [`EngineFactory`], the
 //! [`EngineContext`] an engine opens with, key [`Digest`]s, the one [`Error`]
-//! type, write clocks ([`clock`]), file locks ([`locks`]) and the engine's own
-//! settings ([`options`]).
+//! type, write clocks ([`clock`]), file locks ([`locks`]), the engine's own
+//! settings ([`options`]) and natively async operations for server engines
+//! ([`AsyncEngine`], in [`asynchronous`]).
 //!
 //! An engine crate depends on this crate alone: it stores bytes by digest and
 //! knows nothing of serializers or compressors (`stash-serial`, `stash-codec`),
@@ -11,6 +12,7 @@
 //! the `hashstash` facade.
 #![deny(missing_docs)]
 
+pub mod asynchronous;
 pub mod clock;
 pub mod digest;
 pub mod engine;
@@ -21,6 +23,7 @@ pub mod options;
 pub mod redact;
 pub mod registry;
 
+pub use asynchronous::{AsyncEngine, BoxFuture};
 pub use digest::{Digest, DigestAlgo};
 pub use engine::{
     ByteEncoding, Capabilities, Engine, EngineContext, EngineFactory, EntryMeta, HeldLock, Layout,
