@@ -52,7 +52,7 @@ pub fn up() -> Result<Vars> {
 }
 
 /// Starts the service called `only`, or every one; returns the variables to export.
-fn up_only(only: Option<&str>) -> Result<Vars> {
+pub(crate) fn up_only(only: Option<&str>) -> Result<Vars> {
     let mut vars = vec![(REQUIRE_ENV.to_string(), "1".to_string())];
     for service in selected(only)? {
         eprintln!("xtask: starting {}", service.name);
@@ -69,7 +69,7 @@ pub fn down() -> Result {
 
 /// Stops the service called `only`, or every one (in reverse order),
 /// reporting the first failure after trying them all.
-fn down_only(only: Option<&str>) -> Result {
+pub(crate) fn down_only(only: Option<&str>) -> Result {
     let mut first = Ok(());
     for service in selected(only)?.into_iter().rev() {
         let stopped = state_dir(service.name).and_then(|dir| (service.down)(&dir));
