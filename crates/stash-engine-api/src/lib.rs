@@ -17,6 +17,7 @@ pub mod clock;
 pub mod digest;
 pub mod engine;
 pub mod error;
+pub mod group_commit;
 pub mod locks;
 pub mod observe;
 pub mod options;

@@ -1,0 +1,552 @@
+//! Group commit: writers that arrive while a durable commit is in flight join
+//! the next one, so `n` threads writing at once pay about one `fsync` per
+//! round instead of one each.
+//!
+//! An engine keeps one [`GroupCommit`] per open database and sends each write
+//! through [`GroupCommit::submit`]. A writer that finds no commit running
+//! runs its own operation at once, on its own thread, with the bytes it was
+//! given (the fast path: two uncontended mutex operations, no copy). A writer
+//! that finds one running queues an owned copy of its operation and waits;
+//! when the running commit ends, the oldest waiting writer becomes the *leader*,
+//! takes every queued operation (up to a bound) and runs them in one
+//! transaction; the others wait for it. Every caller returns only after the
+//! transaction holding its operation committed (or failed), so a write is as
+//! durable as before; only fewer commits are made.
+//!
+//! Each caller gets its own operation's result. The engine's batch function
+//! reports an operation that failed without touching the transaction (a key
+//! mismatch found before writing, a savepoint rolled back) as that
+//! operation's error and goes on; one that spoiled the transaction
+//! ([`BatchFailure::Spoiled`]) gets its error and the rest run again, in a
+//! new transaction, without it; a commit that fails gives every operation of
+//! the batch the error ([`BatchFailure::All`]). Nothing waits forever: a
+//! leader always hands out every result of its batch, and if its batch
+//! function panics, the waiting writers get a `Backend` error and the panic
+//! goes on in the leader's caller.
+//!
+//! ```
+//! use stash_engine_api::group_commit::GroupCommit;
+//!
+//! let stored = std::sync::Mutex::new(Vec::new());
+//! let group: GroupCommit<u64, u64> = GroupCommit::new();
+//! let n = 5;
+//! let doubled = group.submit(
+//!     || n, // the owned operation, made only if it has to wait
+//!     || {
+//!         // no transaction running: this write runs at once, alone
+//!         stored.lock().unwrap().push(n);
+//!         Ok(n * 2)
+//!     },
+//!     |ops| {
+//!         // the leader's transaction for every waiting write
+//!         let mut stored = stored.lock().unwrap();
+//!         Ok(ops.iter().map(|&&op| { stored.push(op); Ok(op * 2) }).collect())
+//!     },
+//! )?;
+//! assert_eq!(doubled, 10);
+//! assert_eq!(group.stats().commits, 1);
+//! # Ok::<(), stash_engine_api::Error>(())
+//! ```
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// How many queued operations one leader takes into its transaction by default.
+pub const DEFAULT_MAX_BATCH: usize = 256;
+
+/// Why a batch function could not give one result per operation.
+#[derive(Debug)]
+pub enum BatchFailure {
+    /// The operation at `index` (in the slice the function was given) failed
+    /// in a way that spoils the transaction (it was aborted): that operation
+    /// gets `error`, and the others run again without it.
+    Spoiled {
+        /// The failing operation's position in the batch.
+        index: usize,
+        /// Its error.
+        error: Error,
+    },
+    /// The transaction failed as a whole (beginning or committing it): every
+    /// operation of the batch gets this error.
+    All(Error),
+}
+
+/// Counters of a [`GroupCommit`], for tests and diagnostics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GroupStats {
+    /// Transactions run: one per operation run alone, one per group attempt.
+    pub commits: u64,
+    /// Operations submitted.
+    pub ops: u64,
+    /// Operations that waited and were run by another thread's transaction.
+    pub joined: u64,
+}
+
+/// What the queue holds, under one mutex.
+struct State<Op, Out> {
+    /// A transaction is running (alone or for a group).
+    busy: bool,
+    /// Operations waiting for the next transaction, with their tickets.
+    queue: VecDeque<(u64, Op)>,
+    /// Results of finished operations, until their writers take them.
+    done: HashMap<u64, Result<Out>>,
+    /// The next ticket number.
+    next_ticket: u64,
+}
+
+/// The group-commit queue of one database: see the [module](self) docs.
+/// `Op` is an owned write operation, `Out` what one operation returns.
+pub struct GroupCommit<Op, Out> {
+    state: Mutex<State<Op, Out>>,
+    /// Signalled whenever a transaction ends (results published, `busy` cleared).
+    turn: Condvar,
+    max_batch: usize,
+    commits: AtomicU64,
+    ops: AtomicU64,
+    joined: AtomicU64,
+}
+
+impl<Op, Out> std::fmt::Debug for GroupCommit<Op, Out> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommit")
+            .field("max_batch", &self.max_batch)
+            .field("stats", &self.stats())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<Op, Out> Default for GroupCommit<Op, Out> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<Op, Out> GroupCommit<Op, Out> {
+    /// An empty queue taking up to [`DEFAULT_MAX_BATCH`] operations per group.
+    pub fn new() -> Self {
+        Self::with_max_batch(DEFAULT_MAX_BATCH)
+    }
+
+    /// An empty queue taking up to `max_batch` (at least 1) operations per group.
+    pub fn with_max_batch(max_batch: usize) -> Self {
+        GroupCommit {
+            state: Mutex::new(State {
+                busy: false,
+                queue: VecDeque::new(),
+                done: HashMap::new(),
+                next_ticket: 0,
+            }),
+            turn: Condvar::new(),
+            max_batch: max_batch.max(1),
+            commits: AtomicU64::new(0),
+            ops: AtomicU64::new(0),
+            joined: AtomicU64::new(0),
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> GroupStats {
+        GroupStats {
+            commits: self.commits.load(Ordering::Relaxed),
+            ops: self.ops.load(Ordering::Relaxed),
+            joined: self.joined.load(Ordering::Relaxed),
+        }
+    }
+
+    /// How many operations are waiting for the next transaction.
+    pub fn waiting(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<Op, Out>> {
+        // No code panics while holding the lock with the state half changed.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs one write and returns its result once the transaction holding it
+    /// has committed (or failed).
+    ///
+    /// - `owned`: the operation as the queue keeps it, called only if a
+    ///   transaction is running and this write has to wait for the next one.
+    /// - `alone`: runs this write in a transaction of its own (called when no
+    ///   transaction is running, on this thread).
+    /// - `group`: runs a batch of queued operations in one transaction,
+    ///   returning one result per operation in order (called by the leader,
+    ///   perhaps for other threads' operations; perhaps again, without an
+    ///   operation it reported as [`BatchFailure::Spoiled`]).
+    pub fn submit<G>(
+        &self,
+        owned: impl FnOnce() -> Op,
+        alone: impl FnOnce() -> Result<Out>,
+        mut group: G,
+    ) -> Result<Out>
+    where
+        G: FnMut(&[&Op]) -> Result<Vec<Result<Out>>, BatchFailure>,
+    {
+        self.ops.fetch_add(1, Ordering::Relaxed);
+        let mut state = self.lock();
+        if !state.busy && state.queue.is_empty() {
+            state.busy = true;
+            drop(state);
+            self.commits.fetch_add(1, Ordering::Relaxed);
+            let outcome = catch_unwind(AssertUnwindSafe(alone));
+            self.finish(Vec::new());
+            return outcome.unwrap_or_else(|panic| resume_unwind(panic));
+        }
+        let ticket = state.next_ticket;
+        state.next_ticket += 1;
+        state.queue.push_back((ticket, owned()));
+        loop {
+            if let Some(result) = state.done.remove(&ticket) {
+                self.joined.fetch_add(1, Ordering::Relaxed);
+                return result;
+            }
+            if !state.busy && state.queue.front().is_some_and(|(first, _)| *first == ticket) {
+                // Lead: the oldest waiting write takes the queue, its own operation first.
+                state.busy = true;
+                let take = state.queue.len().min(self.max_batch);
+                let batch: Vec<(u64, Op)> = state.queue.drain(..take).collect();
+                drop(state);
+                return self.lead(ticket, batch, &mut group);
+            }
+            state = self.turn.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Runs `batch` as the leader and publishes every result but `own`'s, which it returns.
+    fn lead<G>(&self, own: u64, batch: Vec<(u64, Op)>, group: &mut G) -> Result<Out>
+    where
+        G: FnMut(&[&Op]) -> Result<Vec<Result<Out>>, BatchFailure>,
+    {
+        let tickets: Vec<u64> = batch.iter().map(|(t, _)| *t).collect();
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.run_batch(&batch, group)));
+        let (mut results, panic) = match outcome {
+            Ok(results) => (results, None),
+            Err(panic) => {
+                let lost = || {
+                    Error::new(
+                        ErrorKind::Backend,
+                        "the thread committing a group of writes panicked: this write may not be stored",
+                    )
+                };
+                (tickets.iter().map(|_| lost()).map(Err).collect(), Some(panic))
+            }
+        };
+        let own_index = tickets.iter().position(|t| *t == own);
+        let mine = own_index.map(|i| results.swap_remove(i));
+        let mut others = tickets;
+        if let Some(i) = own_index {
+            others.swap_remove(i);
+        }
+        self.finish(others.into_iter().zip(results).collect());
+        if let Some(panic) = panic {
+            resume_unwind(panic);
+        }
+        // The leader's own ticket is always in its batch (the first one): this is only a guard.
+        mine.unwrap_or_else(|| Err(Error::new(ErrorKind::Backend, "a grouped write lost its result")))
+    }
+
+    /// One result per operation of `batch`, running the group again without
+    /// each operation that spoiled a transaction.
+    fn run_batch<G>(&self, batch: &[(u64, Op)], group: &mut G) -> Vec<Result<Out>>
+    where
+        G: FnMut(&[&Op]) -> Result<Vec<Result<Out>>, BatchFailure>,
+    {
+        let mut results: Vec<Option<Result<Out>>> = batch.iter().map(|_| None).collect();
+        loop {
+            let live: Vec<usize> = (0..batch.len()).filter(|&i| results[i].is_none()).collect();
+            if live.is_empty() {
+                break;
+            }
+            let ops: Vec<&Op> = live.iter().map(|&i| &batch[i].1).collect();
+            self.commits.fetch_add(1, Ordering::Relaxed);
+            match group(&ops) {
+                Ok(outs) if outs.len() == live.len() => {
+                    for (i, out) in live.into_iter().zip(outs) {
+                        results[i] = Some(out);
+                    }
+                }
+                Ok(outs) => {
+                    let wrong = || {
+                        Error::new(
+                            ErrorKind::Backend,
+                            format!(
+                                "a group commit returned {} results for {} writes: the writes may not be stored",
+                                outs.len(),
+                                live.len()
+                            ),
+                        )
+                    };
+                    for &i in &live {
+                        results[i] = Some(Err(wrong()));
+                    }
+                }
+                Err(BatchFailure::Spoiled { index, error }) if index < live.len() => {
+                    results[live[index]] = Some(Err(error));
+                }
+                Err(BatchFailure::Spoiled { error, .. } | BatchFailure::All(error)) => {
+                    for &i in &live {
+                        results[i] = Some(Err(shared(&error)));
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Err(Error::new(ErrorKind::Backend, "a grouped write lost its result")))
+            })
+            .collect()
+    }
+
+    /// Publishes `results`, ends the running transaction and wakes the waiting writers.
+    fn finish(&self, results: Vec<(u64, Result<Out>)>) {
+        let mut state = self.lock();
+        state.done.extend(results);
+        state.busy = false;
+        drop(state);
+        self.turn.notify_all();
+    }
+}
+
+/// A copy of `error` for one more operation of a failed batch: the same kind,
+/// message and context, the cause as text.
+fn shared(error: &Error) -> Error {
+    let mut copy = Error::new(error.kind(), error.message());
+    for (key, value) in error.context() {
+        copy = copy.with_context(key, value);
+    }
+    match std::error::Error::source(error) {
+        Some(cause) => copy.with_source(cause.to_string()),
+        None => copy,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Barrier};
+    use std::thread;
+
+    use super::*;
+
+    /// A group of `threads` writers that a slow first transaction makes wait.
+    fn contended(threads: usize, fail: Option<u64>) -> (Vec<Result<u64>>, GroupStats, Vec<Vec<u64>>) {
+        let group: Arc<GroupCommit<u64, u64>> = Arc::new(GroupCommit::new());
+        let committed = Arc::new(Mutex::new(Vec::<Vec<u64>>::new()));
+        let start = Arc::new(Barrier::new(threads));
+        let handles: Vec<_> = (0..threads as u64)
+            .map(|n| {
+                let (group, committed, start) = (group.clone(), committed.clone(), start.clone());
+                thread::spawn(move || {
+                    start.wait();
+                    let alone = || {
+                        // The first writer holds its transaction until every other one queued.
+                        while group.waiting() < threads - 1 {
+                            thread::yield_now();
+                        }
+                        committed.lock().unwrap().push(vec![n]);
+                        Ok(n * 10)
+                    };
+                    let batch = |ops: &[&u64]| {
+                        if let Some(bad) = fail
+                            && let Some(index) = ops.iter().position(|&&op| op == bad)
+                        {
+                            return Err(BatchFailure::Spoiled {
+                                index,
+                                error: Error::new(ErrorKind::TooLarge, format!("op {bad} is too large")),
+                            });
+                        }
+                        committed.lock().unwrap().push(ops.iter().map(|&&op| op).collect());
+                        Ok(ops.iter().map(|&&op| Ok(op * 10)).collect())
+                    };
+                    group.submit(|| n, alone, batch)
+                })
+            })
+            .collect();
+        let results = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let stats = group.stats();
+        let committed = committed.lock().unwrap().clone();
+        (results, stats, committed)
+    }
+
+    #[test]
+    fn writers_waiting_for_a_commit_share_the_next_one() {
+        let (results, stats, committed) = contended(8, None);
+        for (n, result) in results.into_iter().enumerate() {
+            assert_eq!(result.unwrap(), n as u64 * 10);
+        }
+        assert_eq!(stats.ops, 8);
+        assert_eq!(stats.commits, 2, "one alone, then one group of seven: {committed:?}");
+        assert_eq!(stats.joined, 6, "the leader of the group does not count as joined");
+        assert_eq!(committed.iter().map(Vec::len).collect::<Vec<_>>(), [1, 7]);
+    }
+
+    #[test]
+    fn a_failing_write_gets_its_error_and_the_others_commit() {
+        // Writer 7's operation spoils any group it is in; whichever writer ran
+        // alone first (perhaps 7 itself, which then succeeds) is never grouped.
+        let (results, _, committed) = contended(8, Some(7));
+        let alone = committed[0][0];
+        for (n, result) in results.into_iter().enumerate() {
+            if n == 7 && alone != 7 {
+                let err = result.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::TooLarge);
+                assert!(err.to_string().contains("op 7"), "{err}");
+            } else {
+                assert_eq!(result.unwrap(), n as u64 * 10);
+            }
+        }
+        let stored: Vec<u64> = committed.concat();
+        assert_eq!(stored.len(), if alone == 7 { 8 } else { 7 });
+    }
+
+    #[test]
+    fn a_failed_commit_reaches_every_writer_of_the_batch() {
+        let group: Arc<GroupCommit<u64, u64>> = Arc::new(GroupCommit::new());
+        let gate = Arc::new(Barrier::new(2));
+        let first = {
+            let (group, gate) = (group.clone(), gate.clone());
+            thread::spawn(move || {
+                group.submit(
+                    || 0,
+                    || {
+                        gate.wait();
+                        while group.waiting() < 3 {
+                            thread::yield_now();
+                        }
+                        Ok(0)
+                    },
+                    |_| unreachable!("the first writer runs alone"),
+                )
+            })
+        };
+        gate.wait();
+        let others: Vec<_> = (1..4u64)
+            .map(|n| {
+                let group = group.clone();
+                thread::spawn(move || {
+                    group.submit(
+                        || n,
+                        || Ok(n),
+                        |_| {
+                            Err(BatchFailure::All(
+                                Error::new(ErrorKind::Io, "cannot commit")
+                                    .with_context("file", "/x")
+                                    .with_source(std::io::Error::other("disk full")),
+                            ))
+                        },
+                    )
+                })
+            })
+            .collect();
+        assert_eq!(first.join().unwrap().unwrap(), 0);
+        for handle in others {
+            let err = handle.join().unwrap().unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Io);
+            assert_eq!(err.context_value("file"), Some("/x"));
+            assert_eq!(err.report().to_string(), "cannot commit (file: /x): disk full");
+        }
+    }
+
+    #[test]
+    fn a_panicking_leader_fails_the_waiting_writers_and_the_queue_goes_on() {
+        let group: Arc<GroupCommit<u64, u64>> = Arc::new(GroupCommit::new());
+        let gate = Arc::new(Barrier::new(2));
+        let first = {
+            let (group, gate) = (group.clone(), gate.clone());
+            thread::spawn(move || {
+                group.submit(
+                    || 0,
+                    || {
+                        gate.wait();
+                        while group.waiting() < 2 {
+                            thread::yield_now();
+                        }
+                        Ok(0)
+                    },
+                    |_| unreachable!("the first writer runs alone"),
+                )
+            })
+        };
+        gate.wait();
+        let others: Vec<_> = (1..3u64)
+            .map(|n| {
+                let group = group.clone();
+                thread::spawn(move || {
+                    catch_unwind(AssertUnwindSafe(|| {
+                        group.submit(|| n, || Ok(n), |_| panic!("the batch function failed"))
+                    }))
+                })
+            })
+            .collect();
+        assert_eq!(first.join().unwrap().unwrap(), 0);
+        let outcomes: Vec<_> = others.into_iter().map(|h| h.join().unwrap()).collect();
+        // The leader's caller sees the panic, the follower an error.
+        assert_eq!(outcomes.iter().filter(|o| o.is_err()).count(), 1);
+        let err = outcomes.into_iter().find_map(|o| o.ok()).unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Backend);
+        // Nothing is left busy: the next write runs alone.
+        assert_eq!(group.submit(|| 9, || Ok(9), |_| unreachable!()).unwrap(), 9);
+    }
+
+    #[test]
+    fn an_uncontended_write_runs_alone_without_the_owned_copy() {
+        let group: GroupCommit<u64, u64> = GroupCommit::new();
+        for n in 0..3 {
+            let out = group.submit(|| unreachable!("nothing waits"), || Ok(n), |_| unreachable!());
+            assert_eq!(out.unwrap(), n);
+        }
+        assert_eq!(group.stats(), GroupStats { commits: 3, ops: 3, joined: 0 });
+    }
+
+    #[test]
+    fn groups_are_bounded_by_max_batch() {
+        let group: Arc<GroupCommit<u64, u64>> = Arc::new(GroupCommit::with_max_batch(2));
+        let sizes = Arc::new(Mutex::new(Vec::new()));
+        let gate = Arc::new(Barrier::new(2));
+        let first = {
+            let (group, gate) = (group.clone(), gate.clone());
+            thread::spawn(move || {
+                group.submit(
+                    || 0,
+                    || {
+                        gate.wait();
+                        while group.waiting() < 5 {
+                            thread::yield_now();
+                        }
+                        Ok(0)
+                    },
+                    |_| unreachable!(),
+                )
+            })
+        };
+        gate.wait();
+        let others: Vec<_> = (1..6u64)
+            .map(|n| {
+                let (group, sizes) = (group.clone(), sizes.clone());
+                thread::spawn(move || {
+                    group.submit(
+                        || n,
+                        || Ok(n),
+                        |ops| {
+                            sizes.lock().unwrap().push(ops.len());
+                            Ok(ops.iter().map(|&&op| Ok(op)).collect())
+                        },
+                    )
+                })
+            })
+            .collect();
+        first.join().unwrap().unwrap();
+        for (n, handle) in (1..6u64).zip(others) {
+            assert_eq!(handle.join().unwrap().unwrap(), n);
+        }
+        let sizes = sizes.lock().unwrap().clone();
+        assert_eq!(sizes.iter().sum::<usize>(), 5);
+        assert!(sizes.iter().all(|&s| s <= 2), "{sizes:?}");
+    }
+}
