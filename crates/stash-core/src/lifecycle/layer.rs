@@ -12,13 +12,16 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+// Named by path, not imported: with both traits in scope, `engine.get(..)` on a
+// `Lifecycle` would be ambiguous.
+use crate::asynchronous::{self, BoxFuture};
 use crate::clock::{is_expired, now_micros, unique_micros};
 use crate::config::{Eviction, StashConfig};
 use crate::digest::{BuildDigestHasher, Digest};
 use crate::engine::{
     Capabilities, Engine, EntryMeta, LockAttempt, MetaIter, Put, RecordIter, Version, WriteOptions,
 };
-use crate::error::Result;
+use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle::{Prune, PruneReport, Stats, to_micros};
 use crate::observe::{self, Removal, Source, Timer};
 
@@ -195,6 +198,50 @@ impl Lifecycle {
         } else {
             self.misses.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// What follows a `get` of the engine underneath, sync or async: the slow-call
+    /// log, the hit or miss, the read time.
+    fn got(&self, timer: Timer, digest: &Digest, found: Option<Vec<u8>>) -> Option<Vec<u8>> {
+        timer.done(&self.source, "get");
+        self.read("get", digest, found.is_some());
+        found
+    }
+
+    /// What follows a successful write of `entries` entries holding `bytes` of
+    /// values (`digest` when one): the slow-call log, the write log and counters,
+    /// eviction past a bound.
+    fn put_done(&self, timer: Timer, op: &'static str, digest: Option<&Digest>, entries: u64, bytes: u64) {
+        timer.done(&self.source, op);
+        observe::write(&self.source, digest, entries, bytes);
+        self.wrote(entries, bytes);
+    }
+
+    /// What follows a successful `delete`: the entry's read time goes.
+    fn deleted(&self, timer: Timer, digest: &Digest) {
+        self.forget_read(digest);
+        timer.done(&self.source, "delete");
+    }
+
+    /// The async engine underneath, when this layer may await it: the inner engine
+    /// has one, and no bound is set. With a bound, a write may have to evict (a
+    /// metadata scan and conditional deletes, sync I/O, sometimes thousands of
+    /// calls), which must not run on an async task: the stash then has no async
+    /// engine, and the async API runs its sync calls on a blocking pool.
+    fn native(&self) -> Option<&dyn asynchronous::AsyncEngine> {
+        if self.policy.bounded() { None } else { self.inner.as_async() }
+    }
+
+    /// [`native`](Lifecycle::native), or the error of a caller that awaits this
+    /// layer without asking [`Engine::as_async`] first.
+    fn native_or_err(&self) -> Result<&dyn asynchronous::AsyncEngine> {
+        self.native().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unsupported,
+                "this stash has no async engine (an embedded engine, or a size bound whose eviction is sync): \
+                 check Engine::as_async first",
+            )
+        })
     }
 
     /// Drops this process's estimate of the stash's size (after `clear` or a
@@ -420,35 +467,27 @@ impl Engine for Lifecycle {
     fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let timer = Timer::start();
         let found = self.inner.get(digest, key)?;
-        timer.done(&self.source, "get");
-        self.read("get", digest, found.is_some());
-        Ok(found)
+        Ok(self.got(timer, digest, found))
     }
 
     fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
         let timer = Timer::start();
         self.inner.put(digest, key, value, self.with_default_ttl(options))?;
-        timer.done(&self.source, "put");
-        observe::write(&self.source, Some(digest), 1, value.len() as u64);
-        self.wrote(1, value.len() as u64);
+        self.put_done(timer, "put", Some(digest), 1, value.len() as u64);
         Ok(())
     }
 
     fn put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {
         let timer = Timer::start();
         self.inner.put_many(items, self.with_default_ttl(options))?;
-        timer.done(&self.source, "put_many");
-        let (entries, bytes) = (items.len() as u64, items.iter().map(|p| p.value.len() as u64).sum());
-        observe::write(&self.source, None, entries, bytes);
-        self.wrote(entries, bytes);
+        self.put_done(timer, "put_many", None, items.len() as u64, value_bytes(items));
         Ok(())
     }
 
     fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
         let timer = Timer::start();
         let removed = self.inner.delete(digest, key)?;
-        self.forget_read(digest);
-        timer.done(&self.source, "delete");
+        self.deleted(timer, digest);
         Ok(removed)
     }
 
@@ -528,16 +567,103 @@ impl Engine for Lifecycle {
     ) -> Result<bool> {
         let timer = Timer::start();
         let stored = self.inner.put_if_absent(digest, key, value, self.with_default_ttl(options))?;
-        timer.done(&self.source, "put_if_absent");
         if stored {
-            observe::write(&self.source, Some(digest), 1, value.len() as u64);
-            self.wrote(1, value.len() as u64);
+            self.put_done(timer, "put_if_absent", Some(digest), 1, value.len() as u64);
+        } else {
+            timer.done(&self.source, "put_if_absent");
         }
         Ok(stored)
     }
 
     fn try_lock(&self, name: &Digest, lease: Duration) -> Result<LockAttempt> {
         self.inner.try_lock(name, lease)
+    }
+
+    /// `Some(self)` when the engine underneath is natively async and no bound is
+    /// set (with a bound, a write may evict through sync calls: see
+    /// [`Lifecycle`]'s [`AsyncEngine`](asynchronous::AsyncEngine) implementation).
+    fn as_async(&self) -> Option<&dyn asynchronous::AsyncEngine> {
+        self.native().map(|_| self as &dyn asynchronous::AsyncEngine)
+    }
+}
+
+/// The bytes of values a batch writes.
+fn value_bytes(items: &[Put<'_>]) -> u64 {
+    items.iter().map(|p| p.value.len() as u64).sum()
+}
+
+/// The same layer over the engine's natively async operations, with the same
+/// bookkeeping as the sync methods (the default time to live on writes, hit,
+/// miss and write counters, read times, the slow-call and write logs).
+///
+/// Offered ([`Engine::as_async`]) only when the engine underneath has async
+/// operations and the [`Policy`] sets no bound: eviction past a bound scans and
+/// deletes through sync calls, which must not run on an async task, so a bounded
+/// stash's async API runs the sync layer on a blocking pool instead. Awaiting
+/// these methods on a layer that does not offer them is an
+/// [`ErrorKind::Unsupported`] error.
+impl asynchronous::AsyncEngine for Lifecycle {
+    fn get<'a>(&'a self, digest: &'a Digest, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+        Box::pin(async move {
+            let inner = self.native_or_err()?;
+            let timer = Timer::start();
+            let found = inner.get(digest, key).await?;
+            Ok(self.got(timer, digest, found))
+        })
+    }
+
+    fn put<'a>(
+        &'a self,
+        digest: &'a Digest,
+        key: &'a [u8],
+        value: &'a [u8],
+        options: WriteOptions,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let inner = self.native_or_err()?;
+            let timer = Timer::start();
+            inner.put(digest, key, value, self.with_default_ttl(options)).await?;
+            self.put_done(timer, "put", Some(digest), 1, value.len() as u64);
+            Ok(())
+        })
+    }
+
+    fn put_many<'a>(&'a self, items: &'a [Put<'a>], options: WriteOptions) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let inner = self.native_or_err()?;
+            let timer = Timer::start();
+            inner.put_many(items, self.with_default_ttl(options)).await?;
+            self.put_done(timer, "put_many", None, items.len() as u64, value_bytes(items));
+            Ok(())
+        })
+    }
+
+    fn delete<'a>(&'a self, digest: &'a Digest, key: &'a [u8]) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let inner = self.native_or_err()?;
+            let timer = Timer::start();
+            let removed = inner.delete(digest, key).await?;
+            self.deleted(timer, digest);
+            Ok(removed)
+        })
+    }
+
+    fn contains<'a>(&'a self, digest: &'a Digest, key: &'a [u8]) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            let inner = self.native_or_err()?;
+            let timer = Timer::start();
+            let found = inner.contains(digest, key).await?;
+            timer.done(&self.source, "contains");
+            Ok(found)
+        })
+    }
+
+    fn len(&self) -> BoxFuture<'_, Result<usize>> {
+        Box::pin(async move { self.native_or_err()?.len().await })
+    }
+
+    fn is_empty(&self) -> BoxFuture<'_, Result<bool>> {
+        Box::pin(async move { self.native_or_err()?.is_empty().await })
     }
 }
 
@@ -573,5 +699,101 @@ mod tests {
         }
         assert_eq!(engine.len().unwrap(), 0);
         assert!(tracked(&engine) <= 20, "{} read times kept for an empty stash", tracked(&engine));
+    }
+
+    /// An engine whose async operations are its sync ones, ready at once.
+    #[derive(Debug)]
+    struct Ready(Arc<dyn Engine>);
+
+    macro_rules! forward {
+        ($($name:ident($($arg:ident: $ty:ty),*) -> $out:ty;)*) => {$(
+            fn $name(&self, $($arg: $ty),*) -> Result<$out> { self.0.$name($($arg),*) }
+        )*};
+    }
+
+    impl Engine for Ready {
+        forward! {
+            get(digest: &Digest, key: &[u8]) -> Option<Vec<u8>>;
+            put(digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> ();
+            delete(digest: &Digest, key: &[u8]) -> bool;
+            len() -> usize;
+            clear() -> ();
+            scan() -> RecordIter;
+            versions(digest: &Digest, key: &[u8]) -> Option<Vec<Version>>;
+            scan_meta() -> MetaIter;
+        }
+        fn name(&self) -> &'static str {
+            "ready"
+        }
+        fn capabilities(&self) -> Capabilities {
+            self.0.capabilities()
+        }
+        fn as_async(&self) -> Option<&dyn asynchronous::AsyncEngine> {
+            Some(self)
+        }
+    }
+
+    impl asynchronous::AsyncEngine for Ready {
+        fn get<'a>(&'a self, digest: &'a Digest, key: &'a [u8]) -> BoxFuture<'a, Result<Option<Vec<u8>>>> {
+            Box::pin(async move { self.0.get(digest, key) })
+        }
+        fn put<'a>(
+            &'a self,
+            digest: &'a Digest,
+            key: &'a [u8],
+            value: &'a [u8],
+            options: WriteOptions,
+        ) -> BoxFuture<'a, Result<()>> {
+            Box::pin(async move { self.0.put(digest, key, value, options) })
+        }
+        fn delete<'a>(&'a self, digest: &'a Digest, key: &'a [u8]) -> BoxFuture<'a, Result<bool>> {
+            Box::pin(async move { self.0.delete(digest, key) })
+        }
+        fn len(&self) -> BoxFuture<'_, Result<usize>> {
+            Box::pin(async move { self.0.len() })
+        }
+    }
+
+    fn ready<T>(mut future: BoxFuture<'_, T>) -> T {
+        use std::task::{Context, Poll, Waker};
+        match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(out) => out,
+            Poll::Pending => panic!("a Ready future waited"),
+        }
+    }
+
+    /// Through the async operations, the layer counts, applies its time to live
+    /// and forgets as through the sync ones; it offers them only over an async
+    /// engine and without a bound.
+    #[test]
+    fn async_operations_keep_the_books() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = stash_engine_memory::Memory.open(&EngineContext::new(dir.path())).unwrap();
+        assert!(Lifecycle::wrap(raw.clone(), Policy::default()).as_async().is_none(), "memory is sync");
+        let engine: Arc<dyn Engine> = Arc::new(Ready(raw));
+        let bounded = Lifecycle::wrap(engine.clone(), Policy::default().max_entries(10));
+        assert!(bounded.as_async().is_none(), "a bound evicts through sync calls");
+        let err = ready(asynchronous::AsyncEngine::len(&*bounded)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+
+        let life = Lifecycle::wrap(engine, Policy::default().ttl(Duration::from_secs(3600)));
+        let async_engine = life.as_async().expect("an async engine, no bound");
+        let (key, other) = (b"k".as_slice(), b"other".as_slice());
+        let (digest, other_digest) = (DigestAlgo::Md5.digest(key), DigestAlgo::Md5.digest(other));
+        ready(async_engine.put(&digest, key, b"v", WriteOptions::REPLACE)).unwrap();
+        let items = [Put { digest: other_digest, key: other, value: b"w" }];
+        ready(async_engine.put_many(&items, WriteOptions::REPLACE)).unwrap();
+        assert_eq!(ready(async_engine.get(&digest, key)).unwrap(), Some(b"v".to_vec()));
+        assert!(ready(async_engine.contains(&other_digest, other)).unwrap());
+        assert_eq!(ready(async_engine.len()).unwrap(), 2);
+        assert!(ready(async_engine.delete(&other_digest, other)).unwrap());
+        assert_eq!(ready(async_engine.get(&other_digest, other)).unwrap(), None);
+        assert!(!ready(async_engine.is_empty()).unwrap());
+        let stats = life.stats().unwrap();
+        assert_eq!((stats.hits, stats.misses, stats.writes), (1, 1, 2));
+        // The policy's time to live was applied to the async write.
+        let meta = life.scan_meta().unwrap().next().unwrap().unwrap();
+        let expires = meta.expires_at_micros.expect("the default time to live");
+        assert!(expires > now_micros() + 3_000_000_000, "expires at {expires}");
     }
 }
