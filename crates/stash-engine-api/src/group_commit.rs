@@ -18,8 +18,9 @@
 //! mismatch found before writing, a savepoint rolled back) as that
 //! operation's error and goes on; one that spoiled the transaction
 //! ([`BatchFailure::Spoiled`]) gets its error and the rest run again, in a
-//! new transaction, without it; a commit that fails gives every operation of
-//! the batch the error ([`BatchFailure::All`]). Nothing waits forever: a
+//! new transaction, without it; when the transaction fails as a whole
+//! ([`BatchFailure::All`]), each operation runs again alone, so only the
+//! operations that fail alone report an error. Nothing waits forever: a
 //! leader always hands out every result of its batch, and if its batch
 //! function panics, the waiting writers get a `Backend` error and the panic
 //! goes on in the leader's caller.
@@ -70,8 +71,10 @@ pub enum BatchFailure {
         /// Its error.
         error: Error,
     },
-    /// The transaction failed as a whole (beginning or committing it): every
-    /// operation of the batch gets this error.
+    /// The transaction failed as a whole (beginning or committing it, or an
+    /// operation the engine cannot blame alone, such as one too large for
+    /// the database): each operation of a group runs again in a transaction
+    /// of its own, so only those that fail alone get an error.
     All(Error),
 }
 
@@ -289,6 +292,23 @@ impl<Op, Out> GroupCommit<Op, Out> {
                 Err(BatchFailure::Spoiled { index, error }) if index < live.len() => {
                     results[live[index]] = Some(Err(error));
                 }
+                Err(BatchFailure::All(_)) if live.len() > 1 => {
+                    // Which operation made it fail (one too large to commit, the
+                    // disk)? Each one, in a transaction of its own, finds out.
+                    for &i in &live {
+                        self.commits.fetch_add(1, Ordering::Relaxed);
+                        results[i] = Some(match group(&[&batch[i].1]) {
+                            Ok(outs) => match <[Result<Out>; 1]>::try_from(outs) {
+                                Ok([out]) => out,
+                                Err(outs) => Err(Error::new(
+                                    ErrorKind::Backend,
+                                    format!("a group commit returned {} results for 1 write", outs.len()),
+                                )),
+                            },
+                            Err(BatchFailure::Spoiled { error, .. } | BatchFailure::All(error)) => Err(error),
+                        });
+                    }
+                }
                 Err(BatchFailure::Spoiled { error, .. } | BatchFailure::All(error)) => {
                     for &i in &live {
                         results[i] = Some(Err(shared(&error)));
@@ -406,7 +426,7 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_commit_reaches_every_writer_of_the_batch() {
+    fn a_failed_group_runs_each_write_alone_and_only_the_failing_one_reports() {
         let group: Arc<GroupCommit<u64, u64>> = Arc::new(GroupCommit::new());
         let gate = Arc::new(Barrier::new(2));
         let first = {
@@ -433,24 +453,35 @@ mod tests {
                     group.submit(
                         || n,
                         || Ok(n),
-                        |_| {
-                            Err(BatchFailure::All(
-                                Error::new(ErrorKind::Io, "cannot commit")
-                                    .with_context("file", "/x")
-                                    .with_source(std::io::Error::other("disk full")),
-                            ))
+                        |ops: &[&u64]| {
+                            // A group fails as a whole; alone, only write 2 does.
+                            if ops.len() > 1 || *ops[0] == 2 {
+                                return Err(BatchFailure::All(
+                                    Error::new(ErrorKind::Io, "cannot commit")
+                                        .with_context("file", "/x")
+                                        .with_source(std::io::Error::other("disk full")),
+                                ));
+                            }
+                            Ok(vec![Ok(*ops[0] * 10)])
                         },
                     )
                 })
             })
             .collect();
         assert_eq!(first.join().unwrap().unwrap(), 0);
-        for handle in others {
-            let err = handle.join().unwrap().unwrap_err();
-            assert_eq!(err.kind(), ErrorKind::Io);
-            assert_eq!(err.context_value("file"), Some("/x"));
-            assert_eq!(err.report().to_string(), "cannot commit (file: /x): disk full");
+        for (n, handle) in (1..4u64).zip(others) {
+            let result = handle.join().unwrap();
+            if n == 2 {
+                let err = result.unwrap_err();
+                assert_eq!(err.kind(), ErrorKind::Io);
+                assert_eq!(err.context_value("file"), Some("/x"));
+                assert_eq!(err.report().to_string(), "cannot commit (file: /x): disk full");
+            } else {
+                assert_eq!(result.unwrap(), n * 10);
+            }
         }
+        // One group of three, then each of the three alone.
+        assert_eq!(group.stats().commits, 1 + 1 + 3);
     }
 
     #[test]

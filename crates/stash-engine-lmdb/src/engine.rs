@@ -7,9 +7,12 @@ use std::time::Duration;
 
 use std::sync::atomic::Ordering;
 
+use std::borrow::Cow;
+
 use heed::RwTxn;
 use stash_engine_api::clock::{is_expired, now_micros, unique_micros};
 use stash_engine_api::engine::key_mismatch;
+use stash_engine_api::group_commit::GroupStats;
 use stash_engine_api::{
     Capabilities, Digest, Engine, Error, ErrorKind, LockAttempt, MetaIter, Put, RecordIter, Result, Version,
     WriteOptions,
@@ -17,6 +20,7 @@ use stash_engine_api::{
 
 use crate::env::{Db, LmdbEnv};
 use crate::error::{Fail, damaged};
+use crate::group::WriteOp;
 use crate::options::{Durability, LmdbOptions};
 use crate::record::{self, RecordView};
 use crate::registry;
@@ -131,7 +135,13 @@ impl LmdbEngine {
     }
 
     /// Writes one item inside `wtxn`.
-    fn insert(&self, wtxn: &mut RwTxn<'_>, db: Db, put: &Put<'_>, options: WriteOptions) -> Result<(), Fail> {
+    pub(crate) fn insert(
+        &self,
+        wtxn: &mut RwTxn<'_>,
+        db: Db,
+        put: &Put<'_>,
+        options: WriteOptions,
+    ) -> Result<(), Fail> {
         let digest = &put.digest;
         let expires = options.expires_at_micros;
         // A new version is stamped after the newest one it replaces or follows,
@@ -177,6 +187,67 @@ impl LmdbEngine {
         }
         Ok(())
     }
+
+    /// Writes `put` inside `wtxn` unless a live record holds its key; true if written.
+    pub(crate) fn insert_if_absent(
+        &self,
+        wtxn: &mut RwTxn<'_>,
+        db: Db,
+        put: &Put<'_>,
+        options: WriteOptions,
+    ) -> Result<bool, Fail> {
+        if let Some(stored) = db.get(wtxn, put.digest.as_bytes())?
+            && self.live(&put.digest, stored, put.key)?.is_some()
+        {
+            return Ok(false);
+        }
+        self.insert(wtxn, db, put, options)?;
+        Ok(true)
+    }
+
+    /// Deletes `key` inside `wtxn`; true if it was there and live.
+    pub(crate) fn remove(
+        &self,
+        wtxn: &mut RwTxn<'_>,
+        db: Db,
+        digest: &Digest,
+        key: &[u8],
+    ) -> Result<bool, Fail> {
+        let Some(stored) = db.get(wtxn, digest.as_bytes())? else { return Ok(false) };
+        // A record too damaged to parse may be deleted; another key's may not.
+        let live = match record::parse(stored) {
+            Ok(_) => self.live(digest, stored, key)?.is_some(),
+            Err(_) => true,
+        };
+        Ok(db.delete(wtxn, digest.as_bytes())? && live)
+    }
+
+    /// Deletes `key` inside `wtxn` unless its newest version is after `seen`; true if deleted.
+    pub(crate) fn remove_unless_rewritten(
+        &self,
+        wtxn: &mut RwTxn<'_>,
+        db: Db,
+        digest: &Digest,
+        key: &[u8],
+        seen: i64,
+    ) -> Result<bool, Fail> {
+        let Some(stored) = db.get(wtxn, digest.as_bytes())? else { return Ok(false) };
+        let view = self.checked(digest, stored, key)?;
+        let (newest, _) = view.newest().map_err(|reason| self.damaged(reason, digest))?;
+        if newest > seen {
+            return Ok(false);
+        }
+        Ok(db.delete(wtxn, digest.as_bytes())?)
+    }
+
+    /// The counters of this environment's group commit (shared by every
+    /// handle of this process on it): transactions run and writes submitted.
+    /// Writes that arrive while a commit is in flight join the next one, so
+    /// under contention there are fewer commits than writes.
+    #[doc(hidden)]
+    pub fn group_stats(&self) -> GroupStats {
+        self.env.group.stats()
+    }
 }
 
 impl Engine for LmdbEngine {
@@ -201,8 +272,7 @@ impl Engine for LmdbEngine {
         if options.expires_at_micros.is_some() {
             self.note_expiring()?;
         }
-        let put = Put { digest: *digest, key, value };
-        self.env.write("write a value", |wtxn, db| self.insert(wtxn, db, &put, options))
+        self.submit(WriteOp::put(digest, key, value, options)).map(|_| ())
     }
 
     /// Writes every item in one transaction, committed once: all or nothing.
@@ -213,21 +283,11 @@ impl Engine for LmdbEngine {
         if options.expires_at_micros.is_some() {
             self.note_expiring()?;
         }
-        self.env.write("write a batch of values", |wtxn, db| {
-            items.iter().try_for_each(|put| self.insert(wtxn, db, put, options))
-        })
+        self.submit(WriteOp::put_many(items, options)).map(|_| ())
     }
 
     fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
-        self.env.write("delete a key", |wtxn, db| {
-            let Some(stored) = db.get(wtxn, digest.as_bytes())? else { return Ok(false) };
-            // A record too damaged to parse may be deleted; another key's may not.
-            let live = match record::parse(stored) {
-                Ok(_) => self.live(digest, stored, key)?.is_some(),
-                Err(_) => true,
-            };
-            Ok(db.delete(wtxn, digest.as_bytes())? && live)
-        })
+        self.submit(WriteOp::Delete(*digest, Cow::Borrowed(key)))
     }
 
     /// One write transaction: reads the record's newest stamp and deletes it
@@ -241,15 +301,7 @@ impl Engine for LmdbEngine {
         key: &[u8],
         seen_written_at_micros: i64,
     ) -> Result<bool> {
-        self.env.write("delete a key unless rewritten", |wtxn, db| {
-            let Some(stored) = db.get(wtxn, digest.as_bytes())? else { return Ok(false) };
-            let view = self.checked(digest, stored, key)?;
-            let (newest, _) = view.newest().map_err(|reason| self.damaged(reason, digest))?;
-            if newest > seen_written_at_micros {
-                return Ok(false);
-            }
-            Ok(db.delete(wtxn, digest.as_bytes())?)
-        })
+        self.submit(WriteOp::DeleteUnlessRewritten(*digest, Cow::Borrowed(key), seen_written_at_micros))
     }
 
     /// One write transaction: reads the slot and writes only if it holds no
@@ -266,16 +318,7 @@ impl Engine for LmdbEngine {
         if options.expires_at_micros.is_some() {
             self.note_expiring()?;
         }
-        let put = Put { digest: *digest, key, value };
-        self.env.write("write a value if absent", |wtxn, db| {
-            if let Some(stored) = db.get(wtxn, digest.as_bytes())?
-                && self.live(digest, stored, key)?.is_some()
-            {
-                return Ok(false);
-            }
-            self.insert(wtxn, db, &put, options)?;
-            Ok(true)
-        })
+        self.submit(WriteOp::put_if_absent(digest, key, value, options))
     }
 
     /// A lock file in `<stash folder>/.locks`, shared by every process on this

@@ -17,6 +17,7 @@ use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, RoTxn, RwTxn}
 use stash_engine_api::{Error, ErrorKind, Result};
 
 use crate::error::{Fail, heed_error, is_map_full, is_map_resized, to_error};
+use crate::group::Queue;
 use crate::options::{Durability, LmdbOptions};
 
 /// The unnamed database of an environment, with raw byte keys and values.
@@ -43,6 +44,8 @@ pub(crate) struct LmdbEnv {
     txns: RwLock<()>,
     /// Whether this process knows the expiry marker file exists.
     pub(crate) expiring_known: AtomicBool,
+    /// Writes waiting for the next commit (group commit).
+    pub(crate) group: Queue,
 }
 
 impl fmt::Debug for LmdbEnv {
@@ -100,6 +103,7 @@ impl LmdbEnv {
             max_map_size,
             txns: RwLock::new(()),
             expiring_known: AtomicBool::new(false),
+            group: Queue::new(),
         })
     }
 

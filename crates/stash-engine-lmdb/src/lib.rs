@@ -148,6 +148,7 @@ mod env;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+mod group;
 mod options;
 mod python;
 mod record;

@@ -1,0 +1,158 @@
+//! Group commit: durable writes of many threads at once share commits, and
+//! each writer gets its own result.
+
+use std::sync::{Arc, Barrier};
+use std::thread;
+
+use stash_core::{Digest, Engine, ErrorKind, Put, Stash, WriteOptions};
+use stash_engine_lmdb::{Durability, LmdbEngine, LmdbOptions};
+
+mod common;
+use common::raw_config;
+
+const THREADS: usize = 8;
+
+fn digest(thread: usize, i: usize) -> Digest {
+    let mut d = [0u8; 16];
+    d[0] = thread as u8;
+    d[8..].copy_from_slice(&(i as u64).to_be_bytes());
+    Digest(d)
+}
+
+/// Eight threads each doing durable `set`s: every value is readable after,
+/// and the writes took fewer commits than there were writes.
+#[test]
+fn eight_threads_of_durable_sets_share_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let stash = Arc::new(Stash::open(raw_config(dir.path()), Arc::new(LmdbOptions::new())).unwrap());
+    let engine = LmdbEngine::open(stash.path(), LmdbOptions::new()).unwrap();
+    assert_eq!(engine.durability(), Durability::Full);
+    let per_thread = 40;
+    let before = engine.group_stats();
+    let start = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (stash, start) = (stash.clone(), start.clone());
+            thread::spawn(move || {
+                start.wait();
+                for i in 0..per_thread {
+                    stash.set(&format!("{t}/{i}"), &(t * 1000 + i)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    let after = engine.group_stats();
+    for t in 0..THREADS {
+        for i in 0..per_thread {
+            assert_eq!(stash.get::<_, usize>(&format!("{t}/{i}")).unwrap(), Some(t * 1000 + i));
+        }
+    }
+    assert_eq!(stash.len().unwrap(), THREADS * per_thread);
+    let ops = after.ops - before.ops;
+    let commits = after.commits - before.commits;
+    assert_eq!(ops, (THREADS * per_thread) as u64);
+    assert!(commits < ops, "{commits} commits for {ops} writes: no write joined another's commit");
+    assert!(after.joined > before.joined);
+}
+
+/// Writers that fail (a value larger than the map may grow, a slot holding
+/// another key, a batch with such an item) get their own errors; the writes
+/// grouped with them are stored.
+#[test]
+fn a_failing_write_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = LmdbOptions::new().map_size(64 << 10).max_map_size(1 << 20);
+    let engine = LmdbEngine::open(dir.path(), options).unwrap();
+    engine.put(&digest(0, 0), b"owner", b"v", WriteOptions::REPLACE).unwrap();
+    let per_thread = 30;
+    let start = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (engine, start) = (engine.clone(), start.clone());
+            thread::spawn(move || {
+                start.wait();
+                let too_large = vec![7u8; 2 << 20];
+                for i in 0..per_thread {
+                    let key = format!("{t}/{i}").into_bytes();
+                    let d = digest(t + 1, i);
+                    match (t, i % 3) {
+                        (0, 0) => {
+                            let err = engine.put(&d, &key, &too_large, WriteOptions::REPLACE).unwrap_err();
+                            assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+                            assert!(err.to_string().contains("size limit"), "{err}");
+                        }
+                        (0, 1) => {
+                            let err =
+                                engine.put(&digest(0, 0), &key, b"x", WriteOptions::REPLACE).unwrap_err();
+                            assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+                        }
+                        (0, _) => {
+                            let batch = [
+                                Put { digest: d, key: &key, value: b"first" },
+                                Put { digest: digest(0, 0), key: &key, value: b"x" },
+                            ];
+                            let err = engine.put_many(&batch, WriteOptions::REPLACE).unwrap_err();
+                            assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+                        }
+                        (_, 0) => {
+                            assert!(engine.put_if_absent(&d, &key, b"v", WriteOptions::REPLACE).unwrap())
+                        }
+                        _ => engine.put(&d, &key, b"v", WriteOptions::APPEND).unwrap(),
+                    }
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    for t in 0..THREADS {
+        for i in 0..per_thread {
+            let key = format!("{t}/{i}").into_bytes();
+            let stored = engine.get(&digest(t + 1, i), &key).unwrap();
+            // Thread 0's batches were all or nothing: their first item is absent.
+            let expected = if t == 0 { None } else { Some(b"v".to_vec()) };
+            assert_eq!(stored, expected, "{t}/{i}");
+        }
+    }
+    assert_eq!(engine.get(&digest(0, 0), b"owner").unwrap().as_deref(), Some(&b"v"[..]));
+    assert_eq!(engine.len().unwrap(), 1 + (THREADS - 1) * per_thread);
+}
+
+/// A thread's deletes and conditional writes keep their meaning when grouped
+/// with other threads' writes.
+#[test]
+fn grouped_deletes_and_claims_keep_their_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = LmdbEngine::open(dir.path(), LmdbOptions::new()).unwrap();
+    let per_thread = 24;
+    let start = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (engine, start) = (engine.clone(), start.clone());
+            thread::spawn(move || {
+                start.wait();
+                for i in 0..per_thread {
+                    let key = format!("{t}/{i}").into_bytes();
+                    let d = digest(t, i);
+                    assert!(engine.put_if_absent(&d, &key, b"a", WriteOptions::REPLACE).unwrap());
+                    assert!(!engine.put_if_absent(&d, &key, b"b", WriteOptions::REPLACE).unwrap());
+                    if i % 2 == 0 {
+                        assert!(engine.delete(&d, &key).unwrap());
+                        assert!(!engine.delete(&d, &key).unwrap());
+                    } else {
+                        let seen = engine.versions(&d, &key).unwrap().unwrap()[0].written_at_micros;
+                        assert!(!engine.delete_unless_rewritten(&d, &key, seen - 1).unwrap());
+                    }
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+    assert_eq!(engine.len().unwrap(), THREADS * per_thread / 2);
+}
