@@ -86,11 +86,14 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use stash_core::{
-    EncodedKey, Error, ErrorKind, Prune, PruneReport, Result, SetOptions, Stash, Stats, Versioned,
-    WriteOptions,
+    AsyncEngine, EncodedKey, Error, ErrorKind, Prune, PruneReport, Put, Result, SetOptions, Stash, Stats,
+    Versioned, WriteOptions,
 };
 
 pub use run::AsyncMap;
+/// What `#[stashed_result] async fn` calls through the facade: not a public API.
+#[doc(hidden)]
+pub use run::macro_support as __private;
 pub use stream::StashStream;
 
 /// How many entries an `update` hands the engine at once (as the sync `update`).
@@ -156,8 +159,25 @@ where
 
 /// The write options of a call that sets none: the stash's append mode (its
 /// `ttl` is applied by the life cycle layer every write goes through).
-fn default_options(stash: &Stash) -> WriteOptions {
-    if stash.config().append_mode { WriteOptions::APPEND } else { WriteOptions::REPLACE }
+fn default_options(stash: &Stash) -> Result<WriteOptions> {
+    stash.resolve(SetOptions::new())
+}
+
+/// The stash's natively async engine (its life cycle layer over a server
+/// engine with async I/O), or `None`: then the call runs on the blocking pool.
+fn native(stash: &Stash) -> Option<&dyn AsyncEngine> {
+    stash.engine().as_async()
+}
+
+/// Decodes a stored value read under `key`, with the sync API's error context.
+fn decode_found<V: DeserializeOwned>(
+    stash: &Stash,
+    key: &EncodedKey,
+    stored: Option<Vec<u8>>,
+) -> Result<Option<V>> {
+    stored
+        .map(|bytes| stash.decode_value(&bytes).map_err(|e| e.with_context("digest", key.digest)))
+        .transpose()
 }
 
 /// The sync API's context for an error about one key.
@@ -218,15 +238,22 @@ impl AsyncStash {
         let v = self.stash.encode_value(value)?;
         // The sync `set`'s write: the stash's own options (its append mode; its
         // `ttl`, applied by the life cycle layer), through that layer.
+        if let Some(engine) = native(&self.stash) {
+            let options = default_options(&self.stash)?;
+            return engine
+                .put(&k.digest, &k.bytes, &v, options)
+                .await
+                .map_err(|e| key_context(&self.stash, e, &k));
+        }
         blocking(&self.stash, move |s| {
-            s.engine().put(&k.digest, &k.bytes, &v, default_options(s)).map_err(|e| key_context(s, e, &k))
+            s.engine().put(&k.digest, &k.bytes, &v, default_options(s)?).map_err(|e| key_context(s, e, &k))
         })
         .await
     }
 
     /// Stores `value` under `key` with per-call options (append, time to
-    /// live): [`Stash::set_with`]. The value is moved to the blocking pool, so
-    /// it is taken by value.
+    /// live): [`Stash::set_with`]. The value may be moved to the blocking pool,
+    /// so it is taken by value.
     pub async fn set_with<K, V>(&self, key: &K, value: V, options: impl Into<SetOptions>) -> Result<()>
     where
         K: Serialize + ?Sized,
@@ -234,6 +261,14 @@ impl AsyncStash {
     {
         let k = self.stash.encode_key(key)?;
         let options = options.into();
+        if let Some(engine) = native(&self.stash) {
+            let options = self.stash.resolve(options)?;
+            let v = self.stash.encode_value(&value)?;
+            return engine
+                .put(&k.digest, &k.bytes, &v, options)
+                .await
+                .map_err(|e| key_context(&self.stash, e, &k));
+        }
         blocking(&self.stash, move |s| s.set_encoded(&k, &value, options)).await
     }
 
@@ -244,12 +279,20 @@ impl AsyncStash {
         V: DeserializeOwned + Send + 'static,
     {
         let k = self.stash.encode_key(key)?;
+        if let Some(engine) = native(&self.stash) {
+            let stored =
+                engine.get(&k.digest, &k.bytes).await.map_err(|e| key_context(&self.stash, e, &k))?;
+            return decode_found(&self.stash, &k, stored);
+        }
         blocking(&self.stash, move |s| s.get_encoded(&k)).await
     }
 
     /// Whether `key` is stored: [`Stash::contains`].
     pub async fn contains<K: Serialize + ?Sized>(&self, key: &K) -> Result<bool> {
         let k = self.stash.encode_key(key)?;
+        if let Some(engine) = native(&self.stash) {
+            return engine.contains(&k.digest, &k.bytes).await.map_err(|e| key_context(&self.stash, e, &k));
+        }
         blocking(&self.stash, move |s| {
             s.engine().contains(&k.digest, &k.bytes).map_err(|e| key_context(s, e, &k))
         })
@@ -258,17 +301,26 @@ impl AsyncStash {
 
     /// The number of keys: [`Stash::len`].
     pub async fn len(&self) -> Result<usize> {
+        if let Some(engine) = native(&self.stash) {
+            return engine.len().await.map_err(|e| e.with_context("stash", &self.stash));
+        }
         blocking(&self.stash, |s| s.len()).await
     }
 
     /// Whether the stash holds no keys: [`Stash::is_empty`].
     pub async fn is_empty(&self) -> Result<bool> {
+        if let Some(engine) = native(&self.stash) {
+            return engine.is_empty().await.map_err(|e| e.with_context("stash", &self.stash));
+        }
         blocking(&self.stash, |s| s.is_empty()).await
     }
 
     /// Removes `key`; true if it was stored: [`Stash::remove`].
     pub async fn remove<K: Serialize + ?Sized>(&self, key: &K) -> Result<bool> {
         let k = self.stash.encode_key(key)?;
+        if let Some(engine) = native(&self.stash) {
+            return engine.delete(&k.digest, &k.bytes).await.map_err(|e| key_context(&self.stash, e, &k));
+        }
         blocking(&self.stash, move |s| s.remove_encoded(&k)).await
     }
 
@@ -316,7 +368,7 @@ impl AsyncStash {
             if let Some(found) = s.get_encoded(&k)? {
                 return Ok(found);
             }
-            let options = default_options(s);
+            let options = default_options(s)?;
             for _ in 0..TRIES {
                 if s.engine()
                     .put_if_absent(&k.digest, &k.bytes, &v, options)
@@ -460,6 +512,19 @@ impl AsyncStash {
 async fn write_batches(stash: &Stash, items: Vec<(EncodedKey, Vec<u8>)>) -> Result<usize> {
     if items.is_empty() {
         return Ok(0);
+    }
+    if let Some(engine) = native(stash) {
+        // The sync `update`'s writes: one engine batch per `BATCH` entries, with
+        // the stash's own options.
+        let options = default_options(stash)?;
+        let mut written = 0;
+        for chunk in items.chunks(BATCH) {
+            let puts: Vec<Put<'_>> =
+                chunk.iter().map(|(k, v)| Put { digest: k.digest, key: &k.bytes, value: v }).collect();
+            engine.put_many(&puts, options).await.map_err(|e| e.with_context("stash", stash))?;
+            written += puts.len();
+        }
+        return Ok(written);
     }
     blocking(stash, move |s| {
         let mut written = 0;

@@ -415,3 +415,101 @@ impl Drop for Turn {
         }
     }
 }
+
+/// What `#[stashed_result] async fn` calls (through the facade's hidden
+/// `__stash_async_call!`): the async twins of the sync macro helpers
+/// `call_keyed` and `call_keyed_ok`, on the function stash the macro opened
+/// (`stashed_result/<name>/<version>`, shared with a sync function of that
+/// name and version) and a key it encoded. Not a public API.
+#[doc(hidden)]
+pub mod macro_support {
+    use std::future::Future;
+
+    use serde::Serialize;
+    use serde::de::DeserializeOwned;
+    use stash_core::{EncodedKey, Stash};
+    use stash_func::{DEFAULT_WAIT, FunctionStash};
+
+    use super::{Turn, look, store};
+    use crate::blocking;
+
+    /// The stored result, or the turn to compute it (held until it is stored).
+    enum Found<T> {
+        Stored(T),
+        Compute(Turn),
+    }
+
+    /// The result stored under `key` (a read counted as a hit or a miss), else
+    /// this task's turn on the key (single flight across tasks and, through the
+    /// engine's lock, processes) and a second look once it is ours.
+    async fn found_or_turn<T>(fs: &Stash, key: &EncodedKey) -> stash_core::Result<Found<T>>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let first = key.clone();
+        if let Some(v) = blocking(fs, move |fs| look::<T>(fs, None, &first, true)).await? {
+            return Ok(Found::Stored(v));
+        }
+        let turn = Turn::acquire(fs, key.digest, DEFAULT_WAIT).await?;
+        let again = key.clone();
+        Ok(match blocking(fs, move |fs| look::<T>(fs, None, &again, false)).await? {
+            Some(v) => Found::Stored(v),
+            None => Found::Compute(turn),
+        })
+    }
+
+    /// Stores `out` under `key` (unless it is a `Result::Err`) and hands it back.
+    async fn keep<T>(fs: &Stash, key: EncodedKey, out: T) -> stash_core::Result<T>
+    where
+        T: Serialize + Send + 'static,
+    {
+        blocking(fs, move |fs| {
+            store(fs, None, &key, &out, None)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Returns the result stored under `key`, or awaits `compute` once (among
+    /// the tasks asking for that key) and stores its output, unless it is a
+    /// `Result::Err` under a return type the macro did not see spelled
+    /// `Result<T, E>`.
+    pub async fn call_keyed<Args, R>(
+        fs: &Result<FunctionStash<Args, R>, stash_func::Error>,
+        key: EncodedKey,
+        compute: impl Future<Output = R>,
+    ) -> stash_func::Result<R>
+    where
+        R: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let fs = fs.as_ref().map_err(Clone::clone)?.stash();
+        let _turn = match found_or_turn::<R>(fs, &key).await? {
+            Found::Stored(v) => return Ok(v),
+            Found::Compute(turn) => turn,
+        };
+        let out = compute.await;
+        Ok(keep(fs, key, out).await?)
+    }
+
+    /// [`call_keyed`] of a function returning `Result<T, E>`: only `Ok`
+    /// values are stored (bare, as the sync form stores them), errors are
+    /// returned and computed again next time.
+    pub async fn call_keyed_ok<Args, T, E>(
+        fs: &Result<FunctionStash<Args, T>, stash_func::Error>,
+        key: EncodedKey,
+        compute: impl Future<Output = Result<T, E>>,
+    ) -> stash_func::Result<Result<T, E>>
+    where
+        T: Serialize + DeserializeOwned + Send + 'static,
+    {
+        let fs = fs.as_ref().map_err(Clone::clone)?.stash();
+        let _turn = match found_or_turn::<T>(fs, &key).await? {
+            Found::Stored(v) => return Ok(Ok(v)),
+            Found::Compute(turn) => turn,
+        };
+        match compute.await {
+            Ok(v) => Ok(Ok(keep(fs, key, v).await?)),
+            Err(e) => Ok(Err(e)),
+        }
+    }
+}
