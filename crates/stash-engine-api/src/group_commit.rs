@@ -49,11 +49,14 @@
 //! # Ok::<(), stash_engine_api::Error>(())
 //! ```
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
+use crate::digest::Digest;
+use crate::engine::{Put, WriteOptions};
 use crate::error::{Error, ErrorKind, Result};
 
 /// How many queued operations one leader takes into its transaction by default.
@@ -331,6 +334,116 @@ impl<Op, Out> GroupCommit<Op, Out> {
         state.busy = false;
         drop(state);
         self.turn.notify_all();
+    }
+}
+
+/// One key and value to write: borrowed from the caller, or owned while the
+/// write waits in a queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Item<'a> {
+    /// The slot.
+    pub digest: Digest,
+    /// Encoded key bytes.
+    pub key: Cow<'a, [u8]>,
+    /// Encoded value bytes.
+    pub value: Cow<'a, [u8]>,
+}
+
+impl Item<'_> {
+    /// The item as the engine's writes take it.
+    pub fn put(&self) -> Put<'_> {
+        Put { digest: self.digest, key: &self.key, value: &self.value }
+    }
+
+    /// A copy that owns its bytes.
+    pub fn owned(&self) -> Item<'static> {
+        Item {
+            digest: self.digest,
+            key: Cow::Owned(self.key.to_vec()),
+            value: Cow::Owned(self.value.to_vec()),
+        }
+    }
+}
+
+impl<'a> From<&Put<'a>> for Item<'a> {
+    fn from(put: &Put<'a>) -> Item<'a> {
+        Item { digest: put.digest, key: Cow::Borrowed(put.key), value: Cow::Borrowed(put.value) }
+    }
+}
+
+/// One write of the [`Engine`](crate::Engine) operations that group: what an
+/// engine's group function runs in its transaction. Each returns a `bool`
+/// ([`put`](WriteOp::Put) and [`PutMany`](WriteOp::PutMany): `false`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOp<'a> {
+    /// `put`.
+    Put(Item<'a>, WriteOptions),
+    /// `put_many`: all or nothing.
+    PutMany(Vec<Item<'a>>, WriteOptions),
+    /// `put_if_absent`: true if stored.
+    PutIfAbsent(Item<'a>, WriteOptions),
+    /// `delete`: true if it was there.
+    Delete(Digest, Cow<'a, [u8]>),
+    /// `delete_unless_rewritten` with the write time seen: true if removed.
+    DeleteUnlessRewritten(Digest, Cow<'a, [u8]>, i64),
+}
+
+impl<'a> WriteOp<'a> {
+    /// `put` of `key` and `value`.
+    pub fn put(digest: &Digest, key: &'a [u8], value: &'a [u8], options: WriteOptions) -> Self {
+        WriteOp::Put(Item::from(&Put { digest: *digest, key, value }), options)
+    }
+
+    /// `put_if_absent` of `key` and `value`.
+    pub fn put_if_absent(digest: &Digest, key: &'a [u8], value: &'a [u8], options: WriteOptions) -> Self {
+        WriteOp::PutIfAbsent(Item::from(&Put { digest: *digest, key, value }), options)
+    }
+
+    /// `put_many` of `items`.
+    pub fn put_many(items: &[Put<'a>], options: WriteOptions) -> Self {
+        WriteOp::PutMany(items.iter().map(Item::from).collect(), options)
+    }
+
+    /// `delete` of `key`.
+    pub fn delete(digest: &Digest, key: &'a [u8]) -> Self {
+        WriteOp::Delete(*digest, Cow::Borrowed(key))
+    }
+
+    /// `delete_unless_rewritten` of `key`.
+    pub fn delete_unless_rewritten(digest: &Digest, key: &'a [u8], seen_written_at_micros: i64) -> Self {
+        WriteOp::DeleteUnlessRewritten(*digest, Cow::Borrowed(key), seen_written_at_micros)
+    }
+
+    /// A copy that owns its bytes, to wait in a queue.
+    pub fn owned(&self) -> WriteOp<'static> {
+        match self {
+            WriteOp::Put(item, o) => WriteOp::Put(item.owned(), *o),
+            WriteOp::PutMany(items, o) => WriteOp::PutMany(items.iter().map(Item::owned).collect(), *o),
+            WriteOp::PutIfAbsent(item, o) => WriteOp::PutIfAbsent(item.owned(), *o),
+            WriteOp::Delete(d, key) => WriteOp::Delete(*d, Cow::Owned(key.to_vec())),
+            WriteOp::DeleteUnlessRewritten(d, key, seen) => {
+                WriteOp::DeleteUnlessRewritten(*d, Cow::Owned(key.to_vec()), *seen)
+            }
+        }
+    }
+}
+
+/// The queue of an engine whose writes are [`WriteOp`]s.
+pub type WriteQueue = GroupCommit<WriteOp<'static>, bool>;
+
+impl WriteQueue {
+    /// [`submit`](GroupCommit::submit)s `op`: `alone` runs it (borrowed) when
+    /// no commit is in flight, else an owned copy waits for `group`.
+    pub fn write<G>(
+        &self,
+        op: WriteOp<'_>,
+        alone: impl FnOnce(&WriteOp<'_>) -> Result<bool>,
+        group: G,
+    ) -> Result<bool>
+    where
+        G: FnMut(&[&WriteOp<'static>]) -> Result<Vec<Result<bool>>, BatchFailure>,
+    {
+        self.submit(|| op.owned(), || alone(&op), group)
     }
 }
 

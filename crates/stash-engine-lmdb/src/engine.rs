@@ -7,12 +7,10 @@ use std::time::Duration;
 
 use std::sync::atomic::Ordering;
 
-use std::borrow::Cow;
-
 use heed::RwTxn;
 use stash_engine_api::clock::{is_expired, now_micros, unique_micros};
 use stash_engine_api::engine::key_mismatch;
-use stash_engine_api::group_commit::GroupStats;
+use stash_engine_api::group_commit::{GroupStats, WriteOp};
 use stash_engine_api::{
     Capabilities, Digest, Engine, Error, ErrorKind, LockAttempt, MetaIter, Put, RecordIter, Result, Version,
     WriteOptions,
@@ -20,7 +18,6 @@ use stash_engine_api::{
 
 use crate::env::{Db, LmdbEnv};
 use crate::error::{Fail, damaged};
-use crate::group::WriteOp;
 use crate::options::{Durability, LmdbOptions};
 use crate::record::{self, RecordView};
 use crate::registry;
@@ -287,7 +284,7 @@ impl Engine for LmdbEngine {
     }
 
     fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
-        self.submit(WriteOp::Delete(*digest, Cow::Borrowed(key)))
+        self.submit(WriteOp::delete(digest, key))
     }
 
     /// One write transaction: reads the record's newest stamp and deletes it
@@ -301,7 +298,7 @@ impl Engine for LmdbEngine {
         key: &[u8],
         seen_written_at_micros: i64,
     ) -> Result<bool> {
-        self.submit(WriteOp::DeleteUnlessRewritten(*digest, Cow::Borrowed(key), seen_written_at_micros))
+        self.submit(WriteOp::delete_unless_rewritten(digest, key, seen_written_at_micros))
     }
 
     /// One write transaction: reads the slot and writes only if it holds no

@@ -14,10 +14,10 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, RoTxn, RwTxn};
+use stash_engine_api::group_commit::WriteQueue;
 use stash_engine_api::{Error, ErrorKind, Result};
 
 use crate::error::{Fail, heed_error, is_map_full, is_map_resized, to_error};
-use crate::group::Queue;
 use crate::options::{Durability, LmdbOptions};
 
 /// The unnamed database of an environment, with raw byte keys and values.
@@ -45,7 +45,7 @@ pub(crate) struct LmdbEnv {
     /// Whether this process knows the expiry marker file exists.
     pub(crate) expiring_known: AtomicBool,
     /// Writes waiting for the next commit (group commit).
-    pub(crate) group: Queue,
+    pub(crate) group: WriteQueue,
 }
 
 impl fmt::Debug for LmdbEnv {
@@ -103,7 +103,7 @@ impl LmdbEnv {
             max_map_size,
             txns: RwLock::new(()),
             expiring_known: AtomicBool::new(false),
-            group: Queue::new(),
+            group: WriteQueue::new(),
         })
     }
 

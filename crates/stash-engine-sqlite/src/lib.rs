@@ -117,6 +117,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod group;
 mod pool;
 mod scan;
 mod schema;
@@ -130,6 +131,7 @@ use std::time::Duration;
 use rusqlite::{Connection, TransactionBehavior, params};
 use stash_engine_api::clock::now_micros;
 use stash_engine_api::engine::key_mismatch;
+use stash_engine_api::group_commit::{GroupStats, WriteOp, WriteQueue};
 use stash_engine_api::{
     Capabilities, Digest, Engine, EngineContext, EngineFactory, EngineOptions, Error, LockAttempt, MetaIter,
     OptionReader, OptionWriter, Put, RecordIter, Result, Version, WriteOptions,
@@ -247,6 +249,8 @@ impl EngineFactory for SqliteOptions {
 #[derive(Debug)]
 pub struct SqliteEngine {
     pool: Arc<Pool>,
+    /// Writes waiting for the next transaction (group commit).
+    queue: WriteQueue,
 }
 
 impl SqliteEngine {
@@ -267,7 +271,7 @@ impl SqliteEngine {
         let mut conn = pool.get()?;
         schema::prepare(&pool, &mut conn)?;
         drop(conn);
-        Ok(SqliteEngine { pool })
+        Ok(SqliteEngine { pool, queue: WriteQueue::new() })
     }
 
     /// The database file.
@@ -280,6 +284,15 @@ impl SqliteEngine {
     fn locks_dir(&self) -> PathBuf {
         let path = self.path();
         path.parent().unwrap_or(path).join(stash_engine_api::LOCKS_NAME)
+    }
+
+    /// The counters of this handle's group commit: transactions run and
+    /// writes submitted. Writes that arrive while another is in flight join
+    /// the next transaction, so under contention there are fewer
+    /// transactions than writes.
+    #[doc(hidden)]
+    pub fn group_stats(&self) -> GroupStats {
+        self.queue.stats()
     }
 
     /// Runs `f` in a `BEGIN IMMEDIATE` transaction, applies the counter
@@ -346,30 +359,18 @@ impl Engine for SqliteEngine {
     }
 
     fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
-        let pool = &*self.pool;
-        let expires = options.expires_at_micros;
-        if options.append {
-            self.write("append a version", |tx, d| write::append(pool, tx, d, digest, key, value, expires))
-        } else {
-            self.write("write an entry", |tx, d| write::replace(pool, tx, d, digest, key, value, expires))
-        }
+        self.submit(WriteOp::put(digest, key, value, options)).map(|_| ())
     }
 
     fn put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {
         if items.is_empty() {
             return Ok(());
         }
-        let pool = &*self.pool;
-        let one = if options.append { write::append } else { write::replace };
-        let expires = options.expires_at_micros;
-        self.write("write a batch", |tx, d| {
-            items.iter().try_for_each(|p| one(pool, tx, d, &p.digest, p.key, p.value, expires))
-        })
+        self.submit(WriteOp::put_many(items, options)).map(|_| ())
     }
 
     fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
-        let pool = &*self.pool;
-        self.write("delete an entry", |tx, d| write::remove(pool, tx, d, digest, key))
+        self.submit(WriteOp::delete(digest, key))
     }
 
     /// One conditional `DELETE` (`written_at <= seen`) in a `BEGIN IMMEDIATE`
@@ -381,10 +382,7 @@ impl Engine for SqliteEngine {
         key: &[u8],
         seen_written_at_micros: i64,
     ) -> Result<bool> {
-        let pool = &*self.pool;
-        self.write("delete an entry unless rewritten", |tx, d| {
-            write::remove_unless_rewritten(pool, tx, d, digest, key, seen_written_at_micros)
-        })
+        self.submit(WriteOp::delete_unless_rewritten(digest, key, seen_written_at_micros))
     }
 
     /// One `BEGIN IMMEDIATE` transaction (see `write::insert_if_absent`): of
@@ -397,10 +395,7 @@ impl Engine for SqliteEngine {
         value: &[u8],
         options: WriteOptions,
     ) -> Result<bool> {
-        let pool = &*self.pool;
-        self.write("write an entry if absent", |tx, d| {
-            write::insert_if_absent(pool, tx, d, digest, key, value, options)
-        })
+        self.submit(WriteOp::put_if_absent(digest, key, value, options))
     }
 
     /// A lock file in `<stash folder>/.locks`, shared by every process on this

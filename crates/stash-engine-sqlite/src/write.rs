@@ -37,6 +37,12 @@ pub(crate) struct Delta {
 }
 
 impl Delta {
+    /// Adds the changes of `other`.
+    pub(crate) fn merge(&mut self, other: Delta) {
+        self.keys += other.keys;
+        self.expiring += other.expiring;
+    }
+
     /// Adds the change of one write.
     fn add(&mut self, keys: i64, old_expiring: bool, new_expiring: bool) {
         self.keys += keys;
