@@ -18,6 +18,9 @@ use stash_engine_api::{Error, ErrorKind, Result, redact_url};
 
 use crate::scripts;
 
+#[cfg(feature = "async")]
+pub(crate) mod aio;
+
 /// Where the server is, parsed from a URL. (`Debug` hides passwords.)
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Target {
@@ -176,6 +179,8 @@ pub(crate) struct Settings {
     pub(crate) checkout_timeout: Duration,
 }
 
+// One per pool, never moved: the size of its variants does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Client {
     Single(redis::Client),
     Cluster(ClusterClient),
@@ -337,6 +342,9 @@ pub(crate) struct Pool {
     pub(crate) shown: String,
     state: Mutex<PoolState>,
     returned: Condvar,
+    /// The async connections, one per tokio runtime (feature `async`).
+    #[cfg(feature = "async")]
+    runtimes: aio::Runtimes,
 }
 
 /// Idle connections, and how many are open (idle or lent out).
@@ -439,6 +447,8 @@ impl Pool {
             shown,
             state: Mutex::new(PoolState { idle: Vec::new(), open: 0 }),
             returned: Condvar::new(),
+            #[cfg(feature = "async")]
+            runtimes: aio::Runtimes::default(),
         });
         pools.insert(settings, Arc::downgrade(&pool));
         Ok(pool)

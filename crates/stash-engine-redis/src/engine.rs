@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use redis::{Cmd, RedisResult};
+use redis::{Cmd, RedisResult, ScriptInvocation};
 use stash_engine_api::clock::{is_expired, now_micros, unique_micros};
 use stash_engine_api::engine::key_mismatch;
 use stash_engine_api::{
@@ -17,6 +17,9 @@ use stash_engine_api::{
 
 use crate::conn::{Pool, evalsha};
 use crate::scripts;
+
+#[cfg(feature = "async")]
+mod asynchronous;
 
 /// Writes per pipeline in `put_many`.
 const WRITE_BATCH: usize = 1024;
@@ -236,14 +239,101 @@ impl RedisEngine {
         fields: &[&str],
         what: &str,
     ) -> Result<Option<Vec<Vec<u8>>>> {
+        let cmd = self.fields_cmd(digest, fields);
+        let reply: Vec<Option<Vec<u8>>> = self.shared.run(what, |s| s.query(&cmd))?;
+        self.visible(digest, key, reply, fields.len())
+    }
+
+    /// The command of [`read_fields`](RedisEngine::read_fields), sync or async.
+    fn fields_cmd(&self, digest: &Digest, fields: &[&str]) -> Cmd {
         let mut cmd = redis::cmd("HMGET");
         cmd.arg(self.shared.keys.entry(digest.as_bytes())).arg("k").arg("x");
         for f in fields {
             cmd.arg(*f);
         }
-        let reply: Vec<Option<Vec<u8>>> = self.shared.run(what, |s| s.query(&cmd))?;
-        visible_fields(reply, fields.len(), key, now_micros()).map_err(|d| self.shared.damage(digest, d))
+        cmd
     }
+
+    /// The `wanted` fields of a [`fields_cmd`](RedisEngine::fields_cmd) reply read for `key`.
+    fn visible(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        reply: Vec<Option<Vec<u8>>>,
+        wanted: usize,
+    ) -> Result<Option<Vec<Vec<u8>>>> {
+        visible_fields(reply, wanted, key, now_micros()).map_err(|d| self.shared.damage(digest, d))
+    }
+
+    /// The script call of `delete`, sync or async (its reply goes to [`deleted`]).
+    fn delete_call(&self, digest: &Digest, key: &[u8]) -> ScriptInvocation<'static> {
+        let k = &self.shared.keys;
+        let mut call = scripts::DELETE.prepare_invoke();
+        call.key(k.entry(digest.as_bytes()))
+            .key(&k.all)
+            .key(&k.exp)
+            .arg(digest.as_bytes().as_slice())
+            .arg(key)
+            .arg(now_micros());
+        call
+    }
+
+    /// The script call of `len`, sync or async (its reply goes to [`count`]).
+    fn len_call(&self) -> ScriptInvocation<'static> {
+        let k = &self.shared.keys;
+        let mut call = scripts::LEN.prepare_invoke();
+        call.key(&k.all).key(&k.exp).arg(now_micros());
+        call
+    }
+
+    /// The commands of one pipeline of `put_many`, sync or async (their replies
+    /// go to [`check_puts`]).
+    fn put_cmds(&self, chunk: &[Put<'_>], options: WriteOptions) -> Vec<Cmd> {
+        let now = now_micros();
+        chunk.iter().map(|p| self.put_cmd(&p.digest, p.key, p.value, options, now)).collect()
+    }
+}
+
+/// `items` cut into the pipelines of `put_many`: at most [`WRITE_BATCH`]
+/// writes and [`WRITE_BATCH_BYTES`] each (an entry larger than that alone).
+pub(crate) fn write_chunks<'i, 'p>(items: &'i [Put<'p>]) -> impl Iterator<Item = &'i [Put<'p>]> {
+    let mut rest = items;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0;
+        let n = rest
+            .iter()
+            .take(WRITE_BATCH)
+            .take_while(|p| {
+                bytes += p.key.len() + p.value.len();
+                bytes <= WRITE_BATCH_BYTES
+            })
+            .count()
+            .max(1);
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+/// The reply of the `DELETE` script: whether a live entry was removed.
+fn deleted(code: i64, digest: &Digest) -> Result<bool> {
+    if code < 0 {
+        return Err(key_mismatch(digest));
+    }
+    Ok(code > 0)
+}
+
+/// The reply of the `LEN` script as a count.
+fn count(n: i64) -> usize {
+    usize::try_from(n).unwrap_or(0)
+}
+
+/// The replies of a pipeline of `put_cmds(chunk)`.
+fn check_puts(chunk: &[Put<'_>], codes: Vec<i64>) -> Result<()> {
+    chunk.iter().zip(codes).try_for_each(|(p, code)| check_put(code, &p.digest))
 }
 
 /// The reply of `HMGET entry k x <wanted fields>` read for `key`: the wanted
@@ -344,23 +434,8 @@ impl Engine for RedisEngine {
     }
 
     fn put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {
-        let mut rest = items;
-        while !rest.is_empty() {
-            let mut bytes = 0;
-            let n = rest
-                .iter()
-                .take(WRITE_BATCH)
-                .take_while(|p| {
-                    bytes += p.key.len() + p.value.len();
-                    bytes <= WRITE_BATCH_BYTES
-                })
-                .count()
-                .max(1);
-            let (chunk, tail) = rest.split_at(n);
-            rest = tail;
-            let now = now_micros();
-            let cmds: Vec<Cmd> =
-                chunk.iter().map(|p| self.put_cmd(&p.digest, p.key, p.value, options, now)).collect();
+        for chunk in write_chunks(items) {
+            let cmds = self.put_cmds(chunk, options);
             let codes: Vec<i64> = self.shared.run("write a batch of entries", |s| {
                 let mut pipe = s.pipe();
                 for cmd in &cmds {
@@ -368,23 +443,14 @@ impl Engine for RedisEngine {
                 }
                 s.run_pipe(&pipe)
             })?;
-            for (p, code) in chunk.iter().zip(codes) {
-                check_put(code, &p.digest)?;
-            }
+            check_puts(chunk, codes)?;
         }
         Ok(())
     }
 
     fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
-        let k = &self.shared.keys;
-        let entry = k.entry(digest.as_bytes());
-        let mut call = scripts::DELETE.prepare_invoke();
-        call.key(&entry).key(&k.all).key(&k.exp).arg(digest.as_bytes().as_slice()).arg(key).arg(now_micros());
-        let code: i64 = self.shared.run("delete an entry", |s| s.invoke(&call))?;
-        if code < 0 {
-            return Err(key_mismatch(digest));
-        }
-        Ok(code > 0)
+        let call = self.delete_call(digest, key);
+        deleted(self.shared.run("delete an entry", |s| s.invoke(&call))?, digest)
     }
 
     /// One script: removes the entry unless its stored newest write time is
@@ -404,11 +470,7 @@ impl Engine for RedisEngine {
             .arg(digest.as_bytes().as_slice())
             .arg(key)
             .arg(seen_written_at_micros);
-        let code: i64 = self.shared.run("delete an entry", |s| s.invoke(&call))?;
-        if code < 0 {
-            return Err(key_mismatch(digest));
-        }
-        Ok(code > 0)
+        deleted(self.shared.run("delete an entry", |s| s.invoke(&call))?, digest)
     }
 
     /// `SET <prefix>lock:<name> <token> NX PX <lease>` (through a script that
@@ -435,11 +497,8 @@ impl Engine for RedisEngine {
     }
 
     fn len(&self) -> Result<usize> {
-        let k = &self.shared.keys;
-        let mut call = scripts::LEN.prepare_invoke();
-        call.key(&k.all).key(&k.exp).arg(now_micros());
-        let n: i64 = self.shared.run("count entries", |s| s.invoke(&call))?;
-        Ok(usize::try_from(n).unwrap_or(0))
+        let call = self.len_call();
+        Ok(count(self.shared.run("count entries", |s| s.invoke(&call))?))
     }
 
     fn clear(&self) -> Result<()> {
@@ -486,6 +545,13 @@ impl Engine for RedisEngine {
             Ok(_) => None,
             Err(e) => Some(Err(e)),
         })))
+    }
+
+    /// With the feature `async`, the engine itself: its reads and writes are
+    /// awaited on a multiplexed connection of the caller's tokio runtime.
+    #[cfg(feature = "async")]
+    fn as_async(&self) -> Option<&dyn stash_engine_api::AsyncEngine> {
+        Some(self)
     }
 
     fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {

@@ -162,6 +162,25 @@
 //! server is picked up without restarting the program. Retrying is safe: a
 //! write carries an id the script recognises if it was already applied.
 //! Defaults: 5 s to connect, 30 s for a reply.
+//!
+//! # Async (feature `async`)
+//!
+//! With the feature `async`, the engine is also a
+//! [`stash_engine_api::AsyncEngine`] (`Engine::as_async` returns it), which
+//! `stash-async`'s `AsyncStash` awaits for `get`, `set`, `contains`,
+//! `remove`, `len` and `update`/batches: the same commands, scripts and
+//! layout as the sync methods (built by the same functions, sent with
+//! `query_async`), so what one API writes the other reads. No thread waits
+//! on the server: each tokio runtime gets one multiplexed connection (the
+//! `redis` crate's `ConnectionManager`, which reconnects after a server
+//! restart; on a cluster, its async cluster connection), opened on first use
+//! with the pool's client (so its TLS settings) and the same timeouts: 5 s to
+//! connect (a second attempt after a failed one), 30 s for a reply, and one
+//! retry of a request whose connection broke. Every task of the runtime
+//! shares it, pipelining their requests on one socket. Awaited outside a
+//! tokio runtime, an async operation fails with `Unsupported`. The other
+//! operations (scans, `clear`, `versions`, locks) stay sync: the async API
+//! runs them on tokio's blocking pool.
 #![deny(missing_docs)]
 
 mod conn;
