@@ -904,3 +904,157 @@ fn put_if_absent_is_one_step() {
         put_if_absent_contract(&a, &b);
     }
 }
+
+/// The engine's natively async operations (feature `async`).
+#[cfg(feature = "async")]
+mod asynchronous {
+    use super::*;
+    use std::task::{Context, Poll, Waker};
+
+    /// Async writes read by the sync API and the reverse, on one engine: one
+    /// layout. Each read is one round trip, a batch of 2,500 three pipelines.
+    async fn layout_is_shared(url: &str) {
+        let root = tempfile::tempdir().unwrap();
+        let cfg = config(root.path(), &format!("async-{}", now_micros()), url);
+        let options = RedisOptions::new();
+        let e = engine(&options, &cfg);
+        let a: &dyn stash_core::AsyncEngine = e.as_async().expect("the feature async makes the engine async");
+        let (d1, d2) = (Digest([1; 16]), Digest([2; 16]));
+        a.put(&d1, b"k1", b"async", WriteOptions::REPLACE).await.unwrap();
+        assert_eq!(e.get(&d1, b"k1").unwrap().as_deref(), Some(b"async".as_slice()));
+        e.put(&d2, b"k2", b"sync", WriteOptions::APPEND).unwrap();
+        a.put(&d2, b"k2", b"async", WriteOptions::APPEND).await.unwrap();
+        let versions = e.versions(&d2, b"k2").unwrap().unwrap();
+        assert_eq!(
+            versions.iter().map(|v| v.value.as_slice()).collect::<Vec<_>>(),
+            [b"sync".as_slice(), b"async"]
+        );
+        let trips = e.round_trips();
+        assert_eq!(a.get(&d2, b"k2").await.unwrap().as_deref(), Some(b"async".as_slice()));
+        assert_eq!(e.round_trips() - trips, 1, "one round trip per read");
+        assert!(a.contains(&d1, b"k1").await.unwrap());
+        assert!(!a.contains(&Digest([3; 16]), b"k3").await.unwrap());
+        // The key check: another key in the slot is an error, never its value.
+        assert_eq!(a.get(&d1, b"other").await.unwrap_err().kind(), ErrorKind::Corrupt);
+
+        let keys: Vec<(Digest, Vec<u8>)> = (0..2_500u32)
+            .map(|i| (stash_core::DigestAlgo::Md5.digest(&i.to_be_bytes()), i.to_be_bytes().to_vec()))
+            .collect();
+        let items: Vec<Put<'_>> = keys.iter().map(|(d, k)| Put { digest: *d, key: k, value: k }).collect();
+        let trips = e.round_trips();
+        a.put_many(&items, WriteOptions::REPLACE).await.unwrap();
+        assert_eq!(e.round_trips() - trips, 3, "2,500 writes in pipelines of 1,024");
+        assert_eq!(e.len().unwrap(), 2_502);
+        assert_eq!(a.len().await.unwrap(), 2_502);
+        assert_eq!(
+            e.get(&items[2_499].digest, items[2_499].key).unwrap().as_deref(),
+            Some(items[2_499].value)
+        );
+
+        // Expiry is the stash's, as for the sync reads.
+        let past = WriteOptions::REPLACE.expiring_at(Some(now_micros() - 1));
+        a.put(&d1, b"k1", b"gone", past).await.unwrap();
+        assert_eq!(a.get(&d1, b"k1").await.unwrap(), None);
+        assert!(!a.delete(&d1, b"k1").await.unwrap(), "an expired entry is removed, not reported");
+        assert!(a.delete(&d2, b"k2").await.unwrap());
+        assert_eq!(e.get(&d2, b"k2").unwrap(), None);
+        assert!(!a.is_empty().await.unwrap());
+        e.clear().unwrap();
+        assert!(a.is_empty().await.unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn async_and_sync_share_the_layout() {
+        let Some(url) = service_url("HASHSTASH_REDIS_URL") else { return };
+        layout_is_shared(&url).await;
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn async_and_sync_share_the_layout_on_a_cluster() {
+        let Some(url) = service_url("HASHSTASH_REDIS_CLUSTER_URL") else { return };
+        layout_is_shared(&url).await;
+    }
+
+    /// The async connection is made from the pool's client: `rediss://` with
+    /// the test CA works, and the server's certificate is checked.
+    #[tokio::test(flavor = "current_thread")]
+    async fn tls_options_hold_for_async_connections() {
+        let Some(url) = service_url("HASHSTASH_REDIS_TLS_URL") else { return };
+        let ca = std::env::var("HASHSTASH_REDIS_TLS_CA_FILE").expect("the test CA with the TLS URL");
+        layout_is_shared_tls(&url, &ca).await;
+        if let Some(cluster) = service_url("HASHSTASH_REDIS_TLS_CLUSTER_URL") {
+            layout_is_shared_tls(&cluster, &ca).await;
+        }
+    }
+
+    async fn layout_is_shared_tls(url: &str, ca: &str) {
+        let root = tempfile::tempdir().unwrap();
+        let cfg = config(root.path(), &format!("async-tls-{}", now_micros()), url);
+        let e = engine(&RedisOptions::new().tls_ca_file(ca), &cfg);
+        let a = e.as_async().unwrap();
+        let d = Digest([7; 16]);
+        a.put(&d, b"k", b"over tls", WriteOptions::REPLACE).await.unwrap();
+        assert_eq!(e.get(&d, b"k").unwrap().as_deref(), Some(b"over tls".as_slice()));
+        assert_eq!(a.get(&d, b"k").await.unwrap().as_deref(), Some(b"over tls".as_slice()));
+        e.clear().unwrap();
+    }
+
+    /// Outside a tokio runtime there is nothing to drive the connection: a clear error at once.
+    #[test]
+    fn outside_a_runtime_is_unsupported() {
+        let Some(url) = service_url("HASHSTASH_REDIS_URL") else { return };
+        let root = tempfile::tempdir().unwrap();
+        let e = engine(&RedisOptions::new(), &config(root.path(), "async-no-runtime", &url));
+        let mut read = e.as_async().unwrap().get(&Digest([1; 16]), b"k");
+        match read.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(Err(err)) => {
+                assert_eq!(err.kind(), ErrorKind::Unsupported, "{err}");
+                assert!(err.to_string().contains("tokio runtime"), "{err}");
+            }
+            other => panic!("expected an error at once, got {:?}", other.map(|r| r.map(|_| ()))),
+        }
+    }
+
+    /// A frozen server fails an async read within about its response timeout
+    /// (two attempts), and a restarted one is reconnected to by the same engine.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_frozen_then_restarted_server() {
+        if !redis_server_installed() {
+            return;
+        }
+        let port = free_port();
+        let server = Server::start(port, tempfile::tempdir().unwrap());
+        let root = tempfile::tempdir().unwrap();
+        let timeout = Duration::from_millis(500);
+        let options = RedisOptions::new().connect_timeout(timeout).response_timeout(timeout);
+        let e = engine(&options, &config(root.path(), "async-faults", &server.url()));
+        let a = e.as_async().unwrap();
+        let d = Digest([5; 16]);
+        a.put(&d, b"k", b"before", WriteOptions::REPLACE).await.unwrap();
+
+        let pid = server.child.as_ref().map(Child::id).expect("the server runs");
+        signal(pid, "STOP");
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(Duration::from_secs(30), a.get(&d, b"k")).await;
+        signal(pid, "CONT");
+        let err = outcome.expect("the read still waits on the frozen server after 30 s").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+        assert!(err.to_string().contains("did not answer in time"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10), "failed after {:?}", started.elapsed());
+
+        let dir = server.stop();
+        let err = a.get(&d, b"k").await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+        assert_eq!(err.context_value("url"), Some(server_url(port).as_str()), "{err}");
+        let server = Server::start(port, dir);
+        // The same engine, the same runtime's connection manager: reconnected.
+        let mut read = a.get(&d, b"k").await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while read.is_err() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            read = a.get(&d, b"k").await;
+        }
+        assert_eq!(read.unwrap().as_deref(), Some(b"before".as_slice()));
+        drop(server);
+    }
+}
