@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 
 use mongodb::bson::oid::ObjectId;
-use mongodb::bson::{Bson, RawBsonRef, RawDocumentBuf, doc};
-use mongodb::sync::{Collection, Database};
+use mongodb::bson::{Bson, RawBsonRef, RawDocument, RawDocumentBuf, doc};
+use mongodb::{Collection, Database};
 use stash_engine_api::{Error, ErrorKind, Result};
 
 use crate::client::backend;
@@ -37,7 +37,7 @@ impl Chunks {
     }
 
     /// Stores `value` as new chunk documents; returns their ids in order.
-    pub(crate) fn insert(&self, owner: ObjectId, at: i64, value: &[u8]) -> Result<Vec<ObjectId>> {
+    pub(crate) async fn insert(&self, owner: ObjectId, at: i64, value: &[u8]) -> Result<Vec<ObjectId>> {
         let mut ids = Vec::new();
         let parts: Vec<&[u8]> = value.chunks(CHUNK_BYTES).collect();
         for (group_index, group) in parts.chunks(CHUNKS_PER_COMMAND).enumerate() {
@@ -50,16 +50,16 @@ impl Chunks {
                 ids.push(id);
             }
             let command = doc! { "insert": self.collection.name(), "documents": documents, "ordered": true };
-            let reply = self.database.run_command(command).run();
+            let reply = self.database.run_command(command).await;
             let failed = match reply {
                 Ok(reply) => reply.get_array("writeErrors").map(|e| !e.is_empty()).unwrap_or(false),
                 Err(e) => {
-                    self.remove(&ids);
+                    self.remove(&ids).await;
                     return Err(self.error(e, "store a large value's chunks"));
                 }
             };
             if failed {
-                self.remove(&ids);
+                self.remove(&ids).await;
                 return Err(Error::new(
                     ErrorKind::Backend,
                     "cannot store a large value's chunks: the MongoDB server refused them",
@@ -73,19 +73,19 @@ impl Chunks {
 
     /// Removes chunk documents, as far as the server lets it (a leftover chunk
     /// only wastes space: nothing refers to it).
-    pub(crate) fn remove(&self, ids: &[ObjectId]) {
-        let _ = self.try_remove(ids);
+    pub(crate) async fn remove(&self, ids: &[ObjectId]) {
+        let _ = self.try_remove(ids).await;
     }
 
     /// Removes chunk documents.
-    pub(crate) fn try_remove(&self, ids: &[ObjectId]) -> Result<()> {
+    pub(crate) async fn try_remove(&self, ids: &[ObjectId]) -> Result<()> {
         if ids.is_empty() {
             return Ok(());
         }
         let ids: Vec<Bson> = ids.iter().map(|id| Bson::ObjectId(*id)).collect();
         self.collection
             .delete_many(doc! { "_id": { "$in": ids } })
-            .run()
+            .await
             .map_err(|e| self.error(e, "remove a large value's chunks"))?;
         Ok(())
     }
@@ -94,25 +94,33 @@ impl Chunks {
     ///
     /// The stored `size` never sizes anything: it is checked against the
     /// chunks the version lists and the stash's `max_value_bytes` before a
-    /// chunk is read ([`check_chunked`]), and the value is assembled from
-    /// what was actually read ([`assemble`]).
-    pub(crate) fn load(&self, value: StoredValue<'_>) -> Result<Vec<u8>> {
-        load_value(value, self.max_value_bytes, |ids| {
-            let wanted: Vec<Bson> = ids.iter().map(|id| Bson::ObjectId(*id)).collect();
-            let cursor = self
-                .collection
-                .find(doc! { "_id": { "$in": wanted } })
-                .batch_size(2)
-                .run()
-                .map_err(|e| self.error(e, "read a large value"))?;
-            Ok(cursor.map(|doc| doc.map_err(|e| self.error(e, "read a large value"))))
-        })
+    /// chunk is read, and the value is assembled from what was actually
+    /// read, reading no further once the chunks hold more than `size` bytes
+    /// ([`Assembly`]).
+    pub(crate) async fn load(&self, value: StoredValue<'_>) -> Result<Vec<u8>> {
+        let (size, ids) = match value {
+            StoredValue::Inline(bytes) => return Ok(bytes.to_vec()),
+            StoredValue::Chunked { size, ids } => (size, ids),
+        };
+        let mut assembly = Assembly::new(size, &ids, self.max_value_bytes)?;
+        let wanted: Vec<Bson> = ids.iter().map(|id| Bson::ObjectId(*id)).collect();
+        let read_failed = |e| self.error(e, "read a large value");
+        let mut cursor = self
+            .collection
+            .find(doc! { "_id": { "$in": wanted } })
+            .batch_size(2)
+            .await
+            .map_err(read_failed)?;
+        while cursor.advance().await.map_err(read_failed)? {
+            assembly.add(cursor.current())?;
+        }
+        assembly.finish()
     }
 }
 
 /// The bytes of a stored value: inline, or its chunks as `fetch` returns
 /// them (the chunk documents whose `_id` is one of the ids it is given, in
-/// any order), once the claimed size has passed [`check_chunked`].
+/// any order), read as [`Chunks::load`] reads them.
 pub(crate) fn load_value<I>(
     value: StoredValue<'_>,
     max_value_bytes: u64,
@@ -125,68 +133,86 @@ where
         StoredValue::Inline(bytes) => return Ok(bytes.to_vec()),
         StoredValue::Chunked { size, ids } => (size, ids),
     };
-    check_chunked(size, &ids, max_value_bytes)?;
-    assemble(size, &ids, fetch(&ids)?)
+    let mut assembly = Assembly::new(size, &ids, max_value_bytes)?;
+    for doc in fetch(&ids)? {
+        assembly.add(&doc?)?;
+    }
+    assembly.finish()
 }
 
-/// Checks the `size` a chunked version claims before any chunk is read: no
-/// more than its `ids` can hold (each chunk at most [`CHUNK_BYTES`]), and no
-/// more than the stash's `max_value_bytes`.
-fn check_chunked(size: usize, ids: &[ObjectId], max_value_bytes: u64) -> Result<()> {
-    let most = (ids.len() as u64).saturating_mul(CHUNK_BYTES as u64);
-    if size as u64 > most {
-        return Err(corrupt(&format!(
-            "a large value claims {size} bytes but lists {} chunks of at most {CHUNK_BYTES} bytes",
-            ids.len()
-        )));
-    }
-    if size as u64 > max_value_bytes {
-        return Err(Error::new(
-            ErrorKind::TooLarge,
-            format!("a stored value of {size} bytes is larger than max_value_bytes ({max_value_bytes})"),
-        ));
-    }
-    Ok(())
-}
-
-/// The value of `size` bytes in the chunks `ids` (in order), from `docs`, the
-/// chunk documents the server returned for them (in any order): reading and
-/// assembling stop as soon as they hold more than `size` bytes (which
-/// [`check_chunked`] bounded), and the value is sized by what was read, never
-/// by the stored `size`.
-fn assemble(
+/// A value of `size` bytes in the chunks `ids` (in order), put together from
+/// the chunk documents the server returns for them (in any order).
+///
+/// [`Assembly::new`] checks the `size` a version claims before any chunk is
+/// read: no more than its `ids` can hold (each chunk at most
+/// [`CHUNK_BYTES`]), and no more than the stash's `max_value_bytes`.
+/// [`Assembly::add`] refuses a chunk as soon as the chunks hold more than
+/// `size` bytes, so reading stops there, and [`Assembly::finish`] sizes the
+/// value by what was read, never by the stored `size`.
+struct Assembly<'a> {
     size: usize,
-    ids: &[ObjectId],
-    docs: impl IntoIterator<Item = Result<RawDocumentBuf>>,
-) -> Result<Vec<u8>> {
-    let mut parts: HashMap<ObjectId, Vec<u8>> = HashMap::new();
-    let mut read = 0usize;
-    for doc in docs {
-        let doc = doc?;
-        let id = layout::id(&doc)?;
+    ids: &'a [ObjectId],
+    parts: HashMap<ObjectId, Vec<u8>>,
+    read: usize,
+}
+
+impl<'a> Assembly<'a> {
+    fn new(size: usize, ids: &'a [ObjectId], max_value_bytes: u64) -> Result<Self> {
+        let most = (ids.len() as u64).saturating_mul(CHUNK_BYTES as u64);
+        if size as u64 > most {
+            return Err(corrupt(&format!(
+                "a large value claims {size} bytes but lists {} chunks of at most {CHUNK_BYTES} bytes",
+                ids.len()
+            )));
+        }
+        if size as u64 > max_value_bytes {
+            return Err(Error::new(
+                ErrorKind::TooLarge,
+                format!("a stored value of {size} bytes is larger than max_value_bytes ({max_value_bytes})"),
+            ));
+        }
+        Ok(Assembly { size, ids, parts: HashMap::new(), read: 0 })
+    }
+
+    fn add(&mut self, doc: &RawDocument) -> Result<()> {
+        let id = layout::id(doc)?;
         let Ok(Some(RawBsonRef::Binary(data))) = doc.get("data") else {
             return Err(corrupt("a chunk has no binary `data`"));
         };
-        read = read.saturating_add(data.bytes.len());
-        if read > size {
-            return Err(corrupt(&format!("the chunks of a large value hold more than its {size} bytes")));
+        self.read = self.read.saturating_add(data.bytes.len());
+        if self.read > self.size {
+            return Err(self.too_much());
         }
-        parts.insert(id, data.bytes.to_vec());
+        self.parts.insert(id, data.bytes.to_vec());
+        Ok(())
     }
-    let mut out = Vec::with_capacity(read);
-    for id in ids {
-        let part =
-            parts.get(id).ok_or_else(|| corrupt(&format!("chunk {id} of a large value is missing")))?;
-        // A chunk listed more than once is read once: the value stops at its claimed size.
-        if out.len().saturating_add(part.len()) > size {
-            return Err(corrupt(&format!("the chunks of a large value hold more than its {size} bytes")));
+
+    fn too_much(&self) -> Error {
+        corrupt(&format!("the chunks of a large value hold more than its {} bytes", self.size))
+    }
+
+    fn finish(self) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.read);
+        for id in self.ids {
+            let part = self
+                .parts
+                .get(id)
+                .ok_or_else(|| corrupt(&format!("chunk {id} of a large value is missing")))?;
+            // A chunk listed more than once is read once: the value stops at its claimed size.
+            if out.len().saturating_add(part.len()) > self.size {
+                return Err(self.too_much());
+            }
+            out.extend_from_slice(part);
         }
-        out.extend_from_slice(part);
+        if out.len() != self.size {
+            return Err(corrupt(&format!(
+                "a large value has {} bytes in its chunks, not {}",
+                out.len(),
+                self.size
+            )));
+        }
+        Ok(out)
     }
-    if out.len() != size {
-        return Err(corrupt(&format!("a large value has {} bytes in its chunks, not {size}", out.len())));
-    }
-    Ok(out)
 }
 
 #[cfg(test)]
@@ -200,6 +226,10 @@ mod tests {
         Ok(RawDocumentBuf::from_document(&doc! { "_id": id, "data": data }).expect("a chunk encodes"))
     }
 
+    fn chunked(size: usize, ids: &[ObjectId]) -> StoredValue<'static> {
+        StoredValue::Chunked { size, ids: ids.to_vec() }
+    }
+
     /// A version listing one chunk many times is refused as soon as its
     /// chunks pass the size it claims: it was assembled whole first, so
     /// 1,000 listings of a 1,500-byte chunk built 1.5 MB for a value of
@@ -209,11 +239,13 @@ mod tests {
     fn repeated_chunk_ids_stop_at_the_claimed_size() {
         let id = ObjectId::from_bytes([1; 12]);
         let ids = vec![id; 1000];
-        let err = assemble(1500, &ids, [chunk(id, &[7; 1500])]).unwrap_err();
+        let err = load_value(chunked(1500, &ids), u64::MAX, |_| Ok([chunk(id, &[7; 1500])])).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
         assert!(err.to_string().contains("hold more than its 1500 bytes"), "{err}");
         let two = [ObjectId::from_bytes([2; 12]), ObjectId::from_bytes([3; 12])];
-        let value = assemble(5, &two, [chunk(two[1], b"de"), chunk(two[0], b"abc")]).unwrap();
+        let value =
+            load_value(chunked(5, &two), u64::MAX, |_| Ok([chunk(two[1], b"de"), chunk(two[0], b"abc")]))
+                .unwrap();
         assert_eq!(value, b"abcde");
     }
 }

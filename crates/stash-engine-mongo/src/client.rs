@@ -6,12 +6,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
+use mongodb::Client;
 use mongodb::error::{Error as DriverError, ErrorKind as DriverKind, WriteFailure};
 use mongodb::event::EventHandler;
 use mongodb::event::command::CommandEvent;
 use mongodb::options::ClientOptions;
-use mongodb::sync::Client;
 use stash_engine_api::{Error, ErrorKind, Result, redact_url};
+
+use crate::off_runtime;
 
 /// The least connect timeout.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -20,9 +22,14 @@ const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 static CLIENTS: LazyLock<Mutex<HashMap<(String, Duration), Client>>> = LazyLock::new(Default::default);
 
 /// A client and what the engine needs to know about where it points.
+///
+/// One driver client serves both APIs: `client` is the async one, `sync`
+/// the driver's sync wrapper around the same client (one pool, one
+/// configuration, the same timeouts).
 #[derive(Clone)]
 pub(crate) struct Connection {
     pub client: Client,
+    pub sync: mongodb::sync::Client,
     /// The URL with any password replaced by `***`: safe for messages.
     pub shown_url: String,
     /// The database named in the URL's path, if any.
@@ -33,10 +40,12 @@ pub(crate) struct Connection {
 /// dedicated one counting the commands it starts into `counter`.
 pub(crate) fn connect(url: &str, timeout: Duration, counter: Option<Arc<AtomicU64>>) -> Result<Connection> {
     let shown_url = redact_url(url);
-    let options = ClientOptions::parse(url).run().map_err(|e| {
-        Error::new(ErrorKind::Config, format!("invalid MongoDB URL: {e}"))
-            .with_context("url", &shown_url)
-            .with_source(e)
+    let options = off_runtime::block(async {
+        ClientOptions::parse(url).await.map_err(|e| {
+            Error::new(ErrorKind::Config, format!("invalid MongoDB URL: {e}"))
+                .with_context("url", &shown_url)
+                .with_source(e)
+        })
     })?;
     let url_database = options.default_database.clone();
     let build = |mut options: ClientOptions, counter: Option<Arc<AtomicU64>>| -> Result<Client> {
@@ -56,6 +65,10 @@ pub(crate) fn connect(url: &str, timeout: Duration, counter: Option<Arc<AtomicU6
                 }
             }));
         }
+        // The client's monitors and pools run on the engine's runtime, which
+        // lives as long as the process: a client made inside a caller's
+        // runtime would stop working when that runtime shuts down.
+        let _runtime = off_runtime::enter()?;
         Client::with_options(options).map_err(|e| {
             Error::new(ErrorKind::Config, format!("cannot create a MongoDB client: {e}"))
                 .with_context("url", &shown_url)
@@ -78,7 +91,8 @@ pub(crate) fn connect(url: &str, timeout: Duration, counter: Option<Arc<AtomicU6
             }
         }
     };
-    Ok(Connection { client, shown_url, url_database })
+    let sync = mongodb::sync::Client::from(client.clone());
+    Ok(Connection { client, sync, shown_url, url_database })
 }
 
 /// The server error code of a failed command or write, if any.

@@ -7,7 +7,7 @@ use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Bson, Document, RawDocument, RawDocumentBuf, doc};
 use mongodb::error::{ErrorKind as DriverKind, WriteFailure};
 use mongodb::options::ReturnDocument;
-use mongodb::sync::{Collection, Database};
+use mongodb::{Collection, Database};
 use stash_engine_api::clock::{now_micros, unique_micros};
 use stash_engine_api::engine::key_mismatch;
 use stash_engine_api::{
@@ -18,6 +18,7 @@ use stash_engine_api::{
 use crate::chunks::Chunks;
 use crate::client::{Connection, backend, error_code};
 use crate::layout::{self, DUPLICATE_KEY, INLINE_BUDGET_BYTES, INLINE_VALUE_BYTES, MAX_KEY_BYTES, NewValue};
+use crate::off_runtime::block;
 use crate::scan::{Scan, ScanSpec, ValueScan};
 
 /// Statements per `update` command in `put_many` (CongoDB scans the whole
@@ -33,10 +34,13 @@ pub struct MongoEngine {
     conn: Connection,
     database: Database,
     collection: Collection<RawDocumentBuf>,
+    /// The same collection through the driver's sync API, for the scans' cursors.
+    synced: mongodb::sync::Collection<RawDocumentBuf>,
     /// Values too large to live in their entry.
     chunks: Chunks,
-    /// `<collection>.locks`: the documents of [`Engine::try_lock`].
-    locks: Collection<Document>,
+    /// `<collection>.locks` through the driver's sync API: the documents of
+    /// [`Engine::try_lock`], released by a guard's `drop`.
+    locks: mongodb::sync::Collection<Document>,
     /// `<database>.<collection>`, for messages.
     namespace: String,
 }
@@ -106,6 +110,7 @@ impl MongoEngine {
         max_value_bytes: u64,
     ) -> Result<MongoEngine> {
         let db = conn.client.database(database);
+        let synced = conn.sync.database(database);
         let namespace = format!("{database}.{collection}");
         let chunks = Chunks {
             database: db.clone(),
@@ -116,13 +121,14 @@ impl MongoEngine {
         };
         let engine = MongoEngine {
             collection: db.collection::<RawDocumentBuf>(collection),
-            locks: db.collection::<Document>(&format!("{collection}.locks")),
+            synced: synced.collection::<RawDocumentBuf>(collection),
+            locks: synced.collection::<Document>(&format!("{collection}.locks")),
             chunks,
             namespace,
             database: db,
             conn,
         };
-        engine.create_indexes()?;
+        block(engine.create_indexes())?;
         Ok(engine)
     }
 
@@ -150,20 +156,20 @@ impl MongoEngine {
     }
 
     /// The index on `expires_at` that makes `len` and expiry scans cheap.
-    fn create_indexes(&self) -> Result<()> {
+    async fn create_indexes(&self) -> Result<()> {
         let command = doc! {
             "createIndexes": self.collection.name(),
             "indexes": [ { "key": { "expires_at": 1 }, "name": "expires_at_1" } ],
         };
-        self.database.run_command(command).run().map_err(|e| self.error(e, "open the stash"))?;
+        self.database.run_command(command).await.map_err(|e| self.error(e, "open the stash"))?;
         Ok(())
     }
 
     /// Sends one ordered `update` command; returns how many statements
     /// matched or upserted, and the write error that stopped it, if any.
-    fn update(&self, statements: Vec<Document>) -> Result<(usize, Option<WriteError>)> {
+    async fn update(&self, statements: Vec<Document>) -> Result<(usize, Option<WriteError>)> {
         let command = doc! { "update": self.collection.name(), "updates": statements, "ordered": true };
-        let reply = self.database.run_command(command).run().map_err(|e| self.error(e, "write entries"))?;
+        let reply = self.database.run_command(command).await.map_err(|e| self.error(e, "write entries"))?;
         if let Ok(concern) = reply.get_document("writeConcernError") {
             let message = concern.get_str("errmsg").unwrap_or("write concern not satisfied");
             return Err(self.with_place(Error::new(
@@ -214,18 +220,18 @@ impl MongoEngine {
     /// expired entry, chunks to remove, an entry too large to append inline,
     /// or another writer inserted it first). Reads the slot, then replaces
     /// (with `findAndModify`, removing the chunks it replaced) or appends.
-    fn put_alone(&self, put: &Put<'_>, at: i64, options: WriteOptions) -> Result<()> {
+    async fn put_alone(&self, put: &Put<'_>, at: i64, options: WriteOptions) -> Result<()> {
         let mut chunks: Option<Vec<ObjectId>> = None;
-        let written = self.put_alone_with(put, at, options, &mut chunks);
+        let written = self.put_alone_with(put, at, options, &mut chunks).await;
         if written.is_err()
             && let Some(ids) = chunks
         {
-            self.chunks.remove(&ids);
+            self.chunks.remove(&ids).await;
         }
         written
     }
 
-    fn put_alone_with(
+    async fn put_alone_with(
         &self,
         put: &Put<'_>,
         at: i64,
@@ -242,7 +248,7 @@ impl MongoEngine {
                 .collection
                 .find_one(layout::id_filter(digest))
                 .projection(layout::without_values())
-                .run()
+                .await
                 .map_err(|e| self.error(e, "read an entry"))?;
             let live = match &current {
                 Some(doc) if !layout::holds(doc, digest, key)? => {
@@ -261,22 +267,23 @@ impl MongoEngine {
                     && inline_now.saturating_add(key.len()).saturating_add(value.len())
                         > INLINE_BUDGET_BYTES);
             if chunked && chunks.is_none() {
-                *chunks = Some(self.chunks.insert(layout::object_id(digest), at, value)?);
+                *chunks = Some(self.chunks.insert(layout::object_id(digest), at, value).await?);
             }
             let new_value = match chunks {
                 Some(ids) if chunked => NewValue::Chunked { size: value.len(), ids },
                 _ => NewValue::Inline(value),
             };
             if appending {
-                let appended =
-                    self.update(vec![layout::append_statement(digest, key, new_value, at, options, now)]);
+                let appended = self
+                    .update(vec![layout::append_statement(digest, key, new_value, at, options, now)])
+                    .await;
                 if appended.as_ref().is_err_and(reply_lost) {
                     *chunks = None; // the append may have landed: its chunks stay
                 }
                 match appended? {
                     // No upsert: if the entry vanished, expired or grew meanwhile, nothing was written.
                     (0, None) => continue,
-                    (_, None) => return self.keep_chunks(chunks, chunked),
+                    (_, None) => return self.keep_chunks(chunks, chunked).await,
                     (_, Some(err)) if is_duplicate(err.code, &err.message) => continue,
                     (_, Some(err)) => return Err(self.write_failed(err, digest)),
                 }
@@ -290,13 +297,13 @@ impl MongoEngine {
                 .upsert(true)
                 .return_document(ReturnDocument::Before)
                 .projection(doc! { "chunk_ids": 1 })
-                .run();
+                .await;
             match replaced {
                 Ok(old) => {
                     if let Some(old) = old {
-                        self.chunks.remove(&layout::chunk_ids(&old)?);
+                        self.chunks.remove(&layout::chunk_ids(&old)?).await;
                     }
-                    return self.keep_chunks(chunks, chunked);
+                    return self.keep_chunks(chunks, chunked).await;
                 }
                 Err(e) if is_duplicate(error_code(&e).unwrap_or(0), &e.to_string()) => continue,
                 Err(e) => {
@@ -324,7 +331,7 @@ impl MongoEngine {
     /// `findAndModify` conditioned on `expires_at <= now` (removing the
     /// chunks it replaced), else reads the slot to tell a live entry (false)
     /// from another key (an error) or a slot that changed meanwhile (again).
-    fn put_if_absent_with(
+    async fn put_if_absent_with(
         &self,
         digest: &Digest,
         key: &[u8],
@@ -337,7 +344,7 @@ impl MongoEngine {
             if attempt > 0 {
                 stash_engine_api::observe::retry("mongo", "put_if_absent", Some(digest), attempt);
             }
-            match entries.insert_one(layout::new_entry(digest, key, value, at, options)).run() {
+            match entries.insert_one(layout::new_entry(digest, key, value, at, options)).await {
                 Ok(_) => return Ok(true),
                 Err(e) if is_duplicate(error_code(&e).unwrap_or(0), &e.to_string()) => {}
                 Err(e) => return Err(self.error(e, "write an entry")),
@@ -349,12 +356,12 @@ impl MongoEngine {
                 .find_one_and_update(stale, layout::replace_update(value, at, options))
                 .return_document(ReturnDocument::Before)
                 .projection(doc! { "chunk_ids": 1 })
-                .run()
+                .await
                 .map_err(|e| self.error(e, "replace an expired entry"))?;
             if let Some(old) = replaced {
                 // Stored: damaged old `chunk_ids` only leave chunks nothing refers to.
                 if let Ok(ids) = layout::chunk_ids(&old) {
-                    self.chunks.remove(&ids);
+                    self.chunks.remove(&ids).await;
                 }
                 return Ok(true);
             }
@@ -362,7 +369,7 @@ impl MongoEngine {
                 .collection
                 .find_one(layout::id_filter(digest))
                 .projection(layout::without_values())
-                .run()
+                .await
                 .map_err(|e| self.error(e, "read an entry"))?;
             match current {
                 // Removed since the insert failed: insert again.
@@ -388,16 +395,16 @@ impl MongoEngine {
 
     /// Whether the slot's document lists the chunk `id`: a write whose reply
     /// was lost (or reported as a duplicate of itself) may have stored them.
-    fn lists_chunk(&self, digest: &Digest, id: ObjectId) -> bool {
+    async fn lists_chunk(&self, digest: &Digest, id: ObjectId) -> bool {
         let filter = doc! { "_id": layout::object_id(digest), "chunk_ids": id };
-        matches!(self.collection.find_one(filter).projection(doc! { "_id": 1 }).run(), Ok(Some(_)))
+        matches!(self.collection.find_one(filter).projection(doc! { "_id": 1 }).await, Ok(Some(_)))
     }
 
     /// After a successful write: chunks inserted for an attempt that ended up
     /// storing the value inline are removed.
-    fn keep_chunks(&self, chunks: &mut Option<Vec<ObjectId>>, used: bool) -> Result<()> {
+    async fn keep_chunks(&self, chunks: &mut Option<Vec<ObjectId>>, used: bool) -> Result<()> {
         if !used && let Some(ids) = chunks.take() {
-            self.chunks.remove(&ids);
+            self.chunks.remove(&ids).await;
         }
         *chunks = None;
         Ok(())
@@ -405,12 +412,12 @@ impl MongoEngine {
 
     /// Reads the slot's document (without values when `light`), checks its
     /// key, and hides it once expired.
-    fn find(&self, digest: &Digest, key: &[u8], light: bool) -> Result<Option<RawDocumentBuf>> {
+    async fn find(&self, digest: &Digest, key: &[u8], light: bool) -> Result<Option<RawDocumentBuf>> {
         let mut find = self.collection.find_one(layout::id_filter(digest));
         if light {
             find = find.projection(layout::without_values());
         }
-        let Some(doc) = find.run().map_err(|e| self.error(e, "read an entry"))? else { return Ok(None) };
+        let Some(doc) = find.await.map_err(|e| self.error(e, "read an entry"))? else { return Ok(None) };
         if !layout::holds(&doc, digest, key).map_err(|e| self.located(e, digest))? {
             return Err(self.with_place(key_mismatch(digest)));
         }
@@ -431,7 +438,7 @@ impl MongoEngine {
         map: impl FnMut(&RawDocument) -> Result<T> + Send + 'static,
     ) -> Box<Scan<T>> {
         Box::new(Scan::new(
-            self.collection.clone(),
+            self.synced.clone(),
             spec,
             self.conn.shown_url.clone(),
             self.namespace.clone(),
@@ -453,7 +460,7 @@ fn lock_id(name: &Digest) -> ObjectId {
 /// A lock document held by this process; deleted (only if it still holds
 /// our token) when dropped.
 struct MongoLock {
-    locks: Collection<Document>,
+    locks: mongodb::sync::Collection<Document>,
     namespace: String,
     name: Digest,
     id: ObjectId,
@@ -495,23 +502,24 @@ pub(crate) fn meta(doc: &RawDocument) -> Result<EntryMeta> {
     })
 }
 
-impl Engine for MongoEngine {
-    fn name(&self) -> &'static str {
-        "mongo"
-    }
-
-    fn capabilities(&self) -> Capabilities {
-        Capabilities::NONE.with_persistence().with_multi_process().with_cheap_len()
-    }
-
-    fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let Some(doc) = self.find(digest, key, false)? else { return Ok(None) };
+/// The operations, written once as futures on the driver's async API: the
+/// sync [`Engine`] methods run them with [`block`], the `AsyncEngine`
+/// methods (feature `async`) return them to the caller's runtime.
+impl MongoEngine {
+    pub(crate) async fn async_get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let Some(doc) = self.find(digest, key, false).await? else { return Ok(None) };
         let newest = layout::newest(&doc).map_err(|e| self.located(e, digest))?;
-        Ok(Some(self.chunks.load(newest).map_err(|e| self.located(e, digest))?))
+        Ok(Some(self.chunks.load(newest).await.map_err(|e| self.located(e, digest))?))
     }
 
-    fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
-        self.put_many(&[Put { digest: *digest, key, value }], options)
+    pub(crate) async fn async_put(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        value: &[u8],
+        options: WriteOptions,
+    ) -> Result<()> {
+        self.async_put_many(&[Put { digest: *digest, key, value }], options).await
     }
 
     /// An insert that fails on the slot's existing `_id`, or an update
@@ -521,7 +529,7 @@ impl Engine for MongoEngine {
     /// winner's document never names a missing chunk; a call that does not
     /// store removes its own chunks (and never another writer's). A live
     /// entry seen before any chunk is written returns at once.
-    fn put_if_absent(
+    pub(crate) async fn async_put_if_absent(
         &self,
         digest: &Digest,
         key: &[u8],
@@ -531,27 +539,27 @@ impl Engine for MongoEngine {
         self.check_key(digest, key)?;
         let at = unique_micros();
         if value.len() <= INLINE_VALUE_BYTES {
-            return self.put_if_absent_with(digest, key, NewValue::Inline(value), at, options);
+            return self.put_if_absent_with(digest, key, NewValue::Inline(value), at, options).await;
         }
-        if self.find(digest, key, true)?.is_some() {
+        if self.find(digest, key, true).await?.is_some() {
             return Ok(false);
         }
-        let ids = self.chunks.insert(layout::object_id(digest), at, value)?;
-        let stored = self.put_if_absent_with(
-            digest,
-            key,
-            NewValue::Chunked { size: value.len(), ids: &ids },
-            at,
-            options,
-        );
+        let ids = self.chunks.insert(layout::object_id(digest), at, value).await?;
+        let stored = self
+            .put_if_absent_with(digest, key, NewValue::Chunked { size: value.len(), ids: &ids }, at, options)
+            .await;
+        let landed = match (&stored, ids.first()) {
+            (Ok(true), _) | (_, None) => false,
+            (_, Some(id)) => self.lists_chunk(digest, *id).await,
+        };
         match stored {
             Ok(true) => Ok(true),
             // The document names our chunks: our write landed (its reply was lost).
-            _ if ids.first().is_some_and(|id| self.lists_chunk(digest, *id)) => Ok(true),
+            _ if landed => Ok(true),
             // Not there yet, but the write may still land: its chunks stay.
             Err(e) if reply_lost(&e) => Err(e),
             other => {
-                self.chunks.remove(&ids);
+                self.chunks.remove(&ids).await;
                 other
             }
         }
@@ -560,14 +568,14 @@ impl Engine for MongoEngine {
     /// One `update` command per 250 entries (or 8 MiB), ordered; an entry
     /// that meets a duplicate `_id`, or whose value goes to chunks, is
     /// written alone and the rest sent on.
-    fn put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {
+    pub(crate) async fn async_put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {
         for put in items {
             self.check_key(&put.digest, put.key)?;
         }
         let mut start = 0;
         while start < items.len() {
             if items[start].value.len() > INLINE_VALUE_BYTES {
-                self.put_alone(&items[start], unique_micros(), options)?;
+                self.put_alone(&items[start], unique_micros(), options).await?;
                 start += 1;
                 continue;
             }
@@ -589,10 +597,10 @@ impl Engine for MongoEngine {
                 bytes += size;
             }
             let sent = statements.len();
-            match self.update(statements)? {
+            match self.update(statements).await? {
                 (_, None) => start += sent,
                 (_, Some(err)) if is_duplicate(err.code, &err.message) && err.index < sent => {
-                    self.put_alone(&items[start + err.index], stamps[err.index], options)?;
+                    self.put_alone(&items[start + err.index], stamps[err.index], options).await?;
                     start += err.index + 1;
                 }
                 (_, Some(err)) => {
@@ -604,7 +612,7 @@ impl Engine for MongoEngine {
         Ok(())
     }
 
-    fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
+    pub(crate) async fn async_delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
         for attempt in 0..RETRIES {
             if attempt > 0 {
                 stash_engine_api::observe::retry("mongo", "delete", Some(digest), attempt);
@@ -613,10 +621,10 @@ impl Engine for MongoEngine {
                 .collection
                 .find_one_and_delete(layout::slot_filter(digest, key))
                 .projection(layout::without_values())
-                .run()
+                .await
                 .map_err(|e| self.error(e, "delete an entry"))?;
             if let Some(doc) = removed {
-                self.chunks.remove(&layout::chunk_ids(&doc).map_err(|e| self.located(e, digest))?);
+                self.chunks.remove(&layout::chunk_ids(&doc).map_err(|e| self.located(e, digest))?).await;
                 // An expired entry is removed too, but was not "there" for the caller.
                 return Ok(!layout::is_dead(&doc, now_micros()).map_err(|e| self.located(e, digest))?);
             }
@@ -625,7 +633,7 @@ impl Engine for MongoEngine {
                 .collection
                 .find_one(layout::id_filter(digest))
                 .projection(layout::without_values())
-                .run()
+                .await
                 .map_err(|e| self.error(e, "read an entry"))?;
             match other {
                 None => return Ok(false),
@@ -647,7 +655,7 @@ impl Engine for MongoEngine {
     /// One `findAndModify` removing the slot's document only if it holds this
     /// key and its `written_at` is not later than `seen_written_at_micros`
     /// (expired entries included); its chunks are removed after.
-    fn delete_unless_rewritten(
+    pub(crate) async fn async_delete_unless_rewritten(
         &self,
         digest: &Digest,
         key: &[u8],
@@ -659,10 +667,10 @@ impl Engine for MongoEngine {
             .collection
             .find_one_and_delete(filter)
             .projection(layout::without_values())
-            .run()
+            .await
             .map_err(|e| self.error(e, "delete an entry"))?;
         if let Some(doc) = removed {
-            self.chunks.remove(&layout::chunk_ids(&doc).map_err(|e| self.located(e, digest))?);
+            self.chunks.remove(&layout::chunk_ids(&doc).map_err(|e| self.located(e, digest))?).await;
             return Ok(true);
         }
         // Nothing removed: absent, written again since, or the slot holds another key.
@@ -670,7 +678,7 @@ impl Engine for MongoEngine {
             .collection
             .find_one(layout::id_filter(digest))
             .projection(layout::without_values())
-            .run()
+            .await
             .map_err(|e| self.error(e, "read an entry"))?;
         match current {
             Some(doc) if !layout::holds(&doc, digest, key).map_err(|e| self.located(e, digest))? => {
@@ -678,6 +686,86 @@ impl Engine for MongoEngine {
             }
             _ => Ok(false),
         }
+    }
+
+    pub(crate) async fn async_contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
+        Ok(self.find(digest, key, true).await?.is_some())
+    }
+
+    /// The collection's document count (from its metadata) less a count of
+    /// expired documents (through the `expires_at` index).
+    pub(crate) async fn async_len(&self) -> Result<usize> {
+        let expired = self
+            .collection
+            .count_documents(layout::expired_clause(now_micros()))
+            .await
+            .map_err(|e| self.error(e, "count entries"))?;
+        let total =
+            self.collection.estimated_document_count().await.map_err(|e| self.error(e, "count entries"))?;
+        Ok(total.saturating_sub(expired) as usize)
+    }
+
+    /// Drops the collection (and recreates its index).
+    pub(crate) async fn async_clear(&self) -> Result<()> {
+        self.collection.drop().await.map_err(|e| self.error(e, "clear the stash"))?;
+        self.chunks.collection.drop().await.map_err(|e| self.error(e, "clear the stash"))?;
+        self.create_indexes().await
+    }
+
+    pub(crate) async fn async_versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
+        let Some(doc) = self.find(digest, key, false).await? else { return Ok(None) };
+        let versions = layout::versions(&doc).map_err(|e| self.located(e, digest))?;
+        let mut out = Vec::with_capacity(versions.len());
+        for (i, (at, value)) in versions.into_iter().enumerate() {
+            let value = self.chunks.load(value).await.map_err(|e| self.located(e, digest))?;
+            out.push(Version { number: i as u64 + 1, written_at_micros: at, value });
+        }
+        Ok(Some(out))
+    }
+}
+
+impl Engine for MongoEngine {
+    fn name(&self) -> &'static str {
+        "mongo"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::NONE.with_persistence().with_multi_process().with_cheap_len()
+    }
+
+    fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        block(self.async_get(digest, key))
+    }
+
+    fn put(&self, digest: &Digest, key: &[u8], value: &[u8], options: WriteOptions) -> Result<()> {
+        block(self.async_put(digest, key, value, options))
+    }
+
+    fn put_if_absent(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        value: &[u8],
+        options: WriteOptions,
+    ) -> Result<bool> {
+        block(self.async_put_if_absent(digest, key, value, options))
+    }
+
+    fn put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {
+        block(self.async_put_many(items, options))
+    }
+
+    fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
+        block(self.async_delete(digest, key))
+    }
+
+    fn delete_unless_rewritten(
+        &self,
+        digest: &Digest,
+        key: &[u8],
+        seen_written_at_micros: i64,
+    ) -> Result<bool> {
+        block(self.async_delete_unless_rewritten(digest, key, seen_written_at_micros))
     }
 
     /// Inserts the lock document `{_id, name, token, expires_at}` into
@@ -717,40 +805,28 @@ impl Engine for MongoEngine {
     }
 
     fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
-        Ok(self.find(digest, key, true)?.is_some())
+        block(self.async_contains(digest, key))
     }
 
-    /// The collection's document count (from its metadata) less a count of
-    /// expired documents (through the `expires_at` index).
     fn len(&self) -> Result<usize> {
-        let expired = self
-            .collection
-            .count_documents(layout::expired_clause(now_micros()))
-            .run()
-            .map_err(|e| self.error(e, "count entries"))?;
-        let total =
-            self.collection.estimated_document_count().run().map_err(|e| self.error(e, "count entries"))?;
-        Ok(total.saturating_sub(expired) as usize)
+        block(self.async_len())
     }
 
-    /// Drops the collection (and recreates its index).
     fn clear(&self) -> Result<()> {
-        self.collection.drop().run().map_err(|e| self.error(e, "clear the stash"))?;
-        self.chunks.collection.drop().run().map_err(|e| self.error(e, "clear the stash"))?;
-        self.create_indexes()
+        block(self.async_clear())
     }
 
     fn scan(&self) -> Result<RecordIter> {
         let chunks = self.chunks.clone();
         Ok(Box::new(ValueScan::new(
-            self.collection.clone(),
+            self.synced.clone(),
             layout::live_clause(now_micros()),
             self.conn.shown_url.clone(),
             self.namespace.clone(),
             Box::new(move |doc| {
                 let digest = layout::digest(doc)?;
                 let value =
-                    chunks.load(layout::newest(doc)?).map_err(|e| e.with_context("digest", digest))?;
+                    block(chunks.load(layout::newest(doc)?)).map_err(|e| e.with_context("digest", digest))?;
                 Ok(Record { digest, key: layout::key(doc)?.to_vec(), value })
             }),
         )))
@@ -767,14 +843,13 @@ impl Engine for MongoEngine {
     }
 
     fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
-        let Some(doc) = self.find(digest, key, false)? else { return Ok(None) };
-        let versions = layout::versions(&doc).map_err(|e| self.located(e, digest))?;
-        let mut out = Vec::with_capacity(versions.len());
-        for (i, (at, value)) in versions.into_iter().enumerate() {
-            let value = self.chunks.load(value).map_err(|e| self.located(e, digest))?;
-            out.push(Version { number: i as u64 + 1, written_at_micros: at, value });
-        }
-        Ok(Some(out))
+        block(self.async_versions(digest, key))
+    }
+
+    /// This engine (feature `async`): its futures on the driver's async API.
+    #[cfg(feature = "async")]
+    fn as_async(&self) -> Option<&dyn stash_engine_api::AsyncEngine> {
+        Some(self)
     }
 
     fn scan_meta(&self) -> Result<MetaIter> {

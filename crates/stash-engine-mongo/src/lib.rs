@@ -138,6 +138,31 @@
 //! [`stash_engine_api::redact_url`]). A malformed URL is a `Config` error. `mongodb+srv://`
 //! URLs need this crate's `srv` feature. TLS (`tls=true`) uses rustls.
 //!
+//! # Async I/O (feature `async`)
+//!
+//! The engine's operations are written once, as futures on the driver's
+//! async API. Its sync methods run them to completion on a small runtime of
+//! this crate (two threads, started on first use); with the feature `async`,
+//! `Engine::as_async` returns them as a `stash_engine_api::AsyncEngine`
+//! (`get`, `put`, `put_many`, `delete`, `contains`, `len`) that the async
+//! stash (`stash-async`: `stash.asynchronous()`) awaits on its own tokio
+//! runtime, without a blocking thread: the same documents, chunks, index,
+//! errors and costs, through the same client (one pool, the same options
+//! and timeouts), so each API reads what the other writes. Scans, locks,
+//! `clear` and the other methods stay sync (the async stash runs them on
+//! its blocking pool).
+//!
+//! The driver spawns a client's monitors and connection pools on the tokio
+//! runtime current where the client is made, so a client made inside a
+//! caller's runtime would stop working when that runtime shuts down. This
+//! crate makes its clients when a stash is opened, inside its own runtime,
+//! which lives as long as the process: the futures may then be polled by
+//! any runtime, multi-thread or current-thread, including runtimes started
+//! after the one that opened the stash has gone. The caller's runtime needs
+//! its time driver (`enable_all` or `enable_time`): the driver's timeouts
+//! are tokio timers. The driver has no timeout for a reply once a request
+//! is sent (it does not support `socketTimeoutMS`), in either API.
+//!
 //! # Conditional deletes and locks
 //!
 //! Eviction and `prune` remove entries with `delete_unless_rewritten`: one
@@ -200,6 +225,8 @@
 //!   was not available to run them against.
 #![deny(missing_docs)]
 
+#[cfg(feature = "async")]
+mod asynchronous;
 mod chunks;
 mod client;
 mod engine;

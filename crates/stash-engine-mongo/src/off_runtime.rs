@@ -1,22 +1,69 @@
-//! The engine usable from inside a tokio runtime.
+//! The engine usable from inside a tokio runtime, and the runtime its sync
+//! calls run on.
 //!
-//! The driver's `sync` API runs each call with `block_on` on its own runtime,
-//! which panics ("Cannot start a runtime from within a runtime") when the
-//! calling thread is a tokio runtime's (an `async fn` calling the sync stash
-//! directly). [`OffRuntime`] wraps the engine so that such a call runs on a
-//! short-lived helper thread instead (a scoped thread: the call borrows as
-//! usual), and everywhere else runs in place at no cost. The helper thread
-//! costs tens of microseconds, against a server round trip; async code does
-//! better to call the stash from `spawn_blocking` (or through `stash-async`),
-//! where no helper is needed.
+//! The engine's operations are written once, as futures on the driver's
+//! async API ([`MongoEngine`](crate::MongoEngine)'s async methods). Its sync
+//! [`Engine`] methods run them with [`block`]: `block_on` on [`RUNTIME`], a
+//! small runtime of this crate that also hosts the clients' background tasks
+//! (server monitors, connection pools: see `client::connect`). Its async
+//! methods (feature `async`) are the same futures, polled by the caller's
+//! runtime. Scans, locks and their releases use the driver's `sync` API,
+//! which also runs `block_on` on a runtime of its own.
+//!
+//! `block_on` panics ("Cannot start a runtime from within a runtime") when
+//! the calling thread is a tokio runtime's (an `async fn` calling the sync
+//! stash directly). [`block`] and [`OffRuntime`] (which wraps the engine for
+//! the driver's sync calls) then run the call on a short-lived helper thread
+//! instead (a scoped thread: the call borrows as usual), and everywhere else
+//! run in place at no cost. The helper thread costs tens of microseconds,
+//! against a server round trip; async code does better to use the async
+//! stash (`stash-async`), which awaits the engine's futures directly.
 
 use std::fmt;
+use std::future::Future;
+use std::sync::LazyLock;
 use std::time::Duration;
 
+use tokio::runtime::{EnterGuard, Runtime};
+
 use stash_engine_api::{
-    Capabilities, Digest, Engine, Error, ErrorKind, HeldLock, LockAttempt, MetaIter, Put, RecordIter, Result,
-    Version, WriteOptions,
+    AsyncEngine, Capabilities, Digest, Engine, Error, ErrorKind, HeldLock, LockAttempt, MetaIter, Put,
+    RecordIter, Result, Version, WriteOptions,
 };
+
+/// The runtime of the engine's sync calls and of the clients' background
+/// tasks: two worker threads (they poll the connections and monitors; the
+/// calls themselves run on their callers' threads), started on first use
+/// and kept for the life of the process, so a client made here outlives any
+/// runtime of the caller's.
+static RUNTIME: LazyLock<std::result::Result<Runtime, String>> = LazyLock::new(|| {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("hashstash-mongo-io")
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+});
+
+fn runtime() -> Result<&'static Runtime> {
+    RUNTIME.as_ref().map_err(|e| {
+        Error::new(ErrorKind::Unavailable, format!("cannot start the mongo engine's I/O runtime: {e}"))
+    })
+}
+
+/// Makes [`RUNTIME`] this thread's current runtime until the guard drops:
+/// tasks the driver spawns meanwhile (a new client's monitors and pools)
+/// run there, whatever runtime the caller is in.
+pub(crate) fn enter() -> Result<EnterGuard<'static>> {
+    Ok(runtime()?.enter())
+}
+
+/// Runs `future` to completion: on this thread, or on a helper thread when
+/// this one belongs to a tokio runtime (see [`call`]).
+pub(crate) fn block<T: Send>(future: impl Future<Output = Result<T>> + Send) -> Result<T> {
+    let runtime = runtime()?;
+    call(|| runtime.block_on(future))
+}
 
 /// Runs `f` where the driver can block: here, unless this thread belongs to a
 /// tokio runtime, then on a helper thread (a panic there is resumed here).
@@ -109,6 +156,10 @@ impl<E: Engine> Engine for OffRuntime<E> {
         options: WriteOptions,
     ) -> Result<bool> {
         call(|| self.0.put_if_absent(digest, key, value, options))
+    }
+    /// The wrapped engine's: its futures never block, so they need no helper thread.
+    fn as_async(&self) -> Option<&dyn AsyncEngine> {
+        self.0.as_async()
     }
     fn try_lock(&self, name: &Digest, lease: Duration) -> Result<LockAttempt> {
         Ok(match call(|| self.0.try_lock(name, lease))? {

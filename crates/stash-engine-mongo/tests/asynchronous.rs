@@ -1,0 +1,242 @@
+//! The async stash (`stash-async`) on mongo with the engine's native async
+//! I/O (feature `async`): the dictionary operations, a large value in
+//! chunks, sync and async readers of one stash, many concurrent reads on a
+//! current-thread runtime, and runtimes that come and go. Needs
+//! `HASHSTASH_MONGO_URL` (`cargo xtask services up mongo`); a server that is
+//! down then fails the tests.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use mongodb::bson::{Document, doc};
+use stash_async::{AsyncStash, AsyncStashExt};
+use stash_core::testkit::service_url;
+use stash_core::{ErrorKind, Put, Stash, StashConfig, WriteOptions};
+use stash_engine_mongo::{INLINE_VALUE_BYTES, Mongo, collection_name};
+
+const VAR: &str = "HASHSTASH_MONGO_URL";
+
+/// A stash of its own on the server (an empty collection no other test or run uses).
+fn open(url: &str, name: &str) -> Stash {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let stamp =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros());
+    let mut config = StashConfig::default();
+    config.engine = "mongo".into();
+    config.root_dir = std::env::temp_dir().join("hashstash-mongo-tests");
+    config.dbname =
+        format!("async-{name}-{}-{stamp}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+    config.url = Some(url.to_string());
+    let stash = Stash::open(config, Arc::new(Mongo)).expect("open a mongo stash");
+    assert!(stash.engine().as_async().is_some(), "the mongo engine offers its native async operations");
+    stash
+}
+
+/// Runs `f` with the sync stash on tokio's blocking pool.
+async fn sync<R: Send + 'static>(stash: &Stash, f: impl FnOnce(&Stash) -> R + Send + 'static) -> R {
+    let stash = stash.clone();
+    tokio::task::spawn_blocking(move || f(&stash)).await.expect("the sync call ran")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dictionary_operations_are_native_and_shared_with_the_sync_api() {
+    let Some(url) = service_url(VAR) else { return };
+    let stash = open(&url, "dict");
+    let a = stash.asynchronous();
+    assert_eq!(a.len().await.unwrap(), 0);
+    assert!(a.is_empty().await.unwrap());
+    a.set("cat", &"meow".to_string()).await.unwrap();
+    assert_eq!(a.get::<_, String>("cat").await.unwrap().as_deref(), Some("meow"));
+    assert!(a.contains("cat").await.unwrap());
+    assert!(!a.contains("dog").await.unwrap());
+    assert_eq!(a.get::<_, String>("dog").await.unwrap(), None);
+    // Written by the async API, read by the sync one, and the other way round.
+    assert_eq!(sync(&stash, |s| s.get::<_, String>("cat").unwrap()).await.as_deref(), Some("meow"));
+    sync(&stash, |s| s.set("dog", &"woof".to_string()).unwrap()).await;
+    assert_eq!(a.get::<_, String>("dog").await.unwrap().as_deref(), Some("woof"));
+    assert_eq!(a.len().await.unwrap(), 2);
+    // A second write replaces the first.
+    a.set("cat", &"purr".to_string()).await.unwrap();
+    assert_eq!(a.get::<_, String>("cat").await.unwrap().as_deref(), Some("purr"));
+    assert_eq!(a.len().await.unwrap(), 2);
+    // update: one batch of many entries.
+    assert_eq!(a.update((0..600).map(|i| (i, i * 2))).await.unwrap(), 600);
+    assert_eq!(a.len().await.unwrap(), 602);
+    assert_eq!(a.get::<_, i64>(&599).await.unwrap(), Some(1198));
+    assert_eq!(sync(&stash, |s| s.get::<_, i64>(&300).unwrap()).await, Some(600));
+    // remove
+    assert!(a.remove("cat").await.unwrap());
+    assert!(!a.remove("cat").await.unwrap());
+    assert!(!a.contains("cat").await.unwrap());
+    assert!(!sync(&stash, |s| s.contains("cat").unwrap()).await);
+    assert_eq!(a.len().await.unwrap(), 601);
+    // setdefault stores once.
+    assert_eq!(a.setdefault("bird", "tweet".to_string()).await.unwrap(), "tweet");
+    assert_eq!(a.setdefault("bird", "chirp".to_string()).await.unwrap(), "tweet");
+    a.clear().await.unwrap();
+    assert_eq!(a.len().await.unwrap(), 0);
+}
+
+/// A value over the inline limit goes to chunk documents through the async
+/// path too, in the sync path's layout: each API reads what the other wrote,
+/// and removing the entry removes its chunks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_value_is_stored_in_chunks() {
+    let Some(url) = service_url(VAR) else { return };
+    let stash = open(&url, "large");
+    let a = stash.asynchronous();
+    let big: Vec<u8> = (0..INLINE_VALUE_BYTES * 2 + 12_345).map(|i| (i % 251) as u8).collect();
+    a.set("big", &big).await.unwrap();
+    let client = mongodb::Client::with_uri_str(&url).await.expect("a client");
+    let name = collection_name(&stash.config().logical_name());
+    let database = client.database("hashstash");
+    let entries = database.collection::<Document>(&name);
+    let chunks = database.collection::<Document>(&format!("{name}.chunks"));
+    // The chunks the entry lists, all of them on the server (over 8 MiB: at least three).
+    let listed = || async {
+        let entry = entries.find_one(doc! {}).await.unwrap().expect("the entry's document");
+        entry.get_array("chunk_ids").expect("chunk_ids").len() as u64
+    };
+    let first = listed().await;
+    assert!(first >= 3, "{first} chunks");
+    assert_eq!(chunks.count_documents(doc! {}).await.unwrap(), first);
+    assert_eq!(a.get::<_, Vec<u8>>("big").await.unwrap().as_ref(), Some(&big));
+    assert_eq!(sync(&stash, |s| s.get::<_, Vec<u8>>("big").unwrap()).await.as_ref(), Some(&big));
+    // Replaced by the sync API with another large value, read back by the async one.
+    let other: Vec<u8> = big.iter().rev().copied().collect();
+    let written = other.clone();
+    sync(&stash, move |s| s.set("big", &written).unwrap()).await;
+    assert_eq!(a.get::<_, Vec<u8>>("big").await.unwrap().as_ref(), Some(&other));
+    // The replaced value's chunks are gone.
+    assert_eq!(chunks.count_documents(doc! {}).await.unwrap(), listed().await);
+    assert!(a.remove("big").await.unwrap());
+    assert_eq!(chunks.count_documents(doc! {}).await.unwrap(), 0, "a removed value leaves no chunk");
+    assert_eq!(a.get::<_, Vec<u8>>("big").await.unwrap(), None);
+}
+
+/// Threads on the sync API and tasks on the async one read and write one
+/// stash at the same time, each seeing the other's writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_threads_and_async_tasks_share_a_stash() {
+    let Some(url) = service_url(VAR) else { return };
+    let stash = open(&url, "mixed");
+    let a = stash.asynchronous();
+    a.update((0..64).map(|i| (format!("async-{i}"), i))).await.unwrap();
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let stash = stash.clone();
+            std::thread::spawn(move || {
+                for i in (t..64).step_by(4) {
+                    assert_eq!(stash.get::<_, i64>(&format!("async-{i}")).unwrap(), Some(i));
+                    stash.set(&format!("sync-{i}"), &(i * 10)).unwrap();
+                }
+            })
+        })
+        .collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..64i64 {
+        let a = a.clone();
+        tasks.spawn(async move {
+            assert_eq!(a.get::<_, i64>(&format!("async-{i}")).await.unwrap(), Some(i));
+            // The sync writer's key: absent, or written with its value, never anything else.
+            let seen = a.get::<_, i64>(&format!("sync-{i}")).await.unwrap();
+            assert!(seen.is_none() || seen == Some(i * 10), "{seen:?}");
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("a reader task");
+    }
+    for thread in threads {
+        thread.join().expect("a sync thread");
+    }
+    for i in 0..64i64 {
+        assert_eq!(a.get::<_, i64>(&format!("sync-{i}")).await.unwrap(), Some(i * 10));
+    }
+    assert_eq!(a.len().await.unwrap(), 128);
+}
+
+/// Many gets in flight at once on one thread: none blocks the runtime's
+/// only thread (a blocking call would deadlock or serialise them, and the
+/// driver's `block_on` would panic there).
+#[tokio::test(flavor = "current_thread")]
+async fn many_concurrent_gets_on_a_current_thread_runtime() {
+    let Some(url) = service_url(VAR) else { return };
+    let stash = open(&url, "current");
+    let a = stash.asynchronous();
+    a.update((0..200i64).map(|i| (i, format!("value {i}")))).await.unwrap();
+    let mut tasks = tokio::task::JoinSet::new();
+    for round in 0..5i64 {
+        for i in 0..200i64 {
+            let a = a.clone();
+            tasks.spawn(async move {
+                let key = (i + round * 37) % 200;
+                (key, a.get::<_, String>(&key).await)
+            });
+        }
+    }
+    let mut n = 0;
+    while let Some(done) = tasks.join_next().await {
+        let (key, value) = done.expect("a get task");
+        assert_eq!(value.unwrap(), Some(format!("value {key}")));
+        n += 1;
+    }
+    assert_eq!(n, 1000);
+}
+
+/// The engine's client is not bound to the runtime that first used it: a
+/// stash opened on one runtime's thread keeps working from other runtimes
+/// after that one has shut down (the driver spawns a client's monitors and
+/// pools on the runtime current where it is made).
+#[test]
+fn the_client_outlives_the_runtimes_that_use_it() {
+    let Some(url) = service_url(VAR) else { return };
+    let runtime = || tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let first = runtime();
+    let a: AsyncStash = first.block_on(async {
+        let a = open(&url, "runtimes").asynchronous();
+        a.set("k", &1).await.unwrap();
+        a
+    });
+    drop(first);
+    for round in 2..5 {
+        runtime().block_on(async {
+            assert_eq!(a.get::<_, i64>("k").await.unwrap(), Some(round - 1));
+            a.set("k", &round).await.unwrap();
+        });
+    }
+    assert_eq!(a.stash().get::<_, i64>("k").unwrap(), Some(4));
+}
+
+/// The engine's own futures, reached as the async stash reaches them
+/// (`Engine::as_async` through the stash's life cycle layer), on a
+/// current-thread runtime: every operation, the batch write, a key that
+/// does not match its slot, and values read back by the sync engine.
+#[tokio::test(flavor = "current_thread")]
+async fn the_native_engine_operations() {
+    let Some(url) = service_url(VAR) else { return };
+    let stash = open(&url, "engine");
+    let engine = stash.engine().as_async().expect("native async operations");
+    let (cat, dog) = (stash.encode_key("cat").unwrap(), stash.encode_key("dog").unwrap());
+    assert_eq!(engine.len().await.unwrap(), 0);
+    assert!(engine.is_empty().await.unwrap());
+    engine.put(&cat.digest, &cat.bytes, b"meow", WriteOptions::REPLACE).await.unwrap();
+    assert_eq!(engine.get(&cat.digest, &cat.bytes).await.unwrap().as_deref(), Some(&b"meow"[..]));
+    assert!(engine.contains(&cat.digest, &cat.bytes).await.unwrap());
+    assert!(!engine.contains(&dog.digest, &dog.bytes).await.unwrap());
+    assert_eq!(engine.get(&dog.digest, &dog.bytes).await.unwrap(), None);
+    // Another key aimed at the cat's slot is a key mismatch, never the cat's value.
+    let err = engine.get(&cat.digest, &dog.bytes).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+    let keys: Vec<_> = (0..300).map(|i| stash.encode_key(&i).unwrap()).collect();
+    let values: Vec<Vec<u8>> = (0..300).map(|i| format!("v{i}").into_bytes()).collect();
+    let items: Vec<Put<'_>> =
+        keys.iter().zip(&values).map(|(k, v)| Put { digest: k.digest, key: &k.bytes, value: v }).collect();
+    engine.put_many(&items, WriteOptions::REPLACE).await.unwrap();
+    assert_eq!(engine.len().await.unwrap(), 301);
+    assert_eq!(engine.get(&keys[299].digest, &keys[299].bytes).await.unwrap().as_deref(), Some(&b"v299"[..]));
+    // The sync engine reads what the futures wrote (on a helper thread: this is a runtime's).
+    assert_eq!(stash.engine().get(&keys[7].digest, &keys[7].bytes).unwrap().as_deref(), Some(&b"v7"[..]));
+    assert!(engine.delete(&cat.digest, &cat.bytes).await.unwrap());
+    assert!(!engine.delete(&cat.digest, &cat.bytes).await.unwrap());
+    assert_eq!(engine.len().await.unwrap(), 300);
+}
