@@ -81,6 +81,10 @@ pub enum Op {
     /// `set` of one item (one commit each), then a `flush`.
     #[serde(rename = "set")]
     Set,
+    /// `set` from [`SET_THREADS`] threads at once, each item once, then a
+    /// `flush`: what group commit buys a server whose threads write durably.
+    #[serde(rename = "set-8threads")]
+    SetThreads,
     /// `get` of a stored item.
     #[serde(rename = "get")]
     Get,
@@ -103,12 +107,14 @@ pub enum Op {
 
 impl Op {
     /// Every operation, in table order.
-    pub const ALL: [Op; 7] = [Op::Set, Op::Get, Op::Iterate, Op::Batch, Op::RunHit, Op::Map, Op::MapWarm];
+    pub const ALL: [Op; 8] =
+        [Op::Set, Op::SetThreads, Op::Get, Op::Iterate, Op::Batch, Op::RunHit, Op::Map, Op::MapWarm];
 
     /// The name used on the command line and in tables.
     pub fn name(self) -> &'static str {
         match self {
             Op::Set => "set",
+            Op::SetThreads => "set-8threads",
             Op::Get => "get",
             Op::Iterate => "iterate",
             Op::Batch => "batch",
@@ -136,10 +142,13 @@ impl FromStr for Op {
             other => other,
         };
         Op::ALL.into_iter().find(|o| o.name() == alias).ok_or_else(|| {
-            format!("unknown op `{s}`: expected set, get, iterate, batch, run, map or map-warm")
+            format!("unknown op `{s}`: expected set, set-8threads, get, iterate, batch, run, map or map-warm")
         })
     }
 }
+
+/// The writing threads of [`Op::SetThreads`].
+pub const SET_THREADS: usize = 8;
 
 /// What a cell measures: the stash, or one of its baselines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

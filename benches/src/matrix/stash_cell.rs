@@ -1,7 +1,7 @@
 //! A stash cell: every operation through the `hashstash` facade.
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hashstash::{EngineKind, HashStash, StashRun};
 use serde::Serialize;
@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::measure::{disk_usage, median, proc_status_kib, rate, timed_loop};
 use super::payload::{self, doc_at, pool, record_at};
-use super::{CellResult, CellSpec, Op, OpResult, Params, Result, SizeClass};
+use super::{BoxError, CellResult, CellSpec, Op, OpResult, Params, Result, SET_THREADS, SizeClass};
 use crate::{Record, key};
 
 /// Items per commit of the `batch` operation.
@@ -87,10 +87,43 @@ where
     Ok(())
 }
 
+/// `set` of every key once from [`SET_THREADS`] threads (thread `t` takes keys
+/// `t`, `t + SET_THREADS`, ...) until done or `budget` has passed; returns the
+/// sets made.
+fn set_from_threads<F, V>(stash: &HashStash, keys: &[String], budget: Duration, value: &F) -> Result<usize>
+where
+    F: Fn(u64) -> V + Sync,
+    V: Serialize,
+{
+    let start = Instant::now();
+    let counts = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..SET_THREADS)
+            .map(|t| {
+                scope.spawn(move || -> Result<usize> {
+                    let mut done = 0;
+                    for i in (t..keys.len()).step_by(SET_THREADS) {
+                        stash.set(&keys[i], &value(i as u64))?;
+                        done += 1;
+                        if start.elapsed() >= budget {
+                            break;
+                        }
+                    }
+                    Ok(done)
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().map_err(|_| -> BoxError { "a set-8threads thread panicked".into() })?)
+            .collect::<Result<Vec<usize>>>()
+    })?;
+    Ok(counts.into_iter().sum())
+}
+
 fn cell<O, F, V, R>(spec: &CellSpec, params: &Params, value: F, func: R) -> Result<CellResult>
 where
     O: Serialize + DeserializeOwned + Send + 'static,
-    F: Fn(u64) -> V,
+    F: Fn(u64) -> V + Sync,
     V: Serialize,
     R: Fn(u64) -> O + Copy + Send + Sync + 'static,
 {
@@ -117,6 +150,18 @@ where
             runs.push((done, rate(done, start.elapsed())));
         }
         out.ops.push(summarize(Op::Set, &runs));
+    }
+
+    if params.wants(Op::SetThreads) {
+        let mut runs = Vec::new();
+        for _ in 0..reps {
+            stash.clear()?;
+            let start = Instant::now();
+            let done = set_from_threads(&stash, &keys, budget, &value)?;
+            stash.flush()?;
+            runs.push((done, rate(done, start.elapsed())));
+        }
+        out.ops.push(summarize(Op::SetThreads, &runs));
     }
 
     let mut stored = 0;
