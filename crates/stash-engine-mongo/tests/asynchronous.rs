@@ -6,13 +6,13 @@
 //! down then fails the tests.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use mongodb::bson::{Document, doc};
 use stash_async::{AsyncStash, AsyncStashExt};
 use stash_core::testkit::service_url;
-use stash_core::{ErrorKind, Put, Stash, StashConfig, WriteOptions};
-use stash_engine_mongo::{INLINE_VALUE_BYTES, Mongo, collection_name};
+use stash_core::{DigestAlgo, Engine, ErrorKind, Put, Stash, StashConfig, WriteOptions};
+use stash_engine_mongo::{INLINE_VALUE_BYTES, Mongo, MongoOptions, collection_name};
 
 const VAR: &str = "HASHSTASH_MONGO_URL";
 
@@ -205,6 +205,41 @@ fn the_client_outlives_the_runtimes_that_use_it() {
         });
     }
     assert_eq!(a.stash().get::<_, i64>("k").unwrap(), Some(4));
+}
+
+/// An engine opened by hand on a current-thread runtime's thread, with a
+/// client of its own (counting commands: never shared): the driver would
+/// spawn that client's monitors and pools on the caller's runtime, and the
+/// engine would stop working once it shut down. They run on the engine's
+/// runtime instead, so the engine's futures keep working from later runtimes.
+#[test]
+fn a_client_made_on_a_runtime_thread_outlives_that_runtime() {
+    let Some(url) = service_url(VAR) else { return };
+    let commands = Arc::new(AtomicU64::new(0));
+    let options = MongoOptions::new().url(url.clone()).count_commands(commands.clone());
+    let mut config = open(&url, "own-client").config().clone();
+    config.dbname.push_str("-by-hand");
+    let context = config.engine_context(&options).expect("an engine context");
+    let runtime = || tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let first = runtime();
+    let engine = first.block_on(async {
+        let engine = options.open_engine(&context).expect("open the engine on a runtime thread");
+        let key = b"key".as_slice();
+        let digest = DigestAlgo::Md5.digest(key);
+        let native = Engine::as_async(&engine).expect("native async operations");
+        native.put(&digest, key, b"1", WriteOptions::REPLACE).await.unwrap();
+        engine
+    });
+    drop(first);
+    let before = commands.load(Ordering::Relaxed);
+    runtime().block_on(async {
+        let key = b"key".as_slice();
+        let digest = DigestAlgo::Md5.digest(key);
+        let native = Engine::as_async(&engine).expect("native async operations");
+        assert_eq!(native.get(&digest, key).await.unwrap().as_deref(), Some(&b"1"[..]));
+        assert_eq!(native.len().await.unwrap(), 1);
+    });
+    assert!(commands.load(Ordering::Relaxed) >= before + 2, "the reads went through the engine's own client");
 }
 
 /// The engine's own futures, reached as the async stash reaches them
