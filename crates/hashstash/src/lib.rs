@@ -73,6 +73,30 @@ pub use stash_async as asynchronous;
 #[cfg(feature = "async")]
 pub use stash_async::{AsyncBatch, AsyncMap, AsyncStash, AsyncStashExt, StashStream};
 
+/// How `#[stashed_result] async fn` reaches its runtime support: the async
+/// single flight of `stash_async` with the feature `async`. Not a public API.
+#[cfg(feature = "async")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stash_async_call {
+    ($helper:ident($($arg:expr),* $(,)?)) => {
+        $crate::asynchronous::__private::$helper($($arg),*)
+    };
+}
+
+/// Without the feature `async`: a compile error saying how to turn it on.
+#[cfg(not(feature = "async"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __stash_async_call {
+    ($($any:tt)*) => {
+        ::core::compile_error!(
+            "#[stashed_result] on an `async fn` needs hashstash's `async` feature: \
+             hashstash = { version = \"...\", features = [\"async\"] }"
+        )
+    };
+}
+
 #[cfg(feature = "async")]
 impl From<HashStash> for AsyncStash {
     fn from(stash: HashStash) -> Self {

@@ -381,6 +381,22 @@ fn parse_duration(text: &str) -> Option<(u64, u32)> {
 /// (`Foo::f_stash()`, `Foo::try_f(..)`). For functions without receiver the
 /// body is compiled into both `f` and `try_f`, so a `static` declared inside
 /// the body is not shared by them.
+///
+/// `async fn`s (the facade's feature `async`; without it, a compile error
+/// says so) take the same options and get the same items, `f` and `try_f`
+/// being `async` (`f_stash` stays sync). Calls must be awaited in a tokio
+/// runtime; tasks asking for the same missing key await one computation (the
+/// async single flight of `AsyncStash::run_async`: by the engine's lock across
+/// processes too; a cancelled computing task passes its turn to a waiting
+/// one), reads and writes run off the runtime's workers, and the first call
+/// opens the stash on the calling task. The results live in
+/// `stashed_result/<name>/<version>` as a sync function's: a sync and an
+/// async function given the same `name` and `version` share them.
+///
+/// ```text
+/// #[hashstash::stashed_result(engine = "redis", url = "redis://cache:6379", ttl = "10m")]
+/// async fn profile(user_id: u64) -> Result<Profile, ApiError> { ... }
+/// ```
 #[proc_macro_attribute]
 pub fn stashed_result(attr: TokenStream, item: TokenStream) -> TokenStream {
     let expanded = match syn::parse_macro_input!(item as syn::Item) {
@@ -760,10 +776,11 @@ fn expand(attr: TokenStream2, func: ItemFn, kind: Kind, owner: Option<&str>) -> 
             format!("{what} does not support generic functions"),
         ));
     }
-    if sig.asyncness.is_some() {
+    if kind == Kind::Mapped && sig.asyncness.is_some() {
         return Err(syn::Error::new_spanned(
             sig.asyncness,
-            format!("{what} does not support async functions"),
+            "#[stash_mapped] does not support async functions: map an async fn with \
+             `AsyncStash::map_async` (feature `async`)",
         ));
     }
     let mut tys = Vec::new();
@@ -1287,11 +1304,41 @@ fn expand_result(
         #fp_fn
     };
     let body = &func.block;
-    // The user's body as a closure over the (renamed) arguments and `self`.
-    let compute = quote! {
-        move || -> #ret {
-            #(let #pats = #args;)*
-            #body
+    let asyncness = &sig.asyncness;
+    // The user's body over the (renamed) arguments and `self`: a closure, or
+    // for an `async fn` a future (awaited once, by the computing task only).
+    let compute = match asyncness {
+        None => quote! {
+            move || -> #ret {
+                #(let #pats = #args;)*
+                #body
+            }
+        },
+        Some(_) => quote! {
+            async move {
+                #(let #pats = #args;)*
+                #body
+            }
+        },
+    };
+    // The helper running one keyed call: stash-func's for a sync fn; for an
+    // `async fn`, stash-async's, reached through the facade's macro (a compile
+    // error naming the `async` feature when the facade is built without it).
+    let call = |helper: &str| {
+        let helper = Ident::new(helper, Span::call_site());
+        match asyncness {
+            None => quote!(#p::#helper(&__fs, __key, #compute)),
+            Some(_) => quote!(#krate::__stash_async_call!(#helper(&__fs, __key, #compute)).await),
+        }
+    };
+    let keyed = |helper: &str| {
+        let call = call(helper);
+        quote! {
+            let __fs: ::core::result::Result<#fs_ty, #err> = #fs_open;
+            match #encode(&__fs, &#key_value) {
+                ::core::result::Result::Ok(__key) => #call,
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+            }
         }
     };
     let recv_tokens = receiver.map(|r| {
@@ -1309,16 +1356,13 @@ fn expand_result(
     let (generics, where_clause) = (&sig.generics, &sig.generics.where_clause);
     let accessor_fn = if o.accessors { accessor_fn } else { TokenStream2::new() };
     if let Some((_, e)) = &result {
+        let keyed_ok = keyed("call_keyed_ok");
         return Ok(quote! {
             #accessor_fn
 
             #(#attrs)*
-            #vis #constness #unsafety #abi fn #fname #generics (#recv_tokens #outer_inputs) #output #where_clause {
-                let __r = (|| -> ::core::result::Result<#ret, #err> {
-                    let __fs: ::core::result::Result<#fs_ty, #err> = #fs_open;
-                    let __key = #encode(&__fs, &#key_value)?;
-                    #p::call_keyed_ok(&__fs, __key, #compute)
-                })();
+            #vis #constness #asyncness #unsafety #abi fn #fname #generics (#recv_tokens #outer_inputs) #output #where_clause {
+                let __r: ::core::result::Result<#ret, #err> = { #keyed_ok };
                 match __r {
                     ::core::result::Result::Ok(r) => r,
                     ::core::result::Result::Err(e) => ::core::result::Result::Err(
@@ -1332,31 +1376,29 @@ fn expand_result(
     let try_doc = format!(
         "[`{fname}`] without panicking: an error reading or writing its stash (or opening it) is returned."
     );
-    let try_body = quote! {
-        let __fs: ::core::result::Result<#fs_ty, #err> = #fs_open;
-        let __key = #encode(&__fs, &#key_value)?;
-        #p::call_keyed(&__fs, __key, #compute)
-    };
+    let try_body = keyed("call_keyed");
     // Methods call `Self::try_f`; free and associated functions (which cannot
     // name a sibling the same way in both places) run the body inline.
     if !o.accessors {
         // The function alone (trait impls take no other items): its body inline.
         return Ok(quote! {
             #(#attrs)*
-            #vis #constness #unsafety #abi fn #fname #generics (#recv_tokens #outer_inputs) #output #where_clause {
-                match (move || -> ::core::result::Result<#ret, #err> { #try_body })() {
+            #vis #constness #asyncness #unsafety #abi fn #fname #generics (#recv_tokens #outer_inputs) #output #where_clause {
+                let __r: ::core::result::Result<#ret, #err> = { #try_body };
+                match __r {
                     ::core::result::Result::Ok(v) => v,
                     ::core::result::Result::Err(e) => #p::fail(#name, &#fs_open, e),
                 }
             }
         });
     }
+    let dot_await = asyncness.map(|_| quote!(.await));
     let panicking = if receiver.is_some() {
         let turbofish = generics.split_for_impl().1;
         let turbofish = turbofish.as_turbofish();
-        quote!(Self::#try_name #turbofish (self, #(#args),*))
+        quote!(Self::#try_name #turbofish (self, #(#args),*) #dot_await)
     } else {
-        quote!((move || -> ::core::result::Result<#ret, #err> { #try_body })())
+        quote!({ #try_body })
     };
     Ok(quote! {
         #accessor_fn
@@ -1364,13 +1406,14 @@ fn expand_result(
         #(#cfgs)*
         #[doc = #try_doc]
         #[allow(dead_code)]
-        #vis #constness #unsafety #abi fn #try_name #generics (#recv_tokens #outer_inputs) -> ::core::result::Result<#ret, #err> #where_clause {
+        #vis #constness #asyncness #unsafety #abi fn #try_name #generics (#recv_tokens #outer_inputs) -> ::core::result::Result<#ret, #err> #where_clause {
             #try_body
         }
 
         #(#attrs)*
-        #vis #constness #unsafety #abi fn #fname #generics (#plain_recv #outer_inputs) #output #where_clause {
-            match #panicking {
+        #vis #constness #asyncness #unsafety #abi fn #fname #generics (#plain_recv #outer_inputs) #output #where_clause {
+            let __r: ::core::result::Result<#ret, #err> = #panicking;
+            match __r {
                 ::core::result::Result::Ok(v) => v,
                 ::core::result::Result::Err(e) => #p::fail(#name, &#fs_open, e),
             }

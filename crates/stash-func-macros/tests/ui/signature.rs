@@ -1,7 +1,7 @@
 //! Signatures the macros do not take.
 use stash_func_macros::{stash_mapped, stashed_result};
 
-#[stashed_result]
+#[stash_mapped]
 async fn asynchronous(x: u32) -> u32 { x }
 
 struct S;
