@@ -206,8 +206,10 @@ impl Stash {
     /// The engine's write options for one write: append from `options`, else
     /// the stash's append mode; an expiry or time to live from `options` (the
     /// stash's own time to live is added by its [`Lifecycle`] layer to writes
-    /// that give none).
-    pub(crate) fn resolve(&self, options: SetOptions) -> Result<WriteOptions> {
+    /// that give none). Public for the async API (`stash-async`), which writes
+    /// through the engine's async operations with the options `set_with` would use.
+    #[doc(hidden)]
+    pub fn resolve(&self, options: SetOptions) -> Result<WriteOptions> {
         let append = options.append.unwrap_or(self.config().append_mode);
         let base = if append { WriteOptions::APPEND } else { WriteOptions::REPLACE };
         if let Some(at) = options.expires_at_micros {
