@@ -116,7 +116,7 @@ async fn conformance(engine: &str) {
     assert_eq!(tmp.len().await.unwrap(), 1);
     let tmp_path = tmp.stash().path().to_path_buf();
     drop(tmp);
-    if engine != "memory" && engine != "redis" && engine != "mongo" {
+    if common::EMBEDDED.contains(&engine) && engine != "memory" {
         assert!(!tmp_path.exists(), "{}", tmp_path.display());
     }
     sub.clear().await.unwrap();
@@ -186,4 +186,4 @@ macro_rules! engines {
     )*};
 }
 
-engines!(memory, pairtree, lmdb, sqlite, sled, redis, mongo);
+engines!(memory, pairtree, lmdb, sqlite, sled, redis, redis_cluster, redis_tls, mongo);
