@@ -15,6 +15,13 @@
 //! driver (`enable_time`, or `enable_all`): the driver's timeouts are tokio
 //! timers.
 //!
+//! A future dropped before it completes (a cancelled task) stops where it
+//! is, as a process that dies there would: the entry is written or not (a
+//! request already sent may still land), and chunks already stored for a
+//! large value that no entry lists yet stay unreferenced until `clear`
+//! (see "The 16 MiB rule" in the crate's documentation). The engine stays
+//! usable.
+//!
 //! No future blocks the thread that polls it: every wait is on the driver's
 //! async API. The waits are bounded as the sync API's are: a server that
 //! cannot be selected fails within the server selection timeout (5 s unless

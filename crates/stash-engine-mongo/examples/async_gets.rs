@@ -1,0 +1,124 @@
+//! Throughput of gets on mongo through the async stash against the sync API:
+//! 64 threads each doing sync gets, 64 tokio tasks each awaiting the
+//! engine's native futures (`stash.asynchronous()`), and, for comparison, 64
+//! tasks handing each sync get to tokio's blocking pool (what the async
+//! stash does for an engine without native async I/O).
+//!
+//! `HASHSTASH_MONGO_URL=... cargo run --release -p stash-engine-mongo --features async --example async_gets [gets] [keys]`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use stash_async::AsyncStashExt;
+use stash_core::{Stash, StashConfig};
+use stash_engine_mongo::Mongo;
+
+const CONCURRENCY: usize = 64;
+
+fn rate(gets: usize, took: Duration) -> String {
+    format!(
+        "{:>9.0} gets/s  ({:>7.1} µs/get)",
+        gets as f64 / took.as_secs_f64(),
+        took.as_secs_f64() * 1e6 / gets as f64
+    )
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let gets: usize = args.next().map(|n| n.parse()).transpose()?.unwrap_or(20_000);
+    let keys: usize = args.next().map(|n| n.parse()).transpose()?.unwrap_or(1_000);
+    let per_caller = gets / CONCURRENCY;
+    let gets = per_caller * CONCURRENCY;
+
+    let mut config = StashConfig::default();
+    config.engine = "mongo".into();
+    config.dbname = format!("async-gets-{}", std::process::id());
+    config.clear = true;
+    let stash = Stash::open(config, Arc::new(Mongo))?;
+    stash.update((0..keys).map(|i| (i, vec![7u8; 100])))?;
+    let native = stash.engine().as_async().is_some();
+    println!(
+        "{gets} gets of {keys} keys (100-byte values), {CONCURRENCY} callers; native async engine: {native}"
+    );
+
+    // Warm the pool: as many connections as callers, in each mode.
+    let warm = |stash: &Stash| -> Result<(), stash_core::Error> {
+        std::thread::scope(|s| {
+            let calls: Vec<_> =
+                (0..CONCURRENCY).map(|i| s.spawn(move || stash.get::<_, Vec<u8>>(&(i % keys)))).collect();
+            calls.into_iter().try_for_each(|c| {
+                c.join()
+                    .map_err(|_| {
+                        stash_core::Error::new(stash_core::ErrorKind::Backend, "a warm-up thread panicked")
+                    })?
+                    .map(drop)
+            })
+        })
+    };
+    warm(&stash)?;
+
+    let t = Instant::now();
+    std::thread::scope(|s| {
+        for caller in 0..CONCURRENCY {
+            let stash = &stash;
+            s.spawn(move || {
+                for i in 0..per_caller {
+                    let value =
+                        stash.get::<_, Vec<u8>>(&((caller * per_caller + i) % keys)).expect("a sync get");
+                    assert!(value.is_some());
+                }
+            });
+        }
+    });
+    println!("sync, {CONCURRENCY} threads:              {}", rate(gets, t.elapsed()));
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    let cache = stash.asynchronous();
+    let took = runtime.block_on(async {
+        let t = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for caller in 0..CONCURRENCY {
+            let cache = cache.clone();
+            tasks.spawn(async move {
+                for i in 0..per_caller {
+                    let value = cache
+                        .get::<_, Vec<u8>>(&((caller * per_caller + i) % keys))
+                        .await
+                        .expect("an async get");
+                    assert!(value.is_some());
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.expect("a get task");
+        }
+        t.elapsed()
+    });
+    println!("async, {CONCURRENCY} tasks (native):      {}", rate(gets, took));
+
+    let took = runtime.block_on(async {
+        let t = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for caller in 0..CONCURRENCY {
+            let stash = stash.clone();
+            tasks.spawn(async move {
+                for i in 0..per_caller {
+                    let stash = stash.clone();
+                    let key = (caller * per_caller + i) % keys;
+                    let value = tokio::task::spawn_blocking(move || stash.get::<_, Vec<u8>>(&key))
+                        .await
+                        .expect("a blocking get")
+                        .expect("a sync get");
+                    assert!(value.is_some());
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.expect("a get task");
+        }
+        t.elapsed()
+    });
+    println!("async, {CONCURRENCY} tasks (spawn_blocking): {}", rate(gets, took));
+    stash.clear()?;
+    Ok(())
+}
