@@ -56,6 +56,7 @@ fn every_kind_of_cell_runs_for_a_tiny_n() -> matrix::Result<()> {
     let report = Report {
         cells,
         scale: vec![small],
+        async_rows: Vec::new(),
         notes: vec!["a note".into()],
         ops: Op::ALL.to_vec(),
         meta: Meta { date: "2026-11-27".into(), ..Meta::default() },

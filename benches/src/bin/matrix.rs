@@ -11,6 +11,7 @@ use std::time::Instant;
 
 use hashstash_benches::matrix::measure::proc_status_kib;
 use hashstash_benches::matrix::report::{self, Meta, Report, fmt_rate};
+use hashstash_benches::matrix::async_row::{self, AsyncRow};
 use hashstash_benches::matrix::scale::{self, ScaleResult};
 use hashstash_benches::matrix::{
     self, CellResult, CellSpec, Kind, Options, Params, compare, criterion, python,
@@ -249,6 +250,16 @@ fn parent(options: &Options, args: &[String]) -> matrix::Result<bool> {
     bar.finish_and_clear();
 
     let mut notes: Vec<String> = plan.skipped.iter().map(|s| format!("skipped {s}")).collect();
+    // The async row: 64 tokio tasks against 64 threads doing the same gets.
+    let (async_engines, async_notes) = async_row::engines(options, &plan.engines);
+    notes.extend(async_notes);
+    let async_rows: Vec<AsyncRow> = async_engines
+        .iter()
+        .map(|engine| {
+            eprintln!("matrix: async row on {engine}");
+            async_row::run(engine, &params, async_row::duration(options.quick))
+        })
+        .collect();
     if options.scale {
         notes.push(format!(
             "scale rows: lmdb with {} entries, pairtree with {} (its writes create two files and up to \
@@ -277,11 +288,13 @@ fn parent(options: &Options, args: &[String]) -> matrix::Result<bool> {
     }
 
     let failed: Vec<&CellResult> = cells.iter().filter(|c| c.error.is_some()).collect();
-    let scale_failed = scale.iter().filter(|s| s.error.is_some()).count();
+    let scale_failed = scale.iter().filter(|s| s.error.is_some()).count()
+        + async_rows.iter().filter(|r| r.error.is_some()).count();
     let report = Report {
         ops: options.ops.clone(),
         cells: cells.clone(),
         scale,
+        async_rows,
         notes,
         meta: Meta {
             date: report::today(),

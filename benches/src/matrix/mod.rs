@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub mod async_row;
 mod baseline_cell;
 pub mod compare;
 pub mod criterion;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use plotters::prelude::*;
 
 use super::python::rust_serializer;
+use super::async_row::{self, AsyncRow};
 use super::scale::ScaleResult;
 use super::{CellResult, CellSpec, Kind, Op, Result, SizeClass};
 
@@ -34,6 +35,8 @@ pub struct Report {
     pub cells: Vec<CellResult>,
     /// The scale rows.
     pub scale: Vec<ScaleResult>,
+    /// The async row: async against sync gets per engine.
+    pub async_rows: Vec<AsyncRow>,
     /// What was left out and why.
     pub notes: Vec<String>,
     /// The operations measured (the table's columns).
@@ -233,6 +236,10 @@ impl Report {
             out.push('\n');
             out.push_str(&aligned(&self.scale_rows()));
         }
+        if !self.async_rows.is_empty() {
+            out.push('\n');
+            out.push_str(&aligned(&async_row::rows(&self.async_rows)));
+        }
         for note in &self.notes {
             let _ = writeln!(out, "note: {note}");
         }
@@ -300,6 +307,12 @@ impl Report {
             out.push('\n');
             out.push_str(&markdown_table(&self.scale_rows()));
         }
+        if !self.async_rows.is_empty() {
+            out.push_str("\n## Async\n\n");
+            out.push_str(async_row::LEGEND);
+            out.push('\n');
+            out.push_str(&markdown_table(&async_row::rows(&self.async_rows)));
+        }
         if !self.notes.is_empty() {
             out.push_str("\n## Notes\n\n");
             for n in &self.notes {
@@ -352,7 +365,7 @@ impl Report {
         out
     }
 
-    /// Writes `matrix.txt`, `matrix.md`, `matrix.tsv`, `scale.tsv` and the SVG plots into `dir`.
+    /// Writes `matrix.txt`, `matrix.md`, `matrix.tsv`, `scale.tsv`, `async.tsv` and the SVG plots into `dir`.
     pub fn write(&self, dir: &Path) -> Result<Vec<PathBuf>> {
         fs::create_dir_all(dir)?;
         let mut written = Vec::new();
@@ -366,6 +379,12 @@ impl Report {
         if !self.scale.is_empty() {
             let path = dir.join("scale.tsv");
             let rows = self.scale_rows();
+            fs::write(&path, rows.iter().map(|r| r.join("\t") + "\n").collect::<String>())?;
+            written.push(path);
+        }
+        if !self.async_rows.is_empty() {
+            let path = dir.join("async.tsv");
+            let rows = async_row::rows(&self.async_rows);
             fs::write(&path, rows.iter().map(|r| r.join("\t") + "\n").collect::<String>())?;
             written.push(path);
         }
