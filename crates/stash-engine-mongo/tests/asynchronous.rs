@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use mongodb::bson::{Document, doc};
 use stash_async::{AsyncStash, AsyncStashExt};
@@ -155,32 +156,62 @@ async fn sync_threads_and_async_tasks_share_a_stash() {
     assert_eq!(a.len().await.unwrap(), 128);
 }
 
-/// Many gets in flight at once on one thread: none blocks the runtime's
-/// only thread (a blocking call would deadlock or serialise them, and the
-/// driver's `block_on` would panic there).
-#[tokio::test(flavor = "current_thread")]
-async fn many_concurrent_gets_on_a_current_thread_runtime() {
+/// Many gets in flight at once on the only thread of a current-thread
+/// runtime whose only blocking thread is held the whole time: they (and
+/// the writes before them) complete, so none went through `spawn_blocking`
+/// and none blocked the thread (the driver's `block_on` would even panic
+/// there). The control: a bounded stash's get, which takes the blocking
+/// pool (its eviction is sync), waits for the held thread.
+#[test]
+fn many_concurrent_gets_need_no_blocking_thread() {
     let Some(url) = service_url(VAR) else { return };
     let stash = open(&url, "current");
-    let a = stash.asynchronous();
-    a.update((0..200i64).map(|i| (i, format!("value {i}")))).await.unwrap();
-    let mut tasks = tokio::task::JoinSet::new();
-    for round in 0..5i64 {
-        for i in 0..200i64 {
-            let a = a.clone();
-            tasks.spawn(async move {
-                let key = (i + round * 37) % 200;
-                (key, a.get::<_, String>(&key).await)
-            });
-        }
-    }
-    let mut n = 0;
-    while let Some(done) = tasks.join_next().await {
-        let (key, value) = done.expect("a get task");
-        assert_eq!(value.unwrap(), Some(format!("value {key}")));
-        n += 1;
-    }
-    assert_eq!(n, 1000);
+    let mut bounded_config = open(&url, "bounded").config().clone();
+    bounded_config.max_entries = Some(100_000);
+    let bounded = Stash::open(bounded_config, Arc::new(Mongo)).expect("open a bounded mongo stash");
+    assert!(bounded.engine().as_async().is_none(), "a bound evicts through sync calls");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .max_blocking_threads(1)
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let holder = tokio::task::spawn_blocking(move || held.recv());
+        let a = stash.asynchronous();
+        let calls = async {
+            a.update((0..200i64).map(|i| (i, format!("value {i}")))).await.unwrap();
+            let mut tasks = tokio::task::JoinSet::new();
+            for round in 0..5i64 {
+                for i in 0..200i64 {
+                    let a = a.clone();
+                    tasks.spawn(async move {
+                        let key = (i + round * 37) % 200;
+                        (key, a.get::<_, String>(&key).await)
+                    });
+                }
+            }
+            let mut n = 0;
+            while let Some(done) = tasks.join_next().await {
+                let (key, value) = done.expect("a get task");
+                assert_eq!(value.unwrap(), Some(format!("value {key}")));
+                n += 1;
+            }
+            assert_eq!(n, 1000);
+            assert!(a.contains(&7).await.unwrap());
+            assert!(a.remove(&7).await.unwrap());
+            assert_eq!(a.len().await.unwrap(), 199);
+        };
+        tokio::time::timeout(Duration::from_secs(120), calls)
+            .await
+            .expect("the calls waited for the blocking pool");
+        let blocked = bounded.asynchronous();
+        let waited = tokio::time::timeout(Duration::from_millis(500), blocked.get::<_, i64>(&1)).await;
+        assert!(waited.is_err(), "a bounded stash's get ran without the blocking pool");
+        release.send(()).expect("the holder waits");
+        holder.await.expect("the holder").expect("released");
+        assert_eq!(blocked.get::<_, i64>(&1).await.unwrap(), None);
+    });
 }
 
 /// The engine's client is not bound to the runtime that first used it: a
