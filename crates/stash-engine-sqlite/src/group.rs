@@ -4,8 +4,8 @@
 //! handler sleeps in steps of milliseconds) and each paying a commit.
 
 use rusqlite::Connection;
-use stash_engine_api::group_commit::{BatchFailure, WriteOp};
-use stash_engine_api::{Error, Result};
+use stash_engine_api::group_commit::{BatchFailure, Item, WriteOp};
+use stash_engine_api::{Error, Result, WriteOptions};
 
 use crate::SqliteEngine;
 use crate::write::{self, Delta};
@@ -26,15 +26,17 @@ impl SqliteEngine {
     /// Runs `op` inside the caller's transaction, adding its counter changes to `delta`.
     fn apply(&self, conn: &Connection, delta: &mut Delta, op: &WriteOp<'_>) -> Result<bool> {
         let pool = &*self.pool;
-        let store = |item: &stash_engine_api::group_commit::Item<'_>,
-                     options: stash_engine_api::WriteOptions,
-                     delta: &mut Delta| {
+        let store = |item: &Item<'_>, options: WriteOptions, delta: &mut Delta| {
             let p = item.put();
             let one = if options.append { write::append } else { write::replace };
             one(pool, conn, delta, &p.digest, p.key, p.value, options.expires_at_micros)
         };
         match op {
             WriteOp::Put(item, options) => store(item, *options, delta).map(|()| false),
+            WriteOp::PutMany(items, options) if !options.append => {
+                write::replace_many(pool, conn, delta, items.iter().map(Item::put), options.expires_at_micros)
+                    .map(|()| false)
+            }
             WriteOp::PutMany(items, options) => {
                 items.iter().try_for_each(|item| store(item, *options, delta))?;
                 Ok(false)

@@ -66,11 +66,15 @@
 //!
 //! # Costs
 //!
-//! - `put` (replace) is one write transaction: an `UPDATE` for an existing
-//!   key, an `INSERT` and a count update for a new one, one commit.
+//! - `put` (replace) is one write transaction: an `INSERT ... ON CONFLICT DO
+//!   NOTHING` and a count update for a new key; for an existing one that
+//!   missed `INSERT`, then an `UPDATE`; one commit.
 //! - `put` in append mode moves the current value into `versions` and
 //!   stores the new one, in one transaction.
-//! - `put_many` is one transaction, committed once, with one count update.
+//! - `put_many` is one transaction, committed once, with one count update;
+//!   in replace mode its `INSERT` is prepared once for the whole batch.
+//! - Writes from several threads at once share transactions (group commit,
+//!   see *Concurrency*).
 //! - `get` and `contains` are one primary-key lookup; the stored key is
 //!   compared in place before the value is copied out.
 //! - `len` is one statement. While no entry has an expiry (`expiring` is 0)
@@ -79,8 +83,8 @@
 //!   through the partial index on `expires_at`: O(expired entries), not
 //!   O(entries).
 //! - Writes keep `expiring` exact without reading the row first: a replace
-//!   tries an `UPDATE` of a row without expiry, then of one with; a new key
-//!   costs one more missed `UPDATE` than without expiry.
+//!   of an existing key tries an `UPDATE` of a row without expiry, then of
+//!   one with.
 //! - `scan_meta` pages like `scan`, expired entries included, and reads no
 //!   value: `length(value)` reads only a blob's header, and `versions` is
 //!   visited only for entries with older versions.
@@ -105,7 +109,16 @@
 //! version order and time order agree across processes, and eviction and
 //! `prune` (which delete only what was not written after their scan) never
 //! remove a later write. A lock still held after the busy timeout is a `Locked`
-//! error. WAL needs shared memory: keep the file on a local filesystem.
+//! error.
+//!
+//! Writes of one handle that arrive while another of its writes is in flight
+//! join the next transaction instead of each waiting for SQLite's write lock
+//! (its busy handler sleeps in steps of milliseconds) and each committing
+//! (`stash_engine_api::group_commit`): one thread becomes the leader and runs
+//! the waiting writes in one `BEGIN IMMEDIATE` transaction, each under a
+//! savepoint, so a write that fails is rolled back alone and reported to its
+//! own caller. Every call returns after the transaction holding its write
+//! committed, at the configured synchronous level. WAL needs shared memory: keep the file on a local filesystem.
 //!
 //! # Durability
 //!

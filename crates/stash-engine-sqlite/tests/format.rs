@@ -74,6 +74,17 @@ fn count_and_versions_stay_exact_through_every_kind_of_write() {
     }
     batch.commit().unwrap();
     check(161);
+    // A batch over a key with older versions, one with an expiry and a new one.
+    for v in 0..3 {
+        s.set_with(&3000, &v, WriteOptions::APPEND).unwrap();
+    }
+    s.set_with(&3001, &0, WriteOptions::REPLACE.expiring_at(Some(i64::MAX - 1))).unwrap();
+    assert_eq!(count(&db, "SELECT value FROM meta WHERE name = 'expiring'"), 1);
+    check(163);
+    s.update([(3000, 9), (3001, 9), (3002, 9)]).unwrap();
+    check(164);
+    assert_eq!(s.get_all::<_, i32>(&3000).unwrap(), vec![9]);
+    assert_eq!(count(&db, "SELECT value FROM meta WHERE name = 'expiring'"), 0);
     s.clear().unwrap();
     check(0);
 }
