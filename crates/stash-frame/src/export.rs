@@ -114,5 +114,7 @@ fn json_of(value: &Value) -> serde_json::Value {
                 .map(|(k, v)| (k.as_str().map_or_else(|| k.to_string(), str::to_string), json_of(v)))
                 .collect(),
         ),
+        // A Python tagged object: its fields, as Python's JSON holds them.
+        Value::Tagged(fields) => J::Object(fields.iter().map(|(k, v)| (k.clone(), json_of(v))).collect()),
     }
 }

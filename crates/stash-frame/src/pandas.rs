@@ -383,7 +383,7 @@ fn is_missing(v: &Value) -> bool {
     match v {
         Value::Null => true,
         Value::Float(f) => f.is_nan(),
-        Value::Map(_) => {
+        Value::Map(_) | Value::Tagged(_) => {
             let py = v.get("__py__").and_then(Value::as_str);
             let val = v.get("__val__").and_then(Value::as_str);
             matches!(py, Some("pandas.NAType" | "pandas._libs.missing.NAType" | "pandas.NaT"))
@@ -397,7 +397,7 @@ fn is_missing(v: &Value) -> bool {
 /// A float cell (`NaN` tagged or not).
 fn float_cell(v: &Value) -> Option<f64> {
     match v {
-        Value::Map(_) if v.get("__pytype__").and_then(Value::as_str) == Some("float") => {
+        Value::Map(_) | Value::Tagged(_) if v.get("__pytype__").and_then(Value::as_str) == Some("float") => {
             match v.get("__val__").and_then(Value::as_str) {
                 Some("nan") => Some(f64::NAN),
                 Some("inf") => Some(f64::INFINITY),

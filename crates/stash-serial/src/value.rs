@@ -10,6 +10,7 @@ use serde::{Serialize, de::DeserializeOwned};
 use crate::bigint::BigInt;
 use crate::error::SerialError;
 use crate::set::{FROZENSET_MAGIC, SET_MAGIC};
+use crate::tagged::TAGGED_MAGIC;
 
 pub(crate) use de::VALUE_MAGIC;
 pub(crate) use ser::ValueSerializer;
@@ -53,6 +54,19 @@ pub enum Value {
     FrozenSet(Vec<Value>),
     /// A dict, in insertion order.
     Map(Vec<(Value, Value)>),
+    /// A Python object in the library's tagged form that has no variant of its own:
+    /// the fields of `{"__py__": ..., "__pytype__": ..., ...}` in their order, such as
+    /// a function (`{"__py__": "__main__.f", "__pytype__": "function", "__source__":
+    /// "def f(x): ..."}`, what [`FnKey`](crate::FnKey) writes), a `Decimal` or a path.
+    ///
+    /// It is written back as it is, not escaped as a dict holding reserved keys is, so
+    /// such a key read from a Python stash (`keys()`) finds its own entry. A map read by
+    /// the `hashstash` serializer becomes `Tagged` when it has a `__py__` or `__pytype__`
+    /// key and is not one of the forms above (tuple, set, frozenset, bytes, a dict with
+    /// non-string keys, a non-finite float). Other serializers write the fields as a
+    /// plain map and read it back as a [`Map`](Value::Map). [`Value::get`] reads its
+    /// fields; typed values deserialize from it as from a map.
+    Tagged(Vec<(String, Value)>),
 }
 
 impl Value {
@@ -98,10 +112,12 @@ impl Value {
             _ => None,
         }
     }
-    /// The value under string key `key`, if this is a map holding it.
+    /// The value under string key `key`, if this is a map holding it (or the field
+    /// `key` of a [`Tagged`](Value::Tagged) object, `"__py__"` for one).
     pub fn get(&self, key: &str) -> Option<&Value> {
         match self {
             Value::Map(m) => m.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v),
+            Value::Tagged(fields) => fields.iter().find(|(k, _)| k == key).map(|(_, v)| v),
             _ => None,
         }
     }
@@ -121,16 +137,50 @@ pub fn from_value<T: DeserializeOwned>(v: Value) -> Result<T, SerialError> {
     T::deserialize(v).map_err(|e| crate::decode_error::<T>("value", e))
 }
 
+/// Whether a map with these keys is a Python tagged object (it has a `__py__` or
+/// `__pytype__` key).
+fn is_tagged<'a>(mut keys: impl Iterator<Item = &'a str>) -> bool {
+    keys.any(|k| matches!(k, "__py__" | "__pytype__"))
+}
+
+/// A tagged object's fields, when every key is a string (as in JSON).
+fn tagged_fields(entries: Vec<(Value, Value)>) -> Value {
+    if !entries.iter().all(|(k, _)| matches!(k, Value::Str(_))) {
+        return Value::Map(entries);
+    }
+    Value::Tagged(
+        entries
+            .into_iter()
+            .filter_map(|(k, v)| match k {
+                Value::Str(k) => Some((k, v)),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// A map written through [`Tagged`](crate::Tagged) as a [`Value`]: `Value::Tagged` when
+/// it is a Python tagged object with string keys, else unchanged.
+pub(crate) fn tagged_value(v: Value) -> Value {
+    match v {
+        Value::Map(entries) if is_tagged(entries.iter().filter_map(|(k, _)| k.as_str())) => {
+            tagged_fields(entries)
+        }
+        other => other,
+    }
+}
+
 /// Turn a map carrying Python hashstash type tags into the value it stands for
-/// (tuple, set, bytes, non-string-keyed dict, non-finite float); other maps are
-/// returned unchanged, so unknown tagged objects (Decimal, paths, ...) lose nothing.
+/// (tuple, set, bytes, non-string-keyed dict, non-finite float); other maps with
+/// tags become [`Value::Tagged`] with their fields unchanged, so unknown tagged
+/// objects (functions, Decimal, paths, ...) lose nothing and write back as they were.
 pub(crate) fn untag(v: Value) -> Value {
     let Value::Map(entries) = v else { return v };
-    if entries.is_empty()
-        || entries.len() > 3
-        || !entries.iter().any(|(k, _)| matches!(k.as_str(), Some("__py__" | "__pytype__")))
-    {
+    if !is_tagged(entries.iter().filter_map(|(k, _)| k.as_str())) {
         return Value::Map(entries);
+    }
+    if entries.len() > 3 {
+        return tagged_fields(entries);
     }
     let field = |name: &str| entries.iter().position(|(k, _)| k.as_str() == Some(name));
     let text = |i: Option<usize>| i.and_then(|i| entries[i].1.as_str());
@@ -189,7 +239,7 @@ pub(crate) fn untag(v: Value) -> Value {
         _ => Vec::new(),
     };
     match out {
-        Out::Keep => Value::Map(entries),
+        Out::Keep => tagged_fields(entries),
         Out::Tuple(i) => Value::Tuple(take(entries, i)),
         Out::Set(i) => Value::Set(take(entries, i)),
         Out::FrozenSet(i) => Value::FrozenSet(take(entries, i)),
@@ -239,7 +289,17 @@ impl Serialize for Value {
                 }
                 m.end()
             }
+            Value::Tagged(fields) => s.serialize_newtype_struct(TAGGED_MAGIC, &Fields(fields)),
         }
+    }
+}
+
+/// A tagged object's fields, serialized as a map.
+struct Fields<'a>(&'a [(String, Value)]);
+
+impl Serialize for Fields<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
     }
 }
 

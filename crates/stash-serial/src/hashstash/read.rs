@@ -1491,6 +1491,9 @@ mod tests {
             (Value::Map(x), Value::Map(y)) => {
                 x.len() == y.len() && x.iter().zip(y).all(|((k1, v1), (k2, v2))| same(k1, k2) && same(v1, v2))
             }
+            (Value::Tagged(x), Value::Tagged(y)) => {
+                x.len() == y.len() && x.iter().zip(y).all(|((k1, v1), (k2, v2))| k1 == k2 && same(v1, v2))
+            }
             _ => a == b,
         }
     }

@@ -21,6 +21,8 @@ const SET_MARK: &str = "$hashstash::private::Set";
 const FROZENSET_MARK: &str = "$hashstash::private::FrozenSet";
 /// One-entry map key carrying a [`BigInt`]'s digits from a `Value` to a `Value`.
 const BIGINT_MARK: &str = "$hashstash::private::BigInt";
+/// One-entry map key carrying a [`Value::Tagged`]'s fields (a map) from a `Value` to a `Value`.
+const TAGGED_MARK: &str = "$hashstash::private::TaggedObject";
 
 struct ValueVisitor;
 
@@ -91,6 +93,12 @@ impl<'de> Visitor<'de> for ValueVisitor {
                 .map(Value::from)
                 .ok_or_else(|| de::Error::custom(format_args!("{digits:?} is not an integer")));
         }
+        if let [(Value::Str(mark), Value::Map(_))] = v.as_slice()
+            && mark == TAGGED_MARK
+            && let Some((_, Value::Map(fields))) = v.pop()
+        {
+            return Ok(super::tagged_value(Value::Map(fields)));
+        }
         if let [(Value::Str(mark), Value::List(_))] = v.as_slice() {
             let make: Option<fn(Vec<Value>) -> Value> = match mark.as_str() {
                 TUPLE_MARK => Some(Value::Tuple),
@@ -134,7 +142,7 @@ impl Value {
             Value::Str(s) => Unexpected::Str(s),
             Value::Bytes(b) => Unexpected::Bytes(b),
             Value::List(_) | Value::Tuple(_) | Value::Set(_) | Value::FrozenSet(_) => Unexpected::Seq,
-            Value::Map(_) => Unexpected::Map,
+            Value::Map(_) | Value::Tagged(_) => Unexpected::Map,
         }
     }
 }
@@ -188,6 +196,12 @@ impl<'de> Deserializer<'de> for Value {
                 map.end()?;
                 Ok(out)
             }
+            Value::Tagged(fields) => {
+                let mut map = MapDeserializer::new(fields.into_iter().map(|(k, v)| (Value::Str(k), v)));
+                let out = visitor.visit_map(&mut map)?;
+                map.end()?;
+                Ok(out)
+            }
         }
     }
 
@@ -226,6 +240,9 @@ impl<'de> Deserializer<'de> for Value {
             Value::Set(items) => (SET_MARK, Value::List(items)),
             Value::FrozenSet(items) => (FROZENSET_MARK, Value::List(items)),
             Value::BigInt(b) => (BIGINT_MARK, Value::Str(b.to_string())),
+            Value::Tagged(fields) => {
+                (TAGGED_MARK, Value::Map(fields.into_iter().map(|(k, v)| (Value::Str(k), v)).collect()))
+            }
             other => return other.deserialize_any(visitor),
         };
         let entry = (Value::Str(mark.to_owned()), payload);
@@ -269,7 +286,7 @@ impl<'de> Deserializer<'de> for Value {
 
     fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
         match self {
-            Value::Map(_) => self.deserialize_any(visitor),
+            Value::Map(_) | Value::Tagged(_) => self.deserialize_any(visitor),
             other => Err(de::Error::invalid_type(other.unexpected(), &visitor)),
         }
     }
@@ -281,7 +298,9 @@ impl<'de> Deserializer<'de> for Value {
         visitor: V,
     ) -> Result<V::Value, ValueError> {
         match self {
-            Value::Map(_) | Value::List(_) | Value::Tuple(_) => self.deserialize_any(visitor),
+            Value::Map(_) | Value::Tagged(_) | Value::List(_) | Value::Tuple(_) => {
+                self.deserialize_any(visitor)
+            }
             other => Err(de::Error::invalid_type(other.unexpected(), &visitor)),
         }
     }

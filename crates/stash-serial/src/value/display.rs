@@ -67,6 +67,32 @@ fn write_items(f: &mut fmt::Formatter<'_>, items: &[Value]) -> fmt::Result {
     Ok(())
 }
 
+/// A tagged object: `<function __main__.f>` for a function (Python shows
+/// `<function f at 0x...>`), else its `__py__` (or `__pytype__`) and the other fields,
+/// `decimal.Decimal({'__pytype__': 'reducer', '__args__': ['1.5']})`.
+fn write_tagged(f: &mut fmt::Formatter<'_>, fields: &[(String, Value)]) -> fmt::Result {
+    let text = |name: &str| fields.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.as_str());
+    let (py, pytype) = (text("__py__"), text("__pytype__"));
+    if let (Some(py), Some(kind @ ("function" | "classmethod" | "instancemethod"))) = (py, pytype) {
+        return write!(f, "<{kind} {py}>");
+    }
+    let (name, skip) = match (py, pytype) {
+        (Some(py), _) => (py, "__py__"),
+        (None, Some(t)) => (t, "__pytype__"),
+        (None, None) => ("object", ""),
+    };
+    f.write_str(name)?;
+    f.write_str("({")?;
+    for (i, (k, v)) in fields.iter().filter(|(k, _)| k != skip).enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write_str(f, k)?;
+        write!(f, ": {v}")?;
+    }
+    f.write_str("})")
+}
+
 /// Python `repr` style: `{'a': 1}`, `('x', 'y')`, `[1, 2.0]`, `{1, 2}`, `b'ab'`, `None`, `True`.
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -115,6 +141,7 @@ impl fmt::Display for Value {
                 }
                 f.write_char('}')
             }
+            Value::Tagged(fields) => write_tagged(f, fields),
         }
     }
 }

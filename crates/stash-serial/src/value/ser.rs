@@ -6,6 +6,7 @@ use super::Value;
 use crate::bigint::{BIGINT_MAGIC, Digits};
 use crate::error::ValueError;
 use crate::set::{FROZENSET_MAGIC, SET_MAGIC};
+use crate::tagged::TAGGED_MAGIC;
 
 /// A serde serializer producing a [`Value`].
 pub(crate) struct ValueSerializer;
@@ -220,6 +221,9 @@ impl ser::Serializer for ValueSerializer {
             return v.serialize(Digits).map(Value::from).map_err(|e| ValueError(e.to_string()));
         }
         let inner = v.serialize(self)?;
+        if name == TAGGED_MAGIC {
+            return Ok(super::tagged_value(inner));
+        }
         if name == SET_MAGIC || name == FROZENSET_MAGIC {
             return match inner {
                 Value::List(items) | Value::Tuple(items) | Value::Set(items) | Value::FrozenSet(items) => {
