@@ -1,6 +1,6 @@
 //! Attribute macros of hashstash: `#[stashed_result]`, `#[stash_mapped]` and
-//! `#[stash_fingerprint]`. Documented in `stash-func` (and re-exported by the
-//! `hashstash` facade).
+//! `#[stash_fingerprint]`, and the call behind `fn_key!`, the key of a marked
+//! function. Documented in `stash-func` (and re-exported by the `hashstash` facade).
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2, TokenTree};
@@ -482,6 +482,20 @@ pub fn stash_fingerprint(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
+/// The call behind `stash_func::fn_key!(path::to::f)`: `path::to::__stash_fn_key_f()`,
+/// the `(path, code version)` of a function marked `#[stash_fingerprint]` or
+/// `#[stashed_result]`, from which `fn_key!` builds its `FnKey`.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __fn_key_parts(input: TokenStream) -> TokenStream {
+    let mut path = syn::parse_macro_input!(input as Path);
+    if let Some(last) = path.segments.last_mut() {
+        last.ident = format_ident!("__stash_fn_key_{}", last.ident, span = last.ident.span());
+        last.arguments = syn::PathArguments::None;
+    }
+    quote!(#path()).into()
+}
+
 /// `#[stashed_result]` on an `impl` block: expands its methods marked
 /// `#[stashed_result]` or `#[stash_mapped]` itself, knowing the impl's type,
 /// so their default names are the literals `module_path!()::Type::f` (or
@@ -730,17 +744,30 @@ fn version_expr(o: &Options, own: &str, fname: &Ident) -> syn::Result<TokenStrea
     }))
 }
 
-/// The hidden `__stash_fingerprint_f()` other functions' `deps` call.
-fn fingerprint_fn(func: &ItemFn, version: &TokenStream2) -> TokenStream2 {
+/// The hidden `__stash_fingerprint_f()` other functions' `deps` call, and the
+/// hidden `__stash_fn_key_f()` that `fn_key!` calls: the function's path (from
+/// `path`, a `&str` expression) and code version, which make its key. It names no
+/// crate, so `#[stash_fingerprint]` needs none.
+fn fingerprint_fn(func: &ItemFn, version: &TokenStream2, path: &TokenStream2) -> TokenStream2 {
     let fp = format_ident!("__stash_fingerprint_{}", func.sig.ident);
+    let key = format_ident!("__stash_fn_key_{}", func.sig.ident);
     let vis = &func.vis;
-    let cfgs = func.attrs.iter().filter(|a| a.path().is_ident("cfg"));
+    let cfgs: Vec<_> = func.attrs.iter().filter(|a| a.path().is_ident("cfg")).collect();
+    // The key repeats the version expression rather than calling `#fp()`: inside an
+    // `impl` that call would need `Self::`, which a free function cannot have.
     quote! {
         #(#cfgs)*
         #[doc(hidden)]
         #[allow(dead_code, non_snake_case)]
         #vis fn #fp() -> &'static str {
             #version
+        }
+
+        #(#cfgs)*
+        #[doc(hidden)]
+        #[allow(dead_code, non_snake_case)]
+        #vis fn #key() -> (::std::string::String, &'static str) {
+            (::std::string::String::from(#path), #version)
         }
     }
 }
@@ -756,8 +783,10 @@ fn expand(attr: TokenStream2, func: ItemFn, kind: Kind, owner: Option<&str>) -> 
         None => fingerprint(&func),
     };
     let version = version_expr(&o, &own_version, &sig.ident)?;
+    let has_receiver = sig.inputs.iter().any(|a| matches!(a, FnArg::Receiver(_)));
+    let fn_path = path_of(&sig.ident.unraw().to_string(), has_receiver, owner);
     if kind == Kind::Fingerprint {
-        let fp_fn = fingerprint_fn(&func, &version);
+        let fp_fn = fingerprint_fn(&func, &version, &fn_path);
         return Ok(quote!(#func #fp_fn));
     }
     let generics: Vec<String> = sig
@@ -847,7 +876,7 @@ fn expand(attr: TokenStream2, func: ItemFn, kind: Kind, owner: Option<&str>) -> 
         ));
     }
     let name = default_name(&o, &sig.ident, receiver.is_some(), owner);
-    let parts = Parts { o: &o, version, own_version: &own_version, generics: &generics, name };
+    let parts = Parts { o: &o, version, own_version: &own_version, generics: &generics, name, fn_path };
     if kind == Kind::Result {
         return expand_result(&parts, &func, receiver, &tys, &pats, ret);
     }
@@ -858,14 +887,20 @@ fn expand(attr: TokenStream2, func: ItemFn, kind: Kind, owner: Option<&str>) -> 
 /// `#[stashed_result]`, the literal `module_path!()::Type::f`; else for
 /// methods `type_name::<Self>()::f` (at run time); else `module_path!()::f`.
 fn default_name(o: &Options, fname: &Ident, receiver: bool, owner: Option<&str>) -> TokenStream2 {
-    let fstr = fname.to_string();
-    match (&o.name, owner, receiver) {
-        (Some(n), _, _) => quote!(#n),
-        (None, Some(t), _) => quote!(::core::concat!(::core::module_path!(), "::", #t, "::", #fstr)),
-        (None, None, true) => {
-            quote!(&::std::format!("{}::{}", ::core::any::type_name::<Self>(), #fstr))
-        }
-        (None, None, false) => quote!(::core::concat!(::core::module_path!(), "::", #fstr)),
+    match &o.name {
+        Some(n) => quote!(#n),
+        None => path_of(&fname.to_string(), receiver, owner),
+    }
+}
+
+/// A function's path as a `&str` expression: on an impl block marked
+/// `#[stashed_result]` the literal `module_path!()::Type::f`; else for methods
+/// `type_name::<Self>()::f` (at run time); else `module_path!()::f`.
+fn path_of(fstr: &str, receiver: bool, owner: Option<&str>) -> TokenStream2 {
+    match (owner, receiver) {
+        (Some(t), _) => quote!(::core::concat!(::core::module_path!(), "::", #t, "::", #fstr)),
+        (None, true) => quote!(&::std::format!("{}::{}", ::core::any::type_name::<Self>(), #fstr)),
+        (None, false) => quote!(::core::concat!(::core::module_path!(), "::", #fstr)),
     }
 }
 
@@ -905,6 +940,8 @@ struct Parts<'a> {
     generics: &'a [String],
     /// The function's stash name, a `&str` expression ([`default_name`]).
     name: TokenStream2,
+    /// The function's path for its `fn_key!` key, a `&str` expression ([`path_of`]).
+    fn_path: TokenStream2,
 }
 
 impl Parts<'_> {
@@ -1292,7 +1329,7 @@ fn expand_result(
     let acc_doc = format!(
         "The stash of [`{fname}`]'s results (`Err`: it could not be opened): iterate `(key) -> result`, or `get_func(&key)`."
     );
-    let fp_fn = fingerprint_fn(func, &parts.version);
+    let fp_fn = fingerprint_fn(func, &parts.version, &parts.fn_path);
     let accessor_fn = quote! {
         #(#cfgs)*
         #[doc = #acc_doc]

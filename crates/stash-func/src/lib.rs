@@ -60,6 +60,33 @@
 //! `stash_runs`, `stash_map` (the whole result list under one key),
 //! `batch(n, interval)` (file engines write results in batches).
 //!
+//! # Functions as keys
+//!
+//! [`fn_key!`]`(path::to::f)` is the key of a function marked
+//! `#[stash_fingerprint]` (or `#[stashed_result]`): an [`FnKey`] naming it by
+//! its path (`module_path!()::f`) and its code fingerprint, written as the
+//! Python library writes a function key (`{"__py__": "<module>.f", "__pytype__":
+//! "function", "__source__": ...}`), so `stash.set(&fn_key!(f), "cat")` stores
+//! under the function as Python's `stash[func_key] = "cat"` does. A changed
+//! signature or body, or a function of the same name in another module, is
+//! another key.
+//!
+//! ```
+//! use std::sync::Arc;
+//! # let dir = tempfile::tempdir()?;
+//! # let mut cfg = stash_core::StashConfig::default();
+//! # cfg.root_dir = dir.path().into();
+//! # cfg.engine = "memory".into();
+//! #[stash_func::stash_fingerprint]
+//! fn func_key(x: u32) -> u32 { x + 1 }
+//!
+//! let stash = stash_core::Stash::open(cfg, Arc::new(stash_engine_memory::Memory))?;
+//! stash.set(&stash_func::fn_key!(func_key), "cat")?;
+//! assert_eq!(stash.get::<_, String>(&stash_func::fn_key!(func_key))?.as_deref(), Some("cat"));
+//! assert!(stash_func::fn_key!(func_key).py().ends_with(".func_key"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # Single flight, locks and timeouts
 //!
 //! A missing result is computed once even when many callers ask for it at
@@ -106,6 +133,7 @@ mod flight;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::private::*;
+    pub use stash_func_macros::__fn_key_parts as fn_key_parts;
 }
 mod map;
 mod observe;
@@ -118,4 +146,21 @@ pub use error::{Error, Result};
 pub use flight::DEFAULT_WAIT;
 pub use map::{MAPS_DIR, MapBuilder, StashMap};
 pub use run::{ERRORS_DIR, FunctionStash, RESULTS_DIR, RunOptions, StashRun};
+/// A function as a stash key (what [`fn_key!`] gives): see the crate docs.
+pub use stash_core::stash_serial::FnKey;
 pub use stash_func_macros::{stash_fingerprint, stash_mapped, stashed_result};
+
+/// `fn_key!(path::to::f)`: the stash key of the function `f`, an [`FnKey`] naming it
+/// by its path (`module_path!()::f`) and its code fingerprint, written as the Python
+/// library writes a function key (see the crate docs, "Functions as keys").
+///
+/// `f` must be marked `#[stash_fingerprint]` or `#[stashed_result]` (not with
+/// `accessors = false`): they define the hidden `__stash_fn_key_f()` this calls. Name
+/// it by a path that reaches it, as `deps` does (`f`, `module::f`, `Self::f`).
+#[macro_export]
+macro_rules! fn_key {
+    ($($function:tt)+) => {{
+        let (path, version) = $crate::__private::fn_key_parts!($($function)+);
+        $crate::FnKey::new(&path, version)
+    }};
+}
