@@ -25,9 +25,9 @@
 //! No future blocks the thread that polls it: every wait is on the driver's
 //! async API. The waits are bounded as the sync API's are: a server that
 //! cannot be selected fails within the server selection timeout (5 s unless
-//! configured), a connection attempt within the connect timeout; the driver
-//! offers no timeout on a reply once a request is sent (it does not support
-//! `socketTimeoutMS`), in either API.
+//! configured), a connection attempt within the connect timeout, and each
+//! command's reply within the engine's reply timeout (60 s unless
+//! configured: the driver has none).
 
 use stash_engine_api::{AsyncEngine, BoxFuture, Digest, Put, Result, WriteOptions};
 

@@ -8,13 +8,14 @@
 //! (from `findAndModify`) and removes exactly those.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Bson, RawBsonRef, RawDocument, RawDocumentBuf, doc};
 use mongodb::{Collection, Database};
 use stash_engine_api::{Error, ErrorKind, Result};
 
-use crate::client::backend;
+use crate::client::{Reply, backend};
 use crate::layout::{self, CHUNK_BYTES, StoredValue, corrupt};
 
 /// Chunks per `insert` command (each command stays well under 16 MiB).
@@ -29,6 +30,8 @@ pub(crate) struct Chunks {
     pub namespace: String,
     /// The stash's `max_value_bytes`: a stored size over it is refused before anything is read.
     pub max_value_bytes: u64,
+    /// How long one command's reply may take.
+    pub reply_timeout: Duration,
 }
 
 impl Chunks {
@@ -50,7 +53,7 @@ impl Chunks {
                 ids.push(id);
             }
             let command = doc! { "insert": self.collection.name(), "documents": documents, "ordered": true };
-            let reply = self.database.run_command(command).await;
+            let reply = self.database.run_command(command).within(self.reply_timeout).await;
             let failed = match reply {
                 Ok(reply) => reply.get_array("writeErrors").map(|e| !e.is_empty()).unwrap_or(false),
                 Err(e) => {
@@ -85,6 +88,7 @@ impl Chunks {
         let ids: Vec<Bson> = ids.iter().map(|id| Bson::ObjectId(*id)).collect();
         self.collection
             .delete_many(doc! { "_id": { "$in": ids } })
+            .within(self.reply_timeout)
             .await
             .map_err(|e| self.error(e, "remove a large value's chunks"))?;
         Ok(())
@@ -109,9 +113,10 @@ impl Chunks {
             .collection
             .find(doc! { "_id": { "$in": wanted } })
             .batch_size(2)
+            .within(self.reply_timeout)
             .await
             .map_err(read_failed)?;
-        while cursor.advance().await.map_err(read_failed)? {
+        while cursor.advance().within(self.reply_timeout).await.map_err(read_failed)? {
             assembly.add(cursor.current())?;
         }
         assembly.finish()

@@ -95,6 +95,31 @@ pub(crate) fn connect(url: &str, timeout: Duration, counter: Option<Arc<AtomicU6
     Ok(Connection { client, sync, shown_url, url_database })
 }
 
+/// A driver call whose reply is awaited for a bounded time.
+pub(crate) trait Reply<T>: IntoFuture<Output = mongodb::error::Result<T>> + Sized {
+    /// This call, failed with an I/O error of kind `TimedOut` when its reply
+    /// has not come within `timeout` (the driver has no reply timeout). Like
+    /// a broken connection, it counts as a reply lost: the request may
+    /// still land.
+    fn within(self, timeout: Duration) -> impl Future<Output = mongodb::error::Result<T>> + Send
+    where
+        Self::IntoFuture: Send,
+    {
+        let call = self.into_future();
+        async move {
+            tokio::time::timeout(timeout, call).await.unwrap_or_else(|_| {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no reply from the MongoDB server within {timeout:?}"),
+                )
+                .into())
+            })
+        }
+    }
+}
+
+impl<T, F: IntoFuture<Output = mongodb::error::Result<T>>> Reply<T> for F {}
+
 /// The server error code of a failed command or write, if any.
 pub(crate) fn error_code(err: &DriverError) -> Option<i32> {
     match err.kind.as_ref() {
@@ -113,6 +138,9 @@ pub(crate) fn backend(err: DriverError, action: &str, url: &str, namespace: &str
     let message = match err.kind.as_ref() {
         DriverKind::ServerSelection { .. } => {
             format!("cannot {action}: the MongoDB server at {url} cannot be reached")
+        }
+        DriverKind::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+            format!("cannot {action}: the MongoDB server at {url} did not answer in time")
         }
         DriverKind::Io(_) | DriverKind::ConnectionPoolCleared { .. } => {
             format!("cannot {action}: the connection to the MongoDB server at {url} failed")

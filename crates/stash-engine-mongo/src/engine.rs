@@ -16,7 +16,7 @@ use stash_engine_api::{
 };
 
 use crate::chunks::Chunks;
-use crate::client::{Connection, backend, error_code};
+use crate::client::{Connection, Reply, backend, error_code};
 use crate::layout::{self, DUPLICATE_KEY, INLINE_BUDGET_BYTES, INLINE_VALUE_BYTES, MAX_KEY_BYTES, NewValue};
 use crate::off_runtime::block;
 use crate::scan::{Scan, ScanSpec, ValueScan};
@@ -43,6 +43,8 @@ pub struct MongoEngine {
     locks: mongodb::sync::Collection<Document>,
     /// `<database>.<collection>`, for messages.
     namespace: String,
+    /// How long one command's reply may take ([`crate::MongoOptions::reply_timeout`]).
+    reply_timeout: Duration,
 }
 
 /// Whether a failed call may still have been applied: the driver error
@@ -108,6 +110,7 @@ impl MongoEngine {
         database: &str,
         collection: &str,
         max_value_bytes: u64,
+        reply_timeout: Duration,
     ) -> Result<MongoEngine> {
         let db = conn.client.database(database);
         let synced = conn.sync.database(database);
@@ -118,6 +121,7 @@ impl MongoEngine {
             url: conn.shown_url.clone(),
             namespace: format!("{namespace}.chunks"),
             max_value_bytes,
+            reply_timeout,
         };
         let engine = MongoEngine {
             collection: db.collection::<RawDocumentBuf>(collection),
@@ -127,6 +131,7 @@ impl MongoEngine {
             namespace,
             database: db,
             conn,
+            reply_timeout,
         };
         block(engine.create_indexes())?;
         Ok(engine)
@@ -161,7 +166,11 @@ impl MongoEngine {
             "createIndexes": self.collection.name(),
             "indexes": [ { "key": { "expires_at": 1 }, "name": "expires_at_1" } ],
         };
-        self.database.run_command(command).await.map_err(|e| self.error(e, "open the stash"))?;
+        self.database
+            .run_command(command)
+            .within(self.reply_timeout)
+            .await
+            .map_err(|e| self.error(e, "open the stash"))?;
         Ok(())
     }
 
@@ -169,7 +178,12 @@ impl MongoEngine {
     /// matched or upserted, and the write error that stopped it, if any.
     async fn update(&self, statements: Vec<Document>) -> Result<(usize, Option<WriteError>)> {
         let command = doc! { "update": self.collection.name(), "updates": statements, "ordered": true };
-        let reply = self.database.run_command(command).await.map_err(|e| self.error(e, "write entries"))?;
+        let reply = self
+            .database
+            .run_command(command)
+            .within(self.reply_timeout)
+            .await
+            .map_err(|e| self.error(e, "write entries"))?;
         if let Ok(concern) = reply.get_document("writeConcernError") {
             let message = concern.get_str("errmsg").unwrap_or("write concern not satisfied");
             return Err(self.with_place(Error::new(
@@ -248,6 +262,7 @@ impl MongoEngine {
                 .collection
                 .find_one(layout::id_filter(digest))
                 .projection(layout::without_values())
+                .within(self.reply_timeout)
                 .await
                 .map_err(|e| self.error(e, "read an entry"))?;
             let live = match &current {
@@ -297,6 +312,7 @@ impl MongoEngine {
                 .upsert(true)
                 .return_document(ReturnDocument::Before)
                 .projection(doc! { "chunk_ids": 1 })
+                .within(self.reply_timeout)
                 .await;
             match replaced {
                 Ok(old) => {
@@ -344,7 +360,11 @@ impl MongoEngine {
             if attempt > 0 {
                 stash_engine_api::observe::retry("mongo", "put_if_absent", Some(digest), attempt);
             }
-            match entries.insert_one(layout::new_entry(digest, key, value, at, options)).await {
+            match entries
+                .insert_one(layout::new_entry(digest, key, value, at, options))
+                .within(self.reply_timeout)
+                .await
+            {
                 Ok(_) => return Ok(true),
                 Err(e) if is_duplicate(error_code(&e).unwrap_or(0), &e.to_string()) => {}
                 Err(e) => return Err(self.error(e, "write an entry")),
@@ -356,6 +376,7 @@ impl MongoEngine {
                 .find_one_and_update(stale, layout::replace_update(value, at, options))
                 .return_document(ReturnDocument::Before)
                 .projection(doc! { "chunk_ids": 1 })
+                .within(self.reply_timeout)
                 .await
                 .map_err(|e| self.error(e, "replace an expired entry"))?;
             if let Some(old) = replaced {
@@ -369,6 +390,7 @@ impl MongoEngine {
                 .collection
                 .find_one(layout::id_filter(digest))
                 .projection(layout::without_values())
+                .within(self.reply_timeout)
                 .await
                 .map_err(|e| self.error(e, "read an entry"))?;
             match current {
@@ -397,7 +419,10 @@ impl MongoEngine {
     /// was lost (or reported as a duplicate of itself) may have stored them.
     async fn lists_chunk(&self, digest: &Digest, id: ObjectId) -> bool {
         let filter = doc! { "_id": layout::object_id(digest), "chunk_ids": id };
-        matches!(self.collection.find_one(filter).projection(doc! { "_id": 1 }).await, Ok(Some(_)))
+        matches!(
+            self.collection.find_one(filter).projection(doc! { "_id": 1 }).within(self.reply_timeout).await,
+            Ok(Some(_))
+        )
     }
 
     /// After a successful write: chunks inserted for an attempt that ended up
@@ -417,7 +442,10 @@ impl MongoEngine {
         if light {
             find = find.projection(layout::without_values());
         }
-        let Some(doc) = find.await.map_err(|e| self.error(e, "read an entry"))? else { return Ok(None) };
+        let Some(doc) = find.within(self.reply_timeout).await.map_err(|e| self.error(e, "read an entry"))?
+        else {
+            return Ok(None);
+        };
         if !layout::holds(&doc, digest, key).map_err(|e| self.located(e, digest))? {
             return Err(self.with_place(key_mismatch(digest)));
         }
@@ -621,6 +649,7 @@ impl MongoEngine {
                 .collection
                 .find_one_and_delete(layout::slot_filter(digest, key))
                 .projection(layout::without_values())
+                .within(self.reply_timeout)
                 .await
                 .map_err(|e| self.error(e, "delete an entry"))?;
             if let Some(doc) = removed {
@@ -633,6 +662,7 @@ impl MongoEngine {
                 .collection
                 .find_one(layout::id_filter(digest))
                 .projection(layout::without_values())
+                .within(self.reply_timeout)
                 .await
                 .map_err(|e| self.error(e, "read an entry"))?;
             match other {
@@ -667,6 +697,7 @@ impl MongoEngine {
             .collection
             .find_one_and_delete(filter)
             .projection(layout::without_values())
+            .within(self.reply_timeout)
             .await
             .map_err(|e| self.error(e, "delete an entry"))?;
         if let Some(doc) = removed {
@@ -678,6 +709,7 @@ impl MongoEngine {
             .collection
             .find_one(layout::id_filter(digest))
             .projection(layout::without_values())
+            .within(self.reply_timeout)
             .await
             .map_err(|e| self.error(e, "read an entry"))?;
         match current {
@@ -698,17 +730,31 @@ impl MongoEngine {
         let expired = self
             .collection
             .count_documents(layout::expired_clause(now_micros()))
+            .within(self.reply_timeout)
             .await
             .map_err(|e| self.error(e, "count entries"))?;
-        let total =
-            self.collection.estimated_document_count().await.map_err(|e| self.error(e, "count entries"))?;
+        let total = self
+            .collection
+            .estimated_document_count()
+            .within(self.reply_timeout)
+            .await
+            .map_err(|e| self.error(e, "count entries"))?;
         Ok(total.saturating_sub(expired) as usize)
     }
 
     /// Drops the collection (and recreates its index).
     pub(crate) async fn async_clear(&self) -> Result<()> {
-        self.collection.drop().await.map_err(|e| self.error(e, "clear the stash"))?;
-        self.chunks.collection.drop().await.map_err(|e| self.error(e, "clear the stash"))?;
+        self.collection
+            .drop()
+            .within(self.reply_timeout)
+            .await
+            .map_err(|e| self.error(e, "clear the stash"))?;
+        self.chunks
+            .collection
+            .drop()
+            .within(self.reply_timeout)
+            .await
+            .map_err(|e| self.error(e, "clear the stash"))?;
         self.create_indexes().await
     }
 

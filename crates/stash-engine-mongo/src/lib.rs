@@ -135,7 +135,10 @@
 //! 5 s with a `Backend` error whose message names the URL (any password
 //! shown as `***`: every URL this crate shows, in errors and in the `Debug`
 //! of [`MongoOptions`] and [`MongoEngine`], goes through
-//! [`stash_engine_api::redact_url`]). A malformed URL is a `Config` error. `mongodb+srv://`
+//! [`stash_engine_api::redact_url`]). A server that takes a command and
+//! never answers fails it after the reply timeout, 60 s
+//! ([`MongoOptions::reply_timeout`]; all but the scans' cursors and the
+//! locks). A malformed URL is a `Config` error. `mongodb+srv://`
 //! URLs need this crate's `srv` feature. TLS (`tls=true`) uses rustls.
 //!
 //! # Async I/O (feature `async`)
@@ -160,8 +163,13 @@
 //! any runtime, multi-thread or current-thread, including runtimes started
 //! after the one that opened the stash has gone. The caller's runtime needs
 //! its time driver (`enable_all` or `enable_time`): the driver's timeouts
-//! are tokio timers. The driver has no timeout for a reply once a request
-//! is sent (it does not support `socketTimeoutMS`), in either API.
+//! are tokio timers. Nothing the async methods await waits without a
+//! timeout: selecting a server and connecting have the driver's (above),
+//! and every command's reply the engine's own
+//! ([`MongoOptions::reply_timeout`], 60 s by default), since the driver has
+//! none (it does not support `socketTimeoutMS`). The sync methods written
+//! as the same futures have it too; the scans' cursors and the locks, on
+//! the driver's sync API, do not.
 //!
 //! Measured with `cargo run --release -p stash-engine-mongo --features async
 //! --example async_gets 12800 16` against CongoDB on a 2-core machine shared
@@ -270,6 +278,10 @@ pub const DEFAULT_DATABASE: &str = "hashstash";
 /// Server selection timeout, unless the URL sets its own (the connect timeout is at least 10 s).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long the engine waits for the reply to one command once it is sent
+/// ([`MongoOptions::reply_timeout`]): the driver has no such timeout of its own.
+pub const DEFAULT_REPLY_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Opens MongoDB engines with the default options: the factory to hand to `Stash::open`.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Mongo;
@@ -315,6 +327,7 @@ pub struct MongoOptions {
     url: Option<String>,
     database: Option<String>,
     timeout: Option<Duration>,
+    reply_timeout: Option<Duration>,
     commands: Option<Arc<AtomicU64>>,
 }
 
@@ -324,6 +337,7 @@ impl fmt::Debug for MongoOptions {
             .field("url", &self.url.as_deref().map(stash_engine_api::redact_url))
             .field("database", &self.database)
             .field("timeout", &self.timeout)
+            .field("reply_timeout", &self.reply_timeout)
             .field("count_commands", &self.commands.is_some())
             .finish()
     }
@@ -356,6 +370,19 @@ impl MongoOptions {
         self
     }
 
+    /// How long to wait for the reply to one command once it is sent (60 s
+    /// by default; a large write or value takes one command per 250 entries
+    /// or 12 MiB of chunks, each with this time). A server that takes a
+    /// request and never answers (frozen, or cut off without the connection
+    /// closing) fails the call with a `Backend` error after it, in the sync
+    /// and async APIs alike; the request may still have landed, as when a
+    /// connection breaks. The driver's own timeouts cover only selecting a
+    /// server and connecting.
+    pub fn reply_timeout(mut self, timeout: Duration) -> Self {
+        self.reply_timeout = Some(timeout);
+        self
+    }
+
     /// Counts every command sent to the server (round trips) into `counter`.
     /// Stashes opened with this option get a client of their own instead of
     /// the shared one, so the count is theirs alone.
@@ -382,8 +409,8 @@ impl MongoOptions {
         self.with_options(&context.options)?.open_configured(context)
     }
 
-    /// These options with the settings of `options` over them: `database` and
-    /// `timeout_ms`. The server's URL is not among them: it belongs in
+    /// These options with the settings of `options` over them: `database`,
+    /// `timeout_ms` and `reply_timeout_ms`. The server's URL is not among them: it belongs in
     /// `StashConfig::url`, which hides its password when shown. An unknown name or a
     /// bad value is a `Config` error.
     pub fn with_options(&self, options: &EngineOptions) -> Result<MongoOptions> {
@@ -391,6 +418,7 @@ impl MongoOptions {
         let mut out = self.clone();
         out.database = read.get("database")?.or_else(|| self.database.clone());
         out.timeout = read.millis("timeout_ms")?.or(self.timeout);
+        out.reply_timeout = read.millis("reply_timeout_ms")?.or(self.reply_timeout);
         read.finish()?;
         Ok(out)
     }
@@ -403,7 +431,14 @@ impl MongoOptions {
             .clone()
             .or_else(|| conn.url_database.clone())
             .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
-        MongoEngine::open(conn, &database, &collection_name(&context.logical_name), context.max_value_bytes)
+        let reply_timeout = self.reply_timeout.unwrap_or(DEFAULT_REPLY_TIMEOUT);
+        MongoEngine::open(
+            conn,
+            &database,
+            &collection_name(&context.logical_name),
+            context.max_value_bytes,
+            reply_timeout,
+        )
     }
 }
 
@@ -425,6 +460,7 @@ impl EngineFactory for MongoOptions {
         OptionWriter::new()
             .some("database", self.database.as_ref())
             .some("timeout_ms", self.timeout.map(|t| t.as_millis()))
+            .some("reply_timeout_ms", self.reply_timeout.map(|t| t.as_millis()))
             .finish()
     }
 }

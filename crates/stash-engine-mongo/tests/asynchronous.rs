@@ -5,9 +5,11 @@
 //! `HASHSTASH_MONGO_URL` (`cargo xtask services up mongo`); a server that is
 //! down then fails the tests.
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use mongodb::bson::{Document, doc};
 use stash_async::{AsyncStash, AsyncStashExt};
@@ -305,4 +307,78 @@ async fn the_native_engine_operations() {
     assert!(engine.delete(&cat.digest, &cat.bytes).await.unwrap());
     assert!(!engine.delete(&cat.digest, &cat.bytes).await.unwrap());
     assert_eq!(engine.len().await.unwrap(), 300);
+}
+
+/// A TCP proxy to `target` (`host:port`) that stops passing bytes, both
+/// ways, while `frozen` is set: a server that takes requests and never
+/// answers, with its connections open.
+fn freezable_proxy(target: String, frozen: Arc<AtomicBool>) -> std::net::SocketAddr {
+    fn pipe(mut from: TcpStream, mut to: TcpStream, frozen: Arc<AtomicBool>) {
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n @ 1..) = from.read(&mut buf) {
+                while frozen.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                if to.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            let _ = to.shutdown(std::net::Shutdown::Both);
+        });
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a proxy port");
+    let addr = listener.local_addr().expect("the proxy's address");
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(client) = client else { break };
+            let Ok(server) = TcpStream::connect(&target) else { continue };
+            let (Ok(client2), Ok(server2)) = (client.try_clone(), server.try_clone()) else { continue };
+            pipe(client, server, frozen.clone());
+            pipe(server2, client2, frozen.clone());
+        }
+    });
+    addr
+}
+
+/// A server that stops answering (behind a proxy that holds every byte)
+/// fails a call after the reply timeout, in both APIs, instead of leaving it
+/// waiting for good (the driver has no reply timeout of its own); once it
+/// answers again, so does the stash.
+#[test]
+fn a_server_that_stops_answering_fails_calls_after_the_reply_timeout() {
+    let Some(url) = service_url(VAR) else { return };
+    let target = url
+        .trim_start_matches("mongodb://")
+        .split(['/', '?'])
+        .next()
+        .and_then(|hosts| hosts.rsplit('@').next())
+        .expect("host:port in the URL")
+        .to_string();
+    let frozen = Arc::new(AtomicBool::new(false));
+    let proxy = freezable_proxy(target, frozen.clone());
+    let reply = Duration::from_secs(2);
+    let options =
+        MongoOptions::new().url(format!("mongodb://{proxy}/?directConnection=true")).reply_timeout(reply);
+    let config = open(&url, "frozen").config().clone();
+    let stash = Stash::open(config, Arc::new(options)).expect("open through the proxy");
+    stash.set("k", &1).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+    let a = stash.asynchronous();
+    frozen.store(true, Ordering::Relaxed);
+    let t = Instant::now();
+    let err = stash.get::<_, i64>("k").unwrap_err();
+    let sync_took = t.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+    assert!(err.to_string().contains("did not answer in time"), "{err}");
+    let t = Instant::now();
+    let err = runtime.block_on(a.get::<_, i64>("k")).unwrap_err();
+    let async_took = t.elapsed();
+    assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+    for took in [sync_took, async_took] {
+        assert!(took >= reply && took < reply * 4, "failed after {took:?}, the reply timeout is {reply:?}");
+    }
+    frozen.store(false, Ordering::Relaxed);
+    assert_eq!(runtime.block_on(a.get::<_, i64>("k")).unwrap(), Some(1));
+    assert_eq!(stash.get::<_, i64>("k").unwrap(), Some(1));
 }
