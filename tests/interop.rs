@@ -157,6 +157,10 @@ fn describe(v: &Value) -> Json {
         Value::Map(kv) => {
             json!(["dict", kv.iter().map(|(k, v)| json!([describe(k), describe(v)])).collect::<Vec<_>>()])
         }
+        // No item of `data()` is a Python object; one would show as its tagged fields.
+        Value::Tagged(kv) => {
+            json!(["object", kv.iter().map(|(k, v)| json!([k, describe(v)])).collect::<Vec<_>>()])
+        }
     }
 }
 
@@ -535,5 +539,72 @@ fn dataframes_cross_languages() {
         stash.flush().unwrap();
     }
     let report = run_kinds(&python, "frame-check", &from_rust);
+    assert_eq!(report["checked"], json!(2), "{report}");
+}
+
+/// Keep in step with `func_key` in tests/python/kinds.py: its Rust twin.
+#[hashstash::stash_fingerprint]
+fn func_key(x: u32) -> u32 {
+    x
+}
+
+/// A Rust function named like a Python keyword: Python still loads its key.
+#[hashstash::stash_fingerprint]
+fn lambda(x: u32) -> u32 {
+    x * 2
+}
+
+/// Issue 16: function keys both ways. Python's function and lambda keys (the seed
+/// README's) list in Rust as `Value::Tagged` and each finds its own entry by that
+/// value, and as `FnKey`s; the keys of Rust functions (`fn_key!`) load in Python as
+/// functions of the same name (raising when called) whose values are right.
+#[test]
+fn function_keys_cross_languages() {
+    use hashstash::{FnKey, fn_key};
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let from_python = dir.path().join("python-wrote");
+    run_kinds(&python, "fn-write", &from_python);
+    for stash in kinds_stashes(&from_python) {
+        let ctx = stash.to_string();
+        let keys: Vec<Value> = stash.keys().unwrap().collect::<Result<_, _>>().unwrap();
+        let mut found = BTreeMap::new();
+        for key in &keys {
+            assert!(matches!(key, Value::Tagged(_)), "{ctx}: {key:?}");
+            assert_eq!(key.get("__pytype__"), Some(&s("function")), "{ctx}: {key:?}");
+            let value: Option<String> = stash.get(key).unwrap();
+            let py = key.get("__py__").and_then(Value::as_str).unwrap_or_default().to_owned();
+            found.insert(
+                py,
+                value.unwrap_or_else(|| panic!("{ctx}: the key {key} read from the stash finds nothing")),
+            );
+        }
+        let want = BTreeMap::from([
+            ("__main__.func_key".to_owned(), "function".to_owned()),
+            ("__main__.<lambda>".to_owned(), "lambda".to_owned()),
+        ]);
+        assert_eq!(found, want, "{ctx}");
+        // Read as function keys, they find their entries too, and Python's keys can be
+        // spelled in Rust.
+        let fn_keys: Vec<FnKey> = stash.keys().unwrap().collect::<Result<_, _>>().unwrap();
+        for key in &fn_keys {
+            assert!(stash.get::<_, String>(key).unwrap().is_some(), "{ctx}: {key:?}");
+        }
+        let source = fn_keys.iter().find(|k| k.name() == "func_key").and_then(FnKey::source);
+        assert_eq!(source, Some("def func_key(x):\n    pass"), "{ctx}");
+        let spelled = FnKey::python("__main__.func_key", Some("def func_key(x):\n    pass".into()));
+        assert_eq!(stash.get::<_, String>(&spelled).unwrap().as_deref(), Some("function"), "{ctx}");
+    }
+
+    let from_rust = dir.path().join("rust-wrote");
+    for stash in kinds_stashes(&from_rust) {
+        stash.clear().unwrap();
+        stash.set(&fn_key!(func_key), "function").unwrap();
+        stash.set(&fn_key!(lambda), "lambda").unwrap();
+        assert_eq!(stash.get::<_, String>(&fn_key!(func_key)).unwrap().as_deref(), Some("function"));
+        stash.flush().unwrap();
+    }
+    assert_eq!((func_key(1), lambda(1)), (1, 2));
+    let report = run_kinds(&python, "fn-check", &from_rust);
     assert_eq!(report["checked"], json!(2), "{report}");
 }

@@ -4,6 +4,8 @@
     python kinds.py frozen-check <root>   check the FROZEN items Rust wrote into <root>
     python kinds.py frame-write <root>    write a pandas DataFrame (as value and as key)
     python kinds.py frame-check <root>    check the polars DataFrame Rust wrote
+    python kinds.py fn-write <root>       write a function key and a lambda key
+    python kinds.py fn-check <root>       check the Rust function keys Rust wrote
 
 Stashes: HashStash(root_dir=<root>/<engine>, dbname="main", serializer="hashstash") for
 each engine in ENGINES (pairtree with the default lz4+b64, lmdb raw). Prints one JSON
@@ -105,6 +107,46 @@ def frame_check(root):
     print(json.dumps({"checked": len(ENGINES)}))
 
 
+# Keep in step with `function_keys_cross_languages` in tests/interop.rs: the seed
+# README's function and lambda keys.
+def func_key(x):
+    pass
+
+
+lambda_key = lambda x: x  # noqa: E731
+
+
+def fn_write(root):
+    for kw in ENGINES:
+        s = stash(root, kw)
+        s.clear()
+        s[func_key] = "function"
+        s[lambda_key] = "lambda"
+    print(json.dumps({"written": 2, "lambda_source": lambda_key.__source__ if hasattr(lambda_key, "__source__") else None}))
+
+
+def fn_check(root):
+    """Rust wrote fn_key!(func_key) -> "function" and fn_key!(lambda) -> "lambda" (a
+    Python keyword as the name): each key loads as a function of that name, which
+    raises when called, and its value is right."""
+    for kw in ENGINES:
+        s = stash(root, kw)
+        assert len(s) == 2, f"{kw}: len {len(s)}"
+        got = {}
+        for k, v in s.items():
+            assert callable(k), f"{kw}: key {k!r} is not a function"
+            assert "Rust function" in (k.__doc__ or ""), f"{kw}: {k.__name__} doc {k.__doc__!r}"
+            try:
+                k(1)
+            except NotImplementedError as e:
+                assert "is a Rust function" in str(e), f"{kw}: {e}"
+            else:
+                raise AssertionError(f"{kw}: calling {k!r} did not raise")
+            got[k.__name__] = v
+        assert got == {"func_key": "function", "lambda": "lambda"}, f"{kw}: {got}"
+    print(json.dumps({"checked": len(ENGINES)}))
+
+
 if __name__ == "__main__":
     command, root = sys.argv[1], sys.argv[2]
     {
@@ -112,4 +154,6 @@ if __name__ == "__main__":
         "frozen-check": frozen_check,
         "frame-write": frame_write,
         "frame-check": frame_check,
+        "fn-write": fn_write,
+        "fn-check": fn_check,
     }[command](root)

@@ -38,6 +38,13 @@ fn expensive_computation3(name: String) -> String {
     format!("{name} is {}", if name.len().is_multiple_of(2) { "good" } else { "bad" })
 }
 
+/// The seed README's `def func_key(x): pass`, as a key: `fn_key!(func_key)` names it by
+/// its path and code fingerprint.
+#[hashstash::stash_fingerprint]
+fn func_key(x: u32) -> u32 {
+    x
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Animal {
     name: String,
@@ -87,6 +94,12 @@ fn main() -> Result<(), hashstash::Error> {
     let frozen: Option<String> = kinds.get(&hashstash::FrozenSet::from(vec!["good", "bad"]))?;
     println!("frozenset key -> {frozen:?}");
     assert_eq!(frozen.as_deref(), Some("dog"));
+    // A function as a key (Python: `stash[func_key] = "cat"`), in Python's `function` form.
+    kinds.set(&hashstash::fn_key!(func_key), "cat")?;
+    let by_function: Option<String> = kinds.get(&hashstash::fn_key!(func_key))?;
+    println!("function key {} -> {by_function:?}", hashstash::fn_key!(func_key).py());
+    assert_eq!(by_function.as_deref(), Some("cat"));
+    assert_eq!(func_key(1), 1);
     #[cfg(feature = "frame")]
     dataframe_key(&kinds)?;
 

@@ -54,6 +54,9 @@ pub mod iter {
 /// The compressor names compiled into this build (`["raw", "lz4"]` by default).
 pub use stash_codec::available as available_compressors;
 pub use stash_codec::{Codec, Encoding};
+/// A function as a key, written as Python writes a function key (`{"__py__": ...,
+/// "__pytype__": "function", "__source__": ...}`); [`fn_key!`] makes one from a function.
+pub use stash_serial::FnKey;
 /// A Python `frozenset` key (written `builtins.frozenset`, as Python writes it); see [`Set`].
 pub use stash_serial::FrozenSet;
 pub use stash_serial::Serializer;
@@ -62,6 +65,23 @@ pub use stash_serial::Serializer;
 /// (feature `func`, on by default). The macros' generated code refers to `::hashstash::func`.
 #[cfg(feature = "func")]
 pub use stash_func as func;
+/// `fn_key!(path::to::f)`: the key of a function marked `#[stash_fingerprint]` (or
+/// `#[stashed_result]`), an [`FnKey`] naming it by its path and code fingerprint, so
+/// `stash.set(&fn_key!(f), "cat")` stores under the function as Python's
+/// `stash[func_key] = "cat"` does; a changed body is another key (feature `func`).
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// #[hashstash::stash_fingerprint]
+/// fn func_key(x: u32) -> u32 { x + 1 }
+///
+/// let stash = hashstash::HashStash::builder().root_dir(dir.path()).open()?;
+/// stash.set(&hashstash::fn_key!(func_key), "cat")?;
+/// assert_eq!(stash.get::<_, String>(&hashstash::fn_key!(func_key))?.as_deref(), Some("cat"));
+/// # Ok::<(), hashstash::Error>(())
+/// ```
+#[cfg(feature = "func")]
+pub use stash_func::fn_key;
 #[cfg(feature = "func")]
 pub use stash_func::{FunctionStash, RunOptions, StashRun, stash_fingerprint, stash_mapped, stashed_result};
 
