@@ -9,11 +9,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use stash_async::AsyncStashExt;
+use stash_async::{AsyncStash, AsyncStashExt};
 use stash_core::{Stash, StashConfig};
 use stash_engine_mongo::Mongo;
 
 const CONCURRENCY: usize = 64;
+
+/// One get of a 100-byte value.
+type GetFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Option<Vec<u8>>> + Send>>;
 
 fn rate(gets: usize, took: Duration) -> String {
     format!(
@@ -73,52 +76,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("sync, {CONCURRENCY} threads:              {}", rate(gets, t.elapsed()));
 
     let runtime = tokio::runtime::Runtime::new()?;
-    let cache = stash.asynchronous();
-    let took = runtime.block_on(async {
-        let t = Instant::now();
-        let mut tasks = tokio::task::JoinSet::new();
-        for caller in 0..CONCURRENCY {
-            let cache = cache.clone();
-            tasks.spawn(async move {
-                for i in 0..per_caller {
-                    let value = cache
-                        .get::<_, Vec<u8>>(&((caller * per_caller + i) % keys))
-                        .await
-                        .expect("an async get");
-                    assert!(value.is_some());
-                }
-            });
-        }
-        while let Some(done) = tasks.join_next().await {
-            done.expect("a get task");
-        }
-        t.elapsed()
+    // Each of the 64 tasks gets `per_caller` keys, one after another, with `get`.
+    let tasks = |get: fn(AsyncStash, usize) -> GetFuture| {
+        runtime.block_on(async {
+            let t = Instant::now();
+            let mut tasks = tokio::task::JoinSet::new();
+            for caller in 0..CONCURRENCY {
+                let cache = stash.asynchronous();
+                tasks.spawn(async move {
+                    for i in 0..per_caller {
+                        let value = get(cache.clone(), (caller * per_caller + i) % keys).await;
+                        assert!(value.is_some());
+                    }
+                });
+            }
+            while let Some(done) = tasks.join_next().await {
+                done.expect("a get task");
+            }
+            t.elapsed()
+        })
+    };
+    let native = tasks(|cache, key| Box::pin(async move { cache.get(&key).await.expect("an async get") }));
+    println!("async, {CONCURRENCY} tasks (native):      {}", rate(gets, native));
+    let handed_off = tasks(|cache, key| {
+        Box::pin(async move {
+            let stash = cache.into_stash();
+            tokio::task::spawn_blocking(move || stash.get(&key))
+                .await
+                .expect("a blocking get")
+                .expect("a sync get")
+        })
     });
-    println!("async, {CONCURRENCY} tasks (native):      {}", rate(gets, took));
-
-    let took = runtime.block_on(async {
-        let t = Instant::now();
-        let mut tasks = tokio::task::JoinSet::new();
-        for caller in 0..CONCURRENCY {
-            let stash = stash.clone();
-            tasks.spawn(async move {
-                for i in 0..per_caller {
-                    let stash = stash.clone();
-                    let key = (caller * per_caller + i) % keys;
-                    let value = tokio::task::spawn_blocking(move || stash.get::<_, Vec<u8>>(&key))
-                        .await
-                        .expect("a blocking get")
-                        .expect("a sync get");
-                    assert!(value.is_some());
-                }
-            });
-        }
-        while let Some(done) = tasks.join_next().await {
-            done.expect("a get task");
-        }
-        t.elapsed()
-    });
-    println!("async, {CONCURRENCY} tasks (spawn_blocking): {}", rate(gets, took));
+    println!("async, {CONCURRENCY} tasks (spawn_blocking): {}", rate(gets, handed_off));
     stash.clear()?;
     Ok(())
 }
