@@ -235,10 +235,95 @@ pub(crate) fn encode_key<T: Serialize + ?Sized>(
     if b == Format::Hashstash {
         return hashstash::write(k, out, true).map_err(|e| SerialError::encode(name, e));
     }
+    // Most keys are one string, which is its own canonical form: written
+    // directly, without capturing (and allocating) the tree that sorting needs.
+    let start = out.len();
+    match k.serialize(StrKey { format: b, out: &mut *out }) {
+        Ok(()) => return Ok(()),
+        Err(NotStrKey::Failed(e)) => return Err(e),
+        Err(NotStrKey::Other) => out.truncate(start),
+    }
     let nesting = if b == Format::Json { Nesting::JsonKey } else { Nesting::Binary };
     let c =
         canonical::canonical(&Checked::new(k, nesting, name)).map_err(|e| SerialError::encode(name, e))?;
     encode_value(b, &c, out)
+}
+
+/// Why [`StrKey`] did not write a key.
+#[derive(Debug)]
+enum NotStrKey {
+    /// The key is not a plain string (or its `Serialize` failed): the canonical path decides.
+    Other,
+    /// Writing the string failed.
+    Failed(SerialError),
+}
+
+impl std::fmt::Display for NotStrKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NotStrKey::Other => f.write_str("not a plain string key"),
+            NotStrKey::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for NotStrKey {}
+
+impl serde::ser::Error for NotStrKey {
+    fn custom<T: std::fmt::Display>(_: T) -> Self {
+        NotStrKey::Other
+    }
+}
+
+/// Writes a key that serializes as exactly one string (`&str`, `String`) in
+/// `format`, the bytes its canonical [`Content`](canonical::Content) tree would
+/// write (a string has nothing to sort); refuses anything else at its first
+/// serde call, before writing.
+struct StrKey<'o> {
+    format: Format,
+    out: &'o mut Vec<u8>,
+}
+
+macro_rules! not_str_key {
+    ($($f:ident($($t:ty),*);)*) => {
+        $(fn $f(self, $(_: $t),*) -> Result<(), NotStrKey> { Err(NotStrKey::Other) })*
+    };
+}
+
+impl serde::Serializer for StrKey<'_> {
+    type Ok = ();
+    type Error = NotStrKey;
+    crate::__refuse_compounds!((), NotStrKey, NotStrKey::Other);
+
+    fn serialize_str(self, v: &str) -> Result<(), NotStrKey> {
+        encode_value(self.format, v, self.out).map_err(NotStrKey::Failed)
+    }
+    not_str_key! {
+        serialize_bool(bool); serialize_i8(i8); serialize_i16(i16); serialize_i32(i32); serialize_i64(i64);
+        serialize_i128(i128); serialize_u8(u8); serialize_u16(u16); serialize_u32(u32); serialize_u64(u64);
+        serialize_u128(u128); serialize_f32(f32); serialize_f64(f64); serialize_char(char);
+        serialize_bytes(&[u8]); serialize_none(); serialize_unit(); serialize_unit_struct(&'static str);
+        serialize_unit_variant(&'static str, u32, &'static str);
+    }
+    fn serialize_some<T: ?Sized + Serialize>(self, _: &T) -> Result<(), NotStrKey> {
+        Err(NotStrKey::Other)
+    }
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), NotStrKey> {
+        Err(NotStrKey::Other)
+    }
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), NotStrKey> {
+        Err(NotStrKey::Other)
+    }
 }
 
 fn builtin_name(b: Format) -> &'static str {

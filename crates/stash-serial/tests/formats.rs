@@ -243,6 +243,43 @@ fn canonical_keys_for_every_serializer() {
     }
 }
 
+/// Plain string keys take a shorter path than other keys: their bytes are still
+/// the canonical ones (those of the object-safe path, which captures and sorts
+/// every key), with whatever comes before them in the buffer kept, and keys
+/// that merely start like a string (a newtype, an option, a char, a tuple) are
+/// written as before.
+#[test]
+fn string_keys_write_their_canonical_bytes() {
+    #[derive(Serialize)]
+    struct Name(String);
+    let long = "x".repeat(300);
+    for name in KNOWN {
+        let s = serializer(name).unwrap();
+        let check = |key: &dyn erased_serde::Serialize, direct: &dyn Fn(&mut Vec<u8>)| {
+            let mut out = b"prefix".to_vec();
+            direct(&mut out);
+            let mut erased = b"prefix".to_vec();
+            s.serialize_key(key, &mut erased).unwrap();
+            assert_eq!(out, erased, "{name}");
+        };
+        for text in ["", "key1", "é ünïcode \"quoted\"", long.as_str()] {
+            check(&text, &|out| encode_key(&*s, text, out).unwrap());
+            check(&text.to_string(), &|out| encode_key(&*s, &text.to_string(), out).unwrap());
+            let back: String = decode(&*s, &{
+                let mut out = Vec::new();
+                encode_key(&*s, text, &mut out).unwrap();
+                out
+            })
+            .unwrap();
+            assert_eq!(back, text, "{name}");
+        }
+        check(&Name("n".into()), &|out| encode_key(&*s, &Name("n".into()), out).unwrap());
+        check(&Some("s"), &|out| encode_key(&*s, &Some("s"), out).unwrap());
+        check(&'c', &|out| encode_key(&*s, &'c', out).unwrap());
+        check(&("a", 1), &|out| encode_key(&*s, &("a", 1), out).unwrap());
+    }
+}
+
 #[test]
 fn garbage_bytes_are_decode_errors() {
     let garbage: &[&[u8]] =
