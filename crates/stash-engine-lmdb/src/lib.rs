@@ -87,13 +87,22 @@
 //!   in the process, so every transaction holds a shared guard and the
 //!   resize takes it exclusively. When another process grew the map
 //!   (`MDB_MAP_RESIZED`), the new size is adopted the same way.
+//! - **Group commit.** Writes of one process that arrive while another of its
+//!   writes is committing join the next commit (`stash_engine_api::group_commit`):
+//!   one waiting thread leads, runs every waiting `put`, `put_many`,
+//!   `put_if_absent`, `delete` and `delete_unless_rewritten` in one write
+//!   transaction, and each call returns its own result once that transaction
+//!   committed, with the environment's durability. A write that fails (another
+//!   key's slot, a value too large for the map) fails alone; the others are
+//!   stored. A thread writing alone runs its write at once, as before.
 //!
 //! # Durability and costs
 //!
 //! [`Durability::Full`] (the default) syncs at every commit: a durable set
 //! costs two `fsync`s (a few hundred µs to several ms depending on the
 //! disk), so write in batches (`Stash::update`, `Stash::batch`): a batch is
-//! one transaction, one commit. [`Durability::Relaxed`] skips the syncs
+//! one transaction, one commit. Threads writing at once share commits (group
+//! commit, above), so 8 threads of durable sets pay far fewer syncs than 8. [`Durability::Relaxed`] skips the syncs
 //! (`MDB_NOSYNC | MDB_NOMETASYNC`) for caches that can be rebuilt: a
 //! process crash loses nothing, an OS crash or power loss may lose the last
 //! commits, and the database stays consistent. Gets and iteration copy
