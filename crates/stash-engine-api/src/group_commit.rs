@@ -467,6 +467,33 @@ mod tests {
 
     use super::*;
 
+    /// A writer that runs alone and holds its transaction until `waiting`
+    /// writes queued behind it; returns once it holds it.
+    fn hold_until_queued(
+        group: &Arc<GroupCommit<u64, u64>>,
+        waiting: usize,
+    ) -> thread::JoinHandle<Result<u64>> {
+        let gate = Arc::new(Barrier::new(2));
+        let first = {
+            let (group, gate) = (group.clone(), gate.clone());
+            thread::spawn(move || {
+                group.submit(
+                    || 0,
+                    || {
+                        gate.wait();
+                        while group.waiting() < waiting {
+                            thread::yield_now();
+                        }
+                        Ok(0)
+                    },
+                    |_| unreachable!("the first writer runs alone"),
+                )
+            })
+        };
+        gate.wait();
+        first
+    }
+
     /// A group of `threads` writers that a slow first transaction makes wait.
     fn contended(threads: usize, fail: Option<u64>) -> (Vec<Result<u64>>, GroupStats, Vec<Vec<u64>>) {
         let group: Arc<GroupCommit<u64, u64>> = Arc::new(GroupCommit::new());
@@ -541,24 +568,7 @@ mod tests {
     #[test]
     fn a_failed_group_runs_each_write_alone_and_only_the_failing_one_reports() {
         let group: Arc<GroupCommit<u64, u64>> = Arc::new(GroupCommit::new());
-        let gate = Arc::new(Barrier::new(2));
-        let first = {
-            let (group, gate) = (group.clone(), gate.clone());
-            thread::spawn(move || {
-                group.submit(
-                    || 0,
-                    || {
-                        gate.wait();
-                        while group.waiting() < 3 {
-                            thread::yield_now();
-                        }
-                        Ok(0)
-                    },
-                    |_| unreachable!("the first writer runs alone"),
-                )
-            })
-        };
-        gate.wait();
+        let first = hold_until_queued(&group, 3);
         let others: Vec<_> = (1..4u64)
             .map(|n| {
                 let group = group.clone();
@@ -600,24 +610,7 @@ mod tests {
     #[test]
     fn a_panicking_leader_fails_the_waiting_writers_and_the_queue_goes_on() {
         let group: Arc<GroupCommit<u64, u64>> = Arc::new(GroupCommit::new());
-        let gate = Arc::new(Barrier::new(2));
-        let first = {
-            let (group, gate) = (group.clone(), gate.clone());
-            thread::spawn(move || {
-                group.submit(
-                    || 0,
-                    || {
-                        gate.wait();
-                        while group.waiting() < 2 {
-                            thread::yield_now();
-                        }
-                        Ok(0)
-                    },
-                    |_| unreachable!("the first writer runs alone"),
-                )
-            })
-        };
-        gate.wait();
+        let first = hold_until_queued(&group, 2);
         let others: Vec<_> = (1..3u64)
             .map(|n| {
                 let group = group.clone();
@@ -652,24 +645,7 @@ mod tests {
     fn groups_are_bounded_by_max_batch() {
         let group: Arc<GroupCommit<u64, u64>> = Arc::new(GroupCommit::with_max_batch(2));
         let sizes = Arc::new(Mutex::new(Vec::new()));
-        let gate = Arc::new(Barrier::new(2));
-        let first = {
-            let (group, gate) = (group.clone(), gate.clone());
-            thread::spawn(move || {
-                group.submit(
-                    || 0,
-                    || {
-                        gate.wait();
-                        while group.waiting() < 5 {
-                            thread::yield_now();
-                        }
-                        Ok(0)
-                    },
-                    |_| unreachable!(),
-                )
-            })
-        };
-        gate.wait();
+        let first = hold_until_queued(&group, 5);
         let others: Vec<_> = (1..6u64)
             .map(|n| {
                 let (group, sizes) = (group.clone(), sizes.clone());

@@ -19,6 +19,24 @@ fn digest(thread: usize, i: usize) -> Digest {
     Digest(d)
 }
 
+/// Runs `body(thread)` on [`THREADS`] threads started together, sharing `shared`.
+fn on_threads<T: Send + Sync + 'static>(shared: &Arc<T>, body: impl Fn(&T, usize) + Send + Sync + 'static) {
+    let body = Arc::new(body);
+    let start = Arc::new(Barrier::new(THREADS));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let (shared, start, body) = (shared.clone(), start.clone(), body.clone());
+            thread::spawn(move || {
+                start.wait();
+                body(&shared, t);
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.join().unwrap();
+    }
+}
+
 /// Eight threads each doing durable `set`s: every value is readable after,
 /// and the writes took fewer commits than there were writes.
 #[test]
@@ -29,21 +47,11 @@ fn eight_threads_of_durable_sets_share_commits() {
     assert_eq!(engine.durability(), Durability::Full);
     let per_thread = 40;
     let before = engine.group_stats();
-    let start = Arc::new(Barrier::new(THREADS));
-    let handles: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let (stash, start) = (stash.clone(), start.clone());
-            thread::spawn(move || {
-                start.wait();
-                for i in 0..per_thread {
-                    stash.set(&format!("{t}/{i}"), &(t * 1000 + i)).unwrap();
-                }
-            })
-        })
-        .collect();
-    for handle in handles {
-        handle.join().unwrap();
-    }
+    on_threads(&stash, move |stash, t| {
+        for i in 0..per_thread {
+            stash.set(&format!("{t}/{i}"), &(t * 1000 + i)).unwrap();
+        }
+    });
     let after = engine.group_stats();
     for t in 0..THREADS {
         for i in 0..per_thread {
@@ -68,47 +76,36 @@ fn a_failing_write_fails_alone() {
     let engine = LmdbEngine::open(dir.path(), options).unwrap();
     engine.put(&digest(0, 0), b"owner", b"v", WriteOptions::REPLACE).unwrap();
     let per_thread = 30;
-    let start = Arc::new(Barrier::new(THREADS));
-    let handles: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let (engine, start) = (engine.clone(), start.clone());
-            thread::spawn(move || {
-                start.wait();
-                let too_large = vec![7u8; 2 << 20];
-                for i in 0..per_thread {
-                    let key = format!("{t}/{i}").into_bytes();
-                    let d = digest(t + 1, i);
-                    match (t, i % 3) {
-                        (0, 0) => {
-                            let err = engine.put(&d, &key, &too_large, WriteOptions::REPLACE).unwrap_err();
-                            assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
-                            assert!(err.to_string().contains("size limit"), "{err}");
-                        }
-                        (0, 1) => {
-                            let err =
-                                engine.put(&digest(0, 0), &key, b"x", WriteOptions::REPLACE).unwrap_err();
-                            assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
-                        }
-                        (0, _) => {
-                            let batch = [
-                                Put { digest: d, key: &key, value: b"first" },
-                                Put { digest: digest(0, 0), key: &key, value: b"x" },
-                            ];
-                            let err = engine.put_many(&batch, WriteOptions::REPLACE).unwrap_err();
-                            assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
-                        }
-                        (_, 0) => {
-                            assert!(engine.put_if_absent(&d, &key, b"v", WriteOptions::REPLACE).unwrap())
-                        }
-                        _ => engine.put(&d, &key, b"v", WriteOptions::APPEND).unwrap(),
-                    }
+    on_threads(&engine, move |engine, t| {
+        let too_large = vec![7u8; 2 << 20];
+        for i in 0..per_thread {
+            let key = format!("{t}/{i}").into_bytes();
+            let d = digest(t + 1, i);
+            match (t, i % 3) {
+                (0, 0) => {
+                    let err = engine.put(&d, &key, &too_large, WriteOptions::REPLACE).unwrap_err();
+                    assert_eq!(err.kind(), ErrorKind::Backend, "{err}");
+                    assert!(err.to_string().contains("size limit"), "{err}");
                 }
-            })
-        })
-        .collect();
-    for handle in handles {
-        handle.join().unwrap();
-    }
+                (0, 1) => {
+                    let err = engine.put(&digest(0, 0), &key, b"x", WriteOptions::REPLACE).unwrap_err();
+                    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+                }
+                (0, _) => {
+                    let batch = [
+                        Put { digest: d, key: &key, value: b"first" },
+                        Put { digest: digest(0, 0), key: &key, value: b"x" },
+                    ];
+                    let err = engine.put_many(&batch, WriteOptions::REPLACE).unwrap_err();
+                    assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
+                }
+                (_, 0) => {
+                    assert!(engine.put_if_absent(&d, &key, b"v", WriteOptions::REPLACE).unwrap())
+                }
+                _ => engine.put(&d, &key, b"v", WriteOptions::APPEND).unwrap(),
+            }
+        }
+    });
     for t in 0..THREADS {
         for i in 0..per_thread {
             let key = format!("{t}/{i}").into_bytes();
@@ -129,30 +126,20 @@ fn grouped_deletes_and_claims_keep_their_results() {
     let dir = tempfile::tempdir().unwrap();
     let engine = LmdbEngine::open(dir.path(), LmdbOptions::new()).unwrap();
     let per_thread = 24;
-    let start = Arc::new(Barrier::new(THREADS));
-    let handles: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let (engine, start) = (engine.clone(), start.clone());
-            thread::spawn(move || {
-                start.wait();
-                for i in 0..per_thread {
-                    let key = format!("{t}/{i}").into_bytes();
-                    let d = digest(t, i);
-                    assert!(engine.put_if_absent(&d, &key, b"a", WriteOptions::REPLACE).unwrap());
-                    assert!(!engine.put_if_absent(&d, &key, b"b", WriteOptions::REPLACE).unwrap());
-                    if i % 2 == 0 {
-                        assert!(engine.delete(&d, &key).unwrap());
-                        assert!(!engine.delete(&d, &key).unwrap());
-                    } else {
-                        let seen = engine.versions(&d, &key).unwrap().unwrap()[0].written_at_micros;
-                        assert!(!engine.delete_unless_rewritten(&d, &key, seen - 1).unwrap());
-                    }
-                }
-            })
-        })
-        .collect();
-    for handle in handles {
-        handle.join().unwrap();
-    }
+    on_threads(&engine, move |engine, t| {
+        for i in 0..per_thread {
+            let key = format!("{t}/{i}").into_bytes();
+            let d = digest(t, i);
+            assert!(engine.put_if_absent(&d, &key, b"a", WriteOptions::REPLACE).unwrap());
+            assert!(!engine.put_if_absent(&d, &key, b"b", WriteOptions::REPLACE).unwrap());
+            if i % 2 == 0 {
+                assert!(engine.delete(&d, &key).unwrap());
+                assert!(!engine.delete(&d, &key).unwrap());
+            } else {
+                let seen = engine.versions(&d, &key).unwrap().unwrap()[0].written_at_micros;
+                assert!(!engine.delete_unless_rewritten(&d, &key, seen - 1).unwrap());
+            }
+        }
+    });
     assert_eq!(engine.len().unwrap(), THREADS * per_thread / 2);
 }

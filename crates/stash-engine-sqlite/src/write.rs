@@ -69,16 +69,7 @@ pub(crate) fn replace(
     value: &[u8],
     expires_at: Option<i64>,
 ) -> Result<()> {
-    let now = unique_micros();
-    let inserted = conn
-        .prepare_cached(INSERT_NEW)
-        .and_then(|mut s| s.execute(params![&digest.0[..], key, value, now, expires_at]))
-        .map_err(|e| pool.error(e, "write an entry"))?;
-    if inserted > 0 {
-        delta.add(1, false, expires_at.is_some());
-        return Ok(());
-    }
-    update_existing(pool, conn, delta, digest, key, value, now, expires_at)
+    replace_many(pool, conn, delta, [Put { digest: *digest, key, value }], expires_at)
 }
 
 /// [`replace`] of every item of a batch, the `INSERT` prepared once for all.
@@ -89,7 +80,7 @@ pub(crate) fn replace_many<'a>(
     items: impl IntoIterator<Item = Put<'a>>,
     expires_at: Option<i64>,
 ) -> Result<()> {
-    let err = |e| pool.error(e, "write a batch");
+    let err = |e| pool.error(e, "write an entry");
     let mut insert = conn.prepare_cached(INSERT_NEW).map_err(err)?;
     for put in items {
         let now = unique_micros();
