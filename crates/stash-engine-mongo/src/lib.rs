@@ -173,13 +173,14 @@
 //!
 //! Measured with `cargo run --release -p stash-engine-mongo --features async
 //! --example async_gets 12800 16` against CongoDB on a 2-core machine shared
-//! with other builds (load about 13, so the figures vary by half from run
-//! to run): 64 tasks on the native futures did 6,300 to 11,000 gets/s, as
-//! many as 64 threads on the sync API (4,800 to 11,200 gets/s, each run
-//! within 30% of the other), and 2 to 3 times the 64 tasks handing each
-//! get to tokio's blocking pool (3,400 to 3,700 gets/s). CongoDB, one
-//! Node.js process, is the limit here: with 1,000 keys (it scans the
-//! collection for every query) all three fall to 400 to 1,000 gets/s.
+//! with other builds (load 11 to 13, so the figures vary by half from run
+//! to run; six runs): 64 tasks on the native futures did 6,300 to 12,900
+//! gets/s, 64 threads on the sync API 4,800 to 11,200 (in each run the
+//! tasks did 1.0 to 1.4 times the threads' gets), and 64 tasks handing each
+//! get to tokio's blocking pool 2,600 to 4,200 (the native tasks did 1.7 to
+//! 3.8 times theirs). CongoDB, one Node.js process, is the limit here: with
+//! 1,000 keys (it scans the collection for every query) native tasks and
+//! sync threads both do about 1,600 gets/s, the hand-off 950.
 //!
 //! # Conditional deletes and locks
 //!
