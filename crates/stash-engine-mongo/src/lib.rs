@@ -177,7 +177,7 @@
 //! to run; six runs): 64 tasks on the native futures did 6,300 to 12,900
 //! gets/s, 64 threads on the sync API 4,800 to 11,200 (in each run the
 //! tasks did 1.0 to 1.4 times the threads' gets), and 64 tasks handing each
-//! get to tokio's blocking pool 2,600 to 4,200 (the native tasks did 1.7 to
+//! get to tokio's blocking pool 2,600 to 4,200 (the native tasks did 1.8 to
 //! 3.8 times theirs). CongoDB, one Node.js process, is the limit here: with
 //! 1,000 keys (it scans the collection for every query) native tasks and
 //! sync threads both do about 1,600 gets/s, the hand-off 950.
