@@ -55,7 +55,8 @@ pub mod iter {
 pub use stash_codec::available as available_compressors;
 pub use stash_codec::{Codec, Encoding};
 /// A function as a key, written as Python writes a function key (`{"__py__": ...,
-/// "__pytype__": "function", "__source__": ...}`); [`fn_key!`] makes one from a function.
+/// "__pytype__": "function", "__source__": ...}`); `fn_key!` (feature `func`) makes one
+/// from a function.
 pub use stash_serial::FnKey;
 /// A Python `frozenset` key (written `builtins.frozenset`, as Python writes it); see [`Set`].
 pub use stash_serial::FrozenSet;
