@@ -11,7 +11,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use stash_async::AsyncStash;
 
-const SERVERS: [&str; 3] = ["redis", "redis_cluster", "redis_tls"];
+const SERVERS: [&str; 4] = ["redis", "redis_cluster", "redis_tls", "mongo"];
 
 #[test]
 fn server_stashes_have_an_async_engine_and_bounded_or_embedded_ones_do_not() {
