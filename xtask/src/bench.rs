@@ -53,7 +53,7 @@ pub fn bench(args: &[String]) -> Result {
     // The scale rows also time `hashstash info` on their stashes: build the command first.
     let quick = rest.iter().any(|a| a == "--quick" || a == "--no-scale");
     let mut matrix = matrix_command(&root, &rest);
-    if !quick || rest.iter().any(|a| a == "--scale") {
+    if !quick || rest.iter().any(|a| a == "--scale" || a == "--only-scale") {
         run(Command::new(env!("CARGO")).current_dir(&root).args([
             "build",
             "--release",

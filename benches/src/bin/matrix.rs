@@ -32,8 +32,9 @@ cargo xtask bench [options]  (this binary: hashstash-benches --bin matrix)
   --map-items M         items of run and map (default 200, --quick 20)
   --quick               a run of seconds (CI)
   --no-baselines        only the stash cells
-  --scale / --no-scale  the scale rows (default on, off with --quick)
-  --scale-n-lmdb N      default 1000000;  --scale-n-pairtree N  default 100000
+  --scale / --no-scale  the scale rows, one per engine run (default on, off with --quick)
+  --only-scale          the scale rows and no cell
+  --scale-n-<engine> N  entries of that engine's row (default 1000000; pairtree, redis, mongo 100000)
   --vs-python           compare with the Python library (--python PATH, default target/bench/venv/bin/python)
   --out DIR             default target/bench
   --compare PREV.tsv    this run's rates over a previous matrix.tsv's, cells >30% slower flagged
@@ -203,10 +204,7 @@ fn parent(options: &Options, args: &[String]) -> matrix::Result<bool> {
     let params = options.params();
     std::fs::create_dir_all(&params.work_dir)?;
     let scale_rows: Vec<(&str, usize)> = if options.scale {
-        [("lmdb", options.scale_n_lmdb), ("pairtree", options.scale_n_pairtree)]
-            .into_iter()
-            .filter(|(e, _)| plan.engines.iter().any(|x| x == e))
-            .collect()
+        plan.engines.iter().map(|e| (e.as_str(), options.scale_n(e))).collect()
     } else {
         Vec::new()
     };
@@ -261,11 +259,20 @@ fn parent(options: &Options, args: &[String]) -> matrix::Result<bool> {
         })
         .collect();
     if options.scale {
+        let rows: Vec<String> = scale_rows.iter().map(|(e, n)| format!("{e} {n}")).collect();
         notes.push(format!(
-            "scale rows: lmdb with {} entries, pairtree with {} (its writes create two files and up to \
-             four folders per entry, a few thousand entries a second at best: --scale-n-pairtree)",
-            options.scale_n_lmdb, options.scale_n_pairtree
+            "scale rows (entries): {}; set with --scale-n-<engine> (pairtree's writes create two files and \
+             up to four folders per entry, a few thousand entries a second at best)",
+            rows.join(", ")
         ));
+        for engine in ["redis", "mongo"] {
+            if let Some(var) = matrix::server_url_var(engine)
+                && !plan.engines.iter().any(|e| e == engine)
+                && options.engines.as_ref().is_none_or(|w| w.iter().any(|e| e == engine))
+            {
+                notes.push(format!("no {engine} scale row: {var} is not set (cargo xtask bench --services)"));
+            }
+        }
     }
     let mut python_failed = false;
     if let Some(py) = &options.python {

@@ -8,6 +8,7 @@
 //! process of its own, so a cell's peak memory is its own; this module is the
 //! library it is made of, and what the tests run for a tiny `n`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -427,10 +428,11 @@ pub struct Options {
     pub baselines: bool,
     /// The scale rows (default on, off with `--quick` or `--no-scale`).
     pub scale: bool,
-    /// `--scale-n-lmdb N` (default 1,000,000).
-    pub scale_n_lmdb: usize,
-    /// `--scale-n-pairtree N` (default 100,000).
-    pub scale_n_pairtree: usize,
+    /// `--scale-n-<engine> N`: entries of that engine's scale row, instead of
+    /// [`scale::default_n`] (read through [`Options::scale_n`]).
+    pub scale_n: BTreeMap<String, usize>,
+    /// `--only-scale`: the scale rows and no cell.
+    pub only_scale: bool,
     /// `--vs-python`: the Python interpreter to run the Python library with (`--python PATH`).
     pub python: Option<PathBuf>,
     /// `--out DIR`: where tables and plots go (default `target/bench`).
@@ -457,8 +459,8 @@ impl Options {
             map_items: 0,
             baselines: true,
             scale: true,
-            scale_n_lmdb: 1_000_000,
-            scale_n_pairtree: 100_000,
+            scale_n: BTreeMap::new(),
+            only_scale: false,
             python: None,
             out: default_out_dir(),
             verbose: false,
@@ -499,8 +501,14 @@ impl Options {
                 "--no-baselines" => o.baselines = false,
                 "--no-scale" => scale_forced = Some(false),
                 "--scale" => scale_forced = Some(true),
-                "--scale-n-lmdb" => o.scale_n_lmdb = number(&flag, value(&flag)?)?,
-                "--scale-n-pairtree" => o.scale_n_pairtree = number(&flag, value(&flag)?)?,
+                "--only-scale" => (o.only_scale, scale_forced) = (true, Some(true)),
+                f if f.starts_with("--scale-n-") => {
+                    let engine = &f["--scale-n-".len()..];
+                    if hashstash::EngineKind::from_name(engine).is_none() {
+                        return Err(format!("{f}: unknown engine `{engine}`"));
+                    }
+                    o.scale_n.insert(engine.to_string(), number(&flag, value(&flag)?)?.max(1));
+                }
                 "--vs-python" => vs_python = true,
                 "--compare" => o.compare = Some(PathBuf::from(value(&flag)?)),
                 "--python" => {
@@ -568,6 +576,11 @@ impl Options {
         Ok(o)
     }
 
+    /// Entries of `engine`'s scale row: `--scale-n-<engine>`, else [`scale::default_n`].
+    pub fn scale_n(&self, engine: &str) -> usize {
+        self.scale_n.get(engine).copied().unwrap_or_else(|| scale::default_n(engine))
+    }
+
     /// The per-cell parameters.
     pub fn params(&self) -> Params {
         Params {
@@ -598,7 +611,8 @@ pub struct Plan {
     pub skipped: Vec<String>,
 }
 
-/// The cells `options` asks for, among what is compiled in and reachable.
+/// The cells `options` asks for, among what is compiled in and reachable
+/// (none with `--only-scale`: then only the engines).
 pub fn plan(options: &Options) -> Result<Plan, String> {
     let mut plan = Plan::default();
     if let Some(wanted) = &options.engines {
@@ -625,7 +639,8 @@ pub fn plan(options: &Options) -> Result<Plan, String> {
         }
         plan.engines.push(name.to_string());
     }
-    for &size in &options.sizes {
+    let sizes: &[SizeClass] = if options.only_scale { &[] } else { &options.sizes };
+    for &size in sizes {
         for ser in &options.serializers {
             for comp in &options.compressors {
                 for engine in &plan.engines {
@@ -683,5 +698,24 @@ mod tests {
         assert!(Options::parse(["--compress".to_string(), "nope".to_string()]).is_err());
         let bad = Options::parse(["--engine".to_string(), "nope".to_string()]).map(|o| plan(&o));
         assert!(matches!(bad, Ok(Err(_))));
+    }
+
+    #[test]
+    fn scale_rows_have_a_size_per_engine_and_can_run_alone() {
+        let o = opts(&["--quick"]);
+        for engine in ["memory", "lmdb", "sqlite", "sled"] {
+            assert_eq!(o.scale_n(engine), 1_000_000, "{engine}");
+        }
+        for engine in ["pairtree", "redis", "mongo"] {
+            assert_eq!(o.scale_n(engine), 100_000, "{engine}");
+        }
+        let o = opts(&["--only-scale", "--scale-n-sqlite", "5_000", "--scale-n-redis=7"]);
+        assert!(o.scale && o.only_scale);
+        assert_eq!((o.scale_n("sqlite"), o.scale_n("redis"), o.scale_n("lmdb")), (5000, 7, 1_000_000));
+        let p = plan(&o).unwrap_or_default();
+        assert!(p.cells.is_empty(), "{:?}", p.cells);
+        assert!(p.engines.iter().any(|e| e == "sqlite"), "{:?}", p.engines);
+        assert!(Options::parse(["--scale-n-nope".to_string(), "3".to_string()]).is_err());
+        assert!(Options::parse(["--scale-n-lmdb".to_string(), "many".to_string()]).is_err());
     }
 }

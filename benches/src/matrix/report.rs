@@ -251,9 +251,9 @@ impl Report {
             [
                 "scale",
                 "entries",
-                "write/s",
+                "load: write/s (time, batches)",
                 "len()",
-                "get",
+                "get p50 / p99",
                 "iterate/s",
                 "heap before → max while iterating",
                 "RSS before → max",
@@ -274,13 +274,17 @@ impl Report {
             rows.push(vec![
                 s.engine.clone(),
                 s.n.to_string(),
-                format!("{} (batches of {})", fmt_rate(s.write_per_s), s.batch),
+                format!("{} ({:.1} s, {} per batch)", fmt_rate(s.write_per_s), s.load_s, s.batch),
                 format!("{:.1} ms", s.len_ms),
-                format!("{:.1} µs", s.get_us),
+                format!("{:.1} / {:.1} µs", s.get_us, s.get_p99_us),
                 format!("{} ({:.1} s)", fmt_rate(s.iterate_per_s), s.iterate_s),
                 format!("{} → {}", kib(s.anon_before_kib), kib(s.anon_max_kib)),
                 format!("{} → {}", kib(s.rss_before_kib), kib(s.rss_max_kib)),
-                fmt_bytes(s.disk_apparent),
+                match (&s.disk_note, s.server_bytes) {
+                    (_, Some(b)) => format!("n/a ({} of server memory)", fmt_bytes(b)),
+                    (Some(note), None) => format!("n/a ({note})"),
+                    (None, None) => fmt_bytes(s.disk_apparent),
+                },
                 fmt_bytes(s.disk_allocated),
                 s.info_ms.map(|ms| format!("{ms:.0} ms")).unwrap_or_else(|| "–".into()),
             ]);
@@ -471,7 +475,9 @@ commit), `(4.0× set)` its total rate over the one-thread `set` column. `stored/
 its end minus `VmRSS` before its first operation (the memory the operations added at their peak).\n";
 
 const SCALE_LEGEND: &str = "Small entries (`{id, name}`, ~30 B of JSON, hashstash+lz4) written in batches. \
-`heap`: `RssAnon` of the process (anonymous memory); `RSS` also counts file pages the engine maps (LMDB).\n";
+`get`: median and 99th percentile of random gets (2,000). \
+`heap`: `RssAnon` of the process (anonymous memory); `RSS` also counts file pages the engine maps (LMDB). \
+Memory and server engines have no bytes on disk (redis: growth of the server's `used_memory` per entry).\n";
 
 fn color(kind: Kind) -> RGBColor {
     match kind {

@@ -1,6 +1,8 @@
 //! The scale rows: many small entries on one engine, showing that `len()`,
 //! a `get` and a full iteration stay fast and that iterating does not grow
-//! memory with the number of entries.
+//! memory with the number of entries. Each engine the matrix runs gets a row
+//! ([`default_n`] entries: a million on the embedded engines, 100,000 on
+//! pairtree and the servers).
 
 use std::hint::black_box;
 use std::path::Path;
@@ -9,9 +11,11 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use hashstash::HashStash;
+
 use super::measure::{disk_usage, median, proc_status_kib, rate};
 use super::stash_cell::open;
-use super::{CellSpec, Params, Result, SizeClass};
+use super::{CellSpec, Params, Result, SizeClass, server_url_var};
 use crate::key;
 
 /// A small entry (about 30 bytes as JSON).
@@ -30,6 +34,37 @@ pub const CLI_ENV: &str = "HASHSTASH_BENCH_CLI";
 /// The serializer and compressor of the scale rows: the defaults.
 pub const SCALE_CODEC: (&str, &str) = ("hashstash", "lz4");
 
+/// Random `get`s timed per row (their median and 99th percentile are reported;
+/// the report's legend names the number).
+pub const GETS: usize = 2_000;
+
+/// Entries of `engine`'s scale row unless `--scale-n-<engine>` says otherwise:
+/// 100,000 on pairtree (two files and up to four folders per entry, a few
+/// thousand writes a second) and on the servers (each entry crosses the
+/// network and lives in the server's memory), a million elsewhere.
+pub fn default_n(engine: &str) -> usize {
+    match engine {
+        "pairtree" | "redis" | "mongo" => 100_000,
+        _ => 1_000_000,
+    }
+}
+
+/// Items per commit while loading `engine`'s row.
+pub fn batch_size(engine: &str) -> usize {
+    if engine == "pairtree" { 1_000 } else { 10_000 }
+}
+
+/// Why `engine`'s entries have no bytes on this machine's disk (`None`: they do).
+pub fn not_on_disk(engine: &str) -> Option<&'static str> {
+    if engine == "memory" {
+        Some("in memory")
+    } else if server_url_var(engine).is_some() {
+        Some("on the server")
+    } else {
+        None
+    }
+}
+
 /// One scale row.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ScaleResult {
@@ -41,12 +76,18 @@ pub struct ScaleResult {
     pub batch: usize,
     /// Writes per second (batches of `batch`).
     pub write_per_s: f64,
+    /// Seconds the load took (every batch, then a `flush`).
+    #[serde(default)]
+    pub load_s: f64,
     /// What `len()` returned.
     pub len: usize,
     /// Time of `len()` in milliseconds.
     pub len_ms: f64,
-    /// Median time of a `get` of a random stored key, microseconds (1,000 gets).
+    /// Median time of a `get` of a random stored key, microseconds ([`GETS`] gets).
     pub get_us: f64,
+    /// 99th percentile of the same gets, microseconds.
+    #[serde(default)]
+    pub get_p99_us: f64,
     /// Items per second of a full `items()` pass.
     pub iterate_per_s: f64,
     /// Seconds of the full pass.
@@ -63,6 +104,15 @@ pub struct ScaleResult {
     pub disk_apparent: f64,
     /// Bytes on disk per entry, allocated.
     pub disk_allocated: f64,
+    /// Why there are no bytes on disk to count ([`not_on_disk`]); the disk
+    /// columns are then NaN.
+    #[serde(default)]
+    pub disk_note: Option<String>,
+    /// For redis: the growth of the server's `used_memory` (`INFO memory`, read
+    /// with `redis-cli`) over the load, per entry. Other clients of the same
+    /// server add their own writes to it.
+    #[serde(default)]
+    pub server_bytes: Option<f64>,
     /// Wall time of `hashstash info <stash>` (the command-line tool, a process of its
     /// own, start-up included) in milliseconds, when [`CLI_ENV`] names the binary.
     #[serde(default)]
@@ -72,13 +122,29 @@ pub struct ScaleResult {
 }
 
 /// Writes `n` small entries to `engine` in batches, then measures `len()`,
-/// gets and a full iteration.
+/// random gets and a full iteration. A server stash is cleared afterwards
+/// (also when a measurement failed), so the row leaves nothing behind.
 pub fn run(engine: &str, n: usize, params: &Params) -> Result<ScaleResult> {
     std::fs::create_dir_all(&params.work_dir)?;
     let dir = tempfile::tempdir_in(&params.work_dir)?;
     let spec = CellSpec::stash(engine, SCALE_CODEC.0, SCALE_CODEC.1, SizeClass::Record);
     let stash = open(&spec, dir.path())?;
-    let batch = if engine == "pairtree" { 1_000 } else { 10_000 };
+    let measured = measure(&stash, engine, n);
+    if server_url_var(engine).is_some() {
+        let cleared = stash.clear();
+        let mut result = measured?;
+        cleared?;
+        // The server's memory after the clear is the baseline nothing of this row is in.
+        if let (Some(per_entry), Some(after)) = (result.server_bytes, redis_used_memory(engine)) {
+            result.server_bytes = Some(per_entry - after as f64 / n as f64);
+        }
+        return Ok(result);
+    }
+    measured
+}
+
+fn measure(stash: &HashStash, engine: &str, n: usize) -> Result<ScaleResult> {
+    let batch = batch_size(engine);
     let start = Instant::now();
     let mut lo = 0;
     while lo < n {
@@ -91,7 +157,9 @@ pub fn run(engine: &str, n: usize, params: &Params) -> Result<ScaleResult> {
         lo = hi;
     }
     stash.flush()?;
-    let write_per_s = rate(n, start.elapsed());
+    let load = start.elapsed();
+    // Used memory with the entries in; `run` subtracts what is left after the clear.
+    let server_bytes = redis_used_memory(engine).map(|b| b as f64 / n as f64);
 
     let start = Instant::now();
     let len = stash.len()?;
@@ -100,9 +168,9 @@ pub fn run(engine: &str, n: usize, params: &Params) -> Result<ScaleResult> {
         return Err(format!("len() is {len} after writing {n}").into());
     }
 
-    let mut times = Vec::with_capacity(1000);
+    let mut times = Vec::with_capacity(GETS);
     let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    for _ in 0..1000 {
+    for _ in 0..GETS {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
@@ -114,7 +182,6 @@ pub fn run(engine: &str, n: usize, params: &Params) -> Result<ScaleResult> {
             return Err(format!("get(key{i}) did not return entry {i}").into());
         }
     }
-    let get_us = median(&times);
 
     let anon_before = proc_status_kib("RssAnon");
     let rss_before = proc_status_kib("VmRSS");
@@ -133,37 +200,89 @@ pub fn run(engine: &str, n: usize, params: &Params) -> Result<ScaleResult> {
     if count != n {
         return Err(format!("items() yielded {count} of {n}").into());
     }
-    let usage = disk_usage(stash.path().parent().unwrap_or(stash.path()))?;
+    let disk_note = not_on_disk(engine);
+    let (disk_apparent, disk_allocated) = match disk_note {
+        Some(_) => (f64::NAN, f64::NAN),
+        None => {
+            let usage = disk_usage(stash.path().parent().unwrap_or(stash.path()))?;
+            (usage.apparent as f64 / n as f64, usage.allocated as f64 / n as f64)
+        }
+    };
     let info_ms = match std::env::var_os(CLI_ENV) {
-        Some(cli) if engine != "memory" => Some(time_info(Path::new(&cli), stash.path())?),
+        Some(cli) if engine != "memory" => Some(time_info(Path::new(&cli), &info_args(stash, engine))?),
         _ => None,
     };
-    drop(stash);
     Ok(ScaleResult {
         engine: engine.to_string(),
         n,
         batch,
-        write_per_s,
+        write_per_s: rate(n, load),
+        load_s: load.as_secs_f64(),
         len,
         len_ms,
-        get_us,
+        get_us: median(&times),
+        get_p99_us: percentile(&times, 99.0),
         iterate_per_s: n as f64 / iterate_s.max(1e-9),
         iterate_s,
         anon_before_kib: anon_before,
         anon_max_kib: anon_max,
         rss_before_kib: rss_before,
         rss_max_kib: rss_max,
-        disk_apparent: usage.apparent as f64 / n as f64,
-        disk_allocated: usage.allocated as f64 / n as f64,
+        disk_apparent,
+        disk_allocated,
+        disk_note: disk_note.map(str::to_string),
+        server_bytes,
         info_ms,
         error: None,
     })
 }
 
-/// Runs `cli info <stash>` and returns its wall time in milliseconds (an error if it fails).
-fn time_info(cli: &Path, stash: &Path) -> Result<f64> {
+/// The `p`th percentile of `values` (nearest rank, NaNs left out); NaN when empty.
+pub fn percentile(values: &[f64], p: f64) -> f64 {
+    let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let rank = (p / 100.0 * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
+/// The redis server's `used_memory` in bytes, when `engine` is redis, its URL is
+/// set and `redis-cli` can read it; `None` otherwise.
+fn redis_used_memory(engine: &str) -> Option<u64> {
+    if engine != "redis" {
+        return None;
+    }
+    let url = std::env::var(server_url_var(engine)?).ok()?;
+    let out = Command::new("redis-cli").args(["-u", &url, "info", "memory"]).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// What follows `hashstash info` to name the row's stash: its path, or for a
+/// server its URL and what makes up its namespace (root, dbname, codec).
+fn info_args(stash: &HashStash, engine: &str) -> Vec<std::ffi::OsString> {
+    let url = server_url_var(engine).and_then(std::env::var_os);
+    let Some(url) = url else { return vec![stash.path().into()] };
+    let config = stash.config();
+    let mut args = vec![url, "--root".into(), config.root_dir.clone().into(), "--dbname".into()];
+    args.push(config.dbname.clone().into());
+    for arg in ["--serializer", SCALE_CODEC.0, "--compress", SCALE_CODEC.1] {
+        args.push(arg.into());
+    }
+    args
+}
+
+/// Runs `cli info <args>` and returns its wall time in milliseconds (an error if it fails).
+fn time_info(cli: &Path, args: &[std::ffi::OsString]) -> Result<f64> {
     let start = Instant::now();
-    let out = Command::new(cli).arg("info").arg(stash).output()?;
+    let out = Command::new(cli).arg("info").args(args).output()?;
     let ms = start.elapsed().as_secs_f64() * 1e3;
     if !out.status.success() {
         return Err(
@@ -181,9 +300,11 @@ impl ScaleResult {
             n,
             batch: 0,
             write_per_s: f64::NAN,
+            load_s: f64::NAN,
             len: 0,
             len_ms: f64::NAN,
             get_us: f64::NAN,
+            get_p99_us: f64::NAN,
             iterate_per_s: f64::NAN,
             iterate_s: f64::NAN,
             anon_before_kib: None,
@@ -192,8 +313,38 @@ impl ScaleResult {
             rss_max_kib: None,
             disk_apparent: f64::NAN,
             disk_allocated: f64::NAN,
+            disk_note: None,
+            server_bytes: None,
             info_ms: None,
             error: Some(error.into()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_takes_the_nearest_rank() {
+        let v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(percentile(&v, 99.0), 99.0);
+        assert_eq!(percentile(&v, 50.0), 50.0);
+        assert_eq!(percentile(&[5.0, f64::NAN, 1.0], 99.0), 5.0);
+        assert_eq!(percentile(&[3.0], 1.0), 3.0);
+        assert!(percentile(&[], 99.0).is_nan());
+    }
+
+    #[test]
+    fn sizes_and_storage_per_engine() {
+        assert_eq!(
+            (default_n("sqlite"), default_n("pairtree"), default_n("mongo")),
+            (1_000_000, 100_000, 100_000)
+        );
+        assert_eq!((batch_size("pairtree"), batch_size("sled")), (1_000, 10_000));
+        assert_eq!(
+            (not_on_disk("memory"), not_on_disk("redis"), not_on_disk("lmdb")),
+            (Some("in memory"), Some("on the server"), None)
+        );
     }
 }
