@@ -1,7 +1,7 @@
 //! What the async API costs per call: the latency of `set`, `get` (a hit) and
-//! `contains` through the sync `Stash` and through `AsyncStash` (one
-//! `spawn_blocking` hand-off per call on the embedded engines; on redis, the
-//! engine's native async I/O), on the memory, lmdb and sqlite engines and,
+//! `contains` through the sync `Stash` and through `AsyncStash` (reads on the
+//! task on memory and lmdb, one `spawn_blocking` hand-off per call otherwise on
+//! the embedded engines; on redis, the engine's native async I/O), on the memory, lmdb and sqlite engines and,
 //! when `HASHSTASH_REDIS_URL` is set, redis, one caller at a time; then the
 //! throughput of 64 concurrent tasks doing gets against 64 threads doing the
 //! same through the sync API (at least 200 gets each).
@@ -55,7 +55,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let dir = tempfile::tempdir()?;
         let stash = open(engine, dir.path());
         let cache = stash.asynchronous();
-        let path = if stash.engine().as_async().is_some() { "native" } else { "spawn_blocking" };
+        let path = if stash.engine().as_async().is_some() {
+            "native"
+        } else if stash.engine().capabilities().inline_reads {
+            "the task for reads, spawn_blocking for writes"
+        } else {
+            "spawn_blocking"
+        };
         println!("{engine}: async calls through {path}");
         let value = vec![7u8; 100];
 

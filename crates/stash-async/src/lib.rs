@@ -29,8 +29,9 @@
 //!
 //! Keys and values are serialized and compressed on the calling task (CPU
 //! work proportional to their size, the same work the sync API does), so keys
-//! can be borrowed: `cache.get(&key)` needs no `'static` key. Then one of two
-//! paths, chosen per stash by [`Engine::as_async`](stash_core::Engine::as_async):
+//! can be borrowed: `cache.get(&key)` needs no `'static` key. Then one of three
+//! paths, chosen per stash by [`Engine::as_async`](stash_core::Engine::as_async)
+//! and the engine's [`Capabilities`](stash_core::Capabilities):
 //!
 //! - **Native**, on the server engines built with async I/O (redis and mongo
 //!   with the facade's `async` feature, or their own `async` features): `get`,
@@ -41,8 +42,15 @@
 //!   redis, every task of a runtime shares one multiplexed connection. A stash
 //!   with a bound (`max_entries`, `max_bytes`) takes the blocking pool instead,
 //!   because eviction after a write is sync I/O.
-//! - **The blocking pool** for everything else: the embedded engines, bounded
-//!   stashes, and the operations with no async form on any engine (`pop`,
+//! - **On the task**, for the reads of engines that serve them from memory
+//!   ([`Capabilities::inline_reads`](stash_core::Capabilities::inline_reads):
+//!   memory, and lmdb, whose reads are lock-free snapshots of its memory map
+//!   that never wait for a writer or an fsync): `get`, `contains`, `len` and
+//!   `is_empty` call the engine directly, as the sync API does. The read
+//!   takes microseconds, less than a hop to the blocking pool and back, and
+//!   blocks the worker no longer than the hop would have.
+//! - **The blocking pool** for everything else: the other embedded engines,
+//!   writes on every embedded engine, bounded server stashes, and the operations with no async form on any engine (`pop`,
 //!   `setdefault`, `get_all`, the streams, `clear`, `stats`, `prune`, `sub`,
 //!   `tmp`, function results) run on tokio's blocking pool through
 //!   [`tokio::task::spawn_blocking`], so no runtime worker ever waits on a
@@ -192,6 +200,16 @@ fn native(stash: &Stash) -> Option<&dyn AsyncEngine> {
     stash.engine().as_async()
 }
 
+/// Whether the stash's engine serves `get`, `contains` and `len` from memory
+/// without waiting on I/O or writers ([`Capabilities::inline_reads`]: memory
+/// and lmdb), so those reads run on the task: a hop to the blocking pool would
+/// cost more than the read.
+///
+/// [`Capabilities::inline_reads`]: stash_core::Capabilities::inline_reads
+fn inline_reads(stash: &Stash) -> bool {
+    stash.engine().capabilities().inline_reads
+}
+
 /// Decodes a stored value read under `key`, with the sync API's error context.
 fn decode_found<V: DeserializeOwned>(
     stash: &Stash,
@@ -307,6 +325,9 @@ impl AsyncStash {
                 engine.get(&k.digest, &k.bytes).await.map_err(|e| key_context(&self.stash, e, &k))?;
             return decode_found(&self.stash, &k, stored);
         }
+        if inline_reads(&self.stash) {
+            return self.stash.get_encoded(&k);
+        }
         blocking(&self.stash, move |s| s.get_encoded(&k)).await
     }
 
@@ -315,6 +336,13 @@ impl AsyncStash {
         let k = self.stash.encode_key(key)?;
         if let Some(engine) = native(&self.stash) {
             return engine.contains(&k.digest, &k.bytes).await.map_err(|e| key_context(&self.stash, e, &k));
+        }
+        if inline_reads(&self.stash) {
+            return self
+                .stash
+                .engine()
+                .contains(&k.digest, &k.bytes)
+                .map_err(|e| key_context(&self.stash, e, &k));
         }
         blocking(&self.stash, move |s| {
             s.engine().contains(&k.digest, &k.bytes).map_err(|e| key_context(s, e, &k))
@@ -327,6 +355,9 @@ impl AsyncStash {
         if let Some(engine) = native(&self.stash) {
             return engine.len().await.map_err(|e| e.with_context("stash", &self.stash));
         }
+        if inline_reads(&self.stash) {
+            return self.stash.len();
+        }
         blocking(&self.stash, |s| s.len()).await
     }
 
@@ -334,6 +365,9 @@ impl AsyncStash {
     pub async fn is_empty(&self) -> Result<bool> {
         if let Some(engine) = native(&self.stash) {
             return engine.is_empty().await.map_err(|e| e.with_context("stash", &self.stash));
+        }
+        if inline_reads(&self.stash) {
+            return self.stash.is_empty();
         }
         blocking(&self.stash, |s| s.is_empty()).await
     }

@@ -103,3 +103,39 @@ async fn native_calls_are_counted_and_expire() {
     assert_eq!(s.len().await.unwrap(), 0);
     s.clear().await.unwrap();
 }
+
+/// Memory and lmdb serve reads from memory (`Capabilities::inline_reads`):
+/// their `get`, `contains` and `len` run on the task, so they complete on a
+/// current-thread runtime whose only blocking thread is held; sqlite's, which
+/// may wait on its file lock, go to the blocking pool and wait (the control).
+#[test]
+fn memory_and_lmdb_reads_run_on_the_task() {
+    let dir = tempfile::tempdir().unwrap();
+    for (engine, inline) in [("memory", true), ("lmdb", true), ("sqlite", false)] {
+        let stash = common::open(engine, dir.path()).unwrap();
+        assert_eq!(stash.engine().capabilities().inline_reads, inline, "{engine}");
+        stash.update((0..100u32).map(|i| (i, i * 2))).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .max_blocking_threads(1)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (release, held) = std::sync::mpsc::channel::<()>();
+            let holder = tokio::task::spawn_blocking(move || held.recv());
+            let s = AsyncStash::from(stash.clone());
+            let reads = async {
+                for i in 0..100u32 {
+                    assert_eq!(s.get::<_, u32>(&i).await.unwrap(), Some(i * 2), "{engine}");
+                }
+                assert!(s.contains(&7u32).await.unwrap());
+                assert_eq!(s.len().await.unwrap(), 100);
+            };
+            let ran =
+                tokio::time::timeout(Duration::from_millis(if inline { 60_000 } else { 500 }), reads).await;
+            assert_eq!(ran.is_ok(), inline, "{engine}: reads ran on the task: {}", ran.is_ok());
+            release.send(()).unwrap();
+            holder.await.unwrap().unwrap();
+        });
+    }
+}

@@ -122,13 +122,18 @@ pub struct Capabilities {
     pub multi_process: bool,
     /// `len()` does not visit every entry.
     pub cheap_len: bool,
+    /// `get`, `contains` and `len` are served from memory (the process's own or a
+    /// memory map) in microseconds, waiting on no disk, server or writer: an async
+    /// caller may run them on its task instead of handing them to a blocking pool.
+    pub inline_reads: bool,
 }
 
 impl Capabilities {
     /// No capability: where an engine's declaration starts, naming each flag it has
     /// (`Capabilities::NONE.with_persistence().with_cheap_len()`); flags added later
     /// start `false` for engines that do not name them.
-    pub const NONE: Capabilities = Capabilities { persistent: false, multi_process: false, cheap_len: false };
+    pub const NONE: Capabilities =
+        Capabilities { persistent: false, multi_process: false, cheap_len: false, inline_reads: false };
 
     /// Data survives the process.
     pub const fn with_persistence(self) -> Capabilities {
@@ -143,6 +148,12 @@ impl Capabilities {
     /// `len()` does not visit every entry.
     pub const fn with_cheap_len(self) -> Capabilities {
         Capabilities { cheap_len: true, ..self }
+    }
+
+    /// Reads are served from memory without waiting on I/O or writers (see
+    /// [`inline_reads`](Capabilities::inline_reads)).
+    pub const fn with_inline_reads(self) -> Capabilities {
+        Capabilities { inline_reads: true, ..self }
     }
 }
 

@@ -253,7 +253,10 @@ impl Engine for LmdbEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::NONE.with_persistence().with_multi_process().with_cheap_len()
+        // Reads are lock-free MVCC snapshots of the memory map: they never wait for a
+        // writer or a commit's fsync (only, briefly, for the map to be grown), so the
+        // async stash runs them on its task.
+        Capabilities::NONE.with_persistence().with_multi_process().with_cheap_len().with_inline_reads()
     }
 
     fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {

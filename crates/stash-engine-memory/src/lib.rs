@@ -177,7 +177,8 @@ impl Engine for MemoryEngine {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::NONE.with_cheap_len()
+        // A read holds the map's read lock for a lookup and a copy, never across I/O.
+        Capabilities::NONE.with_cheap_len().with_inline_reads()
     }
 
     fn get(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<u8>>> {
