@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
+use hashstash_benches::matrix::async_row::{self, AsyncRow};
 use hashstash_benches::matrix::measure::proc_status_kib;
 use hashstash_benches::matrix::report::{self, Meta, Report, fmt_rate};
-use hashstash_benches::matrix::async_row::{self, AsyncRow};
 use hashstash_benches::matrix::scale::{self, ScaleResult};
 use hashstash_benches::matrix::{
     self, CellResult, CellSpec, Kind, Options, Params, compare, criterion, python,

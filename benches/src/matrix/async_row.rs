@@ -86,7 +86,9 @@ pub fn engines(options: &Options, planned: &[String]) -> (Vec<String>, Vec<Strin
             && std::env::var_os(var).is_none()
             && options.engines.as_ref().is_none_or(|w| w.iter().any(|e| e == engine))
         {
-            notes.push(format!("async row: {engine} skipped, {var} is not set (cargo xtask bench --services)"));
+            notes.push(format!(
+                "async row: {engine} skipped, {var} is not set (cargo xtask bench --services)"
+            ));
         }
     }
     (run, notes)
@@ -107,7 +109,7 @@ fn measure(engine: &str, params: &Params, each: Duration) -> Result<AsyncRow> {
     let stash = open(&spec, &params.work_dir.join(format!("async-{engine}")))?;
     let records = pool();
     stash.update((0..KEYS as u64).map(|i| (key(i), record_at(records, i))))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_time().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let (mut sync, mut async_) = (Vec::new(), Vec::new());
     for _ in 0..params.reps.max(1) {
         sync.push(sync_gets(&stash, each)?);
@@ -199,7 +201,13 @@ pub fn rows(rows: &[AsyncRow]) -> Vec<Vec<String>> {
     ];
     for r in rows {
         if let Some(e) = &r.error {
-            out.push(vec![r.engine.clone(), r.callers.to_string(), r.keys.to_string(), format!("ERROR: {e}")]);
+            let short: String = e.lines().next().unwrap_or("").chars().take(100).collect();
+            out.push(vec![
+                r.engine.clone(),
+                r.callers.to_string(),
+                r.keys.to_string(),
+                format!("ERROR: {short}"),
+            ]);
             continue;
         }
         let met = if r.ratio() >= r.goal() { "met" } else { "missed" };
@@ -227,7 +235,13 @@ mod tests {
     use super::*;
 
     fn row(engine: &str, sync_per_s: f64, async_per_s: f64) -> AsyncRow {
-        AsyncRow { sync_per_s, async_per_s, error: None, seconds: 1.0, ..AsyncRow::failed(engine, String::new()) }
+        AsyncRow {
+            sync_per_s,
+            async_per_s,
+            error: None,
+            seconds: 1.0,
+            ..AsyncRow::failed(engine, String::new())
+        }
     }
 
     #[test]
@@ -258,8 +272,14 @@ mod tests {
     #[test]
     fn a_short_lmdb_row_measures_both_sides() {
         let dir = tempfile::tempdir().unwrap();
-        let params =
-            Params { n: 6, reps: 1, budget_ms: 50, map_items: 3, ops: vec![Op::Get], work_dir: dir.path().into() };
+        let params = Params {
+            n: 6,
+            reps: 1,
+            budget_ms: 50,
+            map_items: 3,
+            ops: vec![Op::Get],
+            work_dir: dir.path().into(),
+        };
         let r = run("lmdb", &params, Duration::from_millis(200));
         assert_eq!(r.error, None);
         assert!(r.sync_per_s > 0.0 && r.async_per_s > 0.0, "{r:?}");

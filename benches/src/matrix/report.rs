@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
-use super::python::rust_serializer;
 use super::async_row::{self, AsyncRow};
+use super::python::rust_serializer;
 use super::scale::ScaleResult;
 use super::{CellResult, CellSpec, Kind, Op, Result, SizeClass};
 
