@@ -75,22 +75,27 @@ pub struct ScaleResult {
     /// Items per commit while writing.
     pub batch: usize,
     /// Writes per second (batches of `batch`).
+    #[serde(deserialize_with = "nan_if_null")]
     pub write_per_s: f64,
     /// Seconds the load took (every batch, then a `flush`).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nan_if_null")]
     pub load_s: f64,
     /// What `len()` returned.
     pub len: usize,
     /// Time of `len()` in milliseconds.
+    #[serde(deserialize_with = "nan_if_null")]
     pub len_ms: f64,
     /// Median time of a `get` of a random stored key, microseconds ([`GETS`] gets).
+    #[serde(deserialize_with = "nan_if_null")]
     pub get_us: f64,
     /// 99th percentile of the same gets, microseconds.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "nan_if_null")]
     pub get_p99_us: f64,
     /// Items per second of a full `items()` pass.
+    #[serde(deserialize_with = "nan_if_null")]
     pub iterate_per_s: f64,
     /// Seconds of the full pass.
+    #[serde(deserialize_with = "nan_if_null")]
     pub iterate_s: f64,
     /// `RssAnon` (heap, KiB) before the pass.
     pub anon_before_kib: Option<u64>,
@@ -101,8 +106,10 @@ pub struct ScaleResult {
     /// Largest `VmRSS` seen during the pass.
     pub rss_max_kib: Option<u64>,
     /// Bytes on disk per entry, apparent.
+    #[serde(deserialize_with = "nan_if_null")]
     pub disk_apparent: f64,
     /// Bytes on disk per entry, allocated.
+    #[serde(deserialize_with = "nan_if_null")]
     pub disk_allocated: f64,
     /// Why there are no bytes on disk to count ([`not_on_disk`]); the disk
     /// columns are then NaN.
@@ -279,6 +286,12 @@ fn info_args(stash: &HashStash, engine: &str) -> Vec<std::ffi::OsString> {
     args
 }
 
+/// Reads a number that JSON could not hold as NaN: `serde_json` writes NaN as
+/// `null`, and a row's child process sends NaN for what it did not measure.
+fn nan_if_null<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
+}
+
 /// Runs `cli info <args>` and returns its wall time in milliseconds (an error if it fails).
 fn time_info(cli: &Path, args: &[std::ffi::OsString]) -> Result<f64> {
     let start = Instant::now();
@@ -333,6 +346,15 @@ mod tests {
         assert_eq!(percentile(&[5.0, f64::NAN, 1.0], 99.0), 5.0);
         assert_eq!(percentile(&[3.0], 1.0), 3.0);
         assert!(percentile(&[], 99.0).is_nan());
+    }
+
+    #[test]
+    fn a_row_with_nan_survives_json() -> Result<()> {
+        let row = ScaleResult::failed("memory", 3, "broke");
+        let back: ScaleResult = serde_json::from_str(&serde_json::to_string(&row)?)?;
+        assert!(back.disk_apparent.is_nan() && back.get_p99_us.is_nan());
+        assert_eq!(back.error.as_deref(), Some("broke"));
+        Ok(())
     }
 
     #[test]
