@@ -42,14 +42,7 @@ fn dictionary_calls_need_no_blocking_thread() {
     for engine in SERVERS {
         let Some(stash) = common::open(engine, dir.path()) else { continue };
         let bounded = common::open_with(engine, dir.path(), |c| c.max_entries = Some(100_000)).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .max_blocking_threads(1)
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let (release, held) = std::sync::mpsc::channel::<()>();
-            let holder = tokio::task::spawn_blocking(move || held.recv());
+        with_the_blocking_pool_held(async {
             let s = AsyncStash::from(stash.clone());
             let calls = async {
                 s.update((0..100u32).map(|i| (i, i * 2))).await.unwrap();
@@ -73,11 +66,9 @@ fn dictionary_calls_need_no_blocking_thread() {
             let blocked = AsyncStash::from(bounded.clone());
             let waited = tokio::time::timeout(Duration::from_millis(500), blocked.get::<_, u32>(&1)).await;
             assert!(waited.is_err(), "{engine}: a bounded stash's get ran without the blocking pool");
-            release.send(()).unwrap();
-            holder.await.unwrap().unwrap();
-            assert_eq!(blocked.get::<_, u32>(&1).await.unwrap(), None, "{engine}: its own dbname");
-            s.clear().await.unwrap();
         });
+        assert_eq!(bounded.get::<_, u32>(&1).unwrap(), None, "{engine}: its own dbname");
+        stash.clear().unwrap();
         bounded.clear().unwrap();
     }
 }
@@ -115,14 +106,7 @@ fn memory_and_lmdb_reads_run_on_the_task() {
         let stash = common::open(engine, dir.path()).unwrap();
         assert_eq!(stash.engine().capabilities().inline_reads, inline, "{engine}");
         stash.update((0..100u32).map(|i| (i, i * 2))).unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .max_blocking_threads(1)
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let (release, held) = std::sync::mpsc::channel::<()>();
-            let holder = tokio::task::spawn_blocking(move || held.recv());
+        let ran = with_the_blocking_pool_held(async {
             let s = AsyncStash::from(stash.clone());
             let reads = async {
                 for i in 0..100u32 {
@@ -131,11 +115,23 @@ fn memory_and_lmdb_reads_run_on_the_task() {
                 assert!(s.contains(&7u32).await.unwrap());
                 assert_eq!(s.len().await.unwrap(), 100);
             };
-            let ran =
-                tokio::time::timeout(Duration::from_millis(if inline { 60_000 } else { 500 }), reads).await;
-            assert_eq!(ran.is_ok(), inline, "{engine}: reads ran on the task: {}", ran.is_ok());
-            release.send(()).unwrap();
-            holder.await.unwrap().unwrap();
+            tokio::time::timeout(Duration::from_millis(if inline { 60_000 } else { 500 }), reads).await
         });
+        assert_eq!(ran.is_ok(), inline, "{engine}: reads ran on the task: {}", ran.is_ok());
     }
+}
+
+/// Runs `calls` on a current-thread runtime whose only blocking thread is
+/// held busy until they finish: a call that needs `spawn_blocking` waits.
+fn with_the_blocking_pool_held<T>(calls: impl std::future::Future<Output = T>) -> T {
+    let rt =
+        tokio::runtime::Builder::new_current_thread().enable_all().max_blocking_threads(1).build().unwrap();
+    rt.block_on(async {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let holder = tokio::task::spawn_blocking(move || held.recv());
+        let out = calls.await;
+        release.send(()).unwrap();
+        holder.await.unwrap().unwrap();
+        out
+    })
 }
