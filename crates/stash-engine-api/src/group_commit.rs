@@ -54,6 +54,7 @@ use std::collections::{HashMap, VecDeque};
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::digest::Digest;
 use crate::engine::{Put, WriteOptions};
@@ -61,6 +62,10 @@ use crate::error::{Error, ErrorKind, Result};
 
 /// How many queued operations one leader takes into its transaction by default.
 pub const DEFAULT_MAX_BATCH: usize = 256;
+
+/// How long a write waits in the queue, by default, for the running
+/// transaction to end before it gives up unstored.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(300);
 
 /// Why a batch function could not give one result per operation.
 #[derive(Debug)]
@@ -112,6 +117,8 @@ pub struct GroupCommit<Op, Out> {
     /// Signalled whenever a transaction ends (results published, `busy` cleared).
     turn: Condvar,
     max_batch: usize,
+    /// How long a queued write waits for its turn before it is withdrawn.
+    max_wait: Duration,
     commits: AtomicU64,
     ops: AtomicU64,
     joined: AtomicU64,
@@ -149,10 +156,21 @@ impl<Op, Out> GroupCommit<Op, Out> {
             }),
             turn: Condvar::new(),
             max_batch: max_batch.max(1),
+            max_wait: DEFAULT_MAX_WAIT,
             commits: AtomicU64::new(0),
             ops: AtomicU64::new(0),
             joined: AtomicU64::new(0),
         }
+    }
+
+    /// How long a queued write waits (default [`DEFAULT_MAX_WAIT`]) for the
+    /// running transaction to end; past it, a write still in the queue is
+    /// withdrawn, unstored, with a [`ErrorKind::Locked`] error. A write a
+    /// leader already took waits for that leader's transaction, which the
+    /// engine's own timeouts bound.
+    pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
+        self.max_wait = max_wait;
+        self
     }
 
     /// The counters so far.
@@ -207,6 +225,7 @@ impl<Op, Out> GroupCommit<Op, Out> {
         let ticket = state.next_ticket;
         state.next_ticket += 1;
         state.queue.push_back((ticket, owned()));
+        let deadline = Instant::now() + self.max_wait;
         loop {
             if let Some(result) = state.done.remove(&ticket) {
                 self.joined.fetch_add(1, Ordering::Relaxed);
@@ -220,7 +239,25 @@ impl<Op, Out> GroupCommit<Op, Out> {
                 drop(state);
                 return self.lead(ticket, batch, &mut group);
             }
-            state = self.turn.wait(state).unwrap_or_else(|e| e.into_inner());
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero()
+                && let Some(at) = state.queue.iter().position(|(queued, _)| *queued == ticket)
+            {
+                state.queue.remove(at);
+                // The next queued write may now be the oldest: let it lead.
+                self.turn.notify_all();
+                return Err(Error::new(
+                    ErrorKind::Locked,
+                    format!(
+                        "waited {:?} for the running write transaction to end; this write was not stored",
+                        self.max_wait
+                    ),
+                ));
+            }
+            // Past the deadline but taken by a leader: its transaction is running
+            // (bounded by the engine's timeouts); wait in slices for its result.
+            let slice = if left.is_zero() { Duration::from_millis(100) } else { left };
+            state = self.turn.wait_timeout(state, slice).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
 
@@ -492,6 +529,48 @@ mod tests {
         };
         gate.wait();
         first
+    }
+
+    /// A write queued behind a transaction that outlasts the queue's wait is
+    /// withdrawn with an error and never run; the queue keeps working.
+    #[test]
+    fn a_write_waiting_too_long_is_withdrawn_unstored() {
+        let group: Arc<GroupCommit<u64, u64>> =
+            Arc::new(GroupCommit::new().with_max_wait(Duration::from_millis(50)));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(Barrier::new(2));
+        let first = {
+            let (group, gate) = (group.clone(), gate.clone());
+            thread::spawn(move || {
+                group.submit(
+                    || 0,
+                    || {
+                        gate.wait();
+                        held.recv().map_err(|e| Error::new(ErrorKind::Backend, e.to_string()))?;
+                        Ok(0)
+                    },
+                    |_| unreachable!("the first writer runs alone"),
+                )
+            })
+        };
+        gate.wait();
+        let ran = Arc::new(Mutex::new(Vec::new()));
+        let waited = group.submit(
+            || 1,
+            || unreachable!("a transaction is running"),
+            |ops| {
+                ran.lock().unwrap().extend(ops.iter().map(|&&op| op));
+                Ok(ops.iter().map(|&&op| Ok(op)).collect())
+            },
+        );
+        let error = waited.expect_err("the write waited past max_wait");
+        assert_eq!(error.kind(), ErrorKind::Locked, "{error}");
+        assert_eq!(group.waiting(), 0, "withdrawn from the queue");
+        release.send(()).unwrap();
+        assert_eq!(first.join().unwrap().unwrap(), 0);
+        assert!(ran.lock().unwrap().is_empty(), "the withdrawn write never ran");
+        // The queue is free again: the next write runs alone.
+        assert_eq!(group.submit(|| 2, || Ok(2), |_| unreachable!("alone")).unwrap(), 2);
     }
 
     /// A group of `threads` writers that a slow first transaction makes wait.
