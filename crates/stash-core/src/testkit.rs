@@ -25,6 +25,7 @@ use crate::{EngineFactory, ErrorKind, Stash, StashConfig, WriteOptions};
 #[cfg(feature = "tracing")]
 pub mod logs;
 pub mod processes;
+pub mod threads;
 
 /// A temporary root and an engine factory; hands out fresh, isolated stashes.
 pub struct Harness {

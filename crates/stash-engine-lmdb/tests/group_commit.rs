@@ -1,41 +1,16 @@
 //! Group commit: durable writes of many threads at once share commits, and
 //! each writer gets its own result.
 
-use std::sync::{Arc, Barrier};
-use std::thread;
+use std::sync::Arc;
 
-use stash_core::{Digest, Engine, ErrorKind, Put, Stash, WriteOptions};
+use stash_core::testkit::threads::{on_threads, thread_digest as digest};
+use stash_core::{Engine, ErrorKind, Put, Stash, WriteOptions};
 use stash_engine_lmdb::{Durability, LmdbEngine, LmdbOptions};
 
 mod common;
 use common::raw_config;
 
 const THREADS: usize = 8;
-
-fn digest(thread: usize, i: usize) -> Digest {
-    let mut d = [0u8; 16];
-    d[0] = thread as u8;
-    d[8..].copy_from_slice(&(i as u64).to_be_bytes());
-    Digest(d)
-}
-
-/// Runs `body(thread)` on [`THREADS`] threads started together, sharing `shared`.
-fn on_threads<T: Send + Sync + 'static>(shared: &Arc<T>, body: impl Fn(&T, usize) + Send + Sync + 'static) {
-    let body = Arc::new(body);
-    let start = Arc::new(Barrier::new(THREADS));
-    let handles: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let (shared, start, body) = (shared.clone(), start.clone(), body.clone());
-            thread::spawn(move || {
-                start.wait();
-                body(&shared, t);
-            })
-        })
-        .collect();
-    for handle in handles {
-        handle.join().unwrap();
-    }
-}
 
 /// Eight threads each doing durable `set`s: every value is readable after,
 /// and the writes took fewer commits than there were writes.
@@ -47,7 +22,7 @@ fn eight_threads_of_durable_sets_share_commits() {
     assert_eq!(engine.durability(), Durability::Full);
     let per_thread = 40;
     let before = engine.group_stats();
-    on_threads(&stash, move |stash, t| {
+    on_threads(THREADS, |t| {
         for i in 0..per_thread {
             stash.set(&format!("{t}/{i}"), &(t * 1000 + i)).unwrap();
         }
@@ -76,7 +51,7 @@ fn a_failing_write_fails_alone() {
     let engine = LmdbEngine::open(dir.path(), options).unwrap();
     engine.put(&digest(0, 0), b"owner", b"v", WriteOptions::REPLACE).unwrap();
     let per_thread = 30;
-    on_threads(&engine, move |engine, t| {
+    on_threads(THREADS, |t| {
         let too_large = vec![7u8; 2 << 20];
         for i in 0..per_thread {
             let key = format!("{t}/{i}").into_bytes();
@@ -126,7 +101,7 @@ fn grouped_deletes_and_claims_keep_their_results() {
     let dir = tempfile::tempdir().unwrap();
     let engine = LmdbEngine::open(dir.path(), LmdbOptions::new()).unwrap();
     let per_thread = 24;
-    on_threads(&engine, move |engine, t| {
+    on_threads(THREADS, |t| {
         for i in 0..per_thread {
             let key = format!("{t}/{i}").into_bytes();
             let d = digest(t, i);

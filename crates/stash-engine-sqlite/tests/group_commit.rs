@@ -1,38 +1,13 @@
 //! Group commit: writes of many threads at once share transactions, and
 //! each writer gets its own result.
 
-use std::sync::{Arc, Barrier};
-use std::thread;
+use std::sync::Arc;
 
-use stash_core::{Digest, Engine, ErrorKind, Put, WriteOptions};
+use stash_core::testkit::threads::{on_threads, thread_digest as digest};
+use stash_core::{Engine, ErrorKind, Put, WriteOptions};
 use stash_engine_sqlite::{SqliteEngine, SqliteOptions};
 
 const THREADS: usize = 8;
-
-fn digest(thread: usize, i: usize) -> Digest {
-    let mut d = [0u8; 16];
-    d[0] = thread as u8;
-    d[8..].copy_from_slice(&(i as u64).to_be_bytes());
-    Digest(d)
-}
-
-/// Runs `body(thread)` on [`THREADS`] threads started together.
-fn on_threads(engine: &Arc<SqliteEngine>, body: impl Fn(&SqliteEngine, usize) + Send + Sync + 'static) {
-    let body = Arc::new(body);
-    let start = Arc::new(Barrier::new(THREADS));
-    let handles: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let (engine, start, body) = (engine.clone(), start.clone(), body.clone());
-            thread::spawn(move || {
-                start.wait();
-                body(&engine, t);
-            })
-        })
-        .collect();
-    for handle in handles {
-        handle.join().unwrap();
-    }
-}
 
 /// Eight threads each doing durable (`synchronous=FULL`) writes: every value
 /// is readable after, the counters agree with the table, and the writes took
@@ -43,7 +18,7 @@ fn eight_threads_of_durable_writes_share_transactions() {
     let file = dir.path().join("data.db");
     let engine = Arc::new(SqliteEngine::open(&file, SqliteOptions::new().durable(true)).unwrap());
     let per_thread = 40;
-    on_threads(&engine, move |engine, t| {
+    on_threads(THREADS, |t| {
         for i in 0..per_thread {
             let key = format!("{t}/{i}").into_bytes();
             let options = if i % 2 == 0 { WriteOptions::REPLACE } else { WriteOptions::APPEND };
@@ -74,7 +49,7 @@ fn a_failing_write_fails_alone() {
     let engine = Arc::new(SqliteEngine::open(&dir.path().join("data.db"), SqliteOptions::new()).unwrap());
     engine.put(&digest(0, 0), b"owner", b"v", WriteOptions::REPLACE).unwrap();
     let per_thread = 30;
-    on_threads(&engine, move |engine, t| {
+    on_threads(THREADS, |t| {
         for i in 0..per_thread {
             let key = format!("{t}/{i}").into_bytes();
             let d = digest(t + 1, i);
