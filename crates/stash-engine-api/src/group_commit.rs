@@ -499,6 +499,7 @@ fn shared(error: &Error) -> Error {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::AtomicBool;
     use std::sync::{Arc, Barrier};
     use std::thread;
 
@@ -510,6 +511,15 @@ mod tests {
         group: &Arc<GroupCommit<u64, u64>>,
         waiting: usize,
     ) -> thread::JoinHandle<Result<u64>> {
+        hold_while(group, move |group| group.waiting() < waiting)
+    }
+
+    /// A writer that runs alone and holds its transaction while `hold` says
+    /// so; returns once it holds it.
+    fn hold_while(
+        group: &Arc<GroupCommit<u64, u64>>,
+        hold: impl Fn(&GroupCommit<u64, u64>) -> bool + Send + 'static,
+    ) -> thread::JoinHandle<Result<u64>> {
         let gate = Arc::new(Barrier::new(2));
         let first = {
             let (group, gate) = (group.clone(), gate.clone());
@@ -518,7 +528,7 @@ mod tests {
                     || 0,
                     || {
                         gate.wait();
-                        while group.waiting() < waiting {
+                        while hold(&group) {
                             thread::yield_now();
                         }
                         Ok(0)
@@ -537,23 +547,11 @@ mod tests {
     fn a_write_waiting_too_long_is_withdrawn_unstored() {
         let group: Arc<GroupCommit<u64, u64>> =
             Arc::new(GroupCommit::new().with_max_wait(Duration::from_millis(50)));
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let gate = Arc::new(Barrier::new(2));
+        let released = Arc::new(AtomicBool::new(false));
         let first = {
-            let (group, gate) = (group.clone(), gate.clone());
-            thread::spawn(move || {
-                group.submit(
-                    || 0,
-                    || {
-                        gate.wait();
-                        held.recv().map_err(|e| Error::new(ErrorKind::Backend, e.to_string()))?;
-                        Ok(0)
-                    },
-                    |_| unreachable!("the first writer runs alone"),
-                )
-            })
+            let released = released.clone();
+            hold_while(&group, move |_| !released.load(Ordering::Acquire))
         };
-        gate.wait();
         let ran = Arc::new(Mutex::new(Vec::new()));
         let waited = group.submit(
             || 1,
@@ -566,7 +564,7 @@ mod tests {
         let error = waited.expect_err("the write waited past max_wait");
         assert_eq!(error.kind(), ErrorKind::Locked, "{error}");
         assert_eq!(group.waiting(), 0, "withdrawn from the queue");
-        release.send(()).unwrap();
+        released.store(true, Ordering::Release);
         assert_eq!(first.join().unwrap().unwrap(), 0);
         assert!(ran.lock().unwrap().is_empty(), "the withdrawn write never ran");
         // The queue is free again: the next write runs alone.
