@@ -23,7 +23,9 @@
 //! operations that fail alone report an error. Nothing waits forever: a
 //! leader always hands out every result of its batch, and if its batch
 //! function panics, the waiting writers get a `Backend` error and the panic
-//! goes on in the leader's caller.
+//! goes on in the leader's caller. A write still queued after
+//! [`max_wait`](GroupCommit::with_max_wait) (default [`DEFAULT_MAX_WAIT`]) is
+//! withdrawn unstored with a `Locked` error.
 //!
 //! ```
 //! use stash_engine_api::group_commit::GroupCommit;
