@@ -18,6 +18,7 @@ use stash_engine_api::{
 
 use crate::env::{Db, LmdbEnv};
 use crate::error::{Fail, damaged};
+use crate::group::Layout;
 use crate::options::{Durability, LmdbOptions};
 use crate::record::{self, RecordView};
 use crate::registry;
@@ -272,7 +273,7 @@ impl Engine for LmdbEngine {
         if options.expires_at_micros.is_some() {
             self.note_expiring()?;
         }
-        self.submit(WriteOp::put(digest, key, value, options)).map(|_| ())
+        self.submit(Layout::Native, WriteOp::put(digest, key, value, options)).map(|_| ())
     }
 
     /// Writes every item in one transaction, committed once: all or nothing.
@@ -283,11 +284,11 @@ impl Engine for LmdbEngine {
         if options.expires_at_micros.is_some() {
             self.note_expiring()?;
         }
-        self.submit(WriteOp::put_many(items, options)).map(|_| ())
+        self.submit(Layout::Native, WriteOp::put_many(items, options)).map(|_| ())
     }
 
     fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
-        self.submit(WriteOp::delete(digest, key))
+        self.submit(Layout::Native, WriteOp::delete(digest, key))
     }
 
     /// One write transaction: reads the record's newest stamp and deletes it
@@ -301,7 +302,7 @@ impl Engine for LmdbEngine {
         key: &[u8],
         seen_written_at_micros: i64,
     ) -> Result<bool> {
-        self.submit(WriteOp::delete_unless_rewritten(digest, key, seen_written_at_micros))
+        self.submit(Layout::Native, WriteOp::delete_unless_rewritten(digest, key, seen_written_at_micros))
     }
 
     /// One write transaction: reads the slot and writes only if it holds no
@@ -318,7 +319,7 @@ impl Engine for LmdbEngine {
         if options.expires_at_micros.is_some() {
             self.note_expiring()?;
         }
-        self.submit(WriteOp::put_if_absent(digest, key, value, options))
+        self.submit(Layout::Native, WriteOp::put_if_absent(digest, key, value, options))
     }
 
     /// A lock file in `<stash folder>/.locks`, shared by every process on this

@@ -14,7 +14,6 @@ use std::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use heed::types::Bytes;
 use heed::{CommitOrAbort, Database, Env, EnvFlags, EnvOpenOptions, RoTxn, RwTxn};
-use stash_engine_api::group_commit::WriteQueue;
 use stash_engine_api::{Error, ErrorKind, Result};
 
 use crate::error::{Fail, heed_error, is_map_full, is_map_resized, to_error};
@@ -45,7 +44,7 @@ pub(crate) struct LmdbEnv {
     /// Whether this process knows the expiry marker file exists.
     pub(crate) expiring_known: AtomicBool,
     /// Writes waiting for the next commit (group commit).
-    pub(crate) group: WriteQueue,
+    pub(crate) group: crate::group::Queue,
 }
 
 impl fmt::Debug for LmdbEnv {
@@ -103,7 +102,7 @@ impl LmdbEnv {
             max_map_size,
             txns: RwLock::new(()),
             expiring_known: AtomicBool::new(false),
-            group: WriteQueue::new(),
+            group: crate::group::Queue::new(),
         })
     }
 

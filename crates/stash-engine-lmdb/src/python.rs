@@ -34,6 +34,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use stash_engine_api::clock::{is_expired, now_micros, unique_micros};
 use stash_engine_api::engine::key_mismatch;
+use stash_engine_api::group_commit::WriteOp;
 use stash_engine_api::{
     ByteEncoding, Capabilities, Digest, DigestAlgo, Engine, EntryMeta, Error, ErrorKind, LockAttempt,
     MetaIter, Put, Record, RecordIter, Result, Version, WriteOptions,
@@ -42,6 +43,7 @@ use stash_engine_api::{
 use crate::LmdbEngine;
 use crate::env::{Db, LmdbEnv};
 use crate::error::{Fail, damaged};
+use crate::group::Layout;
 use crate::scan::Scan;
 
 const KEY_SUFFIX: &[u8] = b".key";
@@ -168,7 +170,102 @@ fn build<'v>(versions: impl Iterator<Item = (i64, &'v str)> + Clone, expires: Op
 impl PythonLmdbEngine {
     /// The Python layout on the environment of `engine`, with the stash's encoding.
     pub(crate) fn new(engine: Arc<LmdbEngine>, encoding: Arc<dyn ByteEncoding>) -> PythonLmdbEngine {
+        Self::on(&engine, encoding)
+    }
+
+    /// The Python layout on the environment of `engine` (a handle, not a
+    /// new environment): how a group commit's leader stores another handle's
+    /// queued write.
+    pub(crate) fn on(engine: &LmdbEngine, encoding: Arc<dyn ByteEncoding>) -> PythonLmdbEngine {
         PythonLmdbEngine { inner: LmdbEngine::from_env(engine.env.clone()), encoding }
+    }
+
+    /// Runs `op` through the environment's group-commit queue, in this layout.
+    fn submit(&self, op: WriteOp<'_>) -> Result<bool> {
+        self.inner.submit(Layout::Python(self.encoding.clone()), op)
+    }
+
+    /// Runs `op` (its digests and keys canonical) in `wtxn`: what the
+    /// operation returns (`put`s: false). Every single-key operation checks
+    /// the slot (its key, its envelope) before it writes.
+    pub(crate) fn apply(&self, wtxn: &mut RwTxn<'_>, db: Db, op: &WriteOp<'_>) -> Result<bool, Fail> {
+        match op {
+            WriteOp::Put(item, options) => {
+                self.insert(wtxn, db, &item.digest, &item.key, &item.value, *options).map(|()| false)
+            }
+            WriteOp::PutMany(items, options) => {
+                items
+                    .iter()
+                    .try_for_each(|i| self.insert(wtxn, db, &i.digest, &i.key, &i.value, *options))?;
+                Ok(false)
+            }
+            WriteOp::PutIfAbsent(item, options) => {
+                if self.read_slot(wtxn, db, &item.digest, &item.key, |_| Ok(()))?.is_some() {
+                    return Ok(false);
+                }
+                self.insert(wtxn, db, &item.digest, &item.key, &item.value, *options)?;
+                Ok(true)
+            }
+            WriteOp::Delete(digest, key) => self.remove(wtxn, db, digest, key),
+            WriteOp::DeleteUnlessRewritten(digest, key, seen) => {
+                self.remove_unless_rewritten(wtxn, db, digest, key, *seen)
+            }
+        }
+    }
+
+    /// Deletes both records of `key` inside `wtxn`; true if it was there and live.
+    fn remove(&self, wtxn: &mut RwTxn<'_>, db: Db, digest: &Digest, key: &[u8]) -> Result<bool, Fail> {
+        let (key_name, value_name) = names(digest);
+        let Some(stored_key) = db.get(wtxn, &key_name)? else {
+            // A value without its key is removed too, but was not there.
+            db.delete(wtxn, &value_name)?;
+            return Ok(false);
+        };
+        if stored_key != key {
+            return Err(key_mismatch(digest).with_context("file", self.env().file().display()).into());
+        }
+        // A damaged value may be deleted; an expired one was not there to the caller.
+        let live = match db.get(wtxn, &value_name)? {
+            None => false,
+            Some(stored) => match self.encoding.decode(stored) {
+                Ok(plain) => Envelope::parse(&plain).map_or(true, |e| !is_expired(e.expires, now_micros())),
+                Err(_) => true,
+            },
+        };
+        db.delete(wtxn, &key_name)?;
+        db.delete(wtxn, &value_name)?;
+        Ok(live)
+    }
+
+    /// Deletes both records of `key` inside `wtxn` unless its envelope's
+    /// newest write time is after `seen`; true if an entry was deleted.
+    fn remove_unless_rewritten(
+        &self,
+        wtxn: &mut RwTxn<'_>,
+        db: Db,
+        digest: &Digest,
+        key: &[u8],
+        seen: i64,
+    ) -> Result<bool, Fail> {
+        let (key_name, value_name) = names(digest);
+        let Some(stored_key) = db.get(wtxn, &key_name)? else { return Ok(false) };
+        if stored_key != key {
+            return Err(key_mismatch(digest).with_context("file", self.env().file().display()).into());
+        }
+        let newest = match db.get(wtxn, &value_name)? {
+            None => None,
+            Some(stored) => {
+                let plain = self.plain(stored, digest)?;
+                let envelope = Envelope::parse(&plain).map_err(|reason| self.damaged(reason, digest))?;
+                Some(envelope.newest().0)
+            }
+        };
+        if newest.is_some_and(|at| at > seen) {
+            return Ok(false);
+        }
+        db.delete(wtxn, &key_name)?;
+        db.delete(wtxn, &value_name)?;
+        Ok(newest.is_some())
     }
 
     fn env(&self) -> &Arc<LmdbEnv> {
@@ -378,7 +475,7 @@ impl Engine for PythonLmdbEngine {
             self.inner.note_expiring()?;
         }
         let (digest, key) = self.canon(digest, key)?;
-        self.env().write("write a value", |wtxn, db| self.insert(wtxn, db, &digest, &key, value, options))
+        self.submit(WriteOp::put(&digest, &key, value, options)).map(|_| ())
     }
 
     fn put_many(&self, items: &[Put<'_>], options: WriteOptions) -> Result<()> {
@@ -392,37 +489,14 @@ impl Engine for PythonLmdbEngine {
             .iter()
             .map(|p| self.canon(&p.digest, p.key).map(|(d, k)| (d, k, p.value)))
             .collect::<Result<Vec<_>>>()?;
-        self.env().write("write a batch of values", |wtxn, db| {
-            canon.iter().try_for_each(|(d, k, v)| self.insert(wtxn, db, d, k, v, options))
-        })
+        let puts: Vec<Put<'_>> =
+            canon.iter().map(|(digest, key, value)| Put { digest: *digest, key, value }).collect();
+        self.submit(WriteOp::put_many(&puts, options)).map(|_| ())
     }
 
     fn delete(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
         let (digest, key) = self.canon(digest, key)?;
-        let (key_name, value_name) = names(&digest);
-        self.env().write("delete a key", |wtxn, db| {
-            let Some(stored_key) = db.get(wtxn, &key_name)? else {
-                // A value without its key is removed too, but was not there.
-                db.delete(wtxn, &value_name)?;
-                return Ok(false);
-            };
-            if stored_key != &*key {
-                return Err(key_mismatch(&digest).with_context("file", self.env().file().display()).into());
-            }
-            // A damaged value may be deleted; an expired one was not there to the caller.
-            let live = match db.get(wtxn, &value_name)? {
-                None => false,
-                Some(stored) => match self.encoding.decode(stored) {
-                    Ok(plain) => {
-                        Envelope::parse(&plain).map_or(true, |e| !is_expired(e.expires, now_micros()))
-                    }
-                    Err(_) => true,
-                },
-            };
-            db.delete(wtxn, &key_name)?;
-            db.delete(wtxn, &value_name)?;
-            Ok(live)
-        })
+        self.submit(WriteOp::delete(&digest, &key))
     }
 
     /// One write transaction: decodes the envelope's newest write time and
@@ -438,27 +512,7 @@ impl Engine for PythonLmdbEngine {
         seen_written_at_micros: i64,
     ) -> Result<bool> {
         let (digest, key) = self.canon(digest, key)?;
-        let (key_name, value_name) = names(&digest);
-        self.env().write("delete a key unless rewritten", |wtxn, db| {
-            let Some(stored_key) = db.get(wtxn, &key_name)? else { return Ok(false) };
-            if stored_key != &*key {
-                return Err(key_mismatch(&digest).with_context("file", self.env().file().display()).into());
-            }
-            let newest = match db.get(wtxn, &value_name)? {
-                None => None,
-                Some(stored) => {
-                    let plain = self.plain(stored, &digest)?;
-                    let envelope = Envelope::parse(&plain).map_err(|reason| self.damaged(reason, &digest))?;
-                    Some(envelope.newest().0)
-                }
-            };
-            if newest.is_some_and(|at| at > seen_written_at_micros) {
-                return Ok(false);
-            }
-            db.delete(wtxn, &key_name)?;
-            db.delete(wtxn, &value_name)?;
-            Ok(newest.is_some())
-        })
+        self.submit(WriteOp::delete_unless_rewritten(&digest, &key, seen_written_at_micros))
     }
 
     /// One write transaction: reads the slot (its key checked, its envelope
@@ -476,13 +530,7 @@ impl Engine for PythonLmdbEngine {
             self.inner.note_expiring()?;
         }
         let (digest, key) = self.canon(digest, key)?;
-        self.env().write("write a value if absent", |wtxn, db| {
-            if self.read_slot(wtxn, db, &digest, &key, |_| Ok(()))?.is_some() {
-                return Ok(false);
-            }
-            self.insert(wtxn, db, &digest, &key, value, options)?;
-            Ok(true)
-        })
+        self.submit(WriteOp::put_if_absent(&digest, &key, value, options))
     }
 
     fn try_lock(&self, name: &Digest, lease: Duration) -> Result<LockAttempt> {

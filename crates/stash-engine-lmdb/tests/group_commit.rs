@@ -1,5 +1,6 @@
 //! Group commit: durable writes of many threads at once share commits, and
-//! each writer gets its own result.
+//! each writer gets its own result; in the native layout and in the Python
+//! library's (`python_compatible`) alike: every test runs on both.
 
 use std::sync::Arc;
 
@@ -12,19 +13,71 @@ use common::raw_config;
 
 const THREADS: usize = 8;
 
-/// Eight threads each doing durable `set`s: every value is readable after,
-/// and the writes took fewer commits than there were writes.
-#[test]
-fn eight_threads_of_durable_sets_share_commits() {
+/// The record layout a test's stash keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    Native,
+    Python,
+}
+
+/// A stash in `layout` under `root`, opened with `options`, and a native
+/// handle on its environment (sharing its group-commit queue and counters).
+fn open(root: &std::path::Path, layout: Layout, options: LmdbOptions) -> (Arc<Stash>, Arc<LmdbEngine>) {
+    let config = match layout {
+        Layout::Native => raw_config(root),
+        Layout::Python => raw_config(root).python(),
+    };
+    let stash = Arc::new(Stash::open(config, Arc::new(options)).unwrap());
+    let handle = LmdbEngine::open(stash.path(), options).unwrap();
+    (stash, handle)
+}
+
+/// LMDB records per key: one natively, `<hex>.key` and `<hex>.value` in Python's layout.
+fn records_per_key(layout: Layout) -> usize {
+    match layout {
+        Layout::Native => 1,
+        Layout::Python => 2,
+    }
+}
+
+/// A `#[test]` per layout for each test function taking a [`Layout`].
+macro_rules! on_each_layout {
+    ($($test:ident),* $(,)?) => {
+        mod native {
+            $(#[test]
+            fn $test() {
+                super::$test(super::Layout::Native)
+            })*
+        }
+        mod python {
+            $(#[test]
+            fn $test() {
+                super::$test(super::Layout::Python)
+            })*
+        }
+    };
+}
+
+on_each_layout!(
+    eight_threads_of_durable_sets_share_commits,
+    a_failing_write_fails_alone,
+    grouped_deletes_and_claims_keep_their_results,
+);
+
+/// Eight threads each doing durable `set`s: every value is readable once
+/// its `set` returned, the writes took fewer commits than there were writes,
+/// and every record is in the stash's layout.
+fn eight_threads_of_durable_sets_share_commits(layout: Layout) {
     let dir = tempfile::tempdir().unwrap();
-    let stash = Arc::new(Stash::open(raw_config(dir.path()), Arc::new(LmdbOptions::new())).unwrap());
-    let engine = LmdbEngine::open(stash.path(), LmdbOptions::new()).unwrap();
+    let (stash, engine) = open(dir.path(), layout, LmdbOptions::new());
     assert_eq!(engine.durability(), Durability::Full);
     let per_thread = 40;
     let before = engine.group_stats();
     on_threads(THREADS, |t| {
         for i in 0..per_thread {
-            stash.set(&format!("{t}/{i}"), &(t * 1000 + i)).unwrap();
+            let key = format!("{t}/{i}");
+            stash.set(&key, &(t * 1000 + i)).unwrap();
+            assert_eq!(stash.get::<_, usize>(&key).unwrap(), Some(t * 1000 + i), "{key} right after its set");
         }
     });
     let after = engine.group_stats();
@@ -34,6 +87,12 @@ fn eight_threads_of_durable_sets_share_commits() {
         }
     }
     assert_eq!(stash.len().unwrap(), THREADS * per_thread);
+    // The stash's engine reads every record in its layout (the Python layout's
+    // scan refuses a record that is not `<md5 hex>.key` or `.value`), and the
+    // environment holds exactly the layout's records.
+    let scanned = stash.engine().scan().unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+    assert_eq!(scanned.len(), THREADS * per_thread);
+    assert_eq!(engine.len().unwrap(), THREADS * per_thread * records_per_key(layout));
     let ops = after.ops - before.ops;
     let commits = after.commits - before.commits;
     assert_eq!(ops, (THREADS * per_thread) as u64);
@@ -44,11 +103,12 @@ fn eight_threads_of_durable_sets_share_commits() {
 /// Writers that fail (a value larger than the map may grow, a slot holding
 /// another key, a batch with such an item) get their own errors; the writes
 /// grouped with them are stored.
-#[test]
-fn a_failing_write_fails_alone() {
+fn a_failing_write_fails_alone(layout: Layout) {
     let dir = tempfile::tempdir().unwrap();
     let options = LmdbOptions::new().map_size(64 << 10).max_map_size(1 << 20);
-    let engine = LmdbEngine::open(dir.path(), options).unwrap();
+    let (stash, handle) = open(dir.path(), layout, options);
+    let engine = stash.engine();
+    let before = handle.group_stats();
     engine.put(&digest(0, 0), b"owner", b"v", WriteOptions::REPLACE).unwrap();
     let per_thread = 30;
     on_threads(THREADS, |t| {
@@ -92,14 +152,16 @@ fn a_failing_write_fails_alone() {
     }
     assert_eq!(engine.get(&digest(0, 0), b"owner").unwrap().as_deref(), Some(&b"v"[..]));
     assert_eq!(engine.len().unwrap(), 1 + (THREADS - 1) * per_thread);
+    let grouped = handle.group_stats().joined - before.joined;
+    assert!(grouped > 0, "no write joined another's commit: nothing failed beside other writes");
 }
 
 /// A thread's deletes and conditional writes keep their meaning when grouped
 /// with other threads' writes.
-#[test]
-fn grouped_deletes_and_claims_keep_their_results() {
+fn grouped_deletes_and_claims_keep_their_results(layout: Layout) {
     let dir = tempfile::tempdir().unwrap();
-    let engine = LmdbEngine::open(dir.path(), LmdbOptions::new()).unwrap();
+    let (stash, _handle) = open(dir.path(), layout, LmdbOptions::new());
+    let engine = stash.engine();
     let per_thread = 24;
     on_threads(THREADS, |t| {
         for i in 0..per_thread {
