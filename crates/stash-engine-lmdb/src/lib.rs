@@ -94,7 +94,10 @@
 //!   transaction, and each call returns its own result once that transaction
 //!   committed, with the environment's durability. A write that fails (another
 //!   key's slot, a value too large for the map) fails alone; the others are
-//!   stored. A thread writing alone runs its write at once, as before.
+//!   stored. A thread writing alone runs its write at once, as before. Both
+//!   layouts group: the Python layout's writes ([`PythonLmdbEngine`]) share the
+//!   environment's queue, each stored in the layout of the handle that made it,
+//!   with the same bytes as when written alone.
 //!
 //! # Durability and costs
 //!

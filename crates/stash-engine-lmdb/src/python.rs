@@ -499,7 +499,7 @@ impl Engine for PythonLmdbEngine {
         self.submit(WriteOp::delete(&digest, &key))
     }
 
-    /// One write transaction: decodes the envelope's newest write time and
+    /// In one write transaction (perhaps shared: group commit): decodes the envelope's newest write time and
     /// deletes both records only if it is not after `seen_written_at_micros`
     /// (the time `scan_meta` reads from the same envelope). An envelope that
     /// does not decode is a `Corrupt` error, left in place (`delete` removes it);
@@ -515,7 +515,7 @@ impl Engine for PythonLmdbEngine {
         self.submit(WriteOp::delete_unless_rewritten(&digest, &key, seen_written_at_micros))
     }
 
-    /// One write transaction: reads the slot (its key checked, its envelope
+    /// In one write transaction (perhaps shared: group commit): reads the slot (its key checked, its envelope
     /// decoded for the expiry) and writes only if it holds no live entry. LMDB
     /// serialises write transactions across threads and processes, so of many
     /// racing callers exactly one stores.
