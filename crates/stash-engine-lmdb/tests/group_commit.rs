@@ -5,11 +5,11 @@
 use std::sync::Arc;
 
 use stash_core::testkit::threads::{on_threads, thread_digest as digest};
-use stash_core::{Engine, ErrorKind, Put, Stash, WriteOptions};
+use stash_core::{DigestAlgo, Engine, ErrorKind, Put, Stash, WriteOptions};
 use stash_engine_lmdb::{Durability, LmdbEngine, LmdbOptions};
 
 mod common;
-use common::raw_config;
+use common::{closed_records, raw_config};
 
 const THREADS: usize = 8;
 
@@ -98,6 +98,34 @@ fn eight_threads_of_durable_sets_share_commits(layout: Layout) {
     assert_eq!(ops, (THREADS * per_thread) as u64);
     assert!(commits < ops, "{commits} commits for {ops} writes: no write joined another's commit");
     assert!(after.joined > before.joined);
+    if layout == Layout::Python {
+        let path = stash.path().to_path_buf();
+        drop((stash, engine));
+        every_record_is_pythons(&closed_records(&path), THREADS * per_thread);
+    }
+}
+
+/// Checks that `records` are the Python library's records of `n` keys `"t/i"`
+/// holding the number `t * 1000 + i` (raw compression: the bytes are the JSON text):
+/// `<md5 hex of the key>.key` holding the key, `<md5 hex>.value` its envelope.
+fn every_record_is_pythons(records: &[(String, Vec<u8>)], n: usize) {
+    assert_eq!(records.len(), 2 * n);
+    for pair in records.chunks(2) {
+        let [(key_name, key), (value_name, envelope)] = pair else { unreachable!("chunks of two") };
+        let hex = DigestAlgo::Md5.digest(key).to_hex();
+        assert_eq!(key_name, &format!("{hex}.key"));
+        assert_eq!(value_name, &format!("{hex}.value"));
+        let key = std::str::from_utf8(key).unwrap();
+        let (t, i) = key.trim_matches('"').split_once('/').unwrap();
+        let value = t.parse::<usize>().unwrap() * 1000 + i.parse::<usize>().unwrap();
+        let envelope = std::str::from_utf8(envelope).unwrap();
+        let written_at = envelope
+            .strip_prefix(&format!(r#"{{"__hs_v1__":true,"_fv":1,"_values":[{value}],"_written_at":["#))
+            .and_then(|rest| rest.strip_suffix("]}"))
+            .unwrap_or_else(|| panic!("{key}: not the envelope Python writes: {envelope}"));
+        let secs: f64 = written_at.parse().unwrap();
+        assert!(secs > 1.7e9, "{key}: written at {secs}");
+    }
 }
 
 /// Writers that fail (a value larger than the map may grow, a slot holding

@@ -8,6 +8,9 @@ use stash_core::testkit::Harness;
 use stash_core::{ErrorKind, Stash, StashConfig, WriteOptions};
 use stash_engine_lmdb::Lmdb;
 
+mod common;
+use common::{closed_records, raw_config};
+
 fn python(config: StashConfig) -> StashConfig {
     // Python has no zstd, and cannot read c-blosc2: those stay in the native layout
     // (a compatible stash refuses them, tested below).
@@ -18,36 +21,11 @@ fn python(config: StashConfig) -> StashConfig {
 stash_core::conformance_suite!(harness: Harness::new(Lmdb).with_config(python));
 
 fn open(root: &std::path::Path, compress: &str, b64: bool) -> Stash {
-    let config = {
-        let mut config = StashConfig::default();
-        config.engine = "lmdb".into();
-        config.root_dir = root.into();
-        config.compress = compress.parse().expect("a compressor name");
-        config.b64 = b64;
-        config
-    }
-    .python();
+    let mut config = raw_config(root);
+    config.compress = compress.parse().expect("a compressor name");
+    config.b64 = b64;
+    let config = config.python();
     Stash::open(config, Arc::new(Lmdb)).unwrap()
-}
-
-/// Reads every record of the environment in `dir` with heed directly (no stash
-/// may have it open in this process).
-fn records(dir: &std::path::Path) -> Vec<(String, Vec<u8>)> {
-    use heed::types::Bytes;
-    // SAFETY: no other handle of this process has the environment open.
-    let env = unsafe { heed::EnvOpenOptions::new().open(dir) }.unwrap();
-    let opened = env
-        .open_databases_and_commit(env.read_txn().unwrap(), |opener, rtxn| {
-            opener.open_database::<Bytes, Bytes>(rtxn, None).map(heed::CommitOrAbort::<_, ()>::Commit)
-        })
-        .unwrap();
-    let db = opened.commit().flatten().unwrap();
-    let rtxn = env.read_txn().unwrap();
-    db.iter(&rtxn)
-        .unwrap()
-        .map(|r| r.unwrap())
-        .map(|(k, v)| (String::from_utf8(k.to_vec()).unwrap(), v.to_vec()))
-        .collect()
 }
 
 #[test]
@@ -61,10 +39,7 @@ fn two_records_per_key_with_the_envelope() {
         assert_eq!(s.get_all::<_, String>("cat").unwrap(), ["meow", "purr"]);
         s.path().to_path_buf()
     };
-    if let Some(closing) = heed::env_closing_event(&path) {
-        closing.wait();
-    }
-    let all = records(&path);
+    let all = closed_records(&path);
     assert_eq!(all.len(), 2);
     assert_eq!(all[0].0, "5868e298eaa67371d8c10cfe937a2e1a.key");
     assert_eq!(all[0].1, b"\"cat\"");
