@@ -208,3 +208,34 @@ fn grouped_deletes_and_claims_keep_their_results(layout: Layout) {
     });
     assert_eq!(engine.len().unwrap(), THREADS * per_thread / 2);
 }
+
+/// A native handle and a Python-layout stash on one environment share its
+/// queue: a leader stores each queued write in the layout of the handle that
+/// made it, so each handle reads back what it wrote.
+#[test]
+fn grouped_writes_keep_the_layout_of_their_handle() {
+    let dir = tempfile::tempdir().unwrap();
+    let (stash, native) = open(dir.path(), Layout::Python, LmdbOptions::new());
+    let python = stash.engine();
+    let per_thread = 30;
+    let before = native.group_stats();
+    on_threads(THREADS, |t| {
+        let engine: &dyn Engine = if t % 2 == 0 { &**python } else { &*native };
+        for i in 0..per_thread {
+            let key = format!("\"{t}/{i}\"").into_bytes();
+            engine.put(&digest(t, i), &key, b"1", WriteOptions::REPLACE).unwrap();
+        }
+    });
+    assert!(native.group_stats().joined > before.joined, "no write joined another's commit");
+    for t in 0..THREADS {
+        let (mine, other): (&dyn Engine, &dyn Engine) =
+            if t % 2 == 0 { (&**python, &*native) } else { (&*native, &**python) };
+        for i in 0..per_thread {
+            let key = format!("\"{t}/{i}\"").into_bytes();
+            assert_eq!(mine.get(&digest(t, i), &key).unwrap().as_deref(), Some(&b"1"[..]), "{t}/{i}");
+            // Not in the other layout: absent there (native: no record under the
+            // digest; Python: no `<hex>.key` record).
+            assert_eq!(other.get(&digest(t, i), &key).unwrap(), None, "{t}/{i} in the other layout");
+        }
+    }
+}
