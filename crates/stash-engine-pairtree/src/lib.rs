@@ -156,6 +156,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod dirfd;
 mod python;
 mod slot;
 mod walk;
@@ -677,7 +678,7 @@ impl Engine for PairtreeEngine {
         let trusted = self.verified.knows(digest, key);
         let mut path = if trusted { self.slot_path(digest) } else { self.checked_slot(digest)? };
         let want = if trusted { Want::NewestTrusted } else { Want::Newest };
-        let found = slot::read(&mut path, digest, Some(key), want, &self.rules)?;
+        let found = slot::read(&mut path, None, digest, Some(key), want, &self.rules)?;
         if found.is_some() && !trusted {
             self.verified.remember(digest, key);
         }
@@ -710,7 +711,7 @@ impl Engine for PairtreeEngine {
 
     fn contains(&self, digest: &Digest, key: &[u8]) -> Result<bool> {
         let mut path = self.checked_slot(digest)?;
-        Ok(slot::read(&mut path, digest, Some(key), Want::Exists, &self.rules)?.is_some())
+        Ok(slot::read(&mut path, None, digest, Some(key), Want::Exists, &self.rules)?.is_some())
     }
 
     fn len(&self) -> Result<usize> {

@@ -1,13 +1,14 @@
 //! One slot (the leaf folder of one key): version names, listing, reading and
 //! writing its files, and the checks every operation makes on them.
 
-use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Read as _, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::SystemTime;
 
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::FileType;
 use stash_engine_api::clock::unique_micros;
 use stash_engine_api::engine::key_mismatch;
 use stash_engine_api::{Digest, DigestAlgo, Error, ErrorKind, Result, Version};
@@ -83,13 +84,13 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    fn of(entry: &fs::DirEntry) -> Kind {
-        match entry.file_type() {
-            Ok(t) if t.is_symlink() => Kind::Link,
-            Ok(t) if t.is_file() => Kind::File,
-            Ok(_) => Kind::Other,
+    fn of(listed: FileType) -> Kind {
+        match listed {
+            FileType::Symlink => Kind::Link,
+            FileType::RegularFile => Kind::File,
             // Vanished since it was listed: reading it says so.
-            Err(_) => Kind::File,
+            FileType::Unknown => Kind::File,
+            _ => Kind::Other,
         }
     }
 }
@@ -202,7 +203,7 @@ pub(crate) fn parse_version(name: &str) -> Option<(i64, u64, Option<i64>)> {
     Some((micros.parse().ok()?, pid.parse().ok()?, expires))
 }
 
-/// What a slot folder holds, as one `read_dir` saw it.
+/// What a slot folder holds, as one listing saw it.
 #[derive(Debug, Default)]
 pub(crate) struct Listing {
     /// A `.key` file was listed.
@@ -263,28 +264,32 @@ pub(crate) fn create_marker(dir: &mut PathBuf, marker: &str, fsync: bool) -> Res
     res
 }
 
-/// Lists a slot folder: one `read_dir`, no `stat` where the filesystem reports file types.
+/// Lists a slot folder: one listing, no `stat` where the filesystem reports file types.
 pub(crate) fn list(dir: &Path) -> io::Result<Listing> {
+    list_fd(&crate::dirfd::open_dir(None, dir)?)
+}
+
+/// Lists the open slot folder `dir` (see [`list`]).
+fn list_fd(dir: &OwnedFd) -> io::Result<Listing> {
     let mut listing = Listing::default();
-    for entry in fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
+    let mut buf = [std::mem::MaybeUninit::uninit(); crate::dirfd::SLOT_LIST_BUF];
+    crate::dirfd::list(dir, &mut buf, |name, listed| {
+        let Ok(name) = name.to_str() else { return };
         if name == KEY_FILE {
             listing.has_key = true;
-            listing.key_kind = Kind::of(&entry);
+            listing.key_kind = Kind::of(listed);
         } else if let Some(version) = name.strip_prefix(BASE_PREFIX) {
             if let Some((micros, pid, expires)) = parse_version(version) {
-                let (name, kind) = (version.to_owned(), Kind::of(&entry));
+                let (name, kind) = (version.to_owned(), Kind::of(listed));
                 listing.bases.push(VersionName { micros, pid, expires, name, kind });
             }
         } else if let Some((micros, pid, expires)) = parse_version(name) {
-            let kind = Kind::of(&entry);
+            let kind = Kind::of(listed);
             listing.versions.push(VersionName { micros, pid, expires, name: name.to_owned(), kind });
         } else if name.strip_prefix(TMP_PREFIX).is_some_and(|rest| rest.starts_with('.')) {
             listing.tmps.push(name.to_owned());
         }
-    }
+    })?;
     Ok(listing)
 }
 
@@ -357,7 +362,11 @@ fn too_large(len: u64, limit: u64) -> io::Error {
 /// possible; a larger one is an error of kind `FileTooLarge` (see
 /// [`read_error`]), found before anything is sized from it.
 pub(crate) fn read_file(path: &Path, limit: u64) -> io::Result<Vec<u8>> {
-    let mut file = fs::File::open(path)?;
+    read_open_file(fs::File::open(path)?, limit)
+}
+
+/// [`read_file`] of a file already open.
+fn read_open_file(mut file: fs::File, limit: u64) -> io::Result<Vec<u8>> {
     let mut buf = Vec::with_capacity(FIRST_READ);
     read_into(&mut file, &mut buf, FIRST_READ)?;
     if buf.len() == FIRST_READ {
@@ -395,9 +404,14 @@ pub(crate) fn read_error(err: io::Error, action: &str, path: &Path) -> Error {
 /// `expected`, enough to tell "equal" from "different"; the whole file (up to
 /// `limit`) when there is nothing to compare with.
 pub(crate) fn read_key_file(path: &Path, expected: Option<&[u8]>, limit: u64) -> io::Result<Vec<u8>> {
-    let Some(expected) = expected else { return read_file(path, limit) };
+    read_open_key_file(fs::File::open(path)?, expected, limit)
+}
+
+/// [`read_key_file`] of a file already open.
+fn read_open_key_file(mut file: fs::File, expected: Option<&[u8]>, limit: u64) -> io::Result<Vec<u8>> {
+    let Some(expected) = expected else { return read_open_file(file, limit) };
     let mut buf = Vec::new();
-    read_into(&mut fs::File::open(path)?, &mut buf, expected.len() + 1)?;
+    read_into(&mut file, &mut buf, expected.len() + 1)?;
     Ok(buf)
 }
 
@@ -515,17 +529,30 @@ pub(crate) struct SlotData {
 
 /// Reads a slot once. `expected` is the requested key, checked against `.key`
 /// (`None` when scanning: the stored key is returned instead). `path` is the
-/// slot folder, used as scratch and restored on return. Files that are not
-/// regular files (links, fifos) are refused, files over the rules' limit are
-/// `TooLarge`.
+/// slot folder, used as scratch and restored on return; `parent`, when given,
+/// is its parent folder, open (a walk): the slot is opened by name there, and
+/// a link there is no slot. The slot's files are opened relative to the slot
+/// folder (see [`crate::dirfd`]). Files that are not regular files (links,
+/// fifos) are refused, files over the rules' limit are `TooLarge`.
 pub(crate) fn read_once(
     path: &mut PathBuf,
+    parent: Option<BorrowedFd<'_>>,
     digest: &Digest,
     expected: Option<&[u8]>,
     want: Want,
     rules: &Rules,
 ) -> Result<Read<SlotData>> {
-    let listing = match list(path) {
+    let name = match parent {
+        Some(_) => path.file_name().map(Path::new).unwrap_or(path),
+        None => path,
+    };
+    let dir = match crate::dirfd::open_dir(parent, name) {
+        Ok(dir) => dir,
+        Err(e) if is_gone(&e) => return Ok(Read::Absent),
+        Err(e) if parent.is_some() && crate::dirfd::is_link(&e) => return Ok(Read::Absent),
+        Err(e) => return Err(Error::io(e, "list slot folder", path)),
+    };
+    let listing = match list_fd(&dir) {
         Ok(l) => l,
         Err(e) if is_gone(&e) => return Ok(Read::Absent),
         Err(e) => return Err(Error::io(e, "list slot folder", path)),
@@ -548,7 +575,8 @@ pub(crate) fn read_once(
     if read_key {
         path.push(KEY_FILE);
         let stored = match check_kind(listing.key_kind, path) {
-            Ok(()) => read_key_file(path, expected, rules.max_file_bytes),
+            Ok(()) => crate::dirfd::open_file(dir.as_fd(), KEY_FILE)
+                .and_then(|file| read_open_key_file(file, expected, rules.max_file_bytes)),
             Err(err) => {
                 path.pop();
                 return Err(err.with_context("digest", digest));
@@ -578,7 +606,8 @@ pub(crate) fn read_once(
     if matches!(want, Want::Newest | Want::NewestTrusted) {
         path.push(&newest.name);
         let value = match check_kind(newest.kind, path) {
-            Ok(()) => read_file(path, rules.max_file_bytes),
+            Ok(()) => crate::dirfd::open_file(dir.as_fd(), &newest.name)
+                .and_then(|file| read_open_file(file, rules.max_file_bytes)),
             Err(err) => {
                 path.pop();
                 return Err(err.with_context("digest", digest));
@@ -603,15 +632,17 @@ pub(crate) fn read_once(
 }
 
 /// Reads a slot, listing again while files vanish under it.
+/// `parent` as for [`read_once`].
 pub(crate) fn read(
     path: &mut PathBuf,
+    parent: Option<BorrowedFd<'_>>,
     digest: &Digest,
     expected: Option<&[u8]>,
     want: Want,
     rules: &Rules,
 ) -> Result<Option<SlotData>> {
     for attempt in 0..RETRIES {
-        match read_once(path, digest, expected, want, rules)? {
+        match read_once(path, parent, digest, expected, want, rules)? {
             Read::Found(data) => return Ok(Some(data)),
             Read::Absent => return Ok(None),
             Read::Raced => {
@@ -810,8 +841,7 @@ pub(crate) fn remove_file(path: &Path, action: &str) -> Result<bool> {
 }
 
 /// Whether `name` is `len` lowercase hex digits (a pairtree folder name).
-pub(crate) fn is_hex_name(name: &OsStr, len: usize) -> bool {
-    let bytes = name.as_encoded_bytes();
+pub(crate) fn is_hex_name(bytes: &[u8], len: usize) -> bool {
     bytes.len() == len && bytes.iter().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
@@ -848,9 +878,9 @@ mod tests {
 
     #[test]
     fn hex_names() {
-        assert!(is_hex_name(OsStr::new("5f"), 2));
-        assert!(!is_hex_name(OsStr::new("5F"), 2));
-        assert!(!is_hex_name(OsStr::new("zz"), 2));
-        assert!(!is_hex_name(OsStr::new("abc"), 2));
+        assert!(is_hex_name(b"5f", 2));
+        assert!(!is_hex_name(b"5F", 2));
+        assert!(!is_hex_name(b"zz", 2));
+        assert!(!is_hex_name(b"abc", 2));
     }
 }

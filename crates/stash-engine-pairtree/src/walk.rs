@@ -1,92 +1,139 @@
-//! A lazy walk of the four-level tree: a stack of open `read_dir`s, one per level.
+//! A walk of the four-level tree: one open folder per level entered, each
+//! listed once into a small table of its well-formed child names; slots are
+//! opened by name relative to their parent's descriptor (see [`crate::dirfd`]).
 
-use std::fs::{self, ReadDir};
+use std::fs;
+use std::mem::MaybeUninit;
 use std::path::{Path, PathBuf};
 
 use std::os::unix::fs::MetadataExt;
 
+use rustix::fd::{AsFd, BorrowedFd, OwnedFd};
+use rustix::fs::FileType;
 use stash_engine_api::{Digest, EntryMeta, Error, Record, Result};
 
+use crate::dirfd;
 use crate::slot::{self, Rules, Want};
 
 /// Depth of the leaf folders below `data.db`: `aa/bb/cc/<26 hex>`.
 const LEVELS: usize = 4;
 
+/// Hex digits in a digest (32: 2 per fan-out level, 26 for the slot folder).
+const HEX: usize = 32;
+
+/// One folder being walked: its descriptor and the names of its children to
+/// visit, fixed-width (`width` bytes each), in listing order.
+struct Level {
+    dir: OwnedFd,
+    names: Vec<u8>,
+    width: usize,
+    next: usize,
+}
+
+impl Level {
+    /// Where the next child's name is in `names`.
+    fn advance(&mut self) -> Option<std::ops::Range<usize>> {
+        let range = self.next..self.next + self.width;
+        if range.end > self.names.len() {
+            return None;
+        }
+        self.next = range.end;
+        Some(range)
+    }
+}
+
 /// Yields every slot folder (`digest`, path) whose path is well formed;
 /// anything else in the tree is ignored (links to folders included: they are
 /// never followed), and folders that vanish are skipped.
 pub(crate) struct Walker {
-    /// One open listing per level entered; `stack.len()` is the level being listed.
-    stack: Vec<ReadDir>,
-    /// The folder `stack.last()` lists.
+    /// One listed folder per level entered; `stack.len()` is the level being visited.
+    stack: Vec<Level>,
+    /// The folder `stack.last()` is, and the slot last yielded when `at_leaf`.
     path: PathBuf,
-    /// Hex digits of the folders entered so far.
-    hex: String,
+    /// `path` ends with the slot folder last yielded.
+    at_leaf: bool,
+    /// Hex digits of the folders entered so far, then the slot's.
+    hex: [u8; HEX],
+    /// Listing tables emptied by levels left, reused by levels entered.
+    spare: Vec<Vec<u8>>,
+    /// The `getdents64` buffer every listing of the walk reuses.
+    buf: Box<[MaybeUninit<u8>; dirfd::LIST_BUF]>,
 }
 
 impl Walker {
     /// Starts a walk of `root`; a missing root is an empty walk.
     pub fn new(root: &Path) -> Result<Walker> {
-        let mut stack = Vec::with_capacity(LEVELS);
-        match fs::read_dir(root) {
-            Ok(rd) => stack.push(rd),
+        let mut walker = Walker {
+            stack: Vec::with_capacity(LEVELS),
+            path: root.to_path_buf(),
+            at_leaf: false,
+            hex: [b'0'; HEX],
+            spare: Vec::with_capacity(LEVELS),
+            buf: dirfd::list_buf(),
+        };
+        match dirfd::open_dir(None, root) {
+            Ok(dir) => walker.enter(dir).map_err(|e| Error::io(e, "list data folder", root))?,
             Err(e) if slot::is_gone(&e) => {}
             Err(e) => return Err(Error::io(e, "list data folder", root)),
         }
-        Ok(Walker { stack, path: root.to_path_buf(), hex: String::with_capacity(32) })
+        Ok(walker)
+    }
+
+    /// Lists `dir`, the folder `path` names, as the next level.
+    fn enter(&mut self, dir: OwnedFd) -> std::io::Result<()> {
+        let width = if self.stack.len() + 1 < LEVELS { 2 } else { HEX - 2 * (LEVELS - 1) };
+        let mut names = self.spare.pop().unwrap_or_default();
+        names.clear();
+        dirfd::list(&dir, &mut self.buf[..], |name, listed| {
+            let name = name.to_bytes();
+            // d_type comes with the listing on Linux: no stat where it is
+            // known. Links are not folders: never followed.
+            if slot::is_hex_name(name, width) && matches!(listed, FileType::Directory | FileType::Unknown) {
+                names.extend_from_slice(name);
+            }
+        })?;
+        self.stack.push(Level { dir, names, width, next: 0 });
+        Ok(())
     }
 
     fn leave(&mut self) {
-        self.stack.pop();
+        if let Some(level) = self.stack.pop() {
+            self.spare.push(level.names);
+        }
         self.path.pop();
-        self.hex.truncate(self.stack.len().saturating_sub(1) * 2);
     }
-}
 
-impl Iterator for Walker {
-    type Item = Result<(Digest, PathBuf)>;
-
-    fn next(&mut self) -> Option<Self::Item> {
+    /// The next slot: its digest; [`leaf`](Self::leaf) then gives its path and parent.
+    pub fn next_leaf(&mut self) -> Option<Result<Digest>> {
+        if std::mem::take(&mut self.at_leaf) {
+            self.path.pop();
+        }
         loop {
             let level = self.stack.len();
-            let entry = self.stack.last_mut()?.next();
-            let entry = match entry {
-                None => {
-                    self.leave();
-                    continue;
-                }
-                Some(Err(e)) => {
-                    let err = Error::io(e, "list folder", &self.path);
-                    self.leave();
-                    return Some(Err(err));
-                }
-                Some(Ok(entry)) => entry,
+            let Some(range) = self.stack.last_mut()?.advance() else {
+                self.leave();
+                continue;
             };
-            let name = entry.file_name();
-            let want_len = if level < LEVELS { 2 } else { 26 };
-            if !slot::is_hex_name(&name, want_len) {
-                continue;
-            }
-            // d_type comes with the listing on Linux: no stat (std asks `lstat`
-            // where the type is unknown). Links are not folders: never followed.
-            if entry.file_type().is_ok_and(|t| !t.is_dir()) {
-                continue;
-            }
-            let Some(name) = name.to_str() else { continue };
-            if level == LEVELS {
-                let mut hex = String::with_capacity(32);
-                hex.push_str(&self.hex);
-                hex.push_str(name);
-                let Some(digest) = Digest::from_hex(&hex) else { continue };
-                return Some(Ok((digest, self.path.join(name))));
-            }
+            let top = &self.stack[level - 1];
+            // Checked as hex when listed.
+            let Ok(name) = std::str::from_utf8(&top.names[range]) else { continue };
+            let at = 2 * (level - 1);
+            self.hex[at..at + name.len()].copy_from_slice(name.as_bytes());
             self.path.push(name);
-            match fs::read_dir(&self.path) {
-                Ok(rd) => {
-                    self.stack.push(rd);
-                    self.hex.push_str(name);
-                }
-                Err(e) if slot::is_gone(&e) => {
+            if level == LEVELS {
+                let Some(digest) = std::str::from_utf8(&self.hex).ok().and_then(Digest::from_hex) else {
+                    self.path.pop();
+                    continue;
+                };
+                self.at_leaf = true;
+                return Some(Ok(digest));
+            }
+            let opened = dirfd::open_dir(Some(top.dir.as_fd()), Path::new(name));
+            let entered = opened.and_then(|dir| self.enter(dir));
+            match entered {
+                Ok(()) => {}
+                // Vanished, or a link (d_type unknown): skipped.
+                Err(e) if slot::is_gone(&e) || dirfd::is_link(&e) => {
                     self.path.pop();
                 }
                 Err(e) => {
@@ -96,6 +143,21 @@ impl Iterator for Walker {
                 }
             }
         }
+    }
+
+    /// The path of the slot [`next_leaf`](Self::next_leaf) last yielded, and
+    /// its parent folder, open.
+    pub fn leaf(&mut self) -> (&mut PathBuf, BorrowedFd<'_>) {
+        let parent = self.stack.last().map(|l| l.dir.as_fd()).unwrap_or(rustix::fs::CWD);
+        (&mut self.path, parent)
+    }
+}
+
+impl Iterator for Walker {
+    type Item = Result<(Digest, PathBuf)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        Some(self.next_leaf()?.map(|digest| (digest, self.path.clone())))
     }
 }
 
@@ -117,11 +179,12 @@ impl Iterator for Records {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            let (digest, mut path) = match self.walker.next()? {
-                Ok(leaf) => leaf,
+            let digest = match self.walker.next_leaf()? {
+                Ok(digest) => digest,
                 Err(e) => return Some(Err(e)),
             };
-            match slot::read(&mut path, &digest, None, self.want, &self.rules) {
+            let (path, parent) = self.walker.leaf();
+            match slot::read(path, Some(parent), &digest, None, self.want, &self.rules) {
                 Ok(Some(data)) => return Some(Ok(Record { digest, key: data.key, value: data.value })),
                 Ok(None) => continue, // vanished or incomplete: skip
                 Err(e) => return Some(Err(e.with_context("digest", digest))),
