@@ -59,7 +59,9 @@ pub trait RawBaseline {
     fn clear(&self) -> Result<()>;
 
     /// Writes what earlier calls left in memory to disk, for storages that
-    /// write in the background (sled); nothing for the others.
+    /// write in the background (sled), and does what the engine's `flush`
+    /// does where it does more than nothing (SQLite checkpoints its WAL);
+    /// nothing for the others.
     fn flush(&self) -> Result<()> {
         Ok(())
     }
