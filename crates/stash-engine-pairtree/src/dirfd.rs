@@ -5,9 +5,11 @@
 //! one name instead of the whole path (`data.db/aa/bb/cc/<26 hex>/<file>`,
 //! eleven components and more) for each of them, and a listing reads
 //! `getdents64` into one reused buffer with no allocation per name (std's
-//! `read_dir` allocates a `DirEntry` and a path per name). Measured on the
-//! profiling matrix's iterate over records: fewer instructions per item in
-//! the kernel and in user space, at an equal or lower syscall count.
+//! `read_dir` allocates a `DirEntry` and a path per name, and `lstat`s where
+//! glibc's listing asks). Measured on an iterate over 2000 small records
+//! (strace, callgrind): 21.6 → 18.5 syscalls per item (no `newfstatat`), and
+//! with the unzeroed reads of `slot::read_into` 32.8k → 9.3k user-space
+//! instructions per item; a get went from 15.0 to 14.0 syscalls.
 
 use std::ffi::CStr;
 use std::fs::File;
