@@ -97,14 +97,26 @@ impl Kind {
 
 /// Refuses to read a listed file that is not a regular file (kind `Corrupt`, naming it).
 pub(crate) fn check_kind(kind: Kind, path: &Path) -> Result<()> {
-    let message = match kind {
-        Kind::File => return Ok(()),
-        Kind::Link => {
-            "a symbolic link where the layout has a file: refused (links below data.db are never followed)"
-        }
-        Kind::Other => "not a regular file where the layout has one: refused",
+    if kind == Kind::File { Ok(()) } else { Err(kind_error(kind, path)) }
+}
+
+/// The error [`check_kind`] gives for a `kind` other than `File`.
+fn kind_error(kind: Kind, path: &Path) -> Error {
+    let message = if kind == Kind::Link {
+        "a symbolic link where the layout has a file: refused (links below data.db are never followed)"
+    } else {
+        "not a regular file where the layout has one: refused"
     };
-    Err(Error::new(ErrorKind::Corrupt, message).with_context("file", path.display()))
+    Error::new(ErrorKind::Corrupt, message).with_context("file", path.display())
+}
+
+/// `f` of the path of the file `name` in the folder `dir` (restored on
+/// return): errors name the file, and only they build its path.
+fn at_file<T>(dir: &mut PathBuf, name: &str, f: impl FnOnce(&Path) -> T) -> T {
+    dir.push(name);
+    let out = f(dir);
+    dir.pop();
+    out
 }
 
 /// Refuses a slot whose folders (`aa`, `aa/bb`, `aa/bb/cc`, the slot itself)
@@ -525,23 +537,23 @@ pub(crate) struct SlotData {
 /// Reads a slot once. `expected` is the requested key, checked against `.key`
 /// (`None` when scanning: the stored key is returned instead). `path` is the
 /// slot folder, used as scratch and restored on return; `parent`, when given,
-/// is its parent folder, open (a walk): the slot is opened by name there, and
+/// is its parent folder, open, and its name there (a walk): the slot is opened there, and
 /// a link there is no slot. The slot's files are opened relative to the slot
 /// folder (see [`crate::dirfd`]). Files that are not regular files (links,
 /// fifos) are refused, files over the rules' limit are `TooLarge`.
 pub(crate) fn read_once(
     path: &mut PathBuf,
-    parent: Option<BorrowedFd<'_>>,
+    parent: Option<(BorrowedFd<'_>, &str)>,
     digest: &Digest,
     expected: Option<&[u8]>,
     want: Want,
     rules: &Rules,
 ) -> Result<Read<SlotData>> {
-    let name = match parent {
-        Some(_) => path.file_name().map(Path::new).unwrap_or(path),
-        None => path,
+    let opened = match parent {
+        Some((parent, name)) => crate::dirfd::open_dir(Some(parent), Path::new(name)),
+        None => crate::dirfd::open_dir(None, path),
     };
-    let dir = match crate::dirfd::open_dir(parent, name) {
+    let dir = match opened {
         Ok(dir) => dir,
         Err(e) if is_gone(&e) => return Ok(Read::Absent),
         Err(e) if parent.is_some() && crate::dirfd::is_link(&e) => return Ok(Read::Absent),
@@ -568,60 +580,40 @@ pub(crate) fn read_once(
         Want::Key | Want::Newest => true,
     };
     if read_key {
-        path.push(KEY_FILE);
-        let stored = match check_kind(listing.key_kind, path) {
-            Ok(()) => crate::dirfd::open_file(dir.as_fd(), KEY_FILE)
-                .and_then(|file| read_open_key_file(file, expected, rules.max_file_bytes)),
-            Err(err) => {
-                path.pop();
-                return Err(err.with_context("digest", digest));
-            }
-        };
+        if listing.key_kind != Kind::File {
+            let err = at_file(path, KEY_FILE, |p| kind_error(listing.key_kind, p));
+            return Err(err.with_context("digest", digest));
+        }
+        let stored = crate::dirfd::open_file(dir.as_fd(), KEY_FILE)
+            .and_then(|file| read_open_key_file(file, expected, rules.max_file_bytes));
         let stored = match stored {
             Ok(k) => k,
-            Err(e) if is_gone(&e) => {
-                path.pop();
-                return Ok(Read::Raced);
-            }
+            Err(e) if is_gone(&e) => return Ok(Read::Raced),
             Err(e) => {
-                let err = read_error(e, "read key file", path);
-                path.pop();
+                let err = at_file(path, KEY_FILE, |p| read_error(e, "read key file", p));
                 return Err(err.with_context("digest", digest));
             }
         };
-        if let Some(expected) = expected {
-            let checked = check_key(&stored, expected, digest, path);
-            path.pop();
-            checked?;
-        } else {
-            path.pop();
+        if let Some(expected) = expected.filter(|expected| stored != *expected) {
+            at_file(path, KEY_FILE, |p| check_key(&stored, expected, digest, p))?;
         }
         data.key = stored;
     }
     if matches!(want, Want::Newest | Want::NewestTrusted) {
-        path.push(&newest.name);
-        let value = match check_kind(newest.kind, path) {
-            Ok(()) => crate::dirfd::open_file(dir.as_fd(), &newest.name)
-                .and_then(|file| read_open_file(file, rules.max_file_bytes)),
-            Err(err) => {
-                path.pop();
-                return Err(err.with_context("digest", digest));
-            }
-        };
-        let value = match value {
+        if newest.kind != Kind::File {
+            let err = at_file(path, &newest.name, |p| kind_error(newest.kind, p));
+            return Err(err.with_context("digest", digest));
+        }
+        let value = crate::dirfd::open_file(dir.as_fd(), &newest.name)
+            .and_then(|file| read_open_file(file, rules.max_file_bytes));
+        data.value = match value {
             Ok(v) => v,
-            Err(e) if is_gone(&e) => {
-                path.pop();
-                return Ok(Read::Raced);
-            }
+            Err(e) if is_gone(&e) => return Ok(Read::Raced),
             Err(e) => {
-                let err = read_error(e, "read version file", path);
-                path.pop();
+                let err = at_file(path, &newest.name, |p| read_error(e, "read version file", p));
                 return Err(err.with_context("digest", digest));
             }
         };
-        path.pop();
-        data.value = value;
     }
     Ok(Read::Found(data))
 }
@@ -630,7 +622,7 @@ pub(crate) fn read_once(
 /// `parent` as for [`read_once`].
 pub(crate) fn read(
     path: &mut PathBuf,
-    parent: Option<BorrowedFd<'_>>,
+    parent: Option<(BorrowedFd<'_>, &str)>,
     digest: &Digest,
     expected: Option<&[u8]>,
     want: Want,

@@ -145,11 +145,13 @@ impl Walker {
         }
     }
 
-    /// The path of the slot [`next_leaf`](Self::next_leaf) last yielded, and
-    /// its parent folder, open.
-    pub fn leaf(&mut self) -> (&mut PathBuf, BorrowedFd<'_>) {
+    /// The path of the slot [`next_leaf`](Self::next_leaf) last yielded, its
+    /// parent folder, open, and its name there.
+    pub fn leaf(&mut self) -> (&mut PathBuf, BorrowedFd<'_>, &str) {
         let parent = self.stack.last().map(|l| l.dir.as_fd()).unwrap_or(rustix::fs::CWD);
-        (&mut self.path, parent)
+        // Hex digits: ASCII, and `next_leaf` made a digest of them.
+        let name = std::str::from_utf8(&self.hex[2 * (LEVELS - 1)..]).unwrap_or_default();
+        (&mut self.path, parent, name)
     }
 }
 
@@ -183,8 +185,8 @@ impl Iterator for Records {
                 Ok(digest) => digest,
                 Err(e) => return Some(Err(e)),
             };
-            let (path, parent) = self.walker.leaf();
-            match slot::read(path, Some(parent), &digest, None, self.want, &self.rules) {
+            let (path, parent, name) = self.walker.leaf();
+            match slot::read(path, Some((parent, name)), &digest, None, self.want, &self.rules) {
                 Ok(Some(data)) => return Some(Ok(Record { digest, key: data.key, value: data.value })),
                 Ok(None) => continue, // vanished or incomplete: skip
                 Err(e) => return Some(Err(e.with_context("digest", digest))),
