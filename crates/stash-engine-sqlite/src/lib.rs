@@ -90,7 +90,8 @@
 //!   visited only for entries with older versions.
 //! - `disk_usage` adds the allocated sizes of the database file and its
 //!   `-wal` and `-shm` companions.
-//! - `scan` reads pages of up to 512 records (or 8 MiB) by digest order,
+//! - `scan` reads pages by digest order, the first of up to 512 records,
+//!   each full one doubling the next up to 8192 (and up to 8 MiB each),
 //!   each page one short statement: no transaction stays open while the
 //!   caller works, so the caller may write during iteration.
 //! - Statements are prepared once per connection (`prepare_cached`).

@@ -15,8 +15,13 @@ use stash_engine_api::{Digest, EntryMeta, Record, Result};
 use crate::error::corrupt;
 use crate::pool::Pool;
 
-/// Records read per page at most.
+/// Records read by the first page at most; each full page doubles the next
+/// one's, up to [`MAX_PAGE_ROWS`]: a short scan reads little ahead, a long
+/// one starts few statements (each page's start, a read transaction and a
+/// seek, cost a 512-row page about a quarter of its SQLite time).
 const PAGE_ROWS: usize = 512;
+/// Records read per page at most, however long the scan.
+const MAX_PAGE_ROWS: usize = 8192;
 /// A page also ends once it holds this many bytes (big values).
 const PAGE_BYTES: usize = 8 << 20;
 
@@ -129,13 +134,15 @@ pub(crate) struct Scan<R: Reader> {
     /// The last digest handed out; the next page starts after it.
     after: Vec<u8>,
     page: VecDeque<R::Item>,
+    /// The row limit of the next page.
+    rows: usize,
     done: bool,
 }
 
 impl<R: Reader> Scan<R> {
     pub(crate) fn new(pool: Arc<Pool>, reader: R) -> Scan<R> {
         // An empty blob sorts before every digest.
-        Scan { pool, reader, after: Vec::new(), page: VecDeque::new(), done: false }
+        Scan { pool, reader, after: Vec::new(), page: VecDeque::new(), rows: PAGE_ROWS, done: false }
     }
 
     fn fill(&mut self) -> Result<()> {
@@ -143,7 +150,7 @@ impl<R: Reader> Scan<R> {
         let conn = pool.get()?;
         let err = |e| pool.error(e, "read a page of entries");
         let mut stmt = conn.prepare_cached(self.reader.sql()).map_err(err)?;
-        let limit = PAGE_ROWS as i64;
+        let limit = self.rows as i64;
         let mut rows = match self.reader.now() {
             Some(now) => stmt.query(rusqlite::params![self.after, limit, now]),
             None => stmt.query(rusqlite::params![self.after, limit]),
@@ -169,9 +176,10 @@ impl<R: Reader> Scan<R> {
             Some(last) => self.after = R::digest(last).0.to_vec(),
             None => self.done = true,
         }
-        if count < PAGE_ROWS && bytes < PAGE_BYTES {
+        if count < self.rows && bytes < PAGE_BYTES {
             self.done = true;
         }
+        self.rows = (self.rows * 2).min(MAX_PAGE_ROWS);
         Ok(())
     }
 }

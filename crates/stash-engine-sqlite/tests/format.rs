@@ -93,12 +93,14 @@ fn count_and_versions_stay_exact_through_every_kind_of_write() {
 fn a_scan_pages_through_more_than_one_page_in_digest_order() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
-    s.update((0..2000).map(|i| (i, i))).unwrap();
+    // Pages of 512, 1024, ... 8192 rows (15,872 in all), then 8192 again: every boundary crossed.
+    let n = 17_000;
+    s.update((0..n).map(|i| (i, i))).unwrap();
     let digests: Vec<_> = s.engine().scan().unwrap().map(|r| r.unwrap().digest).collect();
-    assert_eq!(digests.len(), 2000);
+    assert_eq!(digests.len(), n as usize);
     assert!(digests.windows(2).all(|w| w[0].0 < w[1].0));
     let keys = s.engine().scan_keys().unwrap().map(|r| r.unwrap()).collect::<Vec<_>>();
-    assert_eq!(keys.len(), 2000);
+    assert_eq!(keys.len(), n as usize);
     assert!(keys.iter().all(|r| r.value.is_empty() && !r.key.is_empty()));
 }
 
