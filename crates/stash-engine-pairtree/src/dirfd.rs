@@ -71,6 +71,14 @@ fn type_of(dir: BorrowedFd<'_>, name: &CStr, listed: FileType) -> FileType {
     }
 }
 
+/// Calls `f` with one listed entry of the folder `fd`, its type asked for
+/// when the listing leaves it unknown; `.` and `..` are passed over.
+fn report(fd: BorrowedFd<'_>, name: &CStr, listed: FileType, f: &mut impl FnMut(&CStr, FileType)) {
+    if !matches!(name.to_bytes(), b"." | b"..") {
+        f(name, type_of(fd, name, listed));
+    }
+}
+
 /// Calls `f` with the name and type of every entry of the open folder `dir`
 /// (`.` and `..` excluded); types the listing leaves unknown are asked for.
 /// Reads the listing from the descriptor's position: call once per descriptor.
@@ -80,11 +88,7 @@ pub(crate) fn list(dir: &OwnedFd, buf: &mut ListBuf, mut f: impl FnMut(&CStr, Fi
     let mut entries = rustix::fs::RawDir::new(fd, buf);
     while let Some(entry) = entries.next() {
         let entry = entry?;
-        let name = entry.file_name();
-        if matches!(name.to_bytes(), b"." | b"..") {
-            continue;
-        }
-        f(name, type_of(fd, name, entry.file_type()));
+        report(fd, entry.file_name(), entry.file_type(), &mut f);
     }
     Ok(())
 }
@@ -97,11 +101,7 @@ pub(crate) fn list(dir: &OwnedFd, _buf: &mut ListBuf, mut f: impl FnMut(&CStr, F
     let mut entries = rustix::fs::Dir::read_from(fd)?;
     while let Some(entry) = entries.read() {
         let entry = entry?;
-        let name = entry.file_name();
-        if matches!(name.to_bytes(), b"." | b"..") {
-            continue;
-        }
-        f(name, type_of(fd, name, entry.file_type()));
+        report(fd, entry.file_name(), entry.file_type(), &mut f);
     }
     Ok(())
 }

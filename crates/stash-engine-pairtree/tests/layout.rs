@@ -291,3 +291,26 @@ fn a_verified_slot_still_refuses_another_key() {
     s.engine().put(&a.digest, &b.bytes, b"\"b in a's slot\"", WriteOptions::REPLACE).unwrap();
     assert_eq!(s.get::<_, String>("a").unwrap_err().kind(), ErrorKind::Corrupt);
 }
+
+/// Values around the size of a read's first buffer (8 KiB) come back whole,
+/// through `get` and through a walk, which opens files relative to their folders.
+#[test]
+fn values_around_the_first_read_size_read_whole() {
+    use stash_engine_api::Engine;
+    let dir = tempfile::tempdir().unwrap();
+    let engine = PairtreeEngine::open(&dir.path().join("data.db"), PairtreeOptions::default()).unwrap();
+    let sizes = [0, 1, 8191, 8192, 8193, 20_000];
+    for (i, &size) in sizes.iter().enumerate() {
+        let key = format!("key {i}").into_bytes();
+        let value: Vec<u8> = (0..size).map(|b| (b % 251) as u8).collect();
+        engine.put(&DigestAlgo::Md5.digest(&key), &key, &value, WriteOptions::default()).unwrap();
+        assert_eq!(engine.get(&DigestAlgo::Md5.digest(&key), &key).unwrap(), Some(value));
+    }
+    let mut walked: Vec<(Vec<u8>, usize)> =
+        engine.scan().unwrap().map(|r| r.map(|r| (r.key, r.value.len()))).collect::<Result<_, _>>().unwrap();
+    walked.sort();
+    let mut expected: Vec<(Vec<u8>, usize)> =
+        sizes.iter().enumerate().map(|(i, &size)| (format!("key {i}").into_bytes(), size)).collect();
+    expected.sort();
+    assert_eq!(walked, expected);
+}
