@@ -131,23 +131,40 @@ pub struct ScaleResult {
 /// Writes `n` small entries to `engine` in batches, then measures `len()`,
 /// random gets and a full iteration. A server stash is cleared afterwards
 /// (also when a measurement failed), so the row leaves nothing behind.
+/// When [`CLI_ENV`] names the command-line binary, `hashstash info` is timed
+/// on the row's stash too (not for memory, which no other process can see).
 pub fn run(engine: &str, n: usize, params: &Params) -> Result<ScaleResult> {
+    let cli = std::env::var_os(CLI_ENV).filter(|_| engine != "memory");
+    run_with_cli(engine, n, params, cli.as_deref().map(Path::new))
+}
+
+/// [`run`], timing `cli info` on the stash when `cli` is given.
+fn run_with_cli(engine: &str, n: usize, params: &Params, cli: Option<&Path>) -> Result<ScaleResult> {
     std::fs::create_dir_all(&params.work_dir)?;
     let dir = tempfile::tempdir_in(&params.work_dir)?;
     let spec = CellSpec::stash(engine, SCALE_CODEC.0, SCALE_CODEC.1, SizeClass::Record);
     let stash = open(&spec, dir.path())?;
     let measured = measure(&stash, engine, n);
+    let info_args = info_args(&stash, engine);
     if server_url_var(engine).is_some() {
+        // The server keeps the entries: `info` reads them before the clear.
+        let info = cli.map(|cli| time_info(cli, &info_args));
         let cleared = stash.clear();
         let mut result = measured?;
         cleared?;
+        result.info_ms = info.transpose()?;
         // The server's memory after the clear is the baseline nothing of this row is in.
         if let (Some(per_entry), Some(after)) = (result.server_bytes, redis_used_memory(engine)) {
             result.server_bytes = Some(per_entry - after as f64 / n as f64);
         }
         return Ok(result);
     }
-    measured
+    // `info` is another process: it opens the stash after this one closes it, as
+    // an engine holding an exclusive lock on its files (sled) requires.
+    drop(stash);
+    let mut result = measured?;
+    result.info_ms = cli.map(|cli| time_info(cli, &info_args)).transpose()?;
+    Ok(result)
 }
 
 fn measure(stash: &HashStash, engine: &str, n: usize) -> Result<ScaleResult> {
@@ -215,10 +232,6 @@ fn measure(stash: &HashStash, engine: &str, n: usize) -> Result<ScaleResult> {
             (usage.apparent as f64 / n as f64, usage.allocated as f64 / n as f64)
         }
     };
-    let info_ms = match std::env::var_os(CLI_ENV) {
-        Some(cli) if engine != "memory" => Some(time_info(Path::new(&cli), &info_args(stash, engine))?),
-        _ => None,
-    };
     Ok(ScaleResult {
         engine: engine.to_string(),
         n,
@@ -239,7 +252,8 @@ fn measure(stash: &HashStash, engine: &str, n: usize) -> Result<ScaleResult> {
         disk_allocated,
         disk_note: disk_note.map(str::to_string),
         server_bytes,
-        info_ms,
+        // Timed by `run` once the stash is closed.
+        info_ms: None,
         error: None,
     })
 }
@@ -354,6 +368,30 @@ mod tests {
         let back: ScaleResult = serde_json::from_str(&serde_json::to_string(&row)?)?;
         assert!(back.disk_apparent.is_nan() && back.get_p99_us.is_nan());
         assert_eq!(back.error.as_deref(), Some("broke"));
+        Ok(())
+    }
+
+    /// sled holds an exclusive `flock` on its `db` file while open: the row's
+    /// `info` process, here a stand-in taking that lock, must run once the
+    /// row's own stash is closed (it failed with "locked" on a full run).
+    #[test]
+    fn info_runs_after_the_rows_stash_is_closed() -> Result<()> {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir()?;
+        let cli = dir.path().join("info-stand-in");
+        // Called as `cli info <stash path>`.
+        std::fs::write(&cli, "#!/bin/sh\nexec flock --nonblock --exclusive \"$2/db\" true\n")?;
+        std::fs::set_permissions(&cli, std::fs::Permissions::from_mode(0o755))?;
+        let params = Params {
+            n: 10,
+            reps: 1,
+            budget_ms: 50,
+            map_items: 1,
+            ops: Vec::new(),
+            work_dir: dir.path().join("work"),
+        };
+        let row = run_with_cli("sled", 50, &params, Some(&cli))?;
+        assert!(row.info_ms.is_some_and(|ms| ms > 0.0), "{row:?}");
         Ok(())
     }
 
