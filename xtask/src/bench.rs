@@ -20,7 +20,12 @@ const PY_PACKAGE: &str = "hashstash[best,sqlite,msgpack]==1.2.0";
 
 pub fn bench(args: &[String]) -> Result {
     let root = workspace_root();
-    let out = root.join("target").join("bench");
+    // `--out DIR` given to the matrix wins over the default `target/bench`.
+    let out = args
+        .iter()
+        .position(|a| a == "--out")
+        .and_then(|i| args.get(i + 1))
+        .map_or_else(|| root.join("target").join("bench"), PathBuf::from);
     let criterion = args.iter().any(|a| a == "--criterion");
     let vs_python = args.iter().any(|a| a == "--vs-python");
     let with_services = args.iter().any(|a| a == "--services");
@@ -46,10 +51,12 @@ pub fn bench(args: &[String]) -> Result {
         );
     }
     if vs_python {
-        let python = python_venv(&out.join("venv"))?;
+        let python = python_venv(&root.join("target").join("bench").join("venv"))?;
         rest.extend(["--python".into(), python.display().to_string()]);
     }
-    rest.extend(["--out".into(), out.display().to_string()]);
+    if !rest.iter().any(|a| a == "--out") {
+        rest.extend(["--out".into(), out.display().to_string()]);
+    }
     // The scale rows also time `hashstash info` on their stashes: build the command first.
     let quick = rest.iter().any(|a| a == "--quick" || a == "--no-scale");
     let mut matrix = matrix_command(&root, &rest);
