@@ -221,9 +221,7 @@ impl PythonLmdbEngine {
             db.delete(wtxn, &value_name)?;
             return Ok(false);
         };
-        if stored_key != key {
-            return Err(key_mismatch(digest).with_context("file", self.env().file().display()).into());
-        }
+        self.check_key(stored_key, key, digest)?;
         // A damaged value may be deleted; an expired one was not there to the caller.
         let live = match db.get(wtxn, &value_name)? {
             None => false,
@@ -249,9 +247,7 @@ impl PythonLmdbEngine {
     ) -> Result<bool, Fail> {
         let (key_name, value_name) = names(digest);
         let Some(stored_key) = db.get(wtxn, &key_name)? else { return Ok(false) };
-        if stored_key != key {
-            return Err(key_mismatch(digest).with_context("file", self.env().file().display()).into());
-        }
+        self.check_key(stored_key, key, digest)?;
         let newest = match db.get(wtxn, &value_name)? {
             None => None,
             Some(stored) => {
@@ -270,6 +266,15 @@ impl PythonLmdbEngine {
 
     fn env(&self) -> &Arc<LmdbEnv> {
         &self.inner.env
+    }
+
+    /// Refuses a slot whose `.key` record holds `stored` instead of `key`
+    /// (a damaged record), naming the data file.
+    fn check_key(&self, stored: &[u8], key: &[u8], digest: &Digest) -> Result<(), Fail> {
+        if stored == key {
+            return Ok(());
+        }
+        Err(key_mismatch(digest).with_context("file", self.env().file().display()).into())
     }
 
     fn damaged(&self, reason: &str, digest: &Digest) -> Error {
@@ -336,9 +341,7 @@ impl PythonLmdbEngine {
     ) -> Result<Option<R>, Fail> {
         let (key_name, value_name) = names(digest);
         let Some(stored_key) = db.get(rtxn, &key_name)? else { return Ok(None) };
-        if stored_key != key {
-            return Err(key_mismatch(digest).with_context("file", self.env().file().display()).into());
-        }
+        self.check_key(stored_key, key, digest)?;
         let Some(stored) = db.get(rtxn, &value_name)? else { return Ok(None) };
         let plain = self.plain(stored, digest)?;
         let envelope = Envelope::parse(&plain).map_err(|reason| self.damaged(reason, digest))?;
@@ -361,10 +364,10 @@ impl PythonLmdbEngine {
         let (key_name, value_name) = names(digest);
         let text = self.value_text(value);
         let stored_key = db.get(wtxn, &key_name)?.map(<[u8]>::to_vec);
+        if let Some(stored) = &stored_key {
+            self.check_key(stored, key, digest)?;
+        }
         let old = match &stored_key {
-            Some(stored) if stored != key => {
-                return Err(key_mismatch(digest).with_context("file", self.env().file().display()).into());
-            }
             Some(_) if options.append => db.get(wtxn, &value_name)?.map(<[u8]>::to_vec),
             _ => None,
         };
@@ -499,9 +502,10 @@ impl Engine for PythonLmdbEngine {
         self.submit(WriteOp::delete(&digest, &key))
     }
 
-    /// In one write transaction (perhaps shared: group commit): decodes the envelope's newest write time and
-    /// deletes both records only if it is not after `seen_written_at_micros`
-    /// (the time `scan_meta` reads from the same envelope). An envelope that
+    /// In one write transaction (perhaps shared: group commit): decodes the
+    /// envelope's newest write time and deletes both records only if it is
+    /// not after `seen_written_at_micros` (the time `scan_meta` reads from
+    /// the same envelope). An envelope that
     /// does not decode is a `Corrupt` error, left in place (`delete` removes it);
     /// a key record without its value record is removed, as `delete` does, but
     /// was not an entry (false).
@@ -515,9 +519,9 @@ impl Engine for PythonLmdbEngine {
         self.submit(WriteOp::delete_unless_rewritten(&digest, &key, seen_written_at_micros))
     }
 
-    /// In one write transaction (perhaps shared: group commit): reads the slot (its key checked, its envelope
-    /// decoded for the expiry) and writes only if it holds no live entry. LMDB
-    /// serialises write transactions across threads and processes, so of many
+    /// In one write transaction (perhaps shared: group commit): reads the slot
+    /// (its key checked, its envelope decoded for the expiry) and writes only
+    /// if it holds no live entry. LMDB serialises write transactions across threads and processes, so of many
     /// racing callers exactly one stores.
     fn put_if_absent(
         &self,
@@ -543,11 +547,7 @@ impl Engine for PythonLmdbEngine {
             let (key_name, value_name) = names(&digest);
             return self.env().read("look a key up", |rtxn, db| {
                 let Some(stored_key) = db.get(rtxn, &key_name)? else { return Ok(false) };
-                if stored_key != &*key {
-                    return Err(key_mismatch(&digest)
-                        .with_context("file", self.env().file().display())
-                        .into());
-                }
+                self.check_key(stored_key, &key, &digest)?;
                 Ok(db.get(rtxn, &value_name)?.is_some())
             });
         }
