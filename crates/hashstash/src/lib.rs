@@ -43,9 +43,10 @@ pub use stash_core::lifecycle;
 pub use stash_core::observe;
 pub use stash_core::{
     Batch, ByteEncoding, Capabilities, Compression, DamagedEntry, Digest, DigestAlgo, EncodedKey, Engine,
-    EngineContext, EngineFactory, EntryMeta, Error, ErrorKind, Eviction, HeldLock, Layout, LockAttempt,
-    MetaIter, MigrateReport, Prune, PruneReport, Put, Record, RecordIter, Result, Set, SetOptions, Stash,
-    StashConfig, Stats, TypedStash, Value, VerifyReport, Version, Versioned, WriteOptions, redact_url,
+    EngineContext, EngineFactory, EntryMeta, Error, ErrorKind, Eviction, HeldLock, Layout, LentRecord,
+    LockAttempt, MetaIter, MigrateReport, Prune, PruneReport, Put, Record, RecordCursor, RecordIter, Result,
+    Set, SetOptions, Stash, StashConfig, Stats, TypedStash, Value, VerifyReport, Version, Versioned,
+    WriteOptions, redact_url,
 };
 /// Iterators returned by the stash.
 pub mod iter {

@@ -9,27 +9,31 @@ use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
 
-use crate::engine::{Record, RecordIter};
+use crate::engine::{LentRecord, RecordCursor, RecordIter};
 use crate::error::Result;
 use crate::stash::Stash;
 
-fn decode_pair<K: DeserializeOwned, V: DeserializeOwned>(stash: &Stash, rec: &Record) -> Result<(K, V)> {
-    let k = stash.decode_key(&rec.key).map_err(|e| e.with_context("digest", rec.digest))?;
-    let v = stash.decode_value(&rec.value).map_err(|e| e.with_context("digest", rec.digest))?;
+fn decode_pair<K: DeserializeOwned, V: DeserializeOwned>(
+    stash: &Stash,
+    rec: LentRecord<'_>,
+) -> Result<(K, V)> {
+    let k = stash.decode_key(rec.key).map_err(|e| e.with_context("digest", rec.digest))?;
+    let v = stash.decode_value(rec.value).map_err(|e| e.with_context("digest", rec.digest))?;
     Ok((k, v))
 }
 
-macro_rules! stash_iter {
+/// An iterator that decodes each record its engine lends, checked against its slot.
+macro_rules! decoding_iter {
     ($(#[$doc:meta])* $name:ident<$($t:ident),*> => $item:ty, |$stash:ident, $rec:ident| $map:expr) => {
         $(#[$doc])*
         pub struct $name<$($t),*> {
             stash: Stash,
-            records: RecordIter,
+            records: Box<dyn RecordCursor>,
             _types: PhantomData<fn() -> ($($t,)*)>,
         }
 
         impl<$($t),*> $name<$($t),*> {
-            pub(crate) fn new(stash: Stash, records: RecordIter) -> Self {
+            pub(crate) fn new(stash: Stash, records: Box<dyn RecordCursor>) -> Self {
                 $name { stash, records, _types: PhantomData }
             }
         }
@@ -38,8 +42,8 @@ macro_rules! stash_iter {
             type Item = Result<$item>;
             fn next(&mut self) -> Option<Self::Item> {
                 let $stash = &self.stash;
-                Some(match self.records.next()? {
-                    Ok($rec) => match $stash.check_slot(&$rec) {
+                Some(match self.records.next_lent()? {
+                    Ok($rec) => match $stash.check_slot(&$rec.digest, $rec.key) {
                         Ok(()) => $map,
                         Err(e) => Err(e),
                     },
@@ -50,19 +54,38 @@ macro_rules! stash_iter {
     };
 }
 
-stash_iter!(
+decoding_iter!(
     /// Keys decoded as `K`; from [`Stash::keys`].
-    Keys<K> => K, |stash, rec| stash.decode_key(&rec.key).map_err(|e| e.with_context("digest", rec.digest))
+    Keys<K> => K, |stash, rec| stash.decode_key(rec.key).map_err(|e| e.with_context("digest", rec.digest))
 );
-stash_iter!(
+decoding_iter!(
     /// Values decoded as `V`; from [`Stash::values`].
-    Values<V> => V, |stash, rec| stash.decode_value(&rec.value).map_err(|e| e.with_context("digest", rec.digest))
+    Values<V> => V, |stash, rec| stash.decode_value(rec.value).map_err(|e| e.with_context("digest", rec.digest))
 );
-stash_iter!(
+decoding_iter!(
     /// `(key, value)` pairs; from [`Stash::items`].
-    Items<K, V> => (K, V), |stash, rec| decode_pair(stash, &rec)
+    Items<K, V> => (K, V), |stash, rec| decode_pair(stash, rec)
 );
-stash_iter!(
-    /// `(encoded key, encoded value)` exactly as stored; from [`Stash::raw_items`].
-    RawItems<> => (Vec<u8>, Vec<u8>), |_stash, rec| Ok((rec.key, rec.value))
-);
+
+/// `(encoded key, encoded value)` exactly as stored; from [`Stash::raw_items`].
+pub struct RawItems {
+    stash: Stash,
+    records: RecordIter,
+}
+
+impl RawItems {
+    pub(crate) fn new(stash: Stash, records: RecordIter) -> Self {
+        RawItems { stash, records }
+    }
+}
+
+impl Iterator for RawItems {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let stash = &self.stash;
+        Some(match self.records.next()? {
+            Ok(rec) => stash.check_slot(&rec.digest, &rec.key).map(|()| (rec.key, rec.value)),
+            Err(e) => Err(e.with_context("stash", stash)),
+        })
+    }
+}

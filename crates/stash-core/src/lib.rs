@@ -32,9 +32,9 @@ pub use lifecycle::{Prune, PruneReport, SetOptions, Stats};
 pub use stash::{Batch, EncodedKey, Stash, Versioned};
 pub use stash_engine_api::{
     AsyncEngine, BoxFuture, ByteEncoding, Capabilities, Digest, DigestAlgo, Engine, EngineContext,
-    EngineFactory, EngineOptions, EntryMeta, Error, ErrorKind, HeldLock, Layout, LockAttempt, MetaIter,
-    OptionReader, OptionWriter, Put, Record, RecordIter, Result, Version, WriteOptions, asynchronous, clock,
-    digest, engine, error, locks, options, redact_url,
+    EngineFactory, EngineOptions, EntryMeta, Error, ErrorKind, HeldLock, Layout, LentRecord, LockAttempt,
+    MetaIter, OptionReader, OptionWriter, Put, Record, RecordCursor, RecordIter, Result, Version,
+    WriteOptions, asynchronous, clock, digest, engine, error, locks, options, redact_url,
 };
 pub use transfer::MigrateReport;
 pub use typed::TypedStash;

@@ -14,7 +14,7 @@ use stash_serial::{Serializer, Value};
 
 use crate::config::{StashConfig, TildePath};
 use crate::digest::Digest;
-use crate::engine::{Engine, EngineFactory, Put, Record};
+use crate::engine::{Engine, EngineFactory, OwnedCursor, Put};
 use crate::error::{Error, ErrorKind, Result};
 use crate::iter::{Items, Keys, RawItems, Values};
 use crate::lifecycle::{Lifecycle, Policy, SetOptions, time_to_micros};
@@ -205,8 +205,8 @@ impl Stash {
     /// asked for), but a scan takes the key from the record: stored key bytes
     /// damaged into another valid key (one flipped bit turns `"key-5"` into
     /// `"key-4"`) would list that key with the damaged slot's value.
-    pub(crate) fn check_slot(&self, record: &Record) -> Result<()> {
-        if self.inner.config.digest.digest(&record.key) == record.digest {
+    pub(crate) fn check_slot(&self, digest: &Digest, key: &[u8]) -> Result<()> {
+        if self.inner.config.digest.digest(key) == *digest {
             return Ok(());
         }
         Err(self.key_context(
@@ -214,7 +214,7 @@ impl Stash {
                 ErrorKind::Corrupt,
                 "the key stored in this slot does not hash to the slot: the stored key is damaged",
             ),
-            &record.digest,
+            digest,
         ))
     }
 
@@ -425,7 +425,7 @@ impl Stash {
     pub fn popitem<K: DeserializeOwned, V: DeserializeOwned>(&self) -> Result<Option<(K, V)>> {
         for record in self.inner.engine.scan().map_err(|e| self.context(e))? {
             let record = record.map_err(|e| self.context(e))?;
-            self.check_slot(&record)?;
+            self.check_slot(&record.digest, &record.key)?;
             let key = self.decode(&record.key).map_err(|e| self.key_context(e, &record.digest))?;
             let value = self.decode(&record.value).map_err(|e| self.key_context(e, &record.digest))?;
             // Another handle may have taken it since the scan saw it: try the next.
@@ -663,7 +663,7 @@ impl Stash {
             let records = other.inner.engine.scan().map_err(|e| other.context(e))?;
             return self.write_in_batches(records.map(|record| {
                 let record = record.map_err(|e| other.context(e))?;
-                other.check_slot(&record)?;
+                other.check_slot(&record.digest, &record.key)?;
                 let key =
                     other.key_for(self, &record.key).map_err(|e| e.with_context("digest", record.digest))?;
                 Ok((key, record.value))
@@ -705,18 +705,18 @@ impl Stash {
     /// Streams the keys, decoded as `K` (use [`Value`] for any self-describing key).
     pub fn keys<K: DeserializeOwned>(&self) -> Result<Keys<K>> {
         let records = self.inner.engine.scan_keys().map_err(|e| self.context(e))?;
-        Ok(Keys::new(self.clone(), records))
+        Ok(Keys::new(self.clone(), Box::new(OwnedCursor::new(records))))
     }
 
     /// Streams the values, decoded as `V`.
     pub fn values<V: DeserializeOwned>(&self) -> Result<Values<V>> {
-        let records = self.inner.engine.scan().map_err(|e| self.context(e))?;
+        let records = self.inner.engine.scan_lent().map_err(|e| self.context(e))?;
         Ok(Values::new(self.clone(), records))
     }
 
     /// Streams `(key, value)` pairs, decoded as `K` and `V`.
     pub fn items<K: DeserializeOwned, V: DeserializeOwned>(&self) -> Result<Items<K, V>> {
-        let records = self.inner.engine.scan().map_err(|e| self.context(e))?;
+        let records = self.inner.engine.scan_lent().map_err(|e| self.context(e))?;
         Ok(Items::new(self.clone(), records))
     }
 
@@ -732,7 +732,7 @@ impl Stash {
         let this = self.clone();
         Ok(records.map(move |r| {
             let rec = r.map_err(|e| this.context(e))?;
-            this.check_slot(&rec)?;
+            this.check_slot(&rec.digest, &rec.key)?;
             Ok(rec.key)
         }))
     }

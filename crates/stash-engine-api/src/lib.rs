@@ -28,7 +28,7 @@ pub use asynchronous::{AsyncEngine, BoxFuture};
 pub use digest::{Digest, DigestAlgo};
 pub use engine::{
     ByteEncoding, Capabilities, Engine, EngineContext, EngineFactory, EntryMeta, HeldLock, Layout,
-    LockAttempt, MetaIter, Put, Record, RecordIter, Version, WriteOptions,
+    LentRecord, LockAttempt, MetaIter, Put, Record, RecordCursor, RecordIter, Version, WriteOptions,
 };
 pub use error::{Error, ErrorKind, Report, Result};
 pub use options::{EngineOptions, OptionReader, OptionWriter};

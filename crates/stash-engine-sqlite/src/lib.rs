@@ -148,7 +148,7 @@ use stash_engine_api::engine::key_mismatch;
 use stash_engine_api::group_commit::{GroupStats, WriteOp, WriteQueue};
 use stash_engine_api::{
     Capabilities, Digest, Engine, EngineContext, EngineFactory, EngineOptions, Error, LockAttempt, MetaIter,
-    OptionReader, OptionWriter, Put, RecordIter, Result, Version, WriteOptions,
+    OptionReader, OptionWriter, Put, RecordCursor, RecordIter, Result, Version, WriteOptions,
 };
 
 use error::corrupt;
@@ -455,6 +455,10 @@ impl Engine for SqliteEngine {
     }
 
     fn scan(&self) -> Result<RecordIter> {
+        Ok(Box::new(Scan::new(self.pool.clone(), Records { with_values: true, now: now_micros() })))
+    }
+
+    fn scan_lent(&self) -> Result<Box<dyn RecordCursor>> {
         Ok(Box::new(Scan::new(self.pool.clone(), Records { with_values: true, now: now_micros() })))
     }
 

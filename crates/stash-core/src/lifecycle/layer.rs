@@ -19,7 +19,8 @@ use crate::clock::{is_expired, now_micros, unique_micros};
 use crate::config::{Eviction, StashConfig};
 use crate::digest::{BuildDigestHasher, Digest};
 use crate::engine::{
-    Capabilities, Engine, EntryMeta, LockAttempt, MetaIter, Put, RecordIter, Version, WriteOptions,
+    Capabilities, Engine, EntryMeta, LockAttempt, MetaIter, Put, RecordCursor, RecordIter, Version,
+    WriteOptions,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle::{Prune, PruneReport, Stats, to_micros};
@@ -516,6 +517,10 @@ impl Engine for Lifecycle {
 
     fn scan(&self) -> Result<RecordIter> {
         self.inner.scan()
+    }
+
+    fn scan_lent(&self) -> Result<Box<dyn RecordCursor>> {
+        self.inner.scan_lent()
     }
 
     fn scan_keys(&self) -> Result<RecordIter> {
