@@ -9,7 +9,8 @@ use std::marker::PhantomData;
 
 use serde::de::DeserializeOwned;
 
-use crate::engine::{LentRecord, RecordCursor, RecordIter};
+use crate::cursor::{LentRecord, RecordCursor};
+use crate::engine::RecordIter;
 use crate::error::Result;
 use crate::stash::Stash;
 

@@ -34,7 +34,7 @@ pub use stash_engine_api::{
     AsyncEngine, BoxFuture, ByteEncoding, Capabilities, Digest, DigestAlgo, Engine, EngineContext,
     EngineFactory, EngineOptions, EntryMeta, Error, ErrorKind, HeldLock, Layout, LentRecord, LockAttempt,
     MetaIter, OptionReader, OptionWriter, Put, Record, RecordCursor, RecordIter, Result, Version,
-    WriteOptions, asynchronous, clock, digest, engine, error, locks, options, redact_url,
+    WriteOptions, asynchronous, clock, cursor, digest, engine, error, locks, options, redact_url,
 };
 pub use transfer::MigrateReport;
 pub use typed::TypedStash;

@@ -13,8 +13,9 @@ use stash_codec::Encoding;
 use stash_serial::{Serializer, Value};
 
 use crate::config::{StashConfig, TildePath};
+use crate::cursor::OwnedCursor;
 use crate::digest::Digest;
-use crate::engine::{Engine, EngineFactory, OwnedCursor, Put};
+use crate::engine::{Engine, EngineFactory, Put};
 use crate::error::{Error, ErrorKind, Result};
 use crate::iter::{Items, Keys, RawItems, Values};
 use crate::lifecycle::{Lifecycle, Policy, SetOptions, time_to_micros};

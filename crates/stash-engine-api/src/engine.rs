@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::asynchronous::AsyncEngine;
+use crate::cursor::{OwnedCursor, RecordCursor};
 use crate::digest::{Digest, DigestAlgo};
 use crate::error::{Error, ErrorKind, Result};
 use crate::options::EngineOptions;
@@ -23,76 +24,6 @@ pub struct Record {
     pub key: Vec<u8>,
     /// Encoded value bytes (the newest version).
     pub value: Vec<u8>,
-}
-
-impl Record {
-    /// The record borrowed, as a [`RecordCursor`] lends it.
-    pub fn as_lent(&self) -> LentRecord<'_> {
-        LentRecord { digest: self.digest, key: &self.key, value: &self.value }
-    }
-}
-
-/// One stored entry lent by a [`RecordCursor`] until its next call: the
-/// bytes stay in the engine's read buffer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LentRecord<'a> {
-    /// The slot.
-    pub digest: Digest,
-    /// Encoded key bytes.
-    pub key: &'a [u8],
-    /// Encoded value bytes (the newest version).
-    pub value: &'a [u8],
-}
-
-impl LentRecord<'_> {
-    /// An owned copy.
-    pub fn to_record(&self) -> Record {
-        Record { digest: self.digest, key: self.key.to_vec(), value: self.value.to_vec() }
-    }
-}
-
-/// A streaming cursor over stored records that lends each one until the
-/// next call, from [`Engine::scan_lent`]. An engine that reads a page of
-/// records into one buffer lends them from it, without an allocation and a
-/// copy per record (what an owned [`Record`] costs); like a [`RecordIter`]
-/// it holds no read transaction between calls.
-///
-/// ```
-/// use stash_engine_api::{Digest, Record, RecordCursor, engine::OwnedCursor};
-///
-/// let records = vec![Ok(Record { digest: Digest([1; 16]), key: b"k".to_vec(), value: b"v".to_vec() })];
-/// let mut cursor = OwnedCursor::new(Box::new(records.into_iter()));
-/// let lent = cursor.next_lent().expect("one record")?;
-/// assert_eq!((lent.key, lent.value), (&b"k"[..], &b"v"[..]));
-/// assert!(cursor.next_lent().is_none());
-/// # Ok::<(), stash_engine_api::Error>(())
-/// ```
-pub trait RecordCursor: Send {
-    /// The next record, lent until the next call, or `None` at the end.
-    fn next_lent(&mut self) -> Option<Result<LentRecord<'_>>>;
-}
-
-/// The cursor of an engine that yields owned records ([`Engine::scan_lent`]'s
-/// default): it keeps the current record and lends it.
-pub struct OwnedCursor {
-    records: RecordIter,
-    current: Option<Record>,
-}
-
-impl OwnedCursor {
-    /// A cursor over `records`.
-    pub fn new(records: RecordIter) -> OwnedCursor {
-        OwnedCursor { records, current: None }
-    }
-}
-
-impl RecordCursor for OwnedCursor {
-    fn next_lent(&mut self) -> Option<Result<LentRecord<'_>>> {
-        match self.records.next()? {
-            Ok(record) => Some(Ok(self.current.insert(record).as_lent())),
-            Err(e) => Some(Err(e)),
-        }
-    }
 }
 
 /// One stored version of a value.

@@ -14,6 +14,7 @@
 
 pub mod asynchronous;
 pub mod clock;
+pub mod cursor;
 pub mod digest;
 pub mod engine;
 pub mod error;
@@ -25,10 +26,11 @@ pub mod redact;
 pub mod registry;
 
 pub use asynchronous::{AsyncEngine, BoxFuture};
+pub use cursor::{LentRecord, RecordCursor};
 pub use digest::{Digest, DigestAlgo};
 pub use engine::{
     ByteEncoding, Capabilities, Engine, EngineContext, EngineFactory, EntryMeta, HeldLock, Layout,
-    LentRecord, LockAttempt, MetaIter, Put, Record, RecordCursor, RecordIter, Version, WriteOptions,
+    LockAttempt, MetaIter, Put, Record, RecordIter, Version, WriteOptions,
 };
 pub use error::{Error, ErrorKind, Report, Result};
 pub use options::{EngineOptions, OptionReader, OptionWriter};

@@ -12,8 +12,8 @@ use stash_engine_api::clock::{is_expired, now_micros, unique_micros};
 use stash_engine_api::engine::key_mismatch;
 use stash_engine_api::group_commit::{GroupStats, WriteOp};
 use stash_engine_api::{
-    Capabilities, Digest, Engine, Error, ErrorKind, LockAttempt, MetaIter, Put, RecordIter, Result, Version,
-    WriteOptions,
+    Capabilities, Digest, Engine, Error, ErrorKind, LockAttempt, MetaIter, Put, RecordCursor, RecordIter,
+    Result, Version, WriteOptions,
 };
 
 use crate::env::{Db, LmdbEnv};
@@ -22,7 +22,7 @@ use crate::group::Layout;
 use crate::options::{Durability, LmdbOptions};
 use crate::record::{self, RecordView};
 use crate::registry;
-use crate::scan::{self, DIGEST_KEY, KeyOrder, Scan, damaged_page};
+use crate::scan::{self, DIGEST_KEY, KeyOrder, LentScan, Scan, damaged_page};
 
 /// One LMDB stash: an environment in a `data.db/` folder, shared by every
 /// handle of this process opened on that folder.
@@ -372,6 +372,10 @@ impl Engine for LmdbEngine {
         Ok(Box::new(Scan::new(self.env.clone(), scan::records)))
     }
 
+    fn scan_lent(&self) -> Result<Box<dyn RecordCursor>> {
+        Ok(Box::new(LentScan::new(self.env.clone())))
+    }
+
     fn scan_keys(&self) -> Result<RecordIter> {
         Ok(Box::new(Scan::new(self.env.clone(), scan::keys)))
     }
@@ -424,7 +428,7 @@ impl Engine for LmdbEngine {
 
 #[cfg(test)]
 mod tests {
-    use stash_engine_api::ErrorKind;
+    use stash_engine_api::{ErrorKind, Record};
 
     use super::*;
 
@@ -435,6 +439,50 @@ mod tests {
     /// Writes raw bytes under an LMDB key, bypassing the record format.
     fn write_raw(engine: &LmdbEngine, lmdb_key: &[u8], bytes: &[u8]) {
         engine.env.write("write raw", |wtxn, db| Ok(db.put(wtxn, lmdb_key, bytes)?)).unwrap();
+    }
+
+    /// What a scan handed out, in order: each record, or the kind of its error.
+    fn outcomes(
+        results: impl Iterator<Item = Result<Record>>,
+    ) -> Vec<std::result::Result<Record, ErrorKind>> {
+        results.map(|r| r.map_err(|e| e.kind())).collect()
+    }
+
+    #[test]
+    fn a_lent_scan_hands_out_what_the_owned_scan_does_across_chunks_and_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = LmdbEngine::open(dir.path(), LmdbOptions::new()).unwrap();
+        let n = 2 * 1024 + 10;
+        for i in 0..n as u32 {
+            let mut d = [0u8; 16];
+            d[..4].copy_from_slice(&i.to_be_bytes());
+            let value = vec![i as u8; i as usize % 5];
+            engine.put(&Digest(d), &i.to_be_bytes(), &value, WriteOptions::REPLACE).unwrap();
+        }
+        // Damaged records in the first and second chunks, and an expired one.
+        for i in [7u32, 1500] {
+            let mut d = [0u8; 16];
+            d[..4].copy_from_slice(&i.to_be_bytes());
+            write_raw(&engine, &d, b"\x01\xff\xff\xff\x7fgarbage");
+        }
+        let mut expired = [0u8; 16];
+        expired[..4].copy_from_slice(&20u32.to_be_bytes());
+        engine
+            .put(&Digest(expired), &20u32.to_be_bytes(), b"old", WriteOptions::REPLACE.expiring_at(Some(1)))
+            .unwrap();
+
+        let mut cursor = engine.scan_lent().unwrap();
+        let mut lent = Vec::new();
+        while let Some(r) = cursor.next_lent() {
+            lent.push(r.map(|rec| rec.to_record()).map_err(|e| e.kind()));
+        }
+        let owned = outcomes(engine.scan().unwrap());
+        assert_eq!(lent, owned);
+        assert_eq!(lent.len(), n - 1, "the expired record is skipped");
+        let errors: Vec<usize> =
+            lent.iter().enumerate().filter(|(_, r)| r.is_err()).map(|(i, _)| i).collect();
+        assert_eq!(errors, [7, 1499], "each damaged record in its place, and the walk goes on");
+        assert!(lent.iter().all(|r| r.as_ref().err().is_none_or(|k| *k == ErrorKind::Corrupt)));
     }
 
     #[test]

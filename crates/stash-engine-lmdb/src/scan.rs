@@ -24,7 +24,8 @@ use std::ops::Bound;
 use std::sync::Arc;
 
 use stash_engine_api::clock::{is_expired, now_micros};
-use stash_engine_api::{Digest, EntryMeta, Error, ErrorKind, Record, Result};
+use stash_engine_api::cursor::RecordPage;
+use stash_engine_api::{Digest, EntryMeta, Error, ErrorKind, LentRecord, Record, RecordCursor, Result};
 
 use heed::RoTxn;
 
@@ -138,34 +139,165 @@ impl<T> Scan<T> {
     /// Reads the next chunk.
     fn fetch(&self) -> Result<Chunk<T>> {
         let env = &*self.env;
-        env.read("iterate over the stash", |rtxn, db| {
-            let lower = match &self.after {
-                Some(key) => Bound::Excluded(key.as_slice()),
-                None => Bound::Unbounded,
-            };
-            let mut chunk = Vec::new();
-            let mut bytes = 0;
-            let mut last: Option<&[u8]> = None;
-            let mut ended = true;
-            let mut order = KeyOrder::new(self.after.as_deref(), self.key_len);
-            for item in db.range(rtxn, &(lower, Bound::Unbounded))? {
-                if chunk.len() >= CHUNK_RECORDS || bytes >= CHUNK_BYTES {
+        let mut records = Vec::new();
+        let end = walk_chunk(env, self.after.as_deref(), self.key_len, |rtxn, db, key, value, restart| {
+            if restart {
+                records.clear();
+            }
+            match (self.convert)(env, rtxn, db, key, value, self.now) {
+                Some(item) => {
+                    records.push(item);
+                    Visit::Kept
+                }
+                None => Visit::Skipped,
+            }
+        })?;
+        records.extend(end.damaged.map(Err));
+        Ok(Chunk { records, last: end.last, ended: end.ended })
+    }
+}
+
+/// How one chunk's walk ended.
+struct ChunkEnd {
+    /// The last LMDB key read, if any.
+    last: Option<Vec<u8>>,
+    /// Whether the database ended within this chunk.
+    ended: bool,
+    /// The error of a key that broke the order (see [`KeyOrder`]); the walk stopped before it.
+    damaged: Option<Error>,
+}
+
+/// What a chunk's walk did with one record.
+enum Visit {
+    /// Kept it: it counts toward [`CHUNK_RECORDS`].
+    Kept,
+    /// Skipped it (expired).
+    Skipped,
+    /// Ends the chunk with it (the next chunk starts after it).
+    Stop,
+}
+
+/// Walks one chunk after `after` in one read transaction, handing each
+/// stored `(key, value)` to `visit` until [`CHUNK_RECORDS`] kept records or
+/// [`CHUNK_BYTES`]. `visit`'s last argument is `true` on the first record
+/// of a walk run again (after the map grew): what it kept from the failed
+/// attempt is to be dropped.
+fn walk_chunk(
+    env: &LmdbEnv,
+    after: Option<&[u8]>,
+    key_len: Option<usize>,
+    mut visit: impl FnMut(&RoTxn<'_>, Db, &[u8], &[u8], bool) -> Visit,
+) -> Result<ChunkEnd> {
+    env.read("iterate over the stash", |rtxn, db| {
+        let lower = match after {
+            Some(key) => Bound::Excluded(key),
+            None => Bound::Unbounded,
+        };
+        let (mut kept, mut bytes, mut first) = (0, 0, true);
+        let mut last: Option<&[u8]> = None;
+        let mut ended = true;
+        let mut damaged = None;
+        let mut order = KeyOrder::new(after, key_len);
+        for item in db.range(rtxn, &(lower, Bound::Unbounded))? {
+            if kept >= CHUNK_RECORDS || bytes >= CHUNK_BYTES {
+                ended = false;
+                break;
+            }
+            let (key, value) = item?;
+            if let Err(reason) = order.check(key) {
+                damaged = Some(damaged_page(reason, env.file()));
+                break;
+            }
+            bytes += key.len() + value.len();
+            last = Some(key);
+            match visit(rtxn, db, key, value, std::mem::take(&mut first)) {
+                Visit::Kept => kept += 1,
+                Visit::Skipped => {}
+                Visit::Stop => {
                     ended = false;
                     break;
                 }
-                let (key, value) = item?;
-                if let Err(reason) = order.check(key) {
-                    chunk.push(Err(damaged_page(reason, env.file())));
-                    break;
+            }
+        }
+        Ok(ChunkEnd { last: last.map(<[u8]>::to_vec), ended, damaged })
+    })
+}
+
+/// The cursor behind the native layout's `scan_lent`: chunks read as
+/// [`Scan`]'s, copied into one [`RecordPage`] reused by every chunk. A
+/// record that does not parse ends its chunk; its error is handed out after
+/// the records before it, and the next chunk starts after it, as [`Scan`]
+/// goes on after an item's error.
+pub(crate) struct LentScan {
+    env: Arc<LmdbEnv>,
+    /// The clock reading that decides expiry, taken when the scan starts.
+    now: i64,
+    /// The last LMDB key read; the next chunk starts after it.
+    after: Option<Vec<u8>>,
+    page: RecordPage,
+    /// The error handed out once the page is lent.
+    failed: Option<Error>,
+    done: bool,
+}
+
+impl LentScan {
+    /// Lends every live record of the native layout.
+    pub fn new(env: Arc<LmdbEnv>) -> LentScan {
+        LentScan {
+            env,
+            now: now_micros(),
+            after: None,
+            page: RecordPage::default(),
+            failed: None,
+            done: false,
+        }
+    }
+
+    /// Reads the next chunk into the page.
+    fn fetch(&mut self) -> Result<()> {
+        let (env, now, page) = (&*self.env, self.now, &mut self.page);
+        page.reset();
+        let mut failed = None;
+        let end = walk_chunk(env, self.after.as_deref(), Some(DIGEST_KEY), |_, _, key, stored, restart| {
+            if restart {
+                page.reset();
+                failed = None;
+            }
+            match live_record(env, key, stored, now, false) {
+                Ok(Some(lent)) => {
+                    page.push(lent.digest, lent.key, lent.value);
+                    Visit::Kept
                 }
-                bytes += key.len() + value.len();
-                last = Some(key);
-                if let Some(item) = (self.convert)(env, rtxn, db, key, value, self.now) {
-                    chunk.push(item);
+                Ok(None) => Visit::Skipped,
+                Err(e) => {
+                    failed = Some(e);
+                    Visit::Stop
                 }
             }
-            Ok(Chunk { records: chunk, last: last.map(<[u8]>::to_vec), ended })
-        })
+        })?;
+        self.done = end.ended || end.last.is_none();
+        self.after = end.last;
+        // A key out of order ends the walk (`done` is set): its error comes last.
+        self.failed = failed.or(end.damaged);
+        Ok(())
+    }
+}
+
+impl RecordCursor for LentScan {
+    fn next_lent(&mut self) -> Option<Result<LentRecord<'_>>> {
+        while self.page.is_drained() {
+            if let Some(e) = self.failed.take() {
+                return Some(Err(e));
+            }
+            if self.done {
+                return None;
+            }
+            if let Err(e) = self.fetch() {
+                self.done = true;
+                return Some(Err(e));
+            }
+        }
+        self.page.lend().map(Ok)
     }
 }
 
@@ -220,14 +352,26 @@ fn to_record(
     now: i64,
     keys_only: bool,
 ) -> Result<Option<Record>> {
+    Ok(live_record(env, lmdb_key, stored, now, keys_only)?.map(|lent| lent.to_record()))
+}
+
+/// One stored record's slot, key and newest value (empty with
+/// `keys_only`), borrowed from it; `None` once expired.
+fn live_record<'s>(
+    env: &LmdbEnv,
+    lmdb_key: &[u8],
+    stored: &'s [u8],
+    now: i64,
+    keys_only: bool,
+) -> Result<Option<LentRecord<'s>>> {
     let digest = digest_of(env, lmdb_key)?;
     let bad = |reason| damaged(reason, env.file()).with_context("digest", digest);
     let view = record::parse(stored).map_err(bad)?;
     if is_expired(view.expires, now) {
         return Ok(None);
     }
-    let value = if keys_only { Vec::new() } else { view.newest().map_err(bad)?.1.to_vec() };
-    Ok(Some(Record { digest, key: view.key.to_vec(), value }))
+    let value = if keys_only { &[][..] } else { view.newest().map_err(bad)?.1 };
+    Ok(Some(LentRecord { digest, key: view.key, value }))
 }
 
 impl<T> Iterator for Scan<T> {

@@ -10,6 +10,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use rusqlite::Row;
+use stash_engine_api::cursor::RecordPage;
 use stash_engine_api::{Digest, EntryMeta, LentRecord, Record, RecordCursor, Result};
 
 use crate::error::corrupt;
@@ -50,50 +51,16 @@ pub(crate) trait Page: Default + Send + 'static {
     fn reset(&mut self);
 }
 
-/// A page of records in one buffer, lent one at a time: one buffer reused
-/// by every page instead of two allocations per record (a third of a
-/// record's cost, measured with callgrind, when `items()` decodes and drops
-/// them at once).
-#[derive(Default)]
-pub(crate) struct RecordPage {
-    /// Every record's key and value bytes, back to back.
-    bytes: Vec<u8>,
-    /// Each record's slot and where its key and its value end in `bytes`.
-    ends: Vec<(Digest, usize, usize)>,
-    /// The next record to lend.
-    next: usize,
-}
-
-impl RecordPage {
-    fn push(&mut self, digest: Digest, key: &[u8], value: &[u8]) {
-        self.bytes.extend_from_slice(key);
-        let key_end = self.bytes.len();
-        self.bytes.extend_from_slice(value);
-        self.ends.push((digest, key_end, self.bytes.len()));
-    }
-
-    /// The next record, lent until the page is read again.
-    fn lend(&mut self) -> Option<LentRecord<'_>> {
-        let i = self.next;
-        let &(digest, key_end, value_end) = self.ends.get(i)?;
-        self.next += 1;
-        let start = if i == 0 { 0 } else { self.ends.get(i - 1).map_or(0, |prev| prev.2) };
-        // The ends were written by `push` in order, so these ranges exist.
-        let key = self.bytes.get(start..key_end)?;
-        let value = self.bytes.get(key_end..value_end)?;
-        Some(LentRecord { digest, key, value })
-    }
-}
-
+/// One buffer reused by every page instead of two allocations per record
+/// (a third of a record's cost, measured with callgrind, when `items()`
+/// decodes and drops them at once).
 impl Page for RecordPage {
     fn is_drained(&self) -> bool {
-        self.next >= self.ends.len()
+        RecordPage::is_drained(self)
     }
 
     fn reset(&mut self) {
-        self.bytes.clear();
-        self.ends.clear();
-        self.next = 0;
+        RecordPage::reset(self)
     }
 }
 

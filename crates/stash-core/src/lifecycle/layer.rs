@@ -17,10 +17,10 @@ use std::time::Duration;
 use crate::asynchronous::{self, BoxFuture};
 use crate::clock::{is_expired, now_micros, unique_micros};
 use crate::config::{Eviction, StashConfig};
+use crate::cursor::RecordCursor;
 use crate::digest::{BuildDigestHasher, Digest};
 use crate::engine::{
-    Capabilities, Engine, EntryMeta, LockAttempt, MetaIter, Put, RecordCursor, RecordIter, Version,
-    WriteOptions,
+    Capabilities, Engine, EntryMeta, LockAttempt, MetaIter, Put, RecordIter, Version, WriteOptions,
 };
 use crate::error::{Error, ErrorKind, Result};
 use crate::lifecycle::{Prune, PruneReport, Stats, to_micros};
