@@ -3,13 +3,15 @@
 //! native layout and in the Python library's (`python_compatible`).
 //!
 //! ```text
-//! cargo run --release -p stash-engine-lmdb --example group_commit_ratio -- [n] [dir]
+//! cargo run --release -p stash-engine-lmdb --example group_commit_ratio -- [n] [dir] [rounds]
 //! ```
 //!
 //! `dir` (default: the system's temporary folder) should be on the disk to
 //! measure: on a memory filesystem a sync costs nothing and there is little
-//! to share. An ad-hoc measurement, not a benchmark with statistics: run it
-//! a few times.
+//! to share. Each of `rounds` rounds (default 3) times one thread and then
+//! eight, so a disk whose speed drifts skews each ratio less; the median
+//! ratio closes each layout. An ad-hoc measurement, not a benchmark with
+//! statistics: run it a few times.
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -54,20 +56,30 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(800);
     let dir: PathBuf = args.next().map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let rounds: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(3);
     println!("{n} durable sets of a 500-byte string, under {}", dir.display());
     for (name, python) in [("native", false), ("python", true)] {
-        let one = tempfile::tempdir_in(&dir)?;
-        let (alone, alone_commits) = sets(one.path(), python, 1, n)?;
-        let eight = tempfile::tempdir_in(&dir)?;
-        let (shared, shared_commits) = sets(eight.path(), python, THREADS, n)?;
-        let rate = |d: Duration| n as f64 / d.as_secs_f64();
-        println!(
-            "{name:>6}: 1 thread {:>7.0} sets/s ({alone_commits} commits), {THREADS} threads {:>7.0} sets/s \
-             ({shared_commits} commits): {:.2}x",
-            rate(alone),
-            rate(shared),
-            rate(shared) / rate(alone),
-        );
+        let mut ratios = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let one = tempfile::tempdir_in(&dir)?;
+            let (alone, alone_commits) = sets(one.path(), python, 1, n)?;
+            let eight = tempfile::tempdir_in(&dir)?;
+            let (shared, shared_commits) = sets(eight.path(), python, THREADS, n)?;
+            let rate = |d: Duration| n as f64 / d.as_secs_f64();
+            let ratio = rate(shared) / rate(alone);
+            ratios.push(ratio);
+            println!(
+                "{name:>6}: 1 thread {:>7.0} sets/s ({alone_commits} commits), {THREADS} threads {:>7.0} sets/s \
+                 ({shared_commits} commits, {:.1} sets each): {ratio:.2}x",
+                rate(alone),
+                rate(shared),
+                n as f64 / shared_commits.max(1) as f64,
+            );
+        }
+        ratios.sort_by(f64::total_cmp);
+        if let Some(median) = ratios.get(ratios.len() / 2) {
+            println!("{name:>6}: median {median:.2}x of {rounds} rounds");
+        }
     }
     Ok(())
 }

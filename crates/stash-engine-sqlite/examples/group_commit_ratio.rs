@@ -4,12 +4,14 @@
 //! WAL sync per commit).
 //!
 //! ```text
-//! cargo run --release -p stash-engine-sqlite --example group_commit_ratio -- [n] [dir]
+//! cargo run --release -p stash-engine-sqlite --example group_commit_ratio -- [n] [dir] [rounds]
 //! ```
 //!
 //! `dir` (default: the system's temporary folder) should be on the disk to
-//! measure. An ad-hoc measurement, not a benchmark with statistics: run it a
-//! few times (the lmdb crate has the same example for lmdb).
+//! measure. Each of `rounds` rounds (default 3) times one thread and then
+//! eight; the median ratio closes each setting. An ad-hoc measurement, not a
+//! benchmark with statistics: run it a few times (the lmdb crate has the
+//! same example for lmdb).
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -46,19 +48,28 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(1600);
     let dir: PathBuf = args.next().map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    let rounds: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(3);
     println!("{n} sets of a 500-byte string on sqlite, under {}", dir.display());
     for (name, durable) in [("normal", false), ("durable", true)] {
-        let one = tempfile::tempdir_in(&dir)?;
-        let alone = sets(one.path(), durable, 1, n)?;
-        let eight = tempfile::tempdir_in(&dir)?;
-        let shared = sets(eight.path(), durable, THREADS, n)?;
-        let rate = |d: Duration| n as f64 / d.as_secs_f64();
-        println!(
-            "{name:>7}: 1 thread {:>7.0} sets/s, {THREADS} threads {:>7.0} sets/s: {:.2}x",
-            rate(alone),
-            rate(shared),
-            rate(shared) / rate(alone),
-        );
+        let mut ratios = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let one = tempfile::tempdir_in(&dir)?;
+            let alone = sets(one.path(), durable, 1, n)?;
+            let eight = tempfile::tempdir_in(&dir)?;
+            let shared = sets(eight.path(), durable, THREADS, n)?;
+            let rate = |d: Duration| n as f64 / d.as_secs_f64();
+            let ratio = rate(shared) / rate(alone);
+            ratios.push(ratio);
+            println!(
+                "{name:>7}: 1 thread {:>7.0} sets/s, {THREADS} threads {:>7.0} sets/s: {ratio:.2}x",
+                rate(alone),
+                rate(shared),
+            );
+        }
+        ratios.sort_by(f64::total_cmp);
+        if let Some(median) = ratios.get(ratios.len() / 2) {
+            println!("{name:>7}: median {median:.2}x of {rounds} rounds");
+        }
     }
     Ok(())
 }
