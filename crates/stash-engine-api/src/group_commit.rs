@@ -20,7 +20,8 @@
 //! when a transaction ends, the queue expects its writers back, with those
 //! that queued while it ran: the next leader (the oldest waiting writer, or
 //! a writer that finds no transaction running while writers are expected)
-//! waits until that many writes are queued, but at most half the last
+//! waits until that many writes are queued (the last of them leads at once,
+//! instead of waking it), but at most half the last
 //! transaction's duration and at most
 //! [`commit_delay`](GroupCommit::with_commit_delay) (default
 //! [`DEFAULT_COMMIT_DELAY`]). A transaction of one writer with none queued
@@ -275,9 +276,14 @@ impl<Op, Out> GroupCommit<Op, Out> {
         let ticket = state.next_ticket;
         state.next_ticket += 1;
         state.queue.push_back((ticket, owned()));
-        if !state.busy && state.queue.len() >= self.expected(&state) {
-            // A leader waiting for writers to gather has them all.
-            self.gathered.notify_one();
+        if !state.busy && state.queue.len() >= self.expected(&state) && state.queue.len() <= self.max_batch {
+            // The queue holds every writer expected, this one last: lead at
+            // once rather than wake the writer waiting for them (which then
+            // waits for this transaction's result like any other).
+            state.busy = true;
+            let batch: Vec<(u64, Op)> = state.queue.drain(..).collect();
+            drop(state);
+            return self.lead(ticket, batch, &mut group);
         }
         let deadline = Instant::now() + self.max_wait;
         loop {
@@ -356,7 +362,7 @@ impl<Op, Out> GroupCommit<Op, Out> {
         if let Some(panic) = panic {
             resume_unwind(panic);
         }
-        // The leader's own ticket is always in its batch (the first one): this is only a guard.
+        // The leader's own ticket is always in its batch: this is only a guard.
         mine.unwrap_or_else(|| Err(Error::new(ErrorKind::Backend, "a grouped write lost its result")))
     }
 
@@ -465,6 +471,9 @@ impl<Op, Out> GroupCommit<Op, Out> {
         };
         drop(state);
         self.turn.notify_all();
+        // A writer that waited for others to gather may have been overtaken
+        // by the last of them, which led this transaction.
+        self.gathered.notify_all();
     }
 }
 
