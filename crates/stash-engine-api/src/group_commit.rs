@@ -137,6 +137,10 @@ struct State<Op, Out> {
     /// Until when the next transaction's leader waits for `expected` writers:
     /// the end of the last transaction plus a part of its duration.
     gather_until: Option<Instant>,
+    /// How many writers wait on `gathered`: a leader waiting for writers to
+    /// queue, and perhaps one that the last of them overtook and that has
+    /// not woken yet.
+    gatherers: usize,
 }
 
 /// The group-commit queue of one database: see the [module](self) docs.
@@ -189,6 +193,7 @@ impl<Op, Out> GroupCommit<Op, Out> {
                 next_ticket: 0,
                 expected: 1,
                 gather_until: None,
+                gatherers: 0,
             }),
             turn: Condvar::new(),
             gathered: Condvar::new(),
@@ -300,7 +305,9 @@ impl<Op, Out> GroupCommit<Op, Out> {
                     // transaction (busy writing their next operation) a
                     // moment to queue, so they share this commit instead of
                     // waiting for the next.
+                    state.gatherers += 1;
                     state = self.gathered.wait_timeout(state, left).unwrap_or_else(|e| e.into_inner()).0;
+                    state.gatherers -= 1;
                     continue;
                 }
                 // Lead: the oldest waiting write takes the queue, its own operation first.
@@ -460,6 +467,10 @@ impl<Op, Out> GroupCommit<Op, Out> {
     /// each paying for its own commit.
     fn finish(&self, results: Vec<(u64, Result<Out>)>, writers: usize, started: Instant) {
         let mut state = self.lock();
+        // Writers wait on `turn` for a result or in the queue; on `gathered`
+        // only while no transaction runs, or when overtaken.
+        let (wake_turn, wake_gathered) =
+            (!results.is_empty() || !state.queue.is_empty(), state.gatherers > 0);
         state.done.extend(results);
         state.busy = false;
         state.expected = writers + state.queue.len();
@@ -470,10 +481,16 @@ impl<Op, Out> GroupCommit<Op, Out> {
             None
         };
         drop(state);
-        self.turn.notify_all();
-        // A writer that waited for others to gather may have been overtaken
-        // by the last of them, which led this transaction.
-        self.gathered.notify_all();
+        // Only when someone waits: a notification is a system call even
+        // then, and a lone writer would pay it at every write.
+        if wake_turn {
+            self.turn.notify_all();
+        }
+        if wake_gathered {
+            // A writer that waited for others to gather, overtaken by the
+            // last of them, which led this transaction.
+            self.gathered.notify_all();
+        }
     }
 }
 
