@@ -3,15 +3,15 @@
 //! native layout and in the Python library's (`python_compatible`).
 //!
 //! ```text
-//! cargo run --release -p stash-engine-lmdb --example group_commit_ratio -- [n] [dir] [rounds]
+//! cargo run --release -p stash-engine-lmdb --example group_commit_ratio -- [n] [dir] [slices]
 //! ```
 //!
 //! `dir` (default: the system's temporary folder) should be on the disk to
 //! measure: on a memory filesystem a sync costs nothing and there is little
-//! to share. Each of `rounds` rounds (default 3) times one thread and then
-//! eight, so a disk whose speed drifts skews each ratio less; the median
-//! ratio closes each layout. An ad-hoc measurement, not a benchmark with
-//! statistics: run it a few times.
+//! to share. The sets are made in `slices` slices (default 8), one thread's
+//! and eight threads' in turn, each side on a stash of its own, so that both
+//! sides see a disk whose speed drifts alike. An ad-hoc measurement, not a
+//! benchmark with statistics: run it a few times.
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -34,52 +34,77 @@ fn open(root: &Path, python: bool) -> Result<Stash, Box<dyn Error>> {
     Ok(Stash::open(config, Arc::new(LmdbOptions::new()))?)
 }
 
-/// The time of `n` durable sets made by `threads` threads, and the commits they took.
-fn sets(root: &Path, python: bool, threads: usize, n: usize) -> Result<(Duration, u64), Box<dyn Error>> {
-    let stash = open(root, python)?;
-    let stats = LmdbEngine::open(stash.path(), LmdbOptions::new())?;
-    let value = "x".repeat(500);
-    let before = stats.group_stats().commits;
-    let per_thread = n / threads;
-    let start = Instant::now();
-    on_threads(threads, |t| {
-        for i in 0..per_thread {
-            if let Err(e) = stash.set(&format!("{t}/{i}"), &value) {
-                panic!("set {t}/{i}: {e}");
+/// One stash written by `threads` threads, with the time and commits its sets took so far.
+struct Side {
+    stash: Stash,
+    /// A handle on the stash's environment, for its group-commit counters.
+    stats: Arc<LmdbEngine>,
+    threads: usize,
+    /// Sets made by each thread so far.
+    written: usize,
+    time: Duration,
+    commits: u64,
+}
+
+impl Side {
+    fn open(root: &Path, python: bool, threads: usize) -> Result<Side, Box<dyn Error>> {
+        let stash = open(root, python)?;
+        let stats = LmdbEngine::open(stash.path(), LmdbOptions::new())?;
+        Ok(Side { stash, stats, threads, written: 0, time: Duration::ZERO, commits: 0 })
+    }
+
+    /// Makes `n` more durable sets of new keys, split over the threads.
+    fn sets(&mut self, n: usize, value: &str) {
+        let (per_thread, base) = (n / self.threads, self.written);
+        let before = self.stats.group_stats().commits;
+        let start = Instant::now();
+        on_threads(self.threads, |t| {
+            for i in base..base + per_thread {
+                if let Err(e) = self.stash.set(&format!("{t}/{i}"), &value) {
+                    panic!("set {t}/{i}: {e}");
+                }
             }
-        }
-    });
-    Ok((start.elapsed(), stats.group_stats().commits - before))
+        });
+        self.time += start.elapsed();
+        self.commits += self.stats.group_stats().commits - before;
+        self.written += per_thread;
+    }
+
+    fn rate(&self) -> f64 {
+        (self.written * self.threads) as f64 / self.time.as_secs_f64()
+    }
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
-    let n: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(800);
+    let n: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(3200);
     let dir: PathBuf = args.next().map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    let rounds: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(3);
-    println!("{n} durable sets of a 500-byte string, under {}", dir.display());
+    let slices: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(8);
+    let slice = (n / slices.max(1) / THREADS).max(1) * THREADS;
+    let value = "x".repeat(500);
+    println!(
+        "{} durable sets of a 500-byte string, in slices of {slice}, under {}",
+        slice * slices,
+        dir.display()
+    );
     for (name, python) in [("native", false), ("python", true)] {
-        let mut ratios = Vec::with_capacity(rounds);
-        for _ in 0..rounds {
-            let one = tempfile::tempdir_in(&dir)?;
-            let (alone, alone_commits) = sets(one.path(), python, 1, n)?;
-            let eight = tempfile::tempdir_in(&dir)?;
-            let (shared, shared_commits) = sets(eight.path(), python, THREADS, n)?;
-            let rate = |d: Duration| n as f64 / d.as_secs_f64();
-            let ratio = rate(shared) / rate(alone);
-            ratios.push(ratio);
-            println!(
-                "{name:>6}: 1 thread {:>7.0} sets/s ({alone_commits} commits), {THREADS} threads {:>7.0} sets/s \
-                 ({shared_commits} commits, {:.1} sets each): {ratio:.2}x",
-                rate(alone),
-                rate(shared),
-                n as f64 / shared_commits.max(1) as f64,
-            );
+        let (one_dir, eight_dir) = (tempfile::tempdir_in(&dir)?, tempfile::tempdir_in(&dir)?);
+        let mut one = Side::open(one_dir.path(), python, 1)?;
+        let mut eight = Side::open(eight_dir.path(), python, THREADS)?;
+        for _ in 0..slices {
+            one.sets(slice, &value);
+            eight.sets(slice, &value);
         }
-        ratios.sort_by(f64::total_cmp);
-        if let Some(median) = ratios.get(ratios.len() / 2) {
-            println!("{name:>6}: median {median:.2}x of {rounds} rounds");
-        }
+        println!(
+            "{name:>6}: 1 thread {:>7.0} sets/s ({} commits), {THREADS} threads {:>7.0} sets/s \
+             ({} commits, {:.1} sets each): {:.2}x",
+            one.rate(),
+            one.commits,
+            eight.rate(),
+            eight.commits,
+            (eight.written * THREADS) as f64 / eight.commits.max(1) as f64,
+            eight.rate() / one.rate(),
+        );
     }
     Ok(())
 }
