@@ -26,6 +26,7 @@ use crate::{EngineFactory, ErrorKind, Stash, StashConfig, WriteOptions};
 pub mod logs;
 pub mod processes;
 pub mod threads;
+pub mod timed_sets;
 
 /// A temporary root and an engine factory; hands out fresh, isolated stashes.
 pub struct Harness {

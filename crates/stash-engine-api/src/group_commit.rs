@@ -13,6 +13,21 @@
 //! transaction holding its operation committed (or failed), so a write is as
 //! durable as before; only fewer commits are made.
 //!
+//! Writers in a loop come back with their next write a moment after their
+//! commit ends. A leader that took only the queue then would commit without
+//! them, and they would queue for the commit after it: `n` writers would
+//! split into two groups taking turns, each paying for its own commit. So
+//! when a transaction ends, the queue expects its writers back, with those
+//! that queued while it ran: the next leader (the oldest waiting writer, or
+//! a writer that finds no transaction running while writers are expected)
+//! waits until that many writes are queued (the last of them leads at once,
+//! instead of waking it), but at most half the last
+//! transaction's duration and at most
+//! [`commit_delay`](GroupCommit::with_commit_delay) (default
+//! [`DEFAULT_COMMIT_DELAY`]). A transaction of one writer with none queued
+//! expects no one: a lone writer takes the fast path every time, except
+//! for its first write after a busy spell, which may wait that short while.
+//!
 //! Each caller gets its own operation's result. The engine's batch function
 //! reports an operation that failed without touching the transaction (a key
 //! mismatch found before writing, a savepoint rolled back) as that
@@ -69,6 +84,11 @@ pub const DEFAULT_MAX_BATCH: usize = 256;
 /// transaction to end before it gives up unstored.
 pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(300);
 
+/// The longest a leader waits, by default, for the writers of the last
+/// commit to queue again before it commits without them (see
+/// [`GroupCommit::with_commit_delay`]).
+pub const DEFAULT_COMMIT_DELAY: Duration = Duration::from_millis(1);
+
 /// Why a batch function could not give one result per operation.
 #[derive(Debug)]
 pub enum BatchFailure {
@@ -110,6 +130,17 @@ struct State<Op, Out> {
     done: HashMap<u64, Result<Out>>,
     /// The next ticket number.
     next_ticket: u64,
+    /// How many writers the next transaction expects: those of the last one
+    /// (they come back with their next write) and those that queued while it
+    /// ran. 1 while writes come one at a time.
+    expected: usize,
+    /// Until when the next transaction's leader waits for `expected` writers:
+    /// the end of the last transaction plus a part of its duration.
+    gather_until: Option<Instant>,
+    /// How many writers wait on `gathered`: a leader waiting for writers to
+    /// queue, and perhaps one that the last of them overtook and that has
+    /// not woken yet.
+    gatherers: usize,
 }
 
 /// The group-commit queue of one database: see the [module](self) docs.
@@ -118,9 +149,14 @@ pub struct GroupCommit<Op, Out> {
     state: Mutex<State<Op, Out>>,
     /// Signalled whenever a transaction ends (results published, `busy` cleared).
     turn: Condvar,
+    /// Signalled when the queue holds as many writers as the next
+    /// transaction expects: wakes its leader, which waits for them.
+    gathered: Condvar,
     max_batch: usize,
     /// How long a queued write waits for its turn before it is withdrawn.
     max_wait: Duration,
+    /// The longest a leader waits for the writers it expects.
+    max_delay: Duration,
     commits: AtomicU64,
     ops: AtomicU64,
     joined: AtomicU64,
@@ -155,10 +191,15 @@ impl<Op, Out> GroupCommit<Op, Out> {
                 queue: VecDeque::new(),
                 done: HashMap::new(),
                 next_ticket: 0,
+                expected: 1,
+                gather_until: None,
+                gatherers: 0,
             }),
             turn: Condvar::new(),
+            gathered: Condvar::new(),
             max_batch: max_batch.max(1),
             max_wait: DEFAULT_MAX_WAIT,
+            max_delay: DEFAULT_COMMIT_DELAY,
             commits: AtomicU64::new(0),
             ops: AtomicU64::new(0),
             joined: AtomicU64::new(0),
@@ -172,6 +213,16 @@ impl<Op, Out> GroupCommit<Op, Out> {
     /// engine's own timeouts bound.
     pub fn with_max_wait(mut self, max_wait: Duration) -> Self {
         self.max_wait = max_wait;
+        self
+    }
+
+    /// The longest (default [`DEFAULT_COMMIT_DELAY`]) a leader waits for the
+    /// writers it expects (see the [module](self) docs) before it commits
+    /// without them; each wait is also at most half the last transaction's
+    /// duration. Zero turns the wait off: each leader commits what is
+    /// queued when the running transaction ends.
+    pub fn with_commit_delay(mut self, max_delay: Duration) -> Self {
+        self.max_delay = max_delay;
         self
     }
 
@@ -216,17 +267,29 @@ impl<Op, Out> GroupCommit<Op, Out> {
     {
         self.ops.fetch_add(1, Ordering::Relaxed);
         let mut state = self.lock();
-        if !state.busy && state.queue.is_empty() {
+        // Alone at once, unless the writers of the last transaction are
+        // expected back (then this write waits for them as a leader).
+        if !state.busy && state.queue.is_empty() && !self.gathering(&state) {
             state.busy = true;
             drop(state);
             self.commits.fetch_add(1, Ordering::Relaxed);
+            let started = Instant::now();
             let outcome = catch_unwind(AssertUnwindSafe(alone));
-            self.finish(Vec::new());
+            self.finish(Vec::new(), 1, started);
             return outcome.unwrap_or_else(|panic| resume_unwind(panic));
         }
         let ticket = state.next_ticket;
         state.next_ticket += 1;
         state.queue.push_back((ticket, owned()));
+        if !state.busy && state.queue.len() >= self.expected(&state) && state.queue.len() <= self.max_batch {
+            // The queue holds every writer expected, this one last: lead at
+            // once rather than wake the writer waiting for them (which then
+            // waits for this transaction's result like any other).
+            state.busy = true;
+            let batch: Vec<(u64, Op)> = state.queue.drain(..).collect();
+            drop(state);
+            return self.lead(ticket, batch, &mut group);
+        }
         let deadline = Instant::now() + self.max_wait;
         loop {
             if let Some(result) = state.done.remove(&ticket) {
@@ -234,6 +297,19 @@ impl<Op, Out> GroupCommit<Op, Out> {
                 return result;
             }
             if !state.busy && state.queue.front().is_some_and(|(first, _)| *first == ticket) {
+                if state.queue.len() < self.expected(&state)
+                    && let Some(until) = state.gather_until
+                    && let Some(left) = until.checked_duration_since(Instant::now()).filter(|l| !l.is_zero())
+                {
+                    // Lead soon: first give the writers of the last
+                    // transaction (busy writing their next operation) a
+                    // moment to queue, so they share this commit instead of
+                    // waiting for the next.
+                    state.gatherers += 1;
+                    state = self.gathered.wait_timeout(state, left).unwrap_or_else(|e| e.into_inner()).0;
+                    state.gatherers -= 1;
+                    continue;
+                }
                 // Lead: the oldest waiting write takes the queue, its own operation first.
                 state.busy = true;
                 let take = state.queue.len().min(self.max_batch);
@@ -269,6 +345,7 @@ impl<Op, Out> GroupCommit<Op, Out> {
         G: FnMut(&[&Op]) -> Result<Vec<Result<Out>>, BatchFailure>,
     {
         let tickets: Vec<u64> = batch.iter().map(|(t, _)| *t).collect();
+        let started = Instant::now();
         let outcome = catch_unwind(AssertUnwindSafe(|| self.run_batch(&batch, group)));
         let (mut results, panic) = match outcome {
             Ok(results) => (results, None),
@@ -288,11 +365,11 @@ impl<Op, Out> GroupCommit<Op, Out> {
         if let Some(i) = own_index {
             others.swap_remove(i);
         }
-        self.finish(others.into_iter().zip(results).collect());
+        self.finish(others.into_iter().zip(results).collect(), batch.len(), started);
         if let Some(panic) = panic {
             resume_unwind(panic);
         }
-        // The leader's own ticket is always in its batch (the first one): this is only a guard.
+        // The leader's own ticket is always in its batch: this is only a guard.
         mine.unwrap_or_else(|| Err(Error::new(ErrorKind::Backend, "a grouped write lost its result")))
     }
 
@@ -366,13 +443,54 @@ impl<Op, Out> GroupCommit<Op, Out> {
             .collect()
     }
 
-    /// Publishes `results`, ends the running transaction and wakes the waiting writers.
-    fn finish(&self, results: Vec<(u64, Result<Out>)>) {
+    /// How many writers the next transaction waits for (at most a batch).
+    fn expected(&self, state: &State<Op, Out>) -> usize {
+        state.expected.min(self.max_batch)
+    }
+
+    /// Whether a write that finds no transaction running should still wait
+    /// for others: the last transaction had company and ended so recently
+    /// that its writers are still expected back.
+    fn gathering(&self, state: &State<Op, Out>) -> bool {
+        self.expected(state) > 1 && state.gather_until.is_some_and(|until| Instant::now() < until)
+    }
+
+    /// Publishes `results`, ends the running transaction (of `writers`
+    /// writers, begun at `started`) and wakes the waiting writers.
+    ///
+    /// Sets what the next leader waits for: every writer of this transaction
+    /// and of the queue, for at most half this transaction's duration
+    /// (capped by `max_delay`): with `n` writers in a loop, a leader that
+    /// took only the queue would commit while the writers just released
+    /// prepare their next operation, and they would queue for the commit
+    /// after it; the writers then split into two groups that take turns,
+    /// each paying for its own commit.
+    fn finish(&self, results: Vec<(u64, Result<Out>)>, writers: usize, started: Instant) {
         let mut state = self.lock();
+        // Writers wait on `turn` for a result or in the queue; on `gathered`
+        // only while no transaction runs, or when overtaken.
+        let (wake_turn, wake_gathered) =
+            (!results.is_empty() || !state.queue.is_empty(), state.gatherers > 0);
         state.done.extend(results);
         state.busy = false;
+        state.expected = writers + state.queue.len();
+        state.gather_until = if state.expected > 1 && !self.max_delay.is_zero() {
+            let now = Instant::now();
+            Some(now + (now.saturating_duration_since(started) / 2).min(self.max_delay))
+        } else {
+            None
+        };
         drop(state);
-        self.turn.notify_all();
+        // Only when someone waits: a notification is a system call even
+        // then, and a lone writer would pay it at every write.
+        if wake_turn {
+            self.turn.notify_all();
+        }
+        if wake_gathered {
+            // A writer that waited for others to gather, overtaken by the
+            // last of them, which led this transaction.
+            self.gathered.notify_all();
+        }
     }
 }
 
@@ -706,8 +824,10 @@ mod tests {
         assert_eq!(outcomes.iter().filter(|o| o.is_err()).count(), 1);
         let err = outcomes.into_iter().find_map(|o| o.ok()).unwrap().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Backend);
-        // Nothing is left busy: the next write runs alone.
-        assert_eq!(group.submit(|| 9, || Ok(9), |_| unreachable!()).unwrap(), 9);
+        // Nothing is left busy: the next write commits (alone, or as a leader
+        // that waited briefly for the writers of the failed group).
+        let next = group.submit(|| 9, || Ok(9), |ops| Ok(ops.iter().map(|&&op| Ok(op)).collect()));
+        assert_eq!(next.unwrap(), 9);
     }
 
     #[test]
@@ -718,6 +838,81 @@ mod tests {
             assert_eq!(out.unwrap(), n);
         }
         assert_eq!(group.stats(), GroupStats { commits: 3, ops: 3, joined: 0 });
+    }
+
+    /// `writers` threads making `rounds` writes each in a loop, pausing 1 ms
+    /// between writes (making the next operation); each transaction takes
+    /// 20 ms. Returns the queue's counters.
+    fn in_a_loop(group: &Arc<GroupCommit<u64, u64>>, writers: usize, rounds: usize) -> GroupStats {
+        let commit = Duration::from_millis(20);
+        let start = Arc::new(Barrier::new(writers));
+        let handles: Vec<_> = (0..writers as u64)
+            .map(|n| {
+                let (group, start) = (group.clone(), start.clone());
+                thread::spawn(move || {
+                    start.wait();
+                    for round in 0..rounds as u64 {
+                        let op = n * 1000 + round;
+                        let out = group.submit(
+                            || op,
+                            || {
+                                thread::sleep(commit);
+                                Ok(op)
+                            },
+                            |ops| {
+                                thread::sleep(commit);
+                                Ok(ops.iter().map(|&&op| Ok(op)).collect())
+                            },
+                        );
+                        assert_eq!(out.unwrap(), op, "each writer gets its own result");
+                        thread::sleep(Duration::from_millis(1));
+                    }
+                })
+            })
+            .collect();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        group.stats()
+    }
+
+    /// Writers in a loop share one commit per round: the leader waits (at
+    /// most half a commit here) for the writers just released to queue
+    /// again, instead of committing without them and leaving them for the
+    /// next commit (two groups taking turns, two commits per round).
+    #[test]
+    fn writers_in_a_loop_share_one_commit_per_round() {
+        let (writers, rounds) = (8, 6);
+        let waiting: Arc<GroupCommit<u64, u64>> =
+            Arc::new(GroupCommit::new().with_commit_delay(Duration::from_secs(1)));
+        let stats = in_a_loop(&waiting, writers, rounds);
+        assert_eq!(stats.ops, (writers * rounds) as u64);
+        // One alone (the first write), then one group per round.
+        assert!(stats.commits <= rounds as u64 + 3, "{stats:?}");
+
+        // Without the wait, the writers released by a commit always queue
+        // behind the next one, which the queued writers already began.
+        let eager: Arc<GroupCommit<u64, u64>> =
+            Arc::new(GroupCommit::new().with_commit_delay(Duration::ZERO));
+        let stats = in_a_loop(&eager, writers, rounds);
+        assert!(stats.commits > rounds as u64 + 3, "{stats:?}");
+    }
+
+    /// A write that finds no company where the last commit had some waits
+    /// for it at most once: its commit, of one writer, sets the next
+    /// writes back on the fast path.
+    #[test]
+    fn a_lone_writer_after_a_busy_spell_runs_alone_again() {
+        let group: Arc<GroupCommit<u64, u64>> =
+            Arc::new(GroupCommit::new().with_commit_delay(Duration::from_secs(1)));
+        in_a_loop(&group, 4, 2);
+        // Perhaps within the wait of the last commit: alone or as a leader.
+        let out = group.submit(|| 7, || Ok(7), |ops| Ok(ops.iter().map(|&&op| Ok(op)).collect()));
+        assert_eq!(out.unwrap(), 7);
+        for n in 0..3 {
+            let out = group.submit(|| unreachable!("runs alone"), || Ok(n), |_| unreachable!("alone"));
+            assert_eq!(out.unwrap(), n);
+        }
     }
 
     #[test]

@@ -3,20 +3,21 @@
 //! native layout and in the Python library's (`python_compatible`).
 //!
 //! ```text
-//! cargo run --release -p stash-engine-lmdb --example group_commit_ratio -- [n] [dir]
+//! cargo run --release -p stash-engine-lmdb --example group_commit_ratio -- [n] [dir] [slices]
 //! ```
 //!
 //! `dir` (default: the system's temporary folder) should be on the disk to
 //! measure: on a memory filesystem a sync costs nothing and there is little
-//! to share. An ad-hoc measurement, not a benchmark with statistics: run it
-//! a few times.
+//! to share. The sets are made in `slices` slices (default 8), one thread's
+//! and eight threads' in turn, each side on a stash of its own, so that both
+//! sides see a disk whose speed drifts alike. An ad-hoc measurement, not a
+//! benchmark with statistics: run it a few times.
 
 use std::error::Error;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use stash_core::testkit::threads::on_threads;
+use stash_core::testkit::timed_sets::{Plan, TimedSets, in_turn};
 use stash_core::{Compression, Stash, StashConfig};
 use stash_engine_lmdb::{LmdbEngine, LmdbOptions};
 
@@ -32,41 +33,35 @@ fn open(root: &Path, python: bool) -> Result<Stash, Box<dyn Error>> {
     Ok(Stash::open(config, Arc::new(LmdbOptions::new()))?)
 }
 
-/// The time of `n` durable sets made by `threads` threads, and the commits they took.
-fn sets(root: &Path, python: bool, threads: usize, n: usize) -> Result<(Duration, u64), Box<dyn Error>> {
-    let stash = open(root, python)?;
-    let stats = LmdbEngine::open(stash.path(), LmdbOptions::new())?;
-    let value = "x".repeat(500);
-    let before = stats.group_stats().commits;
-    let per_thread = n / threads;
-    let start = Instant::now();
-    on_threads(threads, |t| {
-        for i in 0..per_thread {
-            if let Err(e) = stash.set(&format!("{t}/{i}"), &value) {
-                panic!("set {t}/{i}: {e}");
-            }
-        }
-    });
-    Ok((start.elapsed(), stats.group_stats().commits - before))
-}
-
 fn main() -> Result<(), Box<dyn Error>> {
-    let mut args = std::env::args().skip(1);
-    let n: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(800);
-    let dir: PathBuf = args.next().map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    println!("{n} durable sets of a 500-byte string, under {}", dir.display());
+    let plan = Plan::from_args()?;
+    let value = "x".repeat(500);
+    println!(
+        "about {} durable sets of a 500-byte string a side, in {} slices, under {}",
+        plan.n,
+        plan.slices,
+        plan.dir.display()
+    );
     for (name, python) in [("native", false), ("python", true)] {
-        let one = tempfile::tempdir_in(&dir)?;
-        let (alone, alone_commits) = sets(one.path(), python, 1, n)?;
-        let eight = tempfile::tempdir_in(&dir)?;
-        let (shared, shared_commits) = sets(eight.path(), python, THREADS, n)?;
-        let rate = |d: Duration| n as f64 / d.as_secs_f64();
+        let (one_dir, eight_dir) = (plan.side_dir()?, plan.side_dir()?);
+        let (one, eight) = (open(one_dir.path(), python)?, open(eight_dir.path(), python)?);
+        // Handles on the stashes' environments, for their group-commit counters.
+        let stats = [
+            LmdbEngine::open(one.path(), LmdbOptions::new())?,
+            LmdbEngine::open(eight.path(), LmdbOptions::new())?,
+        ];
+        let before = stats.each_ref().map(|engine| engine.group_stats().commits);
+        let mut sides = [TimedSets::new(&one, 1), TimedSets::new(&eight, THREADS)];
+        in_turn(&mut sides, plan.n, plan.slices, &value)?;
+        let [c1, c8] = [0, 1].map(|i| stats[i].group_stats().commits - before[i]);
+        let [alone, shared] = &sides;
         println!(
-            "{name:>6}: 1 thread {:>7.0} sets/s ({alone_commits} commits), {THREADS} threads {:>7.0} sets/s \
-             ({shared_commits} commits): {:.2}x",
-            rate(alone),
-            rate(shared),
-            rate(shared) / rate(alone),
+            "{name:>6}: 1 thread {:>7.0} sets/s ({c1} commits), {THREADS} threads {:>7.0} sets/s \
+             ({c8} commits, {:.1} sets each): {:.2}x",
+            alone.rate(),
+            shared.rate(),
+            shared.count() as f64 / c8.max(1) as f64,
+            shared.rate() / alone.rate(),
         );
     }
     Ok(())
