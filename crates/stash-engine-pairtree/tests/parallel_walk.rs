@@ -1,0 +1,167 @@
+//! Iteration on several threads (see "Iteration" in the crate docs): every
+//! record exactly once, helpers that stop when the iteration is dropped, a
+//! damaged file found by a helper failing alone, and the `walk_threads` setting.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use stash_core::{DigestAlgo, EngineOptions, ErrorKind, Stash, StashConfig};
+use stash_engine_pairtree::{PairtreeEngine, PairtreeOptions};
+
+/// Keys written per stash: enough to fill nearly every one of the 256 top
+/// folders, so helpers start, and more than the pages helpers may hold ahead.
+const KEYS: usize = 800;
+
+/// Tests that count the process's walk threads run one at a time.
+static WALKS: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    WALKS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn open(root: &Path, options: PairtreeOptions) -> Stash {
+    let mut config = StashConfig::default();
+    config.engine = "pairtree".into();
+    config.serializer = stash_core::Format::Hashstash;
+    config.compress = stash_core::Compression::Raw;
+    config.digest = DigestAlgo::Md5;
+    config.root_dir = root.to_path_buf();
+    Stash::open(config, Arc::new(options)).unwrap()
+}
+
+fn filled(root: &Path, options: PairtreeOptions) -> Stash {
+    let stash = open(root, options);
+    let items: Vec<(String, usize)> = (0..KEYS).map(|i| (format!("key{i}"), i)).collect();
+    stash.update(items).unwrap();
+    stash
+}
+
+/// Threads of this process named `pairtree-walk` (the helpers).
+fn walk_threads() -> usize {
+    fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim_end() == "pairtree-walk")
+        .count()
+}
+
+/// Waits up to 10 s for `n` helpers (a thread takes its name once it runs);
+/// the count then.
+fn walk_threads_after_wait(n: usize) -> usize {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = walk_threads();
+        if seen == n || Instant::now() > deadline {
+            return seen;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Waits up to 10 s for the helpers to be gone; the count left.
+fn helpers_left_after_wait() -> usize {
+    walk_threads_after_wait(0)
+}
+
+#[test]
+fn every_record_comes_once_whatever_the_threads() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let expected: BTreeSet<(String, usize)> = (0..KEYS).map(|i| (format!("key{i}"), i)).collect();
+    filled(dir.path(), PairtreeOptions::new());
+    for threads in [1, 2, 4, 16, 0] {
+        let stash = open(dir.path(), PairtreeOptions::new().walk_threads(threads));
+        let items: Vec<(String, usize)> = stash.items().unwrap().collect::<Result<_, _>>().unwrap();
+        assert_eq!(items.len(), KEYS, "{threads} threads: a record twice or missing");
+        assert_eq!(items.into_iter().collect::<BTreeSet<_>>(), expected, "{threads} threads");
+        let keys: BTreeSet<String> = stash.keys::<String>().unwrap().collect::<Result<_, _>>().unwrap();
+        assert_eq!(keys.len(), KEYS, "{threads} threads");
+    }
+    assert_eq!(helpers_left_after_wait(), 0);
+}
+
+#[test]
+fn dropping_an_iteration_stops_its_helpers() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let stash = filled(dir.path(), PairtreeOptions::new().walk_threads(4));
+    assert_eq!(walk_threads(), 0);
+    let mut items = stash.items::<String, usize>().unwrap();
+    for _ in 0..10 {
+        items.next().unwrap().unwrap();
+    }
+    // Held up by the pages they may send ahead: still there.
+    assert_eq!(walk_threads_after_wait(3), 3, "4 threads: the caller's and 3 helpers");
+    drop(items);
+    assert_eq!(helpers_left_after_wait(), 0, "helpers outlived the iteration");
+    // A short iteration never starts one.
+    let first: Vec<_> = stash.keys::<String>().unwrap().take(3).collect();
+    assert_eq!(first.len(), 3);
+    assert_eq!(walk_threads(), 0);
+}
+
+#[test]
+fn one_thread_starts_no_helper() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let stash = filled(dir.path(), PairtreeOptions::new().walk_threads(1));
+    let mut items = stash.items::<String, usize>().unwrap();
+    for _ in 0..10 {
+        items.next().unwrap().unwrap();
+    }
+    assert_eq!(walk_threads(), 0);
+    assert_eq!(items.count(), KEYS - 10);
+}
+
+/// The version files of `key`'s slot.
+fn version_files(stash: &Stash, key: &str) -> Vec<PathBuf> {
+    let engine = PairtreeEngine::open(stash.path(), PairtreeOptions::default()).unwrap();
+    let slot = engine.slot_path(&stash.encode_key(key).unwrap().digest);
+    fs::read_dir(slot)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))
+        .collect()
+}
+
+#[test]
+fn a_huge_file_fails_alone_whichever_thread_reads_it() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let stash = filled(dir.path(), PairtreeOptions::new().walk_threads(4));
+    // Sparse: 64 GiB that take no disk. Refused by its size before any read.
+    let huge = &version_files(&stash, "key777")[0];
+    fs::OpenOptions::new().write(true).open(huge).unwrap().set_len(64 << 30).unwrap();
+    let mut read = 0;
+    let mut errors = Vec::new();
+    for item in stash.items::<String, usize>().unwrap() {
+        match item {
+            Ok(_) => read += 1,
+            Err(e) => errors.push(e),
+        }
+    }
+    assert_eq!(read, KEYS - 1, "the other records");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].kind(), ErrorKind::TooLarge, "{}", errors[0]);
+    assert!(errors[0].to_string().contains(&*huge.to_string_lossy()), "names the file: {}", errors[0]);
+    assert_eq!(helpers_left_after_wait(), 0);
+}
+
+#[test]
+fn walk_threads_is_an_engine_option() {
+    let options = PairtreeOptions::new().walk_threads(3);
+    let written = stash_core::EngineFactory::options(&options);
+    assert_eq!(written.get("walk_threads").map(String::as_str), Some("3"));
+    let mut read = EngineOptions::new();
+    read.insert("walk_threads".into(), "3".into());
+    assert_eq!(PairtreeOptions::new().with_options(&read).unwrap(), options);
+    read.insert("walk_threads".into(), "many".into());
+    let err = PairtreeOptions::new().with_options(&read).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Config, "{err}");
+    assert!(err.to_string().contains("walk_threads"), "{err}");
+    // The default writes nothing.
+    assert!(stash_core::EngineFactory::options(&PairtreeOptions::new()).is_empty());
+}
