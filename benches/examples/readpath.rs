@@ -3,10 +3,11 @@
 //! (the raw engines and `cacache`), with the matrix's records and bytes.
 //!
 //! ```text
-//! readpath <stash|raw|cacache> <get|iterate> <engine> <serializer> <compress> [n] [loops]
+//! readpath <stash|raw|cacache> <get|iterate> <engine> <serializer> <compress> [n] [loops] [name=value ...]
 //! valgrind --tool=callgrind --toggle-collect='*measured*' target/release/examples/readpath stash get memory hashstash lz4
 //! ```
 //!
+//! Arguments after `loops` are engine options of the stash (`walk_threads=1`).
 //! Only `measured` is collected by the toggle, so the fill is left out of the
 //! counts; divide by `n * loops` for the instructions of one operation.
 
@@ -29,13 +30,17 @@ fn main() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let keys: Vec<String> = (0..n as u64).map(key).collect();
     let records = pool();
-    let stash = HashStash::builder()
+    let mut builder = HashStash::builder()
         .root_dir(dir.path().join("stash"))
         .engine(engine.as_str())
         .serializer(serializer.as_str())
         .compress(compress.as_str())
-        .clear(true)
-        .open()?;
+        .clear(true);
+    for option in args.iter().skip(7) {
+        let (name, value) = option.split_once('=').ok_or("an engine option is name=value")?;
+        builder = builder.engine_option(name, value);
+    }
+    let stash = builder.open()?;
     let reader: Box<dyn Fn() -> Result<usize>> = match who.as_str() {
         "stash" => {
             for (i, k) in keys.iter().enumerate() {
@@ -118,11 +123,29 @@ fn main() -> Result<()> {
     };
     // One untimed pass warms caches and the scratch buffers.
     reader()?;
-    let start = std::time::Instant::now();
+    let (start, cpu_start) = (std::time::Instant::now(), cpu_seconds());
     let done = measured(&*reader, loops)?;
     let secs = start.elapsed().as_secs_f64();
-    println!("{who} {op} {engine} {serializer}+{compress}: {done} ops, {:.0} ops/s", done as f64 / secs);
+    let cpu = cpu_seconds()
+        .zip(cpu_start)
+        .map(|(end, start)| format!(", {:.2} CPU s over {secs:.2} s", end - start));
+    println!(
+        "{who} {op} {engine} {serializer}+{compress}: {done} ops, {:.0} ops/s{}",
+        done as f64 / secs,
+        cpu.unwrap_or_default()
+    );
     Ok(())
+}
+
+/// User and system CPU time of this process, every thread's (Linux: `/proc/self/stat`,
+/// in clock ticks of 1/100 s), for the cost of reads that run on several threads.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which ends with the last ')': utime and stime are 14 and 15.
+    let mut fields = stat.get(stat.rfind(')')? + 2..)?.split(' ');
+    let utime: f64 = fields.nth(11)?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 /// The collected part: `loops` passes of the reader.
