@@ -123,17 +123,18 @@
 //! # Iteration
 //!
 //! `items()`, `keys()` and `values()` walk the tree in folder order, not in
-//! key or write order. An iteration that has yielded 4 records while at least
-//! 16 top folders (`aa`) are left starts helper threads (as many as
+//! key or write order. So do `len()`, `stats()` and the metadata walks of
+//! `prune` and eviction. A walk that has yielded 4 items while at least 16
+//! top folders (`aa`) are left starts helper threads (as many as
 //! [`PairtreeOptions::walk_threads`] allows: by default one fewer than the
 //! cores, at most 3): each walker, the caller's included, claims the next
-//! unwalked top folder, and helpers hand their records to the caller in pages
-//! through a bounded channel (at most 4 pages of 32 records or 256 KiB each
-//! per iteration). A walk is bound by the kernel's path lookups, which cores
-//! do side by side: on 2 cores, two threads iterated 1.9× as many records a
-//! second as one, for the same CPU time in all. Dropping the iteration stops
-//! the helpers at their next record; a helper that panics ends the iteration
-//! with an error of kind `Backend`.
+//! unwalked top folder, and helpers hand their items to the caller in pages
+//! through a bounded channel (at most 4 pages of 32 items or 256 KiB each per
+//! walk). A walk is bound by the kernel's path lookups, which cores do side
+//! by side: on 2 cores, two threads iterated 1.9× as many records a second as
+//! one, for the same CPU time in all. Dropping an iteration stops its helpers
+//! at their next item; a helper that panics ends the walk with an error of
+//! kind `Backend`.
 //!
 //! # Locks
 //!
@@ -173,6 +174,7 @@
 
 mod dirfd;
 mod python;
+mod scan;
 mod slot;
 mod walk;
 
@@ -255,12 +257,12 @@ impl PairtreeOptions {
         self
     }
 
-    /// How many threads one iteration (`items()`, `keys()`, `values()`) may
-    /// walk the tree with, the caller's included: 0 (the default) picks as many
-    /// as there are cores, at most 4; 1 walks on the caller's thread only;
-    /// more than 16 count as 16. Helpers start only once an iteration has
-    /// yielded a few records and at least 16 top folders are left to walk
-    /// (see "Iteration"), so short iterations never start a thread.
+    /// How many threads one walk of the tree (`items()`, `keys()`, `values()`,
+    /// `len()`, `stats()`, `prune`) may use, the caller's included: 0 (the
+    /// default) picks as many as there are cores, at most 4; 1 walks on the
+    /// caller's thread only; more than 16 count as 16. Helpers start only once
+    /// a walk has yielded a few items and at least 16 top folders are left
+    /// (see "Iteration"), so short walks never start a thread.
     pub fn walk_threads(mut self, threads: usize) -> Self {
         self.walk_threads = threads;
         self
@@ -395,8 +397,9 @@ impl PairtreeEngine {
         &self.root
     }
 
-    fn walk_threads(&self) -> walk::WalkThreads {
-        walk::WalkThreads::new(self.options.walk_threads)
+    /// A scan of every slot reading what `visitor` reads, on the threads the options allow.
+    fn scan_with<V: scan::Visit>(&self, visitor: V) -> Result<scan::Scan<V>> {
+        scan::Scan::new(&self.root, visitor, scan::WalkThreads::new(self.options.walk_threads))
     }
 
     /// The folder of `digest`: `<root>/aa/bb/cc/<26 hex>`.
@@ -748,32 +751,11 @@ impl Engine for PairtreeEngine {
     }
 
     fn len(&self) -> Result<usize> {
-        let mut n = 0;
-        let now = now_micros();
-        for leaf in walk::Walker::new(&self.root)? {
-            let (_, path) = leaf?;
-            match slot::list(&path) {
-                Ok(l) if l.has_key && l.newest().is_some_and(|v| !v.expired(now)) => n += 1,
-                Ok(_) => {}
-                Err(e) if slot::is_gone(&e) => {}
-                Err(e) => return Err(Error::io(e, "list slot folder", &path)),
-            }
-        }
-        Ok(n)
+        self.scan_with(scan::Live { now: now_micros() })?.try_fold(0, |n, live| live.map(|()| n + 1))
     }
 
     fn is_empty(&self) -> Result<bool> {
-        let now = now_micros();
-        for leaf in walk::Walker::new(&self.root)? {
-            let (_, path) = leaf?;
-            match slot::list(&path) {
-                Ok(l) if l.has_key && l.newest().is_some_and(|v| !v.expired(now)) => return Ok(false),
-                Ok(_) => {}
-                Err(e) if slot::is_gone(&e) => {}
-                Err(e) => return Err(Error::io(e, "list slot folder", &path)),
-            }
-        }
-        Ok(true)
+        Ok(self.scan_with(scan::Live { now: now_micros() })?.next().transpose()?.is_none())
     }
 
     fn clear(&self) -> Result<()> {
@@ -810,11 +792,11 @@ impl Engine for PairtreeEngine {
     }
 
     fn scan(&self) -> Result<RecordIter> {
-        Ok(Box::new(walk::Records::new(&self.root, Want::Newest, self.rules, self.walk_threads())?))
+        Ok(Box::new(self.scan_with(scan::Records { want: Want::Newest, rules: self.rules })?))
     }
 
     fn scan_keys(&self) -> Result<RecordIter> {
-        Ok(Box::new(walk::Records::new(&self.root, Want::Key, self.rules, self.walk_threads())?))
+        Ok(Box::new(self.scan_with(scan::Records { want: Want::Key, rules: self.rules })?))
     }
 
     fn versions(&self, digest: &Digest, key: &[u8]) -> Result<Option<Vec<Version>>> {
@@ -824,7 +806,7 @@ impl Engine for PairtreeEngine {
 
     /// Also removes stale temporary files from the slots it walks.
     fn scan_meta(&self) -> Result<MetaIter> {
-        Ok(Box::new(walk::Metas::new(&self.root, self.rules)?))
+        Ok(Box::new(self.scan_with(scan::Metas { rules: self.rules })?))
     }
 
     /// The allocated size of every file and folder under the data folder.

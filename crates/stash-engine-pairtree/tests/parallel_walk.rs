@@ -1,6 +1,7 @@
-//! Iteration on several threads (see "Iteration" in the crate docs): every
-//! record exactly once, helpers that stop when the iteration is dropped, a
-//! damaged file found by a helper failing alone, and the `walk_threads` setting.
+//! Scans on several threads (see "Iteration" in the crate docs): every record
+//! exactly once, `len` and `stats` counting each slot once, helpers that stop
+//! when the iteration is dropped, a damaged file found by a helper failing
+//! alone, and the `walk_threads` setting.
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -81,6 +82,28 @@ fn every_record_comes_once_whatever_the_threads() {
         assert_eq!(keys.len(), KEYS, "{threads} threads");
     }
     assert_eq!(helpers_left_after_wait(), 0);
+}
+
+#[test]
+fn len_and_stats_count_each_slot_once_whatever_the_threads() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    filled(dir.path(), PairtreeOptions::new());
+    // A second version of some keys: `stats` counts versions too.
+    open(dir.path(), PairtreeOptions::new()).update((0..50).map(|i| (format!("key{i}"), i + 1))).unwrap();
+    for threads in [1, 2, 4, 0] {
+        let stash = open(dir.path(), PairtreeOptions::new().walk_threads(threads));
+        assert_eq!(stash.len().unwrap(), KEYS, "{threads} threads");
+        assert!(!stash.is_empty().unwrap());
+        let stats = stash.stats().unwrap();
+        assert_eq!(stats.entries, KEYS as u64, "{threads} threads: {stats:?}");
+        assert_eq!(stats.versions, KEYS as u64, "{threads} threads: replaced, not appended: {stats:?}");
+    }
+    assert_eq!(helpers_left_after_wait(), 0);
+    let empty = tempfile::tempdir().unwrap();
+    let stash = open(empty.path(), PairtreeOptions::new().walk_threads(4));
+    assert_eq!(stash.len().unwrap(), 0);
+    assert!(stash.is_empty().unwrap());
 }
 
 #[test]
