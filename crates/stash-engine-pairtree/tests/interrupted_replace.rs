@@ -10,18 +10,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use stash_core::{Stash, StashConfig, WriteOptions};
-use stash_engine_pairtree::{Pairtree, PairtreeEngine, PairtreeOptions};
+mod common;
+
+use stash_engine_pairtree::Pairtree;
 
 fn open(root: &Path) -> Stash {
     let mut config = StashConfig::default();
     config.root_dir = root.to_path_buf();
     config.compress = stash_core::Compression::Raw;
     Stash::open(config, Arc::new(Pairtree)).unwrap()
-}
-
-fn slot_of(stash: &Stash, key: &str) -> PathBuf {
-    let engine = PairtreeEngine::open(stash.path(), PairtreeOptions::default()).unwrap();
-    engine.slot_path(&stash.encode_key(key).unwrap().digest)
 }
 
 /// File names in `dir`, sorted; dotfiles only when `dot`.
@@ -40,7 +37,7 @@ fn names(dir: &Path, dot: bool) -> Vec<String> {
 fn killed_replace(s: &Stash, aside: &Path) -> PathBuf {
     s.set_with("k", &"a", WriteOptions::APPEND).unwrap();
     s.set_with("k", &"b", WriteOptions::APPEND).unwrap();
-    let slot = slot_of(s, "k");
+    let slot = common::slot_of(s, "k");
     let old = names(&slot, false);
     assert_eq!(old.len(), 2);
     for n in &old {
@@ -101,7 +98,7 @@ fn a_marker_whose_version_never_came_is_ignored_and_removed() {
     let s = open(dir.path());
     s.set_with("k", &"a", WriteOptions::APPEND).unwrap();
     s.set_with("k", &"b", WriteOptions::APPEND).unwrap();
-    let slot = slot_of(&s, "k");
+    let slot = common::slot_of(&s, "k");
     let newest = names(&slot, false).pop().unwrap();
     let (micros, pid) = newest.split_once('.').unwrap();
     // A replace killed before its rename: its version, stamped after "b", never came.

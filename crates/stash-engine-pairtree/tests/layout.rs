@@ -1,30 +1,20 @@
 //! The on-disk layout, numeric version order, and damaged or stray files.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use stash_core::{DigestAlgo, ErrorKind, Stash, StashConfig, WriteOptions};
+mod common;
+
 use stash_engine_pairtree::{Pairtree, PairtreeEngine, PairtreeOptions};
 
 fn config(root: &Path, compress: &str) -> StashConfig {
-    let mut config = StashConfig::default();
-    config.engine = "pairtree".into();
-    config.serializer = stash_core::Format::Hashstash;
-    config.compress = compress.parse().expect("a compressor name");
-    config.digest = DigestAlgo::Md5;
-    config.root_dir = root.to_path_buf();
-    config
+    common::config(root, compress.parse().expect("a compressor name"))
 }
 
 fn open(root: &Path, compress: &str) -> Stash {
     Stash::open(config(root, compress), Arc::new(Pairtree)).unwrap()
-}
-
-/// The slot folder of `key` in `stash`.
-fn slot_of(stash: &Stash, key: &str) -> PathBuf {
-    let engine = PairtreeEngine::open(stash.path(), PairtreeOptions::default()).unwrap();
-    engine.slot_path(&stash.encode_key(key).unwrap().digest)
 }
 
 /// Names in `dir` that parse as `<digits>.<digits>`.
@@ -49,7 +39,7 @@ fn python_layout_for_cat() {
     assert!(s.path().ends_with("main/pairtree.hashstash.raw/data.db"), "{}", s.path().display());
     s.set("cat", "meow").unwrap();
     let slot = s.path().join("58/68/e2/98eaa67371d8c10cfe937a2e1a");
-    assert_eq!(slot, slot_of(&s, "cat"));
+    assert_eq!(slot, common::slot_of(&s, "cat"));
     assert_eq!(fs::read(slot.join(".key")).unwrap(), b"\"cat\"");
     let versions = version_files(&slot);
     assert_eq!(versions.len(), 1, "{versions:?}");
@@ -92,7 +82,7 @@ fn versions_order_numerically_not_as_strings() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path(), "raw");
     s.set("k", "placeholder").unwrap();
-    let slot = slot_of(&s, "k");
+    let slot = common::slot_of(&s, "k");
     for name in version_files(&slot) {
         fs::remove_file(slot.join(name)).unwrap();
     }
@@ -119,7 +109,7 @@ fn a_damaged_value_is_an_error_and_spares_other_keys() {
     let s = open(dir.path(), stash_core::config::default_compress().name());
     s.set("a", &vec![1u32; 100]).unwrap();
     s.set("b", &vec![2u32; 100]).unwrap();
-    let slot = slot_of(&s, "a");
+    let slot = common::slot_of(&s, "a");
     let version = slot.join(&version_files(&slot)[0]);
     fs::write(&version, b"\xff\xff\xff\x7fgarbage").unwrap();
     let err = s.get::<_, Vec<u32>>("a").unwrap_err();
@@ -142,7 +132,7 @@ fn a_wrong_or_empty_key_file_is_corrupt() {
     let s = open(dir.path(), "raw");
     s.set("a", "x").unwrap();
     s.set("b", "y").unwrap();
-    let key_file = slot_of(&s, "a").join(".key");
+    let key_file = common::slot_of(&s, "a").join(".key");
     fs::write(&key_file, b"\"not a\"").unwrap();
     let err = s.get::<_, String>("a").unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Corrupt, "{err}");
@@ -164,7 +154,7 @@ fn a_slot_without_key_file_reads_as_absent_and_is_repaired_by_a_write() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path(), "raw");
     s.set("a", "x").unwrap();
-    let slot = slot_of(&s, "a");
+    let slot = common::slot_of(&s, "a");
     fs::remove_file(slot.join(".key")).unwrap();
     assert_eq!(s.get::<_, String>("a").unwrap(), None);
     assert_eq!(s.len().unwrap(), 0);
@@ -181,7 +171,7 @@ fn stray_files_are_ignored() {
     s.set("cat", "meow").unwrap();
     s.set("dog", "woof").unwrap();
     let root = s.path().to_path_buf();
-    let slot = slot_of(&s, "cat");
+    let slot = common::slot_of(&s, "cat");
     fs::write(root.join(".tmp.1.2"), b"x").unwrap();
     fs::write(root.join("junk"), b"x").unwrap();
     fs::create_dir_all(root.join("zz/yy")).unwrap();

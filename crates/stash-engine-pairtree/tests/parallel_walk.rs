@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use stash_core::{DigestAlgo, EngineOptions, ErrorKind, Stash, StashConfig};
-use stash_engine_pairtree::{PairtreeEngine, PairtreeOptions};
+use stash_core::{Compression, EngineOptions, ErrorKind, Stash};
+mod common;
+
+use stash_engine_pairtree::PairtreeOptions;
 
 /// Keys written per stash: enough to fill nearly every one of the 256 top
 /// folders, so helpers start, and more than the pages helpers may hold ahead.
@@ -24,13 +26,7 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 }
 
 fn open(root: &Path, options: PairtreeOptions) -> Stash {
-    let mut config = StashConfig::default();
-    config.engine = "pairtree".into();
-    config.serializer = stash_core::Format::Hashstash;
-    config.compress = stash_core::Compression::Raw;
-    config.digest = DigestAlgo::Md5;
-    config.root_dir = root.to_path_buf();
-    Stash::open(config, Arc::new(options)).unwrap()
+    Stash::open(common::config(root, Compression::Raw), Arc::new(options)).unwrap()
 }
 
 fn filled(root: &Path, options: PairtreeOptions) -> Stash {
@@ -141,9 +137,7 @@ fn one_thread_starts_no_helper() {
 
 /// The version files of `key`'s slot.
 fn version_files(stash: &Stash, key: &str) -> Vec<PathBuf> {
-    let engine = PairtreeEngine::open(stash.path(), PairtreeOptions::default()).unwrap();
-    let slot = engine.slot_path(&stash.encode_key(key).unwrap().digest);
-    fs::read_dir(slot)
+    fs::read_dir(common::slot_of(stash, key))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| !p.file_name().unwrap().to_string_lossy().starts_with('.'))

@@ -8,27 +8,13 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use stash_core::clock::now_micros;
-use stash_core::{DigestAlgo, ErrorKind, LockAttempt, Prune, SetOptions, Stash, StashConfig, WriteOptions};
-use stash_engine_pairtree::{Pairtree, PairtreeEngine, PairtreeOptions, STALE_TMP_AGE};
+use stash_core::{Compression, DigestAlgo, ErrorKind, LockAttempt, Prune, SetOptions, Stash, WriteOptions};
+mod common;
 
-fn config(root: &Path) -> StashConfig {
-    let mut config = StashConfig::default();
-    config.engine = "pairtree".into();
-    config.serializer = stash_core::Format::Hashstash;
-    config.compress = stash_core::Compression::Raw;
-    config.digest = DigestAlgo::Md5;
-    config.root_dir = root.to_path_buf();
-    config
-}
+use stash_engine_pairtree::{Pairtree, STALE_TMP_AGE};
 
 fn open(root: &Path) -> Stash {
-    Stash::open(config(root), Arc::new(Pairtree)).unwrap()
-}
-
-/// The slot folder of `key` in `stash`.
-fn slot_of(stash: &Stash, key: &str) -> PathBuf {
-    let engine = PairtreeEngine::open(stash.path(), PairtreeOptions::default()).unwrap();
-    engine.slot_path(&stash.encode_key(key).unwrap().digest)
+    Stash::open(common::config(root, Compression::Raw), Arc::new(Pairtree)).unwrap()
 }
 
 /// Version file names in `dir` (anything not starting with a dot), sorted.
@@ -58,7 +44,7 @@ fn stamp(name: &str) -> i64 {
 /// Replaces the versions of `key` with one file stamped `ahead` in the future,
 /// written by "another host" (through the filesystem) and holding `value`.
 fn plant_future_version(s: &Stash, key: &str, value: &str, ahead: Duration) -> i64 {
-    let slot = slot_of(s, key);
+    let slot = common::slot_of(s, key);
     for name in version_files(&slot) {
         fs::remove_file(slot.join(name)).unwrap();
     }
@@ -81,7 +67,7 @@ fn a_write_wins_over_a_version_stamped_in_the_future() {
     assert_eq!(s.get::<_, String>("k").unwrap().as_deref(), Some("new"));
     // Every handle sees it, and the slot keeps only the new version, named after the old one.
     assert_eq!(open(dir.path()).get::<_, String>("k").unwrap().as_deref(), Some("new"));
-    let names = version_files(&slot_of(&s, "k"));
+    let names = version_files(&common::slot_of(&s, "k"));
     assert_eq!(names.len(), 1, "{names:?}");
     // Named after the version it replaced (other tests of this process may have pushed its stamps further).
     let first = stamp(&names[0]);
@@ -91,7 +77,7 @@ fn a_write_wins_over_a_version_stamped_in_the_future() {
     // A write with an expiry keeps the `.x<expiry>` suffix and still wins.
     s.set_with("k", "newer", SetOptions::new().ttl(Duration::from_secs(3600))).unwrap();
     assert_eq!(s.get::<_, String>("k").unwrap().as_deref(), Some("newer"));
-    let names = version_files(&slot_of(&s, "k"));
+    let names = version_files(&common::slot_of(&s, "k"));
     assert_eq!(names.len(), 1, "{names:?}");
     assert!(stamp(&names[0]) > first, "{names:?}");
     assert!(names[0].contains(".x"), "{names:?}");
@@ -107,7 +93,7 @@ fn an_append_after_a_version_stamped_in_the_future_is_the_last() {
     s.set_with("k", "newest", WriteOptions::APPEND).unwrap();
     assert_eq!(s.get_all::<_, String>("k").unwrap(), ["old", "new", "newest"]);
     assert_eq!(s.get::<_, String>("k").unwrap().as_deref(), Some("newest"));
-    let stamps: Vec<i64> = version_files(&slot_of(&s, "k")).iter().map(|n| stamp(n)).collect();
+    let stamps: Vec<i64> = version_files(&common::slot_of(&s, "k")).iter().map(|n| stamp(n)).collect();
     assert!(stamps.windows(2).all(|w| w[0] < w[1]), "{stamps:?}");
 }
 
@@ -122,7 +108,7 @@ fn a_damaged_key_file_is_repaired_by_set_and_removed_by_remove() {
         let s = open(dir.path());
         s.set("a", "x").unwrap();
         s.set("b", "y").unwrap();
-        let slot = slot_of(&s, "a");
+        let slot = common::slot_of(&s, "a");
         fs::write(slot.join(".key"), damage).unwrap();
 
         let err = s.get::<_, String>("a").unwrap_err();
@@ -149,7 +135,7 @@ fn an_append_to_a_damaged_slot_starts_it_over() {
     let s = open(dir.path());
     s.set_with("a", "1", WriteOptions::APPEND).unwrap();
     s.set_with("a", "2", WriteOptions::APPEND).unwrap();
-    let slot = slot_of(&s, "a");
+    let slot = common::slot_of(&s, "a");
     fs::write(slot.join(".key"), b"").unwrap();
     s.set_with("a", "3", WriteOptions::APPEND).unwrap();
     assert_eq!(s.get_all::<_, String>("a").unwrap(), ["3"]);
@@ -198,12 +184,12 @@ fn a_colliding_key_is_never_overwritten_nor_removed() {
 #[test]
 fn a_huge_sparse_version_file_is_too_large_and_spares_the_rest() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(dir.path());
+    let mut cfg = common::config(dir.path(), Compression::Raw);
     cfg.max_value_bytes = 1 << 20;
     let s = Stash::open(cfg, Arc::new(Pairtree)).unwrap();
     s.set("a", "x").unwrap();
     s.set("b", "y").unwrap();
-    let slot = slot_of(&s, "a");
+    let slot = common::slot_of(&s, "a");
     let version = slot.join(&version_files(&slot)[0]);
     fs::OpenOptions::new().write(true).open(&version).unwrap().set_len(64 << 30).unwrap();
 
@@ -240,7 +226,7 @@ fn stale_temporary_files_are_removed_by_writes_deletes_and_prune() {
     let dir = tempfile::tempdir().unwrap();
     let s = open(dir.path());
     s.set("k", "v").unwrap();
-    let slot = slot_of(&s, "k");
+    let slot = common::slot_of(&s, "k");
     let old = STALE_TMP_AGE + Duration::from_secs(60);
     let stale = plant_tmp(&slot, ".tmp.999999.1", old);
     let fresh = plant_tmp(&slot, ".tmp.999999.2", Duration::ZERO);
@@ -256,7 +242,7 @@ fn stale_temporary_files_are_removed_by_writes_deletes_and_prune() {
 
     // A maintenance walk (prune, stats) removes them from a slot a crash left with nothing else.
     s.set("j", "v").unwrap();
-    let slot = slot_of(&s, "j");
+    let slot = common::slot_of(&s, "j");
     for name in version_files(&slot) {
         fs::remove_file(slot.join(name)).unwrap();
     }
@@ -279,7 +265,7 @@ fn symlinks_below_data_db_are_never_followed() {
 
     // A slot folder that is a link to a folder outside, holding a well-formed entry.
     s.set("folder", "inside").unwrap();
-    let slot = slot_of(&s, "folder");
+    let slot = common::slot_of(&s, "folder");
     let target = outside.path().join("slot");
     fs::rename(&slot, &target).unwrap();
     symlink(&target, &slot).unwrap();
@@ -296,7 +282,7 @@ fn symlinks_below_data_db_are_never_followed() {
     // A parent folder that is a link: a new key below it is refused, nothing is created outside.
     let parent = outside.path().join("parent");
     fs::create_dir(&parent).unwrap();
-    let new_slot = slot_of(&s, "new");
+    let new_slot = common::slot_of(&s, "new");
     let top = new_slot.parent().unwrap().parent().unwrap().parent().unwrap();
     if !top.exists() {
         symlink(&parent, top).unwrap();
@@ -307,7 +293,7 @@ fn symlinks_below_data_db_are_never_followed() {
 
     // A version file that is a link to a file outside: refused on read, replaced (not followed) by a write.
     s.set("file", "x").unwrap();
-    let slot = slot_of(&s, "file");
+    let slot = common::slot_of(&s, "file");
     let name = version_files(&slot).remove(0);
     let secret = outside.path().join("secret");
     fs::write(&secret, s.encode_value("secret").unwrap()).unwrap();
@@ -360,7 +346,7 @@ fn delete_unless_rewritten_keeps_a_write_after_the_scan() {
 
     // Not written since: removed, slot folder and all; a second call finds nothing.
     let newest = engine.versions(&k.digest, &k.bytes).unwrap().unwrap().pop().unwrap().written_at_micros;
-    let slot = slot_of(&s, "k");
+    let slot = common::slot_of(&s, "k");
     assert!(engine.delete_unless_rewritten(&k.digest, &k.bytes, newest).unwrap());
     assert!(!slot.exists());
     assert_eq!(s.get::<_, String>("k").unwrap(), None);
@@ -375,7 +361,7 @@ fn delete_unless_rewritten_keeps_a_write_after_the_scan() {
 fn try_lock_is_exclusive_and_lives_beside_data_db() {
     let dir = tempfile::tempdir().unwrap();
     for python in [false, true] {
-        let cfg = config(&dir.path().join(python.to_string()));
+        let cfg = common::config(&dir.path().join(python.to_string()), Compression::Raw);
         let cfg = if python {
             {
                 let mut config = cfg;
