@@ -235,7 +235,9 @@ impl<V: Visit> Iterator for Scan<V> {
                 }
             }
             // This thread is done: what is left comes from the helpers, each
-            // of which ends (dropping its sender) when the claims run out.
+            // of which ends (dropping its sender) when the claims run out. No
+            // timeout: a helper waits on nothing but the file system, as this
+            // thread's own walk does, and it ends or panics (sending an error).
             let helpers = self.helpers.as_mut()?;
             match helpers.pages.recv() {
                 Ok(page) => helpers.page = page.into_iter(),
@@ -285,8 +287,7 @@ impl Visit for Metas {
     type Out = EntryMeta;
 
     fn visit(&mut self, digest: Digest, walker: &mut Walker) -> Result<Option<EntryMeta>> {
-        let mut path = walker.leaf().0.clone();
-        slot_meta(&mut path, digest, &self.rules)
+        slot_meta(walker.leaf().0, digest, &self.rules)
     }
 
     fn size(meta: &EntryMeta) -> usize {
@@ -316,6 +317,7 @@ impl Visit for Live {
 
 /// The metadata of one slot: its key, its versions' names and sizes. Stale
 /// temporary files go first; a slot left with nothing else by a crash goes too.
+/// `path` (the walker's own, so no copy per slot) is as it was on return.
 fn slot_meta(path: &mut PathBuf, digest: Digest, rules: &Rules) -> Result<Option<EntryMeta>> {
     let mut listing = match slot::list(path) {
         Ok(l) => l,
@@ -333,19 +335,9 @@ fn slot_meta(path: &mut PathBuf, digest: Digest, rules: &Rules) -> Result<Option
         return Ok(None);
     }
     path.push(slot::KEY_FILE);
-    let key = match slot::check_kind(listing.key_kind, path) {
-        Ok(()) => slot::read_file(path, rules.max_file_bytes),
-        Err(err) => {
-            path.pop();
-            return Err(err);
-        }
-    };
-    let key = match key {
-        Ok(key) => key,
-        Err(e) if slot::is_gone(&e) => return Ok(None),
-        Err(e) => return Err(slot::read_error(e, "read key file", path)),
-    };
+    let key = read_key(path, listing.key_kind, rules);
     path.pop();
+    let Some(key) = key? else { return Ok(None) };
     let mut value_bytes = 0;
     for v in &listing.versions {
         path.push(&v.name);
@@ -365,4 +357,14 @@ fn slot_meta(path: &mut PathBuf, digest: Digest, rules: &Rules) -> Result<Option
         versions: listing.versions.len() as u64,
         value_bytes,
     }))
+}
+
+/// The key file at `path`; `None` if it vanished.
+fn read_key(path: &Path, kind: slot::Kind, rules: &Rules) -> Result<Option<Vec<u8>>> {
+    slot::check_kind(kind, path)?;
+    match slot::read_file(path, rules.max_file_bytes) {
+        Ok(key) => Ok(Some(key)),
+        Err(e) if slot::is_gone(&e) => Ok(None),
+        Err(e) => Err(slot::read_error(e, "read key file", path)),
+    }
 }

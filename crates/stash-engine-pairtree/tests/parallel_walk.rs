@@ -168,6 +168,36 @@ fn a_huge_file_fails_alone_whichever_thread_reads_it() {
 }
 
 #[test]
+fn a_damaged_key_file_fails_alone_in_a_metadata_walk() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    filled(dir.path(), PairtreeOptions::new());
+    // A folder where `.key` should be: refused by kind, after the walk entered the slot.
+    let key_file = common::slot_of(&open(dir.path(), PairtreeOptions::new()), "key123").join(".key");
+    fs::remove_file(&key_file).unwrap();
+    fs::create_dir(&key_file).unwrap();
+    for threads in [1, 4] {
+        let stash = open(dir.path(), PairtreeOptions::new().walk_threads(threads));
+        let (mut keys, mut errors) = (BTreeSet::new(), Vec::new());
+        for meta in stash.engine().scan_meta().unwrap() {
+            match meta {
+                Ok(meta) => assert!(keys.insert(meta.key), "{threads} threads: a slot twice"),
+                Err(e) => errors.push(e),
+            }
+        }
+        assert_eq!(errors.len(), 1, "{threads} threads: {errors:?}");
+        assert!(errors[0].to_string().contains(".key"), "names the file: {}", errors[0]);
+        // The slots after the damaged one are read from their own folders.
+        let expected: BTreeSet<Vec<u8>> = (0..KEYS)
+            .filter(|i| *i != 123)
+            .map(|i| stash.encode_key(&format!("key{i}")).unwrap().bytes)
+            .collect();
+        assert_eq!(keys, expected, "{threads} threads");
+    }
+    assert_eq!(helpers_left_after_wait(), 0);
+}
+
+#[test]
 fn walk_threads_is_an_engine_option() {
     let options = PairtreeOptions::new().walk_threads(3);
     let written = stash_core::EngineFactory::options(&options);
